@@ -1,0 +1,83 @@
+"""The `expbook` command line: a thin click layer; each command group lives in its own module.
+
+Commands are imported lazily so that `expbook registry --format json` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import click
+
+from expbook.errors import ExpbookError
+
+# command name -> "module:attribute" (a click.Command); modules are imported on use
+COMMANDS: dict[str, str] = {
+    "registry": "expbook.cli.registry_cmds:registry",
+    "show": "expbook.cli.registry_cmds:show",
+    "compare": "expbook.cli.registry_cmds:compare",
+    "best": "expbook.cli.registry_cmds:best",
+    "note": "expbook.cli.annotate_cmds:note",
+    "tag": "expbook.cli.annotate_cmds:tag",
+    "push": "expbook.cli.annotate_cmds:push",
+    "pull": "expbook.cli.annotate_cmds:pull",
+    "plot": "expbook.cli.plot_cmds:plot",
+    "export": "expbook.cli.plot_cmds:export",
+    "sweep": "expbook.cli.sweep_cmds:sweep",
+    "stats": "expbook.cli.stats_cmds:stats",
+    "reproduce": "expbook.cli.repro_cmds:reproduce",
+    "check": "expbook.cli.repro_cmds:check",
+}
+
+
+class CliError(click.ClickException):
+    """An ExpbookError as click shows it: `Error: <message>` on stderr, the error's exit code."""
+
+    def __init__(self, err: ExpbookError) -> None:
+        super().__init__(str(err))
+        self.exit_code = err.exit_code
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when invoked or listed."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ExpbookError as err:
+            raise CliError(err) from err
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if self._load(name) is not None)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._load(cmd_name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # a command group not built yet
+            if exc.name == module_name:
+                return None
+            raise
+        return getattr(module, attr, None)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="expbook")
+def cli() -> None:
+    """expbook: query, compare, sweep and reproduce DVC experiments, straight from git.
+
+    \b
+    Example:
+        expbook registry --where "val.acc > 0.9" --sort-by val.acc
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="expbook")
