@@ -1,0 +1,203 @@
+"""Benchmark: `expbook registry --format json` vs `dvc exp show --json` on synthesized repos.
+
+Builds real DVC repos with N experiments written as exp refs through pygit2 plumbing, times
+both tools cold and warm (medians of --runs), checks the values agree. Run: make bench, or
+    .venv/bin/python benchmarks/registry.py --sizes 100 1000 10000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "DVC_NO_ANALYTICS": "1",
+       "PATH": f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+EXPBOOK = [PY, "-c", "from expbook.cli import main; main()", "registry", "--format", "json"]
+DVC_SHOW = [PY, "-m", "dvc", "exp", "show", "--json"]
+
+DVC_YAML = """\
+stages:
+  train:
+    cmd: python train.py
+    deps: [train.py]
+    params: [train]
+    outs: [model.bin]
+    metrics:
+      - metrics.json:
+          cache: false
+"""
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=ENV)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr}")
+    return proc.stdout
+
+
+def _lock(params: str, metrics: str, model_md5: str) -> str:
+    md5 = hashlib.md5
+    return (
+        "schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n    deps:\n"
+        "    - path: train.py\n      hash: md5\n      md5: 0123456789abcdef0123456789abcdef\n"
+        "      size: 10\n    params:\n      params.yaml:\n"
+        f"        train:\n{params}"
+        "    outs:\n    - path: metrics.json\n      hash: md5\n"
+        f"      md5: {md5(metrics.encode()).hexdigest()}\n      size: {len(metrics)}\n"
+        "    - path: model.bin\n      hash: md5\n"
+        f"      md5: {model_md5}\n      size: 100\n"
+    )
+
+
+def synthesize(path: Path, n: int) -> str:
+    """A committed DVC repo with `n` experiments on one baseline, written with git plumbing."""
+    import pygit2
+
+    path.mkdir(parents=True)
+    _run(["git", "init", "-q", "-b", "main"], path)
+    for key, value in (("user.name", "bench"), ("user.email", "bench@expbook.invalid")):
+        _run(["git", "config", key, value], path)
+    _run([PY, "-m", "dvc", "init", "-q"], path)
+    (path / "dvc.yaml").write_text(DVC_YAML)
+    (path / "train.py").write_text("print('x')\n")
+    params = "train:\n  lr: 0.1\n  wd: 0.0\n  epochs: 5\n  layers: [64, 32]\nseed: 1\n"
+    metrics = json.dumps({"val": {"acc": 0.5, "loss": 1.0}, "epoch": 5})
+    (path / "params.yaml").write_text(params)
+    (path / "metrics.json").write_text(metrics)
+    (path / "dvc.lock").write_text(_lock("          lr: 0.1\n", metrics, "0" * 32))
+    (path / ".gitignore").write_text("/model.bin\n")
+    _run(["git", "add", "-A"], path)
+    _run(["git", "commit", "-q", "-m", "baseline"], path)
+    repo = pygit2.Repository(str(path))
+    base = repo.head.peel(pygit2.Commit)
+    sig = pygit2.Signature("bench", "bench@expbook.invalid", int(time.time()) - n, 0)
+    for i in range(n):
+        lr, wd = round(0.001 * (i + 1), 6), round((i % 7) * 0.01, 6)
+        p = f"train:\n  lr: {lr}\n  wd: {wd}\n  epochs: 5\n  layers: [64, 32]\nseed: {i % 3}\n"
+        m = json.dumps({"val": {"acc": round(1 - lr / 20 - wd, 6), "loss": round(lr + wd, 6)},
+                        "epoch": 5})
+        lock = _lock(f"          lr: {lr}\n          wd: {wd}\n", m,
+                     hashlib.md5(str(i).encode()).hexdigest())
+        builder = repo.TreeBuilder(base.tree)
+        for name, text in (("params.yaml", p), ("metrics.json", m), ("dvc.lock", lock)):
+            builder.insert(name, repo.create_blob(text.encode()), pygit2.enums.FileMode.BLOB)
+        tree = builder.write()
+        when = pygit2.Signature("bench", "bench@expbook.invalid", sig.time + i, 0)
+        oid = repo.create_commit(None, when, when, f"dvc: commit experiment {i}", tree,
+                                 [base.id])
+        sha = str(base.id)
+        repo.references.create(f"refs/exps/{sha[:2]}/{sha[2:]}/exp-{i:05d}", oid)
+    return str(base.id)
+
+
+def timed(args: list[str], cwd: Path, before=None) -> tuple[float, str]:
+    if before:
+        before()
+    start = time.perf_counter()
+    out = _run(args, cwd)
+    return time.perf_counter() - start, out
+
+
+def median_of(runs: int, args: list[str], cwd: Path, before=None) -> tuple[float, str]:
+    times, out = [], ""
+    for _ in range(runs):
+        t, out = timed(args, cwd, before)
+        times.append(t)
+    return statistics.median(times), out
+
+
+def _dvc_values(doc: list) -> dict[str, tuple[dict, dict]]:
+    sys.path.insert(0, str(ROOT / "src"))
+    from expbook.dvcfiles import flatten
+
+    def flat(section: dict) -> dict:
+        out = {}
+        for file, res in (section or {}).items():
+            for key, value in flatten(res.get("data") or {}).items():
+                out[f"{file}:{key}"] = value
+        return out
+
+    values = {}
+    for base in doc:
+        entries = [base] + [r for rng in base.get("experiments") or [] for r in rng["revs"]]
+        for entry in entries:
+            data = entry.get("data") or {}
+            values[entry["rev"]] = (flat(data.get("params")), flat(data.get("metrics")))
+    return values
+
+
+def check_equal(expbook_json: str, dvc_json: str) -> int:
+    """How many rows differ between the two tools (params and metrics of every rev)."""
+    rows = {r["rev"]: r for r in json.loads(expbook_json)}
+    bad = 0
+    for rev, (params, metrics) in _dvc_values(json.loads(dvc_json)).items():
+        row = rows.get(rev)
+        if row is None or any(row.get(k) != v for k, v in {**params, **metrics}.items()):
+            bad += 1
+    return bad
+
+
+def bench(n: int, runs: int, with_dvc: bool, workdir: Path) -> dict:
+    path = workdir / f"repo-{n}"
+    t0 = time.perf_counter()
+    synthesize(path, n)
+    print(f"# N={n}: synthesized in {time.perf_counter() - t0:.1f}s", flush=True)
+    cache = path / ".dvc" / "tmp" / "expbook"
+    drop = lambda: shutil.rmtree(cache, ignore_errors=True)  # noqa: E731
+    res = {"n": n}
+    res["expbook_cold"], out = median_of(runs, EXPBOOK, path, drop)
+    res["expbook_warm"], out = median_of(runs, EXPBOOK, path)
+    rows = len(json.loads(out))
+    res["rows"] = rows
+    if with_dvc:
+        res["dvc_cold"], dvc_out = median_of(runs, DVC_SHOW + ["-f"], path)
+        _run(DVC_SHOW, path)  # fill DVC's own cache before timing warm
+        res["dvc_warm"], _ = median_of(runs, DVC_SHOW, path)
+        res["mismatched_rows"] = check_equal(out, dvc_out)
+    return res
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--dvc-max", type=int, default=1000,
+                        help="skip dvc exp show above this many experiments (too slow)")
+    parser.add_argument("--keep", action="store_true", help="keep the synthesized repos")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="expbook-bench-"))
+    results = []
+    try:
+        for n in args.sizes:
+            results.append(bench(n, args.runs, n <= args.dvc_max, workdir))
+            print(json.dumps(results[-1]), flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"# repos kept in {workdir}")
+    print(f"\nmedians of {args.runs} runs (seconds); ratios = dvc time / expbook time")
+    print(f"{'N':>6} {'rows':>6} {'expbook cold':>13} {'expbook warm':>13} {'dvc cold':>9} "
+          f"{'dvc warm':>9} {'cold x':>7} {'warm x':>7} {'mismatch':>8}")
+    for r in results:
+        dc, dw = r.get("dvc_cold"), r.get("dvc_warm")
+        fmt = lambda v: f"{v:9.3f}" if v is not None else f"{'-':>9}"  # noqa: E731
+        cx = f"{dc / r['expbook_cold']:7.1f}" if dc else f"{'-':>7}"
+        wx = f"{dw / r['expbook_warm']:7.1f}" if dw else f"{'-':>7}"
+        print(f"{r['n']:>6} {r['rows']:>6} {r['expbook_cold']:13.3f} {r['expbook_warm']:13.3f} "
+              f"{fmt(dc)} {fmt(dw)} {cx} {wx} {r.get('mismatched_rows', '-'):>8}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""`expbook note / tag / push / pull`: annotate experiments in the git notes ref and share it.
+
+Thin click commands over expbook.notes (stored in refs/notes/expbook, one JSON note per commit).
+"""
+
+from __future__ import annotations
+
+import click
+
+from expbook.cli.options import repo_option
+from expbook.errors import ExpbookError
+
+
+def _target(repo: str, exp: str):
+    from expbook.cli.registry_cmds import resolve_many
+
+    target = resolve_many(repo, [exp])[0]
+    if target.rev == "workspace":
+        raise ExpbookError(f"{exp!r} is the uncommitted workspace; notes and tags need a commit")
+    return target
+
+
+def add_note(repo: str, rev: str, text: str) -> dict:
+    """Append a free-text note to a commit's expbook note; returns the new note."""
+    from expbook import notes
+
+    if not text.strip():
+        raise ExpbookError("the note text is empty")
+
+    def append(doc: dict) -> dict:
+        return {**doc, "notes": [*doc.get("notes", []), text]}
+    return notes.update(repo, rev, append)
+
+
+def set_tag(repo: str, rev: str, name: str, remove: bool = False) -> dict:
+    """Add (or with remove=True, drop) an expbook tag on a commit; returns the new note."""
+    from expbook import notes
+
+    if not name.strip() or any(c.isspace() for c in name) or "," in name:
+        raise ExpbookError(f"tag {name!r} must be a non-empty word without spaces or commas")
+
+    def change(doc: dict) -> dict:
+        tags = [t for t in doc.get("tags", []) if t != name]
+        if remove and len(tags) == len(doc.get("tags", [])):
+            raise ExpbookError(f"{rev[:7]} has no tag {name!r}")
+        return {**doc, "tags": tags if remove else [*tags, name]}
+    return notes.update(repo, rev, change)
+
+
+@click.command()
+@click.argument("exp")
+@click.argument("text")
+@repo_option
+def note(exp, text, repo):
+    """Attach a free-text note to an experiment (stored in git notes, shareable with push).
+
+    \b
+    Example:
+        expbook note lr-wd-003 "best so far; try longer warmup"
+    """
+    target = _target(repo, exp)
+    doc = add_note(repo, target.rev, text)
+    click.echo(f"{target.name} ({target.rev[:7]}): {len(doc.get('notes', []))} note(s)")
+
+
+@click.command()
+@click.argument("exp")
+@click.argument("name")
+@click.option("--remove", is_flag=True, help="Remove the tag instead of adding it.")
+@repo_option
+def tag(exp, name, remove, repo):
+    """Tag an experiment (or --remove a tag); query with --where "tag = 'NAME'".
+
+    \b
+    Example:
+        expbook tag lr-wd-003 candidate
+        expbook tag lr-wd-003 candidate --remove
+    """
+    target = _target(repo, exp)
+    doc = set_tag(repo, target.rev, name, remove=remove)
+    click.echo(f"{target.name} ({target.rev[:7]}): tags {', '.join(doc.get('tags', [])) or '-'}")
+
+
+@click.command()
+@click.argument("remote", default="origin")
+@repo_option
+def push(remote, repo):
+    """Push experiments (dvc exp push) and expbook notes/tags (refs/notes/expbook) to a git remote.
+
+    \b
+    Example:
+        expbook push origin
+    """
+    from expbook import notes
+
+    notes.push(repo, remote)
+    click.echo(f"pushed expbook notes to {remote}")
+
+
+@click.command()
+@click.argument("remote", default="origin")
+@repo_option
+def pull(remote, repo):
+    """Pull experiments (dvc exp pull) and merge the remote's expbook notes/tags into the local ones.
+
+    \b
+    Example:
+        expbook pull origin
+    """
+    from expbook import notes
+
+    changed = notes.pull(repo, remote)
+    click.echo(f"pulled expbook notes from {remote}: {changed or 0} commit(s) updated")

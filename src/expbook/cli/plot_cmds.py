@@ -1,0 +1,68 @@
+"""`expbook plot / export`: step curves of experiments as an overlaid plot or as CSV files.
+
+Thin click commands over expbook.curves, expbook.plotting and expbook.exporting.
+"""
+
+from __future__ import annotations
+
+import click
+
+from expbook.cli.options import repo_option
+from expbook.errors import ExpbookError
+
+
+@click.command()
+@click.argument("metric")
+@click.argument("exps", nargs=-1, required=True)
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="curves.png, .svg or .html (self-contained, inline SVG).")
+@repo_option
+def plot(metric, exps, output, repo):
+    """Overlay one step curve (e.g. val/acc) of several experiments, one line each.
+
+    METRIC is a dvclive metric name or an unambiguous suffix of it (`acc` for `val/acc`).
+
+    \b
+    Example:
+        expbook plot val/acc lr-wd-001 lr-wd-002 -o curves.png
+        expbook plot train/loss main lr-wd-002 -o curves.html
+    """
+    from expbook.cli.registry_cmds import resolve_many
+    from expbook.curves import match_metric, read_curves
+    from expbook.plotting import plot_curves
+
+    series = []
+    for exp in resolve_many(repo, exps):
+        curves = read_curves(repo, exp.rev)
+        name = match_metric(metric, curves, where=f" in {exp.name}")
+        series.append((exp.name, curves[name]))
+    path = plot_curves(metric, series, output)
+    click.echo(f"wrote {path} ({len(series)} curves)")
+
+
+@click.command()
+@click.argument("exps", nargs=-1, required=True)
+@click.option("--output", "-o", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for one <experiment>.csv each.")
+@repo_option
+def export(exps, out_dir, repo):
+    """Export each experiment's step curves as a CSV (step, timestamp, one column per metric).
+
+    \b
+    Example:
+        expbook export lr-wd-001 lr-wd-002 -o curves/
+        python -c "import pandas; print(pandas.read_csv('curves/lr-wd-001.csv'))"
+    """
+    from expbook.cli.registry_cmds import resolve_many
+    from expbook.curves import read_curves
+    from expbook.exporting import export_curves
+
+    items = []
+    for exp in resolve_many(repo, exps):
+        curves = read_curves(repo, exp.rev)
+        if not curves:
+            raise ExpbookError(f"{exp.name} ({exp.rev[:7]}) has no dvclive step curves "
+                               "(<dir>/plots/metrics/*.tsv) in its commit")
+        items.append((exp.name, curves))
+    for path in export_curves(items, out_dir):
+        click.echo(f"wrote {path}")

@@ -1,0 +1,183 @@
+"""`expbook reproduce` and `expbook check`: thin click commands over expbook.reproduce / expbook.check.
+
+Run through the `expbook` console script; exit 0 = reproduced/passed, 1 = differs/regressed, 2 = error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from expbook.cli.options import repo_option, where_option
+from expbook.errors import ExpbookError
+
+TABLE_FORMATS = ("table", "md", "csv", "json")
+
+
+def _globs(values: tuple[str, ...], defaults: tuple[str, ...], use_defaults: bool) -> list[str]:
+    extra = [g.strip() for v in values for g in v.split(",") if g.strip()]
+    return list(dict.fromkeys([*(defaults if use_defaults else ()), *extra]))
+
+
+def comparison_options(func):
+    from expbook.reproduce import DEFAULT_IGNORE, DEFAULT_IGNORE_OUT
+
+    for option in reversed([
+        click.option("--tolerance", "-t", type=click.FloatRange(min=0), default=0.0,
+                     show_default=True, help="Absolute difference allowed per metric (0: exact)."),
+        click.option("--ignore", "-i", multiple=True, metavar="GLOBS",
+                     help="Also ignore metric keys / JSON keys / TSV columns matching these "
+                          f"globs (comma-separated; defaults: {', '.join(DEFAULT_IGNORE)})."),
+        click.option("--ignore-out", multiple=True, metavar="GLOBS",
+                     help="Also ignore outputs (or files in them) matching these globs "
+                          f"(defaults: {', '.join(DEFAULT_IGNORE_OUT)})."),
+        click.option("--no-default-ignores", is_flag=True,
+                     help="Drop the default --ignore/--ignore-out globs."),
+        click.option("--keep", is_flag=True,
+                     help="Leave the temporary worktree in place for inspection."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _ignores(ignore, ignore_out, no_default_ignores):
+    from expbook.reproduce import DEFAULT_IGNORE, DEFAULT_IGNORE_OUT
+
+    return (_globs(ignore, DEFAULT_IGNORE, not no_default_ignores),
+            _globs(ignore_out, DEFAULT_IGNORE_OUT, not no_default_ignores))
+
+
+def _resolve(repo: str, exp: str) -> tuple[str, str]:
+    """(sha, display name) of an experiment name / sha / ref / branch / tag, or any git revision
+    (HEAD~2, a hand-made ref) the registry does not list."""
+    from expbook import registry
+    from expbook.errors import NotFoundError
+    from expbook.reproduce import rev_parse
+
+    try:
+        found = registry.resolve(repo, exp)
+    except NotFoundError as err:
+        try:
+            return rev_parse(repo, exp), exp
+        except NotFoundError:
+            raise err from None
+    return found.rev, found.name
+
+
+def _print_diffs(result, fmt: str, changed_only: bool) -> None:
+    from expbook.output import render
+    from expbook.reproduce import diff_rows
+
+    rows = diff_rows(result, only_changed=changed_only)
+    columns = ["kind", "key", "recorded", "reproduced", "status", "detail"]
+    if rows:
+        click.echo(render(rows, columns, fmt, full_names=True,
+                          title=f"{result.name} ({result.rev[:7]})"), nl=False)
+
+
+@click.command()
+@click.argument("exp", required=False)
+@repo_option
+@click.option("--sample", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Reproduce N experiments picked at random (see --where).")
+@where_option
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of --sample.")
+@comparison_options
+@click.option("--format", "-f", "fmt", type=click.Choice(TABLE_FORMATS), default="table",
+              show_default=True, help="Format of the diff table.")
+def reproduce(exp, repo, sample, where, seed, tolerance, ignore, ignore_out, no_default_ignores,
+              keep, fmt):
+    """Re-run EXP's pipeline from scratch in a temporary worktree and diff metrics and outputs.
+
+    Runs `dvc repro --force --no-run-cache` with a fresh empty cache (nothing is pulled), then
+    compares every metric and every dvc.lock output hash with what EXP recorded. Exit 0 when
+    equal within --tolerance, 1 when not, 2 on error.
+
+    \b
+    Example:
+        expbook reproduce lr-wd-003
+        expbook reproduce main --tolerance 1e-6 --ignore 'epoch_*' --keep
+        expbook reproduce --sample 5 --where "sweep = 'lr-wd'"
+    """
+    from expbook import reproduce as rp
+
+    if bool(exp) == bool(sample):
+        raise ExpbookError("give either EXP or --sample N (with an optional --where)")
+    ignore, ignore_out = _ignores(ignore, ignore_out, no_default_ignores)
+    kwargs = dict(ignore=ignore, ignore_out=ignore_out, tolerance=tolerance, keep=keep)
+    if exp:
+        sha, name = _resolve(repo, exp)
+        result = rp.reproduce(repo, sha, name=name, **kwargs)
+        if result.error is None:
+            _print_diffs(result, fmt, changed_only=False)
+        click.echo(result.summary())
+        if result.workspace:
+            click.echo(f"worktree kept at {result.workspace} (remove: git worktree remove --force PATH)")
+        sys.exit(result.exit_code)
+    results = []
+    for sha, name in _sample(repo, sample, where, seed):
+        result = rp.reproduce(repo, sha, name=name, **kwargs)
+        if result.error is None:
+            _print_diffs(result, fmt, changed_only=True)
+        click.echo(result.summary())
+        results.append(result)
+    click.echo(rp.summarize_many(results))
+    codes = {r.exit_code for r in results}
+    sys.exit(1 if 1 in codes else (2 if 2 in codes else 0))
+
+
+def _sample(repo: str, n: int, where: str | None, seed: int) -> list[tuple[str, str]]:
+    import random
+
+    from expbook import registry
+    from expbook.query import filter_experiments
+
+    exps = [e for e in filter_experiments(registry.collect(repo), where)
+            if e.kind != "workspace" and e.status == "success"]
+    if not exps:
+        raise ExpbookError(f"no finished experiment matches --where {where!r}" if where
+                           else "no finished experiment to reproduce")
+    picked = random.Random(seed).sample(exps, min(n, len(exps)))
+    return [(e.rev, e.name) for e in picked]
+
+
+@click.command()
+@repo_option
+@click.option("--rev", default="HEAD", show_default=True, help="The commit to reproduce and gate.")
+@click.option("--against", default=None, metavar="REV",
+              help="Compare with the metrics committed at REV (default: --rev's own).")
+@click.option("--fail-if", "rules", multiple=True, metavar="RULE",
+              help="Fail when RULE holds; `ref` is the reference value of the rule's metric "
+                   "(repeatable), e.g. \"test.acc < ref - 0.01\".")
+@click.option("--report", type=click.Path(dir_okay=False), default=None,
+              help="Write a Markdown report (rules, metrics diff, outputs, plots) to FILE.")
+@comparison_options
+def check(repo, rev, against, rules, report, tolerance, ignore, ignore_out, no_default_ignores,
+          keep):
+    """CI gate: reproduce REV from scratch, verify it matches its dvc.lock/metrics, apply rules.
+
+    Works in a temporary git worktree, so the workspace stays untouched. Exit 0 when REV
+    reproduces and no --fail-if rule holds, 1 otherwise, 2 on error.
+
+    \b
+    Example:
+        expbook check --against main --fail-if "test.acc < ref - 0.01" --report report.md
+        expbook check --fail-if "val.loss > ref * 1.05" --tolerance 1e-6
+    """
+    from expbook import check as ck
+
+    ignore, ignore_out = _ignores(ignore, ignore_out, no_default_ignores)
+    ck.validate_rules(rules)
+    sha, name = _resolve(repo, rev)
+    against_sha = _resolve(repo, against)[0] if against else None
+    result = ck.check(repo, sha, name=name, against=against_sha, against_name=against,
+                      rules=rules, ignore=ignore,
+                      ignore_out=ignore_out, tolerance=tolerance, keep=keep)
+    text = ck.markdown_report(result)
+    if report:
+        ck.write_report(result, report)
+    click.echo(text, nl=False)
+    if result.reproduction.workspace:
+        click.echo(f"\nworktree kept at {result.reproduction.workspace}")
+    sys.exit(result.exit_code)

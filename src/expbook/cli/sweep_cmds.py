@@ -1,0 +1,163 @@
+"""`expbook sweep`: run a hyperparameter sweep (file spec or -S options), `sweep status`, `sweep best`.
+
+A thin click layer over expbook.sweep; `expbook sweep SPEC` is short for `expbook sweep run SPEC`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from expbook.cli.options import repo_option
+
+
+class _DefaultRun(click.Group):
+    """`expbook sweep X ...` means `expbook sweep run X ...` unless X is a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultRun)
+def sweep() -> None:
+    """Sweep hyperparameters; every trial is a DVC experiment (`dvc exp show` sees it).
+
+    \b
+    Example:
+        expbook sweep sweeps/lr-wd.yaml -j 2
+        expbook sweep -S train.lr=1e-4,3e-4,1e-3 -S train.weight_decay=0,1e-5 --metric val.acc
+        expbook sweep status lr-wd
+    """
+
+
+@sweep.command("run")
+@click.argument("spec_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--set-param", "-S", "sets", multiple=True, metavar="KEY=V1,V2|LOW..HIGH[:log]",
+              help="A swept (several values/range) or fixed (one value) param; repeatable.")
+@click.option("--name", default=None, help="Sweep name; trials are NAME-001, NAME-002, ...")
+@click.option("--method", type=click.Choice(["grid", "random", "tpe", "nsga2"]), default=None)
+@click.option("--metric", "metric_keys", multiple=True, metavar="KEY",
+              help="Metric to optimise (repeat for nsga2).")
+@click.option("--mode", type=click.Choice(["max", "min"]), default="max", show_default=True)
+@click.option("--trials", "-n", type=click.IntRange(min=1), default=None,
+              help="Configs to try (random/tpe/nsga2).")
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="Repeat each config with seed 0..N-1.")
+@click.option("--seed-key", default=None, help="Param that receives the seed (base.seed).")
+@click.option("--search-seed", type=click.IntRange(min=0), default=None,
+              help="Seed of the random/tpe/nsga2 sampler (reproducible searches).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Trials to run at once.")
+@click.option("--prune", type=click.Choice(["none", "median", "asha"]), default=None)
+@click.option("--validate", default=None, metavar="CMD",
+              help="Command that checks each trial's params before anything runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress).")
+@repo_option
+def run(spec_file, sets, name, method, metric_keys, mode, trials, seeds, seed_key, search_seed,
+        jobs, prune, validate, as_json, repo):
+    """Run (or resume) a sweep from a YAML spec or -S options.
+
+    Re-running the same spec skips trials already finished on the same baseline.
+
+    \b
+    Example:
+        expbook sweep run sweeps/lr-wd.yaml -j 2
+        expbook sweep -S train.lr=1e-4..1e-2:log --method tpe -n 20 --metric val.acc
+    """
+    from expbook.errors import SpecError
+    from expbook.sweep import load_spec, run_sweep, spec_from_options
+    from expbook.sweep.report import Progress
+
+    overrides = {"name": name, "method": method, "trials": trials, "seeds": seeds,
+                 "seed_key": seed_key, "seed": search_seed, "parallel": jobs,
+                 "validate": validate}
+    if prune:
+        overrides["prune"] = {"method": prune}
+    if metric_keys:
+        overrides["metric"] = [{"key": k, "mode": mode} for k in metric_keys]
+        if len(metric_keys) == 1:
+            overrides["metric"] = overrides["metric"][0]
+    if spec_file and sets:
+        raise SpecError("give either a spec file or -S options, not both")
+    if spec_file:
+        spec = load_spec(spec_file, overrides)
+    elif sets:
+        spec = spec_from_options(list(sets), overrides)
+    else:
+        raise SpecError("nothing to sweep: give a spec file or -S KEY=VALUES options")
+    progress = None if as_json or not sys.stderr.isatty() else Progress()
+    result = run_sweep(spec, repo, progress=progress)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=1, default=str))
+    else:
+        _print_summary(result.trials, spec.metrics, result.pareto, result.skipped)
+    if result.trials and all(t["status"] == "failed" for t in result.trials):
+        raise SystemExit(1)
+
+
+def _print_summary(trials, metrics, pareto=None, skipped=0) -> None:
+    from rich.console import Console
+
+    from expbook.sweep.report import failures, pareto_table, summary_table
+
+    console = Console()
+    console.print(summary_table(trials, metrics))
+    if pareto:
+        console.print(pareto_table(pareto, metrics))
+    for line in failures(trials):
+        console.print(f"failed: {line}", markup=False)
+    if skipped:
+        console.print(f"{skipped} trial(s) already finished on this baseline were skipped")
+
+
+@sweep.command("status")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
+@repo_option
+def status(name, as_json, repo):
+    """Show a sweep's trials (status, metric, params), read from git alone.
+
+    \b
+    Example:
+        expbook sweep status lr-wd
+    """
+    from expbook.sweep import status as sweep_status
+    from expbook.sweep.report import metrics_of
+
+    data = sweep_status(repo, name)
+    if as_json:
+        click.echo(json.dumps(data, indent=1, default=str))
+        return
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(data["counts"].items()))
+    click.echo(f"sweep {name} on {str(data['baseline'])[:7]}: {counts or 'no trials'}")
+    _print_summary(data["trials"], metrics_of(data["spec"] or {}))
+
+
+@sweep.command("best")
+@click.argument("name")
+@click.option("--top", "-n", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@repo_option
+def best(name, top, as_json, repo):
+    """Print the best trial(s) of a sweep: names, metric values, params.
+
+    \b
+    Example:
+        expbook sweep best lr-wd --top 3
+    """
+    from expbook.sweep import best as sweep_best
+
+    entries = sweep_best(repo, name, top)
+    if as_json:
+        click.echo(json.dumps(entries, indent=1, default=str))
+        return
+    if not entries:
+        click.echo(f"sweep {name}: no successful trial yet")
+    for e in entries:
+        values = " ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in e["values"])
+        params = " ".join(f"{k}={v}" for k, v in (e["config"] or {}).items())
+        click.echo(f"{','.join(e['trials'])}\t{values}\t{params}")

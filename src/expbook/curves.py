@@ -1,0 +1,183 @@
+"""Read dvclive step curves (`<dir>/plots/metrics/**.tsv`) from an experiment's git tree and summarise them.
+
+Used by `expbook show/plot/export`; the TSVs are committed (cache: false) so git has them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from expbook.errors import NotFoundError
+
+MARKER = ("plots", "metrics")
+# names that read as "lower is better"; anything else is taken as "higher is better"
+_MIN_WORDS = re.compile(r"loss|err|mse|mae|rmse|perplexity|ppl|nll|cost|time|latency", re.I)
+_SKIP_DIRS = {".git", ".dvc", ".venv", "venv", "node_modules", "__pycache__"}
+
+
+@dataclass
+class Curve:
+    """One dvclive metric over steps."""
+
+    name: str                       # e.g. "train/loss" ("dvclive-b:train/loss" if several dirs)
+    path: str                       # the TSV's path in the repo
+    steps: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    timestamps: list[int | None] = field(default_factory=list)
+
+    def summary(self, mode: str | None = None) -> dict:
+        return summarize(self, mode)
+
+
+def parse_tsv(text: str, path: str = "<tsv>") -> tuple[list[int], list[float], list[int | None]]:
+    """steps, values, timestamps of a dvclive TSV (header: [timestamp] step <metric>)."""
+    reader = csv.reader(io.StringIO(text), delimiter="\t")
+    header = next(reader, None)
+    if not header or "step" not in header:
+        raise NotFoundError(f"{path}: not a dvclive step TSV (no 'step' column)")
+    step_i = header.index("step")
+    ts_i = header.index("timestamp") if "timestamp" in header else None
+    others = [i for i in range(len(header)) if i not in (step_i, ts_i)]
+    if not others:
+        raise NotFoundError(f"{path}: no metric column next to 'step'")
+    value_i = others[0]
+    steps, values, stamps = [], [], []
+    for row in reader:
+        if len(row) <= max(step_i, value_i):
+            continue  # a half-written last line of a running experiment
+        try:
+            step, value = int(float(row[step_i])), float(row[value_i])
+        except ValueError:
+            continue
+        steps.append(step)
+        values.append(value)
+        stamps.append(int(row[ts_i]) if ts_i is not None and row[ts_i].strip() else None)
+    return steps, values, stamps
+
+
+def summarize(curve: Curve, mode: str | None = None) -> dict:
+    """first/last/min/max/mean/std and the best value's step (mode max|min, guessed from the name)."""
+    values = [v for v in curve.values if not math.isnan(v)]
+    mode = mode or guess_mode(curve.name)
+    out: dict = {"metric": curve.name, "steps": len(curve.values), "mode": mode}
+    if not values:
+        return {**out, **dict.fromkeys(("first", "last", "min", "max", "mean", "std", "best",
+                                        "best_step"))}
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    pairs = [(s, v) for s, v in zip(curve.steps, curve.values) if not math.isnan(v)]
+    best_step, best = (max if mode == "max" else min)(pairs, key=lambda p: p[1])
+    return {**out, "first": values[0], "last": values[-1], "min": min(values),
+            "max": max(values), "mean": mean, "std": std, "best": best, "best_step": best_step}
+
+
+def guess_mode(name: str) -> str:
+    return "min" if _MIN_WORDS.search(name.rsplit("/", 1)[-1]) else "max"
+
+
+# ---------------------------------------------------------------- locating TSVs
+def _split(path: str) -> tuple[str, str] | None:
+    """("dvclive", "train/loss") for "dvclive/plots/metrics/train/loss.tsv"; None otherwise."""
+    parts = path.split("/")
+    for i in range(len(parts) - 2):
+        if tuple(parts[i:i + 2]) == MARKER and path.endswith(".tsv"):
+            return "/".join(parts[:i]), "/".join(parts[i + 2:])[: -len(".tsv")]
+    return None
+
+
+def _git_tsvs(repo_path: str, rev: str) -> Iterator[tuple[str, bytes]]:
+    import pygit2
+
+    repo = pygit2.Repository(pygit2.discover_repository(repo_path))
+    try:
+        commit = repo.revparse_single(rev).peel(pygit2.Commit)
+    except (KeyError, ValueError) as exc:
+        raise NotFoundError(f"no commit {rev!r} in {repo_path}") from exc
+
+    def walk(tree, prefix: str):
+        for entry in tree:
+            path = f"{prefix}{entry.name}"
+            if entry.type_str == "tree":
+                yield from walk(repo[entry.id], path + "/")
+            elif entry.name.endswith(".tsv") and _split(path):
+                yield path, repo[entry.id].data
+    yield from walk(commit.tree, "")
+
+
+def _workspace_tsvs(repo_path: str) -> Iterator[tuple[str, bytes]]:
+    root = Path(repo_path)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
+        for name in filenames:
+            if name.endswith(".tsv"):
+                rel = (Path(dirpath) / name).relative_to(root).as_posix()
+                if _split(rel):
+                    yield rel, (Path(dirpath) / name).read_bytes()
+
+
+def read_curves(repo: str | os.PathLike = ".", rev: str = "workspace") -> dict[str, Curve]:
+    """Every dvclive step curve of a commit (or the workspace), keyed by metric name."""
+    repo = os.fspath(repo)
+    files = list(_workspace_tsvs(repo) if rev == "workspace" else _git_tsvs(repo, rev))
+    dirs = {_split(path)[0] for path, _ in files}
+    curves: dict[str, Curve] = {}
+    for path, data in sorted(files):
+        live_dir, metric = _split(path)
+        name = metric if len(dirs) == 1 else f"{live_dir or '.'}:{metric}"
+        steps, values, stamps = parse_tsv(data.decode("utf-8", "replace"), path)
+        curves[name] = Curve(name, path, steps, values, stamps)
+    return curves
+
+
+def match_metric(name: str, curves: dict[str, Curve], where: str = "") -> str:
+    """The curve a user's metric name means: exact, or an unambiguous `/`-suffix (`loss` -> `train/loss`)."""
+    from expbook.query import suffix_matches
+
+    if name in curves:
+        return name
+    matches = suffix_matches(name, curves)
+    if len(matches) == 1:
+        return matches[0]
+    listing = ", ".join(sorted(matches or curves)) or "none"
+    what = "is ambiguous between" if matches else "matches no step curve; curves are"
+    raise NotFoundError(f"metric {name!r}{where} {what}: {listing}")
+
+
+def read_file_at(repo: str | os.PathLike, rev: str, path: str) -> bytes | None:
+    """A file's bytes at a commit (or in the workspace); None when it is not there."""
+    repo = os.fspath(repo)
+    if rev == "workspace":
+        target = Path(repo) / path
+        return target.read_bytes() if target.is_file() else None
+    import pygit2
+
+    git = pygit2.Repository(pygit2.discover_repository(repo))
+    try:
+        commit = git.revparse_single(rev).peel(pygit2.Commit)
+        entry = commit.tree[path]
+    except (KeyError, ValueError):
+        return None
+    obj = git[entry.id]
+    return obj.data if obj.type_str == "blob" else None
+
+
+def exists_at(repo: str | os.PathLike, rev: str, path: str) -> bool:
+    """Whether a file or directory is committed at `rev` (or present in the workspace)."""
+    repo = os.fspath(repo)
+    if rev == "workspace":
+        return (Path(repo) / path).exists()
+    import pygit2
+
+    git = pygit2.Repository(pygit2.discover_repository(repo))
+    try:
+        git.revparse_single(rev).peel(pygit2.Commit).tree[path]
+    except (KeyError, ValueError):
+        return False
+    return True

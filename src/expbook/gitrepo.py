@@ -1,0 +1,207 @@
+"""Read-only git access for the registry: refs and reflogs as plain files (no import cost),
+commits, trees and blobs through pygit2 (imported only when an object must be read).
+
+Used by expbook.registry, expbook.notes and expbook.dvcstate.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from functools import cached_property
+
+from expbook.errors import ExpbookError, NotFoundError
+
+
+def find_root(start: str | os.PathLike = ".") -> str:
+    """The work tree root above `start` (the directory holding `.git`)."""
+    path = os.path.abspath(start)
+    while True:
+        if os.path.exists(os.path.join(path, ".git")):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            raise NotFoundError(f"{os.path.abspath(start)} is not inside a git repository")
+        path = parent
+
+
+class GitRepo:
+    """A git repository opened lazily: cheap file reads first, pygit2 when objects are needed."""
+
+    def __init__(self, path: str | os.PathLike = ".") -> None:
+        self.root = find_root(path)
+        git = os.path.join(self.root, ".git")
+        if os.path.isfile(git):  # a worktree / submodule: `gitdir: <path>`
+            with open(git, encoding="utf-8") as fh:
+                target = fh.read().strip().split(":", 1)[1].strip()
+            git = os.path.normpath(os.path.join(self.root, target))
+        self.git_dir = git
+        common = os.path.join(git, "commondir")
+        if os.path.exists(common):
+            with open(common, encoding="utf-8") as fh:
+                self.common_dir = os.path.normpath(os.path.join(git, fh.read().strip()))
+        else:
+            self.common_dir = git
+        self._tree_index: dict[str, tuple] = {}
+
+    # ------------------------------------------------------------------ pure-file reads
+    def refs(self) -> dict[str, str]:
+        """Every ref -> sha (loose refs override packed ones); annotated tags are peeled lazily."""
+        out: dict[str, str] = {}
+        peeled: dict[str, str] = {}
+        packed = os.path.join(self.common_dir, "packed-refs")
+        if os.path.exists(packed):
+            with open(packed, encoding="utf-8") as fh:
+                last = None
+                for line in fh:
+                    if line.startswith("#"):
+                        continue
+                    if line.startswith("^"):
+                        if last:
+                            peeled[last] = line[1:].strip()
+                        continue
+                    sha, _, name = line.strip().partition(" ")
+                    if name:
+                        out[name] = sha
+                        last = name
+        base = os.path.join(self.common_dir, "refs")
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                full = os.path.join(dirpath, name)
+                try:
+                    with open(full, encoding="utf-8") as fh:
+                        value = fh.read().strip()
+                except OSError:
+                    continue
+                ref = "refs/" + os.path.relpath(full, base).replace(os.sep, "/")
+                if value.startswith("ref: "):
+                    continue  # symbolic refs (refs/remotes/origin/HEAD) duplicate real ones
+                if len(value) == 40:
+                    out[ref] = value
+                    peeled.pop(ref, None)
+        self._peeled = peeled
+        return out
+
+    def peel_tags(self, refs: dict[str, str]) -> dict[str, str]:
+        """Tag refs -> commit sha (annotated tags resolved through packed-refs or pygit2)."""
+        result = {}
+        for ref, sha in refs.items():
+            if not ref.startswith("refs/tags/"):
+                continue
+            if ref in self._peeled:
+                result[ref] = self._peeled[ref]
+            else:
+                result[ref] = sha  # checked against the object type when read (see commit())
+        return result
+
+    def head(self) -> tuple[str | None, str | None]:
+        """(sha of HEAD or None on an unborn branch, branch name or None when detached)."""
+        with open(os.path.join(self.git_dir, "HEAD"), encoding="utf-8") as fh:
+            value = fh.read().strip()
+        if value.startswith("ref: "):
+            ref = value[5:]
+            sha = self.refs_cached().get(ref)
+            branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else None
+            return sha, branch
+        return value, None
+
+    def refs_cached(self) -> dict[str, str]:
+        if not hasattr(self, "_refs"):
+            self._refs = self.refs()
+        return self._refs
+
+    def reflog(self, ref: str) -> list[tuple[str, str]]:
+        """Entries of a ref's reflog, newest first: (new sha, message)."""
+        path = os.path.join(self.common_dir, "logs", *ref.split("/"))
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                lines = fh.read().splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in reversed(lines):
+            head, _, message = line.partition("\t")
+            parts = head.split(" ")
+            if len(parts) >= 2:
+                out.append((parts[1], message))
+        return out
+
+    # ------------------------------------------------------------------ objects (pygit2)
+    @cached_property
+    def repo(self):
+        import pygit2
+
+        try:
+            return pygit2.Repository(self.git_dir)
+        except Exception as exc:  # pygit2.GitError and friends
+            raise ExpbookError(f"cannot open git repository {self.root}: {exc}") from exc
+
+    def commit(self, sha: str):
+        """The commit `sha` names (an annotated tag is peeled); NotFoundError if missing."""
+        import pygit2
+
+        try:
+            obj = self.repo[sha]
+        except (KeyError, ValueError) as exc:
+            raise NotFoundError(f"commit {sha} is not in the repository") from exc
+        if obj.type == pygit2.enums.ObjectType.TAG:
+            obj = obj.peel(pygit2.Commit)
+        return obj
+
+    def blob_at(self, tree, path: str):
+        """(blob oid hex, bytes) of `path` in `tree`, or None when absent; a tree -> ("tree", oid)."""
+        try:
+            entry = tree[path]
+        except KeyError:
+            return None
+        if entry.type_str == "tree":
+            return ("tree", entry.id)
+        return (str(entry.id), None)
+
+    def read(self, oid: str) -> bytes:
+        return self.repo[oid].data
+
+    def files_named(self, tree, filename: str, skip: tuple = (".git", ".dvc")) -> list[str]:
+        """Every path of a blob called `filename` under `tree`, memoised per subtree id."""
+        return [p for p in self._index(tree, filename, skip)]
+
+    def _index(self, tree, filename: str, skip: tuple) -> tuple:
+        key = (str(tree.id), filename)
+        hit = self._tree_index.get(key)
+        if hit is not None:
+            return hit
+        found = []
+        for entry in tree:
+            if entry.type_str == "tree":
+                if entry.name in skip:
+                    continue
+                for sub in self._index(self.repo[entry.id], filename, skip):
+                    found.append(f"{entry.name}/{sub}")
+            elif entry.name == filename:
+                found.append(entry.name)
+        result = tuple(found)
+        self._tree_index[key] = result
+        return result
+
+    def list_tree(self, tree, prefix: str) -> list[str]:
+        """All blob paths under directory `prefix` of `tree` (for metrics directories)."""
+        out = []
+        entry = tree[prefix]
+        stack = [(prefix, self.repo[entry.id])]
+        while stack:
+            base, sub = stack.pop()
+            for e in sub:
+                path = f"{base}/{e.name}"
+                if e.type_str == "tree":
+                    stack.append((path, self.repo[e.id]))
+                else:
+                    out.append(path)
+        return sorted(out)
+
+
+def git(*args: str, cwd: str) -> subprocess.CompletedProcess:
+    """Run git with an argument list; ExpbookError with git's stderr on failure."""
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ExpbookError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc

@@ -1,0 +1,325 @@
+"""Render registry rows (plain dicts) as a rich table, CSV, Markdown, JSON or HTML; write files atomically.
+
+Used by the `expbook registry/compare/best` commands. json/csv never import pandas or rich (speed).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from expbook.errors import ExpbookError
+
+FORMATS = ("table", "csv", "md", "json", "html")
+EXTENSIONS = {".csv": "csv", ".json": "json", ".md": "md", ".markdown": "md",
+              ".html": "html", ".htm": "html", ".txt": "table"}
+# the registry's own columns, in display order; anything else is a params/metrics key
+BASE_COLUMNS = ("name", "rev", "kind", "baseline", "ref", "created", "status", "message",
+                "branches", "tags", "notes", "sweep", "trial")
+# shown by default in human formats (the rest stay in csv/json or via --columns)
+HUMAN_COLUMNS = ("name", "rev", "kind", "created", "status", "tags", "sweep", "trial")
+
+
+def format_for(fmt: str | None, path: str | os.PathLike | None) -> str:
+    """The output format: explicit --format, else from -o's extension, else a table."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise ExpbookError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return fmt
+    if path is None:
+        return "table"
+    ext = Path(path).suffix.lower()
+    if ext not in EXTENSIONS:
+        raise ExpbookError(f"cannot tell the format of {str(path)!r} from its extension "
+                           f"(known: {', '.join(sorted(EXTENSIONS))}); pass --format")
+    return EXTENSIONS[ext]
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
+    """Write a file via a temp file + os.replace so a failure never leaves half a file."""
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# ---------------------------------------------------------------- columns
+def data_columns(columns: Iterable[str]) -> list[str]:
+    return [c for c in columns if c not in BASE_COLUMNS]
+
+
+def ordered_columns(rows: Iterable[Mapping]) -> list[str]:
+    """Base columns first (fixed order), then params/metrics keys in first-seen order."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            seen.setdefault(key, None)
+    return [c for c in BASE_COLUMNS if c in seen] + data_columns(seen)
+
+
+def short_names(columns: Sequence[str]) -> dict[str, str]:
+    """Display names: `params.yaml:train.lr` -> `train.lr` when no other column shortens the same."""
+    wanted = {c: c.split(":", 1)[1] if ":" in c else c for c in columns}
+    counts: dict[str, int] = {}
+    for c in columns:
+        counts[wanted[c]] = counts.get(wanted[c], 0) + 1
+    return {c: wanted[c] if counts[wanted[c]] == 1 else c for c in columns}
+
+
+def _split_globs(patterns: Iterable[str] | None) -> list[str]:
+    return [p.strip() for item in (patterns or ()) for p in item.split(",") if p.strip()]
+
+
+def select_columns(columns: Sequence[str], include: Iterable[str] | None = None,
+                   drop: Iterable[str] | None = None) -> list[str]:
+    """Columns kept by --columns globs (in pattern order) minus --drop globs; globs also match short names."""
+    short = short_names(columns)
+
+    def hit(col: str, pattern: str) -> bool:
+        return fnmatch.fnmatchcase(col, pattern) or fnmatch.fnmatchcase(short[col], pattern)
+
+    include, drop = _split_globs(include), _split_globs(drop)
+    if include:
+        chosen: dict[str, None] = {}
+        for pattern in include:
+            matched = [c for c in columns if hit(c, pattern)]
+            if not matched:
+                raise ExpbookError(f"--columns {pattern!r} matches no column; "
+                                   f"columns: {', '.join(short[c] for c in columns)}")
+            for col in matched:
+                chosen.setdefault(col, None)
+        columns = list(chosen)
+    return [c for c in columns if not any(hit(c, p) for p in drop)]
+
+
+def only_changed(rows: Sequence[Mapping], columns: Sequence[str]) -> list[str]:
+    """Drop params/metrics columns whose value is the same in every row (base columns stay)."""
+    if len(rows) < 2:
+        return list(columns)
+
+    def varies(col: str) -> bool:
+        first = _hashable(rows[0].get(col))
+        return any(_hashable(row.get(col)) != first for row in rows[1:])
+    return [c for c in columns if c in BASE_COLUMNS or varies(c)]
+
+
+def _hashable(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def sort_rows(rows: Sequence[Mapping], column: str, descending: bool = False) -> list[Mapping]:
+    """Rows sorted by one column; missing values always last, numbers before strings."""
+    def key(row):
+        value = row[column]
+        if isinstance(value, (int, float)):
+            return -float(value) if descending else float(value)
+        return str(value)
+    present = [r for r in rows if r.get(column) is not None]
+    missing = [r for r in rows if r.get(column) is None]
+    numeric = sorted((r for r in present if isinstance(r[column], (int, float))), key=key)
+    text = sorted((r for r in present if not isinstance(r[column], (int, float))), key=key,
+                  reverse=descending)
+    return numeric + text + missing
+
+
+def human_default_columns(rows: Sequence[Mapping], columns: Sequence[str]) -> list[str]:
+    """The columns a person sees by default: identity + status + every param/metric, no empty ones."""
+    keep = [c for c in columns if c in HUMAN_COLUMNS or c not in BASE_COLUMNS]
+    return [c for c in keep if c in ("name", "rev") or any(_present(r.get(c)) for r in rows)]
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != [] and value != ""
+
+
+# ---------------------------------------------------------------- cell text
+def cell(value: Any, column: str = "") -> str:
+    """A value as a person reads it in a table cell."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        if column in ("tags", "notes", "branches"):
+            return ", ".join(map(str, value))
+        return json.dumps(value, default=str)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    if column in ("rev", "baseline") and len(str(value)) == 40:
+        return str(value)[:7]
+    return str(value)
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, default=str)
+    return value
+
+
+# ---------------------------------------------------------------- renderers
+def render(rows: Sequence[Mapping], columns: Sequence[str], fmt: str, *,
+           full_names: bool = False, title: str | None = None) -> str:
+    """Render rows in one of FORMATS; json/csv keep full keys and raw values."""
+    if fmt == "json":
+        return to_json(rows, columns)
+    if fmt == "csv":
+        return to_csv(rows, columns)
+    names = {c: c for c in columns} if full_names else short_names(columns)
+    if fmt == "md":
+        return to_markdown(rows, columns, names)
+    if fmt == "html":
+        return to_html(rows, columns, names, title=title)
+    if fmt == "table":
+        return to_table(rows, columns, names, title=title)
+    raise ExpbookError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def to_json(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
+    """A JSON array, one row per line; compact because indent= forces json's slow pure-Python path."""
+    columns = list(columns)
+    dumps = json.JSONEncoder(default=str, separators=(", ", ": ")).encode
+    lines = [dumps(row if list(row) == columns else {c: row.get(c) for c in columns})
+             for row in rows]
+    return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
+
+
+def to_csv(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    plain = (int, float, str)
+    for row in rows:
+        values = [row.get(c) for c in columns]
+        # most cells are numbers/strings: convert only the rest (None, bools, lists)
+        writer.writerow([v if type(v) in plain else _csv_cell(v) for v in values])
+    return buf.getvalue()
+
+
+def to_markdown(rows: Sequence[Mapping], columns: Sequence[str], names: Mapping[str, str]) -> str:
+    def esc(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(esc(names[c]) for c in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(esc(cell(row.get(c), c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(rows: Sequence[Mapping], columns: Sequence[str], names: Mapping[str, str],
+            title: str | None = None) -> str:
+    from html import escape
+
+    head = "".join(f"<th title=\"{escape(c)}\">{escape(names[c])}</th>" for c in columns)
+    body = "\n".join("<tr>" + "".join(f"<td>{escape(cell(row.get(c), c))}</td>" for c in columns)
+                     + "</tr>" for row in rows)
+    title = escape(title or "expbook registry")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\n"
+            "<style>table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
+            "th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+            "th{background:#f0f0f0}</style></head><body>\n"
+            f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n"
+            "</body></html>\n")
+
+
+def to_table(rows: Sequence[Mapping], columns: Sequence[str], names: Mapping[str, str],
+             title: str | None = None, width: int | None = None) -> str:
+    """A rich table as text (colour only when printing to a terminal is left to print_table)."""
+    from rich.console import Console
+
+    console = Console(width=width or _terminal_width(), record=True, file=open(os.devnull, "w"),
+                      color_system=None)
+    console.print(rich_table(rows, columns, names, title))
+    console.file.close()
+    return console.export_text()
+
+
+def rich_table(rows: Sequence[Mapping], columns: Sequence[str], names: Mapping[str, str],
+               title: str | None = None):
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for col in columns:
+        numeric = any(isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool)
+                      for r in rows)
+        table.add_column(names[col], justify="right" if numeric else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*(cell(row.get(c), c) for c in columns))
+    return table
+
+
+def _terminal_width() -> int:
+    import shutil
+
+    return max(shutil.get_terminal_size((160, 24)).columns, 80)
+
+
+def emit(text: str, output: str | os.PathLike | None) -> None:
+    """Print to stdout, or write `output` atomically."""
+    if output is None:
+        import sys
+
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text)
+
+
+# ---------------------------------------------------------------- the registry table pipeline
+def prepare(rows: Sequence[Mapping], fmt: str, *, sort_by: str | None = None,
+            ascending: bool | None = None, top: int | None = None,
+            columns: Iterable[str] | None = None, drop: Iterable[str] | None = None,
+            only_changed_: bool = False, namespaces: Mapping | None = None,
+            ) -> tuple[list[Mapping], list[str]]:
+    """Sort, cut and pick columns the way `expbook registry` options ask; returns (rows, columns)."""
+    rows = list(rows)
+    all_columns = ordered_columns(rows)
+    if sort_by:
+        from expbook.query import resolve_key
+
+        column = resolve_key(sort_by, all_columns, namespaces)
+        # --top alone means "the top N", i.e. the largest values first
+        descending = (ascending is False) or (ascending is None and top is not None)
+        rows = sort_rows(rows, column, descending)
+    if top is not None:
+        rows = rows[:top]
+    if columns:
+        cols = select_columns(all_columns, columns, drop)
+    else:
+        human = fmt in ("table", "md", "html")
+        cols = select_columns(human_default_columns(rows, all_columns) if human else all_columns,
+                              None, drop)
+    if only_changed_:
+        cols = only_changed(rows, cols)
+    return rows, cols
+
+
+def print_table(rows: Sequence[Mapping], columns: Sequence[str], *, full_names: bool = False,
+                title: str | None = None) -> None:
+    """Print a rich table to stdout: coloured on a terminal, wide plain text when piped."""
+    import sys
+
+    from rich.console import Console
+
+    names = {c: c for c in columns} if full_names else short_names(columns)
+    tty = sys.stdout.isatty()
+    console = Console(width=None if tty else max(_terminal_width(), 200), soft_wrap=False)
+    console.print(rich_table(rows, columns, names, title))

@@ -1,0 +1,68 @@
+"""Overlay one dvclive step curve from several experiments: a PNG (matplotlib Agg) or a self-contained HTML.
+
+Used by `expbook plot`; takes plain (label, Curve) pairs so a Python user can call it directly.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from html import escape
+from pathlib import Path
+from typing import Sequence
+
+from expbook.curves import Curve
+from expbook.errors import ExpbookError
+from expbook.output import write_atomic
+
+PLOT_FORMATS = {".png": "png", ".svg": "svg", ".html": "html", ".htm": "html"}
+
+
+def _figure(metric: str, series: Sequence[tuple[str, Curve]]):
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers/CI; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, curve in series:
+        ax.plot(curve.steps, curve.values, marker="." if len(curve.steps) < 30 else None,
+                label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel(metric)
+    ax.set_title(metric)
+    ax.grid(True, alpha=0.3)
+    ax.legend(title="experiment")
+    fig.tight_layout()
+    return fig, plt
+
+
+def render_plot(metric: str, series: Sequence[tuple[str, Curve]], fmt: str) -> bytes:
+    """The plot as png/svg bytes, or a standalone HTML page with the SVG inline."""
+    if not series:
+        raise ExpbookError(f"nothing to plot for {metric!r}")
+    fig, plt = _figure(metric, series)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png" if fmt == "png" else "svg", dpi=110)
+    finally:
+        plt.close(fig)
+    if fmt in ("png", "svg"):
+        return buf.getvalue()
+    svg = buf.getvalue().decode()
+    svg = svg[svg.index("<svg"):]  # drop the XML prolog/doctype: not allowed inside HTML
+    labels = "".join(f"<li>{escape(label)}: {escape(curve.path)}</li>" for label, curve in series)
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(metric)}"
+            "</title></head>\n<body style=\"font-family:sans-serif\">\n"
+            f"<h2>{escape(metric)}</h2>\n{svg}\n<ul>{labels}</ul>\n</body></html>\n").encode()
+
+
+def plot_curves(metric: str, series: Sequence[tuple[str, Curve]],
+                output: str | os.PathLike) -> Path:
+    """Write the overlay to `output`; the format comes from its extension."""
+    ext = Path(output).suffix.lower()
+    if ext not in PLOT_FORMATS:
+        raise ExpbookError(f"cannot plot to {str(output)!r}: use one of "
+                           f"{', '.join(sorted(PLOT_FORMATS))}")
+    write_atomic(output, render_plot(metric, series, PLOT_FORMATS[ext]))
+    return Path(output)

@@ -1,0 +1,271 @@
+"""The --where / --score expression language: key resolution and a tiny interpreter of parsed trees.
+
+Used by `expbook registry/best` and `registry.load`; user text is parsed, never eval'd.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from typing import Any, Callable, Iterable, Mapping
+
+from expbook.errors import QueryError
+from expbook.expr import FUNCTIONS, _is_number, keys_of, parse  # noqa: F401  (parse is public here)
+
+# query name -> row column; `tag = 'x'` tests membership in the row's list of tags
+PLAIN_COLUMNS = {
+    "name": "name", "status": "status", "created": "created", "baseline": "baseline",
+    "tag": "tags", "tags": "tags", "sweep": "sweep", "trial": "trial", "kind": "kind",
+    "rev": "rev", "ref": "ref", "message": "message", "note": "notes", "notes": "notes",
+    "branch": "branches", "branches": "branches",
+}
+BOUNDARIES = ":./"
+
+
+# ---------------------------------------------------------------- key resolution
+def suffix_matches(name: str, keys: Iterable[str]) -> list[str]:
+    """Keys equal to `name` or ending with it right after a `:` `.` or `/` boundary."""
+    return [k for k in keys if k == name or (k.endswith(name) and len(k) > len(name)
+                                              and k[-len(name) - 1] in BOUNDARIES)]
+
+
+def resolve_key(name: str, columns: Iterable[str],
+                namespaces: Mapping[str, Iterable[str]] | None = None) -> str:
+    """The row column a query key names; QueryError listing candidates if unknown/ambiguous.
+
+    `namespaces` maps "params"/"metrics" to their keys so that `params.lr` looks only at params.
+    """
+    columns = list(columns)
+    if name in columns:
+        return name
+    if name in PLAIN_COLUMNS:
+        return PLAIN_COLUMNS[name]
+    data_cols = [c for c in columns if c not in _ROW_COLUMNS]
+    matches: list[str] = []
+    space, _, rest = name.partition(".")
+    if rest and space in ("params", "metrics"):
+        pool = (namespaces or {}).get(space)
+        pool = data_cols if pool is None else [c for c in data_cols if c in set(pool)]
+        matches = suffix_matches(rest, pool)
+    if not matches:
+        matches = suffix_matches(name, data_cols)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        close = [c for c in data_cols if name.split(".")[-1] in c][:10]
+        hint = f"; similar keys: {', '.join(close)}" if close else (
+            f"; known keys: {', '.join(data_cols[:15])}" if data_cols else "")
+        raise QueryError(f"unknown key {name!r}{hint}")
+    raise QueryError(f"ambiguous key {name!r} matches {', '.join(sorted(matches))}; "
+                     "use a longer suffix or the full key in backticks")
+
+
+_ROW_COLUMNS = {"name", "rev", "kind", "baseline", "ref", "created", "status", "message",
+                "branches", "tags", "notes", "sweep", "trial"}
+_LIST_COLUMNS = {"tags", "notes", "branches"}
+
+
+# ---------------------------------------------------------------- evaluation
+def _coerce(a: Any, b: Any) -> tuple[Any, Any] | None:
+    """A comparable pair, or None when the types cannot be compared (the comparison is false)."""
+    if _is_number(a) and _is_number(b):
+        return a, b
+    if isinstance(a, bool) or isinstance(b, bool):
+        return (a, b) if isinstance(a, bool) and isinstance(b, bool) else None
+    if _is_number(a) and isinstance(b, str):
+        try:
+            return a, float(b)
+        except ValueError:
+            return None
+    if isinstance(a, str) and _is_number(b):
+        try:
+            return float(a), b
+        except ValueError:
+            return None
+    if isinstance(a, str) and isinstance(b, str):
+        return a, b
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a), list(b)
+    return None
+
+
+_CMP = {
+    "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+
+
+def _compare(op: str, a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return False  # SQL-like: any comparison with null is false
+    pair = _coerce(a, b)
+    if pair is None:
+        return op == "!="
+    try:
+        return bool(_CMP[op](*pair))
+    except TypeError:
+        return False
+
+
+def _arith(op: str, a: Any, b: Any) -> Any:
+    if not (_is_number(a) and _is_number(b)):
+        return None
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return None if b == 0 else a / b
+
+
+def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
+    """Turn a tree into a function row -> value; list columns answer 'any element matches'."""
+    kind = node[0]
+    if kind == "lit":
+        value = node[1]
+        return lambda row: value
+    if kind == "key":
+        return getter(node[1])
+    if kind == "and":
+        a, b = _compile(node[1], getter), _compile(node[2], getter)
+        return lambda row: _truth(a(row)) and _truth(b(row))
+    if kind == "or":
+        a, b = _compile(node[1], getter), _compile(node[2], getter)
+        return lambda row: _truth(a(row)) or _truth(b(row))
+    if kind == "not":
+        a = _compile(node[1], getter)
+        return lambda row: not _truth(a(row))
+    if kind == "null":
+        a, negate = _compile(node[1], getter), node[2]
+        return lambda row: (a(row) in (None, [])) != negate
+    if kind == "cmp":
+        op, a, b = node[1], _compile(node[2], getter), _compile(node[3], getter)
+
+        def cmp(row):
+            left, right = a(row), b(row)
+            if isinstance(left, list) and not isinstance(right, list):
+                hit = any(_compare("=" if op == "!=" else op, x, right) for x in left)
+                return not hit if op == "!=" else hit
+            return _compare(op, left, right)
+        return cmp
+    if kind == "in":
+        a, items, negate = _compile(node[1], getter), node[2], node[3]
+
+        def contains(row):
+            value = a(row)
+            if value is None:
+                return False
+            values = value if isinstance(value, list) else [value]
+            return any(_compare("=", v, item) for v in values for item in items) != negate
+        return contains
+    if kind == "glob":
+        a, b, negate = _compile(node[1], getter), _compile(node[2], getter), node[3]
+
+        def glob(row):
+            value, pattern = a(row), b(row)
+            if value is None or pattern is None:
+                return False
+            values = value if isinstance(value, list) else [value]
+            hit = any(fnmatch.fnmatchcase(str(v), str(pattern)) for v in values)
+            return hit != negate
+        return glob
+    if kind == "arith":
+        op, a, b = node[1], _compile(node[2], getter), _compile(node[3], getter)
+        return lambda row: _arith(op, a(row), b(row))
+    if kind == "neg":
+        a = _compile(node[1], getter)
+        return lambda row: -v if _is_number(v := a(row)) else None
+    if kind == "call":
+        func, args = FUNCTIONS[node[1]], [_compile(arg, getter) for arg in node[2]]
+
+        def call(row):
+            values = [arg(row) for arg in args]
+            if not all(_is_number(v) for v in values):
+                return None
+            try:
+                return func(*values)
+            except (ValueError, OverflowError, TypeError):
+                return None  # log(-1), exp(1e6), min() of nothing: no score for that row
+        return call
+    raise QueryError(f"unsupported expression node {kind!r}")
+
+
+def _truth(value: Any) -> bool:
+    return value is not None and value is not False and value != [] and value != 0 and value != ""
+
+
+def compile_expr(text: str, columns: Iterable[str],
+                 namespaces: Mapping[str, Iterable[str]] | None = None) -> Callable[[Mapping], Any]:
+    """Compile `text` against the known columns; returns row -> value (None when undefined)."""
+    tree = parse(text)
+    columns = list(columns)
+    resolved = {key: resolve_key(key, columns, namespaces) for key in keys_of(tree)}
+
+    def getter(name: str):
+        column = resolved[name]
+        return lambda row: row.get(column)
+    return _compile(tree, getter)
+
+
+def compile_where(text: str, columns: Iterable[str],
+                  namespaces: Mapping[str, Iterable[str]] | None = None) -> Callable[[Mapping], bool]:
+    """A row predicate for a --where expression."""
+    func = compile_expr(text, columns, namespaces)
+    return lambda row: _truth(func(row))
+
+
+def compile_score(text: str, columns: Iterable[str],
+                  namespaces: Mapping[str, Iterable[str]] | None = None) -> Callable[[Mapping], float | None]:
+    """A row -> number function for a --score expression (None when a term is missing)."""
+    func = compile_expr(text, columns, namespaces)
+
+    def score(row):
+        value = func(row)
+        if not _is_number(value) or (isinstance(value, float) and math.isnan(value)):
+            return None
+        return value
+    return score
+
+
+def columns_of(rows: Iterable[Mapping]) -> list[str]:
+    """The union of the rows' keys, in first-seen order."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            seen.setdefault(key, None)
+    return list(seen)
+
+
+def filter_rows(rows: list[Mapping], where: str | None,
+                namespaces: Mapping[str, Iterable[str]] | None = None) -> list[Mapping]:
+    """The rows for which `where` is true (all rows when where is empty)."""
+    if not where:
+        return list(rows)
+    parse(where)  # a syntax error is an error even when there is nothing to filter
+    if not rows:
+        return []
+    pred = compile_where(where, columns_of(rows), namespaces)
+    return [row for row in rows if pred(row)]
+
+
+def namespaces_of(experiments: Iterable[Any]) -> dict[str, set[str]]:
+    """{"params": keys, "metrics": keys} of registry Experiments, for `params.`/`metrics.` keys."""
+    params: set[str] = set()
+    metrics: set[str] = set()
+    for exp in experiments:
+        params.update(exp.params)
+        metrics.update(exp.metrics)
+    return {"params": params, "metrics": metrics}
+
+
+def filter_experiments(experiments: list, where: str | None) -> list:
+    """The registry Experiments for which `where` is true, evaluated on their flat rows."""
+    if not where:
+        return list(experiments)
+    parse(where)
+    if not experiments:
+        return []
+    rows = [exp.flat() for exp in experiments]
+    pred = compile_where(where, columns_of(rows), namespaces_of(experiments))
+    return [exp for exp, row in zip(experiments, rows) if pred(row)]

@@ -1,0 +1,336 @@
+"""The experiment registry: every DVC experiment of a repository as one row, read from git.
+
+`collect()` returns Experiment objects, `load()` a pandas DataFrame, `resolve()` one row by
+name/sha/ref/branch/tag. Used by the expbook CLI and by Python users; never imports DVC.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from expbook import cache as _cache
+from expbook import dvcfiles, dvcstate
+from expbook.errors import NotFoundError
+from expbook.gitrepo import GitRepo
+
+EXPS_PREFIX = "refs/exps/"
+NOTES_REF = "refs/notes/expbook"
+
+
+@dataclass
+class Experiment:
+    """One row of the registry (see README "Registry" for the meaning of each field)."""
+
+    name: str
+    rev: str
+    kind: str
+    baseline: str | None
+    ref: str | None
+    created: str | None
+    status: str
+    message: str
+    branches: list[str] = field(default_factory=list)
+    git_tags: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    outs: dict[str, dict] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    sweep: dict | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def flat(self) -> dict[str, Any]:
+        """One table row: the plain columns, then every params and metrics key as-is."""
+        row = {
+            "name": self.name, "rev": self.rev, "kind": self.kind, "baseline": self.baseline,
+            "ref": self.ref, "created": self.created, "status": self.status,
+            "message": self.message, "branches": self.branches, "tags": self.tags,
+            "notes": self.notes, "sweep": (self.sweep or {}).get("name"),
+            "trial": (self.sweep or {}).get("trial"),
+        }
+        row.update(self.params)
+        row.update(self.metrics)
+        return row
+
+
+def _iso(ts: int | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class _Collector:
+    """One registry read: resolves refs, reads (or reuses) per-commit data, builds rows."""
+
+    def __init__(self, repo: str | os.PathLike) -> None:
+        self.g = GitRepo(repo)
+        self.root = self.g.root
+        self.dvc_dir = os.path.join(self.root, ".dvc")
+        self.cache_dir = dvcfiles.dvc_cache_dir(self.root)
+        self.state = _cache.load(self.root)
+        self.commits: dict[str, dict] = self.state.get("commits", {})
+        self.dirty = False
+        self.memo: dict = {}
+
+    # ---------------------------------------------------------------- per-commit data
+    def commit_data(self, sha: str) -> dict | None:
+        data = self.commits.get(sha)
+        # a cache file that was missing may have been fetched (`dvc pull`) since
+        if data is not None and not any(os.path.exists(p) for p in data["missing"]):
+            return data
+        try:
+            commit = self.g.commit(sha)
+        except NotFoundError:
+            return None
+        tree = commit.tree
+        dvcyamls = self.g.files_named(tree, "dvc.yaml")
+        snap = dvcfiles.read_snapshot(dvcfiles.TreeReader(self.g, tree), dvcyamls,
+                                      self.cache_dir, self.memo)
+        snap.update(
+            sha=str(commit.id), time=commit.commit_time,
+            message=commit.message.split("\n", 1)[0].strip(),
+            parents=[str(p) for p in commit.parent_ids], dvcyamls=dvcyamls,
+        )
+        self.commits[sha] = snap
+        self.dirty = True
+        return snap
+
+    def workspace_data(self, head: str | None) -> dict:
+        head_data = self.commit_data(head) if head else None
+        dvcyamls = list(head_data["dvcyamls"]) if head_data else []
+        if "dvc.yaml" not in dvcyamls:
+            dvcyamls.insert(0, "dvc.yaml")
+        cached = self.state.get("workspace")
+        if cached and cached["dvcyamls"] == dvcyamls and self._same_files(cached["seen"]) \
+                and not any(os.path.exists(p) for p in cached["missing"]):
+            return cached
+        reader = dvcfiles.DiskReader(self.root)
+        snap = dvcfiles.read_snapshot(reader, dvcyamls, self.cache_dir, {})
+        snap.update(dvcyamls=dvcyamls, seen=dict(reader.seen))
+        self.state["workspace"] = snap
+        self.dirty = True
+        return snap
+
+    def _same_files(self, seen: dict) -> bool:
+        reader = dvcfiles.DiskReader(self.root)
+        return all(reader.key(path) == key for path, key in seen.items())
+
+    # ---------------------------------------------------------------- notes
+    def notes(self, refs: dict[str, str]) -> dict[str, dict]:
+        sha = refs.get(NOTES_REF)
+        cached = self.state.get("notes")
+        if cached is not None and cached[0] == sha:
+            return cached[1]
+        from expbook import notes as _notes
+
+        data = _notes.read_all(self.g) if sha else {}
+        self.state["notes"] = (sha, data)
+        self.dirty = True
+        return data
+
+    def save(self) -> None:
+        if self.dirty:
+            self.state["commits"] = self.commits
+            _cache.save(self.root, self.state)
+
+
+def _describe(sha: str, head: str | None, head_branch: str | None,
+              tags: dict[str, list[str]], branches: dict[str, list[str]]) -> str:
+    # DVC's order (dvc/repo/experiments/utils.py:describe): current branch, tags, branches
+    if sha == head and head_branch:
+        return head_branch
+    if tags.get(sha):
+        return tags[sha][0]
+    if branches.get(sha):
+        return branches[sha][0]
+    return sha[:7]
+
+
+def _parse_exp_ref(ref: str) -> tuple[str, str] | None:
+    parts = ref.split("/")
+    if len(parts) != 5 or parts[2] in ("celery", "exec", "apply", "temp", "stash"):
+        return None
+    return parts[2] + parts[3], parts[4]
+
+
+def _all_commits(c: _Collector, starts: list[str]) -> list[str]:
+    import pygit2
+
+    seen: list[str] = []
+    walker = c.g.repo.walk(None, pygit2.enums.SortMode.TIME)
+    for sha in starts:
+        try:
+            walker.push(c.g.commit(sha).id)
+        except NotFoundError:
+            continue
+    for commit in walker:
+        seen.append(str(commit.id))
+    return seen
+
+
+def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
+            baseline: str | None = None) -> list[Experiment]:
+    """Every experiment of the repository as Experiment rows (workspace first).
+
+    Rows: the workspace, HEAD, every baseline that has experiments, branch and tag heads,
+    every exp ref, and queued/running/failed experiments; `all_commits` adds every commit,
+    `baseline` (a name, sha prefix, branch or tag) keeps one baseline and its experiments.
+    """
+    c = _Collector(repo)
+    refs = c.g.refs()
+    c.g._refs = refs
+    head, head_branch = c.g.head()
+    branches: dict[str, list[str]] = {}
+    tags: dict[str, list[str]] = {}
+    for ref, sha in sorted(refs.items()):
+        if ref.startswith("refs/heads/"):
+            branches.setdefault(sha, []).append(ref[11:])
+    peeled = c.state.setdefault("peeled", {})
+    for ref, sha in sorted(c.g.peel_tags(refs).items()):
+        if sha not in c.commits and ref not in c.g._peeled:
+            if sha not in peeled:  # a loose tag: maybe an annotated tag object, peel it once
+                try:
+                    peeled[sha] = str(c.g.commit(sha).id)
+                except NotFoundError:
+                    continue
+                c.dirty = True
+            sha = peeled[sha]
+        tags.setdefault(sha, []).append(ref[10:])
+
+    exps: list[tuple[str, str, str, str]] = []  # (baseline, name, sha, ref)
+    for ref, sha in refs.items():
+        if ref.startswith(EXPS_PREFIX):
+            parsed = _parse_exp_ref(ref)
+            if parsed:
+                exps.append((parsed[0], parsed[1], sha, ref))
+    pending = dvcstate.pending(c.g, c.dvc_dir)
+
+    baselines: list[str] = [head] if head else []
+    for sha in [e[0] for e in exps] + [p.baseline for p in pending] + list(branches) + list(tags):
+        if sha not in baselines:
+            baselines.append(sha)
+    if all_commits:
+        for sha in _all_commits(c, list(baselines)):
+            if sha not in baselines:
+                baselines.append(sha)
+    only = None
+    if baseline is not None:
+        only = _resolve_baseline(c, baseline, refs, branches, tags, exps)
+        baselines = [only]
+
+    notes = c.notes(refs)
+    rows: list[Experiment] = []
+    if only is None or only == head:
+        ws = c.workspace_data(head)
+        rows.append(_row(c, ws, "workspace", "workspace", "workspace", head, None, "success",
+                         notes))
+    by_baseline: dict[str, list] = {}
+    for base, name, sha, ref in exps:
+        by_baseline.setdefault(base, []).append((name, sha, ref, "success"))
+    for p in pending:
+        by_baseline.setdefault(p.baseline, []).append((p.name or p.rev[:7], p.rev, None, p.status))
+
+    base_rows = []
+    for sha in baselines:
+        data = c.commit_data(sha)
+        if data is None:
+            continue
+        name = _describe(sha, head, head_branch, tags, branches)
+        ref = (f"refs/heads/{head_branch}" if sha == head and head_branch else
+               f"refs/tags/{tags[sha][0]}" if tags.get(sha) else
+               f"refs/heads/{branches[sha][0]}" if branches.get(sha) else None)
+        row = _row(c, data, name, sha, "baseline", sha, ref, "success", notes,
+                   branches.get(sha, []), tags.get(sha, []))
+        children = []
+        for ename, esha, eref, status in by_baseline.get(sha, []):
+            edata = c.commit_data(esha)
+            if edata is None:
+                continue
+            children.append(_row(c, edata, ename, esha, "experiment", sha, eref, status, notes,
+                                 branches.get(esha, []), tags.get(esha, [])))
+        children.sort(key=lambda r: (r.created or "", r.name), reverse=True)
+        base_rows.append((sha != head, -(data["time"]), row, children))
+    base_rows.sort(key=lambda item: (item[0], item[1]))
+    for _, _, row, children in base_rows:
+        rows.append(row)
+        rows.extend(children)
+    c.save()
+    return rows
+
+
+def _row(c: _Collector, data: dict, name: str, rev: str, kind: str, baseline: str | None,
+         ref: str | None, status: str, notes: dict, branches=(), git_tags=()) -> Experiment:
+    note = notes.get(rev, {}) if rev != "workspace" else {}
+    sweep = note.get("sweep") if isinstance(note.get("sweep"), dict) else None
+    if sweep and sweep.get("status") == "pruned" and status == "success":
+        status = "pruned"
+    metrics, errors = data["metrics"], data["errors"]
+    if status == "queued":  # not run yet: its files hold the workspace's old metrics (DVC hides them)
+        metrics = {}
+        errors = {k: v for k, v in errors.items() if k not in data["metric_files"]}
+    outs = {path: {"hash": o["hash"], "size": o["size"],
+                   "in_cache": bool(o["cache"]) and os.path.exists(o["cache"])}
+            for path, o in data["outs"].items()}
+    return Experiment(
+        name=name, rev=rev, kind=kind, baseline=baseline, ref=ref,
+        created=_iso(data.get("time")), status=status, message=data.get("message", ""),
+        branches=list(branches), git_tags=list(git_tags), params=dict(data["params"]),
+        metrics=dict(metrics), outs=outs, notes=list(note.get("notes", [])),
+        tags=list(note.get("tags", [])), sweep=sweep, errors=dict(errors),
+    )
+
+
+def _resolve_baseline(c, spec, refs, branches, tags, exps) -> str:
+    for cand in (f"refs/heads/{spec}", f"refs/tags/{spec}", spec):
+        if cand in refs:
+            return c.g.commit(refs[cand]).id.__str__()
+    known = set(branches) | set(tags) | {e[0] for e in exps}
+    matches = sorted(s for s in known if s.startswith(spec.lower()))
+    if len(matches) == 1:
+        return matches[0]
+    try:
+        return str(c.g.commit(spec).id)
+    except (NotFoundError, ValueError):
+        pass
+    raise NotFoundError(f"baseline {spec!r} matches no commit" if not matches else
+                        f"baseline {spec!r} is ambiguous: {', '.join(m[:10] for m in matches)}")
+
+
+def resolve(repo: str | os.PathLike, exp: str, experiments: list[Experiment] | None = None
+            ) -> Experiment:
+    """The one row `exp` names: exp/baseline name, sha prefix, ref, branch or git tag.
+
+    Raises NotFoundError listing the candidates when nothing or several rows match.
+    """
+    rows = experiments if experiments is not None else collect(repo)
+    text = exp.strip()
+    exact = [r for r in rows if text in (r.name, r.rev, r.ref)
+             or (r.ref and r.ref.endswith("/" + text) and not r.ref.startswith(EXPS_PREFIX))
+             or text in r.branches or text in r.git_tags]
+    if not exact and len(text) >= 4 and all(ch in "0123456789abcdef" for ch in text.lower()):
+        exact = [r for r in rows if r.rev.startswith(text.lower())]
+    unique = {(r.rev, r.name): r for r in exact}
+    if len(unique) == 1:
+        return next(iter(unique.values()))
+    if not unique:
+        close = sorted({r.name for r in rows if text.lower() in r.name.lower()})[:10]
+        hint = f"; similar: {', '.join(close)}" if close else ""
+        raise NotFoundError(f"no experiment named {exp!r}{hint}")
+    listing = ", ".join(f"{r.name} ({r.rev[:7]}{', ' + r.ref if r.ref else ''})"
+                        for r in unique.values())
+    raise NotFoundError(f"experiment {exp!r} is ambiguous, it matches: {listing}")
+
+
+def load(repo: str | os.PathLike = ".", where: str | None = None, **kw):
+    """The registry as a pandas DataFrame (one row per Experiment.flat()), filtered by `where`."""
+    import pandas as pd
+
+    rows = [e.flat() for e in collect(repo, **kw)]
+    if where:
+        from expbook.query import filter_rows
+
+        rows = filter_rows(rows, where)
+    return pd.DataFrame(rows)

@@ -1,0 +1,366 @@
+"""Re-run an experiment's pipeline from scratch in a temporary git worktree and diff its results.
+
+Used by `expbook reproduce` and `expbook check`; compares every metric and every output hash.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import yaml
+
+from expbook.errors import ExpbookError, NotFoundError
+
+# Wall-clock-type values change on every run by nature; documented in README "Reproducing".
+DEFAULT_IGNORE = ("*time*", "*per_s*", "*samples_per*", "*timestamp*", "*duration*")
+# Outputs whose content is about the machine, not the result (matched against the out's path
+# and each file in it); dvclive's timestamp columns are already dropped via DEFAULT_IGNORE.
+DEFAULT_IGNORE_OUT = ("*environment.json", "*report.html", "*report.md")
+
+
+class ReproduceError(ExpbookError):
+    """The pipeline could not be re-run (checkout failed, a stage failed, nothing recorded)."""
+
+
+@dataclass
+class Diff:
+    kind: str          # "metric" | "out"
+    key: str           # full metric key, or output path
+    recorded: Any
+    reproduced: Any
+    status: str        # equal | within tolerance | differs | missing | new | ignored
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("equal", "within tolerance", "ignored")
+
+
+@dataclass
+class Reproduction:
+    rev: str                               # full sha reproduced
+    name: str                              # what the user asked for
+    diffs: list[Diff] = field(default_factory=list)
+    error: str | None = None
+    workspace: str | None = None           # the kept worktree (--keep), else None
+    recorded_metrics: dict[str, Any] = field(default_factory=dict)
+    reproduced_metrics: dict[str, Any] = field(default_factory=dict)
+    plots: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Equal within tolerance (and no error)."""
+        return self.error is None and all(d.ok for d in self.diffs)
+
+    @property
+    def bit_exact(self) -> bool:
+        return self.error is None and all(d.status in ("equal", "ignored") for d in self.diffs)
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.error else (0 if self.ok else 1)
+
+    def summary(self) -> str:
+        if self.error:
+            return f"{self.name} ({self.rev[:7]}): error: {self.error}"
+        bad = [d for d in self.diffs if not d.ok]
+        if not bad:
+            how = "bit-exactly" if self.bit_exact else "within tolerance"
+            return f"{self.name} ({self.rev[:7]}): reproduced {how}"
+        return f"{self.name} ({self.rev[:7]}): NOT reproduced ({len(bad)} differences)"
+
+
+def _git(repo: str | os.PathLike, *args: str) -> subprocess.CompletedProcess:
+    # hooks off: a `dvc install`ed post-checkout hook would try to check out from a cache
+    return subprocess.run(["git", "-c", "core.hooksPath=/dev/null", *args], cwd=repo,
+                          capture_output=True, text=True)
+
+
+def rev_parse(repo: str | os.PathLike, rev: str) -> str:
+    """The full sha of a commit-ish; NotFoundError naming `rev` otherwise."""
+    proc = _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise NotFoundError(f"unknown revision {rev!r} in {os.path.abspath(repo)}")
+    return proc.stdout.strip()
+
+
+@contextmanager
+def worktree(repo: str | os.PathLike, rev: str, keep: bool = False) -> Iterator[Path]:
+    """A detached git worktree of `rev` with its own empty DVC cache; removed on exit unless keep."""
+    root = Path(tempfile.mkdtemp(prefix="expbook-reproduce-"))
+    path = root / "ws"
+    proc = _git(repo, "worktree", "add", "--detach", "--force", str(path), rev)
+    if proc.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        raise ReproduceError(f"cannot check out {rev} into a worktree: {proc.stderr.strip()}")
+    try:
+        # a fresh cache dir: nothing can come from the original cache, run-cache or a remote
+        (root / "cache").mkdir()
+        dvc_dir = path / ".dvc"
+        if dvc_dir.is_dir():
+            with open(dvc_dir / "config.local", "a", encoding="utf-8") as fh:
+                fh.write(f"\n[cache]\n    dir = {root / 'cache'}\n")
+        yield path
+    finally:
+        if not keep:
+            _git(repo, "worktree", "remove", "--force", str(path))
+            shutil.rmtree(root, ignore_errors=True)
+            _git(repo, "worktree", "prune")
+
+
+def run_repro(path: Path, log: Path) -> None:
+    """`dvc repro --force --no-run-cache` in `path` (never pulls); ReproduceError with the log tail."""
+    cmd = [sys.executable, "-m", "dvc", "repro", "--force", "--no-run-cache"]
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    with open(log, "w", encoding="utf-8") as fh:
+        proc = subprocess.Popen(cmd, cwd=path, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        try:
+            code = proc.wait()
+        except BaseException:  # Ctrl-C: stop the stage before the worktree is removed
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
+    if code != 0:
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:])
+        raise ReproduceError(f"`dvc repro` failed with exit code {code}:\n{tail}")
+
+
+# ---------------------------------------------------------------- snapshots
+def matches(text: str, globs: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(text, g) for g in globs)
+
+
+@dataclass
+class OutState:
+    use_cache: bool
+    hash: str | None                                     # as dvc.lock records it
+    files: dict[str, str] = field(default_factory=dict)  # uncached outs: file -> normalised digest
+
+
+@dataclass
+class Snapshot:
+    """What a checkout of a pipeline says about its results (read with DVC's own API)."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)   # "path:a.b" -> value
+    metric_files: set[str] = field(default_factory=set)
+    outs: dict[str, OutState] = field(default_factory=dict)
+    plots: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def flatten_metrics(prefix: str, node: Any, out: dict[str, Any]) -> None:
+    """Nested metrics under `prefix` ("path:") as flat "path:a.b" keys in `out`."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            flatten_metrics(f"{prefix}.{key}" if not prefix.endswith(":") else f"{prefix}{key}", value, out)
+    else:
+        out[prefix] = node
+
+
+def _drop_keys(node: Any, ignore: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _drop_keys(v, ignore) for k, v in node.items() if not matches(str(k), ignore)}
+    if isinstance(node, list):
+        return [_drop_keys(v, ignore) for v in node]
+    return node
+
+
+def normalised_digest(path: Path, ignore: list[str]) -> str:
+    """md5 of a file's content without ignored JSON/YAML keys or TSV/CSV columns (timestamps)."""
+    data = path.read_bytes()
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".tsv", ".csv"):
+            rows = list(csv.reader(io.StringIO(data.decode()), delimiter="\t" if suffix == ".tsv" else ","))
+            keep = [i for i, name in enumerate(rows[0] if rows else []) if not matches(name, ignore)]
+            data = json.dumps([[r[i] for i in keep if i < len(r)] for r in rows]).encode()
+        elif suffix in (".json", ".yaml", ".yml"):
+            doc = json.loads(data) if suffix == ".json" else yaml.safe_load(data)
+            data = json.dumps(_drop_keys(doc, ignore), sort_keys=True, default=str).encode()
+    except (ValueError, yaml.YAMLError):
+        pass  # not parseable: compare raw bytes
+    return hashlib.md5(data).hexdigest()
+
+
+def _files_of(root: Path, rel: str, ignore: list[str]) -> dict[str, str]:
+    target = root / rel
+    if target.is_file():
+        return {rel: normalised_digest(target, ignore)}
+    out = {}
+    if target.is_dir():
+        for dirpath, _, names in os.walk(target):
+            for name in names:
+                file = Path(dirpath) / name
+                out[file.relative_to(root).as_posix()] = normalised_digest(file, ignore)
+    return out
+
+
+def snapshot(root: str | os.PathLike, ignore: Iterable[str] = DEFAULT_IGNORE) -> Snapshot:
+    """Metrics, dvc.lock output hashes and normalised uncached outputs of a checkout."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    root = Path(root)
+    ignore = list(ignore)
+    snap = Snapshot()
+    try:
+        with Repo(str(root)) as repo:
+            for out in repo.index.outs:
+                rel = Path(os.path.relpath(out.fs_path, root)).as_posix()
+                state = OutState(use_cache=out.use_cache, hash=out.hash_info.value or None)
+                if not out.use_cache:
+                    state.files = _files_of(root, rel, ignore)
+                snap.outs[rel] = state
+                if out.plot:
+                    snap.plots.append(rel)
+            for path, entry in repo.metrics.show().get("", {}).get("data", {}).items():
+                snap.metric_files.add(path)
+                if "error" in entry:
+                    snap.errors[path] = str(entry["error"])
+                else:
+                    flatten_metrics(f"{path}:", entry.get("data", {}), snap.metrics)
+            snap.plots += _top_level_plots(repo)
+    except DvcException as err:
+        raise ReproduceError(f"DVC cannot read the pipeline in {root}: {err}") from err
+    snap.plots = sorted(set(snap.plots))
+    return snap
+
+
+def _top_level_plots(repo) -> list[str]:
+    out = []
+    for dvcfile, defs in getattr(repo.index, "_plots", {}).items():
+        wdir = os.path.relpath(os.path.dirname(dvcfile), repo.root_dir)
+        for item in defs:
+            for key, spec in (item.items() if isinstance(item, dict) else [(item, None)]):
+                files = list(spec["y"]) if isinstance(spec, dict) and isinstance(spec.get("y"), dict) else [key]
+                out += [Path(os.path.normpath(os.path.join(wdir, f))).as_posix() for f in files]
+    return out
+
+
+# ---------------------------------------------------------------- comparison
+def _compare_values(a: Any, b: Any, tolerance: float) -> str:
+    if a == b and type(a) is type(b) or (a == b and not isinstance(a, str) and not isinstance(b, str)):
+        return "equal"
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+    if numeric and abs(a - b) <= tolerance:
+        return "within tolerance"
+    return "differs"
+
+
+def compare(before: Snapshot, after: Snapshot, *, ignore: Iterable[str] = DEFAULT_IGNORE,
+            ignore_out: Iterable[str] = DEFAULT_IGNORE_OUT, tolerance: float = 0.0) -> list[Diff]:
+    """Diff rows: every metric, then every output (hash; uncached outs by normalised content)."""
+    ignore, ignore_out = list(ignore), list(ignore_out)
+    diffs: list[Diff] = []
+    for key in sorted(set(before.metrics) | set(after.metrics)):
+        a, b = before.metrics.get(key), after.metrics.get(key)
+        name = key.split(":", 1)[-1]
+        if matches(name, ignore) or (any(":" in p for p in ignore) and matches(key, ignore)):
+            status = "ignored"
+        elif key not in after.metrics:
+            status = "missing"
+        elif key not in before.metrics:
+            status = "new"
+        else:
+            status = _compare_values(a, b, tolerance)
+        diffs.append(Diff("metric", key, a, b, status))
+    for path in sorted(set(before.errors) | set(after.errors)):
+        diffs.append(Diff("metric", path, before.errors.get(path), after.errors.get(path),
+                          "unreadable", "a metrics file could not be read"))
+    metric_files = before.metric_files | after.metric_files
+    for path in sorted(set(before.outs) | set(after.outs)):
+        if path in metric_files:
+            continue  # compared value by value above (timing keys ignored, tolerance applied)
+        a, b = before.outs.get(path), after.outs.get(path)
+        if matches(path, ignore_out):
+            diffs.append(Diff("out", path, a and a.hash, b and b.hash, "ignored"))
+        elif b is None or b.hash is None:
+            diffs.append(Diff("out", path, a and a.hash, None, "missing"))
+        elif a is None:
+            diffs.append(Diff("out", path, None, b.hash, "new"))
+        elif a.hash == b.hash:
+            diffs.append(Diff("out", path, a.hash, b.hash, "equal"))
+        elif not a.use_cache and a.files and b.files:
+            diffs.append(_compare_files(path, a, b, ignore_out))
+        else:
+            diffs.append(Diff("out", path, a.hash, b.hash, "differs"))
+    return diffs
+
+
+def _compare_files(path: str, a, b, ignore_out: list[str]) -> Diff:
+    """An uncached out whose hash changed: equal if every file matches once ignored keys/columns go."""
+    changed = [f for f in sorted(set(a.files) | set(b.files))
+               if not matches(f, ignore_out) and a.files.get(f) != b.files.get(f)]
+    if not changed:
+        return Diff("out", path, a.hash, b.hash, "equal",
+                    "identical once ignored keys/columns (e.g. timestamps) are dropped")
+    shown = ", ".join(changed[:5]) + (" …" if len(changed) > 5 else "")
+    return Diff("out", path, a.hash, b.hash, "differs", f"changed: {shown}")
+
+
+# ---------------------------------------------------------------- entry points
+def reproduce(repo: str | os.PathLike = ".", rev: str = "HEAD", *, name: str | None = None,
+              ignore: Iterable[str] = DEFAULT_IGNORE,
+              ignore_out: Iterable[str] = DEFAULT_IGNORE_OUT,
+              tolerance: float = 0.0, keep: bool = False) -> Reproduction:
+    """Re-run `rev`'s pipeline from scratch in a worktree and compare with what it recorded.
+
+    Errors while re-running are reported in `Reproduction.error` (exit code 2), not raised; an
+    unknown rev raises NotFoundError.
+    """
+    if tolerance < 0:
+        raise ExpbookError(f"--tolerance must be >= 0, got {tolerance}")
+    sha = rev_parse(repo, rev)
+    result = Reproduction(rev=sha, name=name or rev)
+    ignore, ignore_out = list(ignore), list(ignore_out)
+    with worktree(repo, sha, keep=keep) as path:
+        if keep:
+            result.workspace = str(path)
+        try:
+            before = snapshot(path, ignore)
+            if not before.outs and not before.metrics:
+                raise ReproduceError(f"{sha[:7]} records no outputs or metrics (no dvc.lock?)")
+            result.plots = before.plots
+            run_repro(path, path.parent / "repro.log")
+            after = snapshot(path, ignore)
+        except ExpbookError as err:
+            result.error = str(err)
+            return result
+        result.recorded_metrics, result.reproduced_metrics = before.metrics, after.metrics
+        result.diffs = compare(before, after, ignore=ignore, ignore_out=ignore_out,
+                               tolerance=tolerance)
+    return result
+
+
+def diff_rows(result: Reproduction, only_changed: bool = False) -> list[dict[str, Any]]:
+    """Table rows (kind, key, recorded, reproduced, status, detail) of a Reproduction."""
+    return [{"kind": d.kind, "key": d.key, "recorded": d.recorded, "reproduced": d.reproduced,
+             "status": d.status, "detail": d.detail}
+            for d in result.diffs if not (only_changed and d.status in ("equal", "ignored"))]
+
+
+def summarize_many(results: list[Reproduction]) -> str:
+    exact = sum(r.bit_exact for r in results)
+    within = sum(r.ok and not r.bit_exact for r in results)
+    errors = sum(r.error is not None for r in results)
+    failed = len(results) - exact - within - errors
+    return (f"{exact}/{len(results)} reproduced bit-exactly, {within} within tolerance, "
+            f"{failed} differ, {errors} errors")

@@ -1,0 +1,346 @@
+"""Seed groups and significance: per-group summaries and tests versus a baseline group (scipy).
+
+Pure functions over flat registry rows; used by `expbook stats`, `best --by-group` and Python users.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from expbook.errors import NotFoundError, QueryError
+from expbook.query import resolve_key
+
+# params whose value is a random seed: runs differing only in these form one group
+DEFAULT_SEED_KEYS = ("*.seed", "*:seed", "*_seed")
+ALPHA = 0.05
+
+
+@dataclass
+class GroupStats:
+    """One group of runs (same params except seeds) and its metric summary."""
+
+    label: str                     # "train.lr=0.01, train.weight_decay=0" ("all" if no param differs)
+    params: dict[str, Any]         # the grouping params' values (full keys)
+    names: list[str]               # experiment names in the group
+    seeds: list[Any]               # seed value(s) of each run, aligned with `values`
+    values: list[float]
+    n: int = 0
+    mean: float | None = None
+    std: float | None = None       # sample standard deviation (ddof=1)
+    sem: float | None = None       # standard error of the mean
+    ci_low: float | None = None    # 95 % confidence interval, t distribution
+    ci_high: float | None = None
+    min: float | None = None
+    max: float | None = None
+    baseline: bool = False
+    diff: float | None = None      # mean - baseline mean
+    p_welch: float | None = None
+    p_paired: float | None = None  # only when both groups ran the same seeds
+    cohen_d: float | None = None
+    p_holm: float | None = None    # Holm-adjusted p (of the paired test when there is one)
+    significant: bool | None = None
+    note: str = ""
+
+    def row(self) -> dict[str, Any]:
+        """A flat dict for tables (values/seeds/names left out)."""
+        out = asdict(self)
+        for key in ("values", "seeds", "names", "params"):
+            out.pop(key)
+        return {"group": out.pop("label"), **out}
+
+
+@dataclass
+class StatsResult:
+    metric: str                    # the full metric key
+    group_keys: list[str]          # the params that define groups
+    seed_keys: list[str]           # the seed params found
+    groups: list[GroupStats] = field(default_factory=list)
+    alpha: float = ALPHA
+    skipped: list[str] = field(default_factory=list)  # runs without the metric
+
+    @property
+    def baseline(self) -> GroupStats | None:
+        return next((g for g in self.groups if g.baseline), None)
+
+
+# ---------------------------------------------------------------- summaries
+def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, float | None]:
+    """n, mean, std (ddof=1), sem, t-interval, min, max of some numbers; spread is None for n < 2."""
+    from scipy import stats as st
+
+    n = len(values)
+    out: dict[str, float | None] = {"n": n, "mean": None, "std": None, "sem": None,
+                                    "ci_low": None, "ci_high": None, "min": None, "max": None}
+    if n == 0:
+        return out
+    mean = math.fsum(values) / n
+    out.update(mean=mean, min=min(values), max=max(values))
+    if n >= 2:
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+        sem = std / math.sqrt(n)
+        half = st.t.ppf((1 + confidence) / 2, n - 1) * sem
+        out.update(std=std, sem=sem, ci_low=mean - half, ci_high=mean + half)
+    return out
+
+
+def cohen_d(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """(mean a - mean b) / pooled sample std; None when undefined (n < 2 or zero spread)."""
+    na, nb = len(a), len(b)
+    if na < 2 or nb < 2:
+        return None
+    ma, mb = math.fsum(a) / na, math.fsum(b) / nb
+    va = math.fsum((x - ma) ** 2 for x in a) / (na - 1)
+    vb = math.fsum((x - mb) ** 2 for x in b) / (nb - 1)
+    pooled = math.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
+    if pooled == 0:
+        return None
+    return (ma - mb) / pooled
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p-values (None entries are skipped and stay None)."""
+    idx = sorted((i for i, p in enumerate(pvalues) if p is not None), key=lambda i: pvalues[i])
+    m = len(idx)
+    out: list[float | None] = [None] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(idx):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        out[i] = running
+    return out
+
+
+def _finite(p: float) -> float | None:
+    return None if p is None or math.isnan(p) else float(p)
+
+
+
+def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Two-sided Welch's t-test p-value; None for n < 2 or when both groups have no spread."""
+    from scipy import stats as st
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    with warnings.catch_warnings():  # precision-loss warning on near-constant samples: p stays right
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _finite(st.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def paired_p(a: Mapping[Any, float], b: Mapping[Any, float]) -> float | None:
+    """Two-sided paired t-test p-value, pairing by seed; None unless both ran the same >= 2 seeds."""
+    from scipy import stats as st
+
+    if set(a) != set(b) or len(a) < 2:
+        return None
+    seeds = sorted(a, key=repr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _finite(st.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).pvalue)
+
+
+# ---------------------------------------------------------------- grouping
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if math.isnan(value) else float(value)
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(v) for v in value) if isinstance(value, (list, tuple)) else (
+        repr(value) if isinstance(value, dict) else value)
+
+
+def is_seed_key(key: str, seed_keys: Iterable[str] = DEFAULT_SEED_KEYS) -> bool:
+    return any(fnmatch.fnmatchcase(key, pat) for pat in seed_keys)
+
+
+def differing_params(rows: Sequence[Mapping], param_keys: Iterable[str]) -> list[str]:
+    """The params (in `param_keys` order) whose value is not the same in every row."""
+    out = []
+    for key in param_keys:
+        if len({_hashable(row.get(key)) for row in rows}) > 1:
+            out.append(key)
+    return out
+
+
+def _short(key: str) -> str:
+    return key.split(":", 1)[1] if ":" in key else key
+
+
+def _label(keys: Sequence[str], values: Sequence[Any]) -> str:
+    if not keys:
+        return "all"
+    return ", ".join(f"{_short(k)}={v}" for k, v in zip(keys, values))
+
+
+def group_stats(rows: Sequence[Mapping], metric: str, param_keys: Iterable[str], *,
+                group_by: Sequence[str] | None = None,
+                seed_keys: Iterable[str] = DEFAULT_SEED_KEYS,
+                baseline: str | None = None, alpha: float = ALPHA,
+                metric_keys: Iterable[str] | None = None) -> StatsResult:
+    """Group runs by params (default: every differing non-seed param) and test each vs a baseline.
+
+    `metric`/`group_by` are query keys (suffixes allowed); `baseline` is a group label, a
+    `key=value[,key=value]` spec or an experiment name; default: the group of the newest row of
+    kind "baseline", else the first group. Rows lacking the metric are listed in `skipped`.
+    """
+    param_keys = list(dict.fromkeys(param_keys))
+    seed_keys = list(seed_keys)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    spaces = {"params": param_keys,
+              "metrics": list(metric_keys) if metric_keys is not None else
+              [c for c in columns if c not in set(param_keys)]}
+    metric_col = resolve_key(metric, columns, spaces) if rows else metric
+    seeds = [k for k in param_keys if is_seed_key(k, seed_keys)]
+    used, skipped = [], []
+    for row in rows:
+        (used if _number(row.get(metric_col)) is not None else skipped).append(row)
+    if group_by:
+        keys = [resolve_key(k, param_keys or columns, spaces) for k in group_by]
+    else:
+        keys = [k for k in differing_params(used, param_keys) if k not in seeds]
+    result = StatsResult(metric=metric_col, group_keys=keys, seed_keys=seeds, alpha=alpha,
+                         skipped=[str(r.get("name")) for r in skipped])
+    buckets: dict[tuple, GroupStats] = {}
+    for row in used:
+        values = tuple(_hashable(row.get(k)) for k in keys)
+        group = buckets.get(values)
+        if group is None:
+            group = buckets[values] = GroupStats(
+                label=_label(keys, [row.get(k) for k in keys]),
+                params={k: row.get(k) for k in keys}, names=[], seeds=[], values=[])
+        group.names.append(str(row.get("name")))
+        seed = tuple(_hashable(row.get(k)) for k in seeds)
+        group.seeds.append(seed[0] if len(seed) == 1 else seed)
+        group.values.append(_number(row.get(metric_col)))
+    result.groups = sorted(buckets.values(), key=lambda g: tuple(
+        (0, v) if isinstance(v, (int, float)) else (1, str(v)) for v in
+        (_hashable(g.params[k]) for k in keys)))
+    for group in result.groups:
+        for key, value in summarize(group.values).items():
+            setattr(group, key, value)
+        if group.n < 2:
+            group.note = "n<2: no spread, no test"
+    if result.groups:
+        base = _find_baseline(result.groups, used, keys, baseline, param_keys, spaces)
+        base.baseline = True
+        _compare_all(result, base)
+    return result
+
+
+def _find_baseline(groups: list[GroupStats], rows: Sequence[Mapping], keys: Sequence[str],
+                   baseline: str | None, param_keys: Sequence[str], spaces) -> GroupStats:
+    if baseline is None:
+        bases = [r for r in rows if r.get("kind") == "baseline"]
+        if bases:
+            newest = max(bases, key=lambda r: str(r.get("created") or ""))
+            return next(g for g in groups if str(newest.get("name")) in g.names)
+        return groups[0]
+    for group in groups:
+        if group.label == baseline:
+            return group
+    if "=" in baseline:
+        wanted = {}
+        for part in baseline.split(","):
+            key, _, raw = part.partition("=")
+            wanted[resolve_key(key.strip(), param_keys, spaces)] = raw.strip()
+        hits = [g for g in groups if all(str(g.params.get(k)) == v or _same_number(g.params.get(k), v)
+                                         for k, v in wanted.items())]
+        if len(hits) == 1:
+            return hits[0]
+        raise NotFoundError(f"baseline {baseline!r} matches {len(hits)} groups; groups: "
+                            + "; ".join(g.label for g in groups))
+    hits = [g for g in groups if baseline in g.names]
+    if len(hits) == 1:
+        return hits[0]
+    raise NotFoundError(f"baseline {baseline!r} is neither a group nor an experiment in the "
+                        "selection; groups: " + "; ".join(g.label for g in groups))
+
+
+def _same_number(value: Any, text: str) -> bool:
+    try:
+        return _number(value) is not None and float(text) == float(value)
+    except ValueError:
+        return False
+
+
+def _compare_all(result: StatsResult, base: GroupStats) -> None:
+    base_by_seed = dict(zip(base.seeds, base.values))
+    compared, primary = [], []
+    for group in result.groups:
+        if group is base:
+            continue
+        group.diff = group.mean - base.mean
+        if group.n < 2 or base.n < 2:
+            group.note = group.note or "baseline n<2: no test"
+            continue
+        group.p_welch = welch_p(group.values, base.values)
+        by_seed = dict(zip(group.seeds, group.values))
+        if len(by_seed) == group.n and len(base_by_seed) == base.n:
+            group.p_paired = paired_p(by_seed, base_by_seed)
+        group.cohen_d = cohen_d(group.values, base.values)
+        compared.append(group)
+        primary.append(group.p_paired if group.p_paired is not None else group.p_welch)
+    for group, adjusted in zip(compared, holm(primary)):
+        group.p_holm = adjusted
+        group.significant = None if adjusted is None else adjusted < result.alpha
+
+
+# ---------------------------------------------------------------- ranking
+@dataclass
+class Ranking:
+    groups: list[GroupStats]       # best first
+    higher_is_better: bool
+    p_best_vs_runner_up: float | None
+    significant: bool | None       # best significantly better than the runner-up at alpha
+    alpha: float
+
+    def verdict(self) -> str:
+        if not self.groups:
+            return "no group has the metric"
+        best = self.groups[0]
+        if len(self.groups) == 1:
+            return f"only one group: {best.label}"
+        runner = self.groups[1]
+        if self.p_best_vs_runner_up is None:
+            return (f"best {best.label} vs runner-up {runner.label}: not testable "
+                    "(a group has n<2 or no spread)")
+        word = "significantly" if self.significant else "NOT significantly"
+        return (f"best {best.label} is {word} better than runner-up {runner.label} "
+                f"(Welch p={self.p_best_vs_runner_up:.3g}, alpha={self.alpha:g})")
+
+
+def best_by_group(rows: Sequence[Mapping], metric: str, param_keys: Iterable[str], *,
+                  higher_is_better: bool = True, alpha: float = ALPHA,
+                  group_by: Sequence[str] | None = None,
+                  seed_keys: Iterable[str] = DEFAULT_SEED_KEYS,
+                  metric_keys: Iterable[str] | None = None) -> Ranking:
+    """Groups ranked by mean metric, and whether the best beats the runner-up (Welch, one test)."""
+    check_alpha(alpha)
+    result = group_stats(rows, metric, param_keys, group_by=group_by, seed_keys=seed_keys,
+                         alpha=alpha, metric_keys=metric_keys)
+    ranked = sorted(result.groups, key=lambda g: g.mean, reverse=higher_is_better)
+    p = sig = None
+    if len(ranked) >= 2:
+        p = welch_p(ranked[0].values, ranked[1].values)
+        sig = None if p is None else p < alpha
+    return Ranking(groups=ranked, higher_is_better=higher_is_better, p_best_vs_runner_up=p,
+                   significant=sig, alpha=alpha)
+
+
+def rows_of(experiments: Iterable[Any]) -> tuple[list[dict], list[str], list[str]]:
+    """Flat rows, param keys and metric keys of registry Experiments (workspace row left out,
+    since it repeats the commit it sits on)."""
+    exps = [e for e in experiments if getattr(e, "kind", None) != "workspace"]
+    params = list(dict.fromkeys(k for e in exps for k in e.params))
+    metrics = list(dict.fromkeys(k for e in exps for k in e.metrics))
+    return [e.flat() for e in exps], params, metrics
+
+
+def check_alpha(alpha: float) -> float:
+    if not 0 < alpha < 1:
+        raise QueryError(f"--alpha must be between 0 and 1, got {alpha}")
+    return alpha

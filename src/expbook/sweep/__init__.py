@@ -1,0 +1,39 @@
+"""Hyperparameter sweeps over any DVC pipeline: every trial becomes a normal DVC experiment ref.
+
+Library entry points for `expbook sweep`; see driver.run_sweep, spec.load_spec, status, best.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from expbook.sweep.spec import Spec, load_spec, spec_from_options  # noqa: F401
+
+
+def run_sweep(spec: Spec, repo: str = ".", **kw):
+    from expbook.sweep.driver import run_sweep as _run
+
+    return _run(spec, repo, **kw)
+
+
+def status(repo: str, name: str, baseline: str | None = None) -> dict[str, Any]:
+    """The recorded state of sweep `name` (its latest baseline unless given), from git alone."""
+    from expbook.sweep import state
+    from expbook.sweep.ranking import rank
+    from expbook.sweep.report import metrics_of
+
+    data = state.load(repo, name)
+    trials = sorted(state.baseline_trials(data, baseline), key=lambda t: t.get("number") or 0)
+    metrics = metrics_of(data.get("spec", {}))
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t["status"]] = counts.get(t["status"], 0) + 1
+    return {"name": name, "baseline": baseline or data.get("baseline"),
+            "updated": data.get("updated"), "spec": data.get("spec"), "counts": counts,
+            "trials": trials, "ranked": rank(trials, metrics)}
+
+
+def best(repo: str, name: str, top: int = 1) -> list[dict[str, Any]]:
+    """The `top` best configs of sweep `name` (seeds averaged), best first."""
+    ranked = [e for e in status(repo, name)["ranked"] if e["status"] == "success"]
+    return ranked[:top]

@@ -1,0 +1,364 @@
+"""The sweep driver: plans runs from the search, hands them to a Backend, prunes, records state.
+
+`run_sweep(spec)` is what `expbook sweep` calls; it resumes from git (state ref + exp refs + notes).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from expbook.errors import ExpbookError
+from expbook.sweep import state as st
+from expbook.sweep import workspace
+from expbook.sweep.ranking import rank
+from expbook.sweep.search import Search, overrides_for
+from expbook.sweep.spec import Spec, check_against_params, params_hash
+
+
+@dataclass
+class SweepResult:
+    name: str
+    baseline: str
+    trials: list[dict[str, Any]]
+    ranked: list[dict[str, Any]]
+    pareto: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0
+    elapsed: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "baseline": self.baseline, "trials": self.trials,
+                "best": self.ranked[:10], "pareto": self.pareto, "skipped": self.skipped,
+                "elapsed": round(self.elapsed, 3)}
+
+
+def _read_params(g, baseline: str) -> Callable[[str], Any]:
+    def read(file: str):
+        try:
+            blob = g.revparse_single(f"{baseline}:{file}")
+        except (KeyError, ValueError):
+            return None
+        return yaml.safe_load(blob.data) or {}
+    return read
+
+
+class _Lock:
+    """One sweep at a time per repo (flock: a kill -9 releases it with the process)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(path, "a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.fh.close()
+            raise ExpbookError("another expbook sweep is running in this repository") from None
+
+    def release(self) -> None:
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+
+
+def _recover(g, repo: str, spec: Spec, baseline: str, records: list[dict]) -> list[dict]:
+    """Trials whose exp ref + note exist but which the state missed (sweep killed meanwhile)."""
+    from expbook import notes
+
+    known = {r["name"] for r in records if r.get("rev")}
+    prefix = workspace.exp_ref(baseline, "")
+    pattern = re.compile(re.escape(spec.name) + r"-(\d{3,})$")
+    out = []
+    for ref in g.references:
+        if not ref.startswith(prefix):
+            continue
+        name = ref[len(prefix):]
+        if name in known or not pattern.match(name):
+            continue
+        sha = str(g.references[ref].peel().id)
+        sweep = notes.get(repo, sha).get("sweep") or {}
+        if sweep.get("name") != spec.name or "config" not in sweep:
+            continue  # not ours, or its note never got written: the trial simply runs again
+        out.append({"number": sweep.get("trial"), "name": name, "baseline": baseline, "rev": sha,
+                    "ref": ref, "status": sweep.get("status", "success"),
+                    "values": sweep.get("values"), "config": sweep["config"],
+                    "seed": sweep.get("seed"), "params_hash": sweep.get("params_hash"),
+                    "overrides": sweep.get("overrides"), "parent": sweep.get("parent"),
+                    "kind": sweep.get("kind", "trial"), "error": None})
+    return out
+
+
+class Driver:
+    def __init__(self, spec: Spec, repo: str, backend_factory=None, progress=None) -> None:
+        import pygit2
+
+        from expbook.gitrepo import find_root
+
+        self.spec, self.repo = spec, find_root(repo)
+        self.g = pygit2.Repository(self.repo)
+        try:
+            self.baseline = str(self.g.head.peel().id)
+        except pygit2.GitError as exc:
+            raise ExpbookError(f"{self.repo}: no commit to sweep from (git HEAD is unborn)") from exc
+        self.progress = progress
+        self.backend_factory = backend_factory
+        self.records: list[dict] = []
+        self.configs: dict[int, dict] = {}
+        self.queue: deque = deque()
+        self.running: dict[int, tuple[Any, dict]] = {}  # run number -> (handle, record)
+        self.skipped = 0
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _save(self, other: list[dict]) -> None:
+        st.save(self.repo, {"name": self.spec.name, "baseline": self.baseline,
+                            "spec": self.spec.to_dict(), "trials": other + self.records})
+
+    def _next_number(self) -> int:
+        return max([r.get("number") or 0 for r in self.records] + [0]) + 1
+
+    def _new_run(self, cid: int, seed: int | None, kind: str = "trial",
+                 extra: dict | None = None, parent: str | None = None) -> dict | None:
+        config = self.configs[cid]["config"]
+        overrides = overrides_for(self.spec, config, seed, extra)
+        phash = params_hash(overrides)
+        if phash in self.done_hashes:
+            self.skipped += 1
+            return None
+        number = self._next_number()
+        self.launched += kind == "trial"
+        record = {"number": number, "name": f"{self.spec.name}-{number:03d}", "cid": cid,
+                  "config": config, "seed": seed, "overrides": overrides, "params_hash": phash,
+                  "baseline": self.baseline, "status": "queued", "kind": kind, "parent": parent,
+                  "rev": None, "ref": None, "values": None, "error": None}
+        self.records.append(record)
+        self.configs[cid]["runs"].append(record)
+        return record
+
+    def _seeds(self) -> list[int | None]:
+        return list(range(self.spec.seeds)) if self.spec.seeds > 1 else [None]
+
+    def _task(self, rec: dict) -> dict:
+        sweep = {"name": self.spec.name, "trial": rec["number"], "params_hash": rec["params_hash"],
+                 "parent": rec["parent"], "config": rec["config"], "seed": rec["seed"],
+                 "overrides": rec["overrides"], "kind": rec["kind"]}
+        return {"number": rec["number"], "name": rec["name"], "overrides": rec["overrides"],
+                "repo": self.repo, "metric_keys": [m.key for m in self.spec.metrics],
+                "sweep": sweep}
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> SweepResult:
+        start = time.time()
+        spec = self.spec
+        check_against_params(spec, _read_params(self.g, self.baseline))
+        lock = _Lock(workspace.ws_root(self.repo) / "sweep.lock")
+        try:
+            workspace.clean_stale(self.repo)
+            old = st.load(self.repo, spec.name, missing_ok=True)
+            mine = st.baseline_trials(old, self.baseline)
+            other = [t for t in old.get("trials", []) if t not in mine]
+            # runs an interrupted sweep left queued/running never finished: they run again
+            mine = [t for t in mine if t.get("status") in ("success", "pruned", "failed")]
+            mine += _recover(self.g, self.repo, spec, self.baseline, mine)
+            self.previous = [r for r in mine if r["status"] in ("success", "pruned")]
+            self.done_hashes = {r["params_hash"] for r in self.previous}
+            # failed trials are retried; their old records stay for history (state only)
+            self.records = [dict(r) for r in mine]
+            search = Search(spec)
+            self._feed(search)
+            self._plan_total(search)
+            cache_dir = self._cache_dir()
+            if spec.validate:
+                self._validate(search, cache_dir)
+            self._save(other)
+            self._loop(search, cache_dir, start, other)
+        finally:
+            lock.release()
+        return self._result(search, start)
+
+    def _feed(self, search: Search) -> None:
+        """Previous trials of this baseline go back into the study (resume, not repeat)."""
+        by_config: dict[str, list[dict]] = {}
+        for r in self.previous:
+            if r.get("kind", "trial") == "trial":
+                by_config.setdefault(params_hash(r["config"]), []).append(r)
+        self.finished_configs = set()
+        for key, runs in by_config.items():
+            if len(runs) >= len(self._seeds()):
+                self.finished_configs.add(key)
+            if search._grid is None:
+                agg = rank(runs, self.spec.metrics)
+                if agg:
+                    search.add_finished(runs[0]["config"], agg[0]["values"], agg[0]["status"])
+
+    def _plan_total(self, search: Search) -> None:
+        configs = search.planned()
+        if search._grid is None:
+            configs = max(0, configs - len(self.finished_configs))
+        else:
+            configs -= len(self.finished_configs)
+        runs = configs * len(self._seeds())
+        if self.spec.max_trials:
+            runs = min(runs, max(0, self.spec.max_trials - len(self.previous)))
+        self.configs_left = configs
+        self.budget_runs = runs
+        self.launched = 0
+        self.total = len(self.previous) + runs
+
+    def _cache_dir(self) -> str:
+        from dvc.repo import Repo
+
+        with Repo(self.repo) as dvc_repo:
+            return str(dvc_repo.cache.local.path).removesuffix(os.sep + os.path.join("files", "md5"))
+
+    def _validate(self, search: Search, cache_dir: str) -> None:
+        from expbook.sweep.validate import run_validation
+
+        if search._grid is not None:
+            configs = search.grid()
+        else:  # sampled spaces: every choice and both ends of every range
+            lows = {p.key: (p.choices[0] if p.choices else p.low) for p in self.spec.swept}
+            highs = {p.key: (p.choices[-1] if p.choices else p.high) for p in self.spec.swept}
+            configs = [lows, highs] + [{**lows, p.key: c} for p in self.spec.swept
+                                       for c in (p.choices or [])]
+        runs = [{"overrides": overrides_for(self.spec, c, s)} for c in configs
+                for s in self._seeds()]
+        run_validation(self.repo, self.baseline, cache_dir, self.spec.validate, runs)
+
+    def _loop(self, search: Search, cache_dir: str, start: float, other: list[dict]) -> None:
+        from expbook.sweep.runner import LocalBackend
+
+        spec = self.spec
+        remaining = self.total - len(self.previous)
+        promote_done = spec.promote_top == 0
+        if remaining <= 0 and promote_done:
+            return
+        slots = max(1, min(spec.parallel, max(remaining, spec.promote_top)))
+        factory = self.backend_factory or LocalBackend
+        logs = workspace.ws_root(self.repo) / "logs" / spec.name
+        backend = factory(self.repo, self.baseline, cache_dir, slots, logs)
+        if self.progress:
+            self.progress.start(self.total, len(self.previous))
+        cid = 0
+        exhausted = False
+        ok = False
+        backend.start()
+        try:
+            while True:
+                budget_left = not spec.max_time or time.time() - start < spec.max_time
+                while backend.free_slots() and budget_left:
+                    if not self.queue and not exhausted:
+                        exhausted = not self._ask(search, cid)
+                        cid += 1
+                        continue
+                    if not self.queue and exhausted and not promote_done:
+                        self._plan_promote(search)
+                        promote_done = True
+                        continue
+                    if not self.queue:
+                        break
+                    rec = self.queue.popleft()
+                    rec["status"] = "running"
+                    self.running[rec["number"]] = (backend.submit(self._task(rec)), rec)
+                if not self.running:
+                    break
+                for result in backend.poll(0.3):
+                    self._finish(search, result)
+                    self._save(other)
+                self._prune(search, backend)
+                if self.progress:
+                    self.progress.update(self.records, len(self.running), spec.metrics)
+            ok = True
+        finally:
+            backend.close(kill=not ok)
+            if self.progress:
+                self.progress.stop()
+
+    def _ask(self, search: Search, cid: int) -> bool:
+        """Queue the runs of one new config; False when the search has nothing more to give."""
+        if self.launched >= self.budget_runs or self.configs_left <= 0:
+            return False
+        config = search.ask(cid, skip=self.finished_configs)
+        if config is None:
+            return False
+        self.configs_left -= 1
+        self.configs[cid] = {"config": config, "runs": [], "pruned": False}
+        for seed in self._seeds():
+            rec = self._new_run(cid, seed)
+            if rec is not None:
+                self.queue.append(rec)
+        if not self.configs[cid]["runs"]:
+            search.tell(cid, None, "success")  # all seeds ran before: nothing to wait for
+        return True
+
+    def _finish(self, search: Search, result: dict) -> None:
+        handle_rec = self.running.pop(result["number"], None)
+        if handle_rec is None:
+            return
+        rec = handle_rec[1]
+        rec.update({k: result.get(k) for k in ("status", "rev", "ref", "values", "error",
+                                                 "duration")})
+        if rec["status"] == "failed":
+            rec["values"] = None
+        if rec["status"] != "failed" and self.configs.get(rec["cid"], {}).get("pruned"):
+            rec["status"] = "pruned"  # a sibling seed was pruned and this one stopped too
+        cfg = self.configs.get(rec["cid"])
+        if cfg is None or rec["kind"] != "trial":
+            return
+        if all(r["status"] in ("success", "pruned", "failed") for r in cfg["runs"]):
+            agg = rank(cfg["runs"], self.spec.metrics, include_failed=True)
+            search.tell(rec["cid"], agg[0]["values"] if agg else None,
+                        agg[0]["status"] if agg else "failed")
+
+    def _prune(self, search: Search, backend) -> None:
+        if self.spec.prune == "none" or len(self.spec.metrics) > 1:
+            return
+        key = self.spec.metrics[0].key
+        for number, (handle, rec) in list(self.running.items()):
+            cfg = self.configs.get(rec["cid"])
+            if cfg is None or rec["kind"] != "trial" or cfg["pruned"] or cfg["runs"][0] is not rec:
+                continue
+            for step, value in backend.curve(handle, key):
+                if search.report(rec["cid"], step, value):
+                    cfg["pruned"] = True
+                    for h, r in self.running.values():
+                        if r["cid"] == rec["cid"]:
+                            backend.prune(h)
+                    # seeds of a pruned config not started yet are dropped
+                    for r in [r for r in self.queue if r["cid"] == rec["cid"]]:
+                        self.queue.remove(r)
+                        self.records.remove(r)
+                    break
+
+    def _plan_promote(self, search: Search) -> None:
+        """Re-run the top-k configs with the promote overrides, linked to their best trial."""
+        spec = self.spec
+        ranked = [r for r in rank(self.records, spec.metrics) if r["status"] == "success"]
+        for i, entry in enumerate(ranked[:spec.promote_top]):
+            cid = -(i + 1)
+            self.configs[cid] = {"config": entry["config"], "runs": [], "pruned": False}
+            seed = 0 if spec.seeds > 1 else None
+            rec = self._new_run(cid, seed, "promote", spec.promote_set, parent=entry["revs"][0])
+            if rec is not None:
+                self.queue.append(rec)
+                self.total += 1
+
+    def _result(self, search: Search, start: float) -> SweepResult:
+        ranked = rank(self.records, self.spec.metrics)
+        pareto = []
+        if len(self.spec.metrics) > 1:
+            from expbook.sweep.ranking import pareto_front
+            pareto = pareto_front(ranked, self.spec.metrics)
+        return SweepResult(self.spec.name, self.baseline, sorted(
+            self.records, key=lambda r: r["number"] or 0), ranked, pareto, self.skipped,
+            time.time() - start)
+
+
+def run_sweep(spec: Spec, repo: str = ".", *, backend_factory=None, progress=None) -> SweepResult:
+    """Run (or resume) a sweep in `repo`; every finished trial is a DVC experiment ref."""
+    return Driver(spec, repo, backend_factory=backend_factory, progress=progress).run()

@@ -1,0 +1,183 @@
+"""Where trials run: the `Backend` interface and the local backend (N spawned worker processes).
+
+The sweep driver (expbook.sweep.driver) only talks to a Backend, so a distributed backend can be
+added later without touching the search code.
+"""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing as mp
+import os
+import queue
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from expbook.errors import ExpbookError
+from expbook.sweep import workspace
+
+
+@dataclass
+class Handle:
+    """A submitted trial: which slot runs it and since when."""
+
+    number: int
+    slot: int
+    started: float = field(default_factory=time.time)
+    tsv: Path | None = None
+
+
+class Backend(Protocol):
+    """Runs trial tasks somewhere. A task is a JSON-able dict (number, name, overrides, ...)."""
+
+    slots: int
+
+    def start(self) -> None: ...
+    def free_slots(self) -> int: ...
+    def submit(self, task: dict) -> Handle: ...
+    def poll(self, timeout: float) -> list[dict]: ...  # results of finished trials
+    def curve(self, handle: Handle, metric_key: str) -> list[tuple[int, float]]: ...
+    def prune(self, handle: Handle) -> None: ...
+    def close(self, kill: bool = False) -> None: ...
+
+
+class LocalBackend:
+    """N long-lived worker processes, each with its own worktree under .dvc/tmp/expbook/ws-K."""
+
+    def __init__(self, repo: str, baseline: str, cache_dir: str, slots: int,
+                 logs: Path) -> None:
+        self.repo, self.baseline, self.cache_dir = str(Path(repo).resolve()), baseline, cache_dir
+        self.slots = slots
+        self.logs = logs
+        self.threads = max(1, (os.cpu_count() or 1) // slots)
+        self._ctx = mp.get_context("spawn")
+        self._results = self._ctx.Queue()
+        self._tasks: list[Any] = []
+        self._procs: list[Any] = []
+        self._ws: dict[int, Path] = {}
+        self._busy: dict[int, Handle] = {}
+
+    def start(self) -> None:
+        from expbook.sweep.trial import worker_main
+
+        for slot in range(self.slots):
+            tasks = self._ctx.Queue()
+            proc = self._ctx.Process(
+                target=worker_main, daemon=True, name=f"expbook-sweep-{slot}",
+                args=(slot, self.repo, self.baseline, self.cache_dir, self.threads, tasks,
+                      self._results, os.getpid()))
+            proc.start()
+            self._tasks.append(tasks)
+            self._procs.append(proc)
+        while len(self._ws) < self.slots:
+            kind, slot, payload = self._get(timeout=120)
+            if kind == "error":
+                raise ExpbookError(payload)
+            if kind == "ready":
+                self._ws[slot] = Path(payload)
+
+    def free_slots(self) -> int:
+        return self.slots - len(self._busy)
+
+    def submit(self, task: dict) -> Handle:
+        slot = next(s for s in range(self.slots) if s not in self._busy)
+        task = {**task, "prune_file": str(self.prune_path(slot)),
+                "log": str(self.logs / f"{task['name']}.log")}
+        handle = Handle(task["number"], slot)
+        self._busy[slot] = handle
+        self._tasks[slot].put(task)
+        return handle
+
+    def prune_path(self, slot: int) -> Path:
+        return workspace.ws_root(self.repo) / f"prune-{slot}"
+
+    def poll(self, timeout: float) -> list[dict]:
+        done = []
+        deadline = time.time() + timeout
+        while True:
+            try:
+                kind, slot, payload = self._get(timeout=max(0.0, deadline - time.time()))
+            except queue.Empty:
+                break
+            if kind == "done":
+                self._busy.pop(slot, None)
+                done.append(payload)
+                deadline = time.time()  # drain what is queued, then return at once
+            elif kind == "started" and slot in self._busy:
+                self._busy[slot].started = time.time()
+        return done
+
+    def _get(self, timeout: float):
+        try:
+            return self._results.get(timeout=timeout)
+        except queue.Empty:
+            dead = [p.name for p in self._procs if not p.is_alive() and p.exitcode not in (0, None)]
+            if dead:
+                raise ExpbookError(f"sweep worker(s) died: {', '.join(dead)}") from None
+            raise
+
+    def curve(self, handle: Handle, metric_key: str) -> list[tuple[int, float]]:
+        """Per-epoch values of the metric, read live from the trial's dvclive TSV."""
+        if handle.tsv is None:
+            handle.tsv = find_tsv(self._ws[handle.slot], metric_key)
+            if handle.tsv is None:
+                return []
+        return read_tsv(handle.tsv, since=handle.started)
+
+    def prune(self, handle: Handle) -> None:
+        self.prune_path(handle.slot).touch()
+
+    def close(self, kill: bool = False) -> None:
+        """Stop the workers (at once with `kill`: an interrupted sweep) and remove workspaces."""
+        import signal
+
+        for tasks in self._tasks:
+            tasks.put(None)
+        for proc in self._procs:
+            if not kill:
+                proc.join(timeout=30)
+            if proc.is_alive():
+                try:  # its process group holds the stage command it is running
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    proc.kill()
+                proc.join()
+        for slot in range(self.slots):
+            self.prune_path(slot).unlink(missing_ok=True)
+        workspace.clean_stale(self.repo)
+
+
+def find_tsv(ws: Path, metric_key: str) -> Path | None:
+    """The dvclive per-step TSV of a metric key (`val.acc`, or `dir/metrics.json:val.acc`)."""
+    file, _, dotted = metric_key.rpartition(":")
+    tail = Path("plots", "metrics", *dotted.split(".")).with_suffix(".tsv")
+    if file:
+        path = ws / Path(file).parent / tail
+        return path if path.exists() else None
+    for root, dirs, _files in os.walk(ws):
+        dirs[:] = [d for d in dirs if d not in (".git", ".dvc", "node_modules", ".venv")]
+        cand = Path(root) / tail
+        if cand.exists():
+            return cand
+    return None
+
+
+def read_tsv(path: Path, since: float = 0.0) -> list[tuple[int, float]]:
+    """(step, value) rows of a dvclive TSV written after `since` (older = previous trial's)."""
+    try:
+        if path.stat().st_mtime < since:
+            return []
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+    except (OSError, csv.Error):
+        return []
+    out = []
+    for row in rows:
+        try:
+            value_col = [k for k in row if k not in ("timestamp", "step")][-1]
+            out.append((int(float(row["step"])), float(row[value_col])))
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue  # a half-written last line while the trial is writing
+    return out

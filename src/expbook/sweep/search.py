@@ -1,0 +1,159 @@
+"""The search: an optuna study in ask/tell mode (grid, random, TPE, NSGA-II; median/ASHA pruning).
+
+Used by the sweep driver: `ask()` gives the next config, `tell()` its result, `report()` a per-epoch
+value for pruning, `add_finished()` feeds trials of a previous run back in (resume).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from expbook.sweep.spec import Spec, qualify
+
+
+def _quiet() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class Search:
+    """Wraps one in-memory optuna study; configs are dicts of spec key -> value."""
+
+    def __init__(self, spec: Spec) -> None:
+        import optuna
+
+        _quiet()
+        self.spec = spec
+        self.distributions = self._distributions()
+        directions = [m.direction for m in spec.metrics]
+        sampler = {
+            "grid": lambda: optuna.samplers.RandomSampler(seed=spec.seed),  # grid = enqueued
+            "random": lambda: optuna.samplers.RandomSampler(seed=spec.seed),
+            "tpe": lambda: optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=min(
+                10, max(3, (spec.trials or 10) // 3))),
+            "nsga2": lambda: optuna.samplers.NSGAIISampler(
+                seed=spec.seed, population_size=max(4, min(50, (spec.trials or 20) // 2))),
+        }[spec.method]()
+        pruner = {
+            "none": lambda: optuna.pruners.NopPruner(),
+            "median": lambda: optuna.pruners.MedianPruner(
+                n_startup_trials=max(1, spec.parallel), n_warmup_steps=spec.min_epochs),
+            "asha": lambda: optuna.pruners.SuccessiveHalvingPruner(
+                min_resource=max(1, spec.min_epochs)),
+        }[spec.prune]()
+        if len(directions) > 1:
+            self.study = optuna.create_study(directions=directions, sampler=sampler)
+        else:
+            self.study = optuna.create_study(direction=directions[0], sampler=sampler,
+                                             pruner=pruner)
+        self._grid = self.grid() if spec.method == "grid" else None
+        self._trials: dict[int, Any] = {}  # config id -> optuna trial
+        self._reported: dict[int, set[int]] = {}
+
+    def _distributions(self) -> dict[str, Any]:
+        from optuna.distributions import (CategoricalDistribution, FloatDistribution,
+                                          IntDistribution)
+
+        out = {}
+        for p in self.spec.swept:
+            if p.choices is not None or (self.spec.method == "grid"):
+                out[p.key] = CategoricalDistribution(p.grid_values())
+            elif p.is_int:
+                out[p.key] = IntDistribution(int(p.low), int(p.high), log=p.log,
+                                             step=int(p.step or 1))
+            else:
+                out[p.key] = FloatDistribution(float(p.low), float(p.high), log=p.log,
+                                               step=p.step)
+        return out
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every grid config, in a stable order (first key varies slowest)."""
+        keys = [p.key for p in self.spec.swept]
+        values = [p.grid_values() for p in self.spec.swept]
+        return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
+
+    def planned(self) -> int:
+        """How many configs the search will try."""
+        return len(self._grid) if self._grid is not None else int(self.spec.trials or 0)
+
+    def add_finished(self, config: dict[str, Any], values: list[float] | None, status: str,
+                     curve: dict[int, float] | None = None) -> None:
+        """Tell the sampler about a config run before (resume): it is not asked for again."""
+        import optuna
+        from optuna.trial import TrialState
+
+        params = {k: v for k, v in config.items() if k in self.distributions}
+        dists = {k: self.distributions[k] for k in params}
+        state = {"success": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(
+            status, TrialState.FAIL)
+        if state == TrialState.COMPLETE and (not values or any(v is None for v in values)):
+            state = TrialState.FAIL
+        try:
+            trial = optuna.trial.create_trial(
+                params=params, distributions=dists, state=state,
+                values=values if state == TrialState.COMPLETE else None,
+                intermediate_values=curve or {})
+            self.study.add_trial(trial)
+        except ValueError:
+            pass  # the search space changed since: the old trial no longer fits in it
+
+    def ask(self, config_id: int, skip: set[str] | None = None) -> dict[str, Any] | None:
+        """The next config to run (None when a grid is exhausted); `skip` = configs done already."""
+        if self._grid is not None:
+            from expbook.sweep.spec import params_hash
+
+            while self._grid:
+                config = self._grid.pop(0)
+                if skip and params_hash(config) in skip:
+                    continue
+                self.study.enqueue_trial(config)
+                break
+            else:
+                return None
+        trial = self.study.ask(self.distributions)
+        self._trials[config_id] = trial
+        return dict(trial.params)
+
+    def report(self, config_id: int, step: int, value: float) -> bool:
+        """Report a per-epoch value; True when the pruner says to stop this config."""
+        trial = self._trials.get(config_id)
+        if trial is None or len(self.spec.metrics) > 1 or self.spec.prune == "none":
+            return False
+        seen = self._reported.setdefault(config_id, set())
+        if step in seen:
+            return False
+        seen.add(step)
+        trial.report(value, step)
+        return trial.should_prune()
+
+    def tell(self, config_id: int, values: list[float | None] | None, status: str) -> None:
+        from optuna.trial import TrialState
+
+        trial = self._trials.pop(config_id, None)
+        self._reported.pop(config_id, None)
+        if trial is None:
+            return
+        if status == "pruned":
+            self.study.tell(trial, state=TrialState.PRUNED)
+        elif status == "success" and values and all(
+                v is not None and math.isfinite(v) for v in values):
+            self.study.tell(trial, values if len(values) > 1 else values[0])
+        else:
+            self.study.tell(trial, state=TrialState.FAIL)
+
+    def pareto(self) -> list[Any]:
+        return list(self.study.best_trials) if len(self.spec.metrics) > 1 else []
+
+
+def overrides_for(spec: Spec, config: dict[str, Any], seed: int | None,
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Full `file:key -> value` params of one run: fixed + config (+ seed) (+ promote set)."""
+    out = {qualify(k): v for k, v in spec.fixed.items()}
+    out.update({qualify(k): v for k, v in config.items()})
+    if seed is not None:
+        out[qualify(spec.seed_key)] = seed
+    out.update({qualify(k): v for k, v in (extra or {}).items()})
+    return out

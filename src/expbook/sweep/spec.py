@@ -1,0 +1,395 @@
+"""Sweep specs: parse a YAML file (keeping line numbers) or `-S key=values` options, validate them.
+
+Used by `expbook sweep` before anything runs; every problem is a SpecError naming file:line and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from expbook.errors import SpecError
+
+METHODS = ("grid", "random", "tpe", "nsga2")
+PRUNERS = ("none", "median", "asha")
+TOP_KEYS = {"name", "method", "metric", "params", "trials", "seeds", "seed_key", "seed",
+            "parallel", "prune", "budget", "promote", "validate"}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass
+class Metric:
+    key: str
+    mode: str = "max"  # max | min
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.mode == "max" else "minimize"
+
+
+@dataclass
+class Param:
+    """One swept or fixed parameter; `key` is `file:dotted.path` (file defaults to params.yaml)."""
+
+    key: str
+    choices: list | None = None      # categorical / grid values
+    low: float | int | None = None   # range
+    high: float | int | None = None
+    log: bool = False
+    step: float | int | None = None
+    fixed: Any = None
+    is_fixed: bool = False
+
+    @property
+    def is_int(self) -> bool:
+        return all(isinstance(v, int) and not isinstance(v, bool)
+                   for v in (self.low, self.high, self.step) if v is not None)
+
+    def grid_values(self) -> list:
+        if self.is_fixed:
+            return [self.fixed]
+        if self.choices is not None:
+            return list(self.choices)
+        if self.step is None:
+            raise SpecError(f"{self.key}: a grid needs a list of values or a range with `step`")
+        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+        values = [self.low + i * self.step for i in range(count)]
+        return values if self.is_int else [round(v, 12) for v in values]
+
+
+@dataclass
+class Spec:
+    name: str
+    params: list[Param]
+    metrics: list[Metric]
+    method: str = "grid"
+    trials: int | None = None
+    seeds: int = 1
+    seed_key: str = "base.seed"
+    seed: int = 0                     # search seed (random/tpe/nsga2 samplers)
+    parallel: int = 1
+    prune: str = "none"
+    min_epochs: int = 1
+    max_trials: int | None = None
+    max_time: float | None = None     # seconds
+    promote_top: int = 0
+    promote_set: dict[str, Any] = field(default_factory=dict)
+    validate: str | None = None
+    source: str = "<spec>"
+    lines: dict[str, int] = field(default_factory=dict)  # "params.train.lr" -> line in source
+
+    @property
+    def swept(self) -> list[Param]:
+        return [p for p in self.params if not p.is_fixed]
+
+    @property
+    def fixed(self) -> dict[str, Any]:
+        return {p.key: p.fixed for p in self.params if p.is_fixed}
+
+    def to_dict(self) -> dict:
+        """A JSON-able copy, stored in the sweep state so `sweep status` can show it."""
+        from dataclasses import asdict
+        return asdict(self)
+
+
+def params_hash(overrides: dict[str, Any]) -> str:
+    """Stable short hash of a trial's full overrides: the identity used to skip finished trials."""
+    blob = json.dumps(overrides, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def qualify(key: str) -> str:
+    """`train.lr` -> `params.yaml:train.lr` (keys naming a file keep it)."""
+    return key if ":" in key else f"params.yaml:{key}"
+
+
+def coerce(value: Any) -> Any:
+    """YAML 1.1 reads `1e-4` as a string; numbers written that way are numbers to a user."""
+    if isinstance(value, str):
+        text = value.strip()
+        for conv in (int, float):
+            try:
+                return conv(text)
+            except ValueError:
+                pass
+    return value
+
+
+def parse_duration(value: Any, where: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = _DURATION_RE.match(str(value))
+    if not match or float(match.group(1)) <= 0:
+        raise SpecError(f"{where}: bad duration {value!r} (use e.g. 90s, 30m, 2h)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+# ------------------------------------------------------------------ YAML with line numbers
+def _marks(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map each mapping-key path to its 1-based line, from yaml.compose's node marks."""
+    out = {} if out is None else out
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            sub = path + (str(key_node.value),)
+            out[sub] = key_node.start_mark.line + 1
+            _marks(value_node, sub, out)
+    return out
+
+
+class _Ctx:
+    """Builds messages `file:line: key: problem`."""
+
+    def __init__(self, source: str, marks: dict[tuple, int] | None = None) -> None:
+        self.source, self.marks = source, marks or {}
+
+    def err(self, path: tuple, problem: str) -> SpecError:
+        line = None
+        for cut in range(len(path), -1, -1):
+            line = self.marks.get(tuple(path[:cut]))
+            if line is not None:
+                break
+        loc = f"{self.source}:{line}" if line is not None and self.marks else self.source
+        key = ".".join(str(p) for p in path) if path else "spec"
+        return SpecError(f"{loc}: {key}: {problem}")
+
+
+def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec:
+    """Read and validate a spec file; `overrides` (CLI options) replace top-level keys."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read sweep spec ({exc.strerror})") from exc
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a sweep spec must be a mapping of keys (name, params, ...)")
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return build_spec(data, _Ctx(str(path), _marks(node) if node is not None else {}))
+
+
+def spec_from_options(sets: list[str], overrides: dict[str, Any]) -> Spec:
+    """A spec from `-S key=v1,v2` / `-S key=low..high[:log]` options plus top-level options."""
+    params: dict[str, Any] = {}
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"-S {item!r}: expected KEY=VALUE[,VALUE...] or KEY=LOW..HIGH[:log]")
+        raw = raw.strip()
+        rng = re.fullmatch(r"(.+?)\.\.(.+?)(:log)?", raw)
+        if rng and not raw.startswith("["):
+            params[key.strip()] = {"low": coerce(rng.group(1)), "high": coerce(rng.group(2)),
+                                   "log": bool(rng.group(3))}
+            continue
+        values = [coerce(yaml.safe_load(v)) if v.strip() else v for v in raw.split(",")]
+        params[key.strip()] = values if len(values) > 1 else values[0]
+    data = {k: v for k, v in overrides.items() if v is not None}
+    data["params"] = params
+    return build_spec(data, _Ctx("-S options"))
+
+
+def build_spec(data: dict, ctx: _Ctx) -> Spec:  # noqa: C901  (one flat validation table)
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise ctx.err((unknown[0],), f"unknown spec key (known: {', '.join(sorted(TOP_KEYS))})")
+    name = str(data.get("name") or "sweep")
+    if not _NAME_RE.match(name):
+        raise ctx.err(("name",), f"bad sweep name {name!r} (letters, digits, - _ . only)")
+    method = data.get("method", "grid")
+    if method not in METHODS:
+        raise ctx.err(("method",), f"unknown method {method!r} (one of {', '.join(METHODS)})")
+    metrics = _metrics(data.get("metric"), ctx)
+    if method == "nsga2" and len(metrics) < 2:
+        raise ctx.err(("metric",), "nsga2 needs a list of two or more metrics")
+    if method != "nsga2" and len(metrics) > 1:
+        raise ctx.err(("metric",), f"{method} optimises one metric; use nsga2 for several")
+    raw_params = data.get("params")
+    if not isinstance(raw_params, dict) or not raw_params:
+        raise ctx.err(("params",), "needs a mapping of parameter keys to values or ranges")
+    params = [_param(str(k), v, ctx) for k, v in raw_params.items()]
+    spec = Spec(name=name, params=params, metrics=metrics, method=method, source=ctx.source,
+                lines={".".join(map(str, k)): v for k, v in ctx.marks.items() if k})
+    spec.trials = _int(data, "trials", ctx, low=1)
+    spec.seeds = _int(data, "seeds", ctx, low=1) or 1
+    spec.seed = _int(data, "seed", ctx, low=0) or 0
+    spec.parallel = _int(data, "parallel", ctx, low=1) or 1
+    spec.seed_key = str(data.get("seed_key", spec.seed_key))
+    spec.validate = data.get("validate")
+    if spec.validate is not None and not isinstance(spec.validate, str):
+        raise ctx.err(("validate",), "must be a command line string")
+    if method != "grid" and not spec.trials:
+        raise ctx.err(("trials",), f"method {method} needs `trials: N`")
+    if method == "grid":
+        for p in spec.swept:
+            if p.choices is None and p.step is None:
+                raise ctx.err(("params", p.key), "a grid needs a list of values or a range with step")
+    if not spec.swept and spec.seeds == 1:
+        raise ctx.err(("params",), "nothing to sweep: give at least one list or range")
+    _prune(data.get("prune"), spec, ctx)
+    _budget(data.get("budget"), spec, ctx)
+    _promote(data.get("promote"), spec, ctx)
+    return spec
+
+
+def _int(data: dict, key: str, ctx: _Ctx, low: int) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ctx.err((key,), f"must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def _metrics(raw: Any, ctx: _Ctx) -> list[Metric]:
+    if raw is None:
+        raise ctx.err(("metric",), "missing: give {key: val.acc, mode: max}")
+    items = raw if isinstance(raw, list) else [raw]
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            item = {"key": item}
+        if not isinstance(item, dict) or not item.get("key"):
+            raise ctx.err(("metric",), f"each metric needs a key, got {item!r}")
+        bad = sorted(set(item) - {"key", "mode"})
+        if bad:
+            raise ctx.err(("metric", bad[0]), "unknown metric option (key, mode)")
+        mode = item.get("mode", "max")
+        if mode not in ("max", "min"):
+            raise ctx.err(("metric", "mode"), f"mode must be max or min, got {mode!r}")
+        out.append(Metric(str(item["key"]), mode))
+    return out
+
+
+def _param(key: str, raw: Any, ctx: _Ctx) -> Param:
+    path = ("params", key)
+    if isinstance(raw, list):
+        if not raw:
+            raise ctx.err(path, "an empty list of values")
+        values = [coerce(v) for v in raw]
+        for v in values:
+            if isinstance(v, (list, dict)):
+                raise ctx.err(path, f"choices must be scalars, got {v!r}")
+        return Param(key, choices=values)
+    if isinstance(raw, dict):
+        bad = sorted(set(raw) - {"low", "high", "log", "step", "values"})
+        if bad:
+            raise ctx.err(path + (bad[0],), "unknown range option (low, high, log, step, values)")
+        if "values" in raw:
+            return _param(key, list(raw["values"] or []), ctx)
+        low, high = coerce(raw.get("low")), coerce(raw.get("high"))
+        step = coerce(raw.get("step"))
+        for label, v in (("low", low), ("high", high)):
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise ctx.err(path + (label,), f"must be a number, got {v!r}")
+        if not low < high:
+            raise ctx.err(path, f"bad range: low ({low}) must be < high ({high})")
+        log = bool(raw.get("log", False))
+        if log and low <= 0:
+            raise ctx.err(path, f"bad range: log scale needs low > 0, got {low}")
+        if step is not None and (not isinstance(step, (int, float)) or step <= 0):
+            raise ctx.err(path + ("step",), f"must be a positive number, got {step!r}")
+        if log and step is not None:
+            raise ctx.err(path, "bad range: log and step cannot be combined")
+        return Param(key, low=low, high=high, log=log, step=step)
+    return Param(key, fixed=coerce(raw), is_fixed=True)
+
+
+def _prune(raw: Any, spec: Spec, ctx: _Ctx) -> None:
+    if raw is None:
+        return
+    raw = {"method": raw} if isinstance(raw, str) else raw
+    if not isinstance(raw, dict):
+        raise ctx.err(("prune",), "expected {method: median|asha|none, min_epochs: N}")
+    bad = sorted(set(raw) - {"method", "min_epochs"})
+    if bad:
+        raise ctx.err(("prune", bad[0]), "unknown prune option (method, min_epochs)")
+    method = raw.get("method", "median")
+    if method not in PRUNERS:
+        raise ctx.err(("prune", "method"), f"unknown pruner {method!r} (one of {', '.join(PRUNERS)})")
+    spec.prune = method
+    spec.min_epochs = _int(raw, "min_epochs", _Sub(ctx, "prune"), low=0) or spec.min_epochs
+    if method != "none" and spec.method == "nsga2":
+        raise ctx.err(("prune",), "pruning needs a single metric (not nsga2)")
+
+
+def _budget(raw: Any, spec: Spec, ctx: _Ctx) -> None:
+    if raw is None:
+        return
+    if not isinstance(raw, dict):
+        raise ctx.err(("budget",), "expected {max_trials: N, max_time: 30m}")
+    bad = sorted(set(raw) - {"max_trials", "max_time"})
+    if bad:
+        raise ctx.err(("budget", bad[0]), "unknown budget option (max_trials, max_time)")
+    spec.max_trials = _int(raw, "max_trials", _Sub(ctx, "budget"), low=1)
+    if raw.get("max_time") is not None:
+        try:
+            spec.max_time = parse_duration(raw["max_time"], "budget.max_time")
+        except SpecError as exc:
+            raise ctx.err(("budget", "max_time"), str(exc).split(": ", 1)[-1]) from None
+
+
+def _promote(raw: Any, spec: Spec, ctx: _Ctx) -> None:
+    if raw is None:
+        return
+    if not isinstance(raw, dict):
+        raise ctx.err(("promote",), "expected {top: K, set: {key: value}}")
+    bad = sorted(set(raw) - {"top", "set"})
+    if bad:
+        raise ctx.err(("promote", bad[0]), "unknown promote option (top, set)")
+    spec.promote_top = _int(raw, "top", _Sub(ctx, "promote"), low=1) or 1
+    sets = raw.get("set") or {}
+    if not isinstance(sets, dict):
+        raise ctx.err(("promote", "set"), "expected a mapping of key: value")
+    spec.promote_set = {str(k): coerce(v) for k, v in sets.items()}
+
+
+class _Sub(_Ctx):
+    """A context whose paths are nested under one top-level key (e.g. budget.max_trials)."""
+
+    def __init__(self, parent: _Ctx, prefix: str) -> None:
+        super().__init__(parent.source, parent.marks)
+        self.prefix = prefix
+
+    def err(self, path: tuple, problem: str) -> SpecError:
+        return super().err((self.prefix,) + tuple(path), problem)
+
+
+def check_against_params(spec: Spec, read_params) -> None:
+    """Every swept/fixed/promote key must exist in the baseline's params file.
+
+    `read_params(file) -> dict | None` reads a params file of the baseline commit.
+    """
+    cache: dict[str, Any] = {}
+    keys = [(("params", p.key), p.key) for p in spec.params]
+    keys += [(("promote", "set", k), k) for k in spec.promote_set]
+    if spec.seeds > 1 or spec.seed_key != "base.seed":
+        keys.append((("seed_key",), spec.seed_key))
+    for where, key in keys:
+        file, _, dotted = qualify(key).partition(":")
+        if file not in cache:
+            cache[file] = read_params(file)
+        doc = cache[file]
+        line = spec.lines.get(".".join(where))
+        loc = f"{spec.source}:{line}" if line else spec.source
+        if doc is None:
+            raise SpecError(f"{loc}: {'.'.join(where)}: params file {file!r} "
+                            "is not in the baseline commit")
+        node: Any = doc
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise SpecError(f"{loc}: {'.'.join(where)}: unknown key {dotted!r} "
+                                f"(not in {file})")
+            node = node[part]

@@ -1,0 +1,184 @@
+"""One sweep worker process: owns a workspace, imports DVC once, runs trials in-process.
+
+Started (spawn) by expbook.sweep.runner.LocalBackend; a trial = reset worktree, write params,
+`Repo.reproduce()`, commit, create the exp ref. No `dvc` CLI start-up is paid per trial.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from expbook import env as envnames
+from expbook.sweep import state, workspace
+
+
+def _watch_parent(ppid: int) -> None:
+    """A killed (-9) sweep must not leave workers committing behind its back: die with it."""
+    while True:
+        time.sleep(0.3)
+        if os.getppid() != ppid:
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def worker_main(index: int, repo: str, baseline: str, cache_dir: str, threads: int,
+                tasks, results, ppid: int) -> None:
+    # own process group, so the watchdog also takes down the stage commands DVC started
+    os.setpgrp()
+    threading.Thread(target=_watch_parent, args=(ppid,), daemon=True).start()
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", envnames.NUM_THREADS):
+        os.environ[var] = str(threads)
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    try:
+        ws = workspace.create(repo, index, baseline, cache_dir)
+        import dvc.repo  # noqa: F401  (import once, before the first trial)
+    except Exception as exc:  # noqa: BLE001  (reported to the driver, which aborts)
+        results.put(("error", index, f"workspace ws-{index}: {exc}"))
+        return
+    results.put(("ready", index, str(ws)))
+    while True:
+        task = tasks.get()
+        if task is None:
+            break
+        results.put(("started", index, task["number"]))
+        try:
+            result = run_trial(ws, baseline, task)
+        except Exception as exc:  # noqa: BLE001  (a broken trial must not kill the sweep)
+            result = {"number": task["number"], "status": "failed",
+                      "error": f"{type(exc).__name__}: {exc}"}
+        results.put(("done", index, result))
+
+
+def run_trial(ws: Path, baseline: str, task: dict) -> dict[str, Any]:
+    """Run one trial in workspace `ws`; never raises for a failing stage (status 'failed')."""
+    start = time.time()
+    workspace.reset(ws, baseline)
+    workspace.set_params(ws, task["overrides"])
+    prune_file = Path(task["prune_file"])
+    prune_file.unlink(missing_ok=True)
+    os.environ[envnames.PRUNE_FILE] = str(prune_file)
+    log_path = Path(task["log"])
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"number": task["number"], "name": task["name"]}
+    cwd = os.getcwd()
+    from dvc.repo import Repo
+
+    error = None
+    with _redirect_output(log_path):
+        try:
+            os.chdir(ws)
+            with Repo(str(ws)) as dvc_repo:
+                dvc_repo.scm_context.quiet = True
+                try:
+                    dvc_repo.reproduce()
+                except Exception as exc:  # noqa: BLE001  (stage failure -> failed trial)
+                    error = _describe(exc, log_path)
+                if error is None:
+                    result["metrics"] = _metrics(dvc_repo)
+        finally:
+            os.chdir(cwd)
+    pruned = prune_file.exists()
+    prune_file.unlink(missing_ok=True)
+    if error is not None:
+        result.update(status="failed", error=error)
+    else:
+        exp_hash = _lock_hash(ws)
+        sha, ref = workspace.commit(ws, task["name"], baseline,
+                                    f"dvc: commit experiment {exp_hash}")
+        result.update(status="pruned" if pruned else "success", rev=sha, ref=ref)
+        result["values"] = match_values(result.get("metrics") or {}, task["metric_keys"])
+        # the note right after the ref: a sweep killed now still finds this trial on resume
+        state.write_note(task["repo"], sha, {**task["sweep"], "status": result["status"],
+                                             "values": result["values"], "error": None})
+        log_path.unlink(missing_ok=True)
+    result["duration"] = round(time.time() - start, 3)
+    return result
+
+
+class _redirect_output:
+    """Stage output goes to a per-trial log, not over the driver's progress bar."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self):
+        import sys
+
+        sys.stdout.flush(), sys.stderr.flush()
+        self.saved = (os.dup(1), os.dup(2))
+        self.fh = open(self.path, "w")
+        os.dup2(self.fh.fileno(), 1)
+        os.dup2(self.fh.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import sys
+
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(self.saved[0], 1)
+        os.dup2(self.saved[1], 2)
+        for fd in self.saved:
+            os.close(fd)
+        self.fh.close()
+
+
+def _describe(exc: Exception, log_path: Path) -> str:
+    """The error plus the last lines the stage printed (the useful part of a traceback)."""
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause) not in text:
+        text = f"{text}: {cause}"
+    try:
+        with open(log_path) as fh:
+            tail = [ln.rstrip() for ln in fh.readlines() if ln.strip()][-5:]
+    except OSError:
+        tail = []
+    if not tail:
+        tail = traceback.format_exception_only(type(exc), exc)[-1:]
+    return text + ("\n" + "\n".join(tail) if tail else "")
+
+
+def _lock_hash(ws: Path) -> str:
+    """Like DVC's exp hash: a digest of the resulting dvc.lock."""
+    import hashlib
+
+    lock = ws / "dvc.lock"
+    data = lock.read_bytes() if lock.exists() else b""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _metrics(dvc_repo) -> dict[str, Any]:
+    """Flattened `file:dotted.key -> value` of every metrics file of the workspace."""
+    out: dict[str, Any] = {}
+    shown = dvc_repo.metrics.show(on_error="return")
+    for rev_data in shown.values():
+        for path, file_data in (rev_data.get("data") or {}).items():
+            _flatten(file_data.get("data") or {}, f"{path}:", out)
+    return out
+
+
+def _flatten(node: Any, prefix: str, out: dict) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            sep = "" if prefix.endswith(":") else "."
+            _flatten(value, f"{prefix}{sep}{key}", out)
+    else:
+        out[prefix] = node
+
+
+def match_values(metrics: dict[str, Any], keys: list[str]) -> list[float | None]:
+    """The value of each metric key (full key or unambiguous suffix), None when absent."""
+    from expbook.query import suffix_matches
+
+    out = []
+    for key in keys:
+        found = suffix_matches(key, metrics)
+        value = metrics[found[0]] if len(found) == 1 else None
+        out.append(float(value) if isinstance(value, (int, float)) and not isinstance(value, bool)
+                   else None)
+    return out

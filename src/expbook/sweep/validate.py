@@ -1,0 +1,59 @@
+"""Run the pipeline's own params validation (`validate:` in the spec) on every planned config
+before any trial runs. Used by the sweep driver; a failure is a SpecError naming the trial params.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from typing import Any
+
+from expbook.errors import SpecError
+from expbook.sweep import workspace
+
+
+def split_command(cmd: str) -> tuple[dict[str, str], list[str]]:
+    """`PYTHONPATH=src python -m x` -> ({"PYTHONPATH": "src"}, ["python", "-m", "x"]); no shell."""
+    words = shlex.split(cmd)
+    env = {}
+    while words and "=" in words[0] and not words[0].startswith("="):
+        key, _, value = words.pop(0).partition("=")
+        if not key.replace("_", "").isalnum():
+            words.insert(0, f"{key}={value}")
+            break
+        env[key] = value
+    if not words:
+        raise SpecError(f"validate: {cmd!r} has no command to run")
+    return env, words
+
+
+def run_validation(repo: str, baseline: str, cache_dir: str, cmd: str,
+                   runs: list[dict[str, Any]]) -> None:
+    """Write each run's overrides into a scratch worktree and run `cmd` there."""
+    if not runs:
+        return
+    env_extra, argv = split_command(cmd)
+    path = workspace.create(repo, "validate", baseline, cache_dir)
+    try:
+        seen: set[str] = set()
+        for run in runs:
+            key = repr(sorted(run["overrides"].items()))
+            if key in seen:
+                continue
+            seen.add(key)
+            workspace.reset(path, baseline)
+            workspace.set_params(path, run["overrides"])
+            proc = subprocess.run(argv, cwd=path, capture_output=True, text=True,
+                                  env={**os.environ, **env_extra})
+            if proc.returncode != 0:
+                out = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-3:]
+                shown = ", ".join(f"{k.split(':', 1)[-1]}={v}"
+                                  for k, v in run["overrides"].items())
+                raise SpecError(f"validate: `{cmd}` rejected trial params {shown}: "
+                                + " | ".join(out))
+    except FileNotFoundError as exc:
+        raise SpecError(f"validate: cannot run {argv[0]!r} ({exc.strerror})") from exc
+    finally:
+        workspace.git("worktree", "remove", "--force", str(path), cwd=repo, check=False)
+        workspace.git("worktree", "prune", cwd=repo, check=False)

@@ -1,0 +1,126 @@
+"""Trial workspaces: detached git worktrees of the baseline under .dvc/tmp/expbook/, sharing the
+main repo's git objects and DVC cache; plus writing params and committing a trial as a DVC exp ref.
+
+Used by the sweep worker processes (expbook.sweep.trial) and by the sweep driver for cleanup.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from expbook.errors import ExpbookError
+
+WS_ROOT = Path(".dvc") / "tmp" / "expbook"
+EXPS_NAMESPACE = "refs/exps"  # DVC's layout: refs/exps/<base[:2]>/<base[2:]>/<name>
+
+
+def git(*args: str, cwd: str | os.PathLike, check: bool = True,
+        env: dict | None = None) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **env} if env else None)
+    if check and proc.returncode != 0:
+        raise ExpbookError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def exp_ref(baseline: str, name: str) -> str:
+    return f"{EXPS_NAMESPACE}/{baseline[:2]}/{baseline[2:]}/{name}"
+
+
+def ws_root(repo: str | os.PathLike) -> Path:
+    return Path(repo).resolve() / WS_ROOT
+
+
+def clean_stale(repo: str | os.PathLike) -> list[str]:
+    """Remove worktrees and prune files a killed sweep left behind; return what was removed."""
+    root = ws_root(repo)
+    removed = []
+    if root.is_dir():
+        for path in sorted(root.iterdir()):
+            if path.name.startswith(("ws-", "prune-", "validate-")):
+                if path.is_dir():
+                    git("worktree", "remove", "--force", str(path), cwd=repo, check=False)
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(path.name)
+    git("worktree", "prune", cwd=repo, check=False)
+    return removed
+
+
+def create(repo: str | os.PathLike, index: int, baseline: str, cache_dir: str) -> Path:
+    """A fresh worktree ws-<index> at `baseline` whose DVC cache is the main repo's cache."""
+    path = ws_root(repo) / f"ws-{index}"
+    if path.exists():
+        git("worktree", "remove", "--force", str(path), cwd=repo, check=False)
+        shutil.rmtree(path, ignore_errors=True)
+        git("worktree", "prune", cwd=repo, check=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git("worktree", "add", "--detach", "-q", str(path), baseline, cwd=repo)
+    main_local = Path(repo).resolve() / ".dvc" / "config.local"
+    local = path / ".dvc" / "config.local"
+    if main_local.exists():  # keep the user's local remotes/credentials settings
+        shutil.copy2(main_local, local)
+    from dvc.config import Config
+
+    # one shared cache: trial outputs land straight in the main repo's cache, no copying later
+    with Config(str(path / ".dvc")).edit("local") as conf:
+        conf.setdefault("cache", {})["dir"] = cache_dir
+    return path
+
+
+def reset(path: Path, baseline: str) -> None:
+    """Back to the baseline commit; ignored files (DVC outputs, .dvc/tmp) stay for reuse."""
+    git("reset", "-q", "--hard", baseline, cwd=path)
+    git("clean", "-q", "-fd", cwd=path)
+
+
+def set_params(path: Path, overrides: dict[str, Any]) -> None:
+    """Write `file:dotted.key` overrides with a round-trip YAML writer (keeps layout, as `dvc -S`)."""
+    from ruamel.yaml import YAML
+
+    by_file: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        file, _, dotted = key.partition(":")
+        by_file.setdefault(file, {})[dotted] = value
+    for file, values in by_file.items():
+        target = path / file
+        yml = YAML()
+        yml.preserve_quotes = True
+        with open(target) as fh:
+            doc = yml.load(fh)
+        for dotted, value in values.items():
+            node = doc
+            *parents, leaf = dotted.split(".")
+            for part in parents:
+                node = node[part]
+            node[leaf] = value
+        tmp = target.with_name(f".{target.name}.expbook-tmp")
+        with open(tmp, "w") as fh:
+            yml.dump(doc, fh)
+        os.replace(tmp, target)
+
+
+def commit(path: Path, name: str, baseline: str, message: str) -> tuple[str, str]:
+    """Commit the workspace (parent = baseline) and create its exp ref; returns (sha, ref)."""
+    git("add", "-A", cwd=path)
+    git("commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=path,
+        env=_identity(path))
+    sha = git("rev-parse", "HEAD", cwd=path).strip()
+    ref = exp_ref(baseline, name)
+    # refs are shared by all worktrees; update-ref takes git's own lock, so parallel workers
+    # never corrupt each other's refs
+    git("update-ref", "-m", f"expbook sweep: {name}", ref, sha, cwd=path)
+    return sha, ref
+
+
+def _identity(path: Path) -> dict | None:
+    """DVC commits experiments even without a configured identity; so do we."""
+    if git("config", "user.email", cwd=path, check=False).strip():
+        return None
+    return {"GIT_AUTHOR_NAME": "expbook", "GIT_AUTHOR_EMAIL": "expbook@localhost",
+            "GIT_COMMITTER_NAME": "expbook", "GIT_COMMITTER_EMAIL": "expbook@localhost"}
