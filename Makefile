@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m expbook.demo
+	PYTHONPATH=src $(PY) -m pipeline.demo
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q -p no:cacheprovider

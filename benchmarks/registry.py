@@ -22,7 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "DVC_NO_ANALYTICS": "1",
-       "PATH": f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+       "PATH": f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+       # time what users run: with compiled bytecode (kept out of the source tree)
+       "PYTHONPYCACHEPREFIX": os.path.join(tempfile.gettempdir(), "expbook-bench-pycache")}
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)
 EXPBOOK = [PY, "-c", "from expbook.cli import main; main()", "registry", "--format", "json"]
 DVC_SHOW = [PY, "-m", "dvc", "exp", "show", "--json"]
 

@@ -53,7 +53,9 @@ def test_check_fails_on_injected_regression_against_main(repo, tmp_path):
     text = report.read_text()
     assert "❌ failed" in text and "**FAILED**" in text
     assert "reference: committed metrics of `main`" in text
-    assert "-0.05 |" in text   # the metrics diff: reproduced vs reference
+    acc_row = next(line for line in text.splitlines() if line.startswith(f"| {ACC} |"))
+    delta = float(acc_row.split("|")[4])   # metric | reference | reproduced | delta | ...
+    assert delta == pytest.approx(-0.05, abs=0.01)
 
 
 @pytest.mark.slow

@@ -279,6 +279,7 @@ def test_note_and_tag_show_up_in_registry_and_show(repo_copy):
     (["tag", "lr-low", "two words"], "two words"),
     (["note", "lr-low", "  "], "empty"),
     (["note", "nothing-here", "x"], "nothing-here"),
+    (["tag", "workspace", "x"], "workspace"),
 ])
 def test_annotate_bad_input(repo_copy, args, fragment):
     assert fragment in run(repo_copy, *args, code=2).output

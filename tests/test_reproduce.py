@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from conftest import commit_all, dvc, dvc_init, git_init, sh
 from expbook.cli import cli
 from expbook.errors import NotFoundError
-from expbook.reproduce import normalised_digest, reproduce
+from expbook.reproduce import curve_name, normalised_digest, reproduce
 
 # deterministic results, plus the things that change every run: a wall-clock metric and
 # dvclive-style TSVs with a timestamp column
@@ -27,6 +27,7 @@ TRAIN_PY = textwrap.dedent('''\
     p = yaml.safe_load(open("params.yaml"))["train"]
     if p.get("fail"):
         sys.exit("asked to fail")
+    time.sleep(p.get("sleep", 0))
     rng = random.Random(f"{p['seed']}-{p['lr']}")  # str seeds hash the same in every run
     acc = round(0.5 + p["lr"] + rng.random() / 100, 6)
     os.makedirs("out", exist_ok=True)
@@ -37,6 +38,8 @@ TRAIN_PY = textwrap.dedent('''\
         json.dump({"test": {"acc": acc}, "train_time": time.time(), "step": 1}, f)
     with open("live/plots/metrics/acc.tsv", "w") as f:
         f.write(f"timestamp\\tstep\\tacc\\n{time.time_ns()}\\t0\\t{acc}\\n")
+    with open("summary.json", "w") as f:
+        json.dump({"best": {"acc": acc}}, f)
 ''')
 DVC_YAML = textwrap.dedent('''\
     stages:
@@ -51,6 +54,7 @@ DVC_YAML = textwrap.dedent('''\
         metrics:
           - live/metrics.json:
               cache: false
+          - summary.json    # cached by DVC: git does not hold it
     plots:
       - live/plots/metrics/acc.tsv:
           x: step
@@ -129,6 +133,9 @@ def test_experiment_reproduces_bit_exactly_and_leaves_no_trace(repo):
     assert by_key["live/metrics.json:test.acc"].status == "equal"
     assert by_key["live/metrics.json:train_time"].status == "ignored"
     assert by_key["out/model.bin"].status == "equal"
+    # a DVC-cached metrics file: its recorded value comes from the original cache
+    assert by_key["summary.json:best.acc"].status == "equal"
+    assert by_key["summary.json:best.acc"].recorded == by_key["live/metrics.json:test.acc"].recorded
     # the dvclive-style TSV differs only in its timestamp column
     assert by_key["live/plots"].status == "equal"
     assert by_key["live/plots"].recorded != by_key["live/plots"].reproduced
@@ -234,3 +241,40 @@ def test_sample_reports_how_many_reproduced_bit_exactly(repo):
     pytest.importorskip("expbook.registry")
     res = run_cli("reproduce", "--repo", str(repo), "--sample", "5", "--where", "kind = 'experiment'")
     assert "1/1 reproduced bit-exactly" in res.output and res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("path, name", [
+    ("metrics/train/plots/metrics/time/epoch_s.tsv", "time.epoch_s"),
+    ("dvclive/plots/metrics/loss.tsv", "loss"),
+    ("plots/metrics/step/wallclock_s.tsv", "step.wallclock_s"),
+    ("metrics/train/plots/sklearn/roc.json", None),
+    ("metrics/train/metrics.json", None),
+])
+def test_curve_name_of_dvclive_tsvs(path, name):
+    """Curves of ignored metrics (time/epoch_s.tsv) are skipped like the metric key itself."""
+    assert curve_name(path) == name
+
+
+@pytest.mark.slow
+def test_ctrl_c_removes_the_worktree(repo):
+    """Guards the cleanup promise: an interrupted reproduction leaves no worktree behind."""
+    import signal
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    ref = tamper(repo, "HEAD", {"params.yaml": "train:\n  lr: 0.1\n  seed: 1\n  sleep: 60\n"},
+                 "refs/exps/tampered/slow")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, "-c", "from expbook.cli import main; main()",
+                             "reproduce", ref, "--repo", str(repo)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while not list(Path("/tmp").glob("expbook-reproduce-*/repro.log")) or worktrees(repo) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read()
+        time.sleep(0.2)
+    time.sleep(1)  # let `dvc repro` start the sleeping stage
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) != 0
+    assert worktrees(repo) == 1

@@ -61,7 +61,7 @@ def test_stats_cli_json_and_table(repo):
     data = json.loads(res.output)
     assert [(g["label"], g["n"], g["baseline"]) for g in data["groups"]] == [
         ("train.lr=0.1", 3, True), ("train.lr=0.2", 3, False)]
-    res = CliRunner().invoke(cli, ["stats", "--repo", str(repo), "-m", "acc", "-f", "md",
+    res = CliRunner().invoke(cli, ["stats", "--repo", str(repo), "-m", "test.acc", "-f", "md",
                                    "--baseline", "high-s1", "--where", "train.seed != 3"])
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
@@ -71,10 +71,26 @@ def test_stats_cli_json_and_table(repo):
 
 @pytest.mark.parametrize("args, text", [
     (["-m", "nope"], "nope"),
-    (["-m", "acc", "--baseline", "zzz"], "zzz"),
-    (["-m", "acc", "--alpha", "1.5"], "alpha"),
-    (["-m", "acc", "--group-by", "nokey"], "nokey"),
+    (["-m", "acc"], "ambiguous key 'acc'"),   # test.acc and the cached summary's best.acc
+    (["-m", "test.acc", "--baseline", "zzz"], "zzz"),
+    (["-m", "test.acc", "--alpha", "1.5"], "alpha"),
+    (["-m", "test.acc", "--group-by", "nokey"], "nokey"),
 ])
 def test_stats_cli_bad_input(repo, args, text):
     res = CliRunner().invoke(cli, ["stats", "--repo", str(repo), *args])
     assert res.exit_code == 2 and text in res.output
+
+
+@pytest.mark.slow
+def test_group_curves_from_real_experiments(repo, tmp_path):
+    from expbook.groupplot import group_curves, plot_group_curves
+    from expbook.stats import group_rows, rows_of
+
+    rows, params, metrics = rows_of(registry.collect(repo))
+    grouping = group_rows(rows, params)
+    pairs = [(label, [r["rev"] for r in members]) for label, _, members in grouping.groups]
+    series = group_curves(repo, pairs, "acc")
+    assert [(label, len(curves)) for label, curves in series] == [
+        ("train.lr=0.1", 3), ("train.lr=0.2", 3)]
+    out = plot_group_curves("acc", series, tmp_path / "acc.png")
+    assert out.read_bytes().startswith(b"\x89PNG")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 
 from expbook import env
 
@@ -20,23 +19,24 @@ def enabled() -> bool:
     return os.environ.get(env.NO_CACHE, "").lower() not in ("1", "true", "yes", "on")
 
 
-def cache_file(root: str) -> str:
+def cache_file(root: str, name: str) -> str:
+    """`name` is "commits" (per-commit data) or "rows" (the last result and its fingerprint)."""
     base = os.environ.get(env.CACHE_DIR) or os.path.join(root, ".dvc", "tmp", "expbook")
     if os.environ.get(env.CACHE_DIR):
         # one cache dir may serve several repos: keep their files apart
         import hashlib
 
         tag = hashlib.sha1(os.path.abspath(root).encode()).hexdigest()[:12]
-        return os.path.join(base, f"registry-{tag}.pickle")
-    return os.path.join(base, "registry.pickle")
+        return os.path.join(base, f"{name}-{tag}.pickle")
+    return os.path.join(base, f"{name}.pickle")
 
 
-def load(root: str) -> dict:
+def load(root: str, name: str) -> dict:
     """The cached state, or an empty one when absent, disabled, unreadable or from another version."""
     if not enabled():
         return {}
     try:
-        with open(cache_file(root), "rb") as fh:
+        with open(cache_file(root, name), "rb") as fh:
             data = pickle.load(fh)
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, ImportError):
         return {}
@@ -45,11 +45,13 @@ def load(root: str) -> dict:
     return data
 
 
-def save(root: str, data: dict) -> None:
+def save(root: str, name: str, data: dict) -> None:
     """Write atomically (temp file + os.replace) so a concurrent reader never sees half a file."""
     if not enabled():
         return
-    path = cache_file(root)
+    import tempfile
+
+    path = cache_file(root, name)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".registry-", suffix=".tmp")

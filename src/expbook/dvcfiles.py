@@ -8,56 +8,8 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
+import sys
 from typing import Any
-
-_YAML_LOADER = None
-
-
-def _yaml_loader():
-    """A C-accelerated safe loader resolving scalars the YAML 1.2 way (as DVC's ruamel does).
-
-    PyYAML is YAML 1.1: it reads `1e-3` as a string and `yes`/`on` as booleans, where DVC
-    reads a float and strings; the registry must report the same values as DVC.
-    """
-    global _YAML_LOADER
-    if _YAML_LOADER is None:
-        import yaml
-
-        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-        class Loader(base):  # type: ignore[misc, valid-type]
-            pass
-
-        resolvers = {}
-        for first, items in base.yaml_implicit_resolvers.items():
-            kept = [(tag, rx) for tag, rx in items
-                    if tag not in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
-                                   "tag:yaml.org,2002:int")]
-            resolvers[first] = kept
-        Loader.yaml_implicit_resolvers = resolvers
-        Loader.add_implicit_resolver(
-            "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-            list("tTfF"))
-        Loader.add_implicit_resolver(
-            "tag:yaml.org,2002:int",
-            re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"))
-        Loader.add_implicit_resolver(
-            "tag:yaml.org,2002:float",
-            re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-                       r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-            list("-+0123456789."))
-
-        def construct_int(loader, node):
-            text = loader.construct_scalar(node)
-            if text.startswith("0o"):
-                return int(text[2:], 8)
-            return int(text, 0) if text.startswith("0x") else int(text)
-
-        Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
-        _YAML_LOADER = Loader
-    return _YAML_LOADER
-
 
 class ParseError(ValueError):
     """A params/metrics/dvc file that exists but cannot be parsed."""
@@ -75,9 +27,9 @@ def load_bytes(path: str, data: bytes) -> Any:
             return tomllib.loads(data.decode("utf-8"))
         if ext == ".py":
             raise ParseError(f"{path}: python params files are not supported")
-        import yaml
+        from expbook import fastyaml
 
-        return yaml.load(data, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+        return fastyaml.loads(data)
     except ParseError:
         raise
     except Exception as exc:  # every parser has its own error types
@@ -189,22 +141,72 @@ def _merge(params: dict, file: str, keys: list[str] | None) -> None:
 
 def parse_lock(path: str, data: bytes) -> dict[str, dict]:
     """dvc.lock -> {out path: {"md5": hex, "size": int|None, "legacy": bool, "dir": bool}}."""
-    doc = load_bytes(path, data) or {}
+    outs = _fast_lock_outs(data)
+    if outs is None:
+        outs = _lock_outs(load_bytes(path, data) or {})
     base = posixpath.dirname(path)
-    outs = {}
+    result = {}
+    for out in outs:
+        md5 = out.get("md5") or out.get("etag") or out.get("checksum")
+        result[_join(base, str(out["path"]))] = {
+            "md5": md5, "size": out.get("size"),
+            # DVC 2 lock entries have no `hash: md5` and live in the legacy cache layout
+            "legacy": out.get("hash") != "md5",
+            "dir": bool(md5 and str(md5).endswith(".dir")),
+        }
+    return result
+
+
+def _lock_outs(doc: dict) -> list[dict]:
+    outs = []
     for stage in (doc.get("stages") or {}).values():
-        if not isinstance(stage, dict):
-            continue
-        for out in stage.get("outs") or []:
-            if not isinstance(out, dict) or "path" not in out:
+        if isinstance(stage, dict):
+            outs += [o for o in stage.get("outs") or [] if isinstance(o, dict) and "path" in o]
+    return outs
+
+
+def _fast_lock_outs(data: bytes) -> list[dict] | None:
+    """The outs of a DVC-written (schema 2.0) dvc.lock by a line scan; None if unusual.
+
+    Reading only `outs` lists skips parsing deps/params, which dominate a lock file and
+    most of a cold registry read. Anything unexpected falls back to the YAML parser.
+    """
+    text = data.decode("utf-8", "replace")
+    if not text.startswith("schema: '2.0'\n"):
+        return None
+    from expbook.fastyaml import scalar
+
+    outs: list[dict] = []
+    outs_indent = -1
+    current: dict | None = None
+    for line in text.split("\n"):
+        body = line.lstrip(" ")
+        indent = len(line) - len(body)
+        if outs_indent >= 0 and body:
+            if indent == outs_indent and body.startswith("- "):
+                current = {}
+                outs.append(current)
+                body = body[2:]
+            elif indent <= outs_indent:
+                outs_indent, current = -1, None
+            if current is not None and outs_indent >= 0:
+                key, sep, value = body.partition(": ")
+                if not sep:
+                    if body.rstrip().endswith(":"):
+                        continue  # nested (e.g. `files:` of a dir out): not needed
+                    return None
+                if indent <= outs_indent + 2:
+                    value = value.strip()
+                    if value[:1] in "'\"":
+                        value = value[1:-1]
+                        current[key.strip()] = value
+                    else:
+                        current[key.strip()] = scalar(value)
                 continue
-            md5 = out.get("md5") or out.get("etag") or out.get("checksum")
-            outs[_join(base, out["path"])] = {
-                "md5": md5, "size": out.get("size"),
-                # DVC 2 lock entries have no `hash: md5` and live in the legacy cache layout
-                "legacy": out.get("hash") != "md5",
-                "dir": bool(md5 and md5.endswith(".dir")),
-            }
+        if body.rstrip() == "outs:":
+            outs_indent, current = indent, None
+    if any("path" not in o for o in outs):
+        return None
     return outs
 
 
@@ -302,7 +304,8 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
     """Params, metrics, outs and per-file errors of one commit (or the workspace).
 
     `memo` maps file keys (blob ids) to parse results so identical files parse once.
-    Returns {"params", "metrics", "outs", "errors", "missing"}; `missing` lists cache files
+    Returns {"params", "metrics", "outs", "errors", "missing"}; `missing` lists cache objects
+    (relative to the cache dir)
     that were absent (a later run re-reads the snapshot if they appear).
     """
     errors: dict[str, str] = {}
@@ -340,7 +343,7 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
             errors[file] = value
             continue
         for name, val in select_params(value, keys).items():
-            params[f"{file}:{name}"] = val
+            params[sys.intern(f"{file}:{name}")] = val
 
     metrics: dict[str, Any] = {}
     missing: list[str] = []
@@ -358,7 +361,7 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
                 cpath = cache_path(cache_dir, locks[path]["md5"], locks[path]["legacy"])
                 if not _exists(cpath):
                     errors[path] = f"{path}: not in local cache ({locks[path]['md5']})"
-                    missing.append(cpath)
+                    missing.append(cache_path("", locks[path]["md5"], locks[path]["legacy"]))
                     continue
                 data = lambda c=cpath: _read_file(c)  # noqa: E731
                 memo_key = ("metric-cache", cpath)
@@ -371,10 +374,11 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
                 errors[path] = value
                 continue
             for name, val in value.items():
-                metrics[f"{path}:{name}"] = val
+                metrics[sys.intern(f"{path}:{name}")] = val
 
     outs = {path: {"hash": f"md5:{o['md5']}" if o["md5"] else None, "size": o["size"],
-                   "cache": cache_path(cache_dir, o["md5"], o["legacy"]) if o["md5"] else None}
+                   # relative to the cache dir: cached snapshots survive a moved cache/repo
+                   "cache": cache_path("", o["md5"], o["legacy"]) if o["md5"] else None}
             for path, o in locks.items()}
     return {"params": params, "metrics": metrics, "outs": outs, "errors": errors,
             "missing": missing, "metric_files": list(spec["metrics"])}

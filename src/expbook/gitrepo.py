@@ -8,9 +8,34 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import time
 from functools import cached_property
 
 from expbook.errors import ExpbookError, NotFoundError
+
+
+# a file or directory changed less than this before a cached read may have changed unseen
+RACY_NS = 2_000_000_000
+
+
+def _read_packed(path: str) -> tuple[dict[str, str], dict[str, str]]:
+    out: dict[str, str] = {}
+    peeled: dict[str, str] = {}
+    last = None
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("#"):
+                continue
+            if line.startswith("^"):
+                if last:
+                    peeled[last] = line[1:].strip()
+                continue
+            sha, _, name = line.strip().partition(" ")
+            if name:
+                out[name] = sys.intern(sha)
+                last = name
+    return out, peeled
 
 
 def find_root(start: str | os.PathLike = ".") -> str:
@@ -45,42 +70,94 @@ class GitRepo:
         self._tree_index: dict[str, tuple] = {}
 
     # ------------------------------------------------------------------ pure-file reads
-    def refs(self) -> dict[str, str]:
-        """Every ref -> sha (loose refs override packed ones); annotated tags are peeled lazily."""
+    def refs(self, prev: dict | None = None) -> dict[str, str]:
+        """Every ref -> sha (loose refs override packed ones); annotated tags are peeled lazily.
+
+        `prev` is the `ref_state` of an earlier call: directories and files whose stat did not
+        change are not re-read (git replaces ref files by rename, so a change always shows in
+        the directory's mtime and the file's inode). Entries modified within RACY_NS of that
+        earlier read are re-read anyway, as a same-tick change would not show.
+        """
+        prev = prev or {}
+        trusted_before = prev.get("time_ns", 0) - RACY_NS
+        old_dirs = prev.get("dirs", {})
+        new_dirs: dict[str, tuple] = {}
         out: dict[str, str] = {}
         peeled: dict[str, str] = {}
         packed = os.path.join(self.common_dir, "packed-refs")
-        if os.path.exists(packed):
-            with open(packed, encoding="utf-8") as fh:
-                last = None
-                for line in fh:
-                    if line.startswith("#"):
-                        continue
-                    if line.startswith("^"):
-                        if last:
-                            peeled[last] = line[1:].strip()
-                        continue
-                    sha, _, name = line.strip().partition(" ")
-                    if name:
-                        out[name] = sha
-                        last = name
-        base = os.path.join(self.common_dir, "refs")
-        for dirpath, _dirs, files in os.walk(base):
-            for name in files:
-                full = os.path.join(dirpath, name)
+        now_ns = time.time_ns()
+        try:
+            st = os.stat(packed)
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            old = prev.get("packed")
+            if old and old[0] == key and st.st_mtime_ns < trusted_before:
+                out, peeled = dict(old[1]), dict(old[2])
+            else:
+                out, peeled = _read_packed(packed)
+            new_packed = (key, dict(out), dict(peeled))
+        except OSError:
+            new_packed = None
+        loose: dict[str, str] = {}
+        stack = [(os.path.join(self.common_dir, "refs"), "refs/")]
+        while stack:
+            dirpath, prefix = stack.pop()
+            try:
+                dst = os.stat(dirpath)
+            except OSError:
+                continue
+            old = old_dirs.get(dirpath)
+            if old and old[0] == dst.st_mtime_ns and dst.st_mtime_ns < trusted_before:
+                files, subdirs = old[1], old[2]
+            else:
+                files, subdirs = self._scan_dir(dirpath, old[1] if old else {}, trusted_before)
+            new_dirs[dirpath] = (dst.st_mtime_ns, files, subdirs)
+            for name, rec in files.items():
+                if rec[3]:
+                    loose[prefix + name] = rec[3]
+            for name in subdirs:
+                stack.append((os.path.join(dirpath, name), f"{prefix}{name}/"))
+        for ref in loose:
+            peeled.pop(ref, None)
+        out.update(loose)
+        self.peeled = peeled
+        self._refs = out
+        self.ref_state = {"time_ns": now_ns, "dirs": new_dirs, "packed": new_packed}
+        return out
+
+    @staticmethod
+    def _scan_dir(dirpath: str, old_files: dict, trusted_before: int) -> tuple[dict, list]:
+        files: dict[str, tuple] = {}
+        subdirs: list[str] = []
+        with os.scandir(dirpath) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.name)
+                    continue
+                if entry.name.endswith(".lock"):
+                    continue  # a ref being written by git right now
                 try:
-                    with open(full, encoding="utf-8") as fh:
-                        value = fh.read().strip()
+                    st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                ref = "refs/" + os.path.relpath(full, base).replace(os.sep, "/")
-                if value.startswith("ref: "):
-                    continue  # symbolic refs (refs/remotes/origin/HEAD) duplicate real ones
-                if len(value) == 40:
-                    out[ref] = value
-                    peeled.pop(ref, None)
-        self._peeled = peeled
-        return out
+                old = old_files.get(entry.name)
+                if old and old[:3] == (st.st_ino, st.st_mtime_ns, st.st_size) \
+                        and st.st_mtime_ns < trusted_before:
+                    files[entry.name] = old
+                    continue
+                sha = None
+                try:
+                    fd = os.open(entry.path, os.O_RDONLY)
+                    try:
+                        value = os.read(fd, 4096).decode("utf-8", "replace").strip()
+                    finally:
+                        os.close(fd)
+                    # symbolic refs (refs/remotes/origin/HEAD) duplicate real ones: skipped
+                    if len(value) == 40 and not value.startswith("ref:"):
+                        sha = sys.intern(value)
+                except OSError:
+                    pass
+                files[entry.name] = (st.st_ino, st.st_mtime_ns, st.st_size, sha)
+        return files, subdirs
 
     def peel_tags(self, refs: dict[str, str]) -> dict[str, str]:
         """Tag refs -> commit sha (annotated tags resolved through packed-refs or pygit2)."""
@@ -88,8 +165,8 @@ class GitRepo:
         for ref, sha in refs.items():
             if not ref.startswith("refs/tags/"):
                 continue
-            if ref in self._peeled:
-                result[ref] = self._peeled[ref]
+            if ref in self.peeled:
+                result[ref] = self.peeled[ref]
             else:
                 result[ref] = sha  # checked against the object type when read (see commit())
         return result
@@ -107,7 +184,7 @@ class GitRepo:
 
     def refs_cached(self) -> dict[str, str]:
         if not hasattr(self, "_refs"):
-            self._refs = self.refs()
+            self.refs()
         return self._refs
 
     def reflog(self, ref: str) -> list[tuple[str, str]]:
@@ -141,24 +218,25 @@ class GitRepo:
         import pygit2
 
         try:
-            obj = self.repo[sha]
-        except (KeyError, ValueError) as exc:
+            # an Oid takes libgit2's exact lookup; a hex string its (slow) prefix search
+            obj = self.repo[pygit2.Oid(hex=sha) if len(sha) == 40 else sha]
+        except (KeyError, ValueError, TypeError) as exc:
             raise NotFoundError(f"commit {sha} is not in the repository") from exc
         if obj.type == pygit2.enums.ObjectType.TAG:
             obj = obj.peel(pygit2.Commit)
         return obj
 
     def blob_at(self, tree, path: str):
-        """(blob oid hex, bytes) of `path` in `tree`, or None when absent; a tree -> ("tree", oid)."""
+        """(blob Oid, None) of `path` in `tree`, None when absent, ("tree", Oid) for a directory."""
         try:
             entry = tree[path]
         except KeyError:
             return None
         if entry.type_str == "tree":
             return ("tree", entry.id)
-        return (str(entry.id), None)
+        return (entry.id, None)
 
-    def read(self, oid: str) -> bytes:
+    def read(self, oid) -> bytes:
         return self.repo[oid].data
 
     def files_named(self, tree, filename: str, skip: tuple = (".git", ".dvc")) -> list[str]:

@@ -7,14 +7,16 @@ name/sha/ref/branch/tag. Used by the expbook CLI and by Python users; never impo
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 from expbook import cache as _cache
 from expbook import dvcfiles, dvcstate
 from expbook.errors import NotFoundError
-from expbook.gitrepo import GitRepo
+from expbook.gitrepo import RACY_NS, GitRepo
 
 EXPS_PREFIX = "refs/exps/"
 NOTES_REF = "refs/notes/expbook"
@@ -70,16 +72,26 @@ class _Collector:
         self.root = self.g.root
         self.dvc_dir = os.path.join(self.root, ".dvc")
         self.cache_dir = dvcfiles.dvc_cache_dir(self.root)
-        self.state = _cache.load(self.root)
-        self.commits: dict[str, dict] = self.state.get("commits", {})
         self.dirty = False
         self.memo: dict = {}
+
+    def any_in_cache(self, objects: list[str]) -> bool:
+        return any(os.path.exists(os.path.join(self.cache_dir, rel)) for rel in objects)
+
+    @cached_property
+    def state(self) -> dict:
+        # loaded only when some row must be rebuilt: an unchanged repo never unpickles it
+        return _cache.load(self.root, "commits")
+
+    @property
+    def commits(self) -> dict[str, dict]:
+        return self.state.setdefault("commits", {})
 
     # ---------------------------------------------------------------- per-commit data
     def commit_data(self, sha: str) -> dict | None:
         data = self.commits.get(sha)
         # a cache file that was missing may have been fetched (`dvc pull`) since
-        if data is not None and not any(os.path.exists(p) for p in data["missing"]):
+        if data is not None and not self.any_in_cache(data["missing"]):
             return data
         try:
             commit = self.g.commit(sha)
@@ -104,19 +116,15 @@ class _Collector:
         if "dvc.yaml" not in dvcyamls:
             dvcyamls.insert(0, "dvc.yaml")
         cached = self.state.get("workspace")
-        if cached and cached["dvcyamls"] == dvcyamls and self._same_files(cached["seen"]) \
-                and not any(os.path.exists(p) for p in cached["missing"]):
+        if cached and cached["dvcyamls"] == dvcyamls and _same_files(self.root, cached["seen"]) \
+                and not self.any_in_cache(cached["missing"]):
             return cached
         reader = dvcfiles.DiskReader(self.root)
         snap = dvcfiles.read_snapshot(reader, dvcyamls, self.cache_dir, {})
-        snap.update(dvcyamls=dvcyamls, seen=dict(reader.seen))
+        snap.update(dvcyamls=dvcyamls, seen=dict(reader.seen), time_ns=time.time_ns())
         self.state["workspace"] = snap
         self.dirty = True
         return snap
-
-    def _same_files(self, seen: dict) -> bool:
-        reader = dvcfiles.DiskReader(self.root)
-        return all(reader.key(path) == key for path, key in seen.items())
 
     # ---------------------------------------------------------------- notes
     def notes(self, refs: dict[str, str]) -> dict[str, dict]:
@@ -133,8 +141,33 @@ class _Collector:
 
     def save(self) -> None:
         if self.dirty:
-            self.state["commits"] = self.commits
-            _cache.save(self.root, self.state)
+            _cache.save(self.root, "commits", self.state)
+
+
+def _same_files(root: str, seen: dict, trusted_before: int | None = None) -> bool:
+    """Whether the work-tree files read for a snapshot still have the same stat keys."""
+    reader = dvcfiles.DiskReader(root)
+    for path, key in seen.items():
+        now = reader.key(path)
+        if now != key:
+            return False
+        # a file written in the same clock tick as the snapshot may differ with an equal key
+        if trusted_before is not None and now and now[0] == "disk" and now[2] >= trusted_before:
+            return False
+    return True
+
+
+def _cache_fingerprint(cache_dir: str) -> tuple:
+    """Mtimes of the DVC cache's object directories: `in_cache` holds while they are unchanged."""
+    out = []
+    for base in (cache_dir, os.path.join(cache_dir, "files", "md5")):
+        try:
+            with os.scandir(base) as it:
+                out += [(e.path, e.stat().st_mtime_ns) for e in it
+                        if len(e.name) == 2 and e.is_dir()]
+        except OSError:
+            continue
+    return tuple(sorted(out))
 
 
 def _describe(sha: str, head: str | None, head_branch: str | None,
@@ -178,10 +211,42 @@ def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
     Rows: the workspace, HEAD, every baseline that has experiments, branch and tag heads,
     every exp ref, and queued/running/failed experiments; `all_commits` adds every commit,
     `baseline` (a name, sha prefix, branch or tag) keeps one baseline and its experiments.
+    Results are cached by a fingerprint of refs, HEAD, DVC's queue state, the work-tree
+    files read and the DVC cache directories, so an unchanged repository is answered
+    without reading git objects.
     """
     c = _Collector(repo)
-    refs = c.g.refs()
-    c.g._refs = refs
+    saved = _cache.load(c.root, "rows")
+    refs = c.g.refs(saved.get("ref_state"))
+    with open(os.path.join(c.g.git_dir, "HEAD"), encoding="utf-8") as fh:
+        head_text = fh.read()
+    pending = dvcstate.pending(c.g, c.dvc_dir)
+    key = (bool(all_commits), baseline)
+    fingerprint = (key, refs, head_text, tuple(pending), _cache_fingerprint(c.cache_dir),
+                   c.cache_dir)
+    entry = saved.get("entries", {}).get(key)
+    if entry and entry["fingerprint"] == fingerprint:
+        trusted_before = entry["time_ns"] - RACY_NS
+        # a cache object added or removed in the clock tick of the last read leaves mtimes equal
+        if all(mtime < trusted_before for _, mtime in fingerprint[4]) and (
+                entry["workspace_seen"] is None
+                or _same_files(c.root, entry["workspace_seen"], trusted_before)):
+            return entry["rows"]
+    start_ns = time.time_ns()
+    rows, ws = _build(c, refs, pending, all_commits, baseline)
+    c.save()
+    entries = {k: v for k, v in saved.get("entries", {}).items() if k != key}
+    entries[key] = {"fingerprint": fingerprint, "rows": rows, "time_ns": start_ns,
+                    "workspace_seen": ws["seen"] if ws else None}
+    if ws and ws["missing"]:
+        entries.pop(key)  # a missing cache file may appear: never reuse these rows as is
+    _cache.save(c.root, "rows", {"ref_state": c.g.ref_state,
+                                 "entries": dict(list(entries.items())[-4:])})
+    return rows
+
+
+def _build(c: _Collector, refs: dict[str, str], pending: list, all_commits: bool,
+           baseline: str | None) -> tuple[list[Experiment], dict | None]:
     head, head_branch = c.g.head()
     branches: dict[str, list[str]] = {}
     tags: dict[str, list[str]] = {}
@@ -190,7 +255,7 @@ def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
             branches.setdefault(sha, []).append(ref[11:])
     peeled = c.state.setdefault("peeled", {})
     for ref, sha in sorted(c.g.peel_tags(refs).items()):
-        if sha not in c.commits and ref not in c.g._peeled:
+        if sha not in c.commits and ref not in c.g.peeled:
             if sha not in peeled:  # a loose tag: maybe an annotated tag object, peel it once
                 try:
                     peeled[sha] = str(c.g.commit(sha).id)
@@ -206,16 +271,18 @@ def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
             parsed = _parse_exp_ref(ref)
             if parsed:
                 exps.append((parsed[0], parsed[1], sha, ref))
-    pending = dvcstate.pending(c.g, c.dvc_dir)
 
     baselines: list[str] = [head] if head else []
+    seen = set(baselines)
     for sha in [e[0] for e in exps] + [p.baseline for p in pending] + list(branches) + list(tags):
-        if sha not in baselines:
+        if sha not in seen:
             baselines.append(sha)
+            seen.add(sha)
     if all_commits:
         for sha in _all_commits(c, list(baselines)):
-            if sha not in baselines:
+            if sha not in seen:
                 baselines.append(sha)
+                seen.add(sha)
     only = None
     if baseline is not None:
         only = _resolve_baseline(c, baseline, refs, branches, tags, exps)
@@ -223,6 +290,7 @@ def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
 
     notes = c.notes(refs)
     rows: list[Experiment] = []
+    ws = None
     if only is None or only == head:
         ws = c.workspace_data(head)
         rows.append(_row(c, ws, "workspace", "workspace", "workspace", head, None, "success",
@@ -257,8 +325,7 @@ def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
     for _, _, row, children in base_rows:
         rows.append(row)
         rows.extend(children)
-    c.save()
-    return rows
+    return rows, ws
 
 
 def _row(c: _Collector, data: dict, name: str, rev: str, kind: str, baseline: str | None,
@@ -272,7 +339,7 @@ def _row(c: _Collector, data: dict, name: str, rev: str, kind: str, baseline: st
         metrics = {}
         errors = {k: v for k, v in errors.items() if k not in data["metric_files"]}
     outs = {path: {"hash": o["hash"], "size": o["size"],
-                   "in_cache": bool(o["cache"]) and os.path.exists(o["cache"])}
+                   "in_cache": bool(o["cache"]) and c.any_in_cache([o["cache"]])}
             for path, o in data["outs"].items()}
     return Experiment(
         name=name, rev=rev, kind=kind, baseline=baseline, ref=ref,
@@ -307,9 +374,10 @@ def resolve(repo: str | os.PathLike, exp: str, experiments: list[Experiment] | N
     """
     rows = experiments if experiments is not None else collect(repo)
     text = exp.strip()
+    branch = text[11:] if text.startswith("refs/heads/") else text
+    tag = text[10:] if text.startswith("refs/tags/") else text
     exact = [r for r in rows if text in (r.name, r.rev, r.ref)
-             or (r.ref and r.ref.endswith("/" + text) and not r.ref.startswith(EXPS_PREFIX))
-             or text in r.branches or text in r.git_tags]
+             or branch in r.branches or tag in r.git_tags]
     if not exact and len(text) >= 4 and all(ch in "0123456789abcdef" for ch in text.lower()):
         exact = [r for r in rows if r.rev.startswith(text.lower())]
     unique = {(r.rev, r.name): r for r in exact}

@@ -26,7 +26,8 @@ import yaml
 from expbook.errors import ExpbookError, NotFoundError
 
 # Wall-clock-type values change on every run by nature; documented in README "Reproducing".
-DEFAULT_IGNORE = ("*time*", "*per_s*", "*samples_per*", "*timestamp*", "*duration*")
+DEFAULT_IGNORE = ("*time*", "*per_s*", "*samples_per*", "*timestamp*", "*duration*",
+                  "*wallclock*")
 # Outputs whose content is about the machine, not the result (matched against the out's path
 # and each file in it); dvclive's timestamp columns are already dropped via DEFAULT_IGNORE.
 DEFAULT_IGNORE_OUT = ("*environment.json", "*report.html", "*report.md")
@@ -170,7 +171,8 @@ def flatten_metrics(prefix: str, node: Any, out: dict[str, Any]) -> None:
     """Nested metrics under `prefix` ("path:") as flat "path:a.b" keys in `out`."""
     if isinstance(node, dict):
         for key, value in node.items():
-            flatten_metrics(f"{prefix}.{key}" if not prefix.endswith(":") else f"{prefix}{key}", value, out)
+            child = f"{prefix}{key}" if prefix.endswith(":") else f"{prefix}.{key}"
+            flatten_metrics(child, value, out)
     else:
         out[prefix] = node
 
@@ -189,8 +191,10 @@ def normalised_digest(path: Path, ignore: list[str]) -> str:
     suffix = path.suffix.lower()
     try:
         if suffix in (".tsv", ".csv"):
-            rows = list(csv.reader(io.StringIO(data.decode()), delimiter="\t" if suffix == ".tsv" else ","))
-            keep = [i for i, name in enumerate(rows[0] if rows else []) if not matches(name, ignore)]
+            delimiter = "\t" if suffix == ".tsv" else ","
+            rows = list(csv.reader(io.StringIO(data.decode()), delimiter=delimiter))
+            header = rows[0] if rows else []
+            keep = [i for i, name in enumerate(header) if not matches(name, ignore)]
             data = json.dumps([[r[i] for i in keep if i < len(r)] for r in rows]).encode()
         elif suffix in (".json", ".yaml", ".yml"):
             doc = json.loads(data) if suffix == ".json" else yaml.safe_load(data)
@@ -200,21 +204,35 @@ def normalised_digest(path: Path, ignore: list[str]) -> str:
     return hashlib.md5(data).hexdigest()
 
 
+def curve_name(path: str) -> str | None:
+    """A dvclive step TSV's metric name as a metrics key would spell it ("time.epoch_s")."""
+    head, sep, tail = path.rpartition("/plots/metrics/")
+    if not sep and path.startswith("plots/metrics/"):
+        tail, sep = path[len("plots/metrics/"):], "/"
+    return tail.rsplit(".", 1)[0].replace("/", ".") if sep and tail.endswith(".tsv") else None
+
+
 def _files_of(root: Path, rel: str, ignore: list[str]) -> dict[str, str]:
     target = root / rel
-    if target.is_file():
-        return {rel: normalised_digest(target, ignore)}
+    files = [target] if target.is_file() else sorted(
+        Path(d) / n for d, _, names in os.walk(target) for n in names) if target.is_dir() else []
     out = {}
-    if target.is_dir():
-        for dirpath, _, names in os.walk(target):
-            for name in names:
-                file = Path(dirpath) / name
-                out[file.relative_to(root).as_posix()] = normalised_digest(file, ignore)
+    for file in files:
+        name = file.relative_to(root).as_posix()
+        curve = curve_name(name)
+        # a curve of an ignored metric (e.g. time/epoch_s.tsv): its values are wall-clock too
+        ignored = curve is not None and matches(curve, ignore)
+        out[name] = "ignored" if ignored else normalised_digest(file, ignore)
     return out
 
 
-def snapshot(root: str | os.PathLike, ignore: Iterable[str] = DEFAULT_IGNORE) -> Snapshot:
-    """Metrics, dvc.lock output hashes and normalised uncached outputs of a checkout."""
+def snapshot(root: str | os.PathLike, ignore: Iterable[str] = DEFAULT_IGNORE,
+             recorded_cache: str | None = None) -> Snapshot:
+    """Metrics, dvc.lock output hashes and normalised uncached outputs of a checkout.
+
+    `recorded_cache` (a DVC cache's files/md5 dir): where to read cached metrics files that git
+    does not hold, so their recorded values can be compared; they are copied into `root`.
+    """
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
@@ -229,6 +247,8 @@ def snapshot(root: str | os.PathLike, ignore: Iterable[str] = DEFAULT_IGNORE) ->
                 if not out.use_cache:
                     state.files = _files_of(root, rel, ignore)
                 snap.outs[rel] = state
+                if recorded_cache and out.metric and out.use_cache and state.hash:
+                    _restore(Path(recorded_cache), state.hash, Path(out.fs_path))
                 if out.plot:
                     snap.plots.append(rel)
             for path, entry in repo.metrics.show().get("", {}).get("data", {}).items():
@@ -244,20 +264,40 @@ def snapshot(root: str | os.PathLike, ignore: Iterable[str] = DEFAULT_IGNORE) ->
     return snap
 
 
+def _restore(cache: Path, md5: str, target: Path) -> None:
+    source = cache / md5[:2] / md5[2:]
+    if not target.exists() and source.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+
+def cache_dir(repo: str | os.PathLike) -> str | None:
+    """The files/md5 directory of a repo's local DVC cache (None if DVC cannot tell)."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(os.fspath(repo)) as dvc_repo:
+            return dvc_repo.cache.local.path
+    except (DvcException, AttributeError):
+        return None
+
+
 def _top_level_plots(repo) -> list[str]:
     out = []
     for dvcfile, defs in getattr(repo.index, "_plots", {}).items():
         wdir = os.path.relpath(os.path.dirname(dvcfile), repo.root_dir)
         for item in defs:
             for key, spec in (item.items() if isinstance(item, dict) else [(item, None)]):
-                files = list(spec["y"]) if isinstance(spec, dict) and isinstance(spec.get("y"), dict) else [key]
+                y_files = spec.get("y") if isinstance(spec, dict) else None
+                files = list(y_files) if isinstance(y_files, dict) else [key]
                 out += [Path(os.path.normpath(os.path.join(wdir, f))).as_posix() for f in files]
     return out
 
 
 # ---------------------------------------------------------------- comparison
 def _compare_values(a: Any, b: Any, tolerance: float) -> str:
-    if a == b and type(a) is type(b) or (a == b and not isinstance(a, str) and not isinstance(b, str)):
+    if a == b and isinstance(a, str) == isinstance(b, str):  # "1" vs 1 is a change
         return "equal"
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
     if numeric and abs(a - b) <= tolerance:
@@ -335,7 +375,8 @@ def reproduce(repo: str | os.PathLike = ".", rev: str = "HEAD", *, name: str | N
         if keep:
             result.workspace = str(path)
         try:
-            before = snapshot(path, ignore)
+            # cached metrics files are read from the original cache; the run itself never is
+            before = snapshot(path, ignore, recorded_cache=cache_dir(repo))
             if not before.outs and not before.metrics:
                 raise ReproduceError(f"{sha[:7]} records no outputs or metrics (no dvc.lock?)")
             result.plots = before.plots

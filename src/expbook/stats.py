@@ -23,11 +23,12 @@ ALPHA = 0.05
 class GroupStats:
     """One group of runs (same params except seeds) and its metric summary."""
 
-    label: str                     # "train.lr=0.01, train.weight_decay=0" ("all" if no param differs)
+    label: str                     # "train.lr=0.01, train.weight_decay=0" ("all": none differs)
     params: dict[str, Any]         # the grouping params' values (full keys)
     names: list[str]               # experiment names in the group
     seeds: list[Any]               # seed value(s) of each run, aligned with `values`
     values: list[float]
+    revs: list[str] = field(default_factory=list)
     n: int = 0
     mean: float | None = None
     std: float | None = None       # sample standard deviation (ddof=1)
@@ -48,7 +49,7 @@ class GroupStats:
     def row(self) -> dict[str, Any]:
         """A flat dict for tables (values/seeds/names left out)."""
         out = asdict(self)
-        for key in ("values", "seeds", "names", "params"):
+        for key in ("values", "seeds", "names", "params", "revs"):
             out.pop(key)
         return {"group": out.pop("label"), **out}
 
@@ -117,14 +118,14 @@ def _finite(p: float) -> float | None:
     return None if p is None or math.isnan(p) else float(p)
 
 
-
 def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Two-sided Welch's t-test p-value; None for n < 2 or when both groups have no spread."""
     from scipy import stats as st
 
     if len(a) < 2 or len(b) < 2:
         return None
-    with warnings.catch_warnings():  # precision-loss warning on near-constant samples: p stays right
+    # scipy warns of precision loss on near-constant samples; the p-value is still right
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return _finite(st.ttest_ind(a, b, equal_var=False).pvalue)
 
@@ -176,6 +177,43 @@ def _label(keys: Sequence[str], values: Sequence[Any]) -> str:
     return ", ".join(f"{_short(k)}={v}" for k, v in zip(keys, values))
 
 
+@dataclass
+class Grouping:
+    keys: list[str]                  # the params that define groups
+    seed_keys: list[str]             # the seed params found
+    groups: list[tuple[str, dict[str, Any], list[Mapping]]]  # (label, params, rows), sorted
+
+
+def group_rows(rows: Sequence[Mapping], param_keys: Iterable[str], *,
+               group_by: Sequence[str] | None = None,
+               seed_keys: Iterable[str] = DEFAULT_SEED_KEYS,
+               metric_keys: Iterable[str] | None = None) -> Grouping:
+    """Rows grouped by `group_by` params (query keys), default every differing non-seed param.
+
+    Used by group_stats and by `expbook plot --group` (mean curve per group).
+    """
+    param_keys = list(dict.fromkeys(param_keys))
+    seeds = [k for k in param_keys if is_seed_key(k, list(seed_keys))]
+    if group_by:
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        spaces = {"params": param_keys,
+                  "metrics": list(metric_keys) if metric_keys is not None else
+                  [c for c in columns if c not in set(param_keys)]}
+        keys = [resolve_key(k, param_keys or columns, spaces) for k in group_by]
+    else:
+        keys = [k for k in differing_params(rows, param_keys) if k not in seeds]
+    buckets: dict[tuple, tuple[str, dict[str, Any], list[Mapping]]] = {}
+    for row in rows:
+        values = tuple(_hashable(row.get(k)) for k in keys)
+        if values not in buckets:
+            buckets[values] = (_label(keys, [row.get(k) for k in keys]),
+                               {k: row.get(k) for k in keys}, [])
+        buckets[values][2].append(row)
+    order = sorted(buckets, key=lambda vals: tuple(
+        (0, v) if isinstance(v, (int, float)) else (1, str(v)) for v in vals))
+    return Grouping(keys=keys, seed_keys=seeds, groups=[buckets[v] for v in order])
+
+
 def group_stats(rows: Sequence[Mapping], metric: str, param_keys: Iterable[str], *,
                 group_by: Sequence[str] | None = None,
                 seed_keys: Iterable[str] = DEFAULT_SEED_KEYS,
@@ -188,37 +226,28 @@ def group_stats(rows: Sequence[Mapping], metric: str, param_keys: Iterable[str],
     kind "baseline", else the first group. Rows lacking the metric are listed in `skipped`.
     """
     param_keys = list(dict.fromkeys(param_keys))
-    seed_keys = list(seed_keys)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     spaces = {"params": param_keys,
               "metrics": list(metric_keys) if metric_keys is not None else
               [c for c in columns if c not in set(param_keys)]}
     metric_col = resolve_key(metric, columns, spaces) if rows else metric
-    seeds = [k for k in param_keys if is_seed_key(k, seed_keys)]
     used, skipped = [], []
     for row in rows:
         (used if _number(row.get(metric_col)) is not None else skipped).append(row)
-    if group_by:
-        keys = [resolve_key(k, param_keys or columns, spaces) for k in group_by]
-    else:
-        keys = [k for k in differing_params(used, param_keys) if k not in seeds]
+    grouping = group_rows(used, param_keys, group_by=group_by, seed_keys=seed_keys,
+                          metric_keys=spaces["metrics"])
+    keys, seeds = grouping.keys, grouping.seed_keys
     result = StatsResult(metric=metric_col, group_keys=keys, seed_keys=seeds, alpha=alpha,
                          skipped=[str(r.get("name")) for r in skipped])
-    buckets: dict[tuple, GroupStats] = {}
-    for row in used:
-        values = tuple(_hashable(row.get(k)) for k in keys)
-        group = buckets.get(values)
-        if group is None:
-            group = buckets[values] = GroupStats(
-                label=_label(keys, [row.get(k) for k in keys]),
-                params={k: row.get(k) for k in keys}, names=[], seeds=[], values=[])
-        group.names.append(str(row.get("name")))
-        seed = tuple(_hashable(row.get(k)) for k in seeds)
-        group.seeds.append(seed[0] if len(seed) == 1 else seed)
-        group.values.append(_number(row.get(metric_col)))
-    result.groups = sorted(buckets.values(), key=lambda g: tuple(
-        (0, v) if isinstance(v, (int, float)) else (1, str(v)) for v in
-        (_hashable(g.params[k]) for k in keys)))
+    for label, params, members in grouping.groups:
+        group = GroupStats(label=label, params=params, names=[], seeds=[], values=[])
+        for row in members:
+            group.names.append(str(row.get("name")))
+            group.revs.append(str(row.get("rev")))
+            seed = tuple(_hashable(row.get(k)) for k in seeds)
+            group.seeds.append(seed[0] if len(seed) == 1 else seed)
+            group.values.append(_number(row.get(metric_col)))
+        result.groups.append(group)
     for group in result.groups:
         for key, value in summarize(group.values).items():
             setattr(group, key, value)
@@ -247,8 +276,9 @@ def _find_baseline(groups: list[GroupStats], rows: Sequence[Mapping], keys: Sequ
         for part in baseline.split(","):
             key, _, raw = part.partition("=")
             wanted[resolve_key(key.strip(), param_keys, spaces)] = raw.strip()
-        hits = [g for g in groups if all(str(g.params.get(k)) == v or _same_number(g.params.get(k), v)
-                                         for k, v in wanted.items())]
+        hits = [g for g in groups
+                if all(str(g.params.get(k)) == v or _same_number(g.params.get(k), v)
+                       for k, v in wanted.items())]
         if len(hits) == 1:
             return hits[0]
         raise NotFoundError(f"baseline {baseline!r} matches {len(hits)} groups; groups: "

@@ -7,7 +7,10 @@ runs give identical file hashes. Used by train (save/resume) and evaluate (load 
 
 from __future__ import annotations
 
+import io
 import os
+import sys
+from typing import Any
 
 import torch
 
@@ -20,8 +23,25 @@ def save(path: str | os.PathLike, *, model: torch.nn.Module, optimizer: torch.op
                "scheduler": {k: state[k] for k in ("plateau_best", "plateau_bad", "plateau_scale")},
                "train_state": state, "epoch": state["epoch"],
                "generator": generator.get_state(), "rng": rng, "config": config, "data": meta}
+    payload = _canonical(payload)
+    # into memory first: torch.save names the zip's records after the file it writes, and a
+    # random temp-file name would make identical checkpoints hash differently
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getvalue())
+
+
+def _canonical(obj: Any) -> Any:
+    """Fresh containers with interned strings: pickle memoizes strings by identity, so
+    a resumed run (keys loaded from a checkpoint) would otherwise pickle different bytes."""
+    if isinstance(obj, dict):
+        return {_canonical(k): _canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_canonical(v) for v in obj)
+    if type(obj) is str:
+        return sys.intern(obj)
+    return obj
 
 
 def load(path: str | os.PathLike) -> dict:

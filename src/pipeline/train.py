@@ -99,6 +99,9 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
     n_batches = math.ceil(n / cfg.batch_size)
     steps_per_epoch = math.ceil(n_batches / cfg.accumulation_steps)
     max_norm = cfg.clip_grad_norm if cfg.clip_grad_norm > 0 else math.inf
+    # `resume` is how this run started, not what it trained: leave it out so a resumed run's
+    # checkpoints are byte-identical to an uninterrupted run's
+    saved_config = {k: v for k, v in as_dict(cfg).items() if k != "resume"}
     pruned = False
     total_loss = total_correct = total_n = float("nan")
     while state.epoch < cfg.epochs:
@@ -149,7 +152,7 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
                                 ("time/epoch_s", time.perf_counter() - t_epoch)):
                 live.log_metric(name, value)
             ckpt_args = dict(model=model, optimizer=optimizer, state=state.to_dict(),
-                             generator=generator, rng=runtime.rng_state(), config=as_dict(cfg),
+                             generator=generator, rng=runtime.rng_state(), config=saved_config,
                              meta={"input_shape": meta["input_shape"], "classes": meta["classes"],
                                    "seed": base.seed})
             if is_best:
@@ -168,6 +171,7 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
                "pruned": pruned, "early_stopped": should_stop_early(cfg, state)}
     if main_proc:
         live.summary.update(summary)
+        live.step = max(state.epoch - 1, 0)  # summary's step = last logged step, as dvclive's
         live.summary.setdefault("time", {})["total_s"] = prev_elapsed + time.perf_counter() - t_start
         live.make_summary()
         _write_environment(counts)

@@ -33,7 +33,8 @@ format_options = _stack(
 
 where_option = click.option(
     "--where", "-w", default=None, metavar="EXPR",
-    help="Keep experiments matching EXPR, e.g. \"val.acc > 0.9 and tag = 'best'\".")
+    help="Keep experiments matching EXPR, e.g. \"val.acc > 0.9 and tag = 'best'\"; keys are "
+         "unique suffixes (val.acc) or full keys in backticks (`params.yaml:train.lr`).")
 
 sort_options = _stack(
     click.option("--sort-by", "-s", default=None, metavar="KEY",

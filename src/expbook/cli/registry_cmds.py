@@ -71,6 +71,8 @@ def registry(repo, baseline, all_commits, where, sort_by, ascending, top, column
         out.print_table(rows, cols, full_names=full_names)
         return
     out.emit(out.render(rows, cols, fmt, full_names=full_names), output)
+    if output is not None:
+        click.echo(f"wrote {output} ({len(rows)} rows, {fmt})", err=True)
 
 
 def _print_mapping(title: str, mapping: dict, fmt=None) -> None:

@@ -113,7 +113,8 @@ def reproduce(exp, repo, sample, where, seed, tolerance, ignore, ignore_out, no_
             _print_diffs(result, fmt, changed_only=False)
         click.echo(result.summary())
         if result.workspace:
-            click.echo(f"worktree kept at {result.workspace} (remove: git worktree remove --force PATH)")
+            click.echo(f"worktree kept at {result.workspace} "
+                       "(remove it with: git worktree remove --force PATH)")
         sys.exit(result.exit_code)
     results = []
     for sha, name in _sample(repo, sample, where, seed):

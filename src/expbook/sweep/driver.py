@@ -128,7 +128,6 @@ class Driver:
         overrides = overrides_for(self.spec, config, seed, extra)
         phash = params_hash(overrides)
         if phash in self.done_hashes:
-            self.skipped += 1
             return None
         number = self._next_number()
         self.launched += kind == "trial"
@@ -167,6 +166,7 @@ class Driver:
             mine += _recover(self.g, self.repo, spec, self.baseline, mine)
             self.previous = [r for r in mine if r["status"] in ("success", "pruned")]
             self.done_hashes = {r["params_hash"] for r in self.previous}
+            self.skipped = len(self.previous)
             # failed trials are retried; their old records stay for history (state only)
             self.records = [dict(r) for r in mine]
             search = Search(spec)
@@ -302,7 +302,7 @@ class Driver:
             return
         rec = handle_rec[1]
         rec.update({k: result.get(k) for k in ("status", "rev", "ref", "values", "error",
-                                                 "duration")})
+                                                 "duration", "timing")})
         if rec["status"] == "failed":
             rec["values"] = None
         if rec["status"] != "failed" and self.configs.get(rec["cid"], {}).get("pruned"):

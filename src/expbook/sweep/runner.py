@@ -147,6 +147,11 @@ class LocalBackend:
         for slot in range(self.slots):
             self.prune_path(slot).unlink(missing_ok=True)
         workspace.clean_stale(self.repo)
+        for path in (self.logs, self.logs.parent):  # keep logs only of failed trials
+            try:
+                path.rmdir()
+            except OSError:
+                pass
 
 
 def find_tsv(ws: Path, metric_key: str) -> Path | None:

@@ -40,7 +40,7 @@ class Search:
         pruner = {
             "none": lambda: optuna.pruners.NopPruner(),
             "median": lambda: optuna.pruners.MedianPruner(
-                n_startup_trials=max(1, spec.parallel), n_warmup_steps=spec.min_epochs),
+                n_startup_trials=max(2, spec.parallel), n_warmup_steps=spec.min_epochs),
             "asha": lambda: optuna.pruners.SuccessiveHalvingPruner(
                 min_resource=max(1, spec.min_epochs)),
         }[spec.prune]()

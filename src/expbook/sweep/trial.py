@@ -57,8 +57,10 @@ def worker_main(index: int, repo: str, baseline: str, cache_dir: str, threads: i
 def run_trial(ws: Path, baseline: str, task: dict) -> dict[str, Any]:
     """Run one trial in workspace `ws`; never raises for a failing stage (status 'failed')."""
     start = time.time()
+    timing: dict[str, float] = {}
     workspace.reset(ws, baseline)
     workspace.set_params(ws, task["overrides"])
+    timing["prepare"] = time.time() - start
     prune_file = Path(task["prune_file"])
     prune_file.unlink(missing_ok=True)
     os.environ[envnames.PRUNE_FILE] = str(prune_file)
@@ -74,12 +76,16 @@ def run_trial(ws: Path, baseline: str, task: dict) -> dict[str, Any]:
             os.chdir(ws)
             with Repo(str(ws)) as dvc_repo:
                 dvc_repo.scm_context.quiet = True
+                mark = time.time()
                 try:
                     dvc_repo.reproduce()
                 except Exception as exc:  # noqa: BLE001  (stage failure -> failed trial)
                     error = _describe(exc, log_path)
+                timing["reproduce"] = time.time() - mark
                 if error is None:
+                    mark = time.time()
                     result["metrics"] = _metrics(dvc_repo)
+                    timing["metrics"] = time.time() - mark
         finally:
             os.chdir(cwd)
     pruned = prune_file.exists()
@@ -87,6 +93,7 @@ def run_trial(ws: Path, baseline: str, task: dict) -> dict[str, Any]:
     if error is not None:
         result.update(status="failed", error=error)
     else:
+        mark = time.time()
         exp_hash = _lock_hash(ws)
         sha, ref = workspace.commit(ws, task["name"], baseline,
                                     f"dvc: commit experiment {exp_hash}")
@@ -96,6 +103,8 @@ def run_trial(ws: Path, baseline: str, task: dict) -> dict[str, Any]:
         state.write_note(task["repo"], sha, {**task["sweep"], "status": result["status"],
                                              "values": result["values"], "error": None})
         log_path.unlink(missing_ok=True)
+        timing["commit"] = time.time() - mark
+    result["timing"] = {k: round(v, 3) for k, v in timing.items()}
     result["duration"] = round(time.time() - start, 3)
     return result
 
@@ -139,8 +148,9 @@ def _describe(exc: Exception, log_path: Path) -> str:
     except OSError:
         tail = []
     if not tail:
-        tail = traceback.format_exception_only(type(exc), exc)[-1:]
-    return text + ("\n" + "\n".join(tail) if tail else "")
+        return text + "\n" + "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    # the stage's own last words first: that is what a user needs to see in one line
+    return f"{tail[-1]} ({text})\n" + "\n".join(tail)
 
 
 def _lock_hash(ws: Path) -> str:

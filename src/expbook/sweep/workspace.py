@@ -91,6 +91,7 @@ def set_params(path: Path, overrides: dict[str, Any]) -> None:
         target = path / file
         yml = YAML()
         yml.preserve_quotes = True
+        yml.representer.add_representer(float, _represent_float)
         with open(target) as fh:
             doc = yml.load(fh)
         for dotted, value in values.items():
@@ -103,6 +104,17 @@ def set_params(path: Path, overrides: dict[str, Any]) -> None:
         with open(tmp, "w") as fh:
             yml.dump(doc, fh)
         os.replace(tmp, target)
+
+
+def _represent_float(representer, value: float):
+    """Floats every YAML reader takes as floats: `1.0e-05`, not `1e-05` (a string to PyYAML)."""
+    text = repr(value)
+    if text in ("inf", "-inf", "nan"):
+        return representer.represent_float(value)
+    mantissa, sep, exponent = text.partition("e")
+    if sep and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
 
 
 def commit(path: Path, name: str, baseline: str, message: str) -> tuple[str, str]:

@@ -1,0 +1,199 @@
+"""Sweep speed: 16 short trials of the demo pipeline via expbook `-j 2`, DVC's queue (`-j 2`),
+sequential `dvc exp run`, and the compute limit (the stage commands alone, two at a time).
+
+Run: `.venv/bin/python benchmarks/sweep.py [--trials 16] [--skip queue,sequential]`; prints
+seconds per method and ratios measured in the same run (no assertions: a report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+       "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(ROOT / "src")}
+LRS = [3e-4, 1e-3, 3e-3, 1e-2, 2e-3, 5e-4, 5e-3, 2e-4]
+WDS = [0.0, 1e-5, 1e-4, 1e-3]
+EPOCHS = 2
+
+
+def run(*args, cwd, env=None, check=True):
+    proc = subprocess.run([str(a) for a in args], cwd=cwd, env=env or ENV,
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, args))} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def dvc(*args, cwd, env=None):
+    return run(sys.executable, "-m", "dvc", *args, cwd=cwd, env=env)
+
+
+def trials(n: int) -> list[dict]:
+    return [{"train.lr": lr, "train.weight_decay": wd}
+            for lr, wd in itertools.islice(itertools.product(LRS, WDS), n)]
+
+
+def baseline(tmp: Path) -> Path:
+    """The demo pipeline, committed with train.epochs=2 and a full `dvc repro` (dvc.lock)."""
+    repo = tmp / "baseline"
+    repo.mkdir()
+    for rel in ("dvc.yaml", "params.yaml", "src/pipeline"):
+        src = ROOT / rel
+        if src.is_dir():
+            shutil.copytree(src, repo / rel, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, repo / rel)
+    text = (repo / "params.yaml").read_text()
+    (repo / "params.yaml").write_text(text.replace("  epochs: 20", f"  epochs: {EPOCHS}", 1))
+    run("git", "init", "-q", "-b", "main", cwd=repo)
+    for k, v in (("user.name", "bench"), ("user.email", "bench@localhost"),
+                 ("commit.gpgsign", "false")):
+        run("git", "config", k, v, cwd=repo)
+    dvc("init", "-q", cwd=repo)
+    dvc("config", "core.autostage", "true", cwd=repo)
+    run("git", "add", "-A", cwd=repo)
+    run("git", "commit", "-qm", "pipeline", cwd=repo)  # dvclive needs a commit to exist
+    dvc("repro", "-q", cwd=repo)
+    run("git", "add", "-A", cwd=repo)
+    run("git", "commit", "-qm", "baseline", cwd=repo)
+    return repo
+
+
+def fresh(base: Path, name: str) -> Path:
+    """A copy of the baseline (with its own DVC cache: no run-cache hits across methods)."""
+    dest = base.parent / name
+    shutil.copytree(base, dest, symlinks=True)
+    return dest
+
+
+def exp_count(repo: Path) -> int:
+    out = run("git", "for-each-ref", "--format=%(refname)", "refs/exps", cwd=repo).stdout
+    return sum(1 for line in out.splitlines() if line.count("/") == 4
+               and not line.startswith(("refs/exps/exec", "refs/exps/celery", "refs/exps/temp")))
+
+
+def s_args(t: dict) -> list[str]:
+    return [a for k, v in {**t, "train.epochs": EPOCHS}.items() for a in ("-S", f"{k}={v}")]
+
+
+def bench_compute_limit(base: Path, ts: list[dict]) -> float:
+    """The train+evaluate stage commands of every trial as plain processes, two at a time."""
+    import yaml
+
+    slots = [fresh(base, f"limit-{i}") for i in range(2)]
+    env = {**ENV, "PYTHONPATH": "src", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "EXPBOOK_NUM_THREADS": "1"}
+    free = list(slots)
+
+    def one(t):
+        ws = free.pop()
+        try:
+            doc = yaml.safe_load((ws / "params.yaml").read_text())
+            for k, v in t.items():
+                doc["train"][k.split(".")[1]] = v
+            (ws / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+            for stage in ("train", "evaluate"):
+                run(sys.executable, "-m", f"pipeline.{stage}", cwd=ws, env=env)
+        finally:
+            free.append(ws)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(one, ts))
+    return time.perf_counter() - start
+
+
+def bench_expbook(base: Path, ts: list[dict]) -> tuple[float, int]:
+    repo = fresh(base, "expbook")
+    spec = repo.parent / "bench-sweep.yaml"
+    lrs = sorted({t["train.lr"] for t in ts})
+    wds = sorted({t["train.weight_decay"] for t in ts})
+    spec.write_text(json.dumps({
+        "name": "bench", "metric": {"key": "val.acc", "mode": "max"}, "parallel": 2,
+        "params": {"train.lr": lrs, "train.weight_decay": wds, "train.epochs": EPOCHS},
+        "budget": {"max_trials": len(ts)}}))
+    start = time.perf_counter()
+    run(sys.executable, "-c", "from expbook.cli import main; main()", "sweep", str(spec),
+        "--json", cwd=repo)
+    elapsed = time.perf_counter() - start
+    shown = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
+    names = {rev.get("name") for b in shown for e in (b.get("experiments") or [])
+             for rev in (e.get("revs") or [])}
+    return elapsed, sum(1 for n in names if n and n.startswith("bench-"))
+
+
+def bench_queue(base: Path, ts: list[dict], timeout: float) -> float | None:
+    repo = fresh(base, "queue")
+    env = {**ENV, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "EXPBOOK_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    for t in ts:
+        dvc("exp", "run", "--queue", *s_args(t), cwd=repo, env=env)
+    dvc("queue", "start", "-j", "2", cwd=repo, env=env)
+    while exp_count(repo) < len(ts):
+        if time.perf_counter() - start > timeout:
+            dvc("queue", "stop", "--kill", cwd=repo, env=env)
+            return None
+        time.sleep(0.5)
+    elapsed = time.perf_counter() - start
+    dvc("queue", "stop", "--kill", cwd=repo, env=env)
+    return elapsed
+
+
+def bench_sequential(base: Path, ts: list[dict]) -> float:
+    repo = fresh(base, "sequential")
+    start = time.perf_counter()
+    for t in ts:
+        dvc("exp", "run", *s_args(t), cwd=repo)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--skip", default="", help="comma list of: limit,expbook,queue,sequential")
+    parser.add_argument("--queue-timeout", type=float, default=900)
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    ts = trials(args.trials)
+    with tempfile.TemporaryDirectory(prefix="expbook-bench-sweep-") as tmp:
+        base = baseline(Path(tmp))
+        res: dict[str, float | None] = {}
+        if "limit" not in skip:
+            res["compute limit (stage cmds, 2 at a time)"] = bench_compute_limit(base, ts)
+        if "expbook" not in skip:
+            res["expbook sweep -j 2"], visible = bench_expbook(base, ts)
+            print(f"expbook: {visible}/{len(ts)} trials visible to `dvc exp show --json`")
+        if "queue" not in skip:
+            res["dvc exp run --queue + queue start -j 2"] = bench_queue(base, ts,
+                                                                        args.queue_timeout)
+        if "sequential" not in skip:
+            res["dvc exp run, one by one"] = bench_sequential(base, ts)
+    print(f"\n{len(ts)} trials, train.epochs={EPOCHS}, {os.cpu_count()} cores")
+    limit = res.get("compute limit (stage cmds, 2 at a time)")
+    ours = res.get("expbook sweep -j 2")
+    for name, secs in res.items():
+        if secs is None:
+            print(f"{name:45s}  timed out")
+            continue
+        line = f"{name:45s} {secs:8.1f} s  {secs / len(ts):6.2f} s/trial"
+        if limit:
+            line += f"  {secs / limit:5.2f}x limit"
+        if ours and name != "expbook sweep -j 2":
+            line += f"  expbook is {secs / ours:4.1f}x faster"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

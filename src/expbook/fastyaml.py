@@ -1,0 +1,193 @@
+"""YAML for the registry: a fast reader for the plain block-YAML that DVC and people write in
+params.yaml / dvc.lock, falling back to PyYAML (C loader, YAML 1.2 scalars like DVC's ruamel).
+
+Used by expbook.dvcfiles; parsing YAML is most of a cold registry read, hence the fast path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_NULL = {"", "~", "null", "Null", "NULL"}
+# anything that needs the real parser: anchors, tags, block scalars, flow maps, directives
+_SPECIAL_START = set("&*!|>{%@`\"'?,")
+
+
+class _Fallback(Exception):
+    """The text uses YAML the fast reader does not handle."""
+
+
+def scalar(text: str) -> Any:
+    """A plain scalar resolved with YAML 1.2 core-schema rules."""
+    if text in _NULL:
+        return None
+    if text in _BOOL:
+        return _BOOL[text]
+    if _INT.fullmatch(text):
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        return int(text, 16) if text.startswith("0x") else int(text)
+    if _FLOAT.fullmatch(text):
+        low = text.lower().lstrip("+")
+        if low.endswith("inf"):
+            return float("-inf") if low.startswith("-") else float("inf")
+        return float(text)
+    return text
+
+
+def _strip_comment(text: str) -> str:
+    """The value part of `text` (already stripped) without a trailing `# comment`."""
+    if text.startswith("#"):
+        return ""
+    if text[:1] in ("'", '"'):
+        end = text.find(text[0], 1)
+        tail = text[end + 1:].strip() if end > 0 else "x"
+        if tail and not tail.startswith("#"):
+            raise _Fallback  # escaped quotes, or text after the string
+        return text[:end + 1]
+    # in a plain scalar or flow list, " #" always starts a comment
+    cut = text.find(" #")
+    return text if cut < 0 else text[:cut].rstrip()
+
+
+def _value(text: str) -> Any:
+    if text[:1] in ("'", '"'):
+        quote = text[0]
+        if len(text) < 2 or text[-1] != quote or quote in text[1:-1] or "\\" in text:
+            raise _Fallback
+        return text[1:-1]
+    if text[:1] == "[":
+        if not text.endswith("]") or any(c in text[1:-1] for c in "[]{}'\"#"):
+            raise _Fallback
+        inner = text[1:-1].strip()
+        return [] if not inner else [scalar(item.strip()) for item in inner.split(",")]
+    if text[:1] in _SPECIAL_START or ": " in text or text.endswith(":"):
+        raise _Fallback
+    return scalar(text)
+
+
+def _key(text: str) -> str:
+    if not text or text[:1] in _SPECIAL_START or text[:1] in "-[" or "#" in text:
+        raise _Fallback
+    return text
+
+
+def _parse(text: str) -> Any:
+    root: dict = {}
+    # (indent of the container's lines, container); a key without a value waits in `pending`
+    # until the next line shows whether it holds a mapping, a list, or nothing (null)
+    stack: list[tuple[int, Any]] = [(0, root)]
+    pending: tuple[dict, str, int] | None = None
+    for raw in text.split("\n"):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if "\t" in raw or stripped.startswith(("---", "...")):
+            raise _Fallback
+        indent = len(raw) - len(raw.lstrip(" "))
+        is_item = stripped == "-" or stripped.startswith("- ")
+        if pending is not None:
+            parent, key, pindent = pending
+            pending = None
+            if is_item and indent >= pindent:
+                parent[key] = []
+                stack.append((indent, parent[key]))
+            elif indent > pindent:
+                parent[key] = {}
+                stack.append((indent, parent[key]))
+            else:
+                parent[key] = None
+        want = list if is_item else dict
+        while len(stack) > 1 and (stack[-1][0] > indent or (stack[-1][0] == indent
+                                                           and not isinstance(stack[-1][1], want))):
+            stack.pop()
+        top_indent, container = stack[-1]
+        if top_indent != indent or not isinstance(container, want):
+            raise _Fallback
+        if is_item:
+            body = stripped[1:].strip()
+            key, sep, rest = body.partition(":")
+            if body and sep and (rest == "" or rest.startswith(" ")) and body[:1] not in "'\"[":
+                item: dict = {}
+                container.append(item)
+                child_indent = indent + (len(stripped) - len(body))
+                stack.append((child_indent, item))
+                rest = _strip_comment(rest.strip())
+                if rest:
+                    item[_key(key.strip())] = _value(rest)
+                else:
+                    pending = (item, _key(key.strip()), child_indent)
+            elif _strip_comment(body):
+                container.append(_value(_strip_comment(body)))
+            else:
+                raise _Fallback
+            continue
+        key, sep, rest = stripped.partition(":")
+        if not sep or (rest and not rest.startswith(" ")):
+            raise _Fallback
+        key = _key(key.strip())
+        if key in container:
+            raise _Fallback  # duplicate keys: let the real parser decide
+        rest = _strip_comment(rest.strip())
+        if rest:
+            container[key] = _value(rest)
+        else:
+            pending = (container, key, indent)
+    if pending is not None:
+        parent, key, _ = pending
+        parent[key] = None
+    return root if root else None  # an empty document is null, as in YAML
+
+
+_LOADER = None
+
+
+def _loader():
+    """A C-accelerated safe loader resolving scalars the YAML 1.2 way (as DVC's ruamel does).
+
+    PyYAML is YAML 1.1: it reads `1e-3` as a string and `yes`/`on` as booleans, where DVC
+    reads a float and strings; the registry must report the same values as DVC.
+    """
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+        class Loader(base):  # type: ignore[misc, valid-type]
+            pass
+
+        drop = ("tag:yaml.org,2002:float", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")
+        Loader.yaml_implicit_resolvers = {
+            first: [(tag, rx) for tag, rx in items if tag not in drop]
+            for first, items in base.yaml_implicit_resolvers.items()}
+        Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                                     re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                     list("tTfF"))
+        Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(rf"^(?:{_INT.pattern})$"),
+                                     list("-+0123456789"))
+        Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                     re.compile(rf"^(?:{_FLOAT.pattern})$"), list("-+0123456789."))
+        Loader.add_constructor("tag:yaml.org,2002:int",
+                               lambda loader, node: scalar(loader.construct_scalar(node)))
+        Loader.add_constructor("tag:yaml.org,2002:float",
+                               lambda loader, node: scalar(loader.construct_scalar(node)))
+        _LOADER = Loader
+    return _LOADER
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse YAML text; the fast reader when it can, PyYAML otherwise (its errors propagate)."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    try:
+        return _parse(text)
+    except _Fallback:
+        pass
+    import yaml
+
+    return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass

@@ -1,0 +1,109 @@
+"""Mean step curve ± one standard deviation per group of runs (e.g. seeds of one config), matplotlib.
+
+Used by `expbook plot METRIC --group ...`; takes (label, [Curve]) pairs so Python users can call it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from expbook.curves import Curve, match_metric, read_curves
+from expbook.errors import ExpbookError, NotFoundError
+from expbook.output import write_atomic
+
+PLOT_FORMATS = {".png": "png", ".svg": "svg"}
+
+
+def mean_curve(curves: Sequence[Curve]) -> tuple[list[int], list[float], list[float], list[int]]:
+    """steps, mean, std (ddof=1; 0 where one run has the step) and n per step over some curves.
+
+    Steps are aligned by value, so runs that stopped early (pruned) only count where they ran.
+    """
+    by_step: dict[int, list[float]] = {}
+    for curve in curves:
+        for step, value in zip(curve.steps, curve.values):
+            if not math.isnan(value):
+                by_step.setdefault(step, []).append(value)
+    steps = sorted(by_step)
+    means, stds, counts = [], [], []
+    for step in steps:
+        values = by_step[step]
+        mean = math.fsum(values) / len(values)
+        var = (math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
+               if len(values) > 1 else 0.0)
+        means.append(mean)
+        stds.append(math.sqrt(var))
+        counts.append(len(values))
+    return steps, means, stds, counts
+
+
+def group_curves(repo: str | os.PathLike, groups: Iterable[tuple[str, Sequence[str]]],
+                 metric: str) -> list[tuple[str, list[Curve]]]:
+    """(label, curves) for (label, revs) pairs: each rev's dvclive step curve named `metric`.
+
+    Revs without that curve are left out; NotFoundError when no rev has it at all.
+    """
+    out: list[tuple[str, list[Curve]]] = []
+    found = False
+    for label, revs in groups:
+        curves = []
+        for rev in revs:
+            available = read_curves(repo, rev)
+            try:
+                curves.append(available[match_metric(metric, available)])
+                found = True
+            except NotFoundError:
+                continue
+        out.append((label, curves))
+    if not found:
+        raise NotFoundError(f"no experiment in the groups has a step curve {metric!r}")
+    return out
+
+
+def render_group_plot(metric: str, groups: Sequence[tuple[str, Sequence[Curve]]],
+                      fmt: str = "png", title: str | None = None) -> bytes:
+    """png/svg bytes: one mean line and a ±std band per group; the legend gives n runs."""
+    drawn = [(label, curves) for label, curves in groups if curves]
+    if not drawn:
+        raise ExpbookError(f"nothing to plot for {metric!r}: no group has a curve")
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers/CI; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    try:
+        for label, curves in drawn:
+            steps, mean, std, _ = mean_curve(curves)
+            line, = ax.plot(steps, mean, label=f"{label} (n={len(curves)})")
+            ax.fill_between(steps, [m - s for m, s in zip(mean, std)],
+                            [m + s for m, s in zip(mean, std)], color=line.get_color(), alpha=0.2,
+                            linewidth=0)
+        ax.set_xlabel("step")
+        ax.set_ylabel(metric)
+        ax.set_title(title or f"{metric}: mean ± std per group")
+        ax.grid(True, alpha=0.3)
+        ax.legend(title="group")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=110)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def plot_group_curves(metric: str, groups: Sequence[tuple[str, Sequence[Curve]]] |
+                      Mapping[str, Sequence[Curve]], output: str | os.PathLike,
+                      title: str | None = None) -> Path:
+    """Write the mean ± std plot of each group to `output` (.png or .svg), atomically."""
+    ext = Path(output).suffix.lower()
+    if ext not in PLOT_FORMATS:
+        raise ExpbookError(f"cannot plot to {str(output)!r}: use one of "
+                           f"{', '.join(sorted(PLOT_FORMATS))}")
+    pairs = list(groups.items()) if isinstance(groups, Mapping) else list(groups)
+    write_atomic(output, render_group_plot(metric, pairs, PLOT_FORMATS[ext], title))
+    return Path(output)
