@@ -185,6 +185,42 @@ def run_queue_until_done(path: Path, timeout: float = 120) -> None:
         dvc("queue", "stop", "--kill", cwd=path, check=False)
 
 
+SMALL_TRAIN = (
+    "import json, yaml\n"
+    "p = yaml.safe_load(open('params.yaml'))\n"
+    "json.dump({'acc': round(1 - p['lr'], 6)}, open('metrics.json', 'w'))\n"
+)
+SMALL_DVC_YAML = """\
+stages:
+  train:
+    cmd: python train.py
+    deps: [train.py]
+    params: [lr]
+    metrics:
+      - metrics.json:
+          cache: false
+"""
+
+
+def build_small_repo(path: Path, exps: dict[str, float] | None = None) -> dict[str, str]:
+    """One stage (params.yaml lr -> metrics.json acc), a committed baseline, real experiments.
+
+    Returns {"baseline": sha, <exp name>: sha, ...}; default experiments a (lr=0.2), b (lr=0.3).
+    """
+    git_init(path)
+    dvc_init(path)
+    (path / "train.py").write_text(SMALL_TRAIN)
+    (path / "dvc.yaml").write_text(SMALL_DVC_YAML)
+    (path / "params.yaml").write_text("lr: 0.1\n")
+    dvc("repro", "-q", cwd=path)
+    shas = {"baseline": commit_all(path, "baseline")}
+    base = shas["baseline"]
+    for name, lr in (exps if exps is not None else {"a": 0.2, "b": 0.3}).items():
+        dvc("exp", "run", "-q", "-n", name, "-S", f"lr={lr}", cwd=path)
+        shas[name] = rev_parse(path, f"refs/exps/{base[:2]}/{base[2:]}/{name}")
+    return shas
+
+
 def exp_show_json(path: Path, *extra: str) -> list:
     """`dvc exp show --json` of the repo (what the registry's values must equal)."""
     out = dvc("exp", "show", "--json", "-f", *extra, cwd=path).stdout

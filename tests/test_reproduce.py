@@ -271,7 +271,14 @@ def test_ctrl_c_removes_the_worktree(repo):
                              "reproduce", ref, "--repo", str(repo)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
-    while not list(Path("/tmp").glob("expbook-reproduce-*/repro.log")) or worktrees(repo) < 2:
+
+    def repro_started() -> bool:
+        listing = sh("git", "worktree", "list", "--porcelain", cwd=repo).stdout
+        paths = [Path(line.split(" ", 1)[1]) for line in listing.splitlines()
+                 if line.startswith("worktree ")][1:]
+        return any((p.parent / "repro.log").exists() for p in paths)
+
+    while not repro_started():
         assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read()
         time.sleep(0.2)
     time.sleep(1)  # let `dvc repro` start the sleeping stage

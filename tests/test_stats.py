@@ -178,3 +178,18 @@ def test_best_by_group_not_significant_with_overlapping_groups():
 def test_bad_alpha(alpha):
     with pytest.raises(ExpbookError, match="alpha"):
         best_by_group(seed_table(), "acc", PARAMS, alpha=alpha)
+
+
+def test_rows_of_keeps_finished_runs_only():
+    from expbook.registry import Experiment
+    from expbook.stats import rows_of
+
+    def exp(name, kind, status):
+        return Experiment(name=name, rev=name * 8, kind=kind, baseline=None, ref=None,
+                          created="2026-01-01T00:00:00Z", status=status, message="",
+                          params={LR: 0.1}, metrics={ACC: 0.9})
+    exps = [exp("w", "workspace", "success"), exp("b", "baseline", "success"),
+            exp("p", "experiment", "pruned"), exp("f", "experiment", "failed")]
+    rows, params, metrics = rows_of(exps)
+    assert [r["name"] for r in rows] == ["b"] and params == [LR] and metrics == [ACC]
+    assert [r["name"] for r in rows_of(exps, ("success", "pruned"))[0]] == ["b", "p"]

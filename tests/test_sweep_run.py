@@ -60,6 +60,9 @@ def test_grid_parallel_creates_named_exp_refs_that_dvc_shows_and_applies(repo):
     assert sh("git", "log", "-1", "--format=%s", refs["lr-wd-001"],
               cwd=repo).stdout.startswith("dvc: commit experiment ")
     assert_clean(repo)
+    plots = json.loads(dvc("plots", "diff", "lr-wd-001", "lr-wd-002", "--json", cwd=repo).stdout)
+    revs = {d.get("rev") for p in plots.values() for d in p if isinstance(d, dict)}
+    assert {"lr-wd-001", "lr-wd-002"} <= revs
     dvc("exp", "apply", "lr-wd-002", cwd=repo)
     assert "wd: 0.01" in (repo / "params.yaml").read_text()
     assert (repo / "model.bin").read_text() == "model 0.001 0.01 0"  # output from the cache

@@ -67,3 +67,31 @@ def save(root: str, name: str, data: dict) -> None:
             raise
     except OSError:
         pass  # a read-only repo still gets its registry, just without a cache
+
+
+def files_unchanged(root: str, seen: dict, trusted_before: int | None = None) -> bool:
+    """Whether the work-tree files read for a snapshot still have the same stat keys."""
+    from expbook.snapshot import DiskReader
+
+    reader = DiskReader(root)
+    for path, key in seen.items():
+        now = reader.key(path)
+        if now != key:
+            return False
+        # a file written in the same clock tick as the snapshot may differ with an equal key
+        if trusted_before is not None and now and now[0] == "disk" and now[2] >= trusted_before:
+            return False
+    return True
+
+
+def dvc_cache_fingerprint(cache_dir: str) -> tuple:
+    """Mtimes of the DVC cache's object directories: `in_cache` holds while they are unchanged."""
+    out = []
+    for base in (cache_dir, os.path.join(cache_dir, "files", "md5")):
+        try:
+            with os.scandir(base) as it:
+                out += [(e.path, e.stat().st_mtime_ns) for e in it
+                        if len(e.name) == 2 and e.is_dir()]
+        except OSError:
+            continue
+    return tuple(sorted(out))

@@ -12,6 +12,8 @@ from typing import Any
 _INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
                     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+# YAML timestamps (dates) become datetime objects in ruamel and PyYAML alike
+_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _NULL = {"", "~", "null", "Null", "NULL"}
 # anything that needs the real parser: anchors, tags, block scalars, flow maps, directives
@@ -65,8 +67,11 @@ def _value(text: str) -> Any:
         if not text.endswith("]") or any(c in text[1:-1] for c in "[]{}'\"#"):
             raise _Fallback
         inner = text[1:-1].strip()
-        return [] if not inner else [scalar(item.strip()) for item in inner.split(",")]
-    if text[:1] in _SPECIAL_START or ": " in text or text.endswith(":"):
+        items = [item.strip() for item in inner.split(",")] if inner else []
+        if any(_DATE.match(item) for item in items):
+            raise _Fallback
+        return [scalar(item) for item in items]
+    if text[:1] in _SPECIAL_START or ": " in text or text.endswith(":") or _DATE.match(text):
         raise _Fallback
     return scalar(text)
 

@@ -139,22 +139,39 @@ def _merge_docs(local: dict, remote: dict) -> dict:
     return merged
 
 
-def push(repo=".", remote: str = "origin") -> None:
-    """`dvc exp push REMOTE --all-commits` then push refs/notes/expbook to the git remote."""
+def _dvc_cache_flag(root: str, with_cache: bool | None) -> list[str]:
+    # without a default DVC remote `dvc exp push/pull` fails on the cache step: skip it then
+    if with_cache is None:
+        import configparser
+
+        parser = configparser.ConfigParser(strict=False, interpolation=None)
+        parser.read([os.path.join(root, ".dvc", n) for n in ("config", "config.local")],
+                    encoding="utf-8")
+        with_cache = parser.has_option("core", "remote")
+    return [] if with_cache else ["--no-cache"]
+
+
+def push(repo=".", remote: str = "origin", with_cache: bool | None = None) -> None:
+    """`dvc exp push REMOTE --all-commits` then push refs/notes/expbook to the git remote.
+
+    Cached outputs go to the default DVC remote when one is configured (or `with_cache`).
+    """
     g = _open(repo)
-    _run([sys.executable, "-m", "dvc", "exp", "push", remote, "--all-commits"], g.root)
+    _run([sys.executable, "-m", "dvc", "exp", "push", remote, "--all-commits",
+          *_dvc_cache_flag(g.root, with_cache)], g.root)
     if NOTES_REF in g.refs():
         _run(["git", "push", remote, f"{NOTES_REF}:{NOTES_REF}"], g.root)
 
 
-def pull(repo=".", remote: str = "origin") -> int:
+def pull(repo=".", remote: str = "origin", with_cache: bool | None = None) -> int:
     """`dvc exp pull REMOTE --all-commits`, fetch the remote notes and merge them into ours.
 
     Lists (notes, tags) are unioned; other keys keep the local value. Returns how many
     commits' notes changed.
     """
     g = _open(repo)
-    _run([sys.executable, "-m", "dvc", "exp", "pull", remote, "--all-commits"], g.root)
+    _run([sys.executable, "-m", "dvc", "exp", "pull", remote, "--all-commits",
+          *_dvc_cache_flag(g.root, with_cache)], g.root)
     probe = subprocess.run(["git", "ls-remote", remote, NOTES_REF], cwd=g.root,
                            capture_output=True, text=True)
     if probe.returncode != 0 or not probe.stdout.strip():

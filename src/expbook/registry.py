@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from expbook import cache as _cache
-from expbook import dvcfiles, dvcstate
+from expbook import dvcstate, snapshot
 from expbook.errors import NotFoundError
 from expbook.gitrepo import RACY_NS, GitRepo
 
@@ -71,7 +71,7 @@ class _Collector:
         self.g = GitRepo(repo)
         self.root = self.g.root
         self.dvc_dir = os.path.join(self.root, ".dvc")
-        self.cache_dir = dvcfiles.dvc_cache_dir(self.root)
+        self.cache_dir = snapshot.dvc_cache_dir(self.root)
         self.dirty = False
         self.memo: dict = {}
 
@@ -99,7 +99,7 @@ class _Collector:
             return None
         tree = commit.tree
         dvcyamls = self.g.files_named(tree, "dvc.yaml")
-        snap = dvcfiles.read_snapshot(dvcfiles.TreeReader(self.g, tree), dvcyamls,
+        snap = snapshot.read_snapshot(snapshot.TreeReader(self.g, tree), dvcyamls,
                                       self.cache_dir, self.memo)
         snap.update(
             sha=str(commit.id), time=commit.commit_time,
@@ -116,11 +116,12 @@ class _Collector:
         if "dvc.yaml" not in dvcyamls:
             dvcyamls.insert(0, "dvc.yaml")
         cached = self.state.get("workspace")
-        if cached and cached["dvcyamls"] == dvcyamls and _same_files(self.root, cached["seen"]) \
+        if cached and cached["dvcyamls"] == dvcyamls \
+                and _cache.files_unchanged(self.root, cached["seen"]) \
                 and not self.any_in_cache(cached["missing"]):
             return cached
-        reader = dvcfiles.DiskReader(self.root)
-        snap = dvcfiles.read_snapshot(reader, dvcyamls, self.cache_dir, {})
+        reader = snapshot.DiskReader(self.root)
+        snap = snapshot.read_snapshot(reader, dvcyamls, self.cache_dir, {})
         snap.update(dvcyamls=dvcyamls, seen=dict(reader.seen), time_ns=time.time_ns())
         self.state["workspace"] = snap
         self.dirty = True
@@ -142,32 +143,6 @@ class _Collector:
     def save(self) -> None:
         if self.dirty:
             _cache.save(self.root, "commits", self.state)
-
-
-def _same_files(root: str, seen: dict, trusted_before: int | None = None) -> bool:
-    """Whether the work-tree files read for a snapshot still have the same stat keys."""
-    reader = dvcfiles.DiskReader(root)
-    for path, key in seen.items():
-        now = reader.key(path)
-        if now != key:
-            return False
-        # a file written in the same clock tick as the snapshot may differ with an equal key
-        if trusted_before is not None and now and now[0] == "disk" and now[2] >= trusted_before:
-            return False
-    return True
-
-
-def _cache_fingerprint(cache_dir: str) -> tuple:
-    """Mtimes of the DVC cache's object directories: `in_cache` holds while they are unchanged."""
-    out = []
-    for base in (cache_dir, os.path.join(cache_dir, "files", "md5")):
-        try:
-            with os.scandir(base) as it:
-                out += [(e.path, e.stat().st_mtime_ns) for e in it
-                        if len(e.name) == 2 and e.is_dir()]
-        except OSError:
-            continue
-    return tuple(sorted(out))
 
 
 def _describe(sha: str, head: str | None, head_branch: str | None,
@@ -222,15 +197,15 @@ def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
         head_text = fh.read()
     pending = dvcstate.pending(c.g, c.dvc_dir)
     key = (bool(all_commits), baseline)
-    fingerprint = (key, refs, head_text, tuple(pending), _cache_fingerprint(c.cache_dir),
-                   c.cache_dir)
+    fingerprint = (key, refs, head_text, tuple(pending),
+                   _cache.dvc_cache_fingerprint(c.cache_dir), c.cache_dir)
     entry = saved.get("entries", {}).get(key)
     if entry and entry["fingerprint"] == fingerprint:
         trusted_before = entry["time_ns"] - RACY_NS
         # a cache object added or removed in the clock tick of the last read leaves mtimes equal
         if all(mtime < trusted_before for _, mtime in fingerprint[4]) and (
                 entry["workspace_seen"] is None
-                or _same_files(c.root, entry["workspace_seen"], trusted_before)):
+                or _cache.files_unchanged(c.root, entry["workspace_seen"], trusted_before)):
             return entry["rows"]
     start_ns = time.time_ns()
     rows, ws = _build(c, refs, pending, all_commits, baseline)

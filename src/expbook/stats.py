@@ -361,10 +361,14 @@ def best_by_group(rows: Sequence[Mapping], metric: str, param_keys: Iterable[str
                    significant=sig, alpha=alpha)
 
 
-def rows_of(experiments: Iterable[Any]) -> tuple[list[dict], list[str], list[str]]:
-    """Flat rows, param keys and metric keys of registry Experiments (workspace row left out,
-    since it repeats the commit it sits on)."""
-    exps = [e for e in experiments if getattr(e, "kind", None) != "workspace"]
+def rows_of(experiments: Iterable[Any], statuses: Iterable[str] | None = ("success",)
+            ) -> tuple[list[dict], list[str], list[str]]:
+    """Flat rows, param keys and metric keys of registry Experiments with one of `statuses`
+    (None: any). The workspace row is left out: it repeats the commit it sits on, and a pruned
+    or failed run's metric is not a sample of the finished config."""
+    wanted = None if statuses is None else set(statuses)
+    exps = [e for e in experiments if getattr(e, "kind", None) != "workspace"
+            and (wanted is None or e.status in wanted)]
     params = list(dict.fromkeys(k for e in exps for k in e.params))
     metrics = list(dict.fromkeys(k for e in exps for k in e.metrics))
     return [e.flat() for e in exps], params, metrics

@@ -54,8 +54,6 @@ def plot_misclassified(X: np.ndarray, y: np.ndarray, pred: np.ndarray, classes: 
 
 
 def run(base: BaseConfig, cfg: EvaluateConfig) -> dict:
-    from dvclive import Live
-
     runtime.seed_everything(base.seed, deterministic=True)
     device = runtime.resolve_device(base.device)
     meta = load_meta()
@@ -76,7 +74,7 @@ def run(base: BaseConfig, cfg: EvaluateConfig) -> dict:
     y_np, pred_np = y.cpu().numpy(), pred.cpu().numpy()
     probs = torch.softmax(logits.double(), 1).cpu().numpy()
     onehot = np.eye(len(classes), dtype=np.int64)[y_np]
-    live = Live(dir=str(paths.EVAL_LIVE_DIR), save_dvc_exp=False, dvcyaml=None, report=None)
+    live = runtime.open_live(str(paths.EVAL_LIVE_DIR))
     live.summary["test"] = {k: result[k] for k in
                             ("loss", "acc", "precision", "recall", "f1", "per_class_acc")}
     live.summary["best_epoch"] = ckpt["epoch"] - 1

@@ -87,3 +87,16 @@ def prune_requested() -> bool:
     """True once the file named by $EXPBOOK_PRUNE_FILE exists (a sweep asks us to stop)."""
     path = os.environ.get(PRUNE_FILE_ENV)
     return bool(path) and os.path.exists(path)
+
+
+def open_live(directory: str, resume: bool = False):
+    """A dvclive Live for a stage inside a DVC pipeline: DVC owns the experiment, so dvclive
+    must neither save one nor write its own dvc.yaml or report."""
+    from dvclive import Live
+    from scmrepo.exceptions import SCMError
+
+    try:
+        return Live(dir=directory, save_dvc_exp=False, dvcyaml=None, report=None, resume=resume)
+    except SCMError as err:  # dvclive reads HEAD and fails in a repo without commits
+        raise RuntimeError(f"dvclive cannot log in this git repo ({err}): "
+                           "make a first commit, then run the stage again") from None

@@ -57,10 +57,13 @@ class StepLog:
         self._rows.clear()
 
 
-def truncate_tsvs(directory: str | os.PathLike, below_step: int) -> None:
-    """Drop rows with step >= below_step from every TSV under `directory` (after a crash,
-    curves may have run ahead of the checkpoint we resume from)."""
+def truncate_tsvs(directory: str | os.PathLike, below_step: int,
+                  exclude: str | os.PathLike | None = None) -> None:
+    """Drop rows with step >= below_step from every TSV under `directory` but not under
+    `exclude` (after a crash, curves may have run ahead of the checkpoint we resume from)."""
     for path in Path(directory).rglob("*.tsv"):
+        if exclude is not None and Path(exclude) in path.parents:
+            continue
         with open(path, encoding="utf-8") as fobj:
             lines = fobj.readlines()
         if not lines:

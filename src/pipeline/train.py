@@ -45,14 +45,6 @@ def evaluate_split(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, n_c
     return result
 
 
-def _open_live(resume: bool):
-    from dvclive import Live
-
-    # inside `dvc exp run` DVC owns the experiment: dvclive must not save one or edit dvc.yaml
-    return Live(dir=str(paths.TRAIN_LIVE_DIR), save_dvc_exp=False, dvcyaml=None, report=None,
-                resume=resume)
-
-
 def run(base: BaseConfig, cfg: TrainConfig) -> dict:
     """Train and return the summary that is also written to metrics/train/metrics.json."""
     t_start = time.perf_counter()
@@ -85,11 +77,11 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
         train_model = torch.nn.parallel.DistributedDataParallel(model)
     world = torch.distributed.get_world_size() if runtime.is_distributed() else 1
 
-    live = _open_live(resume) if main_proc else None
+    live = runtime.open_live(str(paths.TRAIN_LIVE_DIR), resume) if main_proc else None
     if live is not None:
         # curves may have run ahead of last.pt if the previous run died after logging
         truncate_tsvs(paths.STEP_PLOTS_DIR, state.global_step)
-        truncate_tsvs(paths.TRAIN_PLOTS_DIR / "metrics", state.epoch)
+        truncate_tsvs(paths.TRAIN_PLOTS_DIR / "metrics", state.epoch, exclude=paths.STEP_PLOTS_DIR)
         live.step = state.epoch
     prev_elapsed = float(live.summary.get("time", {}).get("total_s", 0.0)) if resume and live else 0.0
     steplog = StepLog(paths.STEP_PLOTS_DIR, enabled=cfg.log_steps and main_proc)

@@ -86,8 +86,10 @@ def _print_diffs(result, fmt: str, changed_only: bool) -> None:
 @comparison_options
 @click.option("--format", "-f", "fmt", type=click.Choice(TABLE_FORMATS), default="table",
               show_default=True, help="Format of the diff table.")
+@click.option("--only-changed", is_flag=True,
+              help="Show only rows that are not equal (always on with --sample).")
 def reproduce(exp, repo, sample, where, seed, tolerance, ignore, ignore_out, no_default_ignores,
-              keep, fmt):
+              keep, fmt, only_changed):
     """Re-run EXP's pipeline from scratch in a temporary worktree and diff metrics and outputs.
 
     Runs `dvc repro --force --no-run-cache` with a fresh empty cache (nothing is pulled), then
@@ -110,7 +112,7 @@ def reproduce(exp, repo, sample, where, seed, tolerance, ignore, ignore_out, no_
         sha, name = _resolve(repo, exp)
         result = rp.reproduce(repo, sha, name=name, **kwargs)
         if result.error is None:
-            _print_diffs(result, fmt, changed_only=False)
+            _print_diffs(result, fmt, changed_only=only_changed)
         click.echo(result.summary())
         if result.workspace:
             click.echo(f"worktree kept at {result.workspace} "

@@ -66,10 +66,13 @@ def render_stats(result, fmt: str) -> str:
               help="Significance level after Holm correction.")
 @click.option("--all-commits", "-A", is_flag=True,
               help="Include experiments of every commit, not just HEAD's.")
+@click.option("--include-pruned", is_flag=True,
+              help="Also count pruned sweep trials (default: finished runs only).")
 @repo_option
 @where_option
 @format_options
-def stats(metric, group_by, seed_keys, baseline, alpha, all_commits, repo, where, fmt, output):
+def stats(metric, group_by, seed_keys, baseline, alpha, all_commits, include_pruned, repo, where,
+          fmt, output):
     """Per-group n, mean, std, standard error and 95% CI of a metric, tested against a baseline group.
 
     Runs that differ only by seed form one group. Versus the baseline: difference of means,
@@ -90,7 +93,8 @@ def stats(metric, group_by, seed_keys, baseline, alpha, all_commits, repo, where
     check_alpha(alpha)
     fmt = format_for(fmt, output)
     exps = filter_experiments(registry.collect(repo, all_commits=all_commits), where)
-    rows, params, metrics = rows_of(exps)
+    statuses = ("success", "pruned") if include_pruned else ("success",)
+    rows, params, metrics = rows_of(exps, statuses)
     result = group_stats(rows, metric, params, group_by=split_keys(group_by) or None,
                          seed_keys=split_keys(seed_keys) or DEFAULT_SEED_KEYS,
                          baseline=baseline, alpha=alpha, metric_keys=metrics)

@@ -91,6 +91,8 @@ def run(spec_file, sets, name, method, metric_keys, mode, trials, seeds, seed_ke
         raise SpecError("nothing to sweep: give a spec file or -S KEY=VALUES options")
     progress = None if as_json or not sys.stderr.isatty() else Progress()
     result = run_sweep(spec, repo, progress=progress)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=1, default=str))
     else:

@@ -33,11 +33,12 @@ class SweepResult:
     pareto: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
     elapsed: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "baseline": self.baseline, "trials": self.trials,
                 "best": self.ranked[:10], "pareto": self.pareto, "skipped": self.skipped,
-                "elapsed": round(self.elapsed, 3)}
+                "elapsed": round(self.elapsed, 3), "warnings": self.warnings}
 
 
 def _read_params(g, baseline: str) -> Callable[[str], Any]:
@@ -113,6 +114,7 @@ class Driver:
         self.queue: deque = deque()
         self.running: dict[int, tuple[Any, dict]] = {}  # run number -> (handle, record)
         self.skipped = 0
+        self.warnings: list[str] = []
 
     # ------------------------------------------------------------------ bookkeeping
     def _save(self, other: list[dict]) -> None:
@@ -170,6 +172,7 @@ class Driver:
             # failed trials are retried; their old records stay for history (state only)
             self.records = [dict(r) for r in mine]
             search = Search(spec)
+            self.warnings = self._dirty_warning()
             self._feed(search)
             self._plan_total(search)
             cache_dir = self._cache_dir()
@@ -181,6 +184,14 @@ class Driver:
             lock.release()
         return self._result(search, start)
 
+    def _dirty_warning(self) -> list[str]:
+        changed = workspace.git("status", "--porcelain", "--untracked-files=no",
+                                cwd=self.repo).strip()
+        if not changed:
+            return []
+        return [f"uncommitted changes are not part of the sweep: trials run on HEAD "
+                f"({self.baseline[:7]}); commit first to include them"]
+
     def _feed(self, search: Search) -> None:
         """Previous trials of this baseline go back into the study (resume, not repeat)."""
         by_config: dict[str, list[dict]] = {}
@@ -191,14 +202,14 @@ class Driver:
         for key, runs in by_config.items():
             if len(runs) >= len(self._seeds()):
                 self.finished_configs.add(key)
-            if search._grid is None:
+            if not search.is_grid:
                 agg = rank(runs, self.spec.metrics)
                 if agg:
                     search.add_finished(runs[0]["config"], agg[0]["values"], agg[0]["status"])
 
     def _plan_total(self, search: Search) -> None:
         configs = search.planned()
-        if search._grid is None:
+        if not search.is_grid:
             configs = max(0, configs - len(self.finished_configs))
         else:
             configs -= len(self.finished_configs)
@@ -219,7 +230,7 @@ class Driver:
     def _validate(self, search: Search, cache_dir: str) -> None:
         from expbook.sweep.validate import run_validation
 
-        if search._grid is not None:
+        if search.is_grid:
             configs = search.grid()
         else:  # sampled spaces: every choice and both ends of every range
             lows = {p.key: (p.choices[0] if p.choices else p.low) for p in self.spec.swept}
@@ -257,6 +268,8 @@ class Driver:
                         cid += 1
                         continue
                     if not self.queue and exhausted and not promote_done:
+                        if self.running:  # promotion ranks finished trials: wait for all
+                            break
                         self._plan_promote(search)
                         promote_done = True
                         continue
@@ -356,7 +369,7 @@ class Driver:
             pareto = pareto_front(ranked, self.spec.metrics)
         return SweepResult(self.spec.name, self.baseline, sorted(
             self.records, key=lambda r: r["number"] or 0), ranked, pareto, self.skipped,
-            time.time() - start)
+            time.time() - start, self.warnings)
 
 
 def run_sweep(spec: Spec, repo: str = ".", *, backend_factory=None, progress=None) -> SweepResult:

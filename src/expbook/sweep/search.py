@@ -69,6 +69,10 @@ class Search:
                                                step=p.step)
         return out
 
+    @property
+    def is_grid(self) -> bool:
+        return self._grid is not None
+
     def grid(self) -> list[dict[str, Any]]:
         """Every grid config, in a stable order (first key varies slowest)."""
         keys = [p.key for p in self.spec.swept]
