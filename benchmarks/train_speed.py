@@ -38,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy2(ROOT / rel, repo / rel)
         shutil.copytree(ROOT / "src/pipeline", repo / "src/pipeline",
                         ignore=shutil.ignore_patterns("__pycache__"))
-        for cmd in (["git", "init", "-q"], [py, "-m", "dvc", "init", "-q"]):
+        # dvclive reads HEAD, so the scratch repo needs a first commit
+        for cmd in (["git", "init", "-q"], [py, "-m", "dvc", "init", "-q"],
+                    ["git", "add", "-A"],
+                    ["git", "-c", "user.name=bench", "-c", "user.email=bench@invalid",
+                     "commit", "-q", "-m", "bench"]):
             subprocess.run(cmd, cwd=repo, check=True)
         _timed([py, "-m", "pipeline.prepare"], repo)
         stage = [_timed([py, "-m", "pipeline.train"], repo) for _ in range(args.runs)]

@@ -81,3 +81,18 @@ def test_exp_apply_restores_checkpoints(exps: Path):
     assert md5(exps / "models/last.pt") == _lock_hash(exps, refs["a"], "models/last.pt")
     assert read_json(exps / "metrics/train/metrics.json")["val"] == \
         json.loads(sh("git", "show", f"{refs['a']}:metrics/train/metrics.json", cwd=exps).stdout)["val"]
+
+
+def test_plots_diff_renders_every_plot_for_two_experiments(exps: Path):
+    shown = json.loads(dvc("plots", "diff", "a", "b", "--json", cwd=exps).stdout)
+    data = shown["data"]
+    expected = {f"metrics/train/plots/metrics/{d}/{n}.tsv" for d, names in (
+        ("train", ("loss", "acc")), ("val", ("loss", "acc", "precision", "recall", "f1")),
+        ("step", ("loss", "lr", "grad_norm", "samples_per_s", "wallclock_s"))) for n in names}
+    expected |= {f"metrics/evaluate/plots/sklearn/{n}.json"
+                 for n in ("confusion_matrix", "roc", "precision_recall")}
+    expected.add("plots/misclassified.png")
+    assert set(data) == expected
+    for key, entries in data.items():
+        revs = {rev for entry in entries for rev in entry["revisions"]}
+        assert revs == {"a", "b"}, key

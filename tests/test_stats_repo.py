@@ -94,3 +94,32 @@ def test_group_curves_from_real_experiments(repo, tmp_path):
         ("train.lr=0.1", 3), ("train.lr=0.2", 3)]
     out = plot_group_curves("acc", series, tmp_path / "acc.png")
     assert out.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+def test_best_by_group_cli(repo):
+    res = CliRunner().invoke(cli, ["best", "--repo", str(repo), "-m", "test.acc", "--by-group",
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert [g["group"] for g in out["groups"]] == ["train.lr=0.2", "train.lr=0.1"]
+    assert out["significant"] is True and "significantly better" in out["verdict"]
+    res = CliRunner().invoke(cli, ["best", "--repo", str(repo), "-m", "test.acc", "--by-group"])
+    assert res.exit_code == 0 and "train.lr=0.2" in res.output.splitlines()[0]
+
+
+def test_best_by_group_needs_metric(repo):
+    res = CliRunner().invoke(cli, ["best", "--repo", str(repo), "--by-group"])
+    assert res.exit_code == 2 and "--metric" in res.output
+
+
+@pytest.mark.slow
+def test_plot_group_cli(repo, tmp_path):
+    out = tmp_path / "groups.png"
+    res = CliRunner().invoke(cli, ["plot", "acc", "--group", "train.lr", "--repo", str(repo),
+                                   "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "2 groups" in res.output and out.read_bytes().startswith(b"\x89PNG")
+    res = CliRunner().invoke(cli, ["plot", "acc", "main", "--group", "train.lr", "--repo",
+                                   str(repo), "-o", str(out)])
+    assert res.exit_code == 2 and "not both" in res.output

@@ -20,6 +20,10 @@ class ParamsError(ValueError):
     """params.yaml is missing, unparsable, or has an unknown key / wrong type / bad value."""
 
 
+class StageError(RuntimeError):
+    """A stage cannot run here (missing input of an earlier stage, no CUDA, no git commit)."""
+
+
 def _f(default: Any, **checks: Any) -> Any:
     """A dataclass field with validation rules (gt, ge, le, lt, choices, min_len) as metadata."""
     if isinstance(default, list):

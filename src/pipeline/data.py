@@ -8,12 +8,13 @@ import numpy as np
 import torch
 
 from pipeline import paths
+from pipeline.config import StageError
 from pipeline.fileio import read_json
 
 
 def load_meta() -> dict:
     if not paths.PREPARED_META.exists():
-        raise FileNotFoundError(f"{paths.PREPARED_META} is missing: run the prepare stage first")
+        raise StageError(f"{paths.PREPARED_META} is missing: run the prepare stage first")
     return read_json(paths.PREPARED_META)
 
 

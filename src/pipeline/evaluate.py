@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import checkpoint, paths, runtime
-from pipeline.config import BaseConfig, EvaluateConfig, ParamsError, TrainConfig, load_params
+from pipeline.config import BaseConfig, EvaluateConfig, ParamsError, StageError, TrainConfig, load_params
 from pipeline.data import confusion, load_meta, load_split, scores
 from pipeline.fileio import atomic_path
 from pipeline.models import build_model
@@ -58,7 +58,7 @@ def run(base: BaseConfig, cfg: EvaluateConfig) -> dict:
     device = runtime.resolve_device(base.device)
     meta = load_meta()
     if not paths.BEST_CKPT.exists():
-        raise FileNotFoundError(f"{paths.BEST_CKPT} is missing: run the train stage first")
+        raise StageError(f"{paths.BEST_CKPT} is missing: run the train stage first")
     ckpt = checkpoint.load(paths.BEST_CKPT)
     classes = meta["classes"]
     model = build_model(TrainConfig(**ckpt["config"]), meta["input_shape"], len(classes))
@@ -95,7 +95,7 @@ def main() -> int:
     try:
         params = load_params()
         result = run(params.base, params.evaluate)
-    except ParamsError as err:
+    except (ParamsError, StageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"test acc {result['acc']:.4f}  macro F1 {result['f1']:.4f}  loss {result['loss']:.4f}")

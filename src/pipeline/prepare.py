@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import paths
-from pipeline.config import BaseConfig, ParamsError, PrepareConfig, load_params
+from pipeline.config import BaseConfig, ParamsError, StageError, PrepareConfig, load_params
 from pipeline.fileio import write_json
 
 
@@ -118,7 +118,7 @@ def main() -> int:
     try:
         params = load_params()
         result = run(params.base, params.prepare)
-    except ParamsError as err:
+    except (ParamsError, StageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"prepared {result['size']} ({result['n_classes']} classes) -> {paths.PREPARED_DIR}")

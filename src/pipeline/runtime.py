@@ -11,6 +11,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from pipeline.config import StageError
+
 # literal copy of expbook.env.NUM_THREADS / PRUNE_FILE: the pipeline never imports expbook
 NUM_THREADS_ENV = "EXPBOOK_NUM_THREADS"
 PRUNE_FILE_ENV = "EXPBOOK_PRUNE_FILE"
@@ -30,7 +32,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("params.yaml: base.device is 'cuda' but no CUDA device is available")
+        raise StageError("params.yaml: base.device is 'cuda' but no CUDA device is available")
     return torch.device(name)
 
 
@@ -98,5 +100,5 @@ def open_live(directory: str, resume: bool = False):
     try:
         return Live(dir=directory, save_dvc_exp=False, dvcyaml=None, report=None, resume=resume)
     except SCMError as err:  # dvclive reads HEAD and fails in a repo without commits
-        raise RuntimeError(f"dvclive cannot log in this git repo ({err}): "
+        raise StageError(f"dvclive cannot log in this git repo ({err}): "
                            "make a first commit, then run the stage again") from None

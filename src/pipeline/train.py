@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import checkpoint, paths, runtime
-from pipeline.config import BaseConfig, ParamsError, TrainConfig, as_dict, load_params
+from pipeline.config import BaseConfig, ParamsError, StageError, TrainConfig, as_dict, load_params
 from pipeline.data import confusion, load_meta, load_split, scores
 from pipeline.models import build_model, parameter_counts
 from pipeline.schedule import TrainState, end_epoch, lr_factor, should_stop_early
@@ -185,7 +185,7 @@ def main() -> int:
     try:
         params = load_params()
         run(params.base, params.train)
-    except ParamsError as err:
+    except (ParamsError, StageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -13,11 +13,15 @@ from expbook.errors import ExpbookError
 
 @click.command()
 @click.argument("metric")
-@click.argument("exps", nargs=-1, required=True)
+@click.argument("exps", nargs=-1)
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
               help="curves.png, .svg or .html (self-contained, inline SVG).")
+@click.option("--group", "group_by", default=None, metavar="KEYS",
+              help="Instead of EXPS: mean curve +/- std per group of runs, grouped by these "
+                   "comma-separated params ('auto': every differing param except seeds).")
+@click.option("--where", default=None, metavar="EXPR", help="With --group: which runs to use.")
 @repo_option
-def plot(metric, exps, output, repo):
+def plot(metric, exps, output, group_by, where, repo):
     """Overlay one step curve (e.g. val/acc) of several experiments, one line each.
 
     METRIC is a dvclive metric name or an unambiguous suffix of it (`acc` for `val/acc`).
@@ -26,7 +30,15 @@ def plot(metric, exps, output, repo):
     Example:
         expbook plot val/acc lr-wd-001 lr-wd-002 -o curves.png
         expbook plot train/loss main lr-wd-002 -o curves.html
+        expbook plot val/acc --group train.lr --where "sweep = 'lr'" -o lr-groups.png
     """
+    if group_by:
+        if exps:
+            raise ExpbookError("give either EXPS or --group, not both")
+        _plot_groups(metric, group_by, where, output, repo)
+        return
+    if not exps:
+        raise ExpbookError("name at least one experiment (or use --group KEYS)")
     from expbook.cli.registry_cmds import resolve_many
     from expbook.curves import match_metric, read_curves
     from expbook.plotting import plot_curves
@@ -38,6 +50,22 @@ def plot(metric, exps, output, repo):
         series.append((exp.name, curves[name]))
     path = plot_curves(metric, series, output)
     click.echo(f"wrote {path} ({len(series)} curves)")
+
+
+def _plot_groups(metric, group_by, where, output, repo):
+    """`plot --group`: the mean step curve of each seed group with a +/- std band."""
+    from expbook import registry
+    from expbook.groupplot import group_curves, plot_group_curves
+    from expbook.query import filter_experiments
+    from expbook.stats import group_rows, rows_of
+
+    rows, params, metrics = rows_of(filter_experiments(registry.collect(repo), where))
+    keys = None if group_by == "auto" else [k.strip() for k in group_by.split(",") if k.strip()]
+    grouping = group_rows(rows, params, group_by=keys, metric_keys=metrics)
+    series = group_curves(repo, [(label, [r["rev"] for r in members])
+                                 for label, _, members in grouping.groups], metric)
+    path = plot_group_curves(metric, series, output)
+    click.echo(f"wrote {path} ({len(series)} groups)")
 
 
 @click.command()

@@ -206,15 +206,28 @@ def compare(exps, repo, all_params, as_json):
 @click.option("--apply", "apply_", is_flag=True, help="Run `dvc exp apply` on the winner.")
 @click.option("--branch", default=None, metavar="NAME", help="Run `dvc exp branch` to NAME on the winner.")
 @click.option("--json", "as_json", is_flag=True, help="Print the winner (and ranking) as JSON.")
-def best(metric, mode, score, where, baseline, all_commits, repo, top, apply_, branch, as_json):
+@click.option("--by-group", is_flag=True,
+              help="Rank seed groups by mean --metric and test the best against the runner-up.")
+@click.option("--group-by", default=None, metavar="KEYS",
+              help="With --by-group: comma-separated params defining groups (default: every "
+                   "differing param except seeds).")
+@click.option("--alpha", type=float, default=0.05, show_default=True,
+              help="With --by-group: significance level of the best-vs-runner-up test.")
+def best(metric, mode, score, where, baseline, all_commits, repo, top, apply_, branch, as_json,
+         by_group, group_by, alpha):
     """Find the best experiment by a metric or a composite score, with its params.
 
     \b
     Example:
         expbook best --metric val.acc --mode max --where "sweep = 'lr-wd'"
         expbook best --score "val.acc - 0.5 * (train.acc - val.acc)" --branch best-model
+        expbook best --metric test.acc --by-group --alpha 0.05
     """
     from expbook.compare import dvc_handover, rank
+
+    if by_group:
+        _best_by_group(repo, metric, mode, where, baseline, all_commits, group_by, alpha, as_json)
+        return
 
     ranked = rank(_collect(repo, baseline, all_commits), metric=metric, mode=mode, score=score,
                   where=where)
@@ -246,3 +259,29 @@ def best(metric, mode, score, where, baseline, all_commits, repo, top, apply_, b
             click.echo((proc.stdout + proc.stderr).rstrip(), err=True)
             if proc.returncode != 0:
                 raise ExpbookError(f"`{' '.join(args)}` failed with exit code {proc.returncode}")
+
+
+def _best_by_group(repo, metric, mode, where, baseline, all_commits, group_by, alpha, as_json):
+    """`best --by-group`: groups ranked by mean, with the best-vs-runner-up Welch test."""
+    from expbook.output import cell
+    from expbook.query import filter_experiments
+    from expbook.stats import best_by_group, rows_of
+
+    if not metric:
+        raise ExpbookError("--by-group needs --metric")
+    exps = filter_experiments(_collect(repo, baseline, all_commits), where)
+    rows, params, metrics = rows_of(exps)
+    keys = [k.strip() for k in group_by.split(",") if k.strip()] if group_by else None
+    ranking = best_by_group(rows, metric, params, higher_is_better=(mode == "max"), alpha=alpha,
+                            group_by=keys, metric_keys=metrics)
+    if as_json:
+        _dump_json({"groups": [g.row() for g in ranking.groups],
+                    "p_best_vs_runner_up": ranking.p_best_vs_runner_up,
+                    "significant": ranking.significant, "alpha": ranking.alpha,
+                    "verdict": ranking.verdict()})
+        return
+    for i, group in enumerate(ranking.groups, 1):
+        row = group.row()
+        click.echo(f"  {i:>3}. {row['group']:<40} n={row['n']:<3} mean={cell(row['mean'])} "
+                   f"std={cell(row['std'])}")
+    click.echo(ranking.verdict())
