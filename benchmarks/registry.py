@@ -200,6 +200,19 @@ def main(argv: list[str] | None = None) -> None:
         wx = f"{dw / r['expbook_warm']:7.1f}" if dw else f"{'-':>7}"
         print(f"{r['n']:>6} {r['rows']:>6} {r['expbook_cold']:13.3f} {r['expbook_warm']:13.3f} "
               f"{fmt(dc)} {fmt(dw)} {cx} {wx} {r.get('mismatched_rows', '-'):>8}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (shared machine: compare ratios)")
+    for r in results:
+        checks = []
+        if r["n"] == 1000 and r.get("dvc_cold"):
+            checks += [("cold >= 20x dvc", r["dvc_cold"] / r["expbook_cold"] >= 20),
+                       ("warm >= 5x dvc", r["dvc_warm"] / r["expbook_warm"] >= 5)]
+        if r["n"] == 10000:
+            checks += [("cold <= 1 s", r["expbook_cold"] <= 1.0),
+                       ("warm <= 0.2 s", r["expbook_warm"] <= 0.2)]
+        if r.get("mismatched_rows") is not None:
+            checks.append(("values equal dvc", r["mismatched_rows"] == 0))
+        for label, ok in checks:
+            print(f"target N={r['n']}: {label}: {'met' if ok else 'NOT met'}")
 
 
 if __name__ == "__main__":

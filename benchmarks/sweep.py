@@ -170,16 +170,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="expbook-bench-sweep-") as tmp:
         base = baseline(Path(tmp))
         res: dict[str, float | None] = {}
+
+        def record(name: str, secs: float | None) -> None:
+            res[name] = secs
+            print(f"  {name}: {'timed out' if secs is None else f'{secs:.1f} s'}", flush=True)
+
         if "limit" not in skip:
-            res["compute limit (stage cmds, 2 at a time)"] = bench_compute_limit(base, ts)
+            record("compute limit (stage cmds, 2 at a time)", bench_compute_limit(base, ts))
         if "expbook" not in skip:
-            res["expbook sweep -j 2"], visible = bench_expbook(base, ts)
-            print(f"expbook: {visible}/{len(ts)} trials visible to `dvc exp show --json`")
+            secs, visible = bench_expbook(base, ts)
+            record("expbook sweep -j 2", secs)
+            print(f"  expbook: {visible}/{len(ts)} trials visible to `dvc exp show --json`")
         if "queue" not in skip:
-            res["dvc exp run --queue + queue start -j 2"] = bench_queue(base, ts,
-                                                                        args.queue_timeout)
+            record("dvc exp run --queue + queue start -j 2",
+                   bench_queue(base, ts, args.queue_timeout))
         if "sequential" not in skip:
-            res["dvc exp run, one by one"] = bench_sequential(base, ts)
+            record("dvc exp run, one by one", bench_sequential(base, ts))
     print(f"\n{len(ts)} trials, train.epochs={EPOCHS}, {os.cpu_count()} cores")
     limit = res.get("compute limit (stage cmds, 2 at a time)")
     ours = res.get("expbook sweep -j 2")

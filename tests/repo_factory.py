@@ -133,7 +133,7 @@ def rev_parse(path: Path, rev: str) -> str:
 
 
 def build_rich_repo(path: Path, *, failed: bool = True) -> RichRepo:
-    """Two baselines (main~1 tagged v1, main), a branch, real experiments, a queued and a failed one.
+    """Two baselines (main~1 tagged v1, main), a branch, real experiments, queued and failed ones.
 
     Experiments: on the first baseline `b1-lr` (train.lr=0.02); on the second `lr-small`,
     `wd-big` (conf/extra.yaml model.width=32, sub/params.yaml k=5) and `bad-metrics` (writes a
@@ -150,7 +150,8 @@ def build_rich_repo(path: Path, *, failed: bool = True) -> RichRepo:
     rich.baselines["first"] = first
     exp_run(path, "b1-lr", "train.lr=0.02")
     rich.exps["b1-lr"] = None
-    (path / "params.yaml").write_text((path / "params.yaml").read_text().replace("seed: 7", "seed: 8"))
+    params = (path / "params.yaml").read_text()
+    (path / "params.yaml").write_text(params.replace("seed: 7", "seed: 8"))
     dvc("repro", "-q", "-P", cwd=path)
     second = commit_all(path, "second baseline")
     rich.baselines["second"] = second

@@ -88,7 +88,8 @@ def test_workspace_edits_show_up(small):
     path, _ = small
     assert _by_name(path)["workspace"].params["params.yaml:lr"] == 0.3
     (path / "params.yaml").write_text("lr: 0.9\nextra: [1, 2]\n")
-    assert _by_name(path)["workspace"].params == {"params.yaml:lr": 0.9, "params.yaml:extra": [1, 2]}
+    assert _by_name(path)["workspace"].params == {"params.yaml:lr": 0.9,
+                                                  "params.yaml:extra": [1, 2]}
     (path / "metrics.json").write_text("{not json")
     ws = _by_name(path)["workspace"]
     assert ws.metrics == {} and "metrics.json" in ws.errors
@@ -126,3 +127,66 @@ def test_corrupt_params_file_in_one_experiment(small):
     rows = _by_name(path)
     assert "params.yaml" in rows["main"].errors and rows["main"].params == {}
     assert rows["a"].params == {"params.yaml:lr": 0.2}
+
+
+def test_running_experiment_from_dvc_infofile(small):
+    """A queued exp whose executor infofile says RUNNING and whose process is alive is
+    `running` (DVC: executor/base.py ExecutorInfo + dvc-task ProcessInfo); dead -> queued."""
+    import json
+    import subprocess
+    import sys
+
+    path, shas = small
+    dvc("exp", "run", "--queue", "-q", "-n", "q1", "-S", "lr=0.6", cwd=path)
+    row = _by_name(path)["q1"]
+    assert row.status == "queued" and row.params == {"params.yaml:lr": 0.6}
+    stash_rev = row.rev
+    run_dir = path / ".dvc" / "tmp" / "exps" / "run" / stash_rev
+    run_dir.mkdir(parents=True)
+    info = {"git_url": f"file://{path}", "baseline_rev": shas["baseline"], "location": "dvc-task",
+            "root_dir": str(path), "dvc_dir": ".dvc", "name": "q1", "wdir": ".",
+            "result_hash": None, "result_ref": None, "result_force": False, "status": 2}
+    (run_dir / f"{stash_rev}.run").write_text(json.dumps(info))
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run_dir / f"{stash_rev}.json").write_text(json.dumps(
+            {"pid": proc.pid, "stdin": None, "stdout": None, "stderr": None, "returncode": None}))
+        assert _by_name(path)["q1"].status == "running"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert _by_name(path)["q1"].status == "queued"
+
+
+def test_repo_without_commits_has_only_the_workspace(git_repo):
+    from conftest import dvc_init
+
+    dvc_init(git_repo)
+    (git_repo / "params.yaml").write_text("lr: 0.5\n")
+    rows = registry.collect(git_repo)
+    assert [(r.name, r.params) for r in rows] == [("workspace", {"params.yaml:lr": 0.5})]
+
+
+def test_collect_from_a_subdirectory(small):
+    path, shas = small
+    (path / "deep" / "er").mkdir(parents=True)
+    assert registry.resolve(path / "deep" / "er", "a").rev == shas["a"]
+
+
+def test_exp_whose_baseline_commit_is_missing_is_still_listed(small):
+    """One bad (orphaned) ref never hides the others: no baseline row, the exp row stays."""
+    path, shas = small
+    fake = "ab" * 20
+    sh("git", "update-ref", f"refs/exps/{fake[:2]}/{fake[2:]}/orphan", shas["a"], cwd=path)
+    rows = _by_name(path)
+    assert rows["orphan"].baseline == fake and rows["orphan"].params == {"params.yaml:lr": 0.2}
+    assert fake not in {r.rev for r in rows.values()} and rows["b"].rev == shas["b"]
+
+
+def test_parallel_cold_read_equals_serial(small, monkeypatch):
+    """The forked-pool cold read (used from PARALLEL_MIN commits) gives the same rows."""
+    path, _ = small
+    monkeypatch.setenv("EXPBOOK_NO_CACHE", "1")
+    serial = registry.collect(path)
+    monkeypatch.setattr(registry, "PARALLEL_MIN", 1)
+    assert registry.collect(path) == serial

@@ -13,7 +13,8 @@ YAML_CASES = [
     "lr: 1e-3\nwd: 1.0e-4\nn: 10\nneg: -3\nf: .5\n",
     "a: yes\nb: on\nc: true\nd: False\ne: null\nf: ~\ng:\n",
     "hex: 0x1f\noct: 0o17\nlead: 012\nver: 1.2.3\ninf: .inf\nninf: -.inf\n",
-    "train:\n  lr: 0.1   # a comment\n  layers: [64, 32]  # and another\n  name: 'mlp # not a comment'\n",
+    "train:\n  lr: 0.1   # a comment\n  layers: [64, 32]  # and another\n"
+    "  name: 'mlp # not a comment'\n",
     "outs:\n- path: a\n  md5: abc\n  size: 3\n- path: b\n  hash: md5\nnext: 1\n",
     "deep:\n  items:\n    - 1\n    - two\n    - 3.5\n  after: x\n",
     'quoted: "double"\nsingle: \'s\'\nempty: []\nurl: http://x.y/z\n',

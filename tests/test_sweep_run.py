@@ -183,3 +183,25 @@ def test_bad_sweep_command_fails_without_writing_anything(repo, args, fragment):
     assert proc.returncode != 0 and fragment in proc.stderr
     assert exp_refs(repo) == {}
     assert "refs/expbook" not in sh("git", "for-each-ref", cwd=repo).stdout
+
+
+def test_library_call_with_a_custom_backend(repo):
+    """The driver only talks to the Backend interface: a subclass sees every trial submitted."""
+    from expbook.sweep import run_sweep, spec_from_options
+    from expbook.sweep.runner import LocalBackend
+
+    submitted = []
+
+    class Recording(LocalBackend):
+        def submit(self, task):
+            submitted.append((task["name"], task["overrides"]))
+            return super().submit(task)
+
+    spec = spec_from_options(["train.wd=0,0.01", "train.epochs=1"],
+                             {"metric": {"key": "val.acc", "mode": "max"}, "name": "lib"})
+    result = run_sweep(spec, str(repo), backend_factory=Recording)
+    assert submitted == [("lib-001", {"params.yaml:train.epochs": 1, "params.yaml:train.wd": 0}),
+                         ("lib-002", {"params.yaml:train.epochs": 1,
+                                      "params.yaml:train.wd": 0.01})]
+    assert [t["status"] for t in result.trials] == ["success", "success"]
+    assert result.ranked[0]["trials"] == ["lib-001"]

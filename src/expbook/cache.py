@@ -6,13 +6,32 @@ Used by expbook.registry.collect.
 
 from __future__ import annotations
 
+import gc
+import marshal
 import os
 import pickle
+import sys
+from contextlib import contextmanager
 
 from expbook import env
 
 # bump when the shape of cached entries changes: old caches are then ignored, never misread
-VERSION = 3
+VERSION = 4
+# marshal's format belongs to one Python version: the header names it
+_MARSHAL_MAGIC = f"expbook-marshal-{sys.version_info[0]}.{sys.version_info[1]}\n".encode()
+
+
+@contextmanager
+def no_gc():
+    """Pause the cyclic GC: building many small containers (unpickling 10k rows) triggers it
+    over and over for nothing, as none of them form cycles; ~30% faster loads."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def enabled() -> bool:
@@ -32,13 +51,18 @@ def cache_file(root: str, name: str) -> str:
 
 
 def load(root: str, name: str) -> dict:
-    """The cached state, or an empty one when absent, disabled, unreadable or from another version."""
+    """The cached state, or {} when absent, disabled, unreadable or from another version."""
     if not enabled():
         return {}
     try:
-        with open(cache_file(root, name), "rb") as fh:
-            data = pickle.load(fh)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, ImportError):
+        with open(cache_file(root, name), "rb") as fh, no_gc():
+            raw = fh.read()
+            if raw.startswith(_MARSHAL_MAGIC):
+                data = marshal.loads(raw[len(_MARSHAL_MAGIC):])
+            else:
+                data = pickle.loads(raw)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, ImportError,
+            TypeError, KeyError, IndexError):
         return {}
     if not isinstance(data, dict) or data.get("version") != VERSION:
         return {}
@@ -56,8 +80,14 @@ def save(root: str, name: str, data: dict) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".registry-", suffix=".tmp")
         try:
+            data = {**data, "version": VERSION}
+            try:
+                # marshal reads plain containers about twice as fast as pickle
+                blob = _MARSHAL_MAGIC + marshal.dumps(data)
+            except ValueError:  # an object marshal cannot write (e.g. a YAML date value)
+                blob = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(fd, "wb") as fh:
-                pickle.dump({**data, "version": VERSION}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.write(blob)
             os.replace(tmp, path)
         except BaseException:
             try:

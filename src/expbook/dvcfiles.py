@@ -220,7 +220,7 @@ def cache_path(cache_dir: str, md5: str, legacy: bool) -> str:
 
 
 def merge_dvcyamls(parsed: list[dict], has_default_params: bool) -> dict:
-    """Combine several parsed dvc.yaml files; params.yaml at the root is tracked whole if present."""
+    """Combine parsed dvc.yaml files; a root params.yaml is tracked whole when present."""
     params: dict[str, list[str] | None] = {}
     metrics: dict[str, bool] = {}
     for doc in parsed:

@@ -104,7 +104,8 @@ def update(repo, sha: str, fn: Callable[[dict], dict]) -> dict:
         current = get(fresh, sha)
         new = fn(dict(current))
         if not isinstance(new, dict):
-            raise ExpbookError(f"note update for {sha[:7]} must return a dict, got {type(new).__name__}")
+            raise ExpbookError(f"note update for {sha[:7]} must return a dict, "
+                               f"got {type(new).__name__}")
         _write(fresh, sha, new)
     return new
 

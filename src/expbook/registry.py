@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
@@ -58,6 +58,20 @@ class Experiment:
         return row
 
 
+_FIELDS = tuple(f.name for f in fields(Experiment))
+
+
+def _to_tuple(row: Experiment) -> tuple:
+    # plain containers only, so the cache can be written with marshal
+    return tuple(getattr(row, name) for name in _FIELDS)
+
+
+def _from_tuple(values: tuple) -> Experiment:
+    row = object.__new__(Experiment)  # skips __init__: the values were one already
+    row.__dict__.update(zip(_FIELDS, values))
+    return row
+
+
 def _iso(ts: int | None) -> str | None:
     if ts is None:
         return None
@@ -93,22 +107,34 @@ class _Collector:
         # a cache file that was missing may have been fetched (`dvc pull`) since
         if data is not None and not self.any_in_cache(data["missing"]):
             return data
-        try:
-            commit = self.g.commit(sha)
-        except NotFoundError:
-            return None
-        tree = commit.tree
-        dvcyamls = self.g.files_named(tree, "dvc.yaml")
-        snap = snapshot.read_snapshot(snapshot.TreeReader(self.g, tree), dvcyamls,
-                                      self.cache_dir, self.memo)
-        snap.update(
-            sha=str(commit.id), time=commit.commit_time,
-            message=commit.message.split("\n", 1)[0].strip(),
-            parents=[str(p) for p in commit.parent_ids], dvcyamls=dvcyamls,
-        )
-        self.commits[sha] = snap
-        self.dirty = True
+        snap = _read_commit(self.g, sha, self.cache_dir, self.memo)
+        if snap is not None:
+            self.commits[sha] = snap
+            self.dirty = True
         return snap
+
+    def prefetch(self, shas: list[str]) -> None:
+        """Read many uncached commits in PARALLEL_JOBS forked processes (cold runs)."""
+        todo = [sha for sha in dict.fromkeys(shas) if sha not in self.commits]
+        jobs = min(PARALLEL_JOBS, os.cpu_count() or 1)
+        if len(todo) < PARALLEL_MIN or jobs < 2 or not hasattr(os, "fork"):
+            return
+        import threading
+
+        if threading.active_count() > 1:
+            return  # forking a threaded process can deadlock the child on a held lock
+        import multiprocessing
+
+        size = max(200, len(todo) // (jobs * 4))
+        chunks = [(self.root, self.cache_dir, todo[i:i + size])
+                  for i in range(0, len(todo), size)]
+        try:
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                for part in pool.imap_unordered(_read_chunk, chunks):
+                    self.commits.update(part)
+        except (OSError, RuntimeError):
+            return  # no processes to be had: commit_data() reads them one by one
+        self.dirty = True
 
     def workspace_data(self, head: str | None) -> dict:
         head_data = self.commit_data(head) if head else None
@@ -143,6 +169,39 @@ class _Collector:
     def save(self) -> None:
         if self.dirty:
             _cache.save(self.root, "commits", self.state)
+
+
+# cold reads of this many commits or more use PARALLEL_JOBS processes (reading git objects
+# and parsing YAML is CPU-bound; below the threshold a pool costs more than it saves)
+PARALLEL_MIN = 1500
+PARALLEL_JOBS = 2
+
+
+def _read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict) -> dict | None:
+    try:
+        commit = g.commit(sha)
+    except NotFoundError:
+        return None
+    tree = commit.tree
+    dvcyamls = g.files_named(tree, "dvc.yaml")
+    snap = snapshot.read_snapshot(snapshot.TreeReader(g, tree), dvcyamls, cache_dir, memo)
+    snap.update(
+        sha=str(commit.id), time=commit.commit_time,
+        message=commit.message.split("\n", 1)[0].strip(),
+        parents=[str(p) for p in commit.parent_ids], dvcyamls=dvcyamls,
+    )
+    return snap
+
+
+def _read_chunk(args: tuple[str, str, list[str]]) -> dict[str, dict]:
+    """Worker of _Collector.prefetch: a fresh repository handle per forked process."""
+    root, cache_dir, shas = args
+    g, memo, out = GitRepo(root), {}, {}
+    for sha in shas:
+        snap = _read_commit(g, sha, cache_dir, memo)
+        if snap is not None:
+            out[sha] = snap
+    return out
 
 
 def _describe(sha: str, head: str | None, head_branch: str | None,
@@ -196,8 +255,9 @@ def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
     with open(os.path.join(c.g.git_dir, "HEAD"), encoding="utf-8") as fh:
         head_text = fh.read()
     pending = dvcstate.pending(c.g, c.dvc_dir)
-    key = (bool(all_commits), baseline)
-    fingerprint = (key, refs, head_text, tuple(pending),
+    key = f"{bool(all_commits)}:{baseline}"
+    fingerprint = (key, refs, head_text, tuple((p.rev, p.baseline, p.name, p.status)
+                                               for p in pending),
                    _cache.dvc_cache_fingerprint(c.cache_dir), c.cache_dir)
     entry = saved.get("entries", {}).get(key)
     if entry and entry["fingerprint"] == fingerprint:
@@ -206,12 +266,14 @@ def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
         if all(mtime < trusted_before for _, mtime in fingerprint[4]) and (
                 entry["workspace_seen"] is None
                 or _cache.files_unchanged(c.root, entry["workspace_seen"], trusted_before)):
-            return entry["rows"]
+            return [_from_tuple(values) for values in entry["rows"]]
     start_ns = time.time_ns()
-    rows, ws = _build(c, refs, pending, all_commits, baseline)
-    c.save()
+    with _cache.no_gc():
+        rows, ws = _build(c, refs, pending, all_commits, baseline)
+        c.save()
     entries = {k: v for k, v in saved.get("entries", {}).items() if k != key}
-    entries[key] = {"fingerprint": fingerprint, "rows": rows, "time_ns": start_ns,
+    entries[key] = {"fingerprint": fingerprint, "rows": [_to_tuple(r) for r in rows],
+                    "time_ns": start_ns,
                     "workspace_seen": ws["seen"] if ws else None}
     if ws and ws["missing"]:
         entries.pop(key)  # a missing cache file may appear: never reuse these rows as is
@@ -263,6 +325,7 @@ def _build(c: _Collector, refs: dict[str, str], pending: list, all_commits: bool
         only = _resolve_baseline(c, baseline, refs, branches, tags, exps)
         baselines = [only]
 
+    c.prefetch(baselines + [e[2] for e in exps] + [p.rev for p in pending])
     notes = c.notes(refs)
     rows: list[Experiment] = []
     ws = None
@@ -278,15 +341,16 @@ def _build(c: _Collector, refs: dict[str, str], pending: list, all_commits: bool
 
     base_rows = []
     for sha in baselines:
+        # a baseline commit missing locally (exps pulled without it) still lists its exps
         data = c.commit_data(sha)
-        if data is None:
-            continue
-        name = _describe(sha, head, head_branch, tags, branches)
-        ref = (f"refs/heads/{head_branch}" if sha == head and head_branch else
-               f"refs/tags/{tags[sha][0]}" if tags.get(sha) else
-               f"refs/heads/{branches[sha][0]}" if branches.get(sha) else None)
-        row = _row(c, data, name, sha, "baseline", sha, ref, "success", notes,
-                   branches.get(sha, []), tags.get(sha, []))
+        row = None
+        if data is not None:
+            name = _describe(sha, head, head_branch, tags, branches)
+            ref = (f"refs/heads/{head_branch}" if sha == head and head_branch else
+                   f"refs/tags/{tags[sha][0]}" if tags.get(sha) else
+                   f"refs/heads/{branches[sha][0]}" if branches.get(sha) else None)
+            row = _row(c, data, name, sha, "baseline", sha, ref, "success", notes,
+                       branches.get(sha, []), tags.get(sha, []))
         children = []
         for ename, esha, eref, status in by_baseline.get(sha, []):
             edata = c.commit_data(esha)
@@ -295,10 +359,12 @@ def _build(c: _Collector, refs: dict[str, str], pending: list, all_commits: bool
             children.append(_row(c, edata, ename, esha, "experiment", sha, eref, status, notes,
                                  branches.get(esha, []), tags.get(esha, [])))
         children.sort(key=lambda r: (r.created or "", r.name), reverse=True)
-        base_rows.append((sha != head, -(data["time"]), row, children))
+        if row is not None or children:
+            base_rows.append((sha != head, -(data["time"] if data else 0), row, children))
     base_rows.sort(key=lambda item: (item[0], item[1]))
     for _, _, row, children in base_rows:
-        rows.append(row)
+        if row is not None:
+            rows.append(row)
         rows.extend(children)
     return rows, ws
 
@@ -310,7 +376,7 @@ def _row(c: _Collector, data: dict, name: str, rev: str, kind: str, baseline: st
     if sweep and sweep.get("status") == "pruned" and status == "success":
         status = "pruned"
     metrics, errors = data["metrics"], data["errors"]
-    if status == "queued":  # not run yet: its files hold the workspace's old metrics (DVC hides them)
+    if status == "queued":  # not run: metrics files are the workspace's old ones (DVC hides them)
         metrics = {}
         errors = {k: v for k, v in errors.items() if k not in data["metric_files"]}
     outs = {path: {"hash": o["hash"], "size": o["size"],

@@ -146,7 +146,8 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
                 errors[path] = f"{path}: no such file"
                 continue
             state, value = _memo(memo, memo_key,
-                                 lambda p=path, d=data: flatten(extract_metrics(load_bytes(p, d())) or {}))
+                                 lambda p=path, d=data: flatten(
+                                     extract_metrics(load_bytes(p, d())) or {}))
             if state == "error":
                 errors[path] = value
                 continue
