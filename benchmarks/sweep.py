@@ -84,8 +84,21 @@ def exp_count(repo: Path) -> int:
                and not line.startswith(("refs/exps/exec", "refs/exps/celery", "refs/exps/temp")))
 
 
+def _num(v) -> str:
+    """`1.0e-05`, not `1e-05`: DVC writes -S values as given and YAML 1.1 reads 1e-05 as text."""
+    text = repr(v)
+    mantissa, sep, exponent = text.partition("e")
+    return f"{mantissa}.0e{exponent}" if sep and "." not in mantissa else text
+
+
 def s_args(t: dict) -> list[str]:
-    return [a for k, v in {**t, "train.epochs": EPOCHS}.items() for a in ("-S", f"{k}={v}")]
+    return [a for k, v in {**t, "train.epochs": EPOCHS}.items()
+            for a in ("-S", f"{k}={_num(v)}")]
+
+
+def queue_failed(repo: Path, env: dict) -> int:
+    out = dvc("queue", "status", cwd=repo, env=env).stdout
+    return sum(1 for line in out.splitlines() if " Failed" in line)
 
 
 def bench_compute_limit(base: Path, ts: list[dict]) -> float:
@@ -141,7 +154,14 @@ def bench_queue(base: Path, ts: list[dict], timeout: float) -> float | None:
     for t in ts:
         dvc("exp", "run", "--queue", *s_args(t), cwd=repo, env=env)
     dvc("queue", "start", "-j", "2", cwd=repo, env=env)
+    polls = 0
     while exp_count(repo) < len(ts):
+        time.sleep(0.5)
+        polls += 1
+        # `dvc queue status` costs a CPU-second: ask it rarely, so the queue is not slowed down
+        if polls % 20 == 0 and exp_count(repo) + queue_failed(repo, env) >= len(ts):
+            print(f"  dvc queue: {queue_failed(repo, env)} trial(s) failed")
+            break
         if time.perf_counter() - start > timeout:
             dvc("queue", "stop", "--kill", cwd=repo, env=env)
             return None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import dvc, sh
-from pipeline_helpers import make_repo, md5, read_json, set_params, without_timing
+from pipeline_helpers import make_repo, md5, read_json, without_timing
 
 pytestmark = pytest.mark.slow
 METRIC_FILES = ("metrics/prepare.json", "metrics/train/metrics.json", "metrics/evaluate/metrics.json")

@@ -4,7 +4,6 @@ rank-0-only writing with metrics reduced across a 2-process gloo group."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil

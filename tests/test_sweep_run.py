@@ -205,3 +205,10 @@ def test_library_call_with_a_custom_backend(repo):
                                       "params.yaml:train.wd": 0.01})]
     assert [t["status"] for t in result.trials] == ["success", "success"]
     assert result.ranked[0]["trials"] == ["lib-001"]
+
+
+def test_unknown_metric_key_is_warned_about_with_the_metrics_available(repo):
+    proc = run_cli(repo, "sweep", "-S", "train.lr=0.01,0.02", "--metric", "val.nope")
+    assert "warning: metric 'val.nope' matched no single numeric metric" in proc.stderr
+    assert "live/metrics.json:val.acc" in proc.stderr
+    assert proc.stderr.count("warning: metric") == 1

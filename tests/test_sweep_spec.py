@@ -154,3 +154,34 @@ def test_written_params_read_back_as_numbers_by_pyyaml(tmp_path, value, text):
     written = (tmp_path / "params.yaml").read_text()
     assert f"wd: {text} " in written and "# keep me" in written
     assert yaml.safe_load(written)["train"]["wd"] == value
+
+
+@pytest.mark.parametrize("method, prune, metric", [
+    ("random", "asha", "val.acc"), ("tpe", "median", "val.acc"), ("tpe", "none", "val.loss"),
+    ("grid", "asha", "val.acc"),
+    ("nsga2", "none", "[{key: val.acc, mode: max}, {key: val.loss, mode: min}]"),
+])
+def test_every_method_and_pruner_runs_an_ask_report_tell_loop(tmp_path, method, prune, metric):
+    spec = load_spec(write(tmp_path, f"name: x\nmethod: {method}\ntrials: 6\nseed: 1\n"
+                                     f"metric: {metric}\nprune: {prune}\nparams:\n"
+                                     "  train.lr: {low: 1.0e-4, high: 1.0e-1, log: true, "
+                                     "values: [0.001, 0.01, 0.1]}\n"
+                                     if method == "grid" else
+                                     f"name: x\nmethod: {method}\ntrials: 6\nseed: 1\n"
+                                     f"metric: {metric}\nprune: {prune}\nparams:\n"
+                                     "  train.lr: {low: 1.0e-4, high: 1.0e-1, log: true}\n"
+                                     "  train.wd: [0, 1]\n"))
+    search = Search(spec)
+    pruned = 0
+    for i in range(6):
+        config = search.ask(i)
+        if config is None:
+            break
+        value = 1 - abs(config["train.lr"] - 0.01)
+        stopped = any(search.report(i, step, value * (step + 1) / 4) for step in range(4))
+        pruned += stopped
+        values = [value, 1 - value] if method == "nsga2" else [value]
+        search.tell(i, values, "pruned" if stopped else "success")
+    assert len(search.study.trials) == (3 if method == "grid" else 6)
+    if method == "nsga2":
+        assert search.pareto()

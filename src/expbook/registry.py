@@ -61,14 +61,14 @@ class Experiment:
 _FIELDS = tuple(f.name for f in fields(Experiment))
 
 
-def _to_tuple(row: Experiment) -> tuple:
+def _to_plain(row: Experiment) -> dict:
     # plain containers only, so the cache can be written with marshal
-    return tuple(getattr(row, name) for name in _FIELDS)
+    return {name: getattr(row, name) for name in _FIELDS}
 
 
-def _from_tuple(values: tuple) -> Experiment:
+def _from_plain(values: dict) -> Experiment:
     row = object.__new__(Experiment)  # skips __init__: the values were one already
-    row.__dict__.update(zip(_FIELDS, values))
+    row.__dict__ = values
     return row
 
 
@@ -266,13 +266,16 @@ def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
         if all(mtime < trusted_before for _, mtime in fingerprint[4]) and (
                 entry["workspace_seen"] is None
                 or _cache.files_unchanged(c.root, entry["workspace_seen"], trusted_before)):
-            return [_from_tuple(values) for values in entry["rows"]]
+            try:
+                return [_from_plain(values) for values in entry["rows"]]
+            except (TypeError, AttributeError):
+                pass  # a cache entry of another shape: rebuild it
     start_ns = time.time_ns()
     with _cache.no_gc():
         rows, ws = _build(c, refs, pending, all_commits, baseline)
         c.save()
     entries = {k: v for k, v in saved.get("entries", {}).items() if k != key}
-    entries[key] = {"fingerprint": fingerprint, "rows": [_to_tuple(r) for r in rows],
+    entries[key] = {"fingerprint": fingerprint, "rows": [_to_plain(r) for r in rows],
                     "time_ns": start_ns,
                     "workspace_seen": ws["seen"] if ws else None}
     if ws and ws["missing"]:

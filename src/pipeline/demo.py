@@ -29,6 +29,19 @@ def exp_name(lr: str) -> str:
     return f"demo-lr-{lr.replace('.', 'p')}"
 
 
+def _expbook_table() -> bool:
+    """The experiment table through `expbook registry`; False if expbook is not usable."""
+    exe = Path(sys.executable).parent / "expbook"
+    if not exe.exists():
+        return False
+    cmd = [str(exe), "registry", "-c", "name,*train.lr,*val.acc,*test.acc,*test.f1",
+           "--sort-by", "test.acc", "--desc"]
+    print(f"$ expbook {' '.join(cmd[1:])}", flush=True)
+    # not a terminal under make: rich would squeeze the table to 80 columns
+    proc = subprocess.run(cmd, check=False, env={**os.environ, "COLUMNS": "110"})
+    return proc.returncode == 0
+
+
 def main() -> int:
     # stage commands call `python`: make it this interpreter (the project's venv)
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -41,9 +54,10 @@ def main() -> int:
     for lr, name in zip(LEARNING_RATES, names):
         # --temp: each run in a scratch copy, so the workspace stays at the baseline
         _dvc("exp", "run", "--temp", "-n", name, "-S", f"train.lr={lr}")
-    _dvc("exp", "show", "--no-pager", "--drop", ".*", "--keep",
-         r"^Experiment$|^train\.lr$|^val\.acc$|^test\.acc$|^test\.f1$|^best\.epoch$",
-         env={"COLUMNS": "110"})  # not a terminal under make: rich would squeeze to 80
+    if not _expbook_table():
+        _dvc("exp", "show", "--no-pager", "--drop", ".*", "--keep",
+             r"^Experiment$|^train\.lr$|^val\.acc$|^test\.acc$|^test\.f1$|^best\.epoch$",
+             env={"COLUMNS": "110"})
     OUT_DIR.mkdir(exist_ok=True)
     _dvc("plots", "diff", "HEAD", *names, "-o", str(OUT_DIR / "plots"))
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s")

@@ -150,8 +150,11 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
             if is_best:
                 checkpoint.save(paths.BEST_CKPT, **ckpt_args)
             checkpoint.save(paths.LAST_CKPT, **ckpt_args)
-            # next_step writes metrics.json: after last.pt, so a resume never skips an epoch
-            live.next_step()
+            # what live.next_step() does minus its Studio hook, which re-parses every TSV
+            # under plots/ (ours too) each epoch, quadratic in steps even with Studio off.
+            # After last.pt, so metrics.json never runs ahead of the checkpoint.
+            live.make_summary()
+            live.step += 1
         print(f"epoch {epoch}: train_loss {total_loss / total_n:.4f} val_loss {val['loss']:.4f} "
               f"val_acc {val['acc']:.4f}{' *' if is_best else ''}", flush=True)
         if stop:

@@ -318,6 +318,8 @@ class Driver:
                                                  "duration", "timing")})
         if rec["status"] == "failed":
             rec["values"] = None
+        else:
+            self._check_metrics(rec, result.get("metrics") or {})
         if rec["status"] != "failed" and self.configs.get(rec["cid"], {}).get("pruned"):
             rec["status"] = "pruned"  # a sibling seed was pruned and this one stopped too
         cfg = self.configs.get(rec["cid"])
@@ -327,6 +329,14 @@ class Driver:
             agg = rank(cfg["runs"], self.spec.metrics, include_failed=True)
             search.tell(rec["cid"], agg[0]["values"] if agg else None,
                         agg[0]["status"] if agg else "failed")
+
+    def _check_metrics(self, rec: dict, metrics: dict) -> None:
+        """Warn once per key when a metric key matches nothing (or several things) in a trial."""
+        for metric, value in zip(self.spec.metrics, rec.get("values") or []):
+            text = f"metric {metric.key!r} matched no single numeric metric of {rec['name']}"
+            if value is None and not any(w.startswith(text[:-len(rec["name"])]) for w in
+                                         self.warnings):
+                self.warnings.append(f"{text} (its metrics: {', '.join(sorted(metrics)[:8])})")
 
     def _prune(self, search: Search, backend) -> None:
         if self.spec.prune == "none" or len(self.spec.metrics) > 1:
