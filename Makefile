@@ -20,10 +20,10 @@ demo: $(STAMP)
 	PYTHONPATH=src $(PY) -m pipeline.demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q -p no:cacheprovider
+	$(PY) -m pytest -n 2 --dist loadfile -q -p no:cacheprovider
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 -q -m "not slow"
+	$(PY) -m pytest -n 2 --dist loadfile -q -m "not slow"
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
