@@ -190,3 +190,116 @@ def test_parallel_cold_read_equals_serial(small, monkeypatch):
     serial = registry.collect(path)
     monkeypatch.setattr(registry, "PARALLEL_MIN", 1)
     assert registry.collect(path) == serial
+
+
+# ---------------------------------------------------------------- the rendered-output cache
+def _age(path: Path, seconds: int = 3600) -> None:
+    """Backdate every file and directory of the repo, so cached entries are fully trusted
+    (nothing changed within the racy window) and only a real change can invalidate them."""
+    import os
+    import time
+
+    past = time.time() - seconds
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            os.utime(os.path.join(dirpath, name), (past, past), follow_symlinks=False)
+    os.utime(path, (past, past))
+
+
+def _registry(path: Path, *args: str) -> list[dict] | str:
+    import json
+
+    from click.testing import CliRunner
+
+    from expbook.cli import cli
+
+    result = CliRunner().invoke(cli, ["registry", "--repo", str(path), *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output) if "json" in args else result.output
+
+
+def _json_by_name(path: Path, *args: str) -> dict[str, dict]:
+    return {row["name"]: row for row in _registry(path, "--format", "json", *args)}
+
+
+def test_output_cache_sees_a_moved_ref(small):
+    """Bug guarded: cached JSON output served after an exp ref moved to another commit."""
+    path, shas = small
+    _age(path)
+    first = _registry(path, "--format", "json")
+    assert _registry(path, "--format", "json") == first  # served from the output cache
+    assert _json_by_name(path)["a"]["params.yaml:lr"] == 0.2
+    base = shas["baseline"]
+    sh("git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/a", shas["b"], cwd=path)
+    row = _json_by_name(path)["a"]
+    assert (row["rev"], row["params.yaml:lr"]) == (shas["b"], 0.3)
+
+
+def test_output_cache_sees_a_packed_ref_change(small):
+    path, shas = small
+    sh("git", "pack-refs", "--all", cwd=path)
+    _age(path)
+    assert _json_by_name(path)["a"]["rev"] == shas["a"]
+    base = shas["baseline"]
+    sh("git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/a", shas["b"], cwd=path)
+    sh("git", "pack-refs", "--all", cwd=path)
+    assert _json_by_name(path)["a"]["rev"] == shas["b"]
+
+
+def test_output_cache_sees_a_new_note(small):
+    """Bug guarded: a note or tag added after the output was cached did not show."""
+    from expbook import notes
+
+    path, shas = small
+    _age(path)
+    assert _json_by_name(path)["a"]["notes"] == []
+    assert _json_by_name(path)["a"]["notes"] == []
+    notes.add_note(path, shas["a"], "looks good")
+    assert _json_by_name(path)["a"]["notes"] == ["looks good"]
+
+
+def test_output_cache_keys_on_options(small):
+    """Different --where / --sort-by / --columns / format each get their own fresh output."""
+    path, _ = small
+    _age(path)
+    everything = set(_json_by_name(path))
+    assert {"a", "b", "workspace"} <= everything
+    assert set(_json_by_name(path, "--where", "lr > 0.25")) == {"b", "workspace"}
+    assert set(_json_by_name(path, "--where", "lr < 0.25")) == everything - {"b", "workspace"}
+    assert set(_json_by_name(path)) == everything
+    rows = _registry(path, "--format", "json", "--sort-by", "lr", "--top", "1",
+                     "--columns", "name,lr")
+    assert len(rows) == 1 and rows[0]["params.yaml:lr"] == 0.3
+    assert set(rows[0]) == {"name", "params.yaml:lr"}
+    csv_text = _registry(path, "--format", "csv", "--columns", "name")
+    assert csv_text.splitlines()[0] == "name" and "a" in csv_text.splitlines()
+
+
+def test_output_cache_never_caches_an_error(small):
+    from click.testing import CliRunner
+
+    from expbook.cli import cli
+
+    path, _ = small
+    for _ in range(2):
+        result = CliRunner().invoke(cli, ["registry", "--repo", str(path), "--format", "json",
+                                          "--where", "nosuchkey > 1"])
+        assert result.exit_code != 0 and "nosuchkey" in result.output
+
+
+def test_output_cache_sees_workspace_edits_and_writes_files(small):
+    path, _ = small
+    _age(path)
+    assert _json_by_name(path)["workspace"]["params.yaml:lr"] == 0.3
+    (path / "params.yaml").write_text("lr: 0.9\n")
+    assert _json_by_name(path)["workspace"]["params.yaml:lr"] == 0.9
+    from click.testing import CliRunner
+
+    from expbook.cli import cli
+
+    for _ in range(2):  # a miss, then a hit: the same file and the same message
+        out = path / "reg.csv"
+        result = CliRunner().invoke(cli, ["registry", "--repo", str(path), "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        lines = out.read_text().splitlines()
+        assert f"({len(lines) - 1} rows, csv)" in result.output

@@ -48,7 +48,8 @@ def test_grid_parallel_creates_named_exp_refs_that_dvc_shows_and_applies(repo):
     assert set(names) <= set(shown)
     exp = shown["lr-wd-004"]["data"]
     assert exp["params"]["params.yaml"]["data"]["train"] == {
-        "lr": 0.01, "wd": 0.01, "epochs": 2, "sleep": 0.0, "fail": False}
+        "lr": 0.01, "wd": 0.01, "epochs": 2, "sleep": 0.0, "fail": False,
+        "pidfile": ""}
     assert exp["metrics"]["live/metrics.json"]["data"]["val"]["acc"] == pytest.approx(0.9)
     assert out["best"][0]["trials"] == ["lr-wd-003"]  # lr=0.01, wd=0 is the optimum
     # the params writer keeps the file's comments, like `dvc exp run -S`
@@ -61,8 +62,9 @@ def test_grid_parallel_creates_named_exp_refs_that_dvc_shows_and_applies(repo):
               cwd=repo).stdout.startswith("dvc: commit experiment ")
     assert_clean(repo)
     plots = json.loads(dvc("plots", "diff", "lr-wd-001", "lr-wd-002", "--json", cwd=repo).stdout)
-    revs = {d.get("rev") for p in plots.values() for d in p if isinstance(d, dict)}
-    assert {"lr-wd-001", "lr-wd-002"} <= revs
+    curve = plots["data"]["live/plots/metrics/val/acc.tsv"][0]
+    assert curve["revisions"] == ["lr-wd-001", "lr-wd-002"]
+    assert {row["rev"] for row in curve["content"]["data"]["values"]} == {"lr-wd-001", "lr-wd-002"}
     dvc("exp", "apply", "lr-wd-002", cwd=repo)
     assert "wd: 0.01" in (repo / "params.yaml").read_text()
     assert (repo / "model.bin").read_text() == "model 0.001 0.01 0"  # output from the cache

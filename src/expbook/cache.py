@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import marshal
 import os
-import pickle
 import sys
 from contextlib import contextmanager
 
@@ -58,11 +57,12 @@ def load(root: str, name: str) -> dict:
         with open(cache_file(root, name), "rb") as fh, no_gc():
             raw = fh.read()
             if raw.startswith(_MARSHAL_MAGIC):
-                data = marshal.loads(raw[len(_MARSHAL_MAGIC):])
+                data = marshal.loads(memoryview(raw)[len(_MARSHAL_MAGIC):])
             else:
+                import pickle  # only caches holding values marshal cannot write
+
                 data = pickle.loads(raw)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError, ImportError,
-            TypeError, KeyError, IndexError):
+    except Exception:  # noqa: BLE001 - any unreadable cache (UnpicklingError & co) is a miss
         return {}
     if not isinstance(data, dict) or data.get("version") != VERSION:
         return {}
@@ -85,6 +85,8 @@ def save(root: str, name: str, data: dict) -> None:
                 # marshal reads plain containers about twice as fast as pickle
                 blob = _MARSHAL_MAGIC + marshal.dumps(data)
             except ValueError:  # an object marshal cannot write (e.g. a YAML date value)
+                import pickle
+
                 blob = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(blob)

@@ -178,35 +178,54 @@ def _fast_lock_outs(data: bytes) -> list[dict] | None:
     from expbook.fastyaml import scalar
 
     outs: list[dict] = []
-    outs_indent = -1
-    current: dict | None = None
-    for line in text.split("\n"):
-        body = line.lstrip(" ")
-        indent = len(line) - len(body)
-        if outs_indent >= 0 and body:
+    pos = 0
+    while True:
+        # jump from one `outs:` line to the next: deps and params lines are never looked at
+        hit = text.find("outs:", pos)
+        if hit < 0:
+            break
+        start = text.rfind("\n", 0, hit) + 1
+        end = text.find("\n", hit)
+        end = len(text) if end < 0 else end
+        pos = end + 1
+        if text[start:hit].strip(" ") or text[hit + 5:end].strip():
+            continue  # not a bare `outs:` key line
+        outs_indent = hit - start
+        current: dict | None = None
+        while pos < len(text):
+            end = text.find("\n", pos)
+            end = len(text) if end < 0 else end
+            line = text[pos:end]
+            body = line.lstrip(" ")
+            indent = len(line) - len(body)
+            if not body:
+                pos = end + 1
+                continue
             if indent == outs_indent and body.startswith("- "):
                 current = {}
                 outs.append(current)
                 body = body[2:]
             elif indent <= outs_indent:
-                outs_indent, current = -1, None
-            if current is not None and outs_indent >= 0:
-                key, sep, value = body.partition(": ")
-                if not sep:
-                    if body.rstrip().endswith(":"):
-                        continue  # nested (e.g. `files:` of a dir out): not needed
-                    return None
-                if indent <= outs_indent + 2:
-                    key, value = key.strip(), value.strip()
-                    if value[:1] in "'\"":
-                        current[key] = value[1:-1]
-                    elif key in ("path", "md5", "etag", "checksum"):
-                        current[key] = value  # hashes/paths stay text (an all-digit md5 is no int)
-                    else:
-                        current[key] = scalar(value)
+                break  # the block ended: this line is looked at again for `outs:`
+            if current is None:
+                if body.rstrip() == "outs:":
+                    break  # a nested `outs:` (a stage named outs): the outer loop takes it
+                pos = end + 1
                 continue
-        if body.rstrip() == "outs:":
-            outs_indent, current = indent, None
+            pos = end + 1
+            key, sep, value = body.partition(": ")
+            if not sep:
+                if body.rstrip().endswith(":"):
+                    continue  # nested (e.g. `files:` of a dir out): not needed
+                return None
+            if indent <= outs_indent + 2:
+                key, value = key.strip(), value.strip()
+                if value[:1] in "'\"":
+                    current[key] = value[1:-1]
+                elif key in ("path", "md5", "etag", "checksum"):
+                    current[key] = value  # hashes/paths stay text (an all-digit md5 is no int)
+                else:
+                    current[key] = scalar(value)
     if any("path" not in o for o in outs):
         return None
     return outs

@@ -7,7 +7,6 @@ Used by expbook.registry, expbook.notes and expbook.dvcstate.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from functools import cached_property
@@ -123,6 +122,39 @@ class GitRepo:
         self._refs = out
         self.ref_state = {"time_ns": now_ns, "dirs": new_dirs, "packed": new_packed}
         return out
+
+    def ref_stamp(self) -> dict:
+        """A small summary of the last refs() read: what refs_unchanged() needs."""
+        st = self.ref_state
+        return {"time_ns": st["time_ns"], "packed": st["packed"][0] if st["packed"] else None,
+                "dirs": {d: (v[0], v[2]) for d, v in st["dirs"].items()}}
+
+    def refs_unchanged(self, stamp: dict) -> bool:
+        """Whether refs() would still return what it did when `stamp` was taken, checked by
+        stat alone: git writes refs by rename, so any change moves a directory's mtime."""
+        trusted_before = stamp["time_ns"] - RACY_NS
+        try:
+            st = os.stat(os.path.join(self.common_dir, "packed-refs"))
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None
+        if key != stamp["packed"] or (key is not None and key[1] >= trusted_before):
+            return False
+        dirs = stamp["dirs"]
+        stack = [os.path.join(self.common_dir, "refs")]
+        while stack:
+            dirpath = stack.pop()
+            old = dirs.get(dirpath)
+            try:
+                mtime = os.stat(dirpath).st_mtime_ns
+            except OSError:
+                if old is None:
+                    continue
+                return False
+            if old is None or old[0] != mtime or mtime >= trusted_before:
+                return False
+            stack += [os.path.join(dirpath, name) for name in old[1]]
+        return True
 
     @staticmethod
     def _scan_dir(dirpath: str, old_files: dict, trusted_before: int) -> tuple[dict, list]:
@@ -277,8 +309,10 @@ class GitRepo:
         return sorted(out)
 
 
-def git(*args: str, cwd: str) -> subprocess.CompletedProcess:
+def git(*args: str, cwd: str):
     """Run git with an argument list; ExpbookError with git's stderr on failure."""
+    import subprocess
+
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise ExpbookError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")

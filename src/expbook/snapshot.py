@@ -173,8 +173,18 @@ def _read_file(path: str) -> bytes:
 
 def dvc_cache_dir(root: str) -> str:
     """The local DVC cache: `cache.dir` from .dvc/config(.local) or .dvc/cache."""
-    import configparser
     dvc_dir = os.path.join(root, ".dvc")
+    texts = []
+    for name in ("config", "config.local"):
+        try:
+            with open(os.path.join(dvc_dir, name), encoding="utf-8", errors="replace") as fh:
+                texts.append(fh.read())
+        except OSError:
+            pass
+    if not any("cache" in text for text in texts):
+        return os.path.join(dvc_dir, "cache")  # no [cache] section: skip configparser's import
+    import configparser
+
     found = None
     for name in ("config", "config.local"):
         parser = configparser.ConfigParser(strict=False, interpolation=None)

@@ -6,7 +6,6 @@ Run through the `expbook` console script; heavy modules (pandas, rich) are impor
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import click
@@ -58,21 +57,69 @@ def registry(repo, baseline, all_commits, where, sort_by, ascending, top, column
         expbook registry --only-changed --drop 'train.*' -o registry.csv
         expbook registry --format json | jq '.[0]'
     """
+    if fmt in ("json", "csv") or (fmt is None and output is not None
+                                  and str(output).lower().endswith((".json", ".csv"))):
+        # machine formats: the rendered text itself is cached, keyed by these options;
+        # expbook.output and the query engine are imported only when it must be rendered
+        fmt = fmt or str(output).lower().rsplit(".", 1)[1]
+        from expbook import registry as reg
+
+        n_rows = []
+
+        def render(experiments: list) -> str:
+            from expbook import output as out
+
+            rows, cols = _table(experiments, fmt, where, sort_by, ascending, top, columns,
+                                drop, only_changed)
+            n_rows.append(len(rows))
+            return out.render(rows, cols, fmt)
+
+        options = ("registry", fmt, where, sort_by, ascending, top, tuple(columns),
+                   tuple(drop), only_changed)
+        text = reg.collect_rendered(repo, options, render, all_commits=all_commits,
+                                    baseline=baseline)
+        if output is None:
+            sys.stdout.write(text)
+            return
+        from expbook.output import write_atomic
+
+        write_atomic(output, text)
+        count = n_rows[0] if n_rows else _count_rows(text, fmt)
+        click.echo(f"wrote {output} ({count} rows, {fmt})", err=True)
+        return
     from expbook import output as out
-    from expbook.query import filter_experiments, namespaces_of
 
     fmt = out.format_for(fmt, output)
-    experiments = filter_experiments(_collect(repo, baseline, all_commits), where)
-    rows, cols = out.prepare([exp.flat() for exp in experiments], fmt, sort_by=sort_by,
-                             ascending=ascending, top=top, columns=columns, drop=drop,
-                             only_changed_=only_changed,
-                             namespaces=namespaces_of(experiments) if sort_by else None)
+    rows, cols = _table(_collect(repo, baseline, all_commits), fmt, where, sort_by, ascending,
+                        top, columns, drop, only_changed)
     if fmt == "table" and output is None:
         out.print_table(rows, cols, full_names=full_names)
         return
     out.emit(out.render(rows, cols, fmt, full_names=full_names), output)
     if output is not None:
         click.echo(f"wrote {output} ({len(rows)} rows, {fmt})", err=True)
+
+
+def _table(experiments: list, fmt, where, sort_by, ascending, top, columns, drop,
+           only_changed) -> tuple[list, list]:
+    """The registry's rows and columns after --where, sorting, --top and column options."""
+    from expbook import output as out
+    from expbook.query import filter_experiments, namespaces_of
+
+    experiments = filter_experiments(experiments, where)
+    return out.prepare([exp.flat() for exp in experiments], fmt, sort_by=sort_by,
+                       ascending=ascending, top=top, columns=columns, drop=drop,
+                       only_changed_=only_changed,
+                       namespaces=namespaces_of(experiments) if sort_by else None)
+
+
+def _count_rows(text: str, fmt: str) -> int:
+    if fmt == "json":
+        return len(json.loads(text))
+    import csv
+    import io
+
+    return max(sum(1 for _ in csv.reader(io.StringIO(text))) - 1, 0)
 
 
 def _print_mapping(title: str, mapping: dict, fmt=None) -> None:
@@ -251,6 +298,8 @@ def best(metric, mode, score, where, baseline, all_commits, repo, top, apply_, b
                 click.echo(f"  {i:>3}. {exp.name:<24} {cell(v)}")
     for action, wanted in (("apply", apply_), ("branch", branch)):
         if wanted:
+            import subprocess
+
             args = dvc_handover(action, winner, branch)
             # the dvc of this interpreter, so an un-activated venv still works
             proc = subprocess.run([sys.executable, "-m", *args], cwd=repo, capture_output=True,
