@@ -1,7 +1,7 @@
 """Sweep speed: 16 short trials of the demo pipeline via expbook `-j 2`, DVC's queue (`-j 2`),
 sequential `dvc exp run`, and the compute limit (the stage commands alone, two at a time).
 
-Run: `.venv/bin/python benchmarks/sweep.py [--trials 16] [--skip queue,sequential]`; prints
+Run: `.venv/bin/python benchmarks/sweep.py [--trials 16] [--tiny] [--skip queue,sequential]`; prints
 seconds per method and ratios measured in the same run (no assertions: a report).
 """
 
@@ -45,11 +45,31 @@ def trials(n: int) -> list[dict]:
             for lr, wd in itertools.islice(itertools.product(LRS, WDS), n)]
 
 
-def baseline(tmp: Path) -> Path:
+# --tiny: a trivial stage (no torch), where per-trial overhead is all there is to measure
+TINY_STAGE = """import json, yaml
+t = yaml.safe_load(open("params.yaml"))["train"]
+json.dump({"val": {"acc": 1 - t["lr"] - t["weight_decay"]}}, open("metrics.json", "w"))
+"""
+TINY_DVC_YAML = """stages:
+  train:
+    cmd: python train.py
+    deps: [train.py]
+    params: [train]
+    metrics: [{metrics.json: {cache: false}}]
+"""
+TINY_PARAMS = "train:\n  lr: 0.001\n  weight_decay: 0.0\n  epochs: 2\n"
+STAGES = ["train", "evaluate"]
+
+
+def baseline(tmp: Path, tiny: bool = False) -> Path:
     """The demo pipeline, committed with train.epochs=2 and a full `dvc repro` (dvc.lock)."""
     repo = tmp / "baseline"
     repo.mkdir()
-    for rel in ("dvc.yaml", "params.yaml", "src/pipeline"):
+    if tiny:
+        (repo / "train.py").write_text(TINY_STAGE)
+        (repo / "dvc.yaml").write_text(TINY_DVC_YAML)
+        (repo / "params.yaml").write_text(TINY_PARAMS)
+    for rel in () if tiny else ("dvc.yaml", "params.yaml", "src/pipeline"):
         src = ROOT / rel
         if src.is_dir():
             shutil.copytree(src, repo / rel, ignore=shutil.ignore_patterns("__pycache__"))
@@ -117,8 +137,11 @@ def bench_compute_limit(base: Path, ts: list[dict]) -> float:
             for k, v in t.items():
                 doc["train"][k.split(".")[1]] = v
             (ws / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-            for stage in ("train", "evaluate"):
-                run(sys.executable, "-m", f"pipeline.{stage}", cwd=ws, env=env)
+            for stage in STAGES:
+                if stage == "tiny":
+                    run(sys.executable, "train.py", cwd=ws, env=env)
+                else:
+                    run(sys.executable, "-m", f"pipeline.{stage}", cwd=ws, env=env)
         finally:
             free.append(ws)
 
@@ -184,11 +207,15 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--skip", default="", help="comma list of: limit,expbook,queue,sequential")
     parser.add_argument("--queue-timeout", type=float, default=900)
+    parser.add_argument("--tiny", action="store_true",
+                        help="a trivial one-stage pipeline instead of the demo (overhead only)")
     args = parser.parse_args()
+    if args.tiny:
+        STAGES[:] = ["tiny"]
     skip = set(filter(None, args.skip.split(",")))
     ts = trials(args.trials)
     with tempfile.TemporaryDirectory(prefix="expbook-bench-sweep-") as tmp:
-        base = baseline(Path(tmp))
+        base = baseline(Path(tmp), args.tiny)
         res: dict[str, float | None] = {}
 
         def record(name: str, secs: float | None) -> None:
@@ -206,7 +233,8 @@ def main() -> None:
                    bench_queue(base, ts, args.queue_timeout))
         if "sequential" not in skip:
             record("dvc exp run, one by one", bench_sequential(base, ts))
-    print(f"\n{len(ts)} trials, train.epochs={EPOCHS}, {os.cpu_count()} cores")
+    kind = "tiny one-stage pipeline" if args.tiny else f"demo pipeline, train.epochs={EPOCHS}"
+    print(f"\n{len(ts)} trials, {kind}, {os.cpu_count()} cores")
     limit = res.get("compute limit (stage cmds, 2 at a time)")
     ours = res.get("expbook sweep -j 2")
     for name, secs in res.items():

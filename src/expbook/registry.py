@@ -266,7 +266,7 @@ def collect_rendered(repo: str | os.PathLike, options: tuple,
     """
     c = _Collector(repo)
     saved = _cache.load(c.root, "output")
-    okey = repr(options)
+    okey = repr((options, _code_stamp()))
     entry = saved.get("entries", {}).get(okey)
     if entry and isinstance(entry.get("text"), str):
         rest = _fingerprint(c, None, all_commits, baseline)[0]
@@ -282,6 +282,21 @@ def collect_rendered(repo: str | os.PathLike, options: tuple,
                          "text": text}
         _cache.save(c.root, "output", {"entries": dict(list(entries.items())[-4:])})
     return text
+
+
+def _code_stamp() -> tuple:
+    """Stat keys of expbook's own modules: text rendered by an edited or upgraded expbook
+    (a changed parser or renderer) is never served from the output cache."""
+    base = os.path.dirname(os.path.abspath(__file__))
+    out = []
+    for folder in (base, os.path.join(base, "cli")):
+        try:
+            with os.scandir(folder) as it:
+                out += [(e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in it
+                        if e.name.endswith(".py")]
+        except OSError:
+            continue
+    return tuple(sorted(out))
 
 
 def _fingerprint(c: _Collector, refs: dict[str, str] | None, all_commits: bool,
