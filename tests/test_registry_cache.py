@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import commit_all, dvc, sh
-from expbook import registry
+from expbook import collector, registry
 from repo_factory import build_small_repo
 
 pytestmark = pytest.mark.slow
@@ -188,7 +188,7 @@ def test_parallel_cold_read_equals_serial(small, monkeypatch):
     path, _ = small
     monkeypatch.setenv("EXPBOOK_NO_CACHE", "1")
     serial = registry.collect(path)
-    monkeypatch.setattr(registry, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(collector, "PARALLEL_MIN", 1)
     assert registry.collect(path) == serial
 
 

@@ -82,70 +82,98 @@ def _key(text: str) -> str:
     return text
 
 
+_PENDING = object()  # a key whose value is on the following lines
+_SKIP = ()  # a blank or comment line
+# tokenized lines by their text: params.yaml/dvc.lock files of many experiments share most
+# lines, so a cold read of thousands of commits tokenizes each distinct line once
+_LINES: dict[str, tuple] = {}
+_LINES_MAX = 200_000
+
+
+def _tokenize(raw: str) -> tuple:
+    """(kind, indent, key, value, child indent) of one line; kind: "key", "ikey", "item"."""
+    stripped = raw.strip()
+    if not stripped or stripped.startswith("#"):
+        return _SKIP
+    if "\t" in raw or stripped.startswith(("---", "...")):
+        raise _Fallback
+    indent = len(raw) - len(raw.lstrip(" "))
+    if stripped == "-" or stripped.startswith("- "):
+        body = stripped[1:].strip()
+        key, sep, rest = body.partition(":")
+        if body and sep and (rest == "" or rest.startswith(" ")) and body[:1] not in "'\"[":
+            rest = _strip_comment(rest.strip())
+            return ("ikey", indent, _key(key.strip()), _value(rest) if rest else _PENDING,
+                    indent + (len(stripped) - len(body)))
+        if _strip_comment(body):
+            return ("item", indent, None, _value(_strip_comment(body)), 0)
+        raise _Fallback
+    key, sep, rest = stripped.partition(":")
+    if not sep or (rest and not rest.startswith(" ")):
+        raise _Fallback
+    key = _key(key.strip())
+    rest = _strip_comment(rest.strip())
+    return ("key", indent, key, _value(rest) if rest else _PENDING, 0)
+
+
 def _parse(text: str) -> Any:
     root: dict = {}
     # (indent of the container's lines, container); a key without a value waits in `pending`
     # until the next line shows whether it holds a mapping, a list, or nothing (null)
     stack: list[tuple[int, Any]] = [(0, root)]
     pending: tuple[dict, str, int] | None = None
+    lines = _LINES
     for raw in text.split("\n"):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
+        tok = lines.get(raw)
+        if tok is None:
+            tok = _tokenize(raw)
+            if len(lines) >= _LINES_MAX:
+                lines.clear()
+            lines[raw] = tok
+        if tok is _SKIP:
             continue
-        if "\t" in raw or stripped.startswith(("---", "...")):
-            raise _Fallback
-        indent = len(raw) - len(raw.lstrip(" "))
-        is_item = stripped == "-" or stripped.startswith("- ")
+        kind, indent, key, value, child_indent = tok
+        if type(value) is list:
+            value = list(value)  # the memoised list is shared: hand out a copy
+        is_item = kind != "key"
         if pending is not None:
-            parent, key, pindent = pending
+            parent, pkey, pindent = pending
             pending = None
             if is_item and indent >= pindent:
-                parent[key] = []
-                stack.append((indent, parent[key]))
+                parent[pkey] = []
+                stack.append((indent, parent[pkey]))
             elif indent > pindent:
-                parent[key] = {}
-                stack.append((indent, parent[key]))
+                parent[pkey] = {}
+                stack.append((indent, parent[pkey]))
             else:
-                parent[key] = None
+                parent[pkey] = None
         want = list if is_item else dict
         while len(stack) > 1 and (stack[-1][0] > indent or (stack[-1][0] == indent
-                                                           and not isinstance(stack[-1][1], want))):
+                                                           and type(stack[-1][1]) is not want)):
             stack.pop()
         top_indent, container = stack[-1]
-        if top_indent != indent or not isinstance(container, want):
+        if top_indent != indent or type(container) is not want:
             raise _Fallback
-        if is_item:
-            body = stripped[1:].strip()
-            key, sep, rest = body.partition(":")
-            if body and sep and (rest == "" or rest.startswith(" ")) and body[:1] not in "'\"[":
-                item: dict = {}
-                container.append(item)
-                child_indent = indent + (len(stripped) - len(body))
-                stack.append((child_indent, item))
-                rest = _strip_comment(rest.strip())
-                if rest:
-                    item[_key(key.strip())] = _value(rest)
-                else:
-                    pending = (item, _key(key.strip()), child_indent)
-            elif _strip_comment(body):
-                container.append(_value(_strip_comment(body)))
+        if kind == "item":
+            container.append(value)
+        elif kind == "ikey":
+            item: dict = {}
+            container.append(item)
+            stack.append((child_indent, item))
+            if value is _PENDING:
+                pending = (item, key, child_indent)
             else:
-                raise _Fallback
-            continue
-        key, sep, rest = stripped.partition(":")
-        if not sep or (rest and not rest.startswith(" ")):
-            raise _Fallback
-        key = _key(key.strip())
-        if key in container:
-            raise _Fallback  # duplicate keys: let the real parser decide
-        rest = _strip_comment(rest.strip())
-        if rest:
-            container[key] = _value(rest)
+                item[key] = value
         else:
-            pending = (container, key, indent)
+            if key in container:
+                raise _Fallback  # duplicate keys: let the real parser decide
+            if value is _PENDING:
+                pending = (container, key, indent)
+            else:
+                container[key] = value
     if pending is not None:
-        parent, key, _ = pending
-        parent[key] = None
+        parent, pkey, _ = pending
+        parent[pkey] = None
     return root if root else None  # an empty document is null, as in YAML
 
 

@@ -152,6 +152,9 @@ def _dvc_cache_flag(root: str, with_cache: bool | None) -> list[str]:
     return [] if with_cache else ["--no-cache"]
 
 
+SWEEPS_PREFIX = "refs/expbook/sweeps/"  # expbook.sweep.state keeps one state ref per sweep
+
+
 def push(repo=".", remote: str = "origin", with_cache: bool | None = None) -> None:
     """`dvc exp push REMOTE --all-commits` then push refs/notes/expbook to the git remote.
 
@@ -162,6 +165,9 @@ def push(repo=".", remote: str = "origin", with_cache: bool | None = None) -> No
           *_dvc_cache_flag(g.root, with_cache)], g.root)
     if NOTES_REF in g.refs():
         _run(["git", "push", remote, f"{NOTES_REF}:{NOTES_REF}"], g.root)
+    if any(ref.startswith(SWEEPS_PREFIX) for ref in g.refs()):
+        # sweep state (expbook sweep status/best), fast-forward only
+        _run(["git", "push", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*"], g.root)
 
 
 def pull(repo=".", remote: str = "origin", with_cache: bool | None = None) -> int:
@@ -173,6 +179,9 @@ def pull(repo=".", remote: str = "origin", with_cache: bool | None = None) -> in
     g = _open(repo)
     _run([sys.executable, "-m", "dvc", "exp", "pull", remote, "--all-commits",
           *_dvc_cache_flag(g.root, with_cache)], g.root)
+    # sweep state: fast-forward only; a diverged local state is kept (git refuses the update)
+    subprocess.run(["git", "fetch", "--no-tags", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*"],
+                   cwd=g.root, capture_output=True, text=True)
     probe = subprocess.run(["git", "ls-remote", remote, NOTES_REF], cwd=g.root,
                            capture_output=True, text=True)
     if probe.returncode != 0 or not probe.stdout.strip():

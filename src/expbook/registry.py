@@ -10,16 +10,14 @@ import os
 import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from functools import cached_property
 from typing import Any, Callable
 
 from expbook import cache as _cache
-from expbook import dvcstate, snapshot
+from expbook import collector as _col
+from expbook.collector import NOTES_REF  # noqa: F401  (public name of this module)
 from expbook.errors import NotFoundError
-from expbook.gitrepo import RACY_NS, GitRepo
 
 EXPS_PREFIX = "refs/exps/"
-NOTES_REF = "refs/notes/expbook"
 
 
 @dataclass
@@ -63,9 +61,10 @@ _FIELDS = tuple(f.name for f in fields(Experiment))
 
 def _to_plain(row: Experiment) -> dict:
     # plain containers only, so the cache can be written with marshal; a dataclass instance's
-    # __dict__ holds exactly its fields (10x faster than getattr per field)
+    # __dict__ holds exactly its fields (10x faster than getattr per field); it is written
+    # at once, so it needs no copy
     values = row.__dict__
-    return dict(values) if len(values) == len(_FIELDS) else {n: getattr(row, n) for n in _FIELDS}
+    return values if len(values) == len(_FIELDS) else {n: getattr(row, n) for n in _FIELDS}
 
 
 def _from_plain(values: dict) -> Experiment:
@@ -78,132 +77,6 @@ def _iso(ts: int | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-class _Collector:
-    """One registry read: resolves refs, reads (or reuses) per-commit data, builds rows."""
-
-    def __init__(self, repo: str | os.PathLike) -> None:
-        self.g = GitRepo(repo)
-        self.root = self.g.root
-        self.dvc_dir = os.path.join(self.root, ".dvc")
-        self.cache_dir = snapshot.dvc_cache_dir(self.root)
-        self.dirty = False
-        self.memo: dict = {}
-
-    def any_in_cache(self, objects: list[str]) -> bool:
-        return any(os.path.exists(os.path.join(self.cache_dir, rel)) for rel in objects)
-
-    @cached_property
-    def state(self) -> dict:
-        # loaded only when some row must be rebuilt: an unchanged repo never unpickles it
-        return _cache.load(self.root, "commits")
-
-    @property
-    def commits(self) -> dict[str, dict]:
-        return self.state.setdefault("commits", {})
-
-    # ---------------------------------------------------------------- per-commit data
-    def commit_data(self, sha: str) -> dict | None:
-        data = self.commits.get(sha)
-        # a cache file that was missing may have been fetched (`dvc pull`) since
-        if data is not None and not self.any_in_cache(data["missing"]):
-            return data
-        snap = _read_commit(self.g, sha, self.cache_dir, self.memo)
-        if snap is not None:
-            self.commits[sha] = snap
-            self.dirty = True
-        return snap
-
-    def prefetch(self, shas: list[str]) -> None:
-        """Read many uncached commits in PARALLEL_JOBS forked processes (cold runs)."""
-        todo = [sha for sha in dict.fromkeys(shas) if sha not in self.commits]
-        jobs = min(PARALLEL_JOBS, os.cpu_count() or 1)
-        if len(todo) < PARALLEL_MIN or jobs < 2 or not hasattr(os, "fork"):
-            return
-        import threading
-
-        if threading.active_count() > 1:
-            return  # forking a threaded process can deadlock the child on a held lock
-        import multiprocessing
-
-        size = max(200, len(todo) // (jobs * 4))
-        chunks = [(self.root, self.cache_dir, todo[i:i + size])
-                  for i in range(0, len(todo), size)]
-        try:
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                for part in pool.imap_unordered(_read_chunk, chunks):
-                    self.commits.update(part)
-        except (OSError, RuntimeError):
-            return  # no processes to be had: commit_data() reads them one by one
-        self.dirty = True
-
-    def workspace_data(self, head: str | None) -> dict:
-        head_data = self.commit_data(head) if head else None
-        dvcyamls = list(head_data["dvcyamls"]) if head_data else []
-        if "dvc.yaml" not in dvcyamls:
-            dvcyamls.insert(0, "dvc.yaml")
-        cached = self.state.get("workspace")
-        if cached and cached["dvcyamls"] == dvcyamls \
-                and _cache.files_unchanged(self.root, cached["seen"]) \
-                and not self.any_in_cache(cached["missing"]):
-            return cached
-        reader = snapshot.DiskReader(self.root)
-        snap = snapshot.read_snapshot(reader, dvcyamls, self.cache_dir, {})
-        snap.update(dvcyamls=dvcyamls, seen=dict(reader.seen), time_ns=time.time_ns())
-        self.state["workspace"] = snap
-        self.dirty = True
-        return snap
-
-    # ---------------------------------------------------------------- notes
-    def notes(self, refs: dict[str, str]) -> dict[str, dict]:
-        sha = refs.get(NOTES_REF)
-        cached = self.state.get("notes")
-        if cached is not None and cached[0] == sha:
-            return cached[1]
-        from expbook import notes as _notes
-
-        data = _notes.read_all(self.g) if sha else {}
-        self.state["notes"] = (sha, data)
-        self.dirty = True
-        return data
-
-    def save(self) -> None:
-        if self.dirty:
-            _cache.save(self.root, "commits", self.state)
-
-
-# cold reads of this many commits or more use PARALLEL_JOBS processes (reading git objects
-# and parsing YAML is CPU-bound; below the threshold a pool costs more than it saves)
-PARALLEL_MIN = 1500
-PARALLEL_JOBS = 2
-
-
-def _read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict) -> dict | None:
-    try:
-        commit = g.commit(sha)
-    except NotFoundError:
-        return None
-    tree = commit.tree
-    dvcyamls = g.files_named(tree, "dvc.yaml")
-    snap = snapshot.read_snapshot(snapshot.TreeReader(g, tree), dvcyamls, cache_dir, memo)
-    snap.update(
-        sha=str(commit.id), time=commit.commit_time,
-        message=commit.message.split("\n", 1)[0].strip(),
-        parents=[str(p) for p in commit.parent_ids], dvcyamls=dvcyamls,
-    )
-    return snap
-
-
-def _read_chunk(args: tuple[str, str, list[str]]) -> dict[str, dict]:
-    """Worker of _Collector.prefetch: a fresh repository handle per forked process."""
-    root, cache_dir, shas = args
-    g, memo, out = GitRepo(root), {}, {}
-    for sha in shas:
-        snap = _read_commit(g, sha, cache_dir, memo)
-        if snap is not None:
-            out[sha] = snap
-    return out
 
 
 def _describe(sha: str, head: str | None, head_branch: str | None,
@@ -223,21 +96,6 @@ def _parse_exp_ref(ref: str) -> tuple[str, str] | None:
     if len(parts) != 5 or parts[2] in ("celery", "exec", "apply", "temp", "stash"):
         return None
     return parts[2] + parts[3], parts[4]
-
-
-def _all_commits(c: _Collector, starts: list[str]) -> list[str]:
-    import pygit2
-
-    seen: list[str] = []
-    walker = c.g.repo.walk(None, pygit2.enums.SortMode.TIME)
-    for sha in starts:
-        try:
-            walker.push(c.g.commit(sha).id)
-        except NotFoundError:
-            continue
-    for commit in walker:
-        seen.append(str(commit.id))
-    return seen
 
 
 def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
@@ -264,16 +122,18 @@ def collect_rendered(repo: str | os.PathLike, options: tuple,
     moved ref, a new note, queue change, edited work-tree file or DVC cache change renders
     afresh. `render` may raise (e.g. a bad --where): nothing is cached then.
     """
-    c = _Collector(repo)
+    c = _col.Collector(repo)
     saved = _cache.load(c.root, "output")
     okey = repr((options, _code_stamp()))
     entry = saved.get("entries", {}).get(okey)
     if entry and isinstance(entry.get("text"), str):
-        rest = _fingerprint(c, None, all_commits, baseline)[0]
+        rest = _col.fingerprint(c, None, all_commits, baseline)[0]
         # the refs are checked by stat alone: no ref file is read on a hit
-        if c.g.refs_unchanged(entry["refs"]) and _still_valid(c, entry, rest):
+        if c.g.refs_unchanged(entry["refs"]) and _col.still_valid(c, entry, rest):
             return entry["text"]
-    rows, stamp = _collect(repo, all_commits, baseline)
+    # the rows are not cached on their own: the text is, and an unchanged repo is answered
+    # from it (writing both costs a cold read of 10k experiments ~0.1 s for nothing)
+    rows, stamp = _collect(repo, all_commits, baseline, keep_rows=False)
     text = render(rows)
     if stamp is not None:
         entries = {k: v for k, v in saved.get("entries", {}).items() if k != okey}
@@ -299,40 +159,17 @@ def _code_stamp() -> tuple:
     return tuple(sorted(out))
 
 
-def _fingerprint(c: _Collector, refs: dict[str, str] | None, all_commits: bool,
-                 baseline: str | None) -> tuple[tuple, list]:
-    """(everything a registry read depends on besides immutable git objects, pending exps)."""
-    with open(os.path.join(c.g.git_dir, "HEAD"), encoding="utf-8") as fh:
-        head_text = fh.read()
-    pending = dvcstate.pending(c.g, c.dvc_dir)
-    key = f"{bool(all_commits)}:{baseline}"
-    fingerprint = (key, refs, head_text, tuple((p.rev, p.baseline, p.name, p.status)
-                                               for p in pending),
-                   _cache.dvc_cache_fingerprint(c.cache_dir), c.cache_dir)
-    return fingerprint, pending
-
-
-def _still_valid(c: _Collector, entry: dict, fingerprint: tuple) -> bool:
-    if entry.get("fingerprint") != fingerprint:
-        return False
-    trusted_before = entry["time_ns"] - RACY_NS
-    # a cache object added or removed in the clock tick of the last read leaves mtimes equal
-    return all(mtime < trusted_before for _, mtime in fingerprint[4]) and (
-        entry["workspace_seen"] is None
-        or _cache.files_unchanged(c.root, entry["workspace_seen"], trusted_before))
-
-
-def _collect(repo, all_commits: bool, baseline: str | None
+def _collect(repo, all_commits: bool, baseline: str | None, keep_rows: bool = True
              ) -> tuple[list[Experiment], dict | None]:
     """(rows, stamp): stamp = the fingerprint, time and work-tree files the rows were read
     under, or None when the rows must not be reused (a cache file they need is missing)."""
-    c = _Collector(repo)
+    c = _col.Collector(repo)
     saved = _cache.load(c.root, "rows")
     refs = c.g.refs(saved.get("ref_state"))
-    fingerprint, pending = _fingerprint(c, refs, all_commits, baseline)
+    fingerprint, pending = _col.fingerprint(c, refs, all_commits, baseline)
     key = fingerprint[0]
     entry = saved.get("entries", {}).get(key)
-    if entry and _still_valid(c, entry, fingerprint):
+    if entry and _col.still_valid(c, entry, fingerprint):
         try:
             rows = [_from_plain(values) for values in entry["rows"]]
             return rows, {"fingerprint": fingerprint, "time_ns": entry["time_ns"],
@@ -346,17 +183,18 @@ def _collect(repo, all_commits: bool, baseline: str | None
     stamp = {"fingerprint": fingerprint, "time_ns": start_ns,
              "workspace_seen": ws["seen"] if ws else None}
     entries = {k: v for k, v in saved.get("entries", {}).items() if k != key}
-    entries[key] = {**stamp, "rows": [_to_plain(r) for r in rows]}
+    if keep_rows:
+        entries[key] = {**stamp, "rows": [_to_plain(r) for r in rows]}
     stamp["refs"] = c.g.ref_stamp()
     if ws and ws["missing"]:
-        entries.pop(key)  # a missing cache file may appear: never reuse these rows as is
+        entries.pop(key, None)  # a missing cache file may appear: never reuse these rows as is
         stamp = None
     _cache.save(c.root, "rows", {"ref_state": c.g.ref_state,
                                  "entries": dict(list(entries.items())[-4:])})
     return rows, stamp
 
 
-def _build(c: _Collector, refs: dict[str, str], pending: list, all_commits: bool,
+def _build(c: _col.Collector, refs: dict[str, str], pending: list, all_commits: bool,
            baseline: str | None) -> tuple[list[Experiment], dict | None]:
     head, head_branch = c.g.head()
     branches: dict[str, list[str]] = {}
@@ -390,7 +228,7 @@ def _build(c: _Collector, refs: dict[str, str], pending: list, all_commits: bool
             baselines.append(sha)
             seen.add(sha)
     if all_commits:
-        for sha in _all_commits(c, list(baselines)):
+        for sha in _col.all_commits(c, list(baselines)):
             if sha not in seen:
                 baselines.append(sha)
                 seen.add(sha)
@@ -443,7 +281,7 @@ def _build(c: _Collector, refs: dict[str, str], pending: list, all_commits: bool
     return rows, ws
 
 
-def _row(c: _Collector, data: dict, name: str, rev: str, kind: str, baseline: str | None,
+def _row(c: _col.Collector, data: dict, name: str, rev: str, kind: str, baseline: str | None,
          ref: str | None, status: str, notes: dict, branches=(), git_tags=()) -> Experiment:
     note = notes.get(rev, {}) if rev != "workspace" else {}
     sweep = note.get("sweep") if isinstance(note.get("sweep"), dict) else None

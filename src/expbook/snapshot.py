@@ -97,7 +97,7 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
             errors[path] = value
             continue
         parsed.append(value)
-        lock = posixpath.join(posixpath.dirname(path), "dvc.lock")
+        lock = _lock_path(path)
         lkey = reader.key(lock)
         if lkey is not None:
             state, value = _memo(memo, ("dvc.lock", lock, lkey),
@@ -138,7 +138,7 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
                 cpath = cache_path(cache_dir, locks[path]["md5"], locks[path]["legacy"])
                 if not _exists(cpath):
                     errors[path] = f"{path}: not in local cache ({locks[path]['md5']})"
-                    missing.append(cache_path("", locks[path]["md5"], locks[path]["legacy"]))
+                    missing.append(_rel_cache_path(locks[path]["md5"], locks[path]["legacy"]))
                     continue
                 data = lambda c=cpath: _read_file(c)  # noqa: E731
                 memo_key = ("metric-cache", cpath)
@@ -156,10 +156,20 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
 
     outs = {path: {"hash": f"md5:{o['md5']}" if o["md5"] else None, "size": o["size"],
                    # relative to the cache dir: cached snapshots survive a moved cache/repo
-                   "cache": cache_path("", o["md5"], o["legacy"]) if o["md5"] else None}
+                   "cache": _rel_cache_path(o["md5"], o["legacy"]) if o["md5"] else None}
             for path, o in locks.items()}
     return {"params": params, "metrics": metrics, "outs": outs, "errors": errors,
             "missing": missing, "metric_files": list(spec["metrics"])}
+
+
+def _lock_path(dvcyaml: str) -> str:
+    return "dvc.lock" if dvcyaml == "dvc.yaml" else \
+        posixpath.join(posixpath.dirname(dvcyaml), "dvc.lock")
+
+
+def _rel_cache_path(md5: str, legacy: bool) -> str:
+    """cache_path("", md5, legacy) without posixpath.join: called for every out of every commit."""
+    return f"{md5[:2]}/{md5[2:]}" if legacy else f"files/md5/{md5[:2]}/{md5[2:]}"
 
 
 def _exists(path: str) -> bool:

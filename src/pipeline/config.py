@@ -171,3 +171,24 @@ def load_params(path: str | Path = paths.PARAMS) -> Params:
 def as_dict(cfg: Any) -> dict:
     """Plain-dict copy of a config dataclass (for checkpoints and metadata)."""
     return dataclasses.asdict(cfg)
+
+
+def main() -> int:
+    """`python -m pipeline.config`: validate params.yaml and exit 2 naming the bad key.
+
+    The sweep spec's `validate:` command (see sweeps/lr-wd.yaml) runs this on every trial's
+    params before any trial starts.
+    """
+    import sys
+
+    try:
+        load_params()
+    except ParamsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{paths.PARAMS}: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

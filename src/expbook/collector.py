@@ -1,0 +1,199 @@
+"""One registry read's git side: resolves refs, reads per-commit snapshots (in forked worker
+processes on cold runs of many commits), caches them, and fingerprints the repository state.
+
+Used by expbook.registry; never imports DVC.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import time
+from functools import cached_property
+
+from expbook import cache as _cache
+from expbook import dvcstate, snapshot
+from expbook.errors import NotFoundError
+from expbook.gitrepo import RACY_NS, GitRepo
+
+NOTES_REF = "refs/notes/expbook"
+
+
+class Collector:
+    """One registry read: resolves refs, reads (or reuses) per-commit data, builds rows."""
+
+    def __init__(self, repo: str | os.PathLike) -> None:
+        self.g = GitRepo(repo)
+        self.root = self.g.root
+        self.dvc_dir = os.path.join(self.root, ".dvc")
+        self.cache_dir = snapshot.dvc_cache_dir(self.root)
+        self.dirty = False
+        self.memo: dict = {}
+
+    def any_in_cache(self, objects: list[str]) -> bool:
+        """Whether any of `objects` (paths relative to the DVC cache dir) is there."""
+        dirs = self.object_dirs
+        return any(rel.rpartition("/")[0] in dirs
+                   and os.path.exists(os.path.join(self.cache_dir, rel)) for rel in objects)
+
+    @cached_property
+    def object_dirs(self) -> set[str]:
+        # the cache's two-hex-digit object folders, listed once: an object whose folder is
+        # absent costs no stat (outs of 10k experiments are 10k stats otherwise)
+        found = set()
+        for sub in ("", "files/md5"):
+            try:
+                with os.scandir(os.path.join(self.cache_dir, sub)) as it:
+                    found.update(posixpath.join(sub, e.name) for e in it if len(e.name) == 2)
+            except OSError:
+                continue
+        return found
+
+    @cached_property
+    def state(self) -> dict:
+        # loaded only when some row must be rebuilt: an unchanged repo never unpickles it
+        return _cache.load(self.root, "commits")
+
+    @property
+    def commits(self) -> dict[str, dict]:
+        return self.state.setdefault("commits", {})
+
+    # ---------------------------------------------------------------- per-commit data
+    def commit_data(self, sha: str) -> dict | None:
+        data = self.commits.get(sha)
+        # a cache file that was missing may have been fetched (`dvc pull`) since
+        if data is not None and not self.any_in_cache(data["missing"]):
+            return data
+        snap = read_commit(self.g, sha, self.cache_dir, self.memo)
+        if snap is not None:
+            self.commits[sha] = snap
+            self.dirty = True
+        return snap
+
+    def prefetch(self, shas: list[str]) -> None:
+        """Read many uncached commits in PARALLEL_JOBS forked processes (cold runs)."""
+        todo = [sha for sha in dict.fromkeys(shas) if sha not in self.commits]
+        jobs = min(PARALLEL_JOBS, os.cpu_count() or 1)
+        if len(todo) < PARALLEL_MIN or jobs < 2 or not hasattr(os, "fork"):
+            return
+        import threading
+
+        if threading.active_count() > 1:
+            return  # forking a threaded process can deadlock the child on a held lock
+        import multiprocessing
+
+        size = max(200, len(todo) // (jobs * 4))
+        chunks = [(self.root, self.cache_dir, todo[i:i + size])
+                  for i in range(0, len(todo), size)]
+        try:
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                for part in pool.imap_unordered(read_chunk, chunks):
+                    self.commits.update(part)
+        except (OSError, RuntimeError):
+            return  # no processes to be had: commit_data() reads them one by one
+        self.dirty = True
+
+    def workspace_data(self, head: str | None) -> dict:
+        head_data = self.commit_data(head) if head else None
+        dvcyamls = list(head_data["dvcyamls"]) if head_data else []
+        if "dvc.yaml" not in dvcyamls:
+            dvcyamls.insert(0, "dvc.yaml")
+        cached = self.state.get("workspace")
+        if cached and cached["dvcyamls"] == dvcyamls \
+                and _cache.files_unchanged(self.root, cached["seen"]) \
+                and not self.any_in_cache(cached["missing"]):
+            return cached
+        reader = snapshot.DiskReader(self.root)
+        snap = snapshot.read_snapshot(reader, dvcyamls, self.cache_dir, {})
+        snap.update(dvcyamls=dvcyamls, seen=dict(reader.seen), time_ns=time.time_ns())
+        self.state["workspace"] = snap
+        self.dirty = True
+        return snap
+
+    # ---------------------------------------------------------------- notes
+    def notes(self, refs: dict[str, str]) -> dict[str, dict]:
+        sha = refs.get(NOTES_REF)
+        cached = self.state.get("notes")
+        if cached is not None and cached[0] == sha:
+            return cached[1]
+        from expbook import notes as _notes
+
+        data = _notes.read_all(self.g) if sha else {}
+        self.state["notes"] = (sha, data)
+        self.dirty = True
+        return data
+
+    def save(self) -> None:
+        if self.dirty:
+            _cache.save(self.root, "commits", self.state)
+
+
+# cold reads of this many commits or more use PARALLEL_JOBS processes (reading git objects
+# and parsing YAML is CPU-bound; below the threshold a pool costs more than it saves)
+PARALLEL_MIN = 1500
+PARALLEL_JOBS = 2
+
+
+def read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict) -> dict | None:
+    try:
+        commit = g.commit(sha)
+    except NotFoundError:
+        return None
+    tree = commit.tree
+    dvcyamls = g.files_named(tree, "dvc.yaml")
+    snap = snapshot.read_snapshot(snapshot.TreeReader(g, tree), dvcyamls, cache_dir, memo)
+    snap.update(
+        sha=str(commit.id), time=commit.commit_time,
+        message=commit.message.split("\n", 1)[0].strip(),
+        parents=[str(p) for p in commit.parent_ids], dvcyamls=dvcyamls,
+    )
+    return snap
+
+
+def read_chunk(args: tuple[str, str, list[str]]) -> dict[str, dict]:
+    """Worker of Collector.prefetch: a fresh repository handle per forked process."""
+    root, cache_dir, shas = args
+    g, memo, out = GitRepo(root), {}, {}
+    for sha in shas:
+        snap = read_commit(g, sha, cache_dir, memo)
+        if snap is not None:
+            out[sha] = snap
+    return out
+
+
+def all_commits(c: Collector, starts: list[str]) -> list[str]:
+    import pygit2
+
+    seen: list[str] = []
+    walker = c.g.repo.walk(None, pygit2.enums.SortMode.TIME)
+    for sha in starts:
+        try:
+            walker.push(c.g.commit(sha).id)
+        except NotFoundError:
+            continue
+    for commit in walker:
+        seen.append(str(commit.id))
+    return seen
+
+
+def fingerprint(c: Collector, refs: dict[str, str] | None, all_commits: bool,
+                 baseline: str | None) -> tuple[tuple, list]:
+    """(everything a registry read depends on besides immutable git objects, pending exps)."""
+    with open(os.path.join(c.g.git_dir, "HEAD"), encoding="utf-8") as fh:
+        head_text = fh.read()
+    pending = dvcstate.pending(c.g, c.dvc_dir)
+    key = f"{bool(all_commits)}:{baseline}"
+    fingerprint = (key, refs, head_text, tuple((p.rev, p.baseline, p.name, p.status)
+                                               for p in pending),
+                   _cache.dvc_cache_fingerprint(c.cache_dir), c.cache_dir)
+    return fingerprint, pending
+
+
+def still_valid(c: Collector, entry: dict, fingerprint: tuple) -> bool:
+    if entry.get("fingerprint") != fingerprint:
+        return False
+    trusted_before = entry["time_ns"] - RACY_NS
+    # a cache object added or removed in the clock tick of the last read leaves mtimes equal
+    return all(mtime < trusted_before for _, mtime in fingerprint[4]) and (
+        entry["workspace_seen"] is None
+        or _cache.files_unchanged(c.root, entry["workspace_seen"], trusted_before))
