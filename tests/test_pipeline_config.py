@@ -87,3 +87,11 @@ def test_dvc_yaml_paths_match_paths_module():
                 paths.TRAIN_PLOTS_DIR, paths.ENVIRONMENT, paths.TRAIN_METRICS,
                 paths.EVAL_PLOTS_DIR, paths.MISCLASSIFIED_PNG, paths.EVAL_METRICS}
     assert declared == {str(p) for p in expected}
+
+
+@pytest.mark.parametrize("text, value", [("1e-05", 1e-05), ("1.0e-5", 1e-05), ("3e-4", 3e-4),
+                                         ("0.001", 0.001), ("2", 2.0)])
+def test_floats_as_dvc_exp_run_writes_them(tmp_path, text, value):
+    """Bug: `dvc exp run -S train.lr=1e-5` writes `1e-05`, which YAML 1.1 reads as a string."""
+    (tmp_path / "params.yaml").write_text(f"train:\n  lr: {text}\n")
+    assert load_params(tmp_path / "params.yaml").train.lr == value

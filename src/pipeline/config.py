@@ -7,6 +7,7 @@ before any work (error names the file and key, e.g. `params.yaml: train.lr must 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,12 +156,26 @@ def parse_params(doc: Any, fname: str = str(paths.PARAMS)) -> Params:
     return params
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """SafeLoader that also reads YAML 1.2 floats without a dot (`1e-05`) as floats.
+
+    `dvc exp run -S train.lr=1e-5` writes `1e-05`: DVC (ruamel, YAML 1.2) reads it as a float,
+    plain PyYAML (YAML 1.1) as a string, which would reject DVC's own workflow.
+    """
+
+
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
 def load_params(path: str | Path = paths.PARAMS) -> Params:
     """Read and validate the whole params file."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as fobj:
-            doc = yaml.safe_load(fobj)
+            doc = yaml.load(fobj, Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader subclass)
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
     except yaml.YAMLError as err:
