@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,21 +190,27 @@ def as_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
+
+def stage_main(body: Callable[[Params], str | None]) -> int:
+    """The shared main() of every stage: validate the whole params.yaml, run `body`, print its
+    summary line; bad params or a stage error print `error: ...` and give exit code 2."""
+    try:
+        summary = body(load_params())
+    except (ParamsError, StageError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if summary:
+        print(summary)
+    return 0
+
+
 def main() -> int:
     """`python -m pipeline.config`: validate params.yaml and exit 2 naming the bad key.
 
     The sweep spec's `validate:` command (see sweeps/lr-wd.yaml) runs this on every trial's
     params before any trial starts.
     """
-    import sys
-
-    try:
-        load_params()
-    except ParamsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"{paths.PARAMS}: ok")
-    return 0
+    return stage_main(lambda params: f"{paths.PARAMS}: ok")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import checkpoint, paths, runtime
-from pipeline.config import BaseConfig, EvaluateConfig, ParamsError, StageError, TrainConfig, load_params
+from pipeline.config import BaseConfig, EvaluateConfig, StageError, TrainConfig, stage_main
 from pipeline.data import confusion, load_meta, load_split, scores
 from pipeline.fileio import atomic_path
 from pipeline.models import build_model
@@ -92,14 +92,11 @@ def run(base: BaseConfig, cfg: EvaluateConfig) -> dict:
 
 
 def main() -> int:
-    try:
-        params = load_params()
+    def body(params) -> str:
         result = run(params.base, params.evaluate)
-    except (ParamsError, StageError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"test acc {result['acc']:.4f}  macro F1 {result['f1']:.4f}  loss {result['loss']:.4f}")
-    return 0
+        return f"test acc {result['acc']:.4f}  macro F1 {result['f1']:.4f}  loss {result['loss']:.4f}"
+
+    return stage_main(body)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import paths
-from pipeline.config import BaseConfig, ParamsError, StageError, PrepareConfig, load_params
+from pipeline.config import BaseConfig, ParamsError, PrepareConfig, stage_main
 from pipeline.fileio import write_json
 
 
@@ -115,14 +115,11 @@ def run(base: BaseConfig, cfg: PrepareConfig) -> dict:
 
 
 def main() -> int:
-    try:
-        params = load_params()
+    def body(params) -> str:
         result = run(params.base, params.prepare)
-    except (ParamsError, StageError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"prepared {result['size']} ({result['n_classes']} classes) -> {paths.PREPARED_DIR}")
-    return 0
+        return f"prepared {result['size']} ({result['n_classes']} classes) -> {paths.PREPARED_DIR}"
+
+    return stage_main(body)
 
 
 if __name__ == "__main__":

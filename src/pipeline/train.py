@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import checkpoint, paths, runtime
-from pipeline.config import BaseConfig, ParamsError, StageError, TrainConfig, as_dict, load_params
+from pipeline.config import BaseConfig, TrainConfig, as_dict, stage_main
 from pipeline.data import confusion, load_meta, load_split, scores
 from pipeline.models import build_model, parameter_counts
 from pipeline.schedule import TrainState, end_epoch, lr_factor, should_stop_early
@@ -185,13 +185,7 @@ def _write_environment(counts: dict) -> None:
 
 
 def main() -> int:
-    try:
-        params = load_params()
-        run(params.base, params.train)
-    except (ParamsError, StageError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return stage_main(lambda params: run(params.base, params.train) and None)
 
 
 if __name__ == "__main__":
