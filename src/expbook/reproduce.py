@@ -390,18 +390,3 @@ def reproduce(repo: str | os.PathLike = ".", rev: str = "HEAD", *, name: str | N
                                tolerance=tolerance)
     return result
 
-
-def diff_rows(result: Reproduction, only_changed: bool = False) -> list[dict[str, Any]]:
-    """Table rows (kind, key, recorded, reproduced, status, detail) of a Reproduction."""
-    return [{"kind": d.kind, "key": d.key, "recorded": d.recorded, "reproduced": d.reproduced,
-             "status": d.status, "detail": d.detail}
-            for d in result.diffs if not (only_changed and d.status in ("equal", "ignored"))]
-
-
-def summarize_many(results: list[Reproduction]) -> str:
-    exact = sum(r.bit_exact for r in results)
-    within = sum(r.ok and not r.bit_exact for r in results)
-    errors = sum(r.error is not None for r in results)
-    failed = len(results) - exact - within - errors
-    return (f"{exact}/{len(results)} reproduced bit-exactly, {within} within tolerance, "
-            f"{failed} differ, {errors} errors")

@@ -65,9 +65,25 @@ def _resolve(repo: str, exp: str) -> tuple[str, str]:
     return found.rev, found.name
 
 
+def diff_rows(result, only_changed: bool = False) -> list[dict]:
+    """Table rows (kind, key, recorded, reproduced, status, detail) of a reproduce.Reproduction."""
+    return [{"kind": d.kind, "key": d.key, "recorded": d.recorded, "reproduced": d.reproduced,
+             "status": d.status, "detail": d.detail}
+            for d in result.diffs if not (only_changed and d.status in ("equal", "ignored"))]
+
+
+def summarize_many(results: list) -> str:
+    """One line over several reproductions: how many were bit-exact, within tolerance, off."""
+    exact = sum(r.bit_exact for r in results)
+    within = sum(r.ok and not r.bit_exact for r in results)
+    errors = sum(r.error is not None for r in results)
+    failed = len(results) - exact - within - errors
+    return (f"{exact}/{len(results)} reproduced bit-exactly, {within} within tolerance, "
+            f"{failed} differ, {errors} errors")
+
+
 def _print_diffs(result, fmt: str, changed_only: bool) -> None:
     from expbook.output import render
-    from expbook.reproduce import diff_rows
 
     rows = diff_rows(result, only_changed=changed_only)
     columns = ["kind", "key", "recorded", "reproduced", "status", "detail"]
@@ -125,7 +141,7 @@ def reproduce(exp, repo, sample, where, seed, tolerance, ignore, ignore_out, no_
             _print_diffs(result, fmt, changed_only=True)
         click.echo(result.summary())
         results.append(result)
-    click.echo(rp.summarize_many(results))
+    click.echo(summarize_many(results))
     codes = {r.exit_code for r in results}
     sys.exit(1 if 1 in codes else (2 if 2 in codes else 0))
 
