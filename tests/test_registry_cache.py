@@ -303,3 +303,26 @@ def test_output_cache_sees_workspace_edits_and_writes_files(small):
         assert result.exit_code == 0, result.output
         lines = out.read_text().splitlines()
         assert f"({len(lines) - 1} rows, csv)" in result.output
+
+
+def test_python_rows_after_a_cached_cli_run_equal_cold(small, monkeypatch):
+    """The CLI caches its text, not the rows: a later collect() rebuilds them from the
+    per-commit cache and must give what a cache-less read gives."""
+    path, _ = small
+    _age(path)
+    _registry(path, "--format", "json")
+    _registry(path, "--format", "json")
+    warm = registry.collect(path)
+    monkeypatch.setenv("EXPBOOK_NO_CACHE", "1")
+    assert warm == registry.collect(path)
+
+
+def test_yaml_lists_from_repeated_lines_are_independent():
+    """Bug guarded: the fast YAML reader memoises lines; a list value shared between two
+    documents (or two keys) would let editing one row's params change another's."""
+    from expbook import fastyaml
+
+    first = fastyaml.loads(b"layers: [64, 32]\nother: [64, 32]\n")
+    first["layers"].append(1)
+    assert first["other"] == [64, 32]
+    assert fastyaml.loads(b"layers: [64, 32]\n") == {"layers": [64, 32]}
