@@ -171,3 +171,26 @@ def test_parse_lock_outs_fast_equals_full():
     (False, "/c/files/md5/ab/cdef"), (True, "/c/ab/cdef")])
 def test_cache_path_layouts(legacy, want):
     assert dvcfiles.cache_path("/c", "abcdef", legacy) == want
+
+
+@pytest.mark.parametrize("text, expected", [
+    (b'{"acc": 0.1, "n": 3}', {"acc": 0.1, "n": 3}),
+    (b'{"loss": NaN}', "nan"),                      # only the stdlib reads NaN
+    (b'{"big": 123456789012345678901234567890}', {"big": 123456789012345678901234567890}),
+])
+def test_json_metrics_parse_like_the_stdlib(text, expected):
+    """The fast JSON path (orjson) must read every file the stdlib json reads, the same way."""
+    from expbook.dvcfiles import load_bytes
+
+    value = load_bytes("m.json", text)
+    if expected == "nan":
+        assert value["loss"] != value["loss"]
+    else:
+        assert value == expected
+
+
+def test_corrupt_json_metrics_is_a_parse_error():
+    from expbook.dvcfiles import ParseError, load_bytes
+
+    with pytest.raises(ParseError, match="m.json: JSON file structure is corrupted"):
+        load_bytes("m.json", b'{"acc": ')
