@@ -220,3 +220,15 @@ def test_plot_unknown_extension_writes_nothing(tmp_path):
     with pytest.raises(ExpbookError, match="curves.pdf"):
         plot_curves("loss", [("e", _curves()["train/loss"])], tmp_path / "curves.pdf")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_wide_table_keeps_every_column_readable(monkeypatch):
+    """Bug: a registry with ~100 metric columns collapsed every rich column to nothing on an
+    80-column terminal; the table now keeps its natural width."""
+    from expbook.output import to_table
+
+    monkeypatch.setenv("COLUMNS", "80")
+    columns = [f"metrics.json:class_{i}.acc" for i in range(40)]
+    rows = [{c: 0.25 * (i % 4) for i, c in enumerate(columns)}]
+    text = to_table(rows, columns, {c: c for c in columns})
+    assert all(c in text for c in columns)

@@ -246,9 +246,10 @@ def to_table(rows: Sequence[Mapping], columns: Sequence[str], names: Mapping[str
     """A rich table as text (colour only when printing to a terminal is left to print_table)."""
     from rich.console import Console
 
-    console = Console(width=width or _terminal_width(), record=True, file=open(os.devnull, "w"),
-                      color_system=None)
-    console.print(rich_table(rows, columns, names, title))
+    table = rich_table(rows, columns, names, title)
+    console = Console(width=width or max(natural_width(table), _terminal_width()), record=True,
+                      file=open(os.devnull, "w"), color_system=None)
+    console.print(table)
     console.file.close()
     return console.export_text()
 
@@ -265,6 +266,15 @@ def rich_table(rows: Sequence[Mapping], columns: Sequence[str], names: Mapping[s
     for row in rows:
         table.add_row(*(cell(row.get(c), c) for c in columns))
     return table
+
+
+def natural_width(table) -> int:
+    """The width a rich table needs with no column squeezed (rich collapses columns to nothing
+    when a wide registry does not fit the terminal; overflowing lines stay readable)."""
+    from rich.console import Console
+
+    with open(os.devnull, "w") as sink:
+        return Console(width=1_000_000, file=sink).measure(table).maximum
 
 
 def _terminal_width() -> int:
@@ -321,5 +331,11 @@ def print_table(rows: Sequence[Mapping], columns: Sequence[str], *, full_names: 
 
     names = {c: c for c in columns} if full_names else short_names(columns)
     tty = sys.stdout.isatty()
-    console = Console(width=None if tty else max(_terminal_width(), 200), soft_wrap=False)
-    console.print(rich_table(rows, columns, names, title))
+    table = rich_table(rows, columns, names, title)
+    needed, available = natural_width(table), _terminal_width()
+    if tty and needed > available:
+        print(f"note: the table is {needed} characters wide ({len(columns)} columns); narrow it "
+              "with --only-changed, --columns/--drop, or page it with `| less -S`",
+              file=sys.stderr)
+    console = Console(width=max(needed, available), soft_wrap=False)
+    console.print(table)
