@@ -232,3 +232,15 @@ def test_wide_table_keeps_every_column_readable(monkeypatch):
     rows = [{c: 0.25 * (i % 4) for i, c in enumerate(columns)}]
     text = to_table(rows, columns, {c: c for c in columns})
     assert all(c in text for c in columns)
+
+
+def test_unwritable_output_is_an_error_not_a_traceback(tmp_path):
+    """Bug: `expbook export main -o /proc/x` ended in a raw FileNotFoundError traceback."""
+    from expbook.errors import ExpbookError
+    from expbook.output import write_atomic
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ExpbookError, match="cannot write"):
+        write_atomic(blocker / "sub" / "out.csv", "a,b\n")
+    assert blocker.read_text() == "x"

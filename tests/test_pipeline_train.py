@@ -155,3 +155,11 @@ def test_distributed_only_rank0_writes_and_metrics_are_reduced(prepared: Path, t
         assert (rank0 / rel).exists()
         assert not (rank1 / rel).exists()
     assert not (rank1 / paths.TRAIN_PLOTS_DIR).exists()
+
+
+def test_truncate_tolerates_a_row_cut_off_by_a_crash(tmp_path):
+    """Bug (review): a last TSV line cut off mid-write made train.resume fail for good."""
+    path = tmp_path / "loss.tsv"
+    path.write_text("timestamp\tstep\tloss\n1\t0\t0.5\n2\t1\t0.4\n17000")
+    truncate_tsvs(tmp_path, 5)
+    assert path.read_text() == "timestamp\tstep\tloss\n1\t0\t0.5\n2\t1\t0.4\n"

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from expbook.errors import ExpbookError, QueryError
+from expbook.errors import QueryError
 from expbook.query import compile_where, keys_of, parse, resolve_key
 from expbook.reproduce import (DEFAULT_IGNORE, DEFAULT_IGNORE_OUT, Reproduction,
                                flatten_metrics, reproduce, rev_parse)
@@ -176,7 +176,4 @@ def markdown_report(res: CheckResult) -> str:
 def write_report(res: CheckResult, path: str | os.PathLike) -> None:
     from expbook.output import write_atomic
 
-    try:
-        write_atomic(path, markdown_report(res))
-    except OSError as err:
-        raise ExpbookError(f"cannot write report {os.fspath(path)!r}: {err}") from err
+    write_atomic(path, markdown_report(res))  # an unwritable path is an ExpbookError

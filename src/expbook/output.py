@@ -39,20 +39,26 @@ def format_for(fmt: str | None, path: str | os.PathLike | None) -> str:
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
-    """Write a file via a temp file + os.replace so a failure never leaves half a file."""
+    """Write a file via a temp file + os.replace so a failure never leaves half a file.
+
+    An unwritable path is an ExpbookError naming it (not a traceback)."""
     import tempfile
 
+    from expbook.errors import ExpbookError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except OSError as err:
+        raise ExpbookError(f"cannot write {os.fspath(path)!r}: {err.strerror or err}") from err
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------- columns

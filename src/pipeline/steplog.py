@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from pipeline.fileio import atomic_path
+
 STEP_NAMES = ("loss", "lr", "grad_norm", "samples_per_s", "wallclock_s")
 
 
@@ -72,7 +74,17 @@ def truncate_tsvs(directory: str | os.PathLike, below_step: int,
         col = header.index("step") if "step" in header else None
         if col is None:
             continue
-        kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split("\t")[col]) < below_step]
+        kept = [lines[0]] + [ln for ln in lines[1:] if _step_of(ln, col, len(header)) < below_step]
         if len(kept) != len(lines):
-            with open(path, "w", encoding="utf-8") as fobj:
+            with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fobj:
                 fobj.writelines(kept)
+
+
+def _step_of(line: str, col: int, width: int) -> float:
+    """The step of a TSV row; a row cut off by a crash (too few fields, no number) sorts last
+    so it is dropped."""
+    fields = line.rstrip("\n").split("\t")
+    try:
+        return int(fields[col]) if len(fields) == width else float("inf")
+    except ValueError:
+        return float("inf")
