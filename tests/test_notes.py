@@ -123,6 +123,13 @@ def test_push_then_pull_merges_notes(repo, tmp_path):
     doc = notes.get(other, sha)
     assert doc["notes"] == ["from a", "from b, before pulling"] and doc["tags"] == ["best"]
     assert notes.pull(other, "origin") == 0  # nothing new the second time
+    # bug (review): the pull's merge used to make this push a rejected non-fast-forward
+    notes.set_tag(other, sha, "checked")
+    notes.push(other, "origin")
+    assert notes.pull(path, "origin") == 1
+    doc = notes.get(path, sha)
+    assert doc["notes"] == ["from a", "from b, before pulling"]
+    assert doc["tags"] == ["best", "checked"]
 
 
 def test_push_to_unknown_remote_fails_cleanly(repo):

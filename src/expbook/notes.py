@@ -195,11 +195,30 @@ def pull(repo=".", remote: str = "origin", with_cache: bool | None = None) -> in
         for sha, doc in theirs.items():
             merged = _merge_docs(ours.get(sha, {}), doc)
             if merged != ours.get(sha):
-                try:
-                    fresh.commit(sha)
-                except ExpbookError:
-                    continue  # the experiment itself was not pulled
+                # kept even when the experiment itself was not pulled: our next push must not
+                # drop the remote's note
                 _write(fresh, sha, merged)
                 changed += 1
+        _record_merge(fresh.repo, remote)
         fresh.repo.references.delete(_REMOTE_TMP_REF)
     return changed
+
+
+def _record_merge(repo, remote: str) -> None:
+    """Make the remote's notes commit an ancestor of ours (a merge commit with our merged tree)
+    so the next `git push` of the notes ref is a fast-forward, not a rejection."""
+    theirs = repo.references[_REMOTE_TMP_REF].target
+    head = repo.references.get(NOTES_REF)
+    if head is None:
+        repo.references.create(NOTES_REF, theirs)
+        return
+    ours = head.target
+    if ours == theirs or repo.descendant_of(ours, theirs):
+        return
+    if repo.descendant_of(theirs, ours):
+        head.set_target(theirs)  # nothing of ours is missing there: fast-forward
+        return
+    sig = _signature(repo)
+    merge = repo.create_commit(None, sig, sig, f"Merge expbook notes from {remote}",
+                               repo[ours].tree_id, [ours, theirs])
+    head.set_target(merge)
