@@ -9,10 +9,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from expbook.dvcfiles import flatten_file
 from expbook.errors import QueryError
 from expbook.query import compile_where, keys_of, parse, resolve_key
 from expbook.reproduce import (DEFAULT_IGNORE, DEFAULT_IGNORE_OUT, Reproduction,
-                               flatten_metrics, reproduce, rev_parse)
+                               reproduce, rev_parse)
 
 REF = "ref"  # in a rule, the reference value of the rule's metric
 
@@ -97,7 +98,7 @@ def reference_metrics(repo: str | os.PathLike, rev: str) -> dict[str, Any]:
         result = dvc_repo.metrics.show(revs=[sha])
     for path, entry in result.get(sha, {}).get("data", {}).items():
         if "data" in entry:
-            flatten_metrics(f"{path}:", entry["data"], out)
+            flatten_file(path, entry["data"], out)
     return out
 
 

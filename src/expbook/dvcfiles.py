@@ -72,6 +72,14 @@ def flatten(data: Any, prefix: str = "", out: dict | None = None) -> dict[str, A
     return out
 
 
+def flatten_file(path: str, data: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """A parsed file's nested values as `"<path>:a.b.c"` keys in `out`, as the registry names
+    them (also used by reproduce/check and the sweep runner, so all see the same keys)."""
+    for key, value in flatten(data).items():
+        out[f"{path}:{key}"] = value
+    return out
+
+
 def extract_metrics(data: Any) -> Any:
     """Keep numbers/strings and non-empty dicts of them, as DVC's metrics show does."""
     if isinstance(data, (int, float, str)):

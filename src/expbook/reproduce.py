@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator
 
 import yaml
 
+from expbook.dvcfiles import flatten_file
 from expbook.errors import ExpbookError, NotFoundError
 
 # Wall-clock-type values change on every run by nature; documented in README "Reproducing".
@@ -167,16 +168,6 @@ class Snapshot:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def flatten_metrics(prefix: str, node: Any, out: dict[str, Any]) -> None:
-    """Nested metrics under `prefix` ("path:") as flat "path:a.b" keys in `out`."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            child = f"{prefix}{key}" if prefix.endswith(":") else f"{prefix}.{key}"
-            flatten_metrics(child, value, out)
-    else:
-        out[prefix] = node
-
-
 def _drop_keys(node: Any, ignore: list[str]) -> Any:
     if isinstance(node, dict):
         return {k: _drop_keys(v, ignore) for k, v in node.items() if not matches(str(k), ignore)}
@@ -256,7 +247,7 @@ def snapshot(root: str | os.PathLike, ignore: Iterable[str] = DEFAULT_IGNORE,
                 if "error" in entry:
                     snap.errors[path] = str(entry["error"])
                 else:
-                    flatten_metrics(f"{path}:", entry.get("data", {}), snap.metrics)
+                    flatten_file(path, entry.get("data", {}), snap.metrics)
             snap.plots += _top_level_plots(repo)
     except DvcException as err:
         raise ReproduceError(f"DVC cannot read the pipeline in {root}: {err}") from err

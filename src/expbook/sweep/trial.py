@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from expbook import env as envnames
+from expbook.dvcfiles import flatten_file
 from expbook.sweep import state, workspace
 
 
@@ -168,17 +169,8 @@ def _metrics(dvc_repo) -> dict[str, Any]:
     shown = dvc_repo.metrics.show(on_error="return")
     for rev_data in shown.values():
         for path, file_data in (rev_data.get("data") or {}).items():
-            _flatten(file_data.get("data") or {}, f"{path}:", out)
+            flatten_file(path, file_data.get("data") or {}, out)
     return out
-
-
-def _flatten(node: Any, prefix: str, out: dict) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            sep = "" if prefix.endswith(":") else "."
-            _flatten(value, f"{prefix}{sep}{key}", out)
-    else:
-        out[prefix] = node
 
 
 def match_values(metrics: dict[str, Any], keys: list[str]) -> list[float | None]:
