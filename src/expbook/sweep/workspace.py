@@ -6,6 +6,7 @@ Used by the sweep worker processes (expbook.sweep.trial) and by the sweep driver
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from expbook.errors import ExpbookError
+from expbook.output import write_atomic
 
 WS_ROOT = Path(".dvc") / "tmp" / "expbook"
 EXPS_NAMESPACE = "refs/exps"  # DVC's layout: refs/exps/<base[:2]>/<base[2:]>/<name>
@@ -100,10 +102,9 @@ def set_params(path: Path, overrides: dict[str, Any]) -> None:
             for part in parents:
                 node = node[part]
             node[leaf] = value
-        tmp = target.with_name(f".{target.name}.expbook-tmp")
-        with open(tmp, "w") as fh:
-            yml.dump(doc, fh)
-        os.replace(tmp, target)
+        buf = io.StringIO()
+        yml.dump(doc, buf)
+        write_atomic(target, buf.getvalue())
 
 
 def _represent_float(representer, value: float):
