@@ -14,13 +14,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from registry import ENV, synthesize  # noqa: E402  (benchmarks/registry.py)
+from registry import ENV, synthesize
 
 FILES = ("params.yaml", "metrics.json", "dvc.lock")
 
@@ -64,7 +63,7 @@ print(t1 - t0, t2 - t1, t3 - t2, len(refs), total)
 FILEREFS = """
 import sys, time
 t0 = time.perf_counter()
-from expbook.gitrepo import GitRepo
+from expbook.registry.gitrepo import GitRepo
 t1 = time.perf_counter()
 refs = {r: s for r, s in GitRepo(sys.argv[1]).refs().items() if r.startswith("refs/exps/")}
 t2 = time.perf_counter()
@@ -74,8 +73,9 @@ print(t1 - t0, t2 - t1, 0.0, len(refs), 0)
 
 def run(code: str, path: Path) -> list[float]:
     code = f"FILES = {FILES!r}\n" + code
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
-                         text=True, env=ENV, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=ENV, check=True
+    ).stdout.split()
     return [float(x) for x in out[:3]] + [int(out[3]), int(out[4])]
 
 
@@ -88,8 +88,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         synthesize(workdir / "repo", args.n)
         results = {}
-        for label, code in (("pygit2", PYGIT2), ("GitPython", GITPYTHON),
-                            ("plain files (refs only)", FILEREFS)):
+        for label, code in (
+            ("pygit2", PYGIT2),
+            ("GitPython", GITPYTHON),
+            ("plain files (refs only)", FILEREFS),
+        ):
             runs = [run(code, workdir / "repo") for _ in range(args.runs)]
             assert len({r[3] for r in runs}) == 1 and runs[0][3] == args.n, runs
             results[label] = [statistics.median(r[i] for r in runs) for i in range(3)]
@@ -98,8 +101,10 @@ def main(argv: list[str] | None = None) -> None:
         for label, (imp, refs, read) in results.items():
             print(f"{label:<24} {imp:8.3f} {refs:10.3f} {read:21.3f}")
         py, gp = results["pygit2"], results["GitPython"]
-        print(f"GitPython / pygit2: import {gp[0] / py[0]:.1f}x, refs {gp[1] / py[1]:.1f}x, "
-              f"reads {gp[2] / py[2]:.1f}x")
+        print(
+            f"GitPython / pygit2: import {gp[0] / py[0]:.1f}x, refs {gp[1] / py[1]:.1f}x, "
+            f"reads {gp[2] / py[2]:.1f}x"
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

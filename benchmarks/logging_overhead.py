@@ -29,8 +29,7 @@ class DvcliveEveryStep:
     def __init__(self, directory, enabled: bool = True):
         from dvclive import Live
 
-        self.live = Live(dir="naive-live", save_dvc_exp=False,
-                         dvcyaml=None, report=None)
+        self.live = Live(dir="naive-live", save_dvc_exp=False, dvcyaml=None, report=None)
 
     def start(self, elapsed_s: float = 0.0) -> None:
         pass
@@ -56,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.steplog import StepLog
 
     params = load_params(ROOT / "params.yaml")
-    cfg = params.train if args.epochs is None else dataclasses.replace(params.train, epochs=args.epochs)
+    cfg = (
+        params.train
+        if args.epochs is None
+        else dataclasses.replace(params.train, epochs=args.epochs)
+    )
     variants = ("off", "buffered", "dvclive per step")
     wall: dict[str, list[float]] = {v: [] for v in variants}
     cpu: dict[str, list[float]] = {v: [] for v in variants}
@@ -80,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     off_w, off_c = statistics.median(wall["off"]), statistics.median(cpu["off"])
     for variant in variants:
         w, c = statistics.median(wall[variant]), statistics.median(cpu[variant])
-        print(f"  {variant:17s} wall {w:.3f} s ({100 * (w / off_w - 1):+5.1f} %)   "
-              f"cpu {c:.3f} s ({100 * (c / off_c - 1):+5.1f} %)")
+        print(
+            f"  {variant:17s} wall {w:.3f} s ({100 * (w / off_w - 1):+5.1f} %)   "
+            f"cpu {c:.3f} s ({100 * (c / off_c - 1):+5.1f} %)"
+        )
     print("  target: buffered <= +3 % of train time with logging off")
     return 0
 

@@ -27,10 +27,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "DVC_NO_ANALYTICS": "1",
-       "PATH": f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-       # time what users run: with compiled bytecode (kept out of the source tree)
-       "PYTHONPYCACHEPREFIX": os.path.join(tempfile.gettempdir(), "expbook-bench-pycache")}
+ENV = {
+    **os.environ,
+    "PYTHONPATH": str(ROOT / "src"),
+    "DVC_NO_ANALYTICS": "1",
+    "PATH": f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    # time what users run: with compiled bytecode (kept out of the source tree)
+    "PYTHONPYCACHEPREFIX": os.path.join(tempfile.gettempdir(), "expbook-bench-pycache"),
+}
 ENV.pop("PYTHONDONTWRITEBYTECODE", None)
 EXPBOOK = [PY, "-c", "from expbook.cli import main; main()", "registry", "--format", "json"]
 DVC_SHOW = [PY, "-m", "dvc", "exp", "show", "--json"]
@@ -94,17 +98,18 @@ def synthesize(path: Path, n: int) -> str:
     for i in range(n):
         lr, wd = round(0.001 * (i + 1), 6), round((i % 7) * 0.01, 6)
         p = f"train:\n  lr: {lr}\n  wd: {wd}\n  epochs: 5\n  layers: [64, 32]\nseed: {i % 3}\n"
-        m = json.dumps({"val": {"acc": round(1 - lr / 20 - wd, 6), "loss": round(lr + wd, 6)},
-                        "epoch": 5})
-        lock = _lock(f"          lr: {lr}\n          wd: {wd}\n", m,
-                     hashlib.md5(str(i).encode()).hexdigest())
+        m = json.dumps(
+            {"val": {"acc": round(1 - lr / 20 - wd, 6), "loss": round(lr + wd, 6)}, "epoch": 5}
+        )
+        lock = _lock(
+            f"          lr: {lr}\n          wd: {wd}\n", m, hashlib.md5(str(i).encode()).hexdigest()
+        )
         builder = repo.TreeBuilder(base.tree)
         for name, text in (("params.yaml", p), ("metrics.json", m), ("dvc.lock", lock)):
             builder.insert(name, repo.create_blob(text.encode()), pygit2.enums.FileMode.BLOB)
         tree = builder.write()
         when = pygit2.Signature("bench", "bench@expbook.invalid", sig.time + i, 0)
-        oid = repo.create_commit(None, when, when, f"dvc: commit experiment {i}", tree,
-                                 [base.id])
+        oid = repo.create_commit(None, when, when, f"dvc: commit experiment {i}", tree, [base.id])
         sha = str(base.id)
         repo.references.create(f"refs/exps/{sha[:2]}/{sha[2:]}/exp-{i:05d}", oid)
     return str(base.id)
@@ -128,7 +133,7 @@ def median_of(runs: int, args: list[str], cwd: Path, before=None) -> tuple[float
 
 def _dvc_values(doc: list) -> dict[str, tuple[dict, dict]]:
     sys.path.insert(0, str(ROOT / "src"))
-    from expbook.dvcfiles import flatten
+    from expbook.registry.dvcfiles import flatten
 
     def flat(section: dict) -> dict:
         out = {}
@@ -186,8 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--dvc-max", type=int, default=1000,
-                        help="skip dvc exp show above this many experiments (too slow)")
+    parser.add_argument(
+        "--dvc-max",
+        type=int,
+        default=1000,
+        help="skip dvc exp show above this many experiments (too slow)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the synthesized repos")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="expbook-bench-"))
@@ -201,19 +210,25 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"# repos kept in {workdir}")
-    print(f"\nmedians of {args.runs} runs (seconds); ratios = dvc time / expbook time; the repo "
-          "as git keeps it (after `git gc --auto`: packed from 6,700 loose objects on)")
-    print(f"{'N':>6} {'rows':>6} {'objects':>8} {'expbook cold':>13} {'expbook warm':>13} "
-          f"{'dvc cold':>9} {'dvc warm':>9} {'cold x':>7} {'warm x':>7} {'mismatch':>8}")
+    print(
+        f"\nmedians of {args.runs} runs (seconds); ratios = dvc time / expbook time; the repo "
+        "as git keeps it (after `git gc --auto`: packed from 6,700 loose objects on)"
+    )
+    print(
+        f"{'N':>6} {'rows':>6} {'objects':>8} {'expbook cold':>13} {'expbook warm':>13} "
+        f"{'dvc cold':>9} {'dvc warm':>9} {'cold x':>7} {'warm x':>7} {'mismatch':>8}"
+    )
     for r in results:
         dc, dw = r.get("dvc_cold"), r.get("dvc_warm")
         fmt = lambda v: f"{v:9.3f}" if v is not None else f"{'-':>9}"  # noqa: E731
         cx = f"{dc / r['expbook_cold']:7.1f}" if dc else f"{'-':>7}"
         wx = f"{dw / r['expbook_warm']:7.1f}" if dw else f"{'-':>7}"
         objects = "packed" if r["packed"] else "loose"
-        print(f"{r['n']:>6} {r['rows']:>6} {objects:>8} {r['expbook_cold']:13.3f} "
-              f"{r['expbook_warm']:13.3f} {fmt(dc)} {fmt(dw)} {cx} {wx} "
-              f"{r.get('mismatched_rows', '-'):>8}")
+        print(
+            f"{r['n']:>6} {r['rows']:>6} {objects:>8} {r['expbook_cold']:13.3f} "
+            f"{r['expbook_warm']:13.3f} {fmt(dc)} {fmt(dw)} {cx} {wx} "
+            f"{r.get('mismatched_rows', '-'):>8}"
+        )
     print("\nthe same repos with every object loose, as synthesized (before `git gc --auto`):")
     print(f"{'N':>6} {'expbook cold':>13} {'expbook warm':>13}")
     for r in results:
@@ -222,11 +237,15 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         checks = []
         if r["n"] == 1000 and r.get("dvc_cold"):
-            checks += [("cold >= 20x dvc", r["dvc_cold"] / r["expbook_cold"] >= 20),
-                       ("warm >= 5x dvc", r["dvc_warm"] / r["expbook_warm"] >= 5)]
+            checks += [
+                ("cold >= 20x dvc", r["dvc_cold"] / r["expbook_cold"] >= 20),
+                ("warm >= 5x dvc", r["dvc_warm"] / r["expbook_warm"] >= 5),
+            ]
         if r["n"] == 10000:
-            checks += [("cold <= 1 s", r["expbook_cold"] <= 1.0),
-                       ("warm <= 0.2 s", r["expbook_warm"] <= 0.2)]
+            checks += [
+                ("cold <= 1 s", r["expbook_cold"] <= 1.0),
+                ("warm <= 0.2 s", r["expbook_warm"] <= 0.2),
+            ]
         if r.get("mismatched_rows") is not None:
             checks.append(("values equal dvc", r["mismatched_rows"] == 0))
         for label, ok in checks:

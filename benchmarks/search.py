@@ -26,20 +26,26 @@ sys.path.insert(0, str(ROOT / "src"))
 from expbook import env as envnames  # noqa: E402
 from expbook.sweep.runner import read_tsv  # noqa: E402
 from expbook.sweep.search import Search  # noqa: E402
-from expbook.sweep.spec import build_spec, _Ctx  # noqa: E402
+from expbook.sweep.spec import _Ctx, build_spec  # noqa: E402
 
-GRID = {"train.lr": [3e-4, 1e-3, 3e-3], "train.weight_decay": [0.0, 1e-4, 1e-3],
-        "train.dropout": [0.0, 0.2, 0.4]}
-SPACE = {"train.lr": {"low": 1e-4, "high": 1e-2, "log": True},
-         "train.weight_decay": {"low": 0.0, "high": 1e-3},
-         "train.dropout": {"low": 0.0, "high": 0.5}}
+GRID = {
+    "train.lr": [3e-4, 1e-3, 3e-3],
+    "train.weight_decay": [0.0, 1e-4, 1e-3],
+    "train.dropout": [0.0, 0.2, 0.4],
+}
+SPACE = {
+    "train.lr": {"low": 1e-4, "high": 1e-2, "log": True},
+    "train.weight_decay": {"low": 0.0, "high": 1e-3},
+    "train.dropout": {"low": 0.0, "high": 0.5},
+}
 TSV = Path("metrics/train/plots/metrics/val/acc.tsv")
 PRUNE = Path("prune-request")
 
 
 def train(doc: dict, config: dict, epochs: int, on_epoch=None) -> tuple[float, int]:
     """One in-process training; returns (final val acc, epochs run)."""
-    from pipeline import config as pconf, train as ptrain
+    from pipeline import config as pconf
+    from pipeline import train as ptrain
 
     doc = {**doc, "train": {**doc["train"], "epochs": epochs, "log_steps": False}}
     for key, value in config.items():
@@ -81,15 +87,25 @@ def run_grid(doc: dict, epochs: int) -> tuple[float, int]:
 
 
 def run_tpe(doc: dict, epochs: int, seed: int, budget_epochs: float) -> tuple[float, int, int]:
-    spec = build_spec({"name": "bench", "method": "tpe", "trials": 20, "seed": seed,
-                       "metric": {"key": "val.acc", "mode": "max"}, "params": SPACE,
-                       "prune": {"method": "median", "min_epochs": 2}}, _Ctx("bench"))
+    spec = build_spec(
+        {
+            "name": "bench",
+            "method": "tpe",
+            "trials": 20,
+            "seed": seed,
+            "metric": {"key": "val.acc", "mode": "max"},
+            "params": SPACE,
+            "prune": {"method": "median", "min_epochs": 2},
+        },
+        _Ctx("bench"),
+    )
     search = Search(spec)
     best, cost, n = 0.0, 0, 0
     while cost + epochs <= budget_epochs:  # never start a trial the budget could not finish
         config = search.ask(n)
-        acc, ran = train(doc, config, epochs,
-                         on_epoch=lambda step, value, n=n: search.report(n, step, value))
+        acc, ran = train(
+            doc, config, epochs, on_epoch=lambda step, value, n=n: search.report(n, step, value)
+        )
         pruned = ran < epochs
         search.tell(n, [acc], "pruned" if pruned else "success")
         cost += ran
@@ -121,8 +137,10 @@ def main() -> None:
         start = time.perf_counter()
         grid_best, grid_cost = run_grid(doc, args.epochs)
         grid_s = time.perf_counter() - start
-        print(f"grid: 27 configs x {args.epochs} epochs: best val acc {grid_best:.4f}, "
-              f"{grid_cost} epochs, {grid_s:.1f} s")
+        print(
+            f"grid: 27 configs x {args.epochs} epochs: best val acc {grid_best:.4f}, "
+            f"{grid_cost} epochs, {grid_s:.1f} s"
+        )
         gaps, fracs = [], []
         for seed in map(int, args.seeds.split(",")):
             start = time.perf_counter()
@@ -130,11 +148,15 @@ def main() -> None:
             gap = (grid_best - best) * 100
             gaps.append(gap)
             fracs.append(cost / grid_cost)
-            print(f"tpe+median seed {seed}: {n} trials, best val acc {best:.4f} "
-                  f"(grid - tpe = {gap:+.2f} pp), {cost} epochs = {cost / grid_cost:.0%} of grid, "
-                  f"{time.perf_counter() - start:.1f} s")
-    print(f"median over seeds: gap {statistics.median(gaps):+.2f} pp (target <= 0.5), "
-          f"compute {statistics.median(fracs):.0%} of grid (target <= 30%)")
+            print(
+                f"tpe+median seed {seed}: {n} trials, best val acc {best:.4f} "
+                f"(grid - tpe = {gap:+.2f} pp), {cost} epochs = {cost / grid_cost:.0%} of grid, "
+                f"{time.perf_counter() - start:.1f} s"
+            )
+    print(
+        f"median over seeds: gap {statistics.median(gaps):+.2f} pp (target <= 0.5), "
+        f"compute {statistics.median(fracs):.0%} of grid (target <= 30%)"
+    )
 
 
 if __name__ == "__main__":

@@ -21,16 +21,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-       "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(ROOT / "src")}
+ENV = {
+    **os.environ,
+    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    "DVC_NO_ANALYTICS": "1",
+    "PYTHONPATH": str(ROOT / "src"),
+}
 LRS = [3e-4, 1e-3, 3e-3, 1e-2, 2e-3, 5e-4, 5e-3, 2e-4]
 WDS = [0.0, 1e-4, 3e-4, 1e-3]  # no 1e-05: `dvc exp run -S` writes it as text
 EPOCHS = 2
 
 
 def run(*args, cwd, env=None, check=True):
-    proc = subprocess.run([str(a) for a in args], cwd=cwd, env=env or ENV,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=env or ENV, capture_output=True, text=True
+    )
     if check and proc.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, args))} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -41,8 +46,10 @@ def dvc(*args, cwd, env=None):
 
 
 def trials(n: int) -> list[dict]:
-    return [{"train.lr": lr, "train.weight_decay": wd}
-            for lr, wd in itertools.islice(itertools.product(LRS, WDS), n)]
+    return [
+        {"train.lr": lr, "train.weight_decay": wd}
+        for lr, wd in itertools.islice(itertools.product(LRS, WDS), n)
+    ]
 
 
 # --tiny: a trivial stage (no torch), where per-trial overhead is all there is to measure
@@ -78,8 +85,11 @@ def baseline(tmp: Path, tiny: bool = False) -> Path:
     text = (repo / "params.yaml").read_text()
     (repo / "params.yaml").write_text(text.replace("  epochs: 20", f"  epochs: {EPOCHS}", 1))
     run("git", "init", "-q", "-b", "main", cwd=repo)
-    for k, v in (("user.name", "bench"), ("user.email", "bench@localhost"),
-                 ("commit.gpgsign", "false")):
+    for k, v in (
+        ("user.name", "bench"),
+        ("user.email", "bench@localhost"),
+        ("commit.gpgsign", "false"),
+    ):
         run("git", "config", k, v, cwd=repo)
     dvc("init", "-q", cwd=repo)
     dvc("config", "core.autostage", "true", cwd=repo)
@@ -100,8 +110,12 @@ def fresh(base: Path, name: str) -> Path:
 
 def exp_count(repo: Path) -> int:
     out = run("git", "for-each-ref", "--format=%(refname)", "refs/exps", cwd=repo).stdout
-    return sum(1 for line in out.splitlines() if line.count("/") == 4
-               and not line.startswith(("refs/exps/exec", "refs/exps/celery", "refs/exps/temp")))
+    return sum(
+        1
+        for line in out.splitlines()
+        if line.count("/") == 4
+        and not line.startswith(("refs/exps/exec", "refs/exps/celery", "refs/exps/temp"))
+    )
 
 
 def _num(v) -> str:
@@ -112,8 +126,7 @@ def _num(v) -> str:
 
 
 def s_args(t: dict) -> list[str]:
-    return [a for k, v in {**t, "train.epochs": EPOCHS}.items()
-            for a in ("-S", f"{k}={_num(v)}")]
+    return [a for k, v in {**t, "train.epochs": EPOCHS}.items() for a in ("-S", f"{k}={_num(v)}")]
 
 
 def queue_failed(repo: Path, env: dict) -> int:
@@ -126,8 +139,13 @@ def bench_compute_limit(base: Path, ts: list[dict]) -> float:
     import yaml
 
     slots = [fresh(base, f"limit-{i}") for i in range(2)]
-    env = {**ENV, "PYTHONPATH": "src", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "EXPBOOK_NUM_THREADS": "1"}
+    env = {
+        **ENV,
+        "PYTHONPATH": "src",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "EXPBOOK_NUM_THREADS": "1",
+    }
     free = list(slots)
 
     def one(t):
@@ -156,17 +174,35 @@ def bench_expbook(base: Path, ts: list[dict]) -> tuple[float, int]:
     spec = repo.parent / "bench-sweep.yaml"
     lrs = sorted({t["train.lr"] for t in ts})
     wds = sorted({t["train.weight_decay"] for t in ts})
-    spec.write_text(json.dumps({
-        "name": "bench", "metric": {"key": "val.acc", "mode": "max"}, "parallel": 2,
-        "params": {"train.lr": lrs, "train.weight_decay": wds, "train.epochs": EPOCHS},
-        "budget": {"max_trials": len(ts)}}))
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "bench",
+                "metric": {"key": "val.acc", "mode": "max"},
+                "parallel": 2,
+                "params": {"train.lr": lrs, "train.weight_decay": wds, "train.epochs": EPOCHS},
+                "budget": {"max_trials": len(ts)},
+            }
+        )
+    )
     start = time.perf_counter()
-    run(sys.executable, "-c", "from expbook.cli import main; main()", "sweep", str(spec),
-        "--json", cwd=repo)
+    run(
+        sys.executable,
+        "-c",
+        "from expbook.cli import main; main()",
+        "sweep",
+        str(spec),
+        "--json",
+        cwd=repo,
+    )
     elapsed = time.perf_counter() - start
     shown = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
-    names = {rev.get("name") for b in shown for e in (b.get("experiments") or [])
-             for rev in (e.get("revs") or [])}
+    names = {
+        rev.get("name")
+        for b in shown
+        for e in (b.get("experiments") or [])
+        for rev in (e.get("revs") or [])
+    }
     return elapsed, sum(1 for n in names if n and n.startswith("bench-"))
 
 
@@ -207,8 +243,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--skip", default="", help="comma list of: limit,expbook,queue,sequential")
     parser.add_argument("--queue-timeout", type=float, default=900)
-    parser.add_argument("--tiny", action="store_true",
-                        help="a trivial one-stage pipeline instead of the demo (overhead only)")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="a trivial one-stage pipeline instead of the demo (overhead only)",
+    )
     args = parser.parse_args()
     if args.tiny:
         STAGES[:] = ["tiny"]
@@ -229,8 +268,9 @@ def main() -> None:
             record("expbook sweep -j 2", secs)
             print(f"  expbook: {visible}/{len(ts)} trials visible to `dvc exp show --json`")
         if "queue" not in skip:
-            record("dvc exp run --queue + queue start -j 2",
-                   bench_queue(base, ts, args.queue_timeout))
+            record(
+                "dvc exp run --queue + queue start -j 2", bench_queue(base, ts, args.queue_timeout)
+            )
         if "sequential" not in skip:
             record("dvc exp run, one by one", bench_sequential(base, ts))
     kind = "tiny one-stage pipeline" if args.tiny else f"demo pipeline, train.epochs={EPOCHS}"

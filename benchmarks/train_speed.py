@@ -20,8 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _timed(cmd: list[str], cwd: Path) -> float:
-    env = {**os.environ, "PYTHONPATH": "src",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": "src",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     start = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
     return time.perf_counter() - start
@@ -36,18 +39,34 @@ def main(argv: list[str] | None = None) -> int:
         repo = Path(tmp)
         for rel in ("dvc.yaml", "params.yaml"):
             shutil.copy2(ROOT / rel, repo / rel)
-        shutil.copytree(ROOT / "src/pipeline", repo / "src/pipeline",
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / "src/pipeline",
+            repo / "src/pipeline",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
         # dvclive reads HEAD, so the scratch repo needs a first commit
-        for cmd in (["git", "init", "-q"], [py, "-m", "dvc", "init", "-q"],
-                    ["git", "add", "-A"],
-                    ["git", "-c", "user.name=bench", "-c", "user.email=bench@invalid",
-                     "commit", "-q", "-m", "bench"]):
+        for cmd in (
+            ["git", "init", "-q"],
+            [py, "-m", "dvc", "init", "-q"],
+            ["git", "add", "-A"],
+            [
+                "git",
+                "-c",
+                "user.name=bench",
+                "-c",
+                "user.email=bench@invalid",
+                "commit",
+                "-q",
+                "-m",
+                "bench",
+            ],
+        ):
             subprocess.run(cmd, cwd=repo, check=True)
         _timed([py, "-m", "pipeline.prepare"], repo)
         stage = [_timed([py, "-m", "pipeline.train"], repo) for _ in range(args.runs)]
-        via_dvc = [_timed([py, "-m", "dvc", "repro", "-f", "-s", "train"], repo)
-                   for _ in range(args.runs)]
+        via_dvc = [
+            _timed([py, "-m", "dvc", "repro", "-f", "-s", "train"], repo) for _ in range(args.runs)
+        ]
         _timed([py, "-m", "pipeline.evaluate"], repo)
         acc = json.loads((repo / "metrics/evaluate/metrics.json").read_text())["test"]["acc"]
     s, d = statistics.median(stage), statistics.median(via_dvc)

@@ -18,8 +18,12 @@ if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
 # small but real: a few epochs of a narrow MLP keep one `dvc exp run` to a few seconds
-FAST = {"train.epochs": 3, "train.hidden_dims": [64], "train.batch_size": 128,
-        "train.num_threads": 1}
+FAST = {
+    "train.epochs": 3,
+    "train.hidden_dims": [64],
+    "train.batch_size": 128,
+    "train.num_threads": 1,
+}
 
 
 def make_repo(path: Path, params: dict | None = None) -> Path:
@@ -32,8 +36,14 @@ def make_repo(path: Path, params: dict | None = None) -> Path:
 
 
 def run_stage(repo: Path, stage: str, env: dict | None = None, check: bool = True):
-    return sh(sys.executable, "-m", f"pipeline.{stage}", cwd=repo, check=check,
-              env={"PYTHONPATH": "src", **(env or {})})
+    return sh(
+        sys.executable,
+        "-m",
+        f"pipeline.{stage}",
+        cwd=repo,
+        check=check,
+        env={"PYTHONPATH": "src", **(env or {})},
+    )
 
 
 def set_params(repo: Path, values: dict) -> None:

@@ -17,7 +17,7 @@ from conftest import commit_all, dvc, dvc_init, git_init, sh
 
 # A tiny stage: params from two files, metrics as JSON/YAML/TOML plus one metric file that is
 # cached by DVC (so it lives only in .dvc/cache), `fail`/`corrupt` switches for bad experiments.
-TRAIN_PY = textwrap.dedent('''\
+TRAIN_PY = textwrap.dedent("""\
     import json, os, sys
     import yaml
     p = yaml.safe_load(open("params.yaml"))
@@ -43,9 +43,9 @@ TRAIN_PY = textwrap.dedent('''\
         json.dump({"score": acc * 100}, f)
     with open("model.bin", "w") as f:
         f.write(f"model {t['lr']} {t['wd']}")
-''')
+""")
 
-DVC_YAML = textwrap.dedent('''\
+DVC_YAML = textwrap.dedent("""\
     stages:
       train:
         cmd: python train.py
@@ -67,17 +67,17 @@ DVC_YAML = textwrap.dedent('''\
       - conf/top.toml
     metrics:
       - metrics/top.json
-''')
+""")
 
-SUB_PY = textwrap.dedent('''\
+SUB_PY = textwrap.dedent("""\
     import json, os, yaml
     p = yaml.safe_load(open("params.yaml"))
     os.makedirs("out", exist_ok=True)
     with open("out/metrics.json", "w") as f:
         json.dump({"score": p["k"] * 2}, f)
-''')
+""")
 
-SUB_DVC_YAML = textwrap.dedent('''\
+SUB_DVC_YAML = textwrap.dedent("""\
     stages:
       subtrain:
         cmd: python sub.py
@@ -86,7 +86,7 @@ SUB_DVC_YAML = textwrap.dedent('''\
         metrics:
           - out/metrics.json:
               cache: false
-''')
+""")
 
 
 @dataclass
@@ -94,10 +94,10 @@ class RichRepo:
     """What `build_rich_repo` made: the path and the names/shas tests look up."""
 
     path: Path
-    baselines: dict[str, str] = field(default_factory=dict)   # label -> sha
-    exps: dict[str, str] = field(default_factory=dict)        # exp name -> sha
-    queued: list[str] = field(default_factory=list)           # exp names
-    failed: list[str] = field(default_factory=list)           # exp names
+    baselines: dict[str, str] = field(default_factory=dict)  # label -> sha
+    exps: dict[str, str] = field(default_factory=dict)  # exp name -> sha
+    queued: list[str] = field(default_factory=list)  # exp names
+    failed: list[str] = field(default_factory=list)  # exp names
     branch: str = "feature"
     tag: str = "v1"
 
@@ -110,7 +110,8 @@ def write_project(path: Path) -> None:
     (path / "dvc.yaml").write_text(DVC_YAML)
     (path / "params.yaml").write_text(
         "train:\n  lr: 0.01\n  wd: 0.001\n  epochs: 3\n  layers: [8, 4]\n  fail: false\n"
-        "  corrupt: false\nseed: 7\n")
+        "  corrupt: false\nseed: 7\n"
+    )
     (path / "conf" / "extra.yaml").write_text("model:\n  width: 16\n  layers: 2\nunused: x\n")
     (path / "conf" / "top.toml").write_text('opt = "adam"\n[sched]\nwarmup = 2\n')
     (path / "sub" / "sub.py").write_text(SUB_PY)

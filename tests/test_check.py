@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import sh
-from expbook.check import evaluate_rule, markdown_report, validate_rules
 from expbook.cli import cli
 from expbook.errors import QueryError
+from expbook.repro.check import evaluate_rule, markdown_report, validate_rules
 from test_reproduce import exp_run, make_pipeline_repo, show, tamper, worktrees
 
 ACC = "live/metrics.json:test.acc"
@@ -21,7 +21,7 @@ ACC = "live/metrics.json:test.acc"
 def repo(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("check")
     make_pipeline_repo(path, lr=0.1)
-    exp_run(path, "worse", "train.lr=0.05")   # an honest run whose accuracy is 0.05 lower
+    exp_run(path, "worse", "train.lr=0.05")  # an honest run whose accuracy is 0.05 lower
     sh("git", "checkout", "-q", "--", ".", cwd=path)
     return path
 
@@ -39,7 +39,7 @@ def test_check_passes_writes_report_and_leaves_workspace_clean(repo, tmp_path):
     text = report.read_text()
     assert text.startswith("## expbook check: ✅ passed")
     assert "| `test.acc < ref - 0.01` | live/metrics.json:test.acc |" in text and "passed |" in text
-    assert "live/plots/metrics/acc.tsv" in text   # plots are listed for the PR comment
+    assert "live/plots/metrics/acc.tsv" in text  # plots are listed for the PR comment
     assert sh("git", "status", "--porcelain", cwd=repo).stdout == before
     assert worktrees(repo) == 1
 
@@ -47,14 +47,23 @@ def test_check_passes_writes_report_and_leaves_workspace_clean(repo, tmp_path):
 @pytest.mark.slow
 def test_check_fails_on_injected_regression_against_main(repo, tmp_path):
     report = tmp_path / "report.md"
-    res = run_check(repo, "--rev", "worse", "--against", "main",
-                    "--fail-if", "test.acc < ref - 0.01", "--report", str(report))
+    res = run_check(
+        repo,
+        "--rev",
+        "worse",
+        "--against",
+        "main",
+        "--fail-if",
+        "test.acc < ref - 0.01",
+        "--report",
+        str(report),
+    )
     assert res.exit_code == 1
     text = report.read_text()
     assert "❌ failed" in text and "**FAILED**" in text
     assert "reference: committed metrics of `main`" in text
     acc_row = next(line for line in text.splitlines() if line.startswith(f"| {ACC} |"))
-    delta = float(acc_row.split("|")[4])   # metric | reference | reproduced | delta | ...
+    delta = float(acc_row.split("|")[4])  # metric | reference | reproduced | delta | ...
     assert delta == pytest.approx(-0.05, abs=0.01)
 
 
@@ -64,16 +73,19 @@ def test_check_fails_when_the_commit_does_not_reproduce(repo):
     metrics = json.loads(show(repo, "HEAD", "live/metrics.json"))
     metrics["test"]["acc"] = 0.99
     ref = tamper(repo, "HEAD", {"live/metrics.json": json.dumps(metrics)}, "refs/heads/tampered")
-    res = run_check(repo, "--rev", ref)   # no rule at all
+    res = run_check(repo, "--rev", ref)  # no rule at all
     assert res.exit_code == 1 and "NOT reproduced" in res.output
     assert "| live/metrics.json:test.acc | 0.99 | 0.60" in res.output
 
 
-@pytest.mark.parametrize("rule, text", [
-    ("acc >", "cannot parse"),
-    ("ref < 1", "names no metric"),
-    ("", "empty expression"),
-])
+@pytest.mark.parametrize(
+    "rule, text",
+    [
+        ("acc >", "cannot parse"),
+        ("ref < 1", "names no metric"),
+        ("", "empty expression"),
+    ],
+)
 def test_bad_rules_fail_before_running(repo, rule, text):
     res = run_check(repo, "--fail-if", rule)
     assert res.exit_code == 2 and text in res.output and repr(rule) in res.output
@@ -88,16 +100,19 @@ CURRENT = {ACC: 0.80, "live/metrics.json:loss": 0.5}
 REFERENCE = {ACC: 0.85, "live/metrics.json:loss": 0.4}
 
 
-@pytest.mark.parametrize("rule, failed", [
-    ("test.acc < ref - 0.01", True),
-    ("test.acc < ref - 0.1", False),
-    ("loss > ref * 1.2", True),
-    ("loss > ref * 1.3", False),
-    ("acc < 0.5 or loss > 1", False),
-    ("abs(test.acc - ref) > 0.04", True),
-    ("missing_metric < ref", QueryError),
-    ("acc < ref and loss > ref", QueryError),
-])
+@pytest.mark.parametrize(
+    "rule, failed",
+    [
+        ("test.acc < ref - 0.01", True),
+        ("test.acc < ref - 0.1", False),
+        ("loss > ref * 1.2", True),
+        ("loss > ref * 1.3", False),
+        ("acc < 0.5 or loss > 1", False),
+        ("abs(test.acc - ref) > 0.04", True),
+        ("missing_metric < ref", QueryError),
+        ("acc < ref and loss > ref", QueryError),
+    ],
+)
 def test_evaluate_rule(rule, failed):
     if failed is QueryError:
         with pytest.raises(QueryError, match="missing_metric|exactly one metric"):
@@ -116,9 +131,11 @@ def test_validate_rules_keeps_good_rules():
 
 
 def test_markdown_report_of_an_error_shows_it():
-    from expbook.check import CheckResult
-    from expbook.reproduce import Reproduction
+    from expbook.repro.check import CheckResult
+    from expbook.repro.reproduce import Reproduction
 
-    res = CheckResult(Reproduction(rev="a" * 40, name="HEAD", error="stage failed"), "HEAD", "a" * 40)
+    res = CheckResult(
+        Reproduction(rev="a" * 40, name="HEAD", error="stage failed"), "HEAD", "a" * 40
+    )
     text = markdown_report(res)
     assert res.exit_code == 2 and "⚠️ error" in text and "stage failed" in text

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import commit_all, dvc, dvc_init, git_init, sh
 from expbook.cli import cli
 
-TRAIN_PY = textwrap.dedent('''\
+TRAIN_PY = textwrap.dedent("""\
     import json
     import yaml
     from dvclive import Live
@@ -31,8 +31,8 @@ TRAIN_PY = textwrap.dedent('''\
         json.dump({"python": "3.11", "torch": "2.13.0", "threads": 1}, f)
     with open("model.pt", "w") as f:
         f.write(f"weights {p['lr']}")
-''')
-DVC_YAML = textwrap.dedent('''\
+""")
+DVC_YAML = textwrap.dedent("""\
     stages:
       train:
         cmd: python train.py
@@ -48,12 +48,15 @@ DVC_YAML = textwrap.dedent('''\
         plots:
           - dvclive/plots:
               cache: false
-''')
+""")
 # final val/acc = 0.5 + 0.1 * (epochs - 1) - lr ; final train/loss = lr * 10 / epochs.
 # `dvc exp run -S` starts from the previous run's workspace, so `long` keeps lr-low's lr=0.001:
 # main 0.69/0.0333, lr-high 0.6/0.333, lr-low 0.699/0.00333, long 0.899/0.002 (val.acc/train.loss)
-EXPS = {"lr-high": ["train.lr=0.1"], "lr-low": ["train.lr=0.001"],
-        "long": ["train.epochs=5", "train.opt=sgd"]}
+EXPS = {
+    "lr-high": ["train.lr=0.1"],
+    "lr-low": ["train.lr=0.001"],
+    "long": ["train.epochs=5", "train.opt=sgd"],
+}
 pytestmark = pytest.mark.slow
 
 
@@ -95,6 +98,7 @@ def registry_json(repo: Path, *args: str) -> list[dict]:
 
 # ---------------------------------------------------------------- registry
 
+
 def test_registry_json_lists_experiments_with_params_and_metrics(live_repo):
     rows = {r["name"]: r for r in registry_json(live_repo)}
     assert set(EXPS) <= set(rows)
@@ -104,30 +108,37 @@ def test_registry_json_lists_experiments_with_params_and_metrics(live_repo):
     assert rows["lr-high"]["kind"] == "experiment"
 
 
-@pytest.mark.parametrize("where, expected", [
-    ("train.lr >= 0.01 and kind = 'experiment'", {"lr-high"}),
-    ("val.acc > 0.695 and kind = 'experiment'", {"lr-low", "long"}),
-    ("name ~ 'lr-*'", {"lr-high", "lr-low"}),
-    ("`params.yaml:train.opt` = 'sgd'", {"long"}),
-    ("params.epochs in (5, 7)", {"long"}),
-])
+@pytest.mark.parametrize(
+    "where, expected",
+    [
+        ("train.lr >= 0.01 and kind = 'experiment'", {"lr-high"}),
+        ("val.acc > 0.695 and kind = 'experiment'", {"lr-low", "long"}),
+        ("name ~ 'lr-*'", {"lr-high", "lr-low"}),
+        ("`params.yaml:train.opt` = 'sgd'", {"long"}),
+        ("params.epochs in (5, 7)", {"long"}),
+    ],
+)
 def test_registry_where(live_repo, where, expected):
     assert {r["name"] for r in registry_json(live_repo, "--where", where)} == expected
 
 
-@pytest.mark.parametrize("where, fragment", [
-    ("loss > 1", "ambiguous key 'loss'"),       # train.loss and val.loss
-    ("nope = 1", "unknown key 'nope'"),
-    ("val.acc >", "cannot parse"),
-])
+@pytest.mark.parametrize(
+    "where, fragment",
+    [
+        ("loss > 1", "ambiguous key 'loss'"),  # train.loss and val.loss
+        ("nope = 1", "unknown key 'nope'"),
+        ("val.acc >", "cannot parse"),
+    ],
+)
 def test_registry_bad_where_exits_2_naming_the_problem(live_repo, where, fragment):
     result = run(live_repo, "registry", "--format", "json", "--where", where, code=2)
     assert "Error:" in result.output and fragment in result.output
 
 
 def test_registry_sort_top_columns(live_repo):
-    rows = registry_json(live_repo, "--sort-by", "val.acc", "--desc", "--top", "2",
-                         "--columns", "name,val.acc")
+    rows = registry_json(
+        live_repo, "--sort-by", "val.acc", "--desc", "--top", "2", "--columns", "name,val.acc"
+    )
     assert [r["name"] for r in rows] == ["long", "lr-low"]
     assert list(rows[0]) == ["name", "dvclive/metrics.json:val.acc"]
     rows = registry_json(live_repo, "--sort-by", "val.acc", "--asc", "--top", "1")
@@ -136,17 +147,20 @@ def test_registry_sort_top_columns(live_repo):
 
 def test_registry_only_changed_and_drop(live_repo):
     rows = registry_json(live_repo, "--only-changed", "--drop", "train.loss")
-    assert "params.yaml:seed" not in rows[0]          # same everywhere
+    assert "params.yaml:seed" not in rows[0]  # same everywhere
     assert "params.yaml:train.lr" in rows[0]
     assert "dvclive/metrics.json:train.loss" not in rows[0]
 
 
-@pytest.mark.parametrize("name, check", [
-    ("registry.csv", lambda text: list(csv.DictReader(text.splitlines()))[0]["name"]),
-    ("registry.md", lambda text: text.startswith("| name |")),
-    ("registry.html", lambda text: "<table>" in text and "lr-high" in text),
-    ("registry.json", lambda text: json.loads(text)),
-])
+@pytest.mark.parametrize(
+    "name, check",
+    [
+        ("registry.csv", lambda text: list(csv.DictReader(text.splitlines()))[0]["name"]),
+        ("registry.md", lambda text: text.startswith("| name |")),
+        ("registry.html", lambda text: "<table>" in text and "lr-high" in text),
+        ("registry.json", lambda text: json.loads(text)),
+    ],
+)
 def test_registry_output_file_format_from_extension(live_repo, tmp_path, name, check):
     run(live_repo, "registry", "-o", str(tmp_path / name))
     assert check((tmp_path / name).read_text())
@@ -174,11 +188,13 @@ def test_registry_baseline_selection(live_repo):
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_registry_machine_formats_skip_heavy_imports(live_repo, fmt):
     """The fast path (issue 3 benchmark): json/csv must not import pandas, rich or dvc."""
-    script = ("import sys\nfrom expbook.cli import main\n"
-              f"sys.argv = ['expbook', 'registry', '--format', '{fmt}']\n"
-              "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-              "heavy = [m for m in ('pandas', 'rich', 'dvc', 'matplotlib', 'numpy') "
-              "if m in sys.modules]\nsys.stderr.write(f'HEAVY={heavy}')\n")
+    script = (
+        "import sys\nfrom expbook.cli import main\n"
+        f"sys.argv = ['expbook', 'registry', '--format', '{fmt}']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "heavy = [m for m in ('pandas', 'rich', 'dvc', 'matplotlib', 'numpy') "
+        "if m in sys.modules]\nsys.stderr.write(f'HEAVY={heavy}')\n"
+    )
     proc = sh(sys.executable, "-c", script, cwd=live_repo)
     assert "lr-high" in proc.stdout and "HEAVY=[]" in proc.stderr
 
@@ -186,8 +202,17 @@ def test_registry_machine_formats_skip_heavy_imports(live_repo, fmt):
 # ---------------------------------------------------------------- show / compare / best
 def test_show_prints_params_metrics_curves_environment_outs(live_repo):
     out = run(live_repo, "show", "long").stdout
-    for text in ("train.lr", "val.acc", "curves:", "val/acc", "max @ step 4", "min @ step 4",
-                 "environment (environment.json)", "torch: 2.13.0", "model.pt"):
+    for text in (
+        "train.lr",
+        "val.acc",
+        "curves:",
+        "val/acc",
+        "max @ step 4",
+        "min @ step 4",
+        "environment (environment.json)",
+        "torch: 2.13.0",
+        "model.pt",
+    ):
         assert text in out, text
 
 
@@ -224,14 +249,17 @@ def test_compare_needs_two(live_repo):
     assert "two" in run(live_repo, "compare", "lr-high", code=2).output
 
 
-@pytest.mark.parametrize("args, winner", [
-    (["--metric", "val.acc"], "long"),
-    (["--metric", "train.loss", "--mode", "min"], "long"),
-    (["--metric", "val.acc", "--where", "name ~ 'lr-*'"], "lr-low"),
-    (["--metric", "val.acc", "--mode", "min"], "lr-high"),
-    (["--score", "val.acc - 0.2 * train.epochs"], "lr-low"),
-    (["--score", "-abs(val.acc - 0.62)"], "lr-high"),
-])
+@pytest.mark.parametrize(
+    "args, winner",
+    [
+        (["--metric", "val.acc"], "long"),
+        (["--metric", "train.loss", "--mode", "min"], "long"),
+        (["--metric", "val.acc", "--where", "name ~ 'lr-*'"], "lr-low"),
+        (["--metric", "val.acc", "--mode", "min"], "lr-high"),
+        (["--score", "val.acc - 0.2 * train.epochs"], "lr-low"),
+        (["--score", "-abs(val.acc - 0.62)"], "lr-high"),
+    ],
+)
 def test_best(live_repo, args, winner):
     data = json.loads(run(live_repo, "best", *args, "--json").stdout)
     assert data["best"]["name"] == winner
@@ -242,12 +270,15 @@ def test_best_prints_the_winner_and_its_params(live_repo):
     assert out.startswith("best: long") and "train.epochs" in out and "ranking:" in out
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--metric", "nope"], "unknown key 'nope'"),
-    ([], "exactly one of"),
-    (["--metric", "val.acc", "--where", "val.acc > 5"], "no finished experiment"),
-    (["--score", "val.acc +"], "cannot parse"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--metric", "nope"], "unknown key 'nope'"),
+        ([], "exactly one of"),
+        (["--metric", "val.acc", "--where", "val.acc > 5"], "no finished experiment"),
+        (["--score", "val.acc +"], "cannot parse"),
+    ],
+)
 def test_best_bad_input(live_repo, args, fragment):
     assert fragment in run(live_repo, "best", *args, code=2).output
 
@@ -265,22 +296,28 @@ def test_note_and_tag_show_up_in_registry_and_show(repo_copy):
     run(repo_copy, "note", "lr-low", "looks stable")
     run(repo_copy, "tag", "lr-low", "candidate")
     run(repo_copy, "tag", "long", "candidate")
-    assert {r["name"] for r in registry_json(repo_copy, "--where", "tag = 'candidate'")} == \
-        {"lr-low", "long"}
+    assert {r["name"] for r in registry_json(repo_copy, "--where", "tag = 'candidate'")} == {
+        "lr-low",
+        "long",
+    }
     info = json.loads(run(repo_copy, "show", "lr-low", "--json").stdout)
     assert info["notes"] == ["looks stable"] and info["tags"] == ["candidate"]
     run(repo_copy, "tag", "long", "candidate", "--remove")
-    assert [r["name"] for r in registry_json(repo_copy, "--where", "tag = 'candidate'")] == \
-        ["lr-low"]
+    assert [r["name"] for r in registry_json(repo_copy, "--where", "tag = 'candidate'")] == [
+        "lr-low"
+    ]
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["tag", "lr-low", "nope", "--remove"], "no tag 'nope'"),
-    (["tag", "lr-low", "two words"], "two words"),
-    (["note", "lr-low", "  "], "empty"),
-    (["note", "nothing-here", "x"], "nothing-here"),
-    (["tag", "workspace", "x"], "workspace"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["tag", "lr-low", "nope", "--remove"], "no tag 'nope'"),
+        (["tag", "lr-low", "two words"], "two words"),
+        (["note", "lr-low", "  "], "empty"),
+        (["note", "nothing-here", "x"], "nothing-here"),
+        (["tag", "workspace", "x"], "workspace"),
+    ],
+)
 def test_annotate_bad_input(repo_copy, args, fragment):
     assert fragment in run(repo_copy, *args, code=2).output
 

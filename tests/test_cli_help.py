@@ -11,7 +11,9 @@ from expbook.cli import COMMANDS, cli
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_command_has_help_with_an_example(name):
     result = CliRunner().invoke(cli, [name, "--help"])
-    assert result.exit_code == 0, f"`expbook {name} --help` failed (module missing?):\n{result.output}"
+    assert result.exit_code == 0, (
+        f"`expbook {name} --help` failed (module missing?):\n{result.output}"
+    )
     assert "Example:" in result.output
 
 

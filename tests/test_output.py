@@ -1,5 +1,5 @@
-"""Tests of registry table rendering (expbook.output), step-curve parsing (expbook.curves),
-CSV export (expbook.exporting) and plot files (expbook.plotting) on hand-made data."""
+"""Tests of registry table rendering (expbook.output), step-curve parsing (expbook.analysis.curves),
+CSV export (expbook.analysis.exporting) and plot files (expbook.analysis.plotting) on hand-made data."""
 
 from __future__ import annotations
 
@@ -9,41 +9,98 @@ import json
 
 import pytest
 
-from expbook.curves import Curve, guess_mode, match_metric, parse_tsv, summarize
+from expbook.analysis.curves import Curve, guess_mode, match_metric, parse_tsv, summarize
+from expbook.analysis.exporting import curves_csv, export_curves, safe_filename
+from expbook.analysis.plotting import plot_curves
 from expbook.errors import ExpbookError, NotFoundError
-from expbook.exporting import curves_csv, export_curves, safe_filename
-from expbook.output import (format_for, only_changed, ordered_columns, prepare, render,
-                            select_columns, short_names, sort_rows, write_atomic)
-from expbook.plotting import plot_curves
+from expbook.output import (
+    format_for,
+    only_changed,
+    ordered_columns,
+    prepare,
+    render,
+    select_columns,
+    short_names,
+    sort_rows,
+    write_atomic,
+)
 
 ROWS = [
-    {"name": "a", "rev": "a" * 40, "kind": "experiment", "status": "success", "tags": ["x"],
-     "notes": [], "sweep": None, "trial": None, "message": "m|1",
-     "params.yaml:train.lr": 0.001, "params.yaml:seed": 7, "other.yaml:train.lr": 1,
-     "m.json:val.acc": 0.9, "m.json:val.loss": 0.1},
-    {"name": "b", "rev": "b" * 40, "kind": "experiment", "status": "success", "tags": [],
-     "notes": [], "sweep": None, "trial": None, "message": "two",
-     "params.yaml:train.lr": 0.01, "params.yaml:seed": 7, "other.yaml:train.lr": 1,
-     "m.json:val.acc": None, "m.json:val.loss": 0.3},
-    {"name": "c", "rev": "c" * 40, "kind": "experiment", "status": "failed", "tags": [],
-     "notes": [], "sweep": None, "trial": None, "message": "three",
-     "params.yaml:train.lr": 0.1, "params.yaml:seed": 7, "other.yaml:train.lr": 1,
-     "m.json:val.acc": 0.95, "m.json:val.loss": 0.2},
+    {
+        "name": "a",
+        "rev": "a" * 40,
+        "kind": "experiment",
+        "status": "success",
+        "tags": ["x"],
+        "notes": [],
+        "sweep": None,
+        "trial": None,
+        "message": "m|1",
+        "params.yaml:train.lr": 0.001,
+        "params.yaml:seed": 7,
+        "other.yaml:train.lr": 1,
+        "m.json:val.acc": 0.9,
+        "m.json:val.loss": 0.1,
+    },
+    {
+        "name": "b",
+        "rev": "b" * 40,
+        "kind": "experiment",
+        "status": "success",
+        "tags": [],
+        "notes": [],
+        "sweep": None,
+        "trial": None,
+        "message": "two",
+        "params.yaml:train.lr": 0.01,
+        "params.yaml:seed": 7,
+        "other.yaml:train.lr": 1,
+        "m.json:val.acc": None,
+        "m.json:val.loss": 0.3,
+    },
+    {
+        "name": "c",
+        "rev": "c" * 40,
+        "kind": "experiment",
+        "status": "failed",
+        "tags": [],
+        "notes": [],
+        "sweep": None,
+        "trial": None,
+        "message": "three",
+        "params.yaml:train.lr": 0.1,
+        "params.yaml:seed": 7,
+        "other.yaml:train.lr": 1,
+        "m.json:val.acc": 0.95,
+        "m.json:val.loss": 0.2,
+    },
 ]
 
 
-@pytest.mark.parametrize("fmt, path, expected", [
-    (None, None, "table"), (None, "r.csv", "csv"), (None, "out/R.JSON", "json"),
-    (None, "r.md", "md"), (None, "r.html", "html"), (None, "r.htm", "html"),
-    ("json", "r.csv", "json"),
-])
+@pytest.mark.parametrize(
+    "fmt, path, expected",
+    [
+        (None, None, "table"),
+        (None, "r.csv", "csv"),
+        (None, "out/R.JSON", "json"),
+        (None, "r.md", "md"),
+        (None, "r.html", "html"),
+        (None, "r.htm", "html"),
+        ("json", "r.csv", "json"),
+    ],
+)
 def test_format_for(fmt, path, expected):
     assert format_for(fmt, path) == expected
 
 
-@pytest.mark.parametrize("fmt, path, fragment", [
-    (None, "registry.xlsx", "registry.xlsx"), (None, "noext", "noext"), ("yaml", None, "yaml"),
-])
+@pytest.mark.parametrize(
+    "fmt, path, fragment",
+    [
+        (None, "registry.xlsx", "registry.xlsx"),
+        (None, "noext", "noext"),
+        ("yaml", None, "yaml"),
+    ],
+)
 def test_format_for_bad_input_names_it(fmt, path, fragment):
     with pytest.raises(ExpbookError, match=fragment):
         format_for(fmt, path)
@@ -59,13 +116,19 @@ def test_short_names_only_when_unambiguous():
     assert short["other.yaml:train.lr"] == "other.yaml:train.lr"
 
 
-@pytest.mark.parametrize("include, drop, expected", [
-    (["name,val.*"], [], ["name", "m.json:val.acc", "m.json:val.loss"]),
-    (["val.loss", "name"], [], ["name", "m.json:val.loss"][::-1]),
-    ([], ["*.yaml:*", "rev,kind,status,tags,notes,sweep,trial,message"],
-     ["name", "m.json:val.acc", "m.json:val.loss"]),
-    (["*acc"], ["m.json:*"], []),
-])
+@pytest.mark.parametrize(
+    "include, drop, expected",
+    [
+        (["name,val.*"], [], ["name", "m.json:val.acc", "m.json:val.loss"]),
+        (["val.loss", "name"], [], ["name", "m.json:val.loss"][::-1]),
+        (
+            [],
+            ["*.yaml:*", "rev,kind,status,tags,notes,sweep,trial,message"],
+            ["name", "m.json:val.acc", "m.json:val.loss"],
+        ),
+        (["*acc"], ["m.json:*"], []),
+    ],
+)
 def test_select_columns_globs(include, drop, expected):
     assert select_columns(ordered_columns(ROWS), include, drop) == expected
 
@@ -79,10 +142,12 @@ def test_only_changed_drops_constant_data_columns_only():
     cols = only_changed(ROWS, ordered_columns(ROWS))
     assert "params.yaml:seed" not in cols and "other.yaml:train.lr" not in cols
     assert "params.yaml:train.lr" in cols and "m.json:val.acc" in cols
-    assert "status" in cols and "sweep" in cols   # base columns always stay
+    assert "status" in cols and "sweep" in cols  # base columns always stay
 
 
-@pytest.mark.parametrize("descending, expected", [(False, ["a", "c", "b"]), (True, ["c", "a", "b"])])
+@pytest.mark.parametrize(
+    "descending, expected", [(False, ["a", "c", "b"]), (True, ["c", "a", "b"])]
+)
 def test_sort_puts_missing_last(descending, expected):
     assert [r["name"] for r in sort_rows(ROWS, "m.json:val.acc", descending)] == expected
 
@@ -167,8 +232,16 @@ def test_summary_and_best_step():
     assert summarize(curve, "min")["best_step"] == 0
 
 
-@pytest.mark.parametrize("name, mode", [("train/loss", "min"), ("val/acc", "max"),
-                                        ("rmse", "min"), ("f1", "max"), ("val/error_rate", "min")])
+@pytest.mark.parametrize(
+    "name, mode",
+    [
+        ("train/loss", "min"),
+        ("val/acc", "max"),
+        ("rmse", "min"),
+        ("f1", "max"),
+        ("val/error_rate", "min"),
+    ],
+)
 def test_guess_mode(name, mode):
     assert guess_mode(name) == mode
 
@@ -185,8 +258,10 @@ def test_match_metric():
 
 # ---------------------------------------------------------------- export / plot
 def _curves():
-    return {"train/loss": Curve("train/loss", "p", [0, 1, 2], [1.0, 0.5, 0.25], [10, 20, 30]),
-            "val/acc": Curve("val/acc", "q", [0, 2], [0.5, 0.75], [11, 31])}
+    return {
+        "train/loss": Curve("train/loss", "p", [0, 1, 2], [1.0, 0.5, 0.25], [10, 20, 30]),
+        "val/acc": Curve("val/acc", "q", [0, 2], [0.5, 0.75], [11, 31]),
+    }
 
 
 def test_curves_csv_merges_metrics_by_step():

@@ -12,7 +12,11 @@ from conftest import dvc, sh
 from pipeline_helpers import make_repo, md5, read_json, without_timing
 
 pytestmark = pytest.mark.slow
-METRIC_FILES = ("metrics/prepare.json", "metrics/train/metrics.json", "metrics/evaluate/metrics.json")
+METRIC_FILES = (
+    "metrics/prepare.json",
+    "metrics/train/metrics.json",
+    "metrics/evaluate/metrics.json",
+)
 
 
 def _exp_refs(repo: Path) -> list[str]:
@@ -33,8 +37,10 @@ def _lock_hash(repo: Path, rev: str, path: str) -> str:
 
 
 def _metrics_at(repo: Path, rev: str) -> dict:
-    return {f: without_timing(json.loads(sh("git", "show", f"{rev}:{f}", cwd=repo).stdout))
-            for f in METRIC_FILES}
+    return {
+        f: without_timing(json.loads(sh("git", "show", f"{rev}:{f}", cwd=repo).stdout))
+        for f in METRIC_FILES
+    }
 
 
 @pytest.fixture(scope="module")
@@ -79,18 +85,30 @@ def test_exp_apply_restores_checkpoints(exps: Path):
     dvc("exp", "apply", "a", cwd=exps)
     assert md5(exps / "models/best.pt") == _lock_hash(exps, refs["a"], "models/best.pt")
     assert md5(exps / "models/last.pt") == _lock_hash(exps, refs["a"], "models/last.pt")
-    assert read_json(exps / "metrics/train/metrics.json")["val"] == \
-        json.loads(sh("git", "show", f"{refs['a']}:metrics/train/metrics.json", cwd=exps).stdout)["val"]
+    assert (
+        read_json(exps / "metrics/train/metrics.json")["val"]
+        == json.loads(
+            sh("git", "show", f"{refs['a']}:metrics/train/metrics.json", cwd=exps).stdout
+        )["val"]
+    )
 
 
 def test_plots_diff_renders_every_plot_for_two_experiments(exps: Path):
     shown = json.loads(dvc("plots", "diff", "a", "b", "--json", cwd=exps).stdout)
     data = shown["data"]
-    expected = {f"metrics/train/plots/metrics/{d}/{n}.tsv" for d, names in (
-        ("train", ("loss", "acc")), ("val", ("loss", "acc", "precision", "recall", "f1")),
-        ("step", ("loss", "lr", "grad_norm", "samples_per_s", "wallclock_s"))) for n in names}
-    expected |= {f"metrics/evaluate/plots/sklearn/{n}.json"
-                 for n in ("confusion_matrix", "roc", "precision_recall")}
+    expected = {
+        f"metrics/train/plots/metrics/{d}/{n}.tsv"
+        for d, names in (
+            ("train", ("loss", "acc")),
+            ("val", ("loss", "acc", "precision", "recall", "f1")),
+            ("step", ("loss", "lr", "grad_norm", "samples_per_s", "wallclock_s")),
+        )
+        for n in names
+    }
+    expected |= {
+        f"metrics/evaluate/plots/sklearn/{n}.json"
+        for n in ("confusion_matrix", "roc", "precision_recall")
+    }
     expected.add("plots/misclassified.png")
     assert set(data) == expected
     for key, entries in data.items():

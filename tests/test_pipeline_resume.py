@@ -32,9 +32,13 @@ def reference(tmp_path_factory) -> dict:
     repo = make_repo(tmp_path_factory.mktemp("ref") / "repo", {"train.epochs": EPOCHS})
     run_stage(repo, "prepare")
     run_stage(repo, "train")
-    return {"metrics": without_timing(read_json(repo / "metrics/train/metrics.json")),
-            "best": md5(repo / "models/best.pt"), "last": md5(repo / "models/last.pt"),
-            "val_steps": _steps(repo, "val/acc.tsv"), "step_steps": _steps(repo, "step/loss.tsv")}
+    return {
+        "metrics": without_timing(read_json(repo / "metrics/train/metrics.json")),
+        "best": md5(repo / "models/best.pt"),
+        "last": md5(repo / "models/last.pt"),
+        "val_steps": _steps(repo, "val/acc.tsv"),
+        "step_steps": _steps(repo, "step/loss.tsv"),
+    }
 
 
 def _assert_same_as_reference(repo: Path, reference: dict) -> None:
@@ -64,9 +68,13 @@ def test_killed_mid_run_then_resumed_matches_uninterrupted(tmp_path: Path, refer
     """Interruption at an arbitrary point (SIGKILL), resumed by running the stage again."""
     repo = make_repo(tmp_path / "repo", {"train.epochs": EPOCHS})
     run_stage(repo, "prepare")
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.train"], cwd=repo,
-                            env={**os.environ, "PYTHONPATH": "src"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.train"],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": "src"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
         if (repo / "models/last.pt").exists():
@@ -76,8 +84,11 @@ def test_killed_mid_run_then_resumed_matches_uninterrupted(tmp_path: Path, refer
     proc.wait()
     if proc.returncode == 0:
         pytest.skip("training finished before it could be interrupted")
-    assert read_json(repo / "metrics/train/metrics.json")["step"] < EPOCHS - 1 \
-        if (repo / "metrics/train/metrics.json").exists() else True
+    assert (
+        read_json(repo / "metrics/train/metrics.json")["step"] < EPOCHS - 1
+        if (repo / "metrics/train/metrics.json").exists()
+        else True
+    )
     set_params(repo, {"train.resume": True})
     run_stage(repo, "train")
     _assert_same_as_reference(repo, reference)

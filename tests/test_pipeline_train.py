@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline_helpers import read_json
 from pipeline import paths, prepare, runtime, train
 from pipeline.config import ParamsError, parse_params
 from pipeline.steplog import StepLog, truncate_tsvs
+from pipeline_helpers import read_json
 
 FAST_TRAIN = {"epochs": 2, "hidden_dims": [32], "batch_size": 128, "num_threads": 1}
 
@@ -55,8 +55,9 @@ def test_prepare_digits_split_is_stratified_and_train_normalised(prepared: Path)
 
 def test_prepare_csv_source(tmp_dir: Path):
     rng = np.random.default_rng(0)
-    rows = ["a,b,label"] + [f"{x:.3f},{y:.3f},{'pos' if x + y > 0 else 'neg'}"
-                            for x, y in rng.normal(size=(200, 2))]
+    rows = ["a,b,label"] + [
+        f"{x:.3f},{y:.3f},{'pos' if x + y > 0 else 'neg'}" for x, y in rng.normal(size=(200, 2))
+    ]
     Path("data.csv").write_text("\n".join(rows) + "\n")
     params = parse_params({"prepare": {"source": "data.csv", "target": "label"}})
     stats = prepare.run(params.base, params.prepare)
@@ -65,10 +66,16 @@ def test_prepare_csv_source(tmp_dir: Path):
     assert read_json(paths.PREPARED_META)["classes"] == ["neg", "pos"]
 
 
-@pytest.mark.parametrize("prep, message", [
-    ({"source": "data.csv", "target": "nope"}, "params.yaml: prepare.target: column 'nope' not in data.csv"),
-    ({"source": "missing.csv"}, "params.yaml: prepare.source: no such file 'missing.csv'"),
-])
+@pytest.mark.parametrize(
+    "prep, message",
+    [
+        (
+            {"source": "data.csv", "target": "nope"},
+            "params.yaml: prepare.target: column 'nope' not in data.csv",
+        ),
+        ({"source": "missing.csv"}, "params.yaml: prepare.source: no such file 'missing.csv'"),
+    ],
+)
 def test_prepare_csv_bad_input_writes_nothing(tmp_dir: Path, prep, message):
     Path("data.csv").write_text("a,label\n1,x\n2,y\n")
     params = parse_params({"prepare": prep})
@@ -102,14 +109,21 @@ def test_accumulation_counts_optimizer_steps_not_iterations(prepared: Path, tmp_
     # 1257 samples / 100 = 13 micro-batches -> 5 optimizer steps per epoch
     assert [int(r.split("\t")[1]) for r in rows] == list(range(10))
     metrics = read_json(paths.TRAIN_METRICS)
-    assert metrics["step"] == 1 and set(metrics["val"]) == {"loss", "acc", "precision", "recall", "f1"}
+    assert metrics["step"] == 1 and set(metrics["val"]) == {
+        "loss",
+        "acc",
+        "precision",
+        "recall",
+        "f1",
+    }
     env = read_json(paths.ENVIRONMENT)
     assert env["parameters"] == metrics["params"] and env["dataset_sizes"]["test"] == 270
     assert any(p.startswith("torch==") for p in env["packages"])
 
 
-def test_prune_file_stops_cleanly_after_the_epoch(prepared: Path, tmp_dir: Path,
-                                                  monkeypatch: pytest.MonkeyPatch):
+def test_prune_file_stops_cleanly_after_the_epoch(
+    prepared: Path, tmp_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
     _workdir(prepared, tmp_dir)
     (tmp_dir / "prune-me").write_text("")
     monkeypatch.setenv(runtime.PRUNE_FILE_ENV, str(tmp_dir / "prune-me"))
@@ -124,16 +138,21 @@ def test_prune_file_stops_cleanly_after_the_epoch(prepared: Path, tmp_dir: Path,
 def _distributed_worker(rank: int, world: int, init_file: str, dirs: list, out: str) -> None:
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=world)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         os.chdir(dirs[rank])
         reduced = runtime.reduce_sums([float(rank + 1)])
         params = parse_params({"train": FAST_TRAIN})
         summary = train.run(params.base, params.train)
         with open(out.format(rank=rank), "w", encoding="utf-8") as fobj:
-            json.dump({"reduced": reduced, "last_train": summary["last_train"],
-                       "main": runtime.is_main_process()}, fobj)
+            json.dump(
+                {
+                    "reduced": reduced,
+                    "last_train": summary["last_train"],
+                    "main": runtime.is_main_process(),
+                },
+                fobj,
+            )
     finally:
         dist.destroy_process_group()
 

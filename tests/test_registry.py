@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from expbook import dvcfiles, registry
+from expbook import registry
 from expbook.errors import NotFoundError
+from expbook.registry import dvcfiles
 from repo_factory import build_rich_repo, exp_show_json
 
 pytestmark = pytest.mark.slow
@@ -35,6 +36,7 @@ def dvc_show(rich):
 
 def _dvc_values(doc: list) -> dict[str, dict]:
     """rev -> {"params", "metrics", "metric_errors", "name"} from `dvc exp show --json`."""
+
     def flat(section):
         values, errors = {}, set()
         for file, res in (section or {}).items():
@@ -52,8 +54,12 @@ def _dvc_values(doc: list) -> dict[str, dict]:
             data = entry.get("data") or {}
             params, _ = flat(data.get("params"))
             metrics, metric_errors = flat(data.get("metrics"))
-            out[entry["rev"]] = {"params": params, "metrics": metrics,
-                                 "metric_errors": metric_errors, "name": entry.get("name")}
+            out[entry["rev"]] = {
+                "params": params,
+                "metrics": metrics,
+                "metric_errors": metric_errors,
+                "name": entry.get("name"),
+            }
     return out
 
 
@@ -98,7 +104,7 @@ def test_rows_are_grouped_under_their_baseline(rich, rows):
     second_at = kinds.index(("baseline", rich.baselines["second"]))
     first_at = kinds.index(("baseline", rich.baselines["first"]))
     assert 0 < second_at < first_at  # HEAD's baseline first
-    for kind, base in kinds[second_at + 1:first_at]:
+    for kind, base in kinds[second_at + 1 : first_at]:
         assert (kind, base) == ("experiment", rich.baselines["second"])
 
 
@@ -125,8 +131,11 @@ def test_corrupt_metrics_file_only_marks_its_own_row(rows):
     bad = next(r for r in rows if r.name == "bad-metrics")
     assert "metrics/eval.yaml" in bad.errors and "corrupt" in bad.errors["metrics/eval.yaml"]
     assert bad.metrics["metrics/train.json:val.acc"] > 0
-    assert not any("metrics/eval.yaml" in r.errors for r in rows
-                   if r.name in ("lr-small", "wd-big", "b1-lr", "main", "v1"))
+    assert not any(
+        "metrics/eval.yaml" in r.errors
+        for r in rows
+        if r.name in ("lr-small", "wd-big", "b1-lr", "main", "v1")
+    )
 
 
 def test_cached_metric_missing_locally_then_fetched(rich, rows, tmp_path):
@@ -173,17 +182,32 @@ def test_baseline_filter_and_all_commits(rich):
     only = registry.collect(rich.path, baseline="v1")
     assert [r.name for r in only] == ["v1", "b1-lr"]
     assert {r.name for r in registry.collect(rich.path, baseline="main")} >= {
-        "workspace", "main", "lr-small", "wd-big", "bad-metrics", "later", "boom"}
+        "workspace",
+        "main",
+        "lr-small",
+        "wd-big",
+        "bad-metrics",
+        "later",
+        "boom",
+    }
     with pytest.raises(NotFoundError, match="nope"):
         registry.collect(rich.path, baseline="nope")
     every = registry.collect(rich.path, all_commits=True)
     assert {r.rev for r in every if r.kind == "baseline"} == set(rich.baselines.values())
 
 
-@pytest.mark.parametrize("spec, want", [
-    ("lr-small", "lr-small"), ("main", "main"), ("v1", "v1"), ("feature", "v1"),
-    ("workspace", "workspace"), ("later", "later"), ("boom", "boom"),
-])
+@pytest.mark.parametrize(
+    "spec, want",
+    [
+        ("lr-small", "lr-small"),
+        ("main", "main"),
+        ("v1", "v1"),
+        ("feature", "v1"),
+        ("workspace", "workspace"),
+        ("later", "later"),
+        ("boom", "boom"),
+    ],
+)
 def test_resolve_by_name_branch_tag(rich, rows, spec, want):
     assert registry.resolve(rich.path, spec, rows).name == want
 
@@ -197,19 +221,32 @@ def test_resolve_by_sha_prefix_and_ref(rich, rows):
     assert registry.resolve(rich.path, "refs/heads/feature", rows).name == "v1"
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("no-such-exp", "no experiment named 'no-such-exp'"),
-    ("lr", "similar: .*lr-small"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("no-such-exp", "no experiment named 'no-such-exp'"),
+        ("lr", "similar: .*lr-small"),
+    ],
+)
 def test_resolve_unknown(rich, rows, spec, message):
     with pytest.raises(NotFoundError, match=message):
         registry.resolve(rich.path, spec, rows)
 
 
 def test_resolve_ambiguous_lists_matches(rich, rows):
-    clone = [*rows, registry.Experiment(
-        name="lr-small", rev="f" * 40, kind="experiment", baseline=rich.baselines["first"],
-        ref="refs/exps/xx/lr-small", created=None, status="success", message="")]
+    clone = [
+        *rows,
+        registry.Experiment(
+            name="lr-small",
+            rev="f" * 40,
+            kind="experiment",
+            baseline=rich.baselines["first"],
+            ref="refs/exps/xx/lr-small",
+            created=None,
+            status="success",
+            message="",
+        ),
+    ]
     with pytest.raises(NotFoundError, match="ambiguous.*lr-small.*lr-small") as err:
         registry.resolve(rich.path, "lr-small", clone)
     assert "fffffff" in str(err.value)
@@ -217,8 +254,21 @@ def test_resolve_ambiguous_lists_matches(rich, rows):
 
 def test_flat_row_and_dataframe(rich, rows):
     flat = next(r for r in rows if r.name == "wd-big").flat()
-    assert list(flat)[:13] == ["name", "rev", "kind", "baseline", "ref", "created", "status",
-                               "message", "branches", "tags", "notes", "sweep", "trial"]
+    assert list(flat)[:13] == [
+        "name",
+        "rev",
+        "kind",
+        "baseline",
+        "ref",
+        "created",
+        "status",
+        "message",
+        "branches",
+        "tags",
+        "notes",
+        "sweep",
+        "trial",
+    ]
     assert flat["params.yaml:train.lr"] == 0.001 and flat["metrics/train.json:val.acc"] > 0
     frame = registry.load(rich.path)
     assert len(frame) == len(rows) and "metrics/train.json:val.acc" in frame.columns
@@ -230,10 +280,16 @@ def test_registry_never_imports_dvc_or_pipeline(rich):
     import subprocess
     import sys
 
-    code = ("import sys; from expbook import registry; registry.collect(sys.argv[1]); "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('dvc', 'pipeline', 'pandas')];"
-            "print(bad); sys.exit(1 if bad else 0)")
-    src = Path(registry.__file__).parents[1]
-    proc = subprocess.run([sys.executable, "-c", code, str(rich.path)], capture_output=True,
-                          text=True, env={"PYTHONPATH": str(src), "PATH": ""})
+    code = (
+        "import sys; from expbook import registry; registry.collect(sys.argv[1]); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('dvc', 'pipeline', 'pandas')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    src = Path(registry.__file__).parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(rich.path)],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(src), "PATH": ""},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import commit_all, dvc, sh
-from expbook import collector, registry
+from expbook import registry
+from expbook.registry import reader as collector
 from repo_factory import build_small_repo
 
 pytestmark = pytest.mark.slow
@@ -42,7 +43,9 @@ def test_warm_result_equals_cold(small):
     assert (path / ".dvc" / "tmp" / "expbook" / "rows.pickle").exists()
     assert registry.collect(path) == cold
     assert {r.name: r.metrics for r in cold if r.kind == "experiment"} == {
-        "a": {"metrics.json:acc": 0.8}, "b": {"metrics.json:acc": 0.7}}
+        "a": {"metrics.json:acc": 0.8},
+        "b": {"metrics.json:acc": 0.7},
+    }
 
 
 def test_moved_exp_ref_is_seen_at_once(small):
@@ -88,8 +91,10 @@ def test_workspace_edits_show_up(small):
     path, _ = small
     assert _by_name(path)["workspace"].params["params.yaml:lr"] == 0.3
     (path / "params.yaml").write_text("lr: 0.9\nextra: [1, 2]\n")
-    assert _by_name(path)["workspace"].params == {"params.yaml:lr": 0.9,
-                                                  "params.yaml:extra": [1, 2]}
+    assert _by_name(path)["workspace"].params == {
+        "params.yaml:lr": 0.9,
+        "params.yaml:extra": [1, 2],
+    }
     (path / "metrics.json").write_text("{not json")
     ws = _by_name(path)["workspace"]
     assert ws.metrics == {} and "metrics.json" in ws.errors
@@ -143,14 +148,27 @@ def test_running_experiment_from_dvc_infofile(small):
     stash_rev = row.rev
     run_dir = path / ".dvc" / "tmp" / "exps" / "run" / stash_rev
     run_dir.mkdir(parents=True)
-    info = {"git_url": f"file://{path}", "baseline_rev": shas["baseline"], "location": "dvc-task",
-            "root_dir": str(path), "dvc_dir": ".dvc", "name": "q1", "wdir": ".",
-            "result_hash": None, "result_ref": None, "result_force": False, "status": 2}
+    info = {
+        "git_url": f"file://{path}",
+        "baseline_rev": shas["baseline"],
+        "location": "dvc-task",
+        "root_dir": str(path),
+        "dvc_dir": ".dvc",
+        "name": "q1",
+        "wdir": ".",
+        "result_hash": None,
+        "result_ref": None,
+        "result_force": False,
+        "status": 2,
+    }
     (run_dir / f"{stash_rev}.run").write_text(json.dumps(info))
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (run_dir / f"{stash_rev}.json").write_text(json.dumps(
-            {"pid": proc.pid, "stdin": None, "stdout": None, "stderr": None, "returncode": None}))
+        (run_dir / f"{stash_rev}.json").write_text(
+            json.dumps(
+                {"pid": proc.pid, "stdin": None, "stdout": None, "stderr": None, "returncode": None}
+            )
+        )
         assert _by_name(path)["q1"].status == "running"
     finally:
         proc.kill()
@@ -248,7 +266,7 @@ def test_output_cache_sees_a_packed_ref_change(small):
 
 def test_output_cache_sees_a_new_note(small):
     """Bug guarded: a note or tag added after the output was cached did not show."""
-    from expbook import notes
+    from expbook.registry import notes
 
     path, shas = small
     _age(path)
@@ -267,8 +285,9 @@ def test_output_cache_keys_on_options(small):
     assert set(_json_by_name(path, "--where", "lr > 0.25")) == {"b", "workspace"}
     assert set(_json_by_name(path, "--where", "lr < 0.25")) == everything - {"b", "workspace"}
     assert set(_json_by_name(path)) == everything
-    rows = _registry(path, "--format", "json", "--sort-by", "lr", "--top", "1",
-                     "--columns", "name,lr")
+    rows = _registry(
+        path, "--format", "json", "--sort-by", "lr", "--top", "1", "--columns", "name,lr"
+    )
     assert len(rows) == 1 and rows[0]["params.yaml:lr"] == 0.3
     assert set(rows[0]) == {"name", "params.yaml:lr"}
     csv_text = _registry(path, "--format", "csv", "--columns", "name")
@@ -282,8 +301,9 @@ def test_output_cache_never_caches_an_error(small):
 
     path, _ = small
     for _ in range(2):
-        result = CliRunner().invoke(cli, ["registry", "--repo", str(path), "--format", "json",
-                                          "--where", "nosuchkey > 1"])
+        result = CliRunner().invoke(
+            cli, ["registry", "--repo", str(path), "--format", "json", "--where", "nosuchkey > 1"]
+        )
         assert result.exit_code != 0 and "nosuchkey" in result.output
 
 
@@ -320,7 +340,7 @@ def test_python_rows_after_a_cached_cli_run_equal_cold(small, monkeypatch):
 def test_yaml_lists_from_repeated_lines_are_independent():
     """Bug guarded: the fast YAML reader memoises lines; a list value shared between two
     documents (or two keys) would let editing one row's params change another's."""
-    from expbook import fastyaml
+    from expbook.registry import fastyaml
 
     first = fastyaml.loads(b"layers: [64, 32]\nother: [64, 32]\n")
     first["layers"].append(1)

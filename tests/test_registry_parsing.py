@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from ruamel.yaml import YAML  # DVC's own YAML parser: the reference the values must equal
 
-from expbook import dvcfiles, fastyaml
+from expbook.registry import dvcfiles, fastyaml
 
 YAML_CASES = [
     "lr: 1e-3\nwd: 1.0e-4\nn: 10\nneg: -3\nf: .5\n",
@@ -17,7 +17,7 @@ YAML_CASES = [
     "  name: 'mlp # not a comment'\n",
     "outs:\n- path: a\n  md5: abc\n  size: 3\n- path: b\n  hash: md5\nnext: 1\n",
     "deep:\n  items:\n    - 1\n    - two\n    - 3.5\n  after: x\n",
-    'quoted: "double"\nsingle: \'s\'\nempty: []\nurl: http://x.y/z\n',
+    "quoted: \"double\"\nsingle: 's'\nempty: []\nurl: http://x.y/z\n",
     "# only a comment\n",
     "anchors: &a\n  x: 1\nref: *a\n",
     "multi: |\n  line one\n  line two\n",
@@ -33,9 +33,11 @@ def test_yaml_values_equal_dvcs_ruamel(text):
 
 
 def test_fast_path_is_taken_for_dvc_written_files():
-    lock = ("schema: '2.0'\nstages:\n  train:\n    cmd: python t.py\n    params:\n"
-            "      params.yaml:\n        lr: 0.001\n    outs:\n    - path: m.json\n"
-            "      hash: md5\n      md5: 0a\n      size: 12\n")
+    lock = (
+        "schema: '2.0'\nstages:\n  train:\n    cmd: python t.py\n    params:\n"
+        "      params.yaml:\n        lr: 0.001\n    outs:\n    - path: m.json\n"
+        "      hash: md5\n      md5: 0a\n      size: 12\n"
+    )
     assert fastyaml._parse(lock)["stages"]["train"]["outs"][0]["size"] == 12
 
 
@@ -45,12 +47,15 @@ def test_corrupt_yaml_raises_parse_error_naming_the_file(text):
         dvcfiles.load_bytes("conf/p.yaml", text.encode())
 
 
-@pytest.mark.parametrize("path, data, want", [
-    ("m.json", b'{"a": {"b": 1}, "c": [1, 2]}', {"a": {"b": 1}, "c": [1, 2]}),
-    ("m.toml", b"x = 1\n[t]\ny = 2.5\n", {"x": 1, "t": {"y": 2.5}}),
-    ("m.yml", b"x: 1\n", {"x": 1}),
-    ("m.txt", b"x: 1\n", {"x": 1}),  # DVC's default loader is YAML
-])
+@pytest.mark.parametrize(
+    "path, data, want",
+    [
+        ("m.json", b'{"a": {"b": 1}, "c": [1, 2]}', {"a": {"b": 1}, "c": [1, 2]}),
+        ("m.toml", b"x = 1\n[t]\ny = 2.5\n", {"x": 1, "t": {"y": 2.5}}),
+        ("m.yml", b"x: 1\n", {"x": 1}),
+        ("m.txt", b"x: 1\n", {"x": 1}),  # DVC's default loader is YAML
+    ],
+)
 def test_load_by_extension(path, data, want):
     assert dvcfiles.load_bytes(path, data) == want
 
@@ -87,16 +92,27 @@ metrics:
 """
     doc = dvcfiles.parse_dvcyaml("sub/dir/dvc.yaml", text)
     assert doc["params"] == {
-        "sub/params.yaml": ["lr", "train.epochs"], "sub/conf/model.yaml": ["width"],
-        "sub/conf/all.yaml": None, "sub/dir/params.yaml": ["seed"], "sub/dir/extra.toml": None}
-    assert doc["metrics"] == {"sub/out/m.json": False, "sub/out/cached.json": True,
-                              "sub/dir/dvclive/metrics.json": False}
+        "sub/params.yaml": ["lr", "train.epochs"],
+        "sub/conf/model.yaml": ["width"],
+        "sub/conf/all.yaml": None,
+        "sub/dir/params.yaml": ["seed"],
+        "sub/dir/extra.toml": None,
+    }
+    assert doc["metrics"] == {
+        "sub/out/m.json": False,
+        "sub/out/cached.json": True,
+        "sub/dir/dvclive/metrics.json": False,
+    }
 
 
-@pytest.mark.parametrize("text, match", [
-    (b"- just\n- a list\n", "mapping"), (b"stages:\n  s: 3\n", "stage 's'"),
-    (b"stages: [unclosed\n", "corrupted"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (b"- just\n- a list\n", "mapping"),
+        (b"stages:\n  s: 3\n", "stage 's'"),
+        (b"stages: [unclosed\n", "corrupted"),
+    ],
+)
 def test_parse_dvcyaml_rejects_bad_files(text, match):
     with pytest.raises(dvcfiles.ParseError, match=match):
         dvcfiles.parse_dvcyaml("dvc.yaml", text)
@@ -109,21 +125,34 @@ def test_merge_tracks_whole_file_when_any_stage_does():
     assert merged["params"] == {"p.yaml": None, "q.yaml": ["y"], "params.yaml": None}
 
 
-@pytest.mark.parametrize("keys, want", [
-    (None, {"a.b": 1, "a.c": 2, "ab": 3}),
-    (["a"], {"a.b": 1, "a.c": 2}),
-    (["a.c", "ab"], {"a.c": 2, "ab": 3}),
-    (["missing"], {}),
-])
+@pytest.mark.parametrize(
+    "keys, want",
+    [
+        (None, {"a.b": 1, "a.c": 2, "ab": 3}),
+        (["a"], {"a.b": 1, "a.c": 2}),
+        (["a.c", "ab"], {"a.c": 2, "ab": 3}),
+        (["missing"], {}),
+    ],
+)
 def test_select_params(keys, want):
     assert dvcfiles.select_params({"a.b": 1, "a.c": 2, "ab": 3}, keys) == want
 
 
 def test_extract_metrics_keeps_numbers_strings_drops_lists():
-    data = {"acc": 0.9, "ok": True, "name": "x", "hist": [1, 2], "nested": {"l": [], "v": 1},
-            "empty": {}}
-    assert dvcfiles.extract_metrics(data) == {"acc": 0.9, "ok": True, "name": "x",
-                                              "nested": {"v": 1}}
+    data = {
+        "acc": 0.9,
+        "ok": True,
+        "name": "x",
+        "hist": [1, 2],
+        "nested": {"l": [], "v": 1},
+        "empty": {},
+    }
+    assert dvcfiles.extract_metrics(data) == {
+        "acc": 0.9,
+        "ok": True,
+        "name": "x",
+        "nested": {"v": 1},
+    }
     assert dvcfiles.flatten({"a": {"b": {"c": 1}}, "d": [1]}) == {"a.b.c": 1, "d": [1]}
 
 
@@ -163,24 +192,26 @@ def test_parse_lock_outs_fast_equals_full():
         "sub/model file.bin": {"md5": "3" * 32, "size": 7, "legacy": False, "dir": False},
         "sub/legacy.json": {"md5": "4" * 32, "size": 5, "legacy": True, "dir": False},
     }
-    slow = dvcfiles.parse_lock("sub/dvc.lock", LOCK.replace(b"schema: '2.0'", b"schema: \"2.0\""))
+    slow = dvcfiles.parse_lock("sub/dvc.lock", LOCK.replace(b"schema: '2.0'", b'schema: "2.0"'))
     assert slow == fast
 
 
-@pytest.mark.parametrize("legacy, want", [
-    (False, "/c/files/md5/ab/cdef"), (True, "/c/ab/cdef")])
+@pytest.mark.parametrize("legacy, want", [(False, "/c/files/md5/ab/cdef"), (True, "/c/ab/cdef")])
 def test_cache_path_layouts(legacy, want):
     assert dvcfiles.cache_path("/c", "abcdef", legacy) == want
 
 
-@pytest.mark.parametrize("text, expected", [
-    (b'{"acc": 0.1, "n": 3}', {"acc": 0.1, "n": 3}),
-    (b'{"loss": NaN}', "nan"),                      # only the stdlib reads NaN
-    (b'{"big": 123456789012345678901234567890}', {"big": 123456789012345678901234567890}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (b'{"acc": 0.1, "n": 3}', {"acc": 0.1, "n": 3}),
+        (b'{"loss": NaN}', "nan"),  # only the stdlib reads NaN
+        (b'{"big": 123456789012345678901234567890}', {"big": 123456789012345678901234567890}),
+    ],
+)
 def test_json_metrics_parse_like_the_stdlib(text, expected):
     """The fast JSON path (orjson) must read every file the stdlib json reads, the same way."""
-    from expbook.dvcfiles import load_bytes
+    from expbook.registry.dvcfiles import load_bytes
 
     value = load_bytes("m.json", text)
     if expected == "nan":
@@ -190,7 +221,7 @@ def test_json_metrics_parse_like_the_stdlib(text, expected):
 
 
 def test_corrupt_json_metrics_is_a_parse_error():
-    from expbook.dvcfiles import ParseError, load_bytes
+    from expbook.registry.dvcfiles import ParseError, load_bytes
 
     with pytest.raises(ParseError, match="m.json: JSON file structure is corrupted"):
         load_bytes("m.json", b'{"acc": ')

@@ -17,11 +17,11 @@ from click.testing import CliRunner
 from conftest import commit_all, dvc, dvc_init, git_init, sh
 from expbook.cli import cli
 from expbook.errors import NotFoundError
-from expbook.reproduce import curve_name, normalised_digest, reproduce
+from expbook.repro.reproduce import curve_name, normalised_digest, reproduce
 
 # deterministic results, plus the things that change every run: a wall-clock metric and
 # dvclive-style TSVs with a timestamp column
-TRAIN_PY = textwrap.dedent('''\
+TRAIN_PY = textwrap.dedent("""\
     import json, os, random, sys, time
     import yaml
     p = yaml.safe_load(open("params.yaml"))["train"]
@@ -40,8 +40,8 @@ TRAIN_PY = textwrap.dedent('''\
         f.write(f"timestamp\\tstep\\tacc\\n{time.time_ns()}\\t0\\t{acc}\\n")
     with open("summary.json", "w") as f:
         json.dump({"best": {"acc": acc}}, f)
-''')
-DVC_YAML = textwrap.dedent('''\
+""")
+DVC_YAML = textwrap.dedent("""\
     stages:
       train:
         cmd: python train.py
@@ -59,7 +59,7 @@ DVC_YAML = textwrap.dedent('''\
       - live/plots/metrics/acc.tsv:
           x: step
           y: acc
-''')
+""")
 
 
 def make_pipeline_repo(path: Path, lr: float = 0.1, seed: int = 1) -> str:
@@ -87,12 +87,28 @@ def tamper(path: Path, rev: str, files: dict[str, str], ref: str) -> str:
     env = {"GIT_INDEX_FILE": str(path / ".git" / "expbook-test-index")}
     sh("git", "read-tree", rev, cwd=path, env=env)
     for name, text in files.items():
-        blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=path, input=text,
-                              capture_output=True, text=True, check=True).stdout.strip()
-        sh("git", "update-index", "--add", "--cacheinfo", f"100644,{blob},{name}", cwd=path, env=env)
+        blob = subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"],
+            cwd=path,
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        sh(
+            "git",
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            f"100644,{blob},{name}",
+            cwd=path,
+            env=env,
+        )
     tree = sh("git", "write-tree", cwd=path, env=env).stdout.strip()
     parent = sh("git", "rev-parse", f"{rev}^", cwd=path).stdout.strip()
-    sha = sh("git", "commit-tree", tree, "-p", parent, "-m", f"tampered {rev}", cwd=path).stdout.strip()
+    sha = sh(
+        "git", "commit-tree", tree, "-p", parent, "-m", f"tampered {rev}", cwd=path
+    ).stdout.strip()
     sh("git", "update-ref", ref, sha, cwd=path)
     return ref
 
@@ -125,8 +141,13 @@ def status(path: Path) -> str:
 @pytest.mark.slow
 def test_experiment_reproduces_bit_exactly_and_leaves_no_trace(repo):
     before = status(repo)
-    ref = next(r for r in sh("git", "for-each-ref", "--format=%(refname)", "refs/exps",
-                             cwd=repo).stdout.split() if r.endswith("/seed2"))
+    ref = next(
+        r
+        for r in sh(
+            "git", "for-each-ref", "--format=%(refname)", "refs/exps", cwd=repo
+        ).stdout.split()
+        if r.endswith("/seed2")
+    )
     result = reproduce(repo, ref)
     assert result.error is None and result.bit_exact and result.exit_code == 0
     by_key = {d.key: d for d in result.diffs}
@@ -148,8 +169,7 @@ def test_tampered_metric_fails_with_diff_shown(repo):
     """Guards the core promise: a recorded metric that the code does not produce is caught."""
     metrics = json.loads(show(repo, "HEAD", "live/metrics.json"))
     metrics["test"]["acc"] = 0.99
-    ref = tamper(repo, "HEAD", {"live/metrics.json": json.dumps(metrics)},
-                 "refs/exps/tampered/acc")
+    ref = tamper(repo, "HEAD", {"live/metrics.json": json.dumps(metrics)}, "refs/exps/tampered/acc")
     res = run_cli("reproduce", ref, "--repo", str(repo), "--format", "csv")
     assert res.exit_code == 1
     assert "live/metrics.json:test.acc,0.99," in res.output and ",differs," in res.output
@@ -157,15 +177,19 @@ def test_tampered_metric_fails_with_diff_shown(repo):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("delta, tolerance, code, word", [
-    (1e-9, "1e-6", 0, "within tolerance"),
-    (1e-3, "1e-6", 1, "NOT reproduced"),
-])
+@pytest.mark.parametrize(
+    "delta, tolerance, code, word",
+    [
+        (1e-9, "1e-6", 0, "within tolerance"),
+        (1e-3, "1e-6", 1, "NOT reproduced"),
+    ],
+)
 def test_tolerance(repo, delta, tolerance, code, word):
     metrics = json.loads(show(repo, "HEAD", "live/metrics.json"))
     metrics["test"]["acc"] += delta
-    ref = tamper(repo, "HEAD", {"live/metrics.json": json.dumps(metrics)},
-                 f"refs/exps/tampered/tol-{code}")
+    ref = tamper(
+        repo, "HEAD", {"live/metrics.json": json.dumps(metrics)}, f"refs/exps/tampered/tol-{code}"
+    )
     res = run_cli("reproduce", ref, "--repo", str(repo), "--tolerance", tolerance)
     assert res.exit_code == code and word in res.output
 
@@ -173,10 +197,14 @@ def test_tolerance(repo, delta, tolerance, code, word):
 @pytest.mark.slow
 def test_tampered_output_hash_and_ignore_out(repo):
     lock = show(repo, "HEAD", "dvc.lock")
-    model_md5 = next(line.split()[-1] for i, line in enumerate(lock.splitlines())
-                     if "md5:" in line and "out/model.bin" in lock.splitlines()[i - 2])
-    ref = tamper(repo, "HEAD", {"dvc.lock": lock.replace(model_md5, "ab" * 16)},
-                 "refs/exps/tampered/model")
+    model_md5 = next(
+        line.split()[-1]
+        for i, line in enumerate(lock.splitlines())
+        if "md5:" in line and "out/model.bin" in lock.splitlines()[i - 2]
+    )
+    ref = tamper(
+        repo, "HEAD", {"dvc.lock": lock.replace(model_md5, "ab" * 16)}, "refs/exps/tampered/model"
+    )
     res = run_cli("reproduce", ref, "--repo", str(repo), "--format", "csv")
     assert res.exit_code == 1 and f"out,out/model.bin,{'ab' * 16},{model_md5},differs" in res.output
     res = run_cli("reproduce", ref, "--repo", str(repo), "--ignore-out", "out/*")
@@ -185,8 +213,12 @@ def test_tampered_output_hash_and_ignore_out(repo):
 
 @pytest.mark.slow
 def test_failing_stage_is_an_error_and_the_worktree_is_removed(repo):
-    ref = tamper(repo, "HEAD", {"params.yaml": "train:\n  lr: 0.1\n  seed: 1\n  fail: true\n"},
-                 "refs/exps/tampered/fail")
+    ref = tamper(
+        repo,
+        "HEAD",
+        {"params.yaml": "train:\n  lr: 0.1\n  seed: 1\n  fail: true\n"},
+        "refs/exps/tampered/fail",
+    )
     res = run_cli("reproduce", ref, "--repo", str(repo))
     assert res.exit_code == 2 and "asked to fail" in res.output
     assert worktrees(repo) == 1
@@ -201,12 +233,15 @@ def test_keep_leaves_the_worktree(repo):
     sh("git", "worktree", "remove", "--force", str(kept), cwd=repo)
 
 
-@pytest.mark.parametrize("args, code, text", [
-    (["no-such-rev"], 2, "no-such-rev"),
-    ([], 2, "either EXP or --sample"),
-    (["HEAD", "--tolerance", "-1"], 2, "tolerance"),
-    (["HEAD~1"], 2, "records no outputs or metrics"),   # the `dvc init` commit
-])
+@pytest.mark.parametrize(
+    "args, code, text",
+    [
+        (["no-such-rev"], 2, "no-such-rev"),
+        ([], 2, "either EXP or --sample"),
+        (["HEAD", "--tolerance", "-1"], 2, "tolerance"),
+        (["HEAD~1"], 2, "records no outputs or metrics"),  # the `dvc init` commit
+    ],
+)
 def test_bad_input(repo, args, code, text):
     res = CliRunner().invoke(cli, ["reproduce", "--repo", str(repo), *args])
     assert res.exit_code == code and text in res.output
@@ -217,39 +252,49 @@ def test_unknown_rev_in_library(repo):
         reproduce(repo, "nope")
 
 
-@pytest.mark.parametrize("name, a, b, same", [
-    ("x.tsv", "timestamp\tstep\tacc\n1\t0\t0.5\n", "timestamp\tstep\tacc\n2\t0\t0.5\n", True),
-    ("x.tsv", "timestamp\tstep\tacc\n1\t0\t0.5\n", "timestamp\tstep\tacc\n1\t0\t0.6\n", False),
-    ("x.json", '{"acc": 1, "wall_time": 3}', '{"wall_time": 4, "acc": 1}', True),
-    ("x.json", '{"acc": 1}', '{"acc": 2}', False),
-    ("x.yaml", "a: {timestamp: 1, b: 2}\n", "a: {timestamp: 9, b: 2}\n", True),
-    ("x.bin", "time 1", "time 2", False),
-    ("x.json", "{not json", "{not json", True),
-])
+@pytest.mark.parametrize(
+    "name, a, b, same",
+    [
+        ("x.tsv", "timestamp\tstep\tacc\n1\t0\t0.5\n", "timestamp\tstep\tacc\n2\t0\t0.5\n", True),
+        ("x.tsv", "timestamp\tstep\tacc\n1\t0\t0.5\n", "timestamp\tstep\tacc\n1\t0\t0.6\n", False),
+        ("x.json", '{"acc": 1, "wall_time": 3}', '{"wall_time": 4, "acc": 1}', True),
+        ("x.json", '{"acc": 1}', '{"acc": 2}', False),
+        ("x.yaml", "a: {timestamp: 1, b: 2}\n", "a: {timestamp: 9, b: 2}\n", True),
+        ("x.bin", "time 1", "time 2", False),
+        ("x.json", "{not json", "{not json", True),
+    ],
+)
 def test_normalised_digest_drops_ignored_keys_and_columns(tmp_path, name, a, b, same):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     (tmp_path / "a" / name).write_text(a)
     (tmp_path / "b" / name).write_text(b)
     ignore = ["*time*"]
-    assert (normalised_digest(tmp_path / "a" / name, ignore)
-            == normalised_digest(tmp_path / "b" / name, ignore)) is same
+    assert (
+        normalised_digest(tmp_path / "a" / name, ignore)
+        == normalised_digest(tmp_path / "b" / name, ignore)
+    ) is same
 
 
 @pytest.mark.slow
 def test_sample_reports_how_many_reproduced_bit_exactly(repo):
     pytest.importorskip("expbook.registry")
-    res = run_cli("reproduce", "--repo", str(repo), "--sample", "5", "--where", "kind = 'experiment'")
+    res = run_cli(
+        "reproduce", "--repo", str(repo), "--sample", "5", "--where", "kind = 'experiment'"
+    )
     assert "1/1 reproduced bit-exactly" in res.output and res.exit_code == 0, res.output
 
 
-@pytest.mark.parametrize("path, name", [
-    ("metrics/train/plots/metrics/time/epoch_s.tsv", "time.epoch_s"),
-    ("dvclive/plots/metrics/loss.tsv", "loss"),
-    ("plots/metrics/step/wallclock_s.tsv", "step.wallclock_s"),
-    ("metrics/train/plots/sklearn/roc.json", None),
-    ("metrics/train/metrics.json", None),
-])
+@pytest.mark.parametrize(
+    "path, name",
+    [
+        ("metrics/train/plots/metrics/time/epoch_s.tsv", "time.epoch_s"),
+        ("dvclive/plots/metrics/loss.tsv", "loss"),
+        ("plots/metrics/step/wallclock_s.tsv", "step.wallclock_s"),
+        ("metrics/train/plots/sklearn/roc.json", None),
+        ("metrics/train/metrics.json", None),
+    ],
+)
 def test_curve_name_of_dvclive_tsvs(path, name):
     """Curves of ignored metrics (time/epoch_s.tsv) are skipped like the metric key itself."""
     assert curve_name(path) == name
@@ -264,18 +309,36 @@ def test_ctrl_c_removes_the_worktree(repo):
 
     from conftest import ROOT
 
-    ref = tamper(repo, "HEAD", {"params.yaml": "train:\n  lr: 0.1\n  seed: 1\n  sleep: 60\n"},
-                 "refs/exps/tampered/slow")
+    ref = tamper(
+        repo,
+        "HEAD",
+        {"params.yaml": "train:\n  lr: 0.1\n  seed: 1\n  sleep: 60\n"},
+        "refs/exps/tampered/slow",
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen([sys.executable, "-c", "from expbook.cli import main; main()",
-                             "reproduce", ref, "--repo", str(repo)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from expbook.cli import main; main()",
+            "reproduce",
+            ref,
+            "--repo",
+            str(repo),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
 
     def repro_started() -> bool:
         listing = sh("git", "worktree", "list", "--porcelain", cwd=repo).stdout
-        paths = [Path(line.split(" ", 1)[1]) for line in listing.splitlines()
-                 if line.startswith("worktree ")][1:]
+        paths = [
+            Path(line.split(" ", 1)[1])
+            for line in listing.splitlines()
+            if line.startswith("worktree ")
+        ][1:]
         return any((p.parent / "repro.log").exists() for p in paths)
 
     while not repro_started():

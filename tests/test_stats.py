@@ -1,4 +1,4 @@
-"""expbook.stats on fixed numbers: summaries, tests and corrections against hand-computed values and scipy."""
+"""expbook.analysis.stats on fixed numbers: summaries, tests and corrections against hand-computed values and scipy."""
 
 from __future__ import annotations
 
@@ -7,12 +7,19 @@ import math
 import pytest
 from scipy import stats as st
 
+from expbook.analysis.stats import (
+    best_by_group,
+    cohen_d,
+    group_stats,
+    holm,
+    paired_p,
+    summarize,
+    welch_p,
+)
 from expbook.errors import ExpbookError, NotFoundError, QueryError
-from expbook.stats import (best_by_group, cohen_d, group_stats, holm, paired_p, summarize,
-                           welch_p)
 
-A = [0.90, 0.92, 0.94]   # mean .92, sd .02
-B = [0.80, 0.84, 0.82]   # mean .82, sd .02; paired diffs (by position) .10 .08 .12
+A = [0.90, 0.92, 0.94]  # mean .92, sd .02
+B = [0.80, 0.84, 0.82]  # mean .82, sd .02; paired diffs (by position) .10 .08 .12
 LR = "params.yaml:train.lr"
 WD = "params.yaml:train.weight_decay"
 SEED = "params.yaml:train.seed"
@@ -52,26 +59,32 @@ def test_welch_and_paired_match_hand_computation_and_scipy():
     assert p == pytest.approx(st.ttest_rel(A, B).pvalue)
 
 
-@pytest.mark.parametrize("a, b", [
-    ({1: 0.9, 2: 0.8}, {1: 0.7, 3: 0.6}),   # different seeds
-    ({1: 0.9}, {1: 0.7}),                   # one seed
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ({1: 0.9, 2: 0.8}, {1: 0.7, 3: 0.6}),  # different seeds
+        ({1: 0.9}, {1: 0.7}),  # one seed
+    ],
+)
 def test_paired_needs_the_same_two_or_more_seeds(a, b):
     assert paired_p(a, b) is None
 
 
 def test_cohen_d_and_undefined_cases():
-    assert cohen_d(A, B) == pytest.approx(5.0)        # (.92 - .82) / pooled sd .02
+    assert cohen_d(A, B) == pytest.approx(5.0)  # (.92 - .82) / pooled sd .02
     assert cohen_d([1.0], B) is None
-    assert cohen_d([1.0, 1.0], [2.0, 2.0]) is None    # zero pooled spread
+    assert cohen_d([1.0, 1.0], [2.0, 2.0]) is None  # zero pooled spread
 
 
-@pytest.mark.parametrize("pvalues, expected", [
-    ([0.01, 0.04, 0.03], [0.03, 0.06, 0.06]),
-    ([0.5, None, 0.01], [0.5, None, 0.02]),
-    ([0.6, 0.7], [1.0, 1.0]),
-    ([], []),
-])
+@pytest.mark.parametrize(
+    "pvalues, expected",
+    [
+        ([0.01, 0.04, 0.03], [0.03, 0.06, 0.06]),
+        ([0.5, None, 0.01], [0.5, None, 0.02]),
+        ([0.6, 0.7], [1.0, 1.0]),
+        ([], []),
+    ],
+)
 def test_holm_adjustment(pvalues, expected):
     assert holm(pvalues) == [None if e is None else pytest.approx(e) for e in expected]
 
@@ -90,11 +103,14 @@ def test_groups_form_by_differing_params_except_seed():
     assert res.group_keys == [LR]
     assert res.seed_keys == [SEED]
     assert [(g.label, g.n, sorted(g.seeds)) for g in res.groups] == [
-        ("train.lr=0.001", 1, [1]), ("train.lr=0.01", 3, [1, 2, 3]), ("train.lr=0.1", 3, [1, 2, 3])]
+        ("train.lr=0.001", 1, [1]),
+        ("train.lr=0.01", 3, [1, 2, 3]),
+        ("train.lr=0.1", 3, [1, 2, 3]),
+    ]
 
 
 def test_versus_baseline_group_uses_paired_test_and_holm():
-    res = group_stats(seed_table(), "test.acc", PARAMS)   # baseline: group of the kind=baseline row
+    res = group_stats(seed_table(), "test.acc", PARAMS)  # baseline: group of the kind=baseline row
     base = res.baseline
     assert base.label == "train.lr=0.01" and base.p_welch is None
     small, _, high = res.groups
@@ -102,7 +118,7 @@ def test_versus_baseline_group_uses_paired_test_and_holm():
     assert high.p_welch == pytest.approx(st.ttest_ind(A, B, equal_var=False).pvalue)
     assert high.p_paired == pytest.approx(st.ttest_rel(A, B).pvalue)
     assert high.cohen_d == pytest.approx(5.0)
-    assert high.p_holm == pytest.approx(high.p_paired)   # only one group is compared
+    assert high.p_holm == pytest.approx(high.p_paired)  # only one group is compared
     assert high.significant is True
     # n < 2: shown, marked, never given a p-value
     assert small.n == 1 and small.p_welch is small.p_paired is small.p_holm is None
@@ -120,22 +136,28 @@ def test_unpaired_when_seeds_differ_and_holm_over_two_groups():
     assert [high.p_holm, low.p_holm] == pytest.approx(holm([high.p_welch, low.p_welch]))
 
 
-@pytest.mark.parametrize("baseline, label", [
-    ("train.lr=0.1", "train.lr=0.1"),
-    ("lr=0.1", "train.lr=0.1"),
-    ("b2", "train.lr=0.01"),
-    (None, "train.lr=0.001"),   # no kind=baseline row: the first group
-])
+@pytest.mark.parametrize(
+    "baseline, label",
+    [
+        ("train.lr=0.1", "train.lr=0.1"),
+        ("lr=0.1", "train.lr=0.1"),
+        ("b2", "train.lr=0.01"),
+        (None, "train.lr=0.001"),  # no kind=baseline row: the first group
+    ],
+)
 def test_baseline_by_label_spec_or_experiment(baseline, label):
     rows = [dict(r, kind="experiment") for r in seed_table()]
     assert group_stats(rows, ACC, PARAMS, baseline=baseline).baseline.label == label
 
 
-@pytest.mark.parametrize("kwargs, error, text", [
-    ({"metric": "nope"}, QueryError, "nope"),
-    ({"metric": "acc", "baseline": "zzz"}, NotFoundError, "zzz"),
-    ({"metric": "acc", "group_by": ["nokey"]}, QueryError, "nokey"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, text",
+    [
+        ({"metric": "nope"}, QueryError, "nope"),
+        ({"metric": "acc", "baseline": "zzz"}, NotFoundError, "zzz"),
+        ({"metric": "acc", "group_by": ["nokey"]}, QueryError, "nokey"),
+    ],
+)
 def test_bad_input_names_the_offender(kwargs, error, text):
     with pytest.raises(error, match=text):
         group_stats(seed_table(), param_keys=PARAMS, **kwargs)
@@ -168,8 +190,12 @@ def test_best_by_group_ranks_and_tests_best_vs_runner_up():
 
 
 def test_best_by_group_not_significant_with_overlapping_groups():
-    rows = [row("a1", 0.1, 1, 0.90), row("a2", 0.1, 2, 0.80),
-            row("b1", 0.2, 1, 0.86), row("b2", 0.2, 2, 0.83)]
+    rows = [
+        row("a1", 0.1, 1, 0.90),
+        row("a2", 0.1, 2, 0.80),
+        row("b1", 0.2, 1, 0.86),
+        row("b2", 0.2, 2, 0.83),
+    ]
     ranking = best_by_group(rows, "acc", PARAMS, alpha=0.05)
     assert ranking.significant is False and "NOT significantly" in ranking.verdict()
 
@@ -181,15 +207,29 @@ def test_bad_alpha(alpha):
 
 
 def test_rows_of_keeps_finished_runs_only():
+    from expbook.analysis.stats import rows_of
     from expbook.registry import Experiment
-    from expbook.stats import rows_of
 
     def exp(name, kind, status):
-        return Experiment(name=name, rev=name * 8, kind=kind, baseline=None, ref=None,
-                          created="2026-01-01T00:00:00Z", status=status, message="",
-                          params={LR: 0.1}, metrics={ACC: 0.9})
-    exps = [exp("w", "workspace", "success"), exp("b", "baseline", "success"),
-            exp("p", "experiment", "pruned"), exp("f", "experiment", "failed")]
+        return Experiment(
+            name=name,
+            rev=name * 8,
+            kind=kind,
+            baseline=None,
+            ref=None,
+            created="2026-01-01T00:00:00Z",
+            status=status,
+            message="",
+            params={LR: 0.1},
+            metrics={ACC: 0.9},
+        )
+
+    exps = [
+        exp("w", "workspace", "success"),
+        exp("b", "baseline", "success"),
+        exp("p", "experiment", "pruned"),
+        exp("f", "experiment", "failed"),
+    ]
     rows, params, metrics = rows_of(exps)
     assert [r["name"] for r in rows] == ["b"] and params == [LR] and metrics == [ACC]
     assert [r["name"] for r in rows_of(exps, ("success", "pruned"))[0]] == ["b", "p"]

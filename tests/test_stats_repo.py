@@ -34,7 +34,7 @@ def repo(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_seed_groups_from_real_experiments(repo):
-    from expbook.stats import best_by_group, group_stats, rows_of
+    from expbook.analysis.stats import best_by_group, group_stats, rows_of
 
     rows, params, metrics = rows_of(registry.collect(repo))
     res = group_stats(rows, "test.acc", params, metric_keys=metrics)
@@ -46,8 +46,10 @@ def test_seed_groups_from_real_experiments(repo):
     assert (high.label, high.n, sorted(high.seeds)) == ("train.lr=0.2", 3, [1, 2, 3])
     # same seeds in both groups: the paired test pairs them by seed value
     by_seed = {g.label: dict(zip(g.seeds, g.values)) for g in res.groups}
-    expected = st.ttest_rel([by_seed["train.lr=0.2"][s] for s in (1, 2, 3)],
-                            [by_seed["train.lr=0.1"][s] for s in (1, 2, 3)]).pvalue
+    expected = st.ttest_rel(
+        [by_seed["train.lr=0.2"][s] for s in (1, 2, 3)],
+        [by_seed["train.lr=0.1"][s] for s in (1, 2, 3)],
+    ).pvalue
     assert high.p_paired == pytest.approx(expected)
     assert high.diff == pytest.approx(0.1, abs=0.02) and high.significant is True
     ranking = best_by_group(rows, "test.acc", params, metric_keys=metrics)
@@ -60,22 +62,41 @@ def test_stats_cli_json_and_table(repo):
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert [(g["label"], g["n"], g["baseline"]) for g in data["groups"]] == [
-        ("train.lr=0.1", 3, True), ("train.lr=0.2", 3, False)]
-    res = CliRunner().invoke(cli, ["stats", "--repo", str(repo), "-m", "test.acc", "-f", "md",
-                                   "--baseline", "high-s1", "--where", "train.seed != 3"])
+        ("train.lr=0.1", 3, True),
+        ("train.lr=0.2", 3, False),
+    ]
+    res = CliRunner().invoke(
+        cli,
+        [
+            "stats",
+            "--repo",
+            str(repo),
+            "-m",
+            "test.acc",
+            "-f",
+            "md",
+            "--baseline",
+            "high-s1",
+            "--where",
+            "train.seed != 3",
+        ],
+    )
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
     assert lines[2].startswith("| train.lr=0.1 | 2 |") and lines[3].endswith("| baseline |")
     assert lines[3].startswith("| train.lr=0.2 | 2 |")
 
 
-@pytest.mark.parametrize("args, text", [
-    (["-m", "nope"], "nope"),
-    (["-m", "acc"], "ambiguous key 'acc'"),   # test.acc and the cached summary's best.acc
-    (["-m", "test.acc", "--baseline", "zzz"], "zzz"),
-    (["-m", "test.acc", "--alpha", "1.5"], "alpha"),
-    (["-m", "test.acc", "--group-by", "nokey"], "nokey"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["-m", "nope"], "nope"),
+        (["-m", "acc"], "ambiguous key 'acc'"),  # test.acc and the cached summary's best.acc
+        (["-m", "test.acc", "--baseline", "zzz"], "zzz"),
+        (["-m", "test.acc", "--alpha", "1.5"], "alpha"),
+        (["-m", "test.acc", "--group-by", "nokey"], "nokey"),
+    ],
+)
 def test_stats_cli_bad_input(repo, args, text):
     res = CliRunner().invoke(cli, ["stats", "--repo", str(repo), *args])
     assert res.exit_code == 2 and text in res.output
@@ -83,23 +104,26 @@ def test_stats_cli_bad_input(repo, args, text):
 
 @pytest.mark.slow
 def test_group_curves_from_real_experiments(repo, tmp_path):
-    from expbook.groupplot import group_curves, plot_group_curves
-    from expbook.stats import group_rows, rows_of
+    from expbook.analysis.groupplot import group_curves, plot_group_curves
+    from expbook.analysis.stats import group_rows, rows_of
 
     rows, params, metrics = rows_of(registry.collect(repo))
     grouping = group_rows(rows, params)
     pairs = [(label, [r["rev"] for r in members]) for label, _, members in grouping.groups]
     series = group_curves(repo, pairs, "acc")
     assert [(label, len(curves)) for label, curves in series] == [
-        ("train.lr=0.1", 3), ("train.lr=0.2", 3)]
+        ("train.lr=0.1", 3),
+        ("train.lr=0.2", 3),
+    ]
     out = plot_group_curves("acc", series, tmp_path / "acc.png")
     assert out.read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.slow
 def test_best_by_group_cli(repo):
-    res = CliRunner().invoke(cli, ["best", "--repo", str(repo), "-m", "test.acc", "--by-group",
-                                   "--json"])
+    res = CliRunner().invoke(
+        cli, ["best", "--repo", str(repo), "-m", "test.acc", "--by-group", "--json"]
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert [g["group"] for g in out["groups"]] == ["train.lr=0.2", "train.lr=0.1"]
@@ -116,10 +140,12 @@ def test_best_by_group_needs_metric(repo):
 @pytest.mark.slow
 def test_plot_group_cli(repo, tmp_path):
     out = tmp_path / "groups.png"
-    res = CliRunner().invoke(cli, ["plot", "acc", "--group", "train.lr", "--repo", str(repo),
-                                   "-o", str(out)])
+    res = CliRunner().invoke(
+        cli, ["plot", "acc", "--group", "train.lr", "--repo", str(repo), "-o", str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert "2 groups" in res.output and out.read_bytes().startswith(b"\x89PNG")
-    res = CliRunner().invoke(cli, ["plot", "acc", "main", "--group", "train.lr", "--repo",
-                                   str(repo), "-o", str(out)])
+    res = CliRunner().invoke(
+        cli, ["plot", "acc", "main", "--group", "train.lr", "--repo", str(repo), "-o", str(out)]
+    )
     assert res.exit_code == 2 and "not both" in res.output

@@ -18,8 +18,10 @@ from test_sweep_support import exp_refs, run_cli, tiny_repo
 
 pytestmark = pytest.mark.slow
 
-SPEC = ("name: rs\nmetric: val.acc\nparams:\n  train.lr: [0.001, 0.002, 0.003, 0.004, 0.005, 0.006]\n"
-        "  train.epochs: 3\n  train.sleep: 0.25\nparallel: 2\n")
+SPEC = (
+    "name: rs\nmetric: val.acc\nparams:\n  train.lr: [0.001, 0.002, 0.003, 0.004, 0.005, 0.006]\n"
+    "  train.epochs: 3\n  train.sleep: 0.25\nparallel: 2\n"
+)
 
 
 def wait_for(predicate, timeout=120.0):
@@ -44,9 +46,19 @@ def test_kill_9_of_the_sweep_keeps_finished_trials_and_rerun_resumes(tmp_path, t
     repo = tiny_repo(tmp_path / "repo", tmp_path_factory)
     spec = tmp_path / "rs.yaml"  # outside the repo: the repo must end up clean
     spec.write_text(SPEC)
-    proc = subprocess.Popen([sys.executable, "-c", "from expbook.cli import main; main()",
-                             "sweep", str(spec), "--json"], cwd=repo,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from expbook.cli import main; main()",
+            "sweep",
+            str(spec),
+            "--json",
+        ],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(lambda: len(exp_refs(repo)) >= 2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -75,10 +87,30 @@ def test_kill_9_of_one_trial_marks_it_failed_and_the_sweep_goes_on(tmp_path, tmp
     repo = tiny_repo(tmp_path / "repo", tmp_path_factory)
     pidfile = tmp_path / "trial.pid"
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from expbook.cli import main; main()", "sweep",
-         "-S", "train.lr=0.01,0.05,0.02", "-S", "train.sleep=0.5", "-S", "train.epochs=3",
-         "-S", f"train.pidfile={pidfile}", "--metric", "val.acc", "--name", "k", "--json"],
-        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from expbook.cli import main; main()",
+            "sweep",
+            "-S",
+            "train.lr=0.01,0.05,0.02",
+            "-S",
+            "train.sleep=0.5",
+            "-S",
+            "train.epochs=3",
+            "-S",
+            f"train.pidfile={pidfile}",
+            "--metric",
+            "val.acc",
+            "--name",
+            "k",
+            "--json",
+        ],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(pidfile.exists)
     time.sleep(0.2)
     os.kill(int(pidfile.read_text()), signal.SIGKILL)

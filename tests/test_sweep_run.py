@@ -31,14 +31,28 @@ def assert_clean(repo):
     assert "refs/exps/exec" not in sh("git", "for-each-ref", cwd=repo).stdout
     sh("git", "fsck", "--no-progress", cwd=repo)
     # only the lock file and the logs of failed trials (kept on purpose, for debugging)
-    leftovers = sorted(p.name for p in (repo / ".dvc/tmp/expbook").iterdir()
-                       if p.name not in ("sweep.lock", "logs"))
+    leftovers = sorted(
+        p.name
+        for p in (repo / ".dvc/tmp/expbook").iterdir()
+        if p.name not in ("sweep.lock", "logs")
+    )
     assert leftovers == []
 
 
 def test_grid_parallel_creates_named_exp_refs_that_dvc_shows_and_applies(repo):
-    out = sweep_json(repo, "-S", "train.lr=0.001,0.01,0.02", "-S", "train.wd=0,0.01",
-                     "--metric", "val.acc", "-j", "2", "--name", "lr-wd")
+    out = sweep_json(
+        repo,
+        "-S",
+        "train.lr=0.001,0.01,0.02",
+        "-S",
+        "train.wd=0,0.01",
+        "--metric",
+        "val.acc",
+        "-j",
+        "2",
+        "--name",
+        "lr-wd",
+    )
     names = [t["name"] for t in out["trials"]]
     assert names == [f"lr-wd-{i:03d}" for i in range(1, 7)]
     assert all(t["status"] == "success" for t in out["trials"])
@@ -48,8 +62,13 @@ def test_grid_parallel_creates_named_exp_refs_that_dvc_shows_and_applies(repo):
     assert set(names) <= set(shown)
     exp = shown["lr-wd-004"]["data"]
     assert exp["params"]["params.yaml"]["data"]["train"] == {
-        "lr": 0.01, "wd": 0.01, "epochs": 2, "sleep": 0.0, "fail": False,
-        "pidfile": ""}
+        "lr": 0.01,
+        "wd": 0.01,
+        "epochs": 2,
+        "sleep": 0.0,
+        "fail": False,
+        "pidfile": "",
+    }
     assert exp["metrics"]["live/metrics.json"]["data"]["val"]["acc"] == pytest.approx(0.9)
     assert out["best"][0]["trials"] == ["lr-wd-003"]  # lr=0.01, wd=0 is the optimum
     # the params writer keeps the file's comments, like `dvc exp run -S`
@@ -58,8 +77,9 @@ def test_grid_parallel_creates_named_exp_refs_that_dvc_shows_and_applies(repo):
     # an exp commit like DVC's: parent = baseline, message `dvc: commit experiment <hash>`
     head = sh("git", "rev-parse", "HEAD", cwd=repo).stdout.strip()
     assert sh("git", "rev-parse", f"{refs['lr-wd-001']}^", cwd=repo).stdout.strip() == head
-    assert sh("git", "log", "-1", "--format=%s", refs["lr-wd-001"],
-              cwd=repo).stdout.startswith("dvc: commit experiment ")
+    assert sh("git", "log", "-1", "--format=%s", refs["lr-wd-001"], cwd=repo).stdout.startswith(
+        "dvc: commit experiment "
+    )
     assert_clean(repo)
     plots = json.loads(dvc("plots", "diff", "lr-wd-001", "lr-wd-002", "--json", cwd=repo).stdout)
     curve = plots["data"]["live/plots/metrics/val/acc.tsv"][0]
@@ -72,8 +92,9 @@ def test_grid_parallel_creates_named_exp_refs_that_dvc_shows_and_applies(repo):
 
 def test_registry_lists_sweep_trials_and_status_best_work_from_git(repo):
     sweep_json(repo, "-S", "train.lr=0.001,0.01", "--metric", "val.acc", "--name", "s")
-    rows = json.loads(run_cli(repo, "registry", "--where", "sweep = 's'", "--format",
-                              "json").stdout)
+    rows = json.loads(
+        run_cli(repo, "registry", "--where", "sweep = 's'", "--format", "json").stdout
+    )
     assert sorted(r["name"] for r in rows) == ["s-001", "s-002"]
     assert sorted(r["trial"] for r in rows) == [1, 2]
     status = json.loads(run_cli(repo, "sweep", "status", "s", "--json").stdout)
@@ -85,10 +106,22 @@ def test_registry_lists_sweep_trials_and_status_best_work_from_git(repo):
 
 
 def test_seeds_repeat_each_config_with_seed_values(repo):
-    out = sweep_json(repo, "-S", "train.lr=0.001,0.01", "--seeds", "2", "--metric", "val.acc",
-                     "--name", "sd", "-j", "2")
-    seeds = [(t["config"]["train.lr"], t["overrides"]["params.yaml:base.seed"])
-             for t in out["trials"]]
+    out = sweep_json(
+        repo,
+        "-S",
+        "train.lr=0.001,0.01",
+        "--seeds",
+        "2",
+        "--metric",
+        "val.acc",
+        "--name",
+        "sd",
+        "-j",
+        "2",
+    )
+    seeds = [
+        (t["config"]["train.lr"], t["overrides"]["params.yaml:base.seed"]) for t in out["trials"]
+    ]
     assert seeds == [(0.001, 0), (0.001, 1), (0.01, 0), (0.01, 1)]
     best = out["best"][0]
     assert best["trials"] == ["sd-003", "sd-004"] and best["seeds"] == 2
@@ -97,16 +130,29 @@ def test_seeds_repeat_each_config_with_seed_values(repo):
 
 def test_random_search_with_search_seed_is_reproducible(repo, tmp_path, tmp_path_factory):
     other = tiny_repo(tmp_path / "other", tmp_path_factory)
-    args = ("-S", "train.lr=0.0001..0.1:log", "--method", "random", "-n", "3",
-            "--search-seed", "5", "--metric", "val.acc", "--name", "rnd")
+    args = (
+        "-S",
+        "train.lr=0.0001..0.1:log",
+        "--method",
+        "random",
+        "-n",
+        "3",
+        "--search-seed",
+        "5",
+        "--metric",
+        "val.acc",
+        "--name",
+        "rnd",
+    )
     first = [t["config"] for t in sweep_json(repo, *args)["trials"]]
     second = [t["config"] for t in sweep_json(other, *args)["trials"]]
     assert first == second and len({c["train.lr"] for c in first}) == 3
 
 
 def test_failing_trial_is_recorded_and_the_sweep_goes_on(repo):
-    proc = run_cli(repo, "sweep", "-S", "train.lr=0.01,0.666,0.02", "--metric", "val.acc",
-                   "--name", "f")
+    proc = run_cli(
+        repo, "sweep", "-S", "train.lr=0.01,0.666,0.02", "--metric", "val.acc", "--name", "f"
+    )
     assert proc.returncode == 0
     assert "failed: f-002" in proc.stdout
     status = json.loads(run_cli(repo, "sweep", "status", "f", "--json").stdout)
@@ -121,7 +167,8 @@ def test_median_pruning_stops_bad_trials_which_show_as_pruned(repo):
     (repo / "prune.yaml").write_text(
         "name: pr\nmetric: {key: val.acc, mode: max}\n"
         "params:\n  train.lr: [0.01, 0.02, 0.09, 0.095]\n  train.epochs: 8\n"
-        "  train.sleep: 0.25\nprune: {method: median, min_epochs: 1}\n")
+        "  train.sleep: 0.25\nprune: {method: median, min_epochs: 1}\n"
+    )
     out = sweep_json(repo, "prune.yaml")
     status = {t["name"]: t["status"] for t in out["trials"]}
     assert status["pr-001"] == "success" and status["pr-002"] == "success"
@@ -130,22 +177,25 @@ def test_median_pruning_stops_bad_trials_which_show_as_pruned(repo):
     # kept as an experiment with its partial curve
     tsv = sh("git", "show", f"{pruned['rev']}:live/plots/metrics/val/acc.tsv", cwd=repo).stdout
     assert 1 < len(tsv.splitlines()) - 1 < 8
-    rows = json.loads(run_cli(repo, "registry", "--where", "status = 'pruned'", "--format",
-                              "json").stdout)
+    rows = json.loads(
+        run_cli(repo, "registry", "--where", "status = 'pruned'", "--format", "json").stdout
+    )
     assert pruned["name"] in [r["name"] for r in rows]
 
 
 def test_promote_reruns_the_best_with_overrides_linked_to_parent(repo):
     (repo / "promo.yaml").write_text(
         "name: pm\nmetric: val.acc\nparams:\n  train.lr: [0.001, 0.01, 0.05]\n"
-        "promote: {top: 1, set: {train.epochs: 3}}\n")
+        "promote: {top: 1, set: {train.epochs: 3}}\n"
+    )
     out = sweep_json(repo, "promo.yaml")
     promoted = [t for t in out["trials"] if t["kind"] == "promote"]
     best = next(t for t in out["trials"] if t["name"] == "pm-002")
     assert len(promoted) == 1 and promoted[0]["parent"] == best["rev"]
     assert promoted[0]["overrides"]["params.yaml:train.epochs"] == 3
-    note = json.loads(sh("git", "notes", "--ref", "expbook", "show", promoted[0]["rev"],
-                         cwd=repo).stdout)
+    note = json.loads(
+        sh("git", "notes", "--ref", "expbook", "show", promoted[0]["rev"], cwd=repo).stdout
+    )
     assert note["sweep"]["parent"] == best["rev"]
     again = sweep_json(repo, "promo.yaml")  # idempotent: nothing re-runs
     assert again["skipped"] == 4 and len(exp_refs(repo)) == 4
@@ -155,7 +205,8 @@ def test_nsga2_prints_the_pareto_front(repo):
     (repo / "mo.yaml").write_text(
         "name: mo\nmethod: nsga2\ntrials: 4\nseed: 1\n"
         "metric: [{key: val.acc, mode: max}, {key: cost, mode: min}]\n"
-        "params:\n  train.lr: {low: 0.001, high: 0.05}\n")
+        "params:\n  train.lr: {low: 0.001, high: 0.05}\n"
+    )
     proc = run_cli(repo, "sweep", "mo.yaml")
     assert "Pareto front" in proc.stdout
     assert len(exp_refs(repo)) == 4
@@ -164,22 +215,35 @@ def test_nsga2_prints_the_pareto_front(repo):
 def test_validation_command_rejects_bad_params_before_any_trial(repo):
     (repo / "check.py").write_text(
         "import sys, yaml\nlr = yaml.safe_load(open('params.yaml'))['train']['lr']\n"
-        "sys.exit(f'params.yaml: train.lr must be <= 0.05, got {lr}' if lr > 0.05 else 0)\n")
+        "sys.exit(f'params.yaml: train.lr must be <= 0.05, got {lr}' if lr > 0.05 else 0)\n"
+    )
     sh("git", "add", "check.py", cwd=repo)
     sh("git", "commit", "-qm", "check", cwd=repo)
-    proc = run_cli(repo, "sweep", "-S", "train.lr=0.01,0.5", "--metric", "val.acc",
-                   "--validate", "python check.py", check=False)
+    proc = run_cli(
+        repo,
+        "sweep",
+        "-S",
+        "train.lr=0.01,0.5",
+        "--metric",
+        "val.acc",
+        "--validate",
+        "python check.py",
+        check=False,
+    )
     assert proc.returncode != 0
     assert "train.lr must be <= 0.05, got 0.5" in proc.stderr
     assert exp_refs(repo) == {}
     assert_clean(repo)
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["-S", "train.nope=1,2", "--metric", "val.acc"], "unknown key 'train.nope'"),
-    (["-S", "train.lr=1,2", "--metric", "val.acc", "--method", "tpe"], "needs `trials: N`"),
-    (["--metric", "val.acc"], "nothing to sweep"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["-S", "train.nope=1,2", "--metric", "val.acc"], "unknown key 'train.nope'"),
+        (["-S", "train.lr=1,2", "--metric", "val.acc", "--method", "tpe"], "needs `trials: N`"),
+        (["--metric", "val.acc"], "nothing to sweep"),
+    ],
+)
 def test_bad_sweep_command_fails_without_writing_anything(repo, args, fragment):
     proc = run_cli(repo, "sweep", *args, check=False)
     assert proc.returncode != 0 and fragment in proc.stderr
@@ -199,12 +263,15 @@ def test_library_call_with_a_custom_backend(repo):
             submitted.append((task["name"], task["overrides"]))
             return super().submit(task)
 
-    spec = spec_from_options(["train.wd=0,0.01", "train.epochs=1"],
-                             {"metric": {"key": "val.acc", "mode": "max"}, "name": "lib"})
+    spec = spec_from_options(
+        ["train.wd=0,0.01", "train.epochs=1"],
+        {"metric": {"key": "val.acc", "mode": "max"}, "name": "lib"},
+    )
     result = run_sweep(spec, str(repo), backend_factory=Recording)
-    assert submitted == [("lib-001", {"params.yaml:train.epochs": 1, "params.yaml:train.wd": 0}),
-                         ("lib-002", {"params.yaml:train.epochs": 1,
-                                      "params.yaml:train.wd": 0.01})]
+    assert submitted == [
+        ("lib-001", {"params.yaml:train.epochs": 1, "params.yaml:train.wd": 0}),
+        ("lib-002", {"params.yaml:train.epochs": 1, "params.yaml:train.wd": 0.01}),
+    ]
     assert [t["status"] for t in result.trials] == ["success", "success"]
     assert result.ranked[0]["trials"] == ["lib-001"]
 

@@ -14,8 +14,9 @@ from test_sweep_support import run_cli, tiny_repo
 @pytest.mark.slow
 def test_sweep_state_travels_through_push_and_pull(tmp_path, tmp_path_factory):
     repo = tiny_repo(tmp_path / "repo", tmp_path_factory)
-    run_cli(repo, "sweep", "-S", "train.lr=0.001,0.01", "--metric", "val.acc", "--name", "s",
-            "--json")
+    run_cli(
+        repo, "sweep", "-S", "train.lr=0.001,0.01", "--metric", "val.acc", "--name", "s", "--json"
+    )
     remote = tmp_path / "remote.git"
     sh("git", "init", "-q", "--bare", remote)
     sh("git", "remote", "add", "origin", remote, cwd=repo)
@@ -26,6 +27,7 @@ def test_sweep_state_travels_through_push_and_pull(tmp_path, tmp_path_factory):
     run_cli(clone, "pull", "origin")
     status = json.loads(run_cli(clone, "sweep", "status", "s", "--json").stdout)
     assert sorted(t["name"] for t in status["trials"]) == ["s-001", "s-002"]
-    rows = json.loads(run_cli(clone, "registry", "--where", "sweep = 's'", "--format",
-                              "json").stdout)
+    rows = json.loads(
+        run_cli(clone, "registry", "--where", "sweep = 's'", "--format", "json").stdout
+    )
     assert sorted(r["name"] for r in rows) == ["s-001", "s-002"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import commit_all, dvc, dvc_init, git_init, sh
 
-TRAIN_PY = textwrap.dedent('''\
+TRAIN_PY = textwrap.dedent("""\
     import json, os, sys, time
     import yaml
     p = yaml.safe_load(open("params.yaml"))
@@ -40,9 +40,9 @@ TRAIN_PY = textwrap.dedent('''\
             break
     with open("model.bin", "w") as f:
         f.write("model %s %s %s" % (t["lr"], t["wd"], seed))
-''')
+""")
 
-DVC_YAML = textwrap.dedent('''\
+DVC_YAML = textwrap.dedent("""\
     stages:
       train:
         cmd: python train.py
@@ -56,9 +56,9 @@ DVC_YAML = textwrap.dedent('''\
           - live/plots/metrics:
               x: step
               cache: false
-''')
+""")
 
-PARAMS_YAML = textwrap.dedent('''\
+PARAMS_YAML = textwrap.dedent("""\
     # tiny pipeline params (comments must survive the sweep's params writer)
     base:
       seed: 0
@@ -69,7 +69,7 @@ PARAMS_YAML = textwrap.dedent('''\
       sleep: 0.0
       fail: false
       pidfile: ''
-''')
+""")
 
 _TEMPLATE: dict[str, Path] = {}
 
@@ -99,18 +99,25 @@ def run_cli(repo: Path, *args: str, check: bool = True, timeout: float = 300):
     """`expbook ...` in a real subprocess (as a user runs it)."""
     import subprocess
 
-    proc = subprocess.run([sys.executable, "-c", "from expbook.cli import main; main()", *args],
-                          cwd=repo, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from expbook.cli import main; main()", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"expbook {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n"
-                             f"{proc.stderr}")
+        raise AssertionError(
+            f"expbook {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
 def exp_refs(repo: Path) -> dict[str, str]:
     """exp name -> sha of every refs/exps experiment ref (excluding DVC's internal ones)."""
-    out = sh("git", "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps",
-             cwd=repo).stdout.split("\n")
+    out = sh(
+        "git", "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps", cwd=repo
+    ).stdout.split("\n")
     refs = {}
     for line in filter(None, out):
         ref, sha = line.split()

@@ -8,17 +8,38 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from expbook.errors import ExpbookError
 
 FORMATS = ("table", "csv", "md", "json", "html")
-EXTENSIONS = {".csv": "csv", ".json": "json", ".md": "md", ".markdown": "md",
-              ".html": "html", ".htm": "html", ".txt": "table"}
+EXTENSIONS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+    ".txt": "table",
+}
 # the registry's own columns, in display order; anything else is a params/metrics key
-BASE_COLUMNS = ("name", "rev", "kind", "baseline", "ref", "created", "status", "message",
-                "branches", "tags", "notes", "sweep", "trial")
+BASE_COLUMNS = (
+    "name",
+    "rev",
+    "kind",
+    "baseline",
+    "ref",
+    "created",
+    "status",
+    "message",
+    "branches",
+    "tags",
+    "notes",
+    "sweep",
+    "trial",
+)
 # shown by default in human formats (the rest stay in csv/json or via --columns)
 HUMAN_COLUMNS = ("name", "rev", "kind", "created", "status", "tags", "sweep", "trial")
 
@@ -33,8 +54,10 @@ def format_for(fmt: str | None, path: str | os.PathLike | None) -> str:
         return "table"
     ext = Path(path).suffix.lower()
     if ext not in EXTENSIONS:
-        raise ExpbookError(f"cannot tell the format of {str(path)!r} from its extension "
-                           f"(known: {', '.join(sorted(EXTENSIONS))}); pass --format")
+        raise ExpbookError(
+            f"cannot tell the format of {str(path)!r} from its extension "
+            f"(known: {', '.join(sorted(EXTENSIONS))}); pass --format"
+        )
     return EXTENSIONS[ext]
 
 
@@ -88,8 +111,9 @@ def _split_globs(patterns: Iterable[str] | None) -> list[str]:
     return [p.strip() for item in (patterns or ()) for p in item.split(",") if p.strip()]
 
 
-def select_columns(columns: Sequence[str], include: Iterable[str] | None = None,
-                   drop: Iterable[str] | None = None) -> list[str]:
+def select_columns(
+    columns: Sequence[str], include: Iterable[str] | None = None, drop: Iterable[str] | None = None
+) -> list[str]:
     """Columns kept by --columns globs (in pattern order) minus --drop globs; globs also match short names."""
     short = short_names(columns)
 
@@ -102,8 +126,10 @@ def select_columns(columns: Sequence[str], include: Iterable[str] | None = None,
         for pattern in include:
             matched = [c for c in columns if hit(c, pattern)]
             if not matched:
-                raise ExpbookError(f"--columns {pattern!r} matches no column; "
-                                   f"columns: {', '.join(short[c] for c in columns)}")
+                raise ExpbookError(
+                    f"--columns {pattern!r} matches no column; "
+                    f"columns: {', '.join(short[c] for c in columns)}"
+                )
             for col in matched:
                 chosen.setdefault(col, None)
         columns = list(chosen)
@@ -118,6 +144,7 @@ def only_changed(rows: Sequence[Mapping], columns: Sequence[str]) -> list[str]:
     def varies(col: str) -> bool:
         first = _hashable(rows[0].get(col))
         return any(_hashable(row.get(col)) != first for row in rows[1:])
+
     return [c for c in columns if c in BASE_COLUMNS or varies(c)]
 
 
@@ -127,16 +154,19 @@ def _hashable(value: Any) -> Any:
 
 def sort_rows(rows: Sequence[Mapping], column: str, descending: bool = False) -> list[Mapping]:
     """Rows sorted by one column; missing values always last, numbers before strings."""
+
     def key(row):
         value = row[column]
         if isinstance(value, (int, float)):
             return -float(value) if descending else float(value)
         return str(value)
+
     present = [r for r in rows if r.get(column) is not None]
     missing = [r for r in rows if r.get(column) is None]
     numeric = sorted((r for r in present if isinstance(r[column], (int, float))), key=key)
-    text = sorted((r for r in present if not isinstance(r[column], (int, float))), key=key,
-                  reverse=descending)
+    text = sorted(
+        (r for r in present if not isinstance(r[column], (int, float))), key=key, reverse=descending
+    )
     return numeric + text + missing
 
 
@@ -181,8 +211,14 @@ def _csv_cell(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------- renderers
-def render(rows: Sequence[Mapping], columns: Sequence[str], fmt: str, *,
-           full_names: bool = False, title: str | None = None) -> str:
+def render(
+    rows: Sequence[Mapping],
+    columns: Sequence[str],
+    fmt: str,
+    *,
+    full_names: bool = False,
+    title: str | None = None,
+) -> str:
     """Render rows in one of FORMATS; json/csv keep full keys and raw values."""
     if fmt == "json":
         return to_json(rows, columns)
@@ -202,8 +238,9 @@ def to_json(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
     """A JSON array, one row per line; compact because indent= forces json's slow pure-Python path."""
     columns = list(columns)
     dumps = json.JSONEncoder(default=str, separators=(", ", ": ")).encode
-    lines = [dumps(row if list(row) == columns else {c: row.get(c) for c in columns})
-             for row in rows]
+    lines = [
+        dumps(row if list(row) == columns else {c: row.get(c) for c in columns}) for row in rows
+    ]
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
 
 
@@ -225,49 +262,74 @@ def to_csv(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
 def to_markdown(rows: Sequence[Mapping], columns: Sequence[str], names: Mapping[str, str]) -> str:
     def esc(text: str) -> str:
         return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    lines = ["| " + " | ".join(esc(names[c]) for c in columns) + " |",
-             "|" + "|".join("---" for _ in columns) + "|"]
+
+    lines = [
+        "| " + " | ".join(esc(names[c]) for c in columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+    ]
     lines += ["| " + " | ".join(esc(cell(row.get(c), c)) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
-def to_html(rows: Sequence[Mapping], columns: Sequence[str], names: Mapping[str, str],
-            title: str | None = None) -> str:
+def to_html(
+    rows: Sequence[Mapping],
+    columns: Sequence[str],
+    names: Mapping[str, str],
+    title: str | None = None,
+) -> str:
     from html import escape
 
-    head = "".join(f"<th title=\"{escape(c)}\">{escape(names[c])}</th>" for c in columns)
-    body = "\n".join("<tr>" + "".join(f"<td>{escape(cell(row.get(c), c))}</td>" for c in columns)
-                     + "</tr>" for row in rows)
+    head = "".join(f'<th title="{escape(c)}">{escape(names[c])}</th>' for c in columns)
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{escape(cell(row.get(c), c))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
     title = escape(title or "expbook registry")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\n"
-            "<style>table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
-            "th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-            "th{background:#f0f0f0}</style></head><body>\n"
-            f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n"
-            "</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title>\n'
+        "<style>table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
+        "th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+        "th{background:#f0f0f0}</style></head><body>\n"
+        f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n"
+        "</body></html>\n"
+    )
 
 
-def to_table(rows: Sequence[Mapping], columns: Sequence[str], names: Mapping[str, str],
-             title: str | None = None, width: int | None = None) -> str:
+def to_table(
+    rows: Sequence[Mapping],
+    columns: Sequence[str],
+    names: Mapping[str, str],
+    title: str | None = None,
+    width: int | None = None,
+) -> str:
     """A rich table as text (colour only when printing to a terminal is left to print_table)."""
     from rich.console import Console
 
     table = rich_table(rows, columns, names, title)
-    console = Console(width=width or max(natural_width(table), _terminal_width()), record=True,
-                      file=open(os.devnull, "w"), color_system=None)
+    console = Console(
+        width=width or max(natural_width(table), _terminal_width()),
+        record=True,
+        file=open(os.devnull, "w"),  # noqa: SIM115  (closed below)
+        color_system=None,
+    )
     console.print(table)
     console.file.close()
     return console.export_text()
 
 
-def rich_table(rows: Sequence[Mapping], columns: Sequence[str], names: Mapping[str, str],
-               title: str | None = None):
+def rich_table(
+    rows: Sequence[Mapping],
+    columns: Sequence[str],
+    names: Mapping[str, str],
+    title: str | None = None,
+):
     from rich.table import Table
 
     table = Table(title=title, show_lines=False, header_style="bold")
     for col in columns:
-        numeric = any(isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool)
-                      for r in rows)
+        numeric = any(
+            isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool) for r in rows
+        )
         table.add_column(names[col], justify="right" if numeric else "left", overflow="fold")
     for row in rows:
         table.add_row(*(cell(row.get(c), c) for c in columns))
@@ -300,11 +362,18 @@ def emit(text: str, output: str | os.PathLike | None) -> None:
 
 
 # ---------------------------------------------------------------- the registry table pipeline
-def prepare(rows: Sequence[Mapping], fmt: str, *, sort_by: str | None = None,
-            ascending: bool | None = None, top: int | None = None,
-            columns: Iterable[str] | None = None, drop: Iterable[str] | None = None,
-            only_changed_: bool = False, namespaces: Mapping | None = None,
-            ) -> tuple[list[Mapping], list[str]]:
+def prepare(
+    rows: Sequence[Mapping],
+    fmt: str,
+    *,
+    sort_by: str | None = None,
+    ascending: bool | None = None,
+    top: int | None = None,
+    columns: Iterable[str] | None = None,
+    drop: Iterable[str] | None = None,
+    only_changed_: bool = False,
+    namespaces: Mapping | None = None,
+) -> tuple[list[Mapping], list[str]]:
     """Sort, cut and pick columns the way `expbook registry` options ask; returns (rows, columns)."""
     rows = list(rows)
     all_columns = ordered_columns(rows)
@@ -321,15 +390,21 @@ def prepare(rows: Sequence[Mapping], fmt: str, *, sort_by: str | None = None,
         cols = select_columns(all_columns, columns, drop)
     else:
         human = fmt in ("table", "md", "html")
-        cols = select_columns(human_default_columns(rows, all_columns) if human else all_columns,
-                              None, drop)
+        cols = select_columns(
+            human_default_columns(rows, all_columns) if human else all_columns, None, drop
+        )
     if only_changed_:
         cols = only_changed(rows, cols)
     return rows, cols
 
 
-def print_table(rows: Sequence[Mapping], columns: Sequence[str], *, full_names: bool = False,
-                title: str | None = None) -> None:
+def print_table(
+    rows: Sequence[Mapping],
+    columns: Sequence[str],
+    *,
+    full_names: bool = False,
+    title: str | None = None,
+) -> None:
     """Print a rich table to stdout: coloured on a terminal, wide plain text when piped."""
     import sys
 
@@ -340,8 +415,10 @@ def print_table(rows: Sequence[Mapping], columns: Sequence[str], *, full_names: 
     table = rich_table(rows, columns, names, title)
     needed, available = natural_width(table), _terminal_width()
     if tty and needed > available:
-        print(f"note: the table is {needed} characters wide ({len(columns)} columns); narrow it "
-              "with --only-changed, --columns/--drop, or page it with `| less -S`",
-              file=sys.stderr)
+        print(
+            f"note: the table is {needed} characters wide ({len(columns)} columns); narrow it "
+            "with --only-changed, --columns/--drop, or page it with `| less -S`",
+            file=sys.stderr,
+        )
     console = Console(width=max(needed, available), soft_wrap=False)
     console.print(table)

@@ -17,12 +17,28 @@ import torch
 from pipeline.fileio import atomic_path
 
 
-def save(path: str | os.PathLike, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-         state: dict, generator: torch.Generator, rng: dict, config: dict, meta: dict) -> None:
-    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-               "scheduler": {k: state[k] for k in ("plateau_best", "plateau_bad", "plateau_scale")},
-               "train_state": state, "epoch": state["epoch"],
-               "generator": generator.get_state(), "rng": rng, "config": config, "data": meta}
+def save(
+    path: str | os.PathLike,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: dict,
+    generator: torch.Generator,
+    rng: dict,
+    config: dict,
+    meta: dict,
+) -> None:
+    payload = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": {k: state[k] for k in ("plateau_best", "plateau_bad", "plateau_scale")},
+        "train_state": state,
+        "epoch": state["epoch"],
+        "generator": generator.get_state(),
+        "rng": rng,
+        "config": config,
+        "data": meta,
+    }
     payload = _canonical(payload)
     # into memory first: torch.save names the zip's records after the file it writes, and a
     # random temp-file name would make identical checkpoints hash differently

@@ -90,8 +90,12 @@ class Params:
 
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Params)}
-_CLASSES = {"base": BaseConfig, "prepare": PrepareConfig, "train": TrainConfig,
-            "evaluate": EvaluateConfig}
+_CLASSES = {
+    "base": BaseConfig,
+    "prepare": PrepareConfig,
+    "train": TrainConfig,
+    "evaluate": EvaluateConfig,
+}
 
 
 def _type_ok(expected: type, value: Any) -> bool:
@@ -111,15 +115,25 @@ def _check(where: str, f: dataclasses.Field, value: Any) -> Any:
     rules = f.metadata
     if "choices" in rules and value not in rules["choices"]:
         raise ParamsError(f"{where} must be one of {', '.join(rules['choices'])}; got {value!r}")
-    for rule, ok, text in (("gt", lambda v, r: v > r, ">"), ("ge", lambda v, r: v >= r, ">="),
-                           ("lt", lambda v, r: v < r, "<"), ("le", lambda v, r: v <= r, "<=")):
+    for rule, ok, text in (
+        ("gt", lambda v, r: v > r, ">"),
+        ("ge", lambda v, r: v >= r, ">="),
+        ("lt", lambda v, r: v < r, "<"),
+        ("le", lambda v, r: v <= r, "<="),
+    ):
         if rule in rules and not ok(value, rules[rule]):
             raise ParamsError(f"{where} must be {text} {rules[rule]}, got {value!r}")
     if expected is list:
         if len(value) < rules.get("min_len", 0):
-            raise ParamsError(f"{where} must have at least {rules['min_len']} item(s), got {value!r}")
+            raise ParamsError(
+                f"{where} must have at least {rules['min_len']} item(s), got {value!r}"
+            )
         for item in value:
-            if isinstance(item, bool) or not isinstance(item, int) or item <= rules.get("item_gt", 0):
+            if (
+                isinstance(item, bool)
+                or not isinstance(item, int)
+                or item <= rules.get("item_gt", 0)
+            ):
                 raise ParamsError(f"{where} must be a list of positive integers, got {value!r}")
         value = list(value)
     return float(value) if expected is float else value
@@ -133,8 +147,7 @@ def _build(cls: type, section: str, raw: Any, fname: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:
-            raise ParamsError(f"{fname}: unknown key {section}.{key} "
-                              f"(known: {', '.join(fields)})")
+            raise ParamsError(f"{fname}: unknown key {section}.{key} (known: {', '.join(fields)})")
     values = {k: _check(f"{fname}: {section}.{k}", fields[k], v) for k, v in raw.items()}
     return cls(**values)
 
@@ -148,13 +161,16 @@ def parse_params(doc: Any, fname: str = str(paths.PARAMS)) -> Params:
     for key in doc:
         if key not in _CLASSES:
             raise ParamsError(f"{fname}: unknown key {key} (known sections: {', '.join(_CLASSES)})")
-    params = Params(**{name: _build(cls, name, doc.get(name), fname)
-                       for name, cls in _CLASSES.items()})
+    params = Params(
+        **{name: _build(cls, name, doc.get(name), fname) for name, cls in _CLASSES.items()}
+    )
     prep = params.prepare
     total = prep.train_fraction + prep.val_fraction + prep.test_fraction
     if abs(total - 1.0) > 1e-6:
-        raise ParamsError(f"{fname}: prepare.train_fraction + prepare.val_fraction + "
-                          f"prepare.test_fraction must sum to 1, got {total:g}")
+        raise ParamsError(
+            f"{fname}: prepare.train_fraction + prepare.val_fraction + "
+            f"prepare.test_fraction must sum to 1, got {total:g}"
+        )
     return params
 
 
@@ -169,7 +185,8 @@ class _Yaml12Loader(yaml.SafeLoader):
 _Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"))
+    list("-+0123456789"),
+)
 
 
 def load_params(path: str | Path = paths.PARAMS) -> Params:
@@ -177,7 +194,7 @@ def load_params(path: str | Path = paths.PARAMS) -> Params:
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as fobj:
-            doc = yaml.load(fobj, Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader subclass)
+            doc = yaml.load(fobj, Loader=_Yaml12Loader)
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
     except yaml.YAMLError as err:
@@ -188,7 +205,6 @@ def load_params(path: str | Path = paths.PARAMS) -> Params:
 def as_dict(cfg: Any) -> dict:
     """Plain-dict copy of a config dataclass (for checkpoints and metadata)."""
     return dataclasses.asdict(cfg)
-
 
 
 def stage_main(body: Callable[[Params], str | None]) -> int:

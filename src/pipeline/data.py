@@ -38,8 +38,13 @@ def scores(conf: torch.Tensor) -> dict:
     precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), torch.zeros_like(tp))
     recall = torch.where(support > 0, tp / support.clamp(min=1), torch.zeros_like(tp))
     denom = precision + recall
-    f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-300),
-                     torch.zeros_like(tp))
-    return {"acc": (tp.sum() / conf.sum().clamp(min=1)).item(),
-            "precision": precision.mean().item(), "recall": recall.mean().item(),
-            "f1": f1.mean().item(), "per_class_acc": recall.tolist()}
+    f1 = torch.where(
+        denom > 0, 2 * precision * recall / denom.clamp(min=1e-300), torch.zeros_like(tp)
+    )
+    return {
+        "acc": (tp.sum() / conf.sum().clamp(min=1)).item(),
+        "precision": precision.mean().item(),
+        "recall": recall.mean().item(),
+        "f1": f1.mean().item(),
+        "per_class_acc": recall.tolist(),
+    }

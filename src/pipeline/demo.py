@@ -18,8 +18,9 @@ OUT_DIR = Path("demo-out")
 
 def _dvc(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     print(f"$ dvc {' '.join(args)}", flush=True)
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], check=False,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], check=False, env={**os.environ, **(env or {})}
+    )
     if check and proc.returncode != 0:
         raise SystemExit(f"demo: `dvc {' '.join(args)}` failed with exit code {proc.returncode}")
     return proc
@@ -34,8 +35,15 @@ def _expbook_table() -> bool:
     exe = Path(sys.executable).parent / "expbook"
     if not exe.exists():
         return False
-    cmd = [str(exe), "registry", "-c", "name,*train.lr,*val.acc,*test.acc,*test.f1",
-           "--sort-by", "test.acc", "--desc"]
+    cmd = [
+        str(exe),
+        "registry",
+        "-c",
+        "name,*train.lr,*val.acc,*test.acc,*test.f1",
+        "--sort-by",
+        "test.acc",
+        "--desc",
+    ]
     print(f"$ expbook {' '.join(cmd[1:])}", flush=True)
     # not a terminal under make: rich would squeeze the table to 80 columns
     proc = subprocess.run(cmd, check=False, env={**os.environ, "COLUMNS": "110"})
@@ -49,15 +57,23 @@ def main() -> int:
     _dvc("repro")  # baseline: a no-op when the committed results are already in place
     names = [exp_name(lr) for lr in LEARNING_RATES]
     # a previous demo's experiments: replace them rather than fail on the name clash
-    subprocess.run([sys.executable, "-m", "dvc", "exp", "remove", *names],
-                   capture_output=True, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "remove", *names], capture_output=True, check=False
+    )
     for lr, name in zip(LEARNING_RATES, names):
         # --temp: each run in a scratch copy, so the workspace stays at the baseline
         _dvc("exp", "run", "--temp", "-n", name, "-S", f"train.lr={lr}")
     if not _expbook_table():
-        _dvc("exp", "show", "--no-pager", "--drop", ".*", "--keep",
-             r"^Experiment$|^train\.lr$|^val\.acc$|^test\.acc$|^test\.f1$|^best\.epoch$",
-             env={"COLUMNS": "110"})
+        _dvc(
+            "exp",
+            "show",
+            "--no-pager",
+            "--drop",
+            ".*",
+            "--keep",
+            r"^Experiment$|^train\.lr$|^val\.acc$|^test\.acc$|^test\.f1$|^best\.epoch$",
+            env={"COLUMNS": "110"},
+        )
     OUT_DIR.mkdir(exist_ok=True)
     _dvc("plots", "diff", "HEAD", *names, "-o", str(OUT_DIR / "plots"))
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s")

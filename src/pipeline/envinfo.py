@@ -21,9 +21,11 @@ def _git(*args: str) -> str | None:
 
 def git_info() -> dict:
     status = _git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": _git("rev-parse", "HEAD"),
-            "branch": _git("rev-parse", "--abbrev-ref", "HEAD"),
-            "dirty": None if status is None else bool(status)}
+    return {
+        "commit": _git("rev-parse", "HEAD"),
+        "branch": _git("rev-parse", "--abbrev-ref", "HEAD"),
+        "dirty": None if status is None else bool(status),
+    }
 
 
 def _version(name: str) -> str | None:
@@ -46,18 +48,32 @@ def packages() -> list[str]:
 def host_info() -> dict:
     import torch
 
-    info = {"hostname": platform.node(), "platform": platform.platform(),
-            "machine": platform.machine(), "processor": platform.processor() or None,
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "gpus": []}
+    info = {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpus": [],
+    }
     if torch.cuda.is_available():
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info
 
 
 def collect(extra: dict | None = None) -> dict:
-    return {"git": git_info(),
-            "versions": {"python": sys.version.split()[0], "torch": _version("torch"),
-                         "dvc": _version("dvc"), "dvclive": _version("dvclive"),
-                         "numpy": _version("numpy"), "scikit-learn": _version("scikit-learn")},
-            "host": host_info(), **(extra or {}), "packages": packages()}
+    return {
+        "git": git_info(),
+        "versions": {
+            "python": sys.version.split()[0],
+            "torch": _version("torch"),
+            "dvc": _version("dvc"),
+            "dvclive": _version("dvclive"),
+            "numpy": _version("numpy"),
+            "scikit-learn": _version("scikit-learn"),
+        },
+        "host": host_info(),
+        **(extra or {}),
+        "packages": packages(),
+    }

@@ -22,11 +22,18 @@ from pipeline.models import build_model
 @torch.no_grad()
 def predict(model: torch.nn.Module, X: torch.Tensor, batch_size: int) -> torch.Tensor:
     model.eval()
-    return torch.cat([model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+    return torch.cat([model(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
 
 
-def plot_misclassified(X: np.ndarray, y: np.ndarray, pred: np.ndarray, classes: list,
-                       input_shape: list, limit: int, path=paths.MISCLASSIFIED_PNG) -> int:
+def plot_misclassified(
+    X: np.ndarray,
+    y: np.ndarray,
+    pred: np.ndarray,
+    classes: list,
+    input_shape: list,
+    limit: int,
+    path=paths.MISCLASSIFIED_PNG,
+) -> int:
     """Grid of (up to `limit`) wrongly classified test examples, titled true -> predicted."""
     import matplotlib
 
@@ -75,26 +82,39 @@ def run(base: BaseConfig, cfg: EvaluateConfig) -> dict:
     probs = torch.softmax(logits.double(), 1).cpu().numpy()
     onehot = np.eye(len(classes), dtype=np.int64)[y_np]
     live = runtime.open_live(str(paths.EVAL_LIVE_DIR))
-    live.summary["test"] = {k: result[k] for k in
-                            ("loss", "acc", "precision", "recall", "f1", "per_class_acc")}
+    live.summary["test"] = {
+        k: result[k] for k in ("loss", "acc", "precision", "recall", "f1", "per_class_acc")
+    }
     live.summary["best_epoch"] = ckpt["epoch"] - 1
     names = [str(c) for c in classes]
-    live.log_sklearn_plot("confusion_matrix", [names[i] for i in y_np],
-                          [names[i] for i in pred_np], name="confusion_matrix.json")
+    live.log_sklearn_plot(
+        "confusion_matrix",
+        [names[i] for i in y_np],
+        [names[i] for i in pred_np],
+        name="confusion_matrix.json",
+    )
     # multi-class ROC / PR: micro-averaged over one-vs-rest (all class probabilities at once)
     live.log_sklearn_plot("roc", onehot.ravel(), probs.ravel(), name="roc.json")
-    live.log_sklearn_plot("precision_recall", onehot.ravel(), probs.ravel(),
-                          name="precision_recall.json", drop_intermediate=True)
+    live.log_sklearn_plot(
+        "precision_recall",
+        onehot.ravel(),
+        probs.ravel(),
+        name="precision_recall.json",
+        drop_intermediate=True,
+    )
     live.make_summary()
-    plot_misclassified(X.cpu().numpy(), y_np, pred_np, classes, meta["input_shape"],
-                       cfg.n_misclassified)
+    plot_misclassified(
+        X.cpu().numpy(), y_np, pred_np, classes, meta["input_shape"], cfg.n_misclassified
+    )
     return result
 
 
 def main() -> int:
     def body(params) -> str:
         result = run(params.base, params.evaluate)
-        return f"test acc {result['acc']:.4f}  macro F1 {result['f1']:.4f}  loss {result['loss']:.4f}"
+        return (
+            f"test acc {result['acc']:.4f}  macro F1 {result['f1']:.4f}  loss {result['loss']:.4f}"
+        )
 
     return stage_main(body)
 

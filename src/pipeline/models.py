@@ -43,7 +43,9 @@ class CNN(nn.Module):
                 h, w = h // 2, w // 2
             c = out
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c * h * w, n_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(c * h * w, n_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x.view(-1, *self.input_shape)))
@@ -53,11 +55,15 @@ def build_model(cfg: TrainConfig, input_shape: list, n_classes: int) -> nn.Modul
     if cfg.model == "mlp":
         return MLP(math.prod(input_shape), cfg.hidden_dims, n_classes, cfg.dropout)
     if len(input_shape) != 3:
-        raise ParamsError(f"params.yaml: train.model 'cnn' needs image inputs [c, h, w]; "
-                          f"the prepared data has input_shape {input_shape} (use 'mlp')")
+        raise ParamsError(
+            f"params.yaml: train.model 'cnn' needs image inputs [c, h, w]; "
+            f"the prepared data has input_shape {input_shape} (use 'mlp')"
+        )
     return CNN(input_shape, cfg.channels, n_classes, cfg.dropout)
 
 
 def parameter_counts(model: nn.Module) -> dict:
-    return {"total": sum(p.numel() for p in model.parameters()),
-            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    return {
+        "total": sum(p.numel() for p in model.parameters()),
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }

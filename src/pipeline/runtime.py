@@ -48,8 +48,11 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -100,5 +103,7 @@ def open_live(directory: str, resume: bool = False):
     try:
         return Live(dir=directory, save_dvc_exp=False, dvcyaml=None, report=None, resume=resume)
     except SCMError as err:  # dvclive reads HEAD and fails in a repo without commits
-        raise StageError(f"dvclive cannot log in this git repo ({err}): "
-                           "make a first commit, then run the stage again") from None
+        raise StageError(
+            f"dvclive cannot log in this git repo ({err}): "
+            "make a first commit, then run the stage again"
+        ) from None

@@ -27,7 +27,9 @@ class TrainState:
         return asdict(self)
 
 
-def lr_factor(cfg: TrainConfig, state: TrainState, step_in_epoch: int, steps_per_epoch: int) -> float:
+def lr_factor(
+    cfg: TrainConfig, state: TrainState, step_in_epoch: int, steps_per_epoch: int
+) -> float:
     """Multiplier of train.lr for the optimizer step about to be taken (pure: resumable)."""
     epoch = state.epoch
     if epoch < cfg.warmup_epochs:
@@ -48,7 +50,11 @@ def end_epoch(cfg: TrainConfig, state: TrainState, val_loss: float, val_acc: flo
     state.epoch += 1
     improved = val_loss < state.best_val_loss
     if improved:
-        state.best_val_loss, state.best_val_acc, state.best_epoch = val_loss, val_acc, state.epoch - 1
+        state.best_val_loss, state.best_val_acc, state.best_epoch = (
+            val_loss,
+            val_acc,
+            state.epoch - 1,
+        )
         state.bad_epochs = 0
     else:
         state.bad_epochs += 1

@@ -32,13 +32,23 @@ class StepLog:
         self._t_prev = time.perf_counter()
         self._t0 = self._t_prev - elapsed_s
 
-    def add(self, step: int, loss: torch.Tensor, lr: float, grad_norm: torch.Tensor,
-            n_samples: int) -> None:
+    def add(
+        self, step: int, loss: torch.Tensor, lr: float, grad_norm: torch.Tensor, n_samples: int
+    ) -> None:
         if not self.enabled:
             return
         now = time.perf_counter()
-        self._rows.append((int(time.time() * 1000), step, loss, lr, grad_norm,
-                           n_samples / max(now - self._t_prev, 1e-9), now - self._t0))
+        self._rows.append(
+            (
+                int(time.time() * 1000),
+                step,
+                loss,
+                lr,
+                grad_norm,
+                n_samples / max(now - self._t_prev, 1e-9),
+                now - self._t0,
+            )
+        )
         self._t_prev = now
 
     def flush(self) -> None:
@@ -59,8 +69,9 @@ class StepLog:
         self._rows.clear()
 
 
-def truncate_tsvs(directory: str | os.PathLike, below_step: int,
-                  exclude: str | os.PathLike | None = None) -> None:
+def truncate_tsvs(
+    directory: str | os.PathLike, below_step: int, exclude: str | os.PathLike | None = None
+) -> None:
     """Drop rows with step >= below_step from every TSV under `directory` but not under
     `exclude` (after a crash, curves may have run ahead of the checkpoint we resume from)."""
     for path in Path(directory).rglob("*.tsv"):

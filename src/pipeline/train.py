@@ -24,21 +24,23 @@ from pipeline.steplog import StepLog, truncate_tsvs
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     params = model.parameters()
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 @torch.no_grad()
-def evaluate_split(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, n_classes: int,
-                   batch_size: int = 1024) -> dict:
+def evaluate_split(
+    model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, n_classes: int, batch_size: int = 1024
+) -> dict:
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=X.device)
     preds = []
     for i in range(0, len(y), batch_size):
-        logits = model(X[i:i + batch_size])
-        loss_sum += F.cross_entropy(logits, y[i:i + batch_size], reduction="sum").double()
+        logits = model(X[i : i + batch_size])
+        loss_sum += F.cross_entropy(logits, y[i : i + batch_size], reduction="sum").double()
         preds.append(logits.argmax(1))
     result = scores(confusion(torch.cat(preds), y, n_classes))
     result["loss"] = loss_sum.item() / max(len(y), 1)
@@ -83,7 +85,9 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
         truncate_tsvs(paths.STEP_PLOTS_DIR, state.global_step)
         truncate_tsvs(paths.TRAIN_PLOTS_DIR / "metrics", state.epoch, exclude=paths.STEP_PLOTS_DIR)
         live.step = state.epoch
-    prev_elapsed = float(live.summary.get("time", {}).get("total_s", 0.0)) if resume and live else 0.0
+    prev_elapsed = (
+        float(live.summary.get("time", {}).get("total_s", 0.0)) if resume and live else 0.0
+    )
     steplog = StepLog(paths.STEP_PLOTS_DIR, enabled=cfg.log_steps and main_proc)
     steplog.start(prev_elapsed)
 
@@ -100,13 +104,13 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
         t_epoch = time.perf_counter()
         train_model.train()
         perm = torch.randperm(n, generator=generator).to(device)
-        perm = perm[runtime.rank()::world]  # each rank its shard of the same permutation
+        perm = perm[runtime.rank() :: world]  # each rank its shard of the same permutation
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         n_local = len(perm)
-        batches = [perm[i:i + cfg.batch_size] for i in range(0, n_local, cfg.batch_size)]
+        batches = [perm[i : i + cfg.batch_size] for i in range(0, n_local, cfg.batch_size)]
         for g in range(0, len(batches), cfg.accumulation_steps):
-            group = batches[g:g + cfg.accumulation_steps]
+            group = batches[g : g + cfg.accumulation_steps]
             group_n = sum(len(b) for b in group)
             step_loss = torch.zeros((), device=device)
             for idx in group:
@@ -127,7 +131,8 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
             state.global_step += 1
 
         total_loss, total_correct, total_n = runtime.reduce_sums(
-            [loss_sum.item(), float(correct.item()), float(n_local)], device)
+            [loss_sum.item(), float(correct.item()), float(n_local)], device
+        )
         val = evaluate_split(model, X_val, y_val, n_classes)
         epoch = state.epoch
         is_best = end_epoch(cfg, state, val["loss"], val["acc"])
@@ -136,17 +141,30 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
             stop = pruned = True
         if main_proc:
             steplog.flush()
-            for name, value in (("train/loss", total_loss / total_n),
-                                ("train/acc", total_correct / total_n),
-                                ("val/loss", val["loss"]), ("val/acc", val["acc"]),
-                                ("val/precision", val["precision"]),
-                                ("val/recall", val["recall"]), ("val/f1", val["f1"]),
-                                ("time/epoch_s", time.perf_counter() - t_epoch)):
+            for name, value in (
+                ("train/loss", total_loss / total_n),
+                ("train/acc", total_correct / total_n),
+                ("val/loss", val["loss"]),
+                ("val/acc", val["acc"]),
+                ("val/precision", val["precision"]),
+                ("val/recall", val["recall"]),
+                ("val/f1", val["f1"]),
+                ("time/epoch_s", time.perf_counter() - t_epoch),
+            ):
                 live.log_metric(name, value)
-            ckpt_args = dict(model=model, optimizer=optimizer, state=state.to_dict(),
-                             generator=generator, rng=runtime.rng_state(), config=saved_config,
-                             meta={"input_shape": meta["input_shape"], "classes": meta["classes"],
-                                   "seed": base.seed})
+            ckpt_args = dict(
+                model=model,
+                optimizer=optimizer,
+                state=state.to_dict(),
+                generator=generator,
+                rng=runtime.rng_state(),
+                config=saved_config,
+                meta={
+                    "input_shape": meta["input_shape"],
+                    "classes": meta["classes"],
+                    "seed": base.seed,
+                },
+            )
             if is_best:
                 checkpoint.save(paths.BEST_CKPT, **ckpt_args)
             checkpoint.save(paths.LAST_CKPT, **ckpt_args)
@@ -155,19 +173,32 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
             # After last.pt, so metrics.json never runs ahead of the checkpoint.
             live.make_summary()
             live.step += 1
-        print(f"epoch {epoch}: train_loss {total_loss / total_n:.4f} val_loss {val['loss']:.4f} "
-              f"val_acc {val['acc']:.4f}{' *' if is_best else ''}", flush=True)
+        print(
+            f"epoch {epoch}: train_loss {total_loss / total_n:.4f} val_loss {val['loss']:.4f} "
+            f"val_acc {val['acc']:.4f}{' *' if is_best else ''}",
+            flush=True,
+        )
         if stop:
             break
 
-    summary = {"best": {"epoch": state.best_epoch, "val_loss": state.best_val_loss,
-                        "val_acc": state.best_val_acc},
-               "params": counts, "epochs_run": state.epoch, "stopped_epoch": state.epoch,
-               "pruned": pruned, "early_stopped": should_stop_early(cfg, state)}
+    summary = {
+        "best": {
+            "epoch": state.best_epoch,
+            "val_loss": state.best_val_loss,
+            "val_acc": state.best_val_acc,
+        },
+        "params": counts,
+        "epochs_run": state.epoch,
+        "stopped_epoch": state.epoch,
+        "pruned": pruned,
+        "early_stopped": should_stop_early(cfg, state),
+    }
     if main_proc:
         live.summary.update(summary)
         live.step = max(state.epoch - 1, 0)  # summary's step = last logged step, as dvclive's
-        live.summary.setdefault("time", {})["total_s"] = prev_elapsed + time.perf_counter() - t_start
+        live.summary.setdefault("time", {})["total_s"] = (
+            prev_elapsed + time.perf_counter() - t_start
+        )
         live.make_summary()
         _write_environment(counts)
     # the last epoch's train metrics, already reduced across ranks (identical on every rank)
@@ -180,7 +211,9 @@ def _write_environment(counts: dict) -> None:
     from pipeline import envinfo
     from pipeline.fileio import write_json
 
-    sizes = {s: int(np.load(paths.split_file(s, "y"), mmap_mode="r").shape[0]) for s in paths.SPLITS}
+    sizes = {
+        s: int(np.load(paths.split_file(s, "y"), mmap_mode="r").shape[0]) for s in paths.SPLITS
+    }
     write_json(paths.ENVIRONMENT, envinfo.collect({"parameters": counts, "dataset_sizes": sizes}))
 
 

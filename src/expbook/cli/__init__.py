@@ -6,6 +6,7 @@ Commands are imported lazily so that `expbook registry --format json` stays fast
 from __future__ import annotations
 
 import importlib
+
 import click
 
 from expbook.errors import ExpbookError

@@ -1,6 +1,6 @@
 """`expbook note / tag / push / pull`: annotate experiments in the git notes ref and share it.
 
-Thin click commands over expbook.notes (stored in refs/notes/expbook, one JSON note per commit).
+Thin click commands over expbook.registry.notes (stored in refs/notes/expbook, one JSON note per commit).
 """
 
 from __future__ import annotations
@@ -22,19 +22,20 @@ def _target(repo: str, exp: str):
 
 def add_note(repo: str, rev: str, text: str) -> dict:
     """Append a free-text note to a commit's expbook note; returns the new note."""
-    from expbook import notes
+    from expbook.registry import notes
 
     if not text.strip():
         raise ExpbookError("the note text is empty")
 
     def append(doc: dict) -> dict:
         return {**doc, "notes": [*doc.get("notes", []), text]}
+
     return notes.update(repo, rev, append)
 
 
 def set_tag(repo: str, rev: str, name: str, remove: bool = False) -> dict:
     """Add (or with remove=True, drop) an expbook tag on a commit; returns the new note."""
-    from expbook import notes
+    from expbook.registry import notes
 
     if not name.strip() or any(c.isspace() for c in name) or "," in name:
         raise ExpbookError(f"tag {name!r} must be a non-empty word without spaces or commas")
@@ -44,6 +45,7 @@ def set_tag(repo: str, rev: str, name: str, remove: bool = False) -> dict:
         if remove and len(tags) == len(doc.get("tags", [])):
             raise ExpbookError(f"{rev[:7]} has no tag {name!r}")
         return {**doc, "tags": tags if remove else [*tags, name]}
+
     return notes.update(repo, rev, change)
 
 
@@ -91,9 +93,9 @@ def push(remote, repo):
     Example:
         expbook push origin
     """
-    from expbook import notes
+    from expbook.share import sync
 
-    notes.push(repo, remote)
+    sync.push(repo, remote)
     click.echo(f"pushed expbook notes to {remote}")
 
 
@@ -107,7 +109,7 @@ def pull(remote, repo):
     Example:
         expbook pull origin
     """
-    from expbook import notes
+    from expbook.share import sync
 
-    changed = notes.pull(repo, remote)
+    changed = sync.pull(repo, remote)
     click.echo(f"pulled expbook notes from {remote}: {changed or 0} commit(s) updated")

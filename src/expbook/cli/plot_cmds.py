@@ -1,6 +1,6 @@
 """`expbook plot / export`: step curves of experiments as an overlaid plot or as CSV files.
 
-Thin click commands over expbook.curves, expbook.plotting and expbook.exporting.
+Thin click commands over expbook.analysis.curves, expbook.analysis.plotting and expbook.analysis.exporting.
 """
 
 from __future__ import annotations
@@ -14,11 +14,21 @@ from expbook.errors import ExpbookError
 @click.command()
 @click.argument("metric")
 @click.argument("exps", nargs=-1)
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
-              help="curves.png, .svg or .html (self-contained, inline SVG).")
-@click.option("--group", "group_by", default=None, metavar="KEYS",
-              help="Instead of EXPS: mean curve +/- std per group of runs, grouped by these "
-                   "comma-separated params ('auto': every differing param except seeds).")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="curves.png, .svg or .html (self-contained, inline SVG).",
+)
+@click.option(
+    "--group",
+    "group_by",
+    default=None,
+    metavar="KEYS",
+    help="Instead of EXPS: mean curve +/- std per group of runs, grouped by these "
+    "comma-separated params ('auto': every differing param except seeds).",
+)
 @click.option("--where", default=None, metavar="EXPR", help="With --group: which runs to use.")
 @repo_option
 def plot(metric, exps, output, group_by, where, repo):
@@ -39,9 +49,9 @@ def plot(metric, exps, output, group_by, where, repo):
         return
     if not exps:
         raise ExpbookError("name at least one experiment (or use --group KEYS)")
+    from expbook.analysis.curves import match_metric, read_curves
+    from expbook.analysis.plotting import plot_curves
     from expbook.cli.registry_cmds import resolve_many
-    from expbook.curves import match_metric, read_curves
-    from expbook.plotting import plot_curves
 
     series = []
     for exp in resolve_many(repo, exps):
@@ -55,23 +65,32 @@ def plot(metric, exps, output, group_by, where, repo):
 def _plot_groups(metric, group_by, where, output, repo):
     """`plot --group`: the mean step curve of each seed group with a +/- std band."""
     from expbook import registry
-    from expbook.groupplot import group_curves, plot_group_curves
+    from expbook.analysis.groupplot import group_curves, plot_group_curves
+    from expbook.analysis.stats import group_rows, rows_of
     from expbook.query import filter_experiments
-    from expbook.stats import group_rows, rows_of
 
     rows, params, metrics = rows_of(filter_experiments(registry.collect(repo), where))
     keys = None if group_by == "auto" else [k.strip() for k in group_by.split(",") if k.strip()]
     grouping = group_rows(rows, params, group_by=keys, metric_keys=metrics)
-    series = group_curves(repo, [(label, [r["rev"] for r in members])
-                                 for label, _, members in grouping.groups], metric)
+    series = group_curves(
+        repo,
+        [(label, [r["rev"] for r in members]) for label, _, members in grouping.groups],
+        metric,
+    )
     path = plot_group_curves(metric, series, output)
     click.echo(f"wrote {path} ({len(series)} groups)")
 
 
 @click.command()
 @click.argument("exps", nargs=-1, required=True)
-@click.option("--output", "-o", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Directory for one <experiment>.csv each.")
+@click.option(
+    "--output",
+    "-o",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory for one <experiment>.csv each.",
+)
 @repo_option
 def export(exps, out_dir, repo):
     """Export each experiment's step curves as a CSV (step, timestamp, one column per metric).
@@ -81,16 +100,18 @@ def export(exps, out_dir, repo):
         expbook export lr-wd-001 lr-wd-002 -o curves/
         python -c "import pandas; print(pandas.read_csv('curves/lr-wd-001.csv'))"
     """
+    from expbook.analysis.curves import read_curves
+    from expbook.analysis.exporting import export_curves
     from expbook.cli.registry_cmds import resolve_many
-    from expbook.curves import read_curves
-    from expbook.exporting import export_curves
 
     items = []
     for exp in resolve_many(repo, exps):
         curves = read_curves(repo, exp.rev)
         if not curves:
-            raise ExpbookError(f"{exp.name} ({exp.rev[:7]}) has no dvclive step curves "
-                               "(<dir>/plots/metrics/*.tsv) in its commit")
+            raise ExpbookError(
+                f"{exp.name} ({exp.rev[:7]}) has no dvclive step curves "
+                "(<dir>/plots/metrics/*.tsv) in its commit"
+            )
         items.append((exp.name, curves))
     for path in export_curves(items, out_dir):
         click.echo(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""`expbook reproduce` and `expbook check`: thin click commands over expbook.reproduce / expbook.check.
+"""`expbook reproduce` and `expbook check`: thin click commands over expbook.repro.reproduce / expbook.repro.check.
 
 Run through the `expbook` console script; exit 0 = reproduced/passed, 1 = differs/regressed, 2 = error.
 """
@@ -21,31 +21,54 @@ def _globs(values: tuple[str, ...], defaults: tuple[str, ...], use_defaults: boo
 
 
 def comparison_options(func):
-    from expbook.reproduce import DEFAULT_IGNORE, DEFAULT_IGNORE_OUT
+    from expbook.repro.reproduce import DEFAULT_IGNORE, DEFAULT_IGNORE_OUT
 
-    for option in reversed([
-        click.option("--tolerance", "-t", type=click.FloatRange(min=0), default=0.0,
-                     show_default=True, help="Absolute difference allowed per metric (0: exact)."),
-        click.option("--ignore", "-i", multiple=True, metavar="GLOBS",
-                     help="Also ignore metric keys / JSON keys / TSV columns matching these "
-                          f"globs (comma-separated; defaults: {', '.join(DEFAULT_IGNORE)})."),
-        click.option("--ignore-out", multiple=True, metavar="GLOBS",
-                     help="Also ignore outputs (or files in them) matching these globs "
-                          f"(defaults: {', '.join(DEFAULT_IGNORE_OUT)})."),
-        click.option("--no-default-ignores", is_flag=True,
-                     help="Drop the default --ignore/--ignore-out globs."),
-        click.option("--keep", is_flag=True,
-                     help="Leave the temporary worktree in place for inspection."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--tolerance",
+                "-t",
+                type=click.FloatRange(min=0),
+                default=0.0,
+                show_default=True,
+                help="Absolute difference allowed per metric (0: exact).",
+            ),
+            click.option(
+                "--ignore",
+                "-i",
+                multiple=True,
+                metavar="GLOBS",
+                help="Also ignore metric keys / JSON keys / TSV columns matching these "
+                f"globs (comma-separated; defaults: {', '.join(DEFAULT_IGNORE)}).",
+            ),
+            click.option(
+                "--ignore-out",
+                multiple=True,
+                metavar="GLOBS",
+                help="Also ignore outputs (or files in them) matching these globs "
+                f"(defaults: {', '.join(DEFAULT_IGNORE_OUT)}).",
+            ),
+            click.option(
+                "--no-default-ignores",
+                is_flag=True,
+                help="Drop the default --ignore/--ignore-out globs.",
+            ),
+            click.option(
+                "--keep", is_flag=True, help="Leave the temporary worktree in place for inspection."
+            ),
+        ]
+    ):
         func = option(func)
     return func
 
 
 def _ignores(ignore, ignore_out, no_default_ignores):
-    from expbook.reproduce import DEFAULT_IGNORE, DEFAULT_IGNORE_OUT
+    from expbook.repro.reproduce import DEFAULT_IGNORE, DEFAULT_IGNORE_OUT
 
-    return (_globs(ignore, DEFAULT_IGNORE, not no_default_ignores),
-            _globs(ignore_out, DEFAULT_IGNORE_OUT, not no_default_ignores))
+    return (
+        _globs(ignore, DEFAULT_IGNORE, not no_default_ignores),
+        _globs(ignore_out, DEFAULT_IGNORE_OUT, not no_default_ignores),
+    )
 
 
 def _resolve(repo: str, exp: str) -> tuple[str, str]:
@@ -53,7 +76,7 @@ def _resolve(repo: str, exp: str) -> tuple[str, str]:
     (HEAD~2, a hand-made ref) the registry does not list."""
     from expbook import registry
     from expbook.errors import NotFoundError
-    from expbook.reproduce import rev_parse
+    from expbook.repro.reproduce import rev_parse
 
     try:
         found = registry.resolve(repo, exp)
@@ -67,9 +90,18 @@ def _resolve(repo: str, exp: str) -> tuple[str, str]:
 
 def diff_rows(result, only_changed: bool = False) -> list[dict]:
     """Table rows (kind, key, recorded, reproduced, status, detail) of a reproduce.Reproduction."""
-    return [{"kind": d.kind, "key": d.key, "recorded": d.recorded, "reproduced": d.reproduced,
-             "status": d.status, "detail": d.detail}
-            for d in result.diffs if not (only_changed and d.status in ("equal", "ignored"))]
+    return [
+        {
+            "kind": d.kind,
+            "key": d.key,
+            "recorded": d.recorded,
+            "reproduced": d.reproduced,
+            "status": d.status,
+            "detail": d.detail,
+        }
+        for d in result.diffs
+        if not (only_changed and d.status in ("equal", "ignored"))
+    ]
 
 
 def summarize_many(results: list) -> str:
@@ -78,8 +110,10 @@ def summarize_many(results: list) -> str:
     within = sum(r.ok and not r.bit_exact for r in results)
     errors = sum(r.error is not None for r in results)
     failed = len(results) - exact - within - errors
-    return (f"{exact}/{len(results)} reproduced bit-exactly, {within} within tolerance, "
-            f"{failed} differ, {errors} errors")
+    return (
+        f"{exact}/{len(results)} reproduced bit-exactly, {within} within tolerance, "
+        f"{failed} differ, {errors} errors"
+    )
 
 
 def _print_diffs(result, fmt: str, changed_only: bool) -> None:
@@ -88,24 +122,53 @@ def _print_diffs(result, fmt: str, changed_only: bool) -> None:
     rows = diff_rows(result, only_changed=changed_only)
     columns = ["kind", "key", "recorded", "reproduced", "status", "detail"]
     if rows:
-        click.echo(render(rows, columns, fmt, full_names=True,
-                          title=f"{result.name} ({result.rev[:7]})"), nl=False)
+        click.echo(
+            render(rows, columns, fmt, full_names=True, title=f"{result.name} ({result.rev[:7]})"),
+            nl=False,
+        )
 
 
 @click.command()
 @click.argument("exp", required=False)
 @repo_option
-@click.option("--sample", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Reproduce N experiments picked at random (see --where).")
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Reproduce N experiments picked at random (see --where).",
+)
 @where_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of --sample.")
 @comparison_options
-@click.option("--format", "-f", "fmt", type=click.Choice(TABLE_FORMATS), default="table",
-              show_default=True, help="Format of the diff table.")
-@click.option("--only-changed", is_flag=True,
-              help="Show only rows that are not equal (always on with --sample).")
-def reproduce(exp, repo, sample, where, seed, tolerance, ignore, ignore_out, no_default_ignores,
-              keep, fmt, only_changed):
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(TABLE_FORMATS),
+    default="table",
+    show_default=True,
+    help="Format of the diff table.",
+)
+@click.option(
+    "--only-changed",
+    is_flag=True,
+    help="Show only rows that are not equal (always on with --sample).",
+)
+def reproduce(
+    exp,
+    repo,
+    sample,
+    where,
+    seed,
+    tolerance,
+    ignore,
+    ignore_out,
+    no_default_ignores,
+    keep,
+    fmt,
+    only_changed,
+):
     """Re-run EXP's pipeline from scratch in a temporary worktree and diff metrics and outputs.
 
     Runs `dvc repro --force --no-run-cache` with a fresh empty cache (nothing is pulled), then
@@ -118,7 +181,7 @@ def reproduce(exp, repo, sample, where, seed, tolerance, ignore, ignore_out, no_
         expbook reproduce main --tolerance 1e-6 --ignore 'epoch_*' --keep
         expbook reproduce --sample 5 --where "sweep = 'lr-wd'"
     """
-    from expbook import reproduce as rp
+    from expbook.repro import reproduce as rp
 
     if bool(exp) == bool(sample):
         raise ExpbookError("give either EXP or --sample N (with an optional --where)")
@@ -131,8 +194,10 @@ def reproduce(exp, repo, sample, where, seed, tolerance, ignore, ignore_out, no_
             _print_diffs(result, fmt, changed_only=only_changed)
         click.echo(result.summary())
         if result.workspace:
-            click.echo(f"worktree kept at {result.workspace} "
-                       "(remove it with: git worktree remove --force PATH)")
+            click.echo(
+                f"worktree kept at {result.workspace} "
+                "(remove it with: git worktree remove --force PATH)"
+            )
         sys.exit(result.exit_code)
     results = []
     for sha, name in _sample(repo, sample, where, seed):
@@ -152,11 +217,17 @@ def _sample(repo: str, n: int, where: str | None, seed: int) -> list[tuple[str, 
     from expbook import registry
     from expbook.query import filter_experiments
 
-    exps = [e for e in filter_experiments(registry.collect(repo), where)
-            if e.kind != "workspace" and e.status == "success"]
+    exps = [
+        e
+        for e in filter_experiments(registry.collect(repo), where)
+        if e.kind != "workspace" and e.status == "success"
+    ]
     if not exps:
-        raise ExpbookError(f"no finished experiment matches --where {where!r}" if where
-                           else "no finished experiment to reproduce")
+        raise ExpbookError(
+            f"no finished experiment matches --where {where!r}"
+            if where
+            else "no finished experiment to reproduce"
+        )
     picked = random.Random(seed).sample(exps, min(n, len(exps)))
     return [(e.rev, e.name) for e in picked]
 
@@ -164,16 +235,30 @@ def _sample(repo: str, n: int, where: str | None, seed: int) -> list[tuple[str, 
 @click.command()
 @repo_option
 @click.option("--rev", default="HEAD", show_default=True, help="The commit to reproduce and gate.")
-@click.option("--against", default=None, metavar="REV",
-              help="Compare with the metrics committed at REV (default: --rev's own).")
-@click.option("--fail-if", "rules", multiple=True, metavar="RULE",
-              help="Fail when RULE holds; `ref` is the reference value of the rule's metric "
-                   "(repeatable), e.g. \"test.acc < ref - 0.01\".")
-@click.option("--report", type=click.Path(dir_okay=False), default=None,
-              help="Write a Markdown report (rules, metrics diff, outputs, plots) to FILE.")
+@click.option(
+    "--against",
+    default=None,
+    metavar="REV",
+    help="Compare with the metrics committed at REV (default: --rev's own).",
+)
+@click.option(
+    "--fail-if",
+    "rules",
+    multiple=True,
+    metavar="RULE",
+    help="Fail when RULE holds; `ref` is the reference value of the rule's metric "
+    '(repeatable), e.g. "test.acc < ref - 0.01".',
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a Markdown report (rules, metrics diff, outputs, plots) to FILE.",
+)
 @comparison_options
-def check(repo, rev, against, rules, report, tolerance, ignore, ignore_out, no_default_ignores,
-          keep):
+def check(
+    repo, rev, against, rules, report, tolerance, ignore, ignore_out, no_default_ignores, keep
+):
     """CI gate: reproduce REV from scratch, verify it matches its dvc.lock/metrics, apply rules.
 
     Works in a temporary git worktree, so the workspace stays untouched. Exit 0 when REV
@@ -184,15 +269,24 @@ def check(repo, rev, against, rules, report, tolerance, ignore, ignore_out, no_d
         expbook check --against main --fail-if "test.acc < ref - 0.01" --report report.md
         expbook check --fail-if "val.loss > ref * 1.05" --tolerance 1e-6
     """
-    from expbook import check as ck
+    from expbook.repro import check as ck
 
     ignore, ignore_out = _ignores(ignore, ignore_out, no_default_ignores)
     ck.validate_rules(rules)
     sha, name = _resolve(repo, rev)
     against_sha = _resolve(repo, against)[0] if against else None
-    result = ck.check(repo, sha, name=name, against=against_sha, against_name=against,
-                      rules=rules, ignore=ignore,
-                      ignore_out=ignore_out, tolerance=tolerance, keep=keep)
+    result = ck.check(
+        repo,
+        sha,
+        name=name,
+        against=against_sha,
+        against_name=against,
+        rules=rules,
+        ignore=ignore,
+        ignore_out=ignore_out,
+        tolerance=tolerance,
+        keep=keep,
+    )
     text = ck.markdown_report(result)
     if report:
         ck.write_report(result, report)

@@ -1,6 +1,6 @@
 """`expbook stats`: seed groups of a metric and their significance versus a baseline group.
 
-A thin click command over expbook.registry.collect and expbook.stats.group_stats.
+A thin click command over expbook.registry.collect and expbook.analysis.stats.group_stats.
 """
 
 from __future__ import annotations
@@ -12,8 +12,24 @@ import click
 
 from expbook.cli.options import format_options, repo_option, where_option
 
-COLUMNS = ("group", "n", "mean", "std", "sem", "ci_low", "ci_high", "min", "max", "diff",
-           "p_welch", "p_paired", "cohen_d", "p_holm", "significant", "note")
+COLUMNS = (
+    "group",
+    "n",
+    "mean",
+    "std",
+    "sem",
+    "ci_low",
+    "ci_high",
+    "min",
+    "max",
+    "diff",
+    "p_welch",
+    "p_paired",
+    "cohen_d",
+    "p_holm",
+    "significant",
+    "note",
+)
 
 
 def split_keys(values: tuple[str, ...]) -> list[str]:
@@ -34,16 +50,28 @@ def render_stats(result, fmt: str) -> str:
     from expbook.output import render
 
     if fmt == "json":
-        return json.dumps({"metric": result.metric, "group_keys": result.group_keys,
-                           "seed_keys": result.seed_keys, "alpha": result.alpha,
-                           "skipped": result.skipped,
-                           "groups": [asdict(g) for g in result.groups]},
-                          indent=2, default=str) + "\n"
+        return (
+            json.dumps(
+                {
+                    "metric": result.metric,
+                    "group_keys": result.group_keys,
+                    "seed_keys": result.seed_keys,
+                    "alpha": result.alpha,
+                    "skipped": result.skipped,
+                    "groups": [asdict(g) for g in result.groups],
+                },
+                indent=2,
+                default=str,
+            )
+            + "\n"
+        )
     title = f"{result.metric} by {', '.join(result.group_keys) or '(no differing param)'}"
     text = render(stats_rows(result), list(COLUMNS), fmt, full_names=True, title=title)
     if fmt in ("table", "md"):
-        extra = [f"Welch / paired (same seeds) t-tests vs baseline, Holm-corrected, "
-                 f"alpha={result.alpha:g}; seed keys: {', '.join(result.seed_keys) or 'none'}"]
+        extra = [
+            f"Welch / paired (same seeds) t-tests vs baseline, Holm-corrected, "
+            f"alpha={result.alpha:g}; seed keys: {', '.join(result.seed_keys) or 'none'}"
+        ]
         if result.skipped:
             extra.append(f"left out (no {result.metric}): {', '.join(result.skipped)}")
         text += "\n".join(extra) + "\n"
@@ -51,28 +79,70 @@ def render_stats(result, fmt: str) -> str:
 
 
 @click.command()
-@click.option("--metric", "-m", required=True, metavar="KEY",
-              help="The metric to summarise (full key or unambiguous suffix, e.g. test.acc).")
-@click.option("--group-by", "-g", multiple=True, metavar="KEYS",
-              help="Params defining a group (comma-separated; default: every param that "
-                   "differs, except seed keys).")
-@click.option("--seed-keys", multiple=True, metavar="GLOBS",
-              help="Globs of seed params, left out of the default grouping "
-                   "(default: *.seed, *:seed, *_seed).")
-@click.option("--baseline", "-b", default=None, metavar="GROUP|EXP",
-              help="Baseline group: its label (\"train.lr=0.01\"), key=value pairs, or an "
-                   "experiment in it (default: the group of the newest baseline commit).")
-@click.option("--alpha", type=float, default=0.05, show_default=True,
-              help="Significance level after Holm correction.")
-@click.option("--all-commits", "-A", is_flag=True,
-              help="Include experiments of every commit, not just HEAD's.")
-@click.option("--include-pruned", is_flag=True,
-              help="Also count pruned sweep trials (default: finished runs only).")
+@click.option(
+    "--metric",
+    "-m",
+    required=True,
+    metavar="KEY",
+    help="The metric to summarise (full key or unambiguous suffix, e.g. test.acc).",
+)
+@click.option(
+    "--group-by",
+    "-g",
+    multiple=True,
+    metavar="KEYS",
+    help="Params defining a group (comma-separated; default: every param that "
+    "differs, except seed keys).",
+)
+@click.option(
+    "--seed-keys",
+    multiple=True,
+    metavar="GLOBS",
+    help="Globs of seed params, left out of the default grouping "
+    "(default: *.seed, *:seed, *_seed).",
+)
+@click.option(
+    "--baseline",
+    "-b",
+    default=None,
+    metavar="GROUP|EXP",
+    help='Baseline group: its label ("train.lr=0.01"), key=value pairs, or an '
+    "experiment in it (default: the group of the newest baseline commit).",
+)
+@click.option(
+    "--alpha",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Significance level after Holm correction.",
+)
+@click.option(
+    "--all-commits",
+    "-A",
+    is_flag=True,
+    help="Include experiments of every commit, not just HEAD's.",
+)
+@click.option(
+    "--include-pruned",
+    is_flag=True,
+    help="Also count pruned sweep trials (default: finished runs only).",
+)
 @repo_option
 @where_option
 @format_options
-def stats(metric, group_by, seed_keys, baseline, alpha, all_commits, include_pruned, repo, where,
-          fmt, output):
+def stats(
+    metric,
+    group_by,
+    seed_keys,
+    baseline,
+    alpha,
+    all_commits,
+    include_pruned,
+    repo,
+    where,
+    fmt,
+    output,
+):
     """Per-group n, mean, std, standard error and 95% CI of a metric, tested against a baseline group.
 
     Runs that differ only by seed form one group. Versus the baseline: difference of means,
@@ -86,16 +156,23 @@ def stats(metric, group_by, seed_keys, baseline, alpha, all_commits, include_pru
         expbook stats -m val.loss --where "sweep = 'lr-wd'" --format md -o stats.md
     """
     from expbook import registry
+    from expbook.analysis.stats import DEFAULT_SEED_KEYS, check_alpha, group_stats, rows_of
     from expbook.output import emit, format_for
     from expbook.query import filter_experiments
-    from expbook.stats import DEFAULT_SEED_KEYS, check_alpha, group_stats, rows_of
 
     check_alpha(alpha)
     fmt = format_for(fmt, output)
     exps = filter_experiments(registry.collect(repo, all_commits=all_commits), where)
     statuses = ("success", "pruned") if include_pruned else ("success",)
     rows, params, metrics = rows_of(exps, statuses)
-    result = group_stats(rows, metric, params, group_by=split_keys(group_by) or None,
-                         seed_keys=split_keys(seed_keys) or DEFAULT_SEED_KEYS,
-                         baseline=baseline, alpha=alpha, metric_keys=metrics)
+    result = group_stats(
+        rows,
+        metric,
+        params,
+        group_by=split_keys(group_by) or None,
+        seed_keys=split_keys(seed_keys) or DEFAULT_SEED_KEYS,
+        baseline=baseline,
+        alpha=alpha,
+        metric_keys=metrics,
+    )
     emit(render_stats(result, fmt), output)

@@ -36,29 +36,70 @@ def sweep() -> None:
 
 @sweep.command("run")
 @click.argument("spec_file", required=False, type=click.Path(dir_okay=False))
-@click.option("--set-param", "-S", "sets", multiple=True, metavar="KEY=V1,V2|LOW..HIGH[:log]",
-              help="A swept (several values/range) or fixed (one value) param; repeatable.")
+@click.option(
+    "--set-param",
+    "-S",
+    "sets",
+    multiple=True,
+    metavar="KEY=V1,V2|LOW..HIGH[:log]",
+    help="A swept (several values/range) or fixed (one value) param; repeatable.",
+)
 @click.option("--name", default=None, help="Sweep name; trials are NAME-001, NAME-002, ...")
 @click.option("--method", type=click.Choice(["grid", "random", "tpe", "nsga2"]), default=None)
-@click.option("--metric", "metric_keys", multiple=True, metavar="KEY",
-              help="Metric to optimise (repeat for nsga2).")
+@click.option(
+    "--metric",
+    "metric_keys",
+    multiple=True,
+    metavar="KEY",
+    help="Metric to optimise (repeat for nsga2).",
+)
 @click.option("--mode", type=click.Choice(["max", "min"]), default="max", show_default=True)
-@click.option("--trials", "-n", type=click.IntRange(min=1), default=None,
-              help="Configs to try (random/tpe/nsga2).")
-@click.option("--seeds", type=click.IntRange(min=1), default=None,
-              help="Repeat each config with seed 0..N-1.")
+@click.option(
+    "--trials",
+    "-n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Configs to try (random/tpe/nsga2).",
+)
+@click.option(
+    "--seeds", type=click.IntRange(min=1), default=None, help="Repeat each config with seed 0..N-1."
+)
 @click.option("--seed-key", default=None, help="Param that receives the seed (base.seed).")
-@click.option("--search-seed", type=click.IntRange(min=0), default=None,
-              help="Seed of the random/tpe/nsga2 sampler (reproducible searches).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Trials to run at once.")
+@click.option(
+    "--search-seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seed of the random/tpe/nsga2 sampler (reproducible searches).",
+)
+@click.option(
+    "--jobs", "-j", type=click.IntRange(min=1), default=None, help="Trials to run at once."
+)
 @click.option("--prune", type=click.Choice(["none", "median", "asha"]), default=None)
-@click.option("--validate", default=None, metavar="CMD",
-              help="Command that checks each trial's params before anything runs.")
+@click.option(
+    "--validate",
+    default=None,
+    metavar="CMD",
+    help="Command that checks each trial's params before anything runs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress).")
 @repo_option
-def run(spec_file, sets, name, method, metric_keys, mode, trials, seeds, seed_key, search_seed,
-        jobs, prune, validate, as_json, repo):
+def run(
+    spec_file,
+    sets,
+    name,
+    method,
+    metric_keys,
+    mode,
+    trials,
+    seeds,
+    seed_key,
+    search_seed,
+    jobs,
+    prune,
+    validate,
+    as_json,
+    repo,
+):
     """Run (or resume) a sweep from a YAML spec or -S options.
 
     Re-running the same spec skips trials already finished on the same baseline.
@@ -72,9 +113,16 @@ def run(spec_file, sets, name, method, metric_keys, mode, trials, seeds, seed_ke
     from expbook.sweep import load_spec, run_sweep, spec_from_options
     from expbook.sweep.report import Progress
 
-    overrides = {"name": name, "method": method, "trials": trials, "seeds": seeds,
-                 "seed_key": seed_key, "seed": search_seed, "parallel": jobs,
-                 "validate": validate}
+    overrides = {
+        "name": name,
+        "method": method,
+        "trials": trials,
+        "seeds": seeds,
+        "seed_key": seed_key,
+        "seed": search_seed,
+        "parallel": jobs,
+        "validate": validate,
+    }
     if prune:
         overrides["prune"] = {"method": prune}
     if metric_keys:

@@ -19,7 +19,7 @@ def run_sweep(spec: Spec, repo: str = ".", **kw):
 def status(repo: str, name: str, baseline: str | None = None) -> dict[str, Any]:
     """The recorded state of sweep `name` (its latest baseline unless given), from git alone."""
     from expbook.sweep import state
-    from expbook.sweep.ranking import rank
+    from expbook.sweep.ranking import rank_trials
     from expbook.sweep.report import metrics_of
 
     data = state.load(repo, name)
@@ -28,9 +28,15 @@ def status(repo: str, name: str, baseline: str | None = None) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for t in trials:
         counts[t["status"]] = counts.get(t["status"], 0) + 1
-    return {"name": name, "baseline": baseline or data.get("baseline"),
-            "updated": data.get("updated"), "spec": data.get("spec"), "counts": counts,
-            "trials": trials, "ranked": rank(trials, metrics)}
+    return {
+        "name": name,
+        "baseline": baseline or data.get("baseline"),
+        "updated": data.get("updated"),
+        "spec": data.get("spec"),
+        "counts": counts,
+        "trials": trials,
+        "ranked": rank_trials(trials, metrics),
+    }
 
 
 def best(repo: str, name: str, top: int = 1) -> list[dict[str, Any]]:

@@ -10,16 +10,17 @@ import os
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from expbook.errors import ExpbookError
 from expbook.sweep import state as st
 from expbook.sweep import workspace
-from expbook.sweep.ranking import rank
+from expbook.sweep.ranking import rank_trials
 from expbook.sweep.search import Search, overrides_for
 from expbook.sweep.spec import Spec, check_against_params, params_hash
 
@@ -36,9 +37,16 @@ class SweepResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "baseline": self.baseline, "trials": self.trials,
-                "best": self.ranked[:10], "pareto": self.pareto, "skipped": self.skipped,
-                "elapsed": round(self.elapsed, 3), "warnings": self.warnings}
+        return {
+            "name": self.name,
+            "baseline": self.baseline,
+            "trials": self.trials,
+            "best": self.ranked[:10],
+            "pareto": self.pareto,
+            "skipped": self.skipped,
+            "elapsed": round(self.elapsed, 3),
+            "warnings": self.warnings,
+        }
 
 
 def _read_params(g, baseline: str) -> Callable[[str], Any]:
@@ -48,6 +56,7 @@ def _read_params(g, baseline: str) -> Callable[[str], Any]:
         except (KeyError, ValueError):
             return None
         return yaml.safe_load(blob.data) or {}
+
     return read
 
 
@@ -56,7 +65,7 @@ class _Lock:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(path, "a+")
+        self.fh = open(path, "a+")  # noqa: SIM115  (held for the sweep)
         try:
             fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -70,7 +79,7 @@ class _Lock:
 
 def _recover(g, repo: str, spec: Spec, baseline: str, records: list[dict]) -> list[dict]:
     """Trials whose exp ref + note exist but which the state missed (sweep killed meanwhile)."""
-    from expbook import notes
+    from expbook.registry import notes
 
     known = {r["name"] for r in records if r.get("rev")}
     prefix = workspace.exp_ref(baseline, "")
@@ -79,19 +88,31 @@ def _recover(g, repo: str, spec: Spec, baseline: str, records: list[dict]) -> li
     for ref in g.references:
         if not ref.startswith(prefix):
             continue
-        name = ref[len(prefix):]
+        name = ref[len(prefix) :]
         if name in known or not pattern.match(name):
             continue
         sha = str(g.references[ref].peel().id)
         sweep = notes.get(repo, sha).get("sweep") or {}
         if sweep.get("name") != spec.name or "config" not in sweep:
             continue  # not ours, or its note never got written: the trial simply runs again
-        out.append({"number": sweep.get("trial"), "name": name, "baseline": baseline, "rev": sha,
-                    "ref": ref, "status": sweep.get("status", "success"),
-                    "values": sweep.get("values"), "config": sweep["config"],
-                    "seed": sweep.get("seed"), "params_hash": sweep.get("params_hash"),
-                    "overrides": sweep.get("overrides"), "parent": sweep.get("parent"),
-                    "kind": sweep.get("kind", "trial"), "error": None})
+        out.append(
+            {
+                "number": sweep.get("trial"),
+                "name": name,
+                "baseline": baseline,
+                "rev": sha,
+                "ref": ref,
+                "status": sweep.get("status", "success"),
+                "values": sweep.get("values"),
+                "config": sweep["config"],
+                "seed": sweep.get("seed"),
+                "params_hash": sweep.get("params_hash"),
+                "overrides": sweep.get("overrides"),
+                "parent": sweep.get("parent"),
+                "kind": sweep.get("kind", "trial"),
+                "error": None,
+            }
+        )
     return out
 
 
@@ -99,14 +120,16 @@ class Driver:
     def __init__(self, spec: Spec, repo: str, backend_factory=None, progress=None) -> None:
         import pygit2
 
-        from expbook.gitrepo import find_root
+        from expbook.registry.gitrepo import find_root
 
         self.spec, self.repo = spec, find_root(repo)
         self.g = pygit2.Repository(self.repo)
         try:
             self.baseline = str(self.g.head.peel().id)
         except pygit2.GitError as exc:
-            raise ExpbookError(f"{self.repo}: no commit to sweep from (git HEAD is unborn)") from exc
+            raise ExpbookError(
+                f"{self.repo}: no commit to sweep from (git HEAD is unborn)"
+            ) from exc
         self.progress = progress
         self.backend_factory = backend_factory
         self.records: list[dict] = []
@@ -118,14 +141,27 @@ class Driver:
 
     # ------------------------------------------------------------------ bookkeeping
     def _save(self, other: list[dict]) -> None:
-        st.save(self.repo, {"name": self.spec.name, "baseline": self.baseline,
-                            "spec": self.spec.to_dict(), "trials": other + self.records})
+        st.save(
+            self.repo,
+            {
+                "name": self.spec.name,
+                "baseline": self.baseline,
+                "spec": self.spec.to_dict(),
+                "trials": other + self.records,
+            },
+        )
 
     def _next_number(self) -> int:
         return max([r.get("number") or 0 for r in self.records] + [0]) + 1
 
-    def _new_run(self, cid: int, seed: int | None, kind: str = "trial",
-                 extra: dict | None = None, parent: str | None = None) -> dict | None:
+    def _new_run(
+        self,
+        cid: int,
+        seed: int | None,
+        kind: str = "trial",
+        extra: dict | None = None,
+        parent: str | None = None,
+    ) -> dict | None:
         config = self.configs[cid]["config"]
         overrides = overrides_for(self.spec, config, seed, extra)
         phash = params_hash(overrides)
@@ -133,10 +169,23 @@ class Driver:
             return None
         number = self._next_number()
         self.launched += kind == "trial"
-        record = {"number": number, "name": f"{self.spec.name}-{number:03d}", "cid": cid,
-                  "config": config, "seed": seed, "overrides": overrides, "params_hash": phash,
-                  "baseline": self.baseline, "status": "queued", "kind": kind, "parent": parent,
-                  "rev": None, "ref": None, "values": None, "error": None}
+        record = {
+            "number": number,
+            "name": f"{self.spec.name}-{number:03d}",
+            "cid": cid,
+            "config": config,
+            "seed": seed,
+            "overrides": overrides,
+            "params_hash": phash,
+            "baseline": self.baseline,
+            "status": "queued",
+            "kind": kind,
+            "parent": parent,
+            "rev": None,
+            "ref": None,
+            "values": None,
+            "error": None,
+        }
         self.records.append(record)
         self.configs[cid]["runs"].append(record)
         return record
@@ -145,12 +194,24 @@ class Driver:
         return list(range(self.spec.seeds)) if self.spec.seeds > 1 else [None]
 
     def _task(self, rec: dict) -> dict:
-        sweep = {"name": self.spec.name, "trial": rec["number"], "params_hash": rec["params_hash"],
-                 "parent": rec["parent"], "config": rec["config"], "seed": rec["seed"],
-                 "overrides": rec["overrides"], "kind": rec["kind"]}
-        return {"number": rec["number"], "name": rec["name"], "overrides": rec["overrides"],
-                "repo": self.repo, "metric_keys": [m.key for m in self.spec.metrics],
-                "sweep": sweep}
+        sweep = {
+            "name": self.spec.name,
+            "trial": rec["number"],
+            "params_hash": rec["params_hash"],
+            "parent": rec["parent"],
+            "config": rec["config"],
+            "seed": rec["seed"],
+            "overrides": rec["overrides"],
+            "kind": rec["kind"],
+        }
+        return {
+            "number": rec["number"],
+            "name": rec["name"],
+            "overrides": rec["overrides"],
+            "repo": self.repo,
+            "metric_keys": [m.key for m in self.spec.metrics],
+            "sweep": sweep,
+        }
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> SweepResult:
@@ -185,12 +246,15 @@ class Driver:
         return self._result(search, start)
 
     def _dirty_warning(self) -> list[str]:
-        changed = workspace.git("status", "--porcelain", "--untracked-files=no",
-                                cwd=self.repo).strip()
+        changed = workspace.git(
+            "status", "--porcelain", "--untracked-files=no", cwd=self.repo
+        ).strip()
         if not changed:
             return []
-        return [f"uncommitted changes are not part of the sweep: trials run on HEAD "
-                f"({self.baseline[:7]}); commit first to include them"]
+        return [
+            f"uncommitted changes are not part of the sweep: trials run on HEAD "
+            f"({self.baseline[:7]}); commit first to include them"
+        ]
 
     def _feed(self, search: Search) -> None:
         """Previous trials of this baseline go back into the study (resume, not repeat)."""
@@ -203,7 +267,7 @@ class Driver:
             if len(runs) >= len(self._seeds()):
                 self.finished_configs.add(key)
             if not search.is_grid:
-                agg = rank(runs, self.spec.metrics)
+                agg = rank_trials(runs, self.spec.metrics)
                 if agg:
                     search.add_finished(runs[0]["config"], agg[0]["values"], agg[0]["status"])
 
@@ -225,7 +289,9 @@ class Driver:
         from dvc.repo import Repo
 
         with Repo(self.repo) as dvc_repo:
-            return str(dvc_repo.cache.local.path).removesuffix(os.sep + os.path.join("files", "md5"))
+            return str(dvc_repo.cache.local.path).removesuffix(
+                os.sep + os.path.join("files", "md5")
+            )
 
     def _validate(self, search: Search, cache_dir: str) -> None:
         from expbook.sweep.validate import run_validation
@@ -235,10 +301,12 @@ class Driver:
         else:  # sampled spaces: every choice and both ends of every range
             lows = {p.key: (p.choices[0] if p.choices else p.low) for p in self.spec.swept}
             highs = {p.key: (p.choices[-1] if p.choices else p.high) for p in self.spec.swept}
-            configs = [lows, highs] + [{**lows, p.key: c} for p in self.spec.swept
-                                       for c in (p.choices or [])]
-        runs = [{"overrides": overrides_for(self.spec, c, s)} for c in configs
-                for s in self._seeds()]
+            configs = [lows, highs] + [
+                {**lows, p.key: c} for p in self.spec.swept for c in (p.choices or [])
+            ]
+        runs = [
+            {"overrides": overrides_for(self.spec, c, s)} for c in configs for s in self._seeds()
+        ]
         run_validation(self.repo, self.baseline, cache_dir, self.spec.validate, runs)
 
     def _loop(self, search: Search, cache_dir: str, start: float, other: list[dict]) -> None:
@@ -314,8 +382,12 @@ class Driver:
         if handle_rec is None:
             return
         rec = handle_rec[1]
-        rec.update({k: result.get(k) for k in ("status", "rev", "ref", "values", "error",
-                                                 "duration", "timing")})
+        rec.update(
+            {
+                k: result.get(k)
+                for k in ("status", "rev", "ref", "values", "error", "duration", "timing")
+            }
+        )
         if rec["status"] == "failed":
             rec["values"] = None
         else:
@@ -326,23 +398,25 @@ class Driver:
         if cfg is None or rec["kind"] != "trial":
             return
         if all(r["status"] in ("success", "pruned", "failed") for r in cfg["runs"]):
-            agg = rank(cfg["runs"], self.spec.metrics, include_failed=True)
-            search.tell(rec["cid"], agg[0]["values"] if agg else None,
-                        agg[0]["status"] if agg else "failed")
+            agg = rank_trials(cfg["runs"], self.spec.metrics, include_failed=True)
+            search.tell(
+                rec["cid"], agg[0]["values"] if agg else None, agg[0]["status"] if agg else "failed"
+            )
 
     def _check_metrics(self, rec: dict, metrics: dict) -> None:
         """Warn once per key when a metric key matches nothing (or several things) in a trial."""
         for metric, value in zip(self.spec.metrics, rec.get("values") or []):
             text = f"metric {metric.key!r} matched no single numeric metric of {rec['name']}"
-            if value is None and not any(w.startswith(text[:-len(rec["name"])]) for w in
-                                         self.warnings):
+            if value is None and not any(
+                w.startswith(text[: -len(rec["name"])]) for w in self.warnings
+            ):
                 self.warnings.append(f"{text} (its metrics: {', '.join(sorted(metrics)[:8])})")
 
     def _prune(self, search: Search, backend) -> None:
         if self.spec.prune == "none" or len(self.spec.metrics) > 1:
             return
         key = self.spec.metrics[0].key
-        for number, (handle, rec) in list(self.running.items()):
+        for _number, (handle, rec) in list(self.running.items()):
             cfg = self.configs.get(rec["cid"])
             if cfg is None or rec["kind"] != "trial" or cfg["pruned"] or cfg["runs"][0] is not rec:
                 continue
@@ -361,8 +435,8 @@ class Driver:
     def _plan_promote(self, search: Search) -> None:
         """Re-run the top-k configs with the promote overrides, linked to their best trial."""
         spec = self.spec
-        ranked = [r for r in rank(self.records, spec.metrics) if r["status"] == "success"]
-        for i, entry in enumerate(ranked[:spec.promote_top]):
+        ranked = [r for r in rank_trials(self.records, spec.metrics) if r["status"] == "success"]
+        for i, entry in enumerate(ranked[: spec.promote_top]):
             cid = -(i + 1)
             self.configs[cid] = {"config": entry["config"], "runs": [], "pruned": False}
             seed = 0 if spec.seeds > 1 else None
@@ -372,14 +446,22 @@ class Driver:
                 self.total += 1
 
     def _result(self, search: Search, start: float) -> SweepResult:
-        ranked = rank(self.records, self.spec.metrics)
+        ranked = rank_trials(self.records, self.spec.metrics)
         pareto = []
         if len(self.spec.metrics) > 1:
-            from expbook.sweep.ranking import pareto_front
-            pareto = pareto_front(ranked, self.spec.metrics)
-        return SweepResult(self.spec.name, self.baseline, sorted(
-            self.records, key=lambda r: r["number"] or 0), ranked, pareto, self.skipped,
-            time.time() - start, self.warnings)
+            from expbook.sweep.ranking import pareto_trials
+
+            pareto = pareto_trials(ranked, self.spec.metrics)
+        return SweepResult(
+            self.spec.name,
+            self.baseline,
+            sorted(self.records, key=lambda r: r["number"] or 0),
+            ranked,
+            pareto,
+            self.skipped,
+            time.time() - start,
+            self.warnings,
+        )
 
 
 def run_sweep(spec: Spec, repo: str = ".", *, backend_factory=None, progress=None) -> SweepResult:

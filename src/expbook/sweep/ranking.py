@@ -18,8 +18,12 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def rank(records: list[dict[str, Any]], metrics: list[Metric], include_failed: bool = False,
-         kind: str = "trial") -> list[dict[str, Any]]:
+def rank_trials(
+    records: list[dict[str, Any]],
+    metrics: list[Metric],
+    include_failed: bool = False,
+    kind: str = "trial",
+) -> list[dict[str, Any]]:
     """One entry per config: mean values over its seeds, status, trial names/revs; best first."""
     groups: dict[str, list[dict]] = {}
     for r in records:
@@ -29,19 +33,28 @@ def rank(records: list[dict[str, Any]], metrics: list[Metric], include_failed: b
     out = []
     for runs in groups.values():
         statuses = {r["status"] for r in runs}
-        status = ("pruned" if "pruned" in statuses else
-                  "success" if "success" in statuses else "failed")
+        status = (
+            "pruned" if "pruned" in statuses else "success" if "success" in statuses else "failed"
+        )
         if status == "failed" and not include_failed:
             continue
         use = [r for r in runs if r["status"] == status] or runs
-        values = [_mean([(r.get("values") or [None] * len(metrics))[i] for r in use])
-                  for i in range(len(metrics))]
+        values = [
+            _mean([(r.get("values") or [None] * len(metrics))[i] for r in use])
+            for i in range(len(metrics))
+        ]
         runs = sorted(runs, key=lambda r: r.get("number") or 0)
-        out.append({"config": runs[0].get("config"), "values": values, "status": status,
-                    "trials": [r["name"] for r in runs],
-                    "revs": [r.get("rev") for r in runs if r.get("rev")],
-                    "seeds": len(runs), "error": next((r.get("error") for r in runs
-                                                       if r.get("error")), None)})
+        out.append(
+            {
+                "config": runs[0].get("config"),
+                "values": values,
+                "status": status,
+                "trials": [r["name"] for r in runs],
+                "revs": [r.get("rev") for r in runs if r.get("rev")],
+                "seeds": len(runs),
+                "error": next((r.get("error") for r in runs if r.get("error")), None),
+            }
+        )
     first = metrics[0]
 
     def key(entry):
@@ -49,11 +62,13 @@ def rank(records: list[dict[str, Any]], metrics: list[Metric], include_failed: b
         missing = v is None
         score = 0.0 if missing else (-v if first.mode == "max" else v)
         return (_ORDER[entry["status"]], missing, score)
+
     return sorted(out, key=key)
 
 
-def pareto_front(ranked: list[dict[str, Any]], metrics: list[Metric]) -> list[dict[str, Any]]:
+def pareto_trials(ranked: list[dict[str, Any]], metrics: list[Metric]) -> list[dict[str, Any]]:
     """The non-dominated successful configs (every metric at least as good, one better)."""
+
     def signed(entry):
         return [(-v if m.mode == "max" else v) for v, m in zip(entry["values"], metrics)]
 
@@ -61,8 +76,11 @@ def pareto_front(ranked: list[dict[str, Any]], metrics: list[Metric]) -> list[di
     front = []
     for e in pool:
         se = signed(e)
-        dominated = any(all(a <= b for a, b in zip(signed(o), se)) and signed(o) != se
-                        for o in pool if o is not e)
+        dominated = any(
+            all(a <= b for a, b in zip(signed(o), se)) and signed(o) != se
+            for o in pool
+            if o is not e
+        )
         if not dominated:
             front.append(e)
     return front

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from expbook.sweep.ranking import rank
+from expbook.sweep.ranking import rank_trials
 from expbook.sweep.spec import Metric
 
 
@@ -32,23 +32,37 @@ class Progress:
         self._progress = None
 
     def start(self, total: int, done: int) -> None:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress,
-                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
 
         self._progress = RichProgress(
-            TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), console=self.console, transient=False)
+            TextColumn("sweep"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
         self._progress.start()
-        self._task = self._progress.add_task("sweep", total=total, completed=done,
-                                             info="starting workers")
+        self._task = self._progress.add_task(
+            "sweep", total=total, completed=done, info="starting workers"
+        )
 
     def update(self, records: list[dict], running: int, metrics: list[Metric]) -> None:
         if self._progress is None:
             return
         done = sum(1 for r in records if r["status"] in ("success", "pruned", "failed"))
         total = max(done + running, len(records))
-        ranked = rank(records, metrics)
+        ranked = rank_trials(records, metrics)
         best = ranked[0]["values"][0] if ranked and ranked[0]["status"] == "success" else None
         failed = sum(1 for r in records if r["status"] == "failed")
         info = f"running {running}, best {metrics[0].key}={_fmt(best)}"
@@ -61,21 +75,26 @@ class Progress:
             self._progress.stop()
 
 
-def summary_table(records: list[dict], metrics: list[Metric], top: int = 10,
-                  title: str = "top trials"):
+def summary_table(
+    records: list[dict], metrics: list[Metric], top: int = 10, title: str = "top trials"
+):
     """A rich Table of the best configs (seeds averaged), promoted runs after them."""
     from rich.table import Table
 
-    ranked = rank(records, metrics, include_failed=True)[:top]
-    promoted = rank(records, metrics, kind="promote")
+    ranked = rank_trials(records, metrics, include_failed=True)[:top]
+    promoted = rank_trials(records, metrics, kind="promote")
     table = Table(title=title)
     for col in ("#", "trials", "status", *[f"{m.key} ({m.mode})" for m in metrics], "params"):
         table.add_column(col)
     for i, e in enumerate(ranked + promoted, 1):
         tag = "promoted " if e in promoted else ""
-        table.add_row(str(i), ", ".join(e["trials"]), tag + e["status"],
-                      *[_fmt(v) for v in e["values"]],
-                      " ".join(f"{k}={_fmt(v)}" for k, v in (e["config"] or {}).items()))
+        table.add_row(
+            str(i),
+            ", ".join(e["trials"]),
+            tag + e["status"],
+            *[_fmt(v) for v in e["values"]],
+            " ".join(f"{k}={_fmt(v)}" for k, v in (e["config"] or {}).items()),
+        )
     return table
 
 
@@ -86,11 +105,17 @@ def pareto_table(front: list[dict], metrics: list[Metric]):
     for col in ("trials", *[m.key for m in metrics], "params"):
         table.add_column(col)
     for e in front:
-        table.add_row(", ".join(e["trials"]), *[_fmt(v) for v in e["values"]],
-                      " ".join(f"{k}={_fmt(v)}" for k, v in (e["config"] or {}).items()))
+        table.add_row(
+            ", ".join(e["trials"]),
+            *[_fmt(v) for v in e["values"]],
+            " ".join(f"{k}={_fmt(v)}" for k, v in (e["config"] or {}).items()),
+        )
     return table
 
 
 def failures(records: list[dict]) -> list[str]:
-    return [f"{r['name']}: {(r.get('error') or '').splitlines()[0] if r.get('error') else ''}"
-            for r in records if r["status"] == "failed"]
+    return [
+        f"{r['name']}: {(r.get('error') or '').splitlines()[0] if r.get('error') else ''}"
+        for r in records
+        if r["status"] == "failed"
+    ]

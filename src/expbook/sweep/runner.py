@@ -6,6 +6,7 @@ added later without touching the search code.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import multiprocessing as mp
 import os
@@ -46,8 +47,7 @@ class Backend(Protocol):
 class LocalBackend:
     """N long-lived worker processes, each with its own worktree under .dvc/tmp/expbook/ws-K."""
 
-    def __init__(self, repo: str, baseline: str, cache_dir: str, slots: int,
-                 logs: Path) -> None:
+    def __init__(self, repo: str, baseline: str, cache_dir: str, slots: int, logs: Path) -> None:
         self.repo, self.baseline, self.cache_dir = str(Path(repo).resolve()), baseline, cache_dir
         self.slots = slots
         self.logs = logs
@@ -65,9 +65,20 @@ class LocalBackend:
         for slot in range(self.slots):
             tasks = self._ctx.Queue()
             proc = self._ctx.Process(
-                target=worker_main, daemon=True, name=f"expbook-sweep-{slot}",
-                args=(slot, self.repo, self.baseline, self.cache_dir, self.threads, tasks,
-                      self._results, os.getpid()))
+                target=worker_main,
+                daemon=True,
+                name=f"expbook-sweep-{slot}",
+                args=(
+                    slot,
+                    self.repo,
+                    self.baseline,
+                    self.cache_dir,
+                    self.threads,
+                    tasks,
+                    self._results,
+                    os.getpid(),
+                ),
+            )
             proc.start()
             self._tasks.append(tasks)
             self._procs.append(proc)
@@ -83,8 +94,11 @@ class LocalBackend:
 
     def submit(self, task: dict) -> Handle:
         slot = next(s for s in range(self.slots) if s not in self._busy)
-        task = {**task, "prune_file": str(self.prune_path(slot)),
-                "log": str(self.logs / f"{task['name']}.log")}
+        task = {
+            **task,
+            "prune_file": str(self.prune_path(slot)),
+            "log": str(self.logs / f"{task['name']}.log"),
+        }
         handle = Handle(task["number"], slot)
         self._busy[slot] = handle
         self._tasks[slot].put(task)
@@ -148,10 +162,8 @@ class LocalBackend:
             self.prune_path(slot).unlink(missing_ok=True)
         workspace.clean_stale(self.repo)
         for path in (self.logs, self.logs.parent):  # keep logs only of failed trials
-            try:
+            with contextlib.suppress(OSError):
                 path.rmdir()
-            except OSError:
-                pass
 
 
 def find_tsv(ws: Path, metric_key: str) -> Path | None:

@@ -32,41 +32,45 @@ class Search:
         sampler = {
             "grid": lambda: optuna.samplers.RandomSampler(seed=spec.seed),  # grid = enqueued
             "random": lambda: optuna.samplers.RandomSampler(seed=spec.seed),
-            "tpe": lambda: optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=min(
-                10, max(3, (spec.trials or 10) // 3))),
+            "tpe": lambda: optuna.samplers.TPESampler(
+                seed=spec.seed, n_startup_trials=min(10, max(3, (spec.trials or 10) // 3))
+            ),
             "nsga2": lambda: optuna.samplers.NSGAIISampler(
-                seed=spec.seed, population_size=max(4, min(50, (spec.trials or 20) // 2))),
+                seed=spec.seed, population_size=max(4, min(50, (spec.trials or 20) // 2))
+            ),
         }[spec.method]()
         pruner = {
             "none": lambda: optuna.pruners.NopPruner(),
             "median": lambda: optuna.pruners.MedianPruner(
-                n_startup_trials=max(2, spec.parallel), n_warmup_steps=spec.min_epochs),
+                n_startup_trials=max(2, spec.parallel), n_warmup_steps=spec.min_epochs
+            ),
             "asha": lambda: optuna.pruners.SuccessiveHalvingPruner(
-                min_resource=max(1, spec.min_epochs)),
+                min_resource=max(1, spec.min_epochs)
+            ),
         }[spec.prune]()
         if len(directions) > 1:
             self.study = optuna.create_study(directions=directions, sampler=sampler)
         else:
-            self.study = optuna.create_study(direction=directions[0], sampler=sampler,
-                                             pruner=pruner)
+            self.study = optuna.create_study(
+                direction=directions[0], sampler=sampler, pruner=pruner
+            )
         self._grid = self.grid() if spec.method == "grid" else None
         self._trials: dict[int, Any] = {}  # config id -> optuna trial
         self._reported: dict[int, set[int]] = {}
 
     def _distributions(self) -> dict[str, Any]:
-        from optuna.distributions import (CategoricalDistribution, FloatDistribution,
-                                          IntDistribution)
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
         out = {}
         for p in self.spec.swept:
             if p.choices is not None or (self.spec.method == "grid"):
                 out[p.key] = CategoricalDistribution(p.grid_values())
             elif p.is_int:
-                out[p.key] = IntDistribution(int(p.low), int(p.high), log=p.log,
-                                             step=int(p.step or 1))
+                out[p.key] = IntDistribution(
+                    int(p.low), int(p.high), log=p.log, step=int(p.step or 1)
+                )
             else:
-                out[p.key] = FloatDistribution(float(p.low), float(p.high), log=p.log,
-                                               step=p.step)
+                out[p.key] = FloatDistribution(float(p.low), float(p.high), log=p.log, step=p.step)
         return out
 
     @property
@@ -83,8 +87,13 @@ class Search:
         """How many configs the search will try."""
         return len(self._grid) if self._grid is not None else int(self.spec.trials or 0)
 
-    def add_finished(self, config: dict[str, Any], values: list[float] | None, status: str,
-                     curve: dict[int, float] | None = None) -> None:
+    def add_finished(
+        self,
+        config: dict[str, Any],
+        values: list[float] | None,
+        status: str,
+        curve: dict[int, float] | None = None,
+    ) -> None:
         """Tell the sampler about a config run before (resume): it is not asked for again."""
         import optuna
         from optuna.trial import TrialState
@@ -92,14 +101,18 @@ class Search:
         params = {k: v for k, v in config.items() if k in self.distributions}
         dists = {k: self.distributions[k] for k in params}
         state = {"success": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(
-            status, TrialState.FAIL)
+            status, TrialState.FAIL
+        )
         if state == TrialState.COMPLETE and (not values or any(v is None for v in values)):
             state = TrialState.FAIL
         try:
             trial = optuna.trial.create_trial(
-                params=params, distributions=dists, state=state,
+                params=params,
+                distributions=dists,
+                state=state,
                 values=values if state == TrialState.COMPLETE else None,
-                intermediate_values=curve or {})
+                intermediate_values=curve or {},
+            )
             self.study.add_trial(trial)
         except ValueError:
             pass  # the search space changed since: the old trial no longer fits in it
@@ -142,18 +155,22 @@ class Search:
             return
         if status == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
-        elif status == "success" and values and all(
-                v is not None and math.isfinite(v) for v in values):
+        elif (
+            status == "success"
+            and values
+            and all(v is not None and math.isfinite(v) for v in values)
+        ):
             self.study.tell(trial, values if len(values) > 1 else values[0])
         else:
             self.study.tell(trial, state=TrialState.FAIL)
 
-    def pareto(self) -> list[Any]:
+    def pareto_optuna_trials(self) -> list[Any]:
         return list(self.study.best_trials) if len(self.spec.metrics) > 1 else []
 
 
-def overrides_for(spec: Spec, config: dict[str, Any], seed: int | None,
-                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def overrides_for(
+    spec: Spec, config: dict[str, Any], seed: int | None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Full `file:key -> value` params of one run: fixed + config (+ seed) (+ promote set)."""
     out = {qualify(k): v for k, v in spec.fixed.items()}
     out.update({qualify(k): v for k, v in config.items()})

@@ -19,8 +19,21 @@ from expbook.errors import SpecError
 
 METHODS = ("grid", "random", "tpe", "nsga2")
 PRUNERS = ("none", "median", "asha")
-TOP_KEYS = {"name", "method", "metric", "params", "trials", "seeds", "seed_key", "seed",
-            "parallel", "prune", "budget", "promote", "validate"}
+TOP_KEYS = {
+    "name",
+    "method",
+    "metric",
+    "params",
+    "trials",
+    "seeds",
+    "seed_key",
+    "seed",
+    "parallel",
+    "prune",
+    "budget",
+    "promote",
+    "validate",
+}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -41,8 +54,8 @@ class Param:
     """One swept or fixed parameter; `key` is `file:dotted.path` (file defaults to params.yaml)."""
 
     key: str
-    choices: list | None = None      # categorical / grid values
-    low: float | int | None = None   # range
+    choices: list | None = None  # categorical / grid values
+    low: float | int | None = None  # range
     high: float | int | None = None
     log: bool = False
     step: float | int | None = None
@@ -51,8 +64,11 @@ class Param:
 
     @property
     def is_int(self) -> bool:
-        return all(isinstance(v, int) and not isinstance(v, bool)
-                   for v in (self.low, self.high, self.step) if v is not None)
+        return all(
+            isinstance(v, int) and not isinstance(v, bool)
+            for v in (self.low, self.high, self.step)
+            if v is not None
+        )
 
     def grid_values(self) -> list:
         if self.is_fixed:
@@ -75,12 +91,12 @@ class Spec:
     trials: int | None = None
     seeds: int = 1
     seed_key: str = "base.seed"
-    seed: int = 0                     # search seed (random/tpe/nsga2 samplers)
+    seed: int = 0  # search seed (random/tpe/nsga2 samplers)
     parallel: int = 1
     prune: str = "none"
     min_epochs: int = 1
     max_trials: int | None = None
-    max_time: float | None = None     # seconds
+    max_time: float | None = None  # seconds
     promote_top: int = 0
     promote_set: dict[str, Any] = field(default_factory=dict)
     validate: str | None = None
@@ -98,6 +114,7 @@ class Spec:
     def to_dict(self) -> dict:
         """A JSON-able copy, stored in the sweep state so `sweep status` can show it."""
         from dataclasses import asdict
+
         return asdict(self)
 
 
@@ -191,8 +208,11 @@ def spec_from_options(sets: list[str], overrides: dict[str, Any]) -> Spec:
         raw = raw.strip()
         rng = re.fullmatch(r"(.+?)\.\.(.+?)(:log)?", raw)
         if rng and not raw.startswith("["):
-            params[key.strip()] = {"low": coerce(rng.group(1)), "high": coerce(rng.group(2)),
-                                   "log": bool(rng.group(3))}
+            params[key.strip()] = {
+                "low": coerce(rng.group(1)),
+                "high": coerce(rng.group(2)),
+                "log": bool(rng.group(3)),
+            }
             continue
         values = [coerce(yaml.safe_load(v)) if v.strip() else v for v in raw.split(",")]
         params[key.strip()] = values if len(values) > 1 else values[0]
@@ -201,7 +221,7 @@ def spec_from_options(sets: list[str], overrides: dict[str, Any]) -> Spec:
     return build_spec(data, _Ctx("-S options"))
 
 
-def build_spec(data: dict, ctx: _Ctx) -> Spec:  # noqa: C901  (one flat validation table)
+def build_spec(data: dict, ctx: _Ctx) -> Spec:
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
         raise ctx.err((unknown[0],), f"unknown spec key (known: {', '.join(sorted(TOP_KEYS))})")
@@ -220,8 +240,14 @@ def build_spec(data: dict, ctx: _Ctx) -> Spec:  # noqa: C901  (one flat validati
     if not isinstance(raw_params, dict) or not raw_params:
         raise ctx.err(("params",), "needs a mapping of parameter keys to values or ranges")
     params = [_param(str(k), v, ctx) for k, v in raw_params.items()]
-    spec = Spec(name=name, params=params, metrics=metrics, method=method, source=ctx.source,
-                lines={".".join(map(str, k)): v for k, v in ctx.marks.items() if k})
+    spec = Spec(
+        name=name,
+        params=params,
+        metrics=metrics,
+        method=method,
+        source=ctx.source,
+        lines={".".join(map(str, k)): v for k, v in ctx.marks.items() if k},
+    )
     spec.trials = _int(data, "trials", ctx, low=1)
     spec.seeds = _int(data, "seeds", ctx, low=1) or 1
     spec.seed = _int(data, "seed", ctx, low=0) or 0
@@ -235,7 +261,9 @@ def build_spec(data: dict, ctx: _Ctx) -> Spec:  # noqa: C901  (one flat validati
     if method == "grid":
         for p in spec.swept:
             if p.choices is None and p.step is None:
-                raise ctx.err(("params", p.key), "a grid needs a list of values or a range with step")
+                raise ctx.err(
+                    ("params", p.key), "a grid needs a list of values or a range with step"
+                )
     if not spec.swept and spec.seeds == 1:
         raise ctx.err(("params",), "nothing to sweep: give at least one list or range")
     _prune(data.get("prune"), spec, ctx)
@@ -318,7 +346,9 @@ def _prune(raw: Any, spec: Spec, ctx: _Ctx) -> None:
         raise ctx.err(("prune", bad[0]), "unknown prune option (method, min_epochs)")
     method = raw.get("method", "median")
     if method not in PRUNERS:
-        raise ctx.err(("prune", "method"), f"unknown pruner {method!r} (one of {', '.join(PRUNERS)})")
+        raise ctx.err(
+            ("prune", "method"), f"unknown pruner {method!r} (one of {', '.join(PRUNERS)})"
+        )
     spec.prune = method
     spec.min_epochs = _int(raw, "min_epochs", _Sub(ctx, "prune"), low=0) or spec.min_epochs
     if method != "none" and spec.method == "nsga2":
@@ -385,11 +415,11 @@ def check_against_params(spec: Spec, read_params) -> None:
         line = spec.lines.get(".".join(where))
         loc = f"{spec.source}:{line}" if line else spec.source
         if doc is None:
-            raise SpecError(f"{loc}: {'.'.join(where)}: params file {file!r} "
-                            "is not in the baseline commit")
+            raise SpecError(
+                f"{loc}: {'.'.join(where)}: params file {file!r} is not in the baseline commit"
+            )
         node: Any = doc
         for part in dotted.split("."):
             if not isinstance(node, dict) or part not in node:
-                raise SpecError(f"{loc}: {'.'.join(where)}: unknown key {dotted!r} "
-                                f"(not in {file})")
+                raise SpecError(f"{loc}: {'.'.join(where)}: unknown key {dotted!r} (not in {file})")
             node = node[part]

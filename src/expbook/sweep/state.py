@@ -11,8 +11,8 @@ import time
 from typing import Any
 
 from expbook.errors import NotFoundError
+from expbook.share.sync import SWEEPS_PREFIX as STATE_PREFIX
 
-STATE_PREFIX = "refs/expbook/sweeps/"
 STATE_FILE = "state.json"
 
 
@@ -32,8 +32,9 @@ def _signature(repo):
 
 
 def names(repo: str = ".") -> list[str]:
-    return sorted(r[len(STATE_PREFIX):] for r in _repo(repo).references
-                  if r.startswith(STATE_PREFIX))
+    return sorted(
+        r[len(STATE_PREFIX) :] for r in _repo(repo).references if r.startswith(STATE_PREFIX)
+    )
 
 
 def load(repo: str, name: str, missing_ok: bool = False) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def save(repo: str, state: dict[str, Any], message: str = "expbook sweep state")
 
 def write_note(repo: str, sha: str, sweep: dict[str, Any]) -> None:
     """Record the trial's sweep metadata in the experiment's expbook note (for the registry)."""
-    from expbook import notes
+    from expbook.registry import notes
 
     notes.update(repo, sha, lambda doc: {**doc, "sweep": sweep})
 

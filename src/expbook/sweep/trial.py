@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from expbook import env as envnames
-from expbook.dvcfiles import flatten_file
+from expbook.registry.dvcfiles import flatten_file
 from expbook.sweep import state, workspace
 
 
@@ -27,8 +27,9 @@ def _watch_parent(ppid: int) -> None:
             os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
-def worker_main(index: int, repo: str, baseline: str, cache_dir: str, threads: int,
-                tasks, results, ppid: int) -> None:
+def worker_main(
+    index: int, repo: str, baseline: str, cache_dir: str, threads: int, tasks, results, ppid: int
+) -> None:
     # own process group, so the watchdog also takes down the stage commands DVC started
     os.setpgrp()
     threading.Thread(target=_watch_parent, args=(ppid,), daemon=True).start()
@@ -38,7 +39,7 @@ def worker_main(index: int, repo: str, baseline: str, cache_dir: str, threads: i
     try:
         ws = workspace.create(repo, index, baseline, cache_dir)
         import dvc.repo  # noqa: F401  (import once, before the first trial)
-    except Exception as exc:  # noqa: BLE001  (reported to the driver, which aborts)
+    except Exception as exc:
         results.put(("error", index, f"workspace ws-{index}: {exc}"))
         return
     results.put(("ready", index, str(ws)))
@@ -49,9 +50,12 @@ def worker_main(index: int, repo: str, baseline: str, cache_dir: str, threads: i
         results.put(("started", index, task["number"]))
         try:
             result = run_trial(ws, baseline, task)
-        except Exception as exc:  # noqa: BLE001  (a broken trial must not kill the sweep)
-            result = {"number": task["number"], "status": "failed",
-                      "error": f"{type(exc).__name__}: {exc}"}
+        except Exception as exc:
+            result = {
+                "number": task["number"],
+                "status": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+            }
         results.put(("done", index, result))
 
 
@@ -80,7 +84,7 @@ def run_trial(ws: Path, baseline: str, task: dict) -> dict[str, Any]:
                 mark = time.time()
                 try:
                     dvc_repo.reproduce()
-                except Exception as exc:  # noqa: BLE001  (stage failure -> failed trial)
+                except Exception as exc:
                     error = _describe(exc, log_path)
                 timing["reproduce"] = time.time() - mark
                 if error is None:
@@ -96,13 +100,22 @@ def run_trial(ws: Path, baseline: str, task: dict) -> dict[str, Any]:
     else:
         mark = time.time()
         exp_hash = _lock_hash(ws)
-        sha, ref = workspace.commit(ws, task["name"], baseline,
-                                    f"dvc: commit experiment {exp_hash}")
+        sha, ref = workspace.commit(
+            ws, task["name"], baseline, f"dvc: commit experiment {exp_hash}"
+        )
         result.update(status="pruned" if pruned else "success", rev=sha, ref=ref)
         result["values"] = match_values(result.get("metrics") or {}, task["metric_keys"])
         # the note right after the ref: a sweep killed now still finds this trial on resume
-        state.write_note(task["repo"], sha, {**task["sweep"], "status": result["status"],
-                                             "values": result["values"], "error": None})
+        state.write_note(
+            task["repo"],
+            sha,
+            {
+                **task["sweep"],
+                "status": result["status"],
+                "values": result["values"],
+                "error": None,
+            },
+        )
         log_path.unlink(missing_ok=True)
         timing["commit"] = time.time() - mark
     result["timing"] = {k: round(v, 3) for k, v in timing.items()}
@@ -181,6 +194,9 @@ def match_values(metrics: dict[str, Any], keys: list[str]) -> list[float | None]
     for key in keys:
         found = suffix_matches(key, metrics)
         value = metrics[found[0]] if len(found) == 1 else None
-        out.append(float(value) if isinstance(value, (int, float)) and not isinstance(value, bool)
-                   else None)
+        out.append(
+            float(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            else None
+        )
     return out

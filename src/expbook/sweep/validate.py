@@ -28,8 +28,9 @@ def split_command(cmd: str) -> tuple[dict[str, str], list[str]]:
     return env, words
 
 
-def run_validation(repo: str, baseline: str, cache_dir: str, cmd: str,
-                   runs: list[dict[str, Any]]) -> None:
+def run_validation(
+    repo: str, baseline: str, cache_dir: str, cmd: str, runs: list[dict[str, Any]]
+) -> None:
     """Write each run's overrides into a scratch worktree and run `cmd` there."""
     if not runs:
         return
@@ -44,14 +45,15 @@ def run_validation(repo: str, baseline: str, cache_dir: str, cmd: str,
             seen.add(key)
             workspace.reset(path, baseline)
             workspace.set_params(path, run["overrides"])
-            proc = subprocess.run(argv, cwd=path, capture_output=True, text=True,
-                                  env={**os.environ, **env_extra})
+            proc = subprocess.run(
+                argv, cwd=path, capture_output=True, text=True, env={**os.environ, **env_extra}
+            )
             if proc.returncode != 0:
                 out = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-3:]
-                shown = ", ".join(f"{k.split(':', 1)[-1]}={v}"
-                                  for k, v in run["overrides"].items())
-                raise SpecError(f"validate: `{cmd}` rejected trial params {shown}: "
-                                + " | ".join(out))
+                shown = ", ".join(f"{k.split(':', 1)[-1]}={v}" for k, v in run["overrides"].items())
+                raise SpecError(
+                    f"validate: `{cmd}` rejected trial params {shown}: " + " | ".join(out)
+                )
     except FileNotFoundError as exc:
         raise SpecError(f"validate: cannot run {argv[0]!r} ({exc.strerror})") from exc
     finally:

@@ -20,10 +20,14 @@ WS_ROOT = Path(".dvc") / "tmp" / "expbook"
 EXPS_NAMESPACE = "refs/exps"  # DVC's layout: refs/exps/<base[:2]>/<base[2:]>/<name>
 
 
-def git(*args: str, cwd: str | os.PathLike, check: bool = True,
-        env: dict | None = None) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **env} if env else None)
+def git(*args: str, cwd: str | os.PathLike, check: bool = True, env: dict | None = None) -> str:
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env} if env else None,
+    )
     if check and proc.returncode != 0:
         raise ExpbookError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
     return proc.stdout
@@ -121,8 +125,9 @@ def _represent_float(representer, value: float):
 def commit(path: Path, name: str, baseline: str, message: str) -> tuple[str, str]:
     """Commit the workspace (parent = baseline) and create its exp ref; returns (sha, ref)."""
     git("add", "-A", cwd=path)
-    git("commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=path,
-        env=_identity(path))
+    git(
+        "commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=path, env=_identity(path)
+    )
     sha = git("rev-parse", "HEAD", cwd=path).strip()
     ref = exp_ref(baseline, name)
     # refs are shared by all worktrees; update-ref takes git's own lock, so parallel workers
@@ -135,5 +140,9 @@ def _identity(path: Path) -> dict | None:
     """DVC commits experiments even without a configured identity; so do we."""
     if git("config", "user.email", cwd=path, check=False).strip():
         return None
-    return {"GIT_AUTHOR_NAME": "expbook", "GIT_AUTHOR_EMAIL": "expbook@localhost",
-            "GIT_COMMITTER_NAME": "expbook", "GIT_COMMITTER_EMAIL": "expbook@localhost"}
+    return {
+        "GIT_AUTHOR_NAME": "expbook",
+        "GIT_AUTHOR_EMAIL": "expbook@localhost",
+        "GIT_COMMITTER_NAME": "expbook",
+        "GIT_COMMITTER_EMAIL": "expbook@localhost",
+    }

@@ -16,19 +16,19 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import yaml
 
-from expbook.dvcfiles import flatten_file
 from expbook.errors import ExpbookError, NotFoundError
+from expbook.registry.dvcfiles import flatten_file
 
 # Wall-clock-type values change on every run by nature; documented in README "Reproducing".
-DEFAULT_IGNORE = ("*time*", "*per_s*", "*samples_per*", "*timestamp*", "*duration*",
-                  "*wallclock*")
+DEFAULT_IGNORE = ("*time*", "*per_s*", "*samples_per*", "*timestamp*", "*duration*", "*wallclock*")
 # Outputs whose content is about the machine, not the result (matched against the out's path
 # and each file in it); dvclive's timestamp columns are already dropped via DEFAULT_IGNORE.
 DEFAULT_IGNORE_OUT = ("*environment.json", "*report.html", "*report.md")
@@ -40,11 +40,11 @@ class ReproduceError(ExpbookError):
 
 @dataclass
 class Diff:
-    kind: str          # "metric" | "out"
-    key: str           # full metric key, or output path
+    kind: str  # "metric" | "out"
+    key: str  # full metric key, or output path
     recorded: Any
     reproduced: Any
-    status: str        # equal | within tolerance | differs | missing | new | ignored
+    status: str  # equal | within tolerance | differs | missing | new | ignored
     detail: str = ""
 
     @property
@@ -54,11 +54,11 @@ class Diff:
 
 @dataclass
 class Reproduction:
-    rev: str                               # full sha reproduced
-    name: str                              # what the user asked for
+    rev: str  # full sha reproduced
+    name: str  # what the user asked for
     diffs: list[Diff] = field(default_factory=list)
     error: str | None = None
-    workspace: str | None = None           # the kept worktree (--keep), else None
+    workspace: str | None = None  # the kept worktree (--keep), else None
     recorded_metrics: dict[str, Any] = field(default_factory=dict)
     reproduced_metrics: dict[str, Any] = field(default_factory=dict)
     plots: list[str] = field(default_factory=list)
@@ -88,8 +88,9 @@ class Reproduction:
 
 def _git(repo: str | os.PathLike, *args: str) -> subprocess.CompletedProcess:
     # hooks off: a `dvc install`ed post-checkout hook would try to check out from a cache
-    return subprocess.run(["git", "-c", "core.hooksPath=/dev/null", *args], cwd=repo,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        ["git", "-c", "core.hooksPath=/dev/null", *args], cwd=repo, capture_output=True, text=True
+    )
 
 
 def rev_parse(repo: str | os.PathLike, rev: str) -> str:
@@ -153,7 +154,7 @@ def matches(text: str, globs: Iterable[str]) -> bool:
 @dataclass
 class OutState:
     use_cache: bool
-    hash: str | None                                     # as dvc.lock records it
+    hash: str | None  # as dvc.lock records it
     files: dict[str, str] = field(default_factory=dict)  # uncached outs: file -> normalised digest
 
 
@@ -161,7 +162,7 @@ class OutState:
 class Snapshot:
     """What a checkout of a pipeline says about its results (read with DVC's own API)."""
 
-    metrics: dict[str, Any] = field(default_factory=dict)   # "path:a.b" -> value
+    metrics: dict[str, Any] = field(default_factory=dict)  # "path:a.b" -> value
     metric_files: set[str] = field(default_factory=set)
     outs: dict[str, OutState] = field(default_factory=dict)
     plots: list[str] = field(default_factory=list)
@@ -199,14 +200,19 @@ def curve_name(path: str) -> str | None:
     """A dvclive step TSV's metric name as a metrics key would spell it ("time.epoch_s")."""
     head, sep, tail = path.rpartition("/plots/metrics/")
     if not sep and path.startswith("plots/metrics/"):
-        tail, sep = path[len("plots/metrics/"):], "/"
+        tail, sep = path[len("plots/metrics/") :], "/"
     return tail.rsplit(".", 1)[0].replace("/", ".") if sep and tail.endswith(".tsv") else None
 
 
 def _files_of(root: Path, rel: str, ignore: list[str]) -> dict[str, str]:
     target = root / rel
-    files = [target] if target.is_file() else sorted(
-        Path(d) / n for d, _, names in os.walk(target) for n in names) if target.is_dir() else []
+    files = (
+        [target]
+        if target.is_file()
+        else sorted(Path(d) / n for d, _, names in os.walk(target) for n in names)
+        if target.is_dir()
+        else []
+    )
     out = {}
     for file in files:
         name = file.relative_to(root).as_posix()
@@ -217,8 +223,11 @@ def _files_of(root: Path, rel: str, ignore: list[str]) -> dict[str, str]:
     return out
 
 
-def snapshot(root: str | os.PathLike, ignore: Iterable[str] = DEFAULT_IGNORE,
-             recorded_cache: str | None = None) -> Snapshot:
+def hash_tree(
+    root: str | os.PathLike,
+    ignore: Iterable[str] = DEFAULT_IGNORE,
+    recorded_cache: str | None = None,
+) -> Snapshot:
     """Metrics, dvc.lock output hashes and normalised uncached outputs of a checkout.
 
     `recorded_cache` (a DVC cache's files/md5 dir): where to read cached metrics files that git
@@ -279,7 +288,7 @@ def _top_level_plots(repo) -> list[str]:
     for dvcfile, defs in getattr(repo.index, "_plots", {}).items():
         wdir = os.path.relpath(os.path.dirname(dvcfile), repo.root_dir)
         for item in defs:
-            for key, spec in (item.items() if isinstance(item, dict) else [(item, None)]):
+            for key, spec in item.items() if isinstance(item, dict) else [(item, None)]:
                 y_files = spec.get("y") if isinstance(spec, dict) else None
                 files = list(y_files) if isinstance(y_files, dict) else [key]
                 out += [Path(os.path.normpath(os.path.join(wdir, f))).as_posix() for f in files]
@@ -296,8 +305,14 @@ def _compare_values(a: Any, b: Any, tolerance: float) -> str:
     return "differs"
 
 
-def compare(before: Snapshot, after: Snapshot, *, ignore: Iterable[str] = DEFAULT_IGNORE,
-            ignore_out: Iterable[str] = DEFAULT_IGNORE_OUT, tolerance: float = 0.0) -> list[Diff]:
+def compare(
+    before: Snapshot,
+    after: Snapshot,
+    *,
+    ignore: Iterable[str] = DEFAULT_IGNORE,
+    ignore_out: Iterable[str] = DEFAULT_IGNORE_OUT,
+    tolerance: float = 0.0,
+) -> list[Diff]:
     """Diff rows: every metric, then every output (hash; uncached outs by normalised content)."""
     ignore, ignore_out = list(ignore), list(ignore_out)
     diffs: list[Diff] = []
@@ -314,8 +329,16 @@ def compare(before: Snapshot, after: Snapshot, *, ignore: Iterable[str] = DEFAUL
             status = _compare_values(a, b, tolerance)
         diffs.append(Diff("metric", key, a, b, status))
     for path in sorted(set(before.errors) | set(after.errors)):
-        diffs.append(Diff("metric", path, before.errors.get(path), after.errors.get(path),
-                          "unreadable", "a metrics file could not be read"))
+        diffs.append(
+            Diff(
+                "metric",
+                path,
+                before.errors.get(path),
+                after.errors.get(path),
+                "unreadable",
+                "a metrics file could not be read",
+            )
+        )
     metric_files = before.metric_files | after.metric_files
     for path in sorted(set(before.outs) | set(after.outs)):
         if path in metric_files:
@@ -338,20 +361,35 @@ def compare(before: Snapshot, after: Snapshot, *, ignore: Iterable[str] = DEFAUL
 
 def _compare_files(path: str, a, b, ignore_out: list[str]) -> Diff:
     """An uncached out whose hash changed: equal if every file matches once ignored keys/columns go."""
-    changed = [f for f in sorted(set(a.files) | set(b.files))
-               if not matches(f, ignore_out) and a.files.get(f) != b.files.get(f)]
+    changed = [
+        f
+        for f in sorted(set(a.files) | set(b.files))
+        if not matches(f, ignore_out) and a.files.get(f) != b.files.get(f)
+    ]
     if not changed:
-        return Diff("out", path, a.hash, b.hash, "equal",
-                    "identical once ignored keys/columns (e.g. timestamps) are dropped")
+        return Diff(
+            "out",
+            path,
+            a.hash,
+            b.hash,
+            "equal",
+            "identical once ignored keys/columns (e.g. timestamps) are dropped",
+        )
     shown = ", ".join(changed[:5]) + (" …" if len(changed) > 5 else "")
     return Diff("out", path, a.hash, b.hash, "differs", f"changed: {shown}")
 
 
 # ---------------------------------------------------------------- entry points
-def reproduce(repo: str | os.PathLike = ".", rev: str = "HEAD", *, name: str | None = None,
-              ignore: Iterable[str] = DEFAULT_IGNORE,
-              ignore_out: Iterable[str] = DEFAULT_IGNORE_OUT,
-              tolerance: float = 0.0, keep: bool = False) -> Reproduction:
+def reproduce(
+    repo: str | os.PathLike = ".",
+    rev: str = "HEAD",
+    *,
+    name: str | None = None,
+    ignore: Iterable[str] = DEFAULT_IGNORE,
+    ignore_out: Iterable[str] = DEFAULT_IGNORE_OUT,
+    tolerance: float = 0.0,
+    keep: bool = False,
+) -> Reproduction:
     """Re-run `rev`'s pipeline from scratch in a worktree and compare with what it recorded.
 
     Errors while re-running are reported in `Reproduction.error` (exit code 2), not raised; an
@@ -367,17 +405,17 @@ def reproduce(repo: str | os.PathLike = ".", rev: str = "HEAD", *, name: str | N
             result.workspace = str(path)
         try:
             # cached metrics files are read from the original cache; the run itself never is
-            before = snapshot(path, ignore, recorded_cache=cache_dir(repo))
+            before = hash_tree(path, ignore, recorded_cache=cache_dir(repo))
             if not before.outs and not before.metrics:
                 raise ReproduceError(f"{sha[:7]} records no outputs or metrics (no dvc.lock?)")
             result.plots = before.plots
             run_repro(path, path.parent / "repro.log")
-            after = snapshot(path, ignore)
+            after = hash_tree(path, ignore)
         except ExpbookError as err:
             result.error = str(err)
             return result
         result.recorded_metrics, result.reproduced_metrics = before.metrics, after.metrics
-        result.diffs = compare(before, after, ignore=ignore, ignore_out=ignore_out,
-                               tolerance=tolerance)
+        result.diffs = compare(
+            before, after, ignore=ignore, ignore_out=ignore_out, tolerance=tolerance
+        )
     return result
-

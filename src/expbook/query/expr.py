@@ -7,29 +7,38 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from expbook.errors import QueryError
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "abs": abs, "min": min, "max": max, "log": math.log, "exp": math.exp, "sqrt": math.sqrt,
+    "abs": abs,
+    "min": min,
+    "max": max,
+    "log": math.log,
+    "exp": math.exp,
+    "sqrt": math.sqrt,
 }
 KEYWORDS = {"and", "or", "not", "in", "is", "null", "none", "true", "false"}
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
   | (?P<quoted>`[^`]*`)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
   | (?P<op>==|!=|<>|<=|>=|!~|[=<>~()+\-*/,])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 @dataclass(frozen=True)
 class Token:
-    kind: str   # num | str | key | kw | op | end
+    kind: str  # num | str | key | kw | op | end
     value: Any
     pos: int
 
@@ -42,7 +51,9 @@ def tokenize(text: str) -> list[Token]:
             raise QueryError(f"cannot parse {text!r}: unexpected {text[pos]!r} at column {pos + 1}")
         kind, raw = match.lastgroup, match.group()
         if kind == "num":
-            tokens.append(Token("num", float(raw) if any(c in raw for c in ".eE") else int(raw), pos))
+            tokens.append(
+                Token("num", float(raw) if any(c in raw for c in ".eE") else int(raw), pos)
+            )
         elif kind == "str":
             tokens.append(Token("str", re.sub(r"\\(.)", r"\1", raw[1:-1]), pos))
         elif kind == "quoted":
@@ -88,8 +99,12 @@ class _Parser:
 
     def fail(self, what: str):
         tok = self.peek()
-        found = "end of expression" if tok.kind == "end" else repr(self.text[tok.pos:tok.pos + 20])
-        raise QueryError(f"cannot parse {self.text!r}: {what} at column {tok.pos + 1}, found {found}")
+        found = (
+            "end of expression" if tok.kind == "end" else repr(self.text[tok.pos : tok.pos + 20])
+        )
+        raise QueryError(
+            f"cannot parse {self.text!r}: {what} at column {tok.pos + 1}, found {found}"
+        )
 
     def parse(self):
         if self.peek().kind == "end":
@@ -166,7 +181,7 @@ class _Parser:
     def unary(self):
         if self.accept("op", "-"):
             node = self.unary()
-            return ("lit", -node[1]) if node[0] == "lit" and _is_number(node[1]) else ("neg", node)
+            return ("lit", -node[1]) if node[0] == "lit" and is_number(node[1]) else ("neg", node)
         return self.atom()
 
     def atom(self):
@@ -184,8 +199,10 @@ class _Parser:
         if tok.kind == "key":
             if self.peek().kind == "op" and self.peek().value == "(":
                 if tok.value not in FUNCTIONS:
-                    raise QueryError(f"unknown function {tok.value!r} in {self.text!r}; "
-                                     f"known: {', '.join(sorted(FUNCTIONS))}")
+                    raise QueryError(
+                        f"unknown function {tok.value!r} in {self.text!r}; "
+                        f"known: {', '.join(sorted(FUNCTIONS))}"
+                    )
                 self.take()
                 args = [self.sum_()]
                 while self.accept("op", ","):
@@ -216,9 +233,10 @@ def keys_of(tree) -> list[str]:
                 for item in child:
                     if isinstance(item, tuple):
                         walk(item)
+
     walk(tree)
     return out
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

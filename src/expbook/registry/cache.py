@@ -10,7 +10,7 @@ import gc
 import marshal
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from expbook import env
 
@@ -57,12 +57,12 @@ def load(root: str, name: str) -> dict:
         with open(cache_file(root, name), "rb") as fh, no_gc():
             raw = fh.read()
             if raw.startswith(_MARSHAL_MAGIC):
-                data = marshal.loads(memoryview(raw)[len(_MARSHAL_MAGIC):])
+                data = marshal.loads(memoryview(raw)[len(_MARSHAL_MAGIC) :])
             else:
                 import pickle  # only caches holding values marshal cannot write
 
                 data = pickle.loads(raw)
-    except Exception:  # noqa: BLE001 - any unreadable cache (UnpicklingError & co) is a miss
+    except Exception:
         return {}
     if not isinstance(data, dict) or data.get("version") != VERSION:
         return {}
@@ -92,10 +92,8 @@ def save(root: str, name: str, data: dict) -> None:
                 fh.write(blob)
             os.replace(tmp, path)
         except BaseException:
-            try:
+            with suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
             raise
     except OSError:
         pass  # a read-only repo still gets its registry, just without a cache
@@ -103,7 +101,7 @@ def save(root: str, name: str, data: dict) -> None:
 
 def files_unchanged(root: str, seen: dict, trusted_before: int | None = None) -> bool:
     """Whether the work-tree files read for a snapshot still have the same stat keys."""
-    from expbook.snapshot import DiskReader
+    from expbook.registry.snapshot import DiskReader
 
     reader = DiskReader(root)
     for path, key in seen.items():
@@ -122,8 +120,9 @@ def dvc_cache_fingerprint(cache_dir: str) -> tuple:
     for base in (cache_dir, os.path.join(cache_dir, "files", "md5")):
         try:
             with os.scandir(base) as it:
-                out += [(e.path, e.stat().st_mtime_ns) for e in it
-                        if len(e.name) == 2 and e.is_dir()]
+                out += [
+                    (e.path, e.stat().st_mtime_ns) for e in it if len(e.name) == 2 and e.is_dir()
+                ]
         except OSError:
             continue
     return tuple(sorted(out))

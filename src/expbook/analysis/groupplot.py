@@ -8,10 +8,10 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
-from expbook.curves import Curve, match_metric, read_curves
+from expbook.analysis.curves import Curve, match_metric, read_curves
 from expbook.errors import ExpbookError, NotFoundError
 from expbook.output import write_atomic
 
@@ -33,16 +33,20 @@ def mean_curve(curves: Sequence[Curve]) -> tuple[list[int], list[float], list[fl
     for step in steps:
         values = by_step[step]
         mean = math.fsum(values) / len(values)
-        var = (math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
-               if len(values) > 1 else 0.0)
+        var = (
+            math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
+            if len(values) > 1
+            else 0.0
+        )
         means.append(mean)
         stds.append(math.sqrt(var))
         counts.append(len(values))
     return steps, means, stds, counts
 
 
-def group_curves(repo: str | os.PathLike, groups: Iterable[tuple[str, Sequence[str]]],
-                 metric: str) -> list[tuple[str, list[Curve]]]:
+def group_curves(
+    repo: str | os.PathLike, groups: Iterable[tuple[str, Sequence[str]]], metric: str
+) -> list[tuple[str, list[Curve]]]:
     """(label, curves) for (label, revs) pairs: each rev's dvclive step curve named `metric`.
 
     Revs without that curve are left out; NotFoundError when no rev has it at all.
@@ -64,8 +68,12 @@ def group_curves(repo: str | os.PathLike, groups: Iterable[tuple[str, Sequence[s
     return out
 
 
-def render_group_plot(metric: str, groups: Sequence[tuple[str, Sequence[Curve]]],
-                      fmt: str = "png", title: str | None = None) -> bytes:
+def render_group_plot(
+    metric: str,
+    groups: Sequence[tuple[str, Sequence[Curve]]],
+    fmt: str = "png",
+    title: str | None = None,
+) -> bytes:
     """png/svg bytes: one mean line and a ±std band per group; the legend gives n runs."""
     drawn = [(label, curves) for label, curves in groups if curves]
     if not drawn:
@@ -79,10 +87,15 @@ def render_group_plot(metric: str, groups: Sequence[tuple[str, Sequence[Curve]]]
     try:
         for label, curves in drawn:
             steps, mean, std, _ = mean_curve(curves)
-            line, = ax.plot(steps, mean, label=f"{label} (n={len(curves)})")
-            ax.fill_between(steps, [m - s for m, s in zip(mean, std)],
-                            [m + s for m, s in zip(mean, std)], color=line.get_color(), alpha=0.2,
-                            linewidth=0)
+            (line,) = ax.plot(steps, mean, label=f"{label} (n={len(curves)})")
+            ax.fill_between(
+                steps,
+                [m - s for m, s in zip(mean, std)],
+                [m + s for m, s in zip(mean, std)],
+                color=line.get_color(),
+                alpha=0.2,
+                linewidth=0,
+            )
         ax.set_xlabel("step")
         ax.set_ylabel(metric)
         ax.set_title(title or f"{metric}: mean ± std per group")
@@ -96,14 +109,18 @@ def render_group_plot(metric: str, groups: Sequence[tuple[str, Sequence[Curve]]]
     return buf.getvalue()
 
 
-def plot_group_curves(metric: str, groups: Sequence[tuple[str, Sequence[Curve]]] |
-                      Mapping[str, Sequence[Curve]], output: str | os.PathLike,
-                      title: str | None = None) -> Path:
+def plot_group_curves(
+    metric: str,
+    groups: Sequence[tuple[str, Sequence[Curve]]] | Mapping[str, Sequence[Curve]],
+    output: str | os.PathLike,
+    title: str | None = None,
+) -> Path:
     """Write the mean ± std plot of each group to `output` (.png or .svg), atomically."""
     ext = Path(output).suffix.lower()
     if ext not in PLOT_FORMATS:
-        raise ExpbookError(f"cannot plot to {str(output)!r}: use one of "
-                           f"{', '.join(sorted(PLOT_FORMATS))}")
+        raise ExpbookError(
+            f"cannot plot to {str(output)!r}: use one of {', '.join(sorted(PLOT_FORMATS))}"
+        )
     pairs = list(groups.items()) if isinstance(groups, Mapping) else list(groups)
     write_atomic(output, render_group_plot(metric, pairs, PLOT_FORMATS[ext], title))
     return Path(output)

@@ -9,10 +9,10 @@ import csv
 import io
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
-from expbook.curves import Curve
+from expbook.analysis.curves import Curve
 from expbook.output import write_atomic
 
 
@@ -32,8 +32,13 @@ def curves_csv(curves: Mapping[str, Curve]) -> str:
     writer.writerow(["step", "timestamp", *names])
     for step in sorted(steps):
         row = steps[step]
-        writer.writerow([step, "" if row["timestamp"] is None else row["timestamp"],
-                         *("" if row.get(n) is None else row[n] for n in names)])
+        writer.writerow(
+            [
+                step,
+                "" if row["timestamp"] is None else row["timestamp"],
+                *("" if row.get(n) is None else row[n] for n in names),
+            ]
+        )
     return buf.getvalue()
 
 
@@ -43,7 +48,9 @@ def safe_filename(name: str) -> str:
     return cleaned or "experiment"
 
 
-def export_curves(items: list[tuple[str, Mapping[str, Curve]]], out_dir: str | os.PathLike) -> list[Path]:
+def export_curves(
+    items: list[tuple[str, Mapping[str, Curve]]], out_dir: str | os.PathLike
+) -> list[Path]:
     """Write `<out_dir>/<name>.csv` for each (name, curves); names made unique. Returns the paths."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

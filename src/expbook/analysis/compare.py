@@ -6,11 +6,18 @@ Pure functions over registry Experiments; the CLI in expbook.cli.registry_cmds p
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from expbook.errors import ExpbookError, NotFoundError
-from expbook.query import (_is_number, columns_of, compile_score, filter_experiments,
-                           namespaces_of, resolve_key)
+from expbook.query import (
+    columns_of,
+    compile_score,
+    filter_experiments,
+    is_number,
+    namespaces_of,
+    resolve_key,
+)
 
 # statuses whose metrics are not a finished run's: never a "best"
 NOT_RANKED = {"queued", "running", "failed", "pruned"}
@@ -36,19 +43,26 @@ def compare(experiments: Sequence, *, all_params: bool = False) -> dict:
     for key in metric_keys:
         values = [exp.metrics.get(key) for exp in experiments]
         base = values[0]
-        deltas = [v - base if _is_number(v) and _is_number(base) else None for v in values]
+        deltas = [v - base if is_number(v) and is_number(base) else None for v in values]
         metrics[key] = {"values": values, "deltas": [None] + deltas[1:]}
     return {
-        "experiments": [{"name": e.name, "rev": e.rev, "kind": e.kind, "status": e.status}
-                        for e in experiments],
+        "experiments": [
+            {"name": e.name, "rev": e.rev, "kind": e.kind, "status": e.status} for e in experiments
+        ],
         "params": params,
         "metrics": metrics,
     }
 
 
-def rank(experiments: Sequence, *, metric: str | None = None, mode: str = "max",
-         score: str | None = None, where: str | None = None,
-         include_unfinished: bool = False) -> list[tuple[Any, float]]:
+def rank_experiments(
+    experiments: Sequence,
+    *,
+    metric: str | None = None,
+    mode: str = "max",
+    score: str | None = None,
+    where: str | None = None,
+    include_unfinished: bool = False,
+) -> list[tuple[Any, float]]:
     """(experiment, value) pairs best first, by `metric` or a `score` expression; rows lacking it are left out."""
     if mode not in ("max", "min"):
         raise ExpbookError(f"--mode must be 'max' or 'min', not {mode!r}")
@@ -68,7 +82,7 @@ def rank(experiments: Sequence, *, metric: str | None = None, mode: str = "max",
     else:
         func = compile_score(score, columns, spaces)
         values = [func(row) for row in rows]
-    scored = [(exp, v) for exp, v in zip(pool, values) if _is_number(v) and v == v]
+    scored = [(exp, v) for exp, v in zip(pool, values) if is_number(v) and v == v]
     # a stable sort keeps registry order among ties
     scored.sort(key=lambda pair: pair[1], reverse=(mode == "max"))
     return scored
@@ -76,19 +90,23 @@ def rank(experiments: Sequence, *, metric: str | None = None, mode: str = "max",
 
 def best(experiments: Sequence, **kwargs) -> tuple[Any, float]:
     """The winning (experiment, value) of rank(); NotFoundError when nothing has the metric."""
-    ranked = rank(experiments, **kwargs)
+    ranked = rank_experiments(experiments, **kwargs)
     if not ranked:
         what = kwargs.get("metric") or kwargs.get("score")
-        raise NotFoundError(f"no finished experiment has a value for {what!r}"
-                            + (f" where {kwargs['where']!r}" if kwargs.get("where") else ""))
+        raise NotFoundError(
+            f"no finished experiment has a value for {what!r}"
+            + (f" where {kwargs['where']!r}" if kwargs.get("where") else "")
+        )
     return ranked[0]
 
 
 def dvc_handover(action: str, exp, branch: str | None = None) -> list[str]:
     """The argument list for `dvc exp apply EXP` / `dvc exp branch EXP NAME` (never a shell string)."""
     if exp.kind != "experiment":
-        raise ExpbookError(f"{exp.name!r} is a {exp.kind}, not a DVC experiment; "
-                           "dvc exp apply/branch only take experiments")
+        raise ExpbookError(
+            f"{exp.name!r} is a {exp.kind}, not a DVC experiment; "
+            "dvc exp apply/branch only take experiments"
+        )
     target = exp.name or exp.rev
     if action == "apply":
         return ["dvc", "exp", "apply", exp.rev]
@@ -107,7 +125,7 @@ def _read_environment(repo: str, exp) -> tuple[str, Any] | None:
     """The first environment.json-like out of the experiment: from its git tree, else the DVC cache."""
     import os
 
-    from expbook.curves import read_file_at
+    from expbook.analysis.curves import read_file_at
 
     for path, info in sorted(exp.outs.items()):
         base = path.rsplit("/", 1)[-1].lower()
@@ -132,7 +150,7 @@ def _read_environment(repo: str, exp) -> tuple[str, Any] | None:
 
 def describe(repo: str, exp) -> dict:
     """Everything about one experiment as a JSON-able dict (what `expbook show` prints)."""
-    from expbook.curves import exists_at, read_curves
+    from expbook.analysis.curves import exists_at, read_curves
 
     try:
         curves = {name: curve.summary() for name, curve in read_curves(repo, exp.rev).items()}
@@ -140,17 +158,36 @@ def describe(repo: str, exp) -> dict:
     except ExpbookError as err:
         curves, curve_error = {}, str(err)
     env = _read_environment(repo, exp)
-    info = {k: getattr(exp, k) for k in ("name", "rev", "kind", "baseline", "ref", "created",
-                                          "status", "message", "branches", "git_tags")}
+    info = {
+        k: getattr(exp, k)
+        for k in (
+            "name",
+            "rev",
+            "kind",
+            "baseline",
+            "ref",
+            "created",
+            "status",
+            "message",
+            "branches",
+            "git_tags",
+        )
+    }
     errors = dict(exp.errors)
     if curve_error:
         errors["curves"] = curve_error
     return {
         **info,
-        "tags": list(exp.tags), "notes": list(exp.notes), "sweep": exp.sweep,
-        "params": dict(exp.params), "metrics": dict(exp.metrics), "curves": curves,
+        "tags": list(exp.tags),
+        "notes": list(exp.notes),
+        "sweep": exp.sweep,
+        "params": dict(exp.params),
+        "metrics": dict(exp.metrics),
+        "curves": curves,
         "environment": {"path": env[0], "content": env[1]} if env else None,
-        "outs": {path: {**(info or {}), "in_git": exists_at(repo, exp.rev, path)}
-                 for path, info in exp.outs.items()},
+        "outs": {
+            path: {**(info or {}), "in_git": exists_at(repo, exp.rev, path)}
+            for path, info in exp.outs.items()
+        },
         "errors": errors,
     }

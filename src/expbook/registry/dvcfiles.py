@@ -1,6 +1,6 @@
 """Parse what DVC keeps in a commit: dvc.yaml / dvc.lock, params and metrics files, cache paths.
 
-Pure functions over bytes (no git, no DVC import); used by expbook.snapshot to build rows.
+Pure functions over bytes (no git, no DVC import); used by expbook.registry.snapshot to build rows.
 Values follow `dvc exp show --json`: YAML 1.2 numbers, metrics keep only numbers/strings.
 """
 
@@ -46,14 +46,16 @@ def load_bytes(path: str, data: bytes) -> Any:
             return tomllib.loads(data.decode("utf-8"))
         if ext == ".py":
             raise ParseError(f"{path}: python params files are not supported")
-        from expbook import fastyaml
+        from expbook.registry import fastyaml
 
         return fastyaml.loads(data)
     except ParseError:
         raise
     except Exception as exc:  # every parser has its own error types
         kind = {".json": "JSON", ".toml": "TOML"}.get(ext, "YAML")
-        raise ParseError(f"{path}: {kind} file structure is corrupted ({exc.__class__.__name__})")
+        raise ParseError(
+            f"{path}: {kind} file structure is corrupted ({exc.__class__.__name__})"
+        ) from exc
 
 
 def flatten(data: Any, prefix: str = "", out: dict | None = None) -> dict[str, Any]:
@@ -178,7 +180,8 @@ def parse_lock(path: str, data: bytes) -> dict[str, dict]:
         if isinstance(md5, int) and not isinstance(md5, bool):
             md5 = f"{md5:032d}"  # YAML read an all-digit hash as a number
         result[_join(base, str(out["path"]))] = {
-            "md5": md5, "size": out.get("size"),
+            "md5": md5,
+            "size": out.get("size"),
             # DVC 2 lock entries have no `hash: md5` and live in the legacy cache layout
             "legacy": out.get("hash") != "md5",
             "dir": bool(md5 and str(md5).endswith(".dir")),
@@ -203,7 +206,7 @@ def _fast_lock_outs(data: bytes) -> list[dict] | None:
     text = data.decode("utf-8", "replace")
     if not text.startswith("schema: '2.0'\n"):
         return None
-    from expbook.fastyaml import scalar
+    from expbook.registry.fastyaml import scalar
 
     outs: list[dict] = []
     pos = 0
@@ -216,7 +219,7 @@ def _fast_lock_outs(data: bytes) -> list[dict] | None:
         end = text.find("\n", hit)
         end = len(text) if end < 0 else end
         pos = end + 1
-        if text[start:hit].strip(" ") or text[hit + 5:end].strip():
+        if text[start:hit].strip(" ") or text[hit + 5 : end].strip():
             continue  # not a bare `outs:` key line
         outs_indent = hit - start
         current: dict | None = None

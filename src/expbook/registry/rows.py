@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
-from expbook import cache as _cache
-from expbook import collector as _col
-from expbook.collector import NOTES_REF  # noqa: F401  (public name of this module)
 from expbook.errors import NotFoundError
+from expbook.registry import cache as _cache
+from expbook.registry import reader as _col
+from expbook.registry.reader import NOTES_REF  # noqa: F401  (public name of this module)
 
 EXPS_PREFIX = "refs/exps/"
 
@@ -45,15 +46,32 @@ class Experiment:
     def flat(self) -> dict[str, Any]:
         """One table row: the plain columns, then every params and metrics key as-is."""
         row = {
-            "name": self.name, "rev": self.rev, "kind": self.kind, "baseline": self.baseline,
-            "ref": self.ref, "created": self.created, "status": self.status,
-            "message": self.message, "branches": self.branches, "tags": self.tags,
-            "notes": self.notes, "sweep": (self.sweep or {}).get("name"),
+            "name": self.name,
+            "rev": self.rev,
+            "kind": self.kind,
+            "baseline": self.baseline,
+            "ref": self.ref,
+            "created": self.created,
+            "status": self.status,
+            "message": self.message,
+            "branches": self.branches,
+            "tags": self.tags,
+            "notes": self.notes,
+            "sweep": (self.sweep or {}).get("name"),
             "trial": (self.sweep or {}).get("trial"),
         }
         row.update(self.params)
         row.update(self.metrics)
         return row
+
+    def to_dict(self) -> dict[str, Any]:
+        """The nested shape for programs (JSON output, the dashboard's API): the plain fields,
+        then `params`/`metrics` keyed `file:key` as `dvc exp show --json` names them, `outs`
+        ({path: {hash, size, in_cache}}) and `errors` ({file: reason})."""
+        d = dict(self.__dict__)
+        for key in ("params", "metrics", "outs", "errors"):
+            d[key] = d.pop(key)
+        return d
 
 
 _FIELDS = tuple(f.name for f in fields(Experiment))
@@ -76,11 +94,16 @@ def _from_plain(values: dict) -> Experiment:
 def _iso(ts: int | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _describe(sha: str, head: str | None, head_branch: str | None,
-              tags: dict[str, list[str]], branches: dict[str, list[str]]) -> str:
+def _describe(
+    sha: str,
+    head: str | None,
+    head_branch: str | None,
+    tags: dict[str, list[str]],
+    branches: dict[str, list[str]],
+) -> str:
     # DVC's order (dvc/repo/experiments/utils.py:describe): current branch, tags, branches
     if sha == head and head_branch:
         return head_branch
@@ -98,8 +121,9 @@ def _parse_exp_ref(ref: str) -> tuple[str, str] | None:
     return parts[2] + parts[3], parts[4]
 
 
-def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
-            baseline: str | None = None) -> list[Experiment]:
+def collect(
+    repo: str | os.PathLike = ".", *, all_commits: bool = False, baseline: str | None = None
+) -> list[Experiment]:
     """Every experiment of the repository as Experiment rows (workspace first).
 
     Rows: the workspace, HEAD, every baseline that has experiments, branch and tag heads,
@@ -109,12 +133,17 @@ def collect(repo: str | os.PathLike = ".", *, all_commits: bool = False,
     files read and the DVC cache directories, so an unchanged repository is answered
     without reading git objects.
     """
-    return _collect(repo, all_commits, baseline)[0]
+    return _read_rows(repo, all_commits, baseline)[0]
 
 
-def collect_rendered(repo: str | os.PathLike, options: tuple,
-                     render: Callable[[list[Experiment]], str], *, all_commits: bool = False,
-                     baseline: str | None = None) -> str:
+def collect_rendered(
+    repo: str | os.PathLike,
+    options: tuple,
+    render: Callable[[list[Experiment]], str],
+    *,
+    all_commits: bool = False,
+    baseline: str | None = None,
+) -> str:
     """`render(collect(repo))`, cached under the same state fingerprint as collect() plus
     `options` (everything else the text depends on: format, filter, sort, columns...).
 
@@ -122,7 +151,7 @@ def collect_rendered(repo: str | os.PathLike, options: tuple,
     moved ref, a new note, queue change, edited work-tree file or DVC cache change renders
     afresh. `render` may raise (e.g. a bad --where): nothing is cached then.
     """
-    c = _col.Collector(repo)
+    c = _col.RepoReader(repo)
     saved = _cache.load(c.root, "output")
     okey = repr((options, _code_stamp()))
     entry = saved.get("entries", {}).get(okey)
@@ -133,13 +162,16 @@ def collect_rendered(repo: str | os.PathLike, options: tuple,
             return entry["text"]
     # the rows are not cached on their own: the text is, and an unchanged repo is answered
     # from it (writing both costs a cold read of 10k experiments ~0.1 s for nothing)
-    rows, stamp = _collect(repo, all_commits, baseline, keep_rows=False)
+    rows, stamp = _read_rows(repo, all_commits, baseline, keep_rows=False)
     text = render(rows)
     if stamp is not None:
         entries = {k: v for k, v in saved.get("entries", {}).items() if k != okey}
         fingerprint = stamp["fingerprint"]
-        entries[okey] = {**stamp, "fingerprint": (*fingerprint[:1], None, *fingerprint[2:]),
-                         "text": text}
+        entries[okey] = {
+            **stamp,
+            "fingerprint": (*fingerprint[:1], None, *fingerprint[2:]),
+            "text": text,
+        }
         _cache.save(c.root, "output", {"entries": dict(list(entries.items())[-4:])})
     return text
 
@@ -147,23 +179,24 @@ def collect_rendered(repo: str | os.PathLike, options: tuple,
 def _code_stamp() -> tuple:
     """Stat keys of expbook's own modules: text rendered by an edited or upgraded expbook
     (a changed parser or renderer) is never served from the output cache."""
-    base = os.path.dirname(os.path.abspath(__file__))
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = []
-    for folder in (base, os.path.join(base, "cli")):
-        try:
-            with os.scandir(folder) as it:
-                out += [(e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in it
-                        if e.name.endswith(".py")]
-        except OSError:
-            continue
+    for folder, _dirs, files in os.walk(base):
+        for name in files:
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(folder, name))
+                out.append(
+                    (os.path.relpath(os.path.join(folder, name), base), st.st_mtime_ns, st.st_size)
+                )
     return tuple(sorted(out))
 
 
-def _collect(repo, all_commits: bool, baseline: str | None, keep_rows: bool = True
-             ) -> tuple[list[Experiment], dict | None]:
+def _read_rows(
+    repo, all_commits: bool, baseline: str | None, keep_rows: bool = True
+) -> tuple[list[Experiment], dict | None]:
     """(rows, stamp): stamp = the fingerprint, time and work-tree files the rows were read
     under, or None when the rows must not be reused (a cache file they need is missing)."""
-    c = _col.Collector(repo)
+    c = _col.RepoReader(repo)
     saved = _cache.load(c.root, "rows")
     refs = c.g.refs(saved.get("ref_state"))
     fingerprint, pending = _col.fingerprint(c, refs, all_commits, baseline)
@@ -172,16 +205,23 @@ def _collect(repo, all_commits: bool, baseline: str | None, keep_rows: bool = Tr
     if entry and _col.still_valid(c, entry, fingerprint):
         try:
             rows = [_from_plain(values) for values in entry["rows"]]
-            return rows, {"fingerprint": fingerprint, "time_ns": entry["time_ns"],
-                          "workspace_seen": entry["workspace_seen"], "refs": c.g.ref_stamp()}
+            return rows, {
+                "fingerprint": fingerprint,
+                "time_ns": entry["time_ns"],
+                "workspace_seen": entry["workspace_seen"],
+                "refs": c.g.ref_stamp(),
+            }
         except (TypeError, AttributeError):
             pass  # a cache entry of another shape: rebuild it
     start_ns = time.time_ns()
     with _cache.no_gc():
         rows, ws = _build(c, refs, pending, all_commits, baseline)
         c.save()
-    stamp = {"fingerprint": fingerprint, "time_ns": start_ns,
-             "workspace_seen": ws["seen"] if ws else None}
+    stamp = {
+        "fingerprint": fingerprint,
+        "time_ns": start_ns,
+        "workspace_seen": ws["seen"] if ws else None,
+    }
     entries = {k: v for k, v in saved.get("entries", {}).items() if k != key}
     if keep_rows:
         entries[key] = {**stamp, "rows": [_to_plain(r) for r in rows]}
@@ -189,13 +229,15 @@ def _collect(repo, all_commits: bool, baseline: str | None, keep_rows: bool = Tr
     if ws and ws["missing"]:
         entries.pop(key, None)  # a missing cache file may appear: never reuse these rows as is
         stamp = None
-    _cache.save(c.root, "rows", {"ref_state": c.g.ref_state,
-                                 "entries": dict(list(entries.items())[-4:])})
+    _cache.save(
+        c.root, "rows", {"ref_state": c.g.ref_state, "entries": dict(list(entries.items())[-4:])}
+    )
     return rows, stamp
 
 
-def _build(c: _col.Collector, refs: dict[str, str], pending: list, all_commits: bool,
-           baseline: str | None) -> tuple[list[Experiment], dict | None]:
+def _build(
+    c: _col.RepoReader, refs: dict[str, str], pending: list, all_commits: bool, baseline: str | None
+) -> tuple[list[Experiment], dict | None]:
     head, head_branch = c.g.head()
     branches: dict[str, list[str]] = {}
     tags: dict[str, list[str]] = {}
@@ -243,8 +285,9 @@ def _build(c: _col.Collector, refs: dict[str, str], pending: list, all_commits: 
     ws = None
     if only is None or only == head:
         ws = c.workspace_data(head)
-        rows.append(_row(c, ws, "workspace", "workspace", "workspace", head, None, "success",
-                         notes))
+        rows.append(
+            _row(c, ws, "workspace", "workspace", "workspace", head, None, "success", notes)
+        )
     by_baseline: dict[str, list] = {}
     for base, name, sha, ref in exps:
         by_baseline.setdefault(base, []).append((name, sha, ref, "success"))
@@ -258,18 +301,48 @@ def _build(c: _col.Collector, refs: dict[str, str], pending: list, all_commits: 
         row = None
         if data is not None:
             name = _describe(sha, head, head_branch, tags, branches)
-            ref = (f"refs/heads/{head_branch}" if sha == head and head_branch else
-                   f"refs/tags/{tags[sha][0]}" if tags.get(sha) else
-                   f"refs/heads/{branches[sha][0]}" if branches.get(sha) else None)
-            row = _row(c, data, name, sha, "baseline", sha, ref, "success", notes,
-                       branches.get(sha, []), tags.get(sha, []))
+            ref = (
+                f"refs/heads/{head_branch}"
+                if sha == head and head_branch
+                else f"refs/tags/{tags[sha][0]}"
+                if tags.get(sha)
+                else f"refs/heads/{branches[sha][0]}"
+                if branches.get(sha)
+                else None
+            )
+            row = _row(
+                c,
+                data,
+                name,
+                sha,
+                "baseline",
+                sha,
+                ref,
+                "success",
+                notes,
+                branches.get(sha, []),
+                tags.get(sha, []),
+            )
         children = []
         for ename, esha, eref, status in by_baseline.get(sha, []):
             edata = c.commit_data(esha)
             if edata is None:
                 continue
-            children.append(_row(c, edata, ename, esha, "experiment", sha, eref, status, notes,
-                                 branches.get(esha, []), tags.get(esha, [])))
+            children.append(
+                _row(
+                    c,
+                    edata,
+                    ename,
+                    esha,
+                    "experiment",
+                    sha,
+                    eref,
+                    status,
+                    notes,
+                    branches.get(esha, []),
+                    tags.get(esha, []),
+                )
+            )
         children.sort(key=lambda r: (r.created or "", r.name), reverse=True)
         if row is not None or children:
             base_rows.append((sha != head, -(data["time"] if data else 0), row, children))
@@ -281,8 +354,19 @@ def _build(c: _col.Collector, refs: dict[str, str], pending: list, all_commits: 
     return rows, ws
 
 
-def _row(c: _col.Collector, data: dict, name: str, rev: str, kind: str, baseline: str | None,
-         ref: str | None, status: str, notes: dict, branches=(), git_tags=()) -> Experiment:
+def _row(
+    c: _col.RepoReader,
+    data: dict,
+    name: str,
+    rev: str,
+    kind: str,
+    baseline: str | None,
+    ref: str | None,
+    status: str,
+    notes: dict,
+    branches=(),
+    git_tags=(),
+) -> Experiment:
     note = notes.get(rev, {}) if rev != "workspace" else {}
     sweep = note.get("sweep") if isinstance(note.get("sweep"), dict) else None
     if sweep and sweep.get("status") == "pruned" and status == "success":
@@ -291,15 +375,32 @@ def _row(c: _col.Collector, data: dict, name: str, rev: str, kind: str, baseline
     if status == "queued":  # not run: metrics files are the workspace's old ones (DVC hides them)
         metrics = {}
         errors = {k: v for k, v in errors.items() if k not in data["metric_files"]}
-    outs = {path: {"hash": o["hash"], "size": o["size"],
-                   "in_cache": bool(o["cache"]) and c.any_in_cache([o["cache"]])}
-            for path, o in data["outs"].items()}
+    outs = {
+        path: {
+            "hash": o["hash"],
+            "size": o["size"],
+            "in_cache": bool(o["cache"]) and c.any_in_cache([o["cache"]]),
+        }
+        for path, o in data["outs"].items()
+    }
     return Experiment(
-        name=name, rev=rev, kind=kind, baseline=baseline, ref=ref,
-        created=_iso(data.get("time")), status=status, message=data.get("message", ""),
-        branches=list(branches), git_tags=list(git_tags), params=dict(data["params"]),
-        metrics=dict(metrics), outs=outs, notes=list(note.get("notes", [])),
-        tags=list(note.get("tags", [])), sweep=sweep, errors=dict(errors),
+        name=name,
+        rev=rev,
+        kind=kind,
+        baseline=baseline,
+        ref=ref,
+        created=_iso(data.get("time")),
+        status=status,
+        message=data.get("message", ""),
+        branches=list(branches),
+        git_tags=list(git_tags),
+        params=dict(data["params"]),
+        metrics=dict(metrics),
+        outs=outs,
+        notes=list(note.get("notes", [])),
+        tags=list(note.get("tags", [])),
+        sweep=sweep,
+        errors=dict(errors),
     )
 
 
@@ -315,12 +416,16 @@ def _resolve_baseline(c, spec, refs, branches, tags, exps) -> str:
         return str(c.g.commit(spec).id)
     except (NotFoundError, ValueError):
         pass
-    raise NotFoundError(f"baseline {spec!r} matches no commit" if not matches else
-                        f"baseline {spec!r} is ambiguous: {', '.join(m[:10] for m in matches)}")
+    raise NotFoundError(
+        f"baseline {spec!r} matches no commit"
+        if not matches
+        else f"baseline {spec!r} is ambiguous: {', '.join(m[:10] for m in matches)}"
+    )
 
 
-def resolve(repo: str | os.PathLike, exp: str, experiments: list[Experiment] | None = None
-            ) -> Experiment:
+def resolve(
+    repo: str | os.PathLike, exp: str, experiments: list[Experiment] | None = None
+) -> Experiment:
     """The one row `exp` names: exp/baseline name, sha prefix, ref, branch or git tag.
 
     Raises NotFoundError listing the candidates when nothing or several rows match.
@@ -329,8 +434,11 @@ def resolve(repo: str | os.PathLike, exp: str, experiments: list[Experiment] | N
     text = exp.strip()
     branch = text[11:] if text.startswith("refs/heads/") else text
     tag = text[10:] if text.startswith("refs/tags/") else text
-    exact = [r for r in rows if text in (r.name, r.rev, r.ref)
-             or branch in r.branches or tag in r.git_tags]
+    exact = [
+        r
+        for r in rows
+        if text in (r.name, r.rev, r.ref) or branch in r.branches or tag in r.git_tags
+    ]
     if not exact and len(text) >= 4 and all(ch in "0123456789abcdef" for ch in text.lower()):
         exact = [r for r in rows if r.rev.startswith(text.lower())]
     unique = {(r.rev, r.name): r for r in exact}
@@ -340,8 +448,9 @@ def resolve(repo: str | os.PathLike, exp: str, experiments: list[Experiment] | N
         close = sorted({r.name for r in rows if text.lower() in r.name.lower()})[:10]
         hint = f"; similar: {', '.join(close)}" if close else ""
         raise NotFoundError(f"no experiment named {exp!r}{hint}")
-    listing = ", ".join(f"{r.name} ({r.rev[:7]}{', ' + r.ref if r.ref else ''})"
-                        for r in unique.values())
+    listing = ", ".join(
+        f"{r.name} ({r.rev[:7]}{', ' + r.ref if r.ref else ''})" for r in unique.values()
+    )
     raise NotFoundError(f"experiment {exp!r} is ambiguous, it matches: {listing}")
 
 

@@ -7,17 +7,30 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from expbook.errors import QueryError
-from expbook.expr import FUNCTIONS, _is_number, keys_of, parse  # noqa: F401  (parse is public here)
+from expbook.query.expr import FUNCTIONS, is_number, keys_of, parse
 
 # query name -> row column; `tag = 'x'` tests membership in the row's list of tags
 PLAIN_COLUMNS = {
-    "name": "name", "status": "status", "created": "created", "baseline": "baseline",
-    "tag": "tags", "tags": "tags", "sweep": "sweep", "trial": "trial", "kind": "kind",
-    "rev": "rev", "ref": "ref", "message": "message", "note": "notes", "notes": "notes",
-    "branch": "branches", "branches": "branches",
+    "name": "name",
+    "status": "status",
+    "created": "created",
+    "baseline": "baseline",
+    "tag": "tags",
+    "tags": "tags",
+    "sweep": "sweep",
+    "trial": "trial",
+    "kind": "kind",
+    "rev": "rev",
+    "ref": "ref",
+    "message": "message",
+    "note": "notes",
+    "notes": "notes",
+    "branch": "branches",
+    "branches": "branches",
 }
 BOUNDARIES = ":./"
 
@@ -25,12 +38,17 @@ BOUNDARIES = ":./"
 # ---------------------------------------------------------------- key resolution
 def suffix_matches(name: str, keys: Iterable[str]) -> list[str]:
     """Keys equal to `name` or ending with it right after a `:` `.` or `/` boundary."""
-    return [k for k in keys if k == name or (k.endswith(name) and len(k) > len(name)
-                                              and k[-len(name) - 1] in BOUNDARIES)]
+    return [
+        k
+        for k in keys
+        if k == name
+        or (k.endswith(name) and len(k) > len(name) and k[-len(name) - 1] in BOUNDARIES)
+    ]
 
 
-def resolve_key(name: str, columns: Iterable[str],
-                namespaces: Mapping[str, Iterable[str]] | None = None) -> str:
+def resolve_key(
+    name: str, columns: Iterable[str], namespaces: Mapping[str, Iterable[str]] | None = None
+) -> str:
     """The row column a query key names; QueryError listing candidates if unknown/ambiguous.
 
     `namespaces` maps "params"/"metrics" to their keys so that `params.lr` looks only at params.
@@ -53,31 +71,49 @@ def resolve_key(name: str, columns: Iterable[str],
         return matches[0]
     if not matches:
         close = [c for c in data_cols if name.split(".")[-1] in c][:10]
-        hint = f"; similar keys: {', '.join(close)}" if close else (
-            f"; known keys: {', '.join(data_cols[:15])}" if data_cols else "")
+        hint = (
+            f"; similar keys: {', '.join(close)}"
+            if close
+            else (f"; known keys: {', '.join(data_cols[:15])}" if data_cols else "")
+        )
         raise QueryError(f"unknown key {name!r}{hint}")
-    raise QueryError(f"ambiguous key {name!r} matches {', '.join(sorted(matches))}; "
-                     "use a longer suffix or the full key in backticks")
+    raise QueryError(
+        f"ambiguous key {name!r} matches {', '.join(sorted(matches))}; "
+        "use a longer suffix or the full key in backticks"
+    )
 
 
-_ROW_COLUMNS = {"name", "rev", "kind", "baseline", "ref", "created", "status", "message",
-                "branches", "tags", "notes", "sweep", "trial"}
+_ROW_COLUMNS = {
+    "name",
+    "rev",
+    "kind",
+    "baseline",
+    "ref",
+    "created",
+    "status",
+    "message",
+    "branches",
+    "tags",
+    "notes",
+    "sweep",
+    "trial",
+}
 _LIST_COLUMNS = {"tags", "notes", "branches"}
 
 
 # ---------------------------------------------------------------- evaluation
 def _coerce(a: Any, b: Any) -> tuple[Any, Any] | None:
     """A comparable pair, or None when the types cannot be compared (the comparison is false)."""
-    if _is_number(a) and _is_number(b):
+    if is_number(a) and is_number(b):
         return a, b
     if isinstance(a, bool) or isinstance(b, bool):
         return (a, b) if isinstance(a, bool) and isinstance(b, bool) else None
-    if _is_number(a) and isinstance(b, str):
+    if is_number(a) and isinstance(b, str):
         try:
             return a, float(b)
         except ValueError:
             return None
-    if isinstance(a, str) and _is_number(b):
+    if isinstance(a, str) and is_number(b):
         try:
             return float(a), b
         except ValueError:
@@ -90,8 +126,12 @@ def _coerce(a: Any, b: Any) -> tuple[Any, Any] | None:
 
 
 _CMP = {
-    "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
 }
 
 
@@ -108,7 +148,7 @@ def _compare(op: str, a: Any, b: Any) -> bool:
 
 
 def _arith(op: str, a: Any, b: Any) -> Any:
-    if not (_is_number(a) and _is_number(b)):
+    if not (is_number(a) and is_number(b)):
         return None
     if op == "+":
         return a + b
@@ -148,6 +188,7 @@ def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
                 hit = any(_compare("=" if op == "!=" else op, x, right) for x in left)
                 return not hit if op == "!=" else hit
             return _compare(op, left, right)
+
         return cmp
     if kind == "in":
         a, items, negate = _compile(node[1], getter), node[2], node[3]
@@ -158,6 +199,7 @@ def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
                 return False
             values = value if isinstance(value, list) else [value]
             return any(_compare("=", v, item) for v in values for item in items) != negate
+
         return contains
     if kind == "glob":
         a, b, negate = _compile(node[1], getter), _compile(node[2], getter), node[3]
@@ -169,24 +211,26 @@ def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
             values = value if isinstance(value, list) else [value]
             hit = any(fnmatch.fnmatchcase(str(v), str(pattern)) for v in values)
             return hit != negate
+
         return glob
     if kind == "arith":
         op, a, b = node[1], _compile(node[2], getter), _compile(node[3], getter)
         return lambda row: _arith(op, a(row), b(row))
     if kind == "neg":
         a = _compile(node[1], getter)
-        return lambda row: -v if _is_number(v := a(row)) else None
+        return lambda row: -v if is_number(v := a(row)) else None
     if kind == "call":
         func, args = FUNCTIONS[node[1]], [_compile(arg, getter) for arg in node[2]]
 
         def call(row):
             values = [arg(row) for arg in args]
-            if not all(_is_number(v) for v in values):
+            if not all(is_number(v) for v in values):
                 return None
             try:
                 return func(*values)
             except (ValueError, OverflowError, TypeError):
                 return None  # log(-1), exp(1e6), min() of nothing: no score for that row
+
         return call
     raise QueryError(f"unsupported expression node {kind!r}")
 
@@ -195,8 +239,9 @@ def _truth(value: Any) -> bool:
     return value is not None and value is not False and value != [] and value != 0 and value != ""
 
 
-def compile_expr(text: str, columns: Iterable[str],
-                 namespaces: Mapping[str, Iterable[str]] | None = None) -> Callable[[Mapping], Any]:
+def compile_expr(
+    text: str, columns: Iterable[str], namespaces: Mapping[str, Iterable[str]] | None = None
+) -> Callable[[Mapping], Any]:
     """Compile `text` against the known columns; returns row -> value (None when undefined)."""
     tree = parse(text)
     columns = list(columns)
@@ -205,26 +250,30 @@ def compile_expr(text: str, columns: Iterable[str],
     def getter(name: str):
         column = resolved[name]
         return lambda row: row.get(column)
+
     return _compile(tree, getter)
 
 
-def compile_where(text: str, columns: Iterable[str],
-                  namespaces: Mapping[str, Iterable[str]] | None = None) -> Callable[[Mapping], bool]:
+def compile_where(
+    text: str, columns: Iterable[str], namespaces: Mapping[str, Iterable[str]] | None = None
+) -> Callable[[Mapping], bool]:
     """A row predicate for a --where expression."""
     func = compile_expr(text, columns, namespaces)
     return lambda row: _truth(func(row))
 
 
-def compile_score(text: str, columns: Iterable[str],
-                  namespaces: Mapping[str, Iterable[str]] | None = None) -> Callable[[Mapping], float | None]:
+def compile_score(
+    text: str, columns: Iterable[str], namespaces: Mapping[str, Iterable[str]] | None = None
+) -> Callable[[Mapping], float | None]:
     """A row -> number function for a --score expression (None when a term is missing)."""
     func = compile_expr(text, columns, namespaces)
 
     def score(row):
         value = func(row)
-        if not _is_number(value) or (isinstance(value, float) and math.isnan(value)):
+        if not is_number(value) or (isinstance(value, float) and math.isnan(value)):
             return None
         return value
+
     return score
 
 
@@ -237,8 +286,9 @@ def columns_of(rows: Iterable[Mapping]) -> list[str]:
     return list(seen)
 
 
-def filter_rows(rows: list[Mapping], where: str | None,
-                namespaces: Mapping[str, Iterable[str]] | None = None) -> list[Mapping]:
+def filter_rows(
+    rows: list[Mapping], where: str | None, namespaces: Mapping[str, Iterable[str]] | None = None
+) -> list[Mapping]:
     """The rows for which `where` is true (all rows when where is empty)."""
     if not where:
         return list(rows)

@@ -1,7 +1,7 @@
 """Read-only git access for the registry: refs and reflogs as plain files (no import cost),
 commits, trees and blobs through pygit2 (imported only when an object must be read).
 
-Used by expbook.registry, expbook.notes and expbook.dvcstate.
+Used by expbook.registry, expbook.registry.notes and expbook.registry.dvcstate.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import time
 from functools import cached_property
 
 from expbook.errors import ExpbookError, NotFoundError
-
 
 # a file or directory changed less than this before a cached read may have changed unseen
 RACY_NS = 2_000_000_000
@@ -126,8 +125,11 @@ class GitRepo:
     def ref_stamp(self) -> dict:
         """A small summary of the last refs() read: what refs_unchanged() needs."""
         st = self.ref_state
-        return {"time_ns": st["time_ns"], "packed": st["packed"][0] if st["packed"] else None,
-                "dirs": {d: (v[0], v[2]) for d, v in st["dirs"].items()}}
+        return {
+            "time_ns": st["time_ns"],
+            "packed": st["packed"][0] if st["packed"] else None,
+            "dirs": {d: (v[0], v[2]) for d, v in st["dirs"].items()},
+        }
 
     def refs_unchanged(self, stamp: dict) -> bool:
         """Whether refs() would still return what it did when `stamp` was taken, checked by
@@ -172,8 +174,11 @@ class GitRepo:
                 except OSError:
                     continue
                 old = old_files.get(entry.name)
-                if old and old[:3] == (st.st_ino, st.st_mtime_ns, st.st_size) \
-                        and st.st_mtime_ns < trusted_before:
+                if (
+                    old
+                    and old[:3] == (st.st_ino, st.st_mtime_ns, st.st_size)
+                    and st.st_mtime_ns < trusted_before
+                ):
                     files[entry.name] = old
                     continue
                 sha = None
@@ -210,7 +215,7 @@ class GitRepo:
         if value.startswith("ref: "):
             ref = value[5:]
             sha = self.refs_cached().get(ref)
-            branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else None
+            branch = ref[len("refs/heads/") :] if ref.startswith("refs/heads/") else None
             return sha, branch
         return value, None
 

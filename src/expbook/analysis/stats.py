@@ -8,8 +8,9 @@ from __future__ import annotations
 import fnmatch
 import math
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from expbook.errors import NotFoundError, QueryError
 from expbook.query import resolve_key
@@ -23,26 +24,26 @@ ALPHA = 0.05
 class GroupStats:
     """One group of runs (same params except seeds) and its metric summary."""
 
-    label: str                     # "train.lr=0.01, train.weight_decay=0" ("all": none differs)
-    params: dict[str, Any]         # the grouping params' values (full keys)
-    names: list[str]               # experiment names in the group
-    seeds: list[Any]               # seed value(s) of each run, aligned with `values`
+    label: str  # "train.lr=0.01, train.weight_decay=0" ("all": none differs)
+    params: dict[str, Any]  # the grouping params' values (full keys)
+    names: list[str]  # experiment names in the group
+    seeds: list[Any]  # seed value(s) of each run, aligned with `values`
     values: list[float]
     revs: list[str] = field(default_factory=list)
     n: int = 0
     mean: float | None = None
-    std: float | None = None       # sample standard deviation (ddof=1)
-    sem: float | None = None       # standard error of the mean
-    ci_low: float | None = None    # 95 % confidence interval, t distribution
+    std: float | None = None  # sample standard deviation (ddof=1)
+    sem: float | None = None  # standard error of the mean
+    ci_low: float | None = None  # 95 % confidence interval, t distribution
     ci_high: float | None = None
     min: float | None = None
     max: float | None = None
     baseline: bool = False
-    diff: float | None = None      # mean - baseline mean
+    diff: float | None = None  # mean - baseline mean
     p_welch: float | None = None
     p_paired: float | None = None  # only when both groups ran the same seeds
     cohen_d: float | None = None
-    p_holm: float | None = None    # Holm-adjusted p (of the paired test when there is one)
+    p_holm: float | None = None  # Holm-adjusted p (of the paired test when there is one)
     significant: bool | None = None
     note: str = ""
 
@@ -56,9 +57,9 @@ class GroupStats:
 
 @dataclass
 class StatsResult:
-    metric: str                    # the full metric key
-    group_keys: list[str]          # the params that define groups
-    seed_keys: list[str]           # the seed params found
+    metric: str  # the full metric key
+    group_keys: list[str]  # the params that define groups
+    seed_keys: list[str]  # the seed params found
     groups: list[GroupStats] = field(default_factory=list)
     alpha: float = ALPHA
     skipped: list[str] = field(default_factory=list)  # runs without the metric
@@ -74,8 +75,16 @@ def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, fl
     from scipy import stats as st
 
     n = len(values)
-    out: dict[str, float | None] = {"n": n, "mean": None, "std": None, "sem": None,
-                                    "ci_low": None, "ci_high": None, "min": None, "max": None}
+    out: dict[str, float | None] = {
+        "n": n,
+        "mean": None,
+        "std": None,
+        "sem": None,
+        "ci_low": None,
+        "ci_high": None,
+        "min": None,
+        "max": None,
+    }
     if n == 0:
         return out
     mean = math.fsum(values) / n
@@ -150,8 +159,11 @@ def _number(value: Any) -> float | None:
 
 
 def _hashable(value: Any) -> Any:
-    return tuple(_hashable(v) for v in value) if isinstance(value, (list, tuple)) else (
-        repr(value) if isinstance(value, dict) else value)
+    return (
+        tuple(_hashable(v) for v in value)
+        if isinstance(value, (list, tuple))
+        else (repr(value) if isinstance(value, dict) else value)
+    )
 
 
 def is_seed_key(key: str, seed_keys: Iterable[str] = DEFAULT_SEED_KEYS) -> bool:
@@ -179,15 +191,19 @@ def _label(keys: Sequence[str], values: Sequence[Any]) -> str:
 
 @dataclass
 class Grouping:
-    keys: list[str]                  # the params that define groups
-    seed_keys: list[str]             # the seed params found
+    keys: list[str]  # the params that define groups
+    seed_keys: list[str]  # the seed params found
     groups: list[tuple[str, dict[str, Any], list[Mapping]]]  # (label, params, rows), sorted
 
 
-def group_rows(rows: Sequence[Mapping], param_keys: Iterable[str], *,
-               group_by: Sequence[str] | None = None,
-               seed_keys: Iterable[str] = DEFAULT_SEED_KEYS,
-               metric_keys: Iterable[str] | None = None) -> Grouping:
+def group_rows(
+    rows: Sequence[Mapping],
+    param_keys: Iterable[str],
+    *,
+    group_by: Sequence[str] | None = None,
+    seed_keys: Iterable[str] = DEFAULT_SEED_KEYS,
+    metric_keys: Iterable[str] | None = None,
+) -> Grouping:
     """Rows grouped by `group_by` params (query keys), default every differing non-seed param.
 
     Used by group_stats and by `expbook plot --group` (mean curve per group).
@@ -196,9 +212,12 @@ def group_rows(rows: Sequence[Mapping], param_keys: Iterable[str], *,
     seeds = [k for k in param_keys if is_seed_key(k, list(seed_keys))]
     if group_by:
         columns = list(dict.fromkeys(k for row in rows for k in row))
-        spaces = {"params": param_keys,
-                  "metrics": list(metric_keys) if metric_keys is not None else
-                  [c for c in columns if c not in set(param_keys)]}
+        spaces = {
+            "params": param_keys,
+            "metrics": list(metric_keys)
+            if metric_keys is not None
+            else [c for c in columns if c not in set(param_keys)],
+        }
         keys = [resolve_key(k, param_keys or columns, spaces) for k in group_by]
     else:
         keys = [k for k in differing_params(rows, param_keys) if k not in seeds]
@@ -206,19 +225,32 @@ def group_rows(rows: Sequence[Mapping], param_keys: Iterable[str], *,
     for row in rows:
         values = tuple(_hashable(row.get(k)) for k in keys)
         if values not in buckets:
-            buckets[values] = (_label(keys, [row.get(k) for k in keys]),
-                               {k: row.get(k) for k in keys}, [])
+            buckets[values] = (
+                _label(keys, [row.get(k) for k in keys]),
+                {k: row.get(k) for k in keys},
+                [],
+            )
         buckets[values][2].append(row)
-    order = sorted(buckets, key=lambda vals: tuple(
-        (0, v) if isinstance(v, (int, float)) else (1, str(v)) for v in vals))
+    order = sorted(
+        buckets,
+        key=lambda vals: tuple(
+            (0, v) if isinstance(v, (int, float)) else (1, str(v)) for v in vals
+        ),
+    )
     return Grouping(keys=keys, seed_keys=seeds, groups=[buckets[v] for v in order])
 
 
-def group_stats(rows: Sequence[Mapping], metric: str, param_keys: Iterable[str], *,
-                group_by: Sequence[str] | None = None,
-                seed_keys: Iterable[str] = DEFAULT_SEED_KEYS,
-                baseline: str | None = None, alpha: float = ALPHA,
-                metric_keys: Iterable[str] | None = None) -> StatsResult:
+def group_stats(
+    rows: Sequence[Mapping],
+    metric: str,
+    param_keys: Iterable[str],
+    *,
+    group_by: Sequence[str] | None = None,
+    seed_keys: Iterable[str] = DEFAULT_SEED_KEYS,
+    baseline: str | None = None,
+    alpha: float = ALPHA,
+    metric_keys: Iterable[str] | None = None,
+) -> StatsResult:
     """Group runs by params (default: every differing non-seed param) and test each vs a baseline.
 
     `metric`/`group_by` are query keys (suffixes allowed); `baseline` is a group label, a
@@ -227,18 +259,27 @@ def group_stats(rows: Sequence[Mapping], metric: str, param_keys: Iterable[str],
     """
     param_keys = list(dict.fromkeys(param_keys))
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    spaces = {"params": param_keys,
-              "metrics": list(metric_keys) if metric_keys is not None else
-              [c for c in columns if c not in set(param_keys)]}
+    spaces = {
+        "params": param_keys,
+        "metrics": list(metric_keys)
+        if metric_keys is not None
+        else [c for c in columns if c not in set(param_keys)],
+    }
     metric_col = resolve_key(metric, columns, spaces) if rows else metric
     used, skipped = [], []
     for row in rows:
         (used if _number(row.get(metric_col)) is not None else skipped).append(row)
-    grouping = group_rows(used, param_keys, group_by=group_by, seed_keys=seed_keys,
-                          metric_keys=spaces["metrics"])
+    grouping = group_rows(
+        used, param_keys, group_by=group_by, seed_keys=seed_keys, metric_keys=spaces["metrics"]
+    )
     keys, seeds = grouping.keys, grouping.seed_keys
-    result = StatsResult(metric=metric_col, group_keys=keys, seed_keys=seeds, alpha=alpha,
-                         skipped=[str(r.get("name")) for r in skipped])
+    result = StatsResult(
+        metric=metric_col,
+        group_keys=keys,
+        seed_keys=seeds,
+        alpha=alpha,
+        skipped=[str(r.get("name")) for r in skipped],
+    )
     for label, params, members in grouping.groups:
         group = GroupStats(label=label, params=params, names=[], seeds=[], values=[])
         for row in members:
@@ -260,8 +301,14 @@ def group_stats(rows: Sequence[Mapping], metric: str, param_keys: Iterable[str],
     return result
 
 
-def _find_baseline(groups: list[GroupStats], rows: Sequence[Mapping], keys: Sequence[str],
-                   baseline: str | None, param_keys: Sequence[str], spaces) -> GroupStats:
+def _find_baseline(
+    groups: list[GroupStats],
+    rows: Sequence[Mapping],
+    keys: Sequence[str],
+    baseline: str | None,
+    param_keys: Sequence[str],
+    spaces,
+) -> GroupStats:
     if baseline is None:
         bases = [r for r in rows if r.get("kind") == "baseline"]
         if bases:
@@ -276,18 +323,27 @@ def _find_baseline(groups: list[GroupStats], rows: Sequence[Mapping], keys: Sequ
         for part in baseline.split(","):
             key, _, raw = part.partition("=")
             wanted[resolve_key(key.strip(), param_keys, spaces)] = raw.strip()
-        hits = [g for g in groups
-                if all(str(g.params.get(k)) == v or _same_number(g.params.get(k), v)
-                       for k, v in wanted.items())]
+        hits = [
+            g
+            for g in groups
+            if all(
+                str(g.params.get(k)) == v or _same_number(g.params.get(k), v)
+                for k, v in wanted.items()
+            )
+        ]
         if len(hits) == 1:
             return hits[0]
-        raise NotFoundError(f"baseline {baseline!r} matches {len(hits)} groups; groups: "
-                            + "; ".join(g.label for g in groups))
+        raise NotFoundError(
+            f"baseline {baseline!r} matches {len(hits)} groups; groups: "
+            + "; ".join(g.label for g in groups)
+        )
     hits = [g for g in groups if baseline in g.names]
     if len(hits) == 1:
         return hits[0]
-    raise NotFoundError(f"baseline {baseline!r} is neither a group nor an experiment in the "
-                        "selection; groups: " + "; ".join(g.label for g in groups))
+    raise NotFoundError(
+        f"baseline {baseline!r} is neither a group nor an experiment in the "
+        "selection; groups: " + "; ".join(g.label for g in groups)
+    )
 
 
 def _same_number(value: Any, text: str) -> bool:
@@ -322,10 +378,10 @@ def _compare_all(result: StatsResult, base: GroupStats) -> None:
 # ---------------------------------------------------------------- ranking
 @dataclass
 class Ranking:
-    groups: list[GroupStats]       # best first
+    groups: list[GroupStats]  # best first
     higher_is_better: bool
     p_best_vs_runner_up: float | None
-    significant: bool | None       # best significantly better than the runner-up at alpha
+    significant: bool | None  # best significantly better than the runner-up at alpha
     alpha: float
 
     def verdict(self) -> str:
@@ -336,39 +392,65 @@ class Ranking:
             return f"only one group: {best.label}"
         runner = self.groups[1]
         if self.p_best_vs_runner_up is None:
-            return (f"best {best.label} vs runner-up {runner.label}: not testable "
-                    "(a group has n<2 or no spread)")
+            return (
+                f"best {best.label} vs runner-up {runner.label}: not testable "
+                "(a group has n<2 or no spread)"
+            )
         word = "significantly" if self.significant else "NOT significantly"
-        return (f"best {best.label} is {word} better than runner-up {runner.label} "
-                f"(Welch p={self.p_best_vs_runner_up:.3g}, alpha={self.alpha:g})")
+        return (
+            f"best {best.label} is {word} better than runner-up {runner.label} "
+            f"(Welch p={self.p_best_vs_runner_up:.3g}, alpha={self.alpha:g})"
+        )
 
 
-def best_by_group(rows: Sequence[Mapping], metric: str, param_keys: Iterable[str], *,
-                  higher_is_better: bool = True, alpha: float = ALPHA,
-                  group_by: Sequence[str] | None = None,
-                  seed_keys: Iterable[str] = DEFAULT_SEED_KEYS,
-                  metric_keys: Iterable[str] | None = None) -> Ranking:
+def best_by_group(
+    rows: Sequence[Mapping],
+    metric: str,
+    param_keys: Iterable[str],
+    *,
+    higher_is_better: bool = True,
+    alpha: float = ALPHA,
+    group_by: Sequence[str] | None = None,
+    seed_keys: Iterable[str] = DEFAULT_SEED_KEYS,
+    metric_keys: Iterable[str] | None = None,
+) -> Ranking:
     """Groups ranked by mean metric, and whether the best beats the runner-up (Welch, one test)."""
     check_alpha(alpha)
-    result = group_stats(rows, metric, param_keys, group_by=group_by, seed_keys=seed_keys,
-                         alpha=alpha, metric_keys=metric_keys)
+    result = group_stats(
+        rows,
+        metric,
+        param_keys,
+        group_by=group_by,
+        seed_keys=seed_keys,
+        alpha=alpha,
+        metric_keys=metric_keys,
+    )
     ranked = sorted(result.groups, key=lambda g: g.mean, reverse=higher_is_better)
     p = sig = None
     if len(ranked) >= 2:
         p = welch_p(ranked[0].values, ranked[1].values)
         sig = None if p is None else p < alpha
-    return Ranking(groups=ranked, higher_is_better=higher_is_better, p_best_vs_runner_up=p,
-                   significant=sig, alpha=alpha)
+    return Ranking(
+        groups=ranked,
+        higher_is_better=higher_is_better,
+        p_best_vs_runner_up=p,
+        significant=sig,
+        alpha=alpha,
+    )
 
 
-def rows_of(experiments: Iterable[Any], statuses: Iterable[str] | None = ("success",)
-            ) -> tuple[list[dict], list[str], list[str]]:
+def rows_of(
+    experiments: Iterable[Any], statuses: Iterable[str] | None = ("success",)
+) -> tuple[list[dict], list[str], list[str]]:
     """Flat rows, param keys and metric keys of registry Experiments with one of `statuses`
     (None: any). The workspace row is left out: it repeats the commit it sits on, and a pruned
     or failed run's metric is not a sample of the finished config."""
     wanted = None if statuses is None else set(statuses)
-    exps = [e for e in experiments if getattr(e, "kind", None) != "workspace"
-            and (wanted is None or e.status in wanted)]
+    exps = [
+        e
+        for e in experiments
+        if getattr(e, "kind", None) != "workspace" and (wanted is None or e.status in wanted)
+    ]
     params = list(dict.fromkeys(k for e in exps for k in e.params))
     metrics = list(dict.fromkeys(k for e in exps for k in e.metrics))
     return [e.flat() for e in exps], params, metrics

@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from expbook.gitrepo import GitRepo
+from expbook.registry.gitrepo import GitRepo
 
 CELERY_STASH = "refs/exps/celery/stash"
 WORKSPACE_STASH = "refs/exps/stash"
@@ -20,7 +20,8 @@ CELERY_FAILED = "refs/exps/celery/failed"
 # dvc.repo.experiments.stash.ExpStash.MESSAGE_RE
 _MESSAGE_RE = re.compile(
     r"(?:commit: )dvc-exp:(?P<rev>[0-9a-f]+):(?P<baseline_rev>[0-9a-f]+)"
-    r":(?P<name>[^~^:\\?\[\]*]*)(:(?P<branch>.+))?$")
+    r":(?P<name>[^~^:\\?\[\]*]*)(:(?P<branch>.+))?$"
+)
 # dvc.repo.experiments.executor.base.TaskStatus: PENDING, PREPARING, RUNNING are "active"
 _ACTIVE = {0, 1, 2}
 
@@ -29,10 +30,10 @@ _ACTIVE = {0, 1, 2}
 class PendingExp:
     """An experiment that has no exp ref (yet): queued, running or failed."""
 
-    rev: str            # the stash commit holding its params (DVC's `stash_rev`)
+    rev: str  # the stash commit holding its params (DVC's `stash_rev`)
     baseline: str
     name: str | None
-    status: str         # queued | running | failed
+    status: str  # queued | running | failed
 
 
 def _stash_entries(g: GitRepo, ref: str, status: str) -> list[PendingExp]:
@@ -40,8 +41,9 @@ def _stash_entries(g: GitRepo, ref: str, status: str) -> list[PendingExp]:
     for sha, message in g.reflog(ref):
         match = _MESSAGE_RE.match(message.strip())
         if match:
-            out.append(PendingExp(sha, match.group("baseline_rev"), match.group("name") or None,
-                                  status))
+            out.append(
+                PendingExp(sha, match.group("baseline_rev"), match.group("name") or None, status)
+            )
     return out
 
 
@@ -83,8 +85,12 @@ def _running(dvc_dir: str) -> list[PendingExp]:
                     info = json.load(fh)
             except (OSError, ValueError):
                 continue
-            if not isinstance(info, dict) or "baseline_rev" not in info \
-                    or info.get("status") not in _ACTIVE or info.get("collected"):
+            if (
+                not isinstance(info, dict)
+                or "baseline_rev" not in info
+                or info.get("status") not in _ACTIVE
+                or info.get("collected")
+            ):
                 continue
             if not _live_proc(os.path.join(pid_dir, name, f"{name}.json")):
                 continue
@@ -96,15 +102,20 @@ def _running(dvc_dir: str) -> list[PendingExp]:
 def pending(g: GitRepo, dvc_dir: str) -> list[PendingExp]:
     """Every running, queued and failed experiment DVC knows about (running wins duplicates)."""
     seen: dict[str, PendingExp] = {}
-    for exp in (_running(dvc_dir) + _stash_entries(g, CELERY_STASH, "queued")
-                + _stash_entries(g, WORKSPACE_STASH, "queued")
-                + _stash_entries(g, CELERY_FAILED, "failed")):
+    for exp in (
+        _running(dvc_dir)
+        + _stash_entries(g, CELERY_STASH, "queued")
+        + _stash_entries(g, WORKSPACE_STASH, "queued")
+        + _stash_entries(g, CELERY_FAILED, "failed")
+    ):
         seen.setdefault(exp.rev, exp)
     return list(seen.values())
 
 
 def state_files(g: GitRepo, dvc_dir: str) -> list[str]:
     """Files whose change means pending experiments changed (for cache keys)."""
-    logs = [os.path.join(g.common_dir, "logs", *r.split("/"))
-            for r in (CELERY_STASH, WORKSPACE_STASH, CELERY_FAILED)]
+    logs = [
+        os.path.join(g.common_dir, "logs", *r.split("/"))
+        for r in (CELERY_STASH, WORKSPACE_STASH, CELERY_FAILED)
+    ]
     return logs

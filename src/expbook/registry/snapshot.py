@@ -1,7 +1,7 @@
 """Read one snapshot of a DVC project - a git commit's tree or the work tree - into params,
 metrics (from git or the local DVC cache), outs and per-file errors.
 
-Used by expbook.registry; parsing itself lives in expbook.dvcfiles.
+Used by expbook.registry; parsing itself lives in expbook.registry.dvcfiles.
 """
 
 from __future__ import annotations
@@ -11,8 +11,17 @@ import posixpath
 import sys
 from typing import Any
 
-from expbook.dvcfiles import (ParseError, cache_path, extract_metrics, flatten, load_bytes,
-                              merge_dvcyamls, parse_dvcyaml, parse_lock, select_params)
+from expbook.registry.dvcfiles import (
+    ParseError,
+    cache_path,
+    extract_metrics,
+    flatten,
+    load_bytes,
+    merge_dvcyamls,
+    parse_dvcyaml,
+    parse_lock,
+    select_params,
+)
 
 
 class TreeReader:
@@ -91,8 +100,11 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
         key = reader.key(path)
         if key is None:
             continue
-        state, value = _memo(memo, ("dvc.yaml", path, key),
-                             lambda: parse_dvcyaml(path, reader.read(path, key)))
+        state, value = _memo(
+            memo,
+            ("dvc.yaml", path, key),
+            lambda path=path, key=key: parse_dvcyaml(path, reader.read(path, key)),
+        )
         if state == "error":
             errors[path] = value
             continue
@@ -100,8 +112,11 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
         lock = _lock_path(path)
         lkey = reader.key(lock)
         if lkey is not None:
-            state, value = _memo(memo, ("dvc.lock", lock, lkey),
-                                 lambda: parse_lock(lock, reader.read(lock, lkey)))
+            state, value = _memo(
+                memo,
+                ("dvc.lock", lock, lkey),
+                lambda lock=lock, lkey=lkey: parse_lock(lock, reader.read(lock, lkey)),
+            )
             if state == "error":
                 errors[lock] = value
             else:
@@ -114,8 +129,11 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
         if key is None:
             errors[file] = f"{file}: no such file"
             continue
-        state, value = _memo(memo, ("flat", key),
-                             lambda: flatten(load_bytes(file, reader.read(file, key))))
+        state, value = _memo(
+            memo,
+            ("flat", key),
+            lambda file=file, key=key: flatten(load_bytes(file, reader.read(file, key))),
+        )
         if state == "error":
             errors[file] = value
             continue
@@ -145,26 +163,42 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
             else:
                 errors[path] = f"{path}: no such file"
                 continue
-            state, value = _memo(memo, memo_key,
-                                 lambda p=path, d=data: flatten(
-                                     extract_metrics(load_bytes(p, d())) or {}))
+            state, value = _memo(
+                memo,
+                memo_key,
+                lambda p=path, d=data: flatten(extract_metrics(load_bytes(p, d())) or {}),
+            )
             if state == "error":
                 errors[path] = value
                 continue
             for name, val in value.items():
                 metrics[sys.intern(f"{path}:{name}")] = val
 
-    outs = {path: {"hash": f"md5:{o['md5']}" if o["md5"] else None, "size": o["size"],
-                   # relative to the cache dir: cached snapshots survive a moved cache/repo
-                   "cache": _rel_cache_path(o["md5"], o["legacy"]) if o["md5"] else None}
-            for path, o in locks.items()}
-    return {"params": params, "metrics": metrics, "outs": outs, "errors": errors,
-            "missing": missing, "metric_files": list(spec["metrics"])}
+    outs = {
+        path: {
+            "hash": f"md5:{o['md5']}" if o["md5"] else None,
+            "size": o["size"],
+            # relative to the cache dir: cached snapshots survive a moved cache/repo
+            "cache": _rel_cache_path(o["md5"], o["legacy"]) if o["md5"] else None,
+        }
+        for path, o in locks.items()
+    }
+    return {
+        "params": params,
+        "metrics": metrics,
+        "outs": outs,
+        "errors": errors,
+        "missing": missing,
+        "metric_files": list(spec["metrics"]),
+    }
 
 
 def _lock_path(dvcyaml: str) -> str:
-    return "dvc.lock" if dvcyaml == "dvc.yaml" else \
-        posixpath.join(posixpath.dirname(dvcyaml), "dvc.lock")
+    return (
+        "dvc.lock"
+        if dvcyaml == "dvc.yaml"
+        else posixpath.join(posixpath.dirname(dvcyaml), "dvc.lock")
+    )
 
 
 def _rel_cache_path(md5: str, legacy: bool) -> str:

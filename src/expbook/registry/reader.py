@@ -11,15 +11,14 @@ import posixpath
 import time
 from functools import cached_property
 
-from expbook import cache as _cache
-from expbook import dvcstate, snapshot
 from expbook.errors import NotFoundError
-from expbook.gitrepo import RACY_NS, GitRepo
+from expbook.registry import cache as _cache
+from expbook.registry import dvcstate, snapshot
+from expbook.registry.gitrepo import RACY_NS, GitRepo
+from expbook.registry.notes import NOTES_REF
 
-NOTES_REF = "refs/notes/expbook"
 
-
-class Collector:
+class RepoReader:
     """One registry read: resolves refs, reads (or reuses) per-commit data, builds rows."""
 
     def __init__(self, repo: str | os.PathLike) -> None:
@@ -33,8 +32,10 @@ class Collector:
     def any_in_cache(self, objects: list[str]) -> bool:
         """Whether any of `objects` (paths relative to the DVC cache dir) is there."""
         dirs = self.object_dirs
-        return any(rel.rpartition("/")[0] in dirs
-                   and os.path.exists(os.path.join(self.cache_dir, rel)) for rel in objects)
+        return any(
+            rel.rpartition("/")[0] in dirs and os.path.exists(os.path.join(self.cache_dir, rel))
+            for rel in objects
+        )
 
     @cached_property
     def object_dirs(self) -> set[str]:
@@ -83,8 +84,9 @@ class Collector:
         import multiprocessing
 
         size = max(200, len(todo) // (jobs * 4))
-        chunks = [(self.root, self.cache_dir, todo[i:i + size])
-                  for i in range(0, len(todo), size)]
+        chunks = [
+            (self.root, self.cache_dir, todo[i : i + size]) for i in range(0, len(todo), size)
+        ]
         try:
             with multiprocessing.get_context("fork").Pool(jobs) as pool:
                 for part in pool.imap_unordered(read_chunk, chunks):
@@ -99,9 +101,12 @@ class Collector:
         if "dvc.yaml" not in dvcyamls:
             dvcyamls.insert(0, "dvc.yaml")
         cached = self.state.get("workspace")
-        if cached and cached["dvcyamls"] == dvcyamls \
-                and _cache.files_unchanged(self.root, cached["seen"]) \
-                and not self.any_in_cache(cached["missing"]):
+        if (
+            cached
+            and cached["dvcyamls"] == dvcyamls
+            and _cache.files_unchanged(self.root, cached["seen"])
+            and not self.any_in_cache(cached["missing"])
+        ):
             return cached
         reader = snapshot.DiskReader(self.root)
         snap = snapshot.read_snapshot(reader, dvcyamls, self.cache_dir, {})
@@ -116,7 +121,7 @@ class Collector:
         cached = self.state.get("notes")
         if cached is not None and cached[0] == sha:
             return cached[1]
-        from expbook import notes as _notes
+        from expbook.registry import notes as _notes
 
         data = _notes.read_all(self.g) if sha else {}
         self.state["notes"] = (sha, data)
@@ -143,15 +148,17 @@ def read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict) -> dict | None
     dvcyamls = g.files_named(tree, "dvc.yaml")
     snap = snapshot.read_snapshot(snapshot.TreeReader(g, tree), dvcyamls, cache_dir, memo)
     snap.update(
-        sha=str(commit.id), time=commit.commit_time,
+        sha=str(commit.id),
+        time=commit.commit_time,
         message=commit.message.split("\n", 1)[0].strip(),
-        parents=[str(p) for p in commit.parent_ids], dvcyamls=dvcyamls,
+        parents=[str(p) for p in commit.parent_ids],
+        dvcyamls=dvcyamls,
     )
     return snap
 
 
 def read_chunk(args: tuple[str, str, list[str]]) -> dict[str, dict]:
-    """Worker of Collector.prefetch: a fresh repository handle per forked process."""
+    """Worker of RepoReader.prefetch: a fresh repository handle per forked process."""
     root, cache_dir, shas = args
     g, memo, out = GitRepo(root), {}, {}
     for sha in shas:
@@ -161,7 +168,7 @@ def read_chunk(args: tuple[str, str, list[str]]) -> dict[str, dict]:
     return out
 
 
-def all_commits(c: Collector, starts: list[str]) -> list[str]:
+def all_commits(c: RepoReader, starts: list[str]) -> list[str]:
     import pygit2
 
     seen: list[str] = []
@@ -176,24 +183,31 @@ def all_commits(c: Collector, starts: list[str]) -> list[str]:
     return seen
 
 
-def fingerprint(c: Collector, refs: dict[str, str] | None, all_commits: bool,
-                 baseline: str | None) -> tuple[tuple, list]:
+def fingerprint(
+    c: RepoReader, refs: dict[str, str] | None, all_commits: bool, baseline: str | None
+) -> tuple[tuple, list]:
     """(everything a registry read depends on besides immutable git objects, pending exps)."""
     with open(os.path.join(c.g.git_dir, "HEAD"), encoding="utf-8") as fh:
         head_text = fh.read()
     pending = dvcstate.pending(c.g, c.dvc_dir)
     key = f"{bool(all_commits)}:{baseline}"
-    fingerprint = (key, refs, head_text, tuple((p.rev, p.baseline, p.name, p.status)
-                                               for p in pending),
-                   _cache.dvc_cache_fingerprint(c.cache_dir), c.cache_dir)
+    fingerprint = (
+        key,
+        refs,
+        head_text,
+        tuple((p.rev, p.baseline, p.name, p.status) for p in pending),
+        _cache.dvc_cache_fingerprint(c.cache_dir),
+        c.cache_dir,
+    )
     return fingerprint, pending
 
 
-def still_valid(c: Collector, entry: dict, fingerprint: tuple) -> bool:
+def still_valid(c: RepoReader, entry: dict, fingerprint: tuple) -> bool:
     if entry.get("fingerprint") != fingerprint:
         return False
     trusted_before = entry["time_ns"] - RACY_NS
     # a cache object added or removed in the clock tick of the last read leaves mtimes equal
     return all(mtime < trusted_before for _, mtime in fingerprint[4]) and (
         entry["workspace_seen"] is None
-        or _cache.files_unchanged(c.root, entry["workspace_seen"], trusted_before))
+        or _cache.files_unchanged(c.root, entry["workspace_seen"], trusted_before)
+    )

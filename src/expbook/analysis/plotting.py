@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import Sequence
 
-from expbook.curves import Curve
+from expbook.analysis.curves import Curve
 from expbook.errors import ExpbookError
 from expbook.output import write_atomic
 
@@ -26,8 +26,9 @@ def _figure(metric: str, series: Sequence[tuple[str, Curve]]):
 
     fig, ax = plt.subplots(figsize=(8, 5))
     for label, curve in series:
-        ax.plot(curve.steps, curve.values, marker="." if len(curve.steps) < 30 else None,
-                label=label)
+        ax.plot(
+            curve.steps, curve.values, marker="." if len(curve.steps) < 30 else None, label=label
+        )
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
     ax.set_title(metric)
@@ -50,19 +51,23 @@ def render_plot(metric: str, series: Sequence[tuple[str, Curve]], fmt: str) -> b
     if fmt in ("png", "svg"):
         return buf.getvalue()
     svg = buf.getvalue().decode()
-    svg = svg[svg.index("<svg"):]  # drop the XML prolog/doctype: not allowed inside HTML
+    svg = svg[svg.index("<svg") :]  # drop the XML prolog/doctype: not allowed inside HTML
     labels = "".join(f"<li>{escape(label)}: {escape(curve.path)}</li>" for label, curve in series)
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(metric)}"
-            "</title></head>\n<body style=\"font-family:sans-serif\">\n"
-            f"<h2>{escape(metric)}</h2>\n{svg}\n<ul>{labels}</ul>\n</body></html>\n").encode()
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{escape(metric)}'
+        '</title></head>\n<body style="font-family:sans-serif">\n'
+        f"<h2>{escape(metric)}</h2>\n{svg}\n<ul>{labels}</ul>\n</body></html>\n"
+    ).encode()
 
 
-def plot_curves(metric: str, series: Sequence[tuple[str, Curve]],
-                output: str | os.PathLike) -> Path:
+def plot_curves(
+    metric: str, series: Sequence[tuple[str, Curve]], output: str | os.PathLike
+) -> Path:
     """Write the overlay to `output`; the format comes from its extension."""
     ext = Path(output).suffix.lower()
     if ext not in PLOT_FORMATS:
-        raise ExpbookError(f"cannot plot to {str(output)!r}: use one of "
-                           f"{', '.join(sorted(PLOT_FORMATS))}")
+        raise ExpbookError(
+            f"cannot plot to {str(output)!r}: use one of {', '.join(sorted(PLOT_FORMATS))}"
+        )
     write_atomic(output, render_plot(metric, series, PLOT_FORMATS[ext]))
     return Path(output)

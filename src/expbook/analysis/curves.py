@@ -10,9 +10,9 @@ import io
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from expbook.errors import NotFoundError
 
@@ -26,8 +26,8 @@ _SKIP_DIRS = {".git", ".dvc", ".venv", "venv", "node_modules", "__pycache__"}
 class Curve:
     """One dvclive metric over steps."""
 
-    name: str                       # e.g. "train/loss" ("dvclive-b:train/loss" if several dirs)
-    path: str                       # the TSV's path in the repo
+    name: str  # e.g. "train/loss" ("dvclive-b:train/loss" if several dirs)
+    path: str  # the TSV's path in the repo
     steps: list[int] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     timestamps: list[int | None] = field(default_factory=list)
@@ -68,14 +68,25 @@ def summarize(curve: Curve, mode: str | None = None) -> dict:
     mode = mode or guess_mode(curve.name)
     out: dict = {"metric": curve.name, "steps": len(curve.values), "mode": mode}
     if not values:
-        return {**out, **dict.fromkeys(("first", "last", "min", "max", "mean", "std", "best",
-                                        "best_step"))}
+        return {
+            **out,
+            **dict.fromkeys(("first", "last", "min", "max", "mean", "std", "best", "best_step")),
+        }
     mean = sum(values) / len(values)
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
     pairs = [(s, v) for s, v in zip(curve.steps, curve.values) if not math.isnan(v)]
     best_step, best = (max if mode == "max" else min)(pairs, key=lambda p: p[1])
-    return {**out, "first": values[0], "last": values[-1], "min": min(values),
-            "max": max(values), "mean": mean, "std": std, "best": best, "best_step": best_step}
+    return {
+        **out,
+        "first": values[0],
+        "last": values[-1],
+        "min": min(values),
+        "max": max(values),
+        "mean": mean,
+        "std": std,
+        "best": best,
+        "best_step": best_step,
+    }
 
 
 def guess_mode(name: str) -> str:
@@ -87,8 +98,8 @@ def _split(path: str) -> tuple[str, str] | None:
     """("dvclive", "train/loss") for "dvclive/plots/metrics/train/loss.tsv"; None otherwise."""
     parts = path.split("/")
     for i in range(len(parts) - 2):
-        if tuple(parts[i:i + 2]) == MARKER and path.endswith(".tsv"):
-            return "/".join(parts[:i]), "/".join(parts[i + 2:])[: -len(".tsv")]
+        if tuple(parts[i : i + 2]) == MARKER and path.endswith(".tsv"):
+            return "/".join(parts[:i]), "/".join(parts[i + 2 :])[: -len(".tsv")]
     return None
 
 
@@ -108,6 +119,7 @@ def _git_tsvs(repo_path: str, rev: str) -> Iterator[tuple[str, bytes]]:
                 yield from walk(repo[entry.id], path + "/")
             elif entry.name.endswith(".tsv") and _split(path):
                 yield path, repo[entry.id].data
+
     yield from walk(commit.tree, "")
 
 

@@ -1,7 +1,7 @@
 """YAML for the registry: a fast reader for the plain block-YAML that DVC and people write in
 params.yaml / dvc.lock, falling back to PyYAML (C loader, YAML 1.2 scalars like DVC's ruamel).
 
-Used by expbook.dvcfiles; parsing YAML is most of a cold registry read, hence the fast path.
+Used by expbook.registry.dvcfiles; parsing YAML is most of a cold registry read, hence the fast path.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ import re
 from typing import Any
 
 _INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
-_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+_FLOAT = re.compile(
+    r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
 # YAML timestamps (dates) become datetime objects in ruamel and PyYAML alike
 _DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
@@ -48,10 +50,10 @@ def _strip_comment(text: str) -> str:
         return ""
     if text[:1] in ("'", '"'):
         end = text.find(text[0], 1)
-        tail = text[end + 1:].strip() if end > 0 else "x"
+        tail = text[end + 1 :].strip() if end > 0 else "x"
         if tail and not tail.startswith("#"):
             raise _Fallback  # escaped quotes, or text after the string
-        return text[:end + 1]
+        return text[: end + 1]
     # in a plain scalar or flow list, " #" always starts a comment
     cut = text.find(" #")
     return text if cut < 0 else text[:cut].rstrip()
@@ -103,8 +105,13 @@ def _tokenize(raw: str) -> tuple:
         key, sep, rest = body.partition(":")
         if body and sep and (rest == "" or rest.startswith(" ")) and body[:1] not in "'\"[":
             rest = _strip_comment(rest.strip())
-            return ("ikey", indent, _key(key.strip()), _value(rest) if rest else _PENDING,
-                    indent + (len(stripped) - len(body)))
+            return (
+                "ikey",
+                indent,
+                _key(key.strip()),
+                _value(rest) if rest else _PENDING,
+                indent + (len(stripped) - len(body)),
+            )
         if _strip_comment(body):
             return ("item", indent, None, _value(_strip_comment(body)), 0)
         raise _Fallback
@@ -148,8 +155,9 @@ def _parse(text: str) -> Any:
             else:
                 parent[pkey] = None
         want = list if is_item else dict
-        while len(stack) > 1 and (stack[-1][0] > indent or (stack[-1][0] == indent
-                                                           and type(stack[-1][1]) is not want)):
+        while len(stack) > 1 and (
+            stack[-1][0] > indent or (stack[-1][0] == indent and type(stack[-1][1]) is not want)
+        ):
             stack.pop()
         top_indent, container = stack[-1]
         if top_indent != indent or type(container) is not want:
@@ -198,18 +206,25 @@ def _loader():
         drop = ("tag:yaml.org,2002:float", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")
         Loader.yaml_implicit_resolvers = {
             first: [(tag, rx) for tag, rx in items if tag not in drop]
-            for first, items in base.yaml_implicit_resolvers.items()}
-        Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
-                                     re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                     list("tTfF"))
-        Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(rf"^(?:{_INT.pattern})$"),
-                                     list("-+0123456789"))
-        Loader.add_implicit_resolver("tag:yaml.org,2002:float",
-                                     re.compile(rf"^(?:{_FLOAT.pattern})$"), list("-+0123456789."))
-        Loader.add_constructor("tag:yaml.org,2002:int",
-                               lambda loader, node: scalar(loader.construct_scalar(node)))
-        Loader.add_constructor("tag:yaml.org,2002:float",
-                               lambda loader, node: scalar(loader.construct_scalar(node)))
+            for first, items in base.yaml_implicit_resolvers.items()
+        }
+        Loader.add_implicit_resolver(
+            "tag:yaml.org,2002:bool",
+            re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+            list("tTfF"),
+        )
+        Loader.add_implicit_resolver(
+            "tag:yaml.org,2002:int", re.compile(rf"^(?:{_INT.pattern})$"), list("-+0123456789")
+        )
+        Loader.add_implicit_resolver(
+            "tag:yaml.org,2002:float", re.compile(rf"^(?:{_FLOAT.pattern})$"), list("-+0123456789.")
+        )
+        Loader.add_constructor(
+            "tag:yaml.org,2002:int", lambda loader, node: scalar(loader.construct_scalar(node))
+        )
+        Loader.add_constructor(
+            "tag:yaml.org,2002:float", lambda loader, node: scalar(loader.construct_scalar(node))
+        )
         _LOADER = Loader
     return _LOADER
 
@@ -223,4 +238,4 @@ def loads(data: bytes | str) -> Any:
         pass
     import yaml
 
-    return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_loader())

@@ -6,14 +6,20 @@ Used by `expbook check`; rules such as "test.acc < ref - 0.01" are parsed by exp
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-from expbook.dvcfiles import flatten_file
 from expbook.errors import QueryError
 from expbook.query import compile_where, keys_of, parse, resolve_key
-from expbook.reproduce import (DEFAULT_IGNORE, DEFAULT_IGNORE_OUT, Reproduction,
-                               reproduce, rev_parse)
+from expbook.registry.dvcfiles import flatten_file
+from expbook.repro.reproduce import (
+    DEFAULT_IGNORE,
+    DEFAULT_IGNORE_OUT,
+    Reproduction,
+    reproduce,
+    rev_parse,
+)
 
 REF = "ref"  # in a rule, the reference value of the rule's metric
 
@@ -24,7 +30,7 @@ class RuleResult:
     metric: str | None
     value: Any
     reference: Any
-    failed: bool | None      # None: not evaluable (a value is missing)
+    failed: bool | None  # None: not evaluable (a value is missing)
 
     @property
     def status(self) -> str:
@@ -34,7 +40,7 @@ class RuleResult:
 @dataclass
 class CheckResult:
     reproduction: Reproduction
-    against: str                         # the reference rev as given
+    against: str  # the reference rev as given
     against_sha: str
     reference: dict[str, Any] = field(default_factory=dict)
     rules: list[RuleResult] = field(default_factory=list)
@@ -76,8 +82,10 @@ def evaluate_rule(rule: str, current: dict[str, Any], reference: dict[str, Any])
     columns = list(dict.fromkeys([*current, *reference]))
     metrics = list(dict.fromkeys(resolve_key(k, columns) for k in keys if k != REF))
     if REF in keys and len(metrics) != 1:
-        raise QueryError(f"--fail-if {rule!r}: `ref` needs exactly one metric in the rule, "
-                         f"found {', '.join(metrics)}")
+        raise QueryError(
+            f"--fail-if {rule!r}: `ref` needs exactly one metric in the rule, "
+            f"found {', '.join(metrics)}"
+        )
     metric = metrics[0] if len(metrics) == 1 else None
     row = dict(current)
     row[REF] = reference.get(metric) if metric else None
@@ -102,21 +110,31 @@ def reference_metrics(repo: str | os.PathLike, rev: str) -> dict[str, Any]:
     return out
 
 
-def check(repo: str | os.PathLike = ".", rev: str = "HEAD", *, name: str | None = None,
-          against: str | None = None, against_name: str | None = None,
-          rules: Iterable[str] = (), ignore: Iterable[str] = DEFAULT_IGNORE,
-          ignore_out: Iterable[str] = DEFAULT_IGNORE_OUT, tolerance: float = 0.0,
-          keep: bool = False) -> CheckResult:
+def check(
+    repo: str | os.PathLike = ".",
+    rev: str = "HEAD",
+    *,
+    name: str | None = None,
+    against: str | None = None,
+    against_name: str | None = None,
+    rules: Iterable[str] = (),
+    ignore: Iterable[str] = DEFAULT_IGNORE,
+    ignore_out: Iterable[str] = DEFAULT_IGNORE_OUT,
+    tolerance: float = 0.0,
+    keep: bool = False,
+) -> CheckResult:
     """Reproduce `rev` in a worktree (the workspace is never touched), then apply `rules`
     to its reproduced metrics versus `against`'s committed metrics (default: `rev`'s own)."""
     rules = validate_rules(rules)
     against_rev = against or rev
     against_sha = rev_parse(repo, against_rev)
     reference = reference_metrics(repo, against_sha) if against else None
-    result = reproduce(repo, rev, name=name, ignore=ignore, ignore_out=ignore_out,
-                       tolerance=tolerance, keep=keep)
-    out = CheckResult(result, against_name or (against_rev if against else (name or rev)),
-                      against_sha)
+    result = reproduce(
+        repo, rev, name=name, ignore=ignore, ignore_out=ignore_out, tolerance=tolerance, keep=keep
+    )
+    out = CheckResult(
+        result, against_name or (against_rev if against else (name or rev)), against_sha
+    )
     if result.error:
         return out
     out.reference = reference if reference is not None else dict(result.recorded_metrics)
@@ -142,33 +160,57 @@ def markdown_report(res: CheckResult) -> str:
     """A Markdown summary for a pull-request comment: verdict, rules, metrics diff, outputs, plots."""
     rep = res.reproduction
     verdict = "✅ passed" if res.passed else ("⚠️ error" if rep.error else "❌ failed")
-    lines = [f"## expbook check: {verdict}", "",
-             f"- reproduced `{rep.rev[:7]}` from scratch: {rep.summary().split(': ', 1)[-1]}",
-             f"- reference: committed metrics of `{res.against}` (`{res.against_sha[:7]}`)"]
+    lines = [
+        f"## expbook check: {verdict}",
+        "",
+        f"- reproduced `{rep.rev[:7]}` from scratch: {rep.summary().split(': ', 1)[-1]}",
+        f"- reference: committed metrics of `{res.against}` (`{res.against_sha[:7]}`)",
+    ]
     if rep.error:
         lines += ["", "```", rep.error, "```"]
         return "\n".join(lines) + "\n"
     if res.rules:
-        lines += ["", "### Rules", "", "| rule | metric | value | reference | result |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| `{r.rule}` | {_fmt(r.metric)} | {_fmt(r.value)} | {_fmt(r.reference)} | "
-                  f"{'**FAILED**' if r.failed else r.status} |" for r in res.rules]
+        lines += [
+            "",
+            "### Rules",
+            "",
+            "| rule | metric | value | reference | result |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{r.rule}` | {_fmt(r.metric)} | {_fmt(r.value)} | {_fmt(r.reference)} | "
+            f"{'**FAILED**' if r.failed else r.status} |"
+            for r in res.rules
+        ]
     status = {d.key: d for d in rep.diffs if d.kind == "metric"}
     keys = sorted(set(rep.reproduced_metrics) | set(res.reference))
-    lines += ["", "### Metrics", "",
-              "| metric | reference | reproduced | Δ vs reference | reproduction |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "### Metrics",
+        "",
+        "| metric | reference | reproduced | Δ vs reference | reproduction |",
+        "|---|---|---|---|---|",
+    ]
     for key in keys:
         ref, new = res.reference.get(key), rep.reproduced_metrics.get(key)
         diff = status.get(key)
-        lines.append(f"| {key} | {_fmt(ref)} | {_fmt(new)} | {_delta(ref, new)} | "
-                     f"{diff.status if diff else '—'} |")
+        lines.append(
+            f"| {key} | {_fmt(ref)} | {_fmt(new)} | {_delta(ref, new)} | "
+            f"{diff.status if diff else '—'} |"
+        )
     outs = [d for d in rep.diffs if d.kind == "out"]
     if outs:
-        lines += ["", "### Outputs", "", "| output | recorded | reproduced | status |",
-                  "|---|---|---|---|"]
-        lines += [f"| {d.key} | `{_fmt(d.recorded)}` | `{_fmt(d.reproduced)}` | {d.status} |"
-                  for d in outs]
+        lines += [
+            "",
+            "### Outputs",
+            "",
+            "| output | recorded | reproduced | status |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {d.key} | `{_fmt(d.recorded)}` | `{_fmt(d.reproduced)}` | {d.status} |"
+            for d in outs
+        ]
     if rep.plots:
         lines += ["", "### Plots", ""] + [f"- `{p}`" for p in rep.plots]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,8 @@
+"""The analysis wing: what to make of registry rows.
+
+`compare` (differing params, metric deltas, ranking by metric or score), `stats` (seed
+groups, t-tests, Holm), `curves` (dvclive step curves from git/DVC cache), `plotting` and
+`groupplot` (PNG/SVG/PDF/HTML curve plots), `exporting` (one CSV per experiment).
+
+May import: `expbook.registry`, `expbook.query`, `expbook.output`, `expbook.errors`.
+"""

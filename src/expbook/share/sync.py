@@ -1,0 +1,148 @@
+"""Push and pull experiments with everything expbook keeps about them: `dvc exp push/pull`
+of the exp refs (and cached outputs when a DVC remote is configured), the notes ref (note and
+tag lists merged on pull) and the sweep state refs.
+
+Used by `expbook push/pull`; Python: `from expbook.share import sync; sync.push(".", "origin")`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from expbook.errors import ExpbookError
+from expbook.registry.gitrepo import GitRepo
+from expbook.registry.notes import NOTES_REF, _locked, _open, _signature, _write, read_all
+
+_REMOTE_TMP_REF = "refs/notes/expbook-remote"
+
+
+def _run(args: list[str], cwd: str) -> str:
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ExpbookError(f"{' '.join(args[:4])} failed: {(proc.stderr or proc.stdout).strip()}")
+    return proc.stdout
+
+
+def _merge_docs(local: dict, remote: dict) -> dict:
+    merged = dict(remote)
+    merged.update(local)
+    for key in ("notes", "tags"):
+        seen = list(remote.get(key, []))
+        seen += [x for x in local.get(key, []) if x not in seen]
+        merged[key] = seen
+    return merged
+
+
+def _dvc_cache_flag(root: str, with_cache: bool | None) -> list[str]:
+    # without a default DVC remote `dvc exp push/pull` fails on the cache step: skip it then
+    if with_cache is None:
+        import configparser
+
+        parser = configparser.ConfigParser(strict=False, interpolation=None)
+        parser.read(
+            [os.path.join(root, ".dvc", n) for n in ("config", "config.local")], encoding="utf-8"
+        )
+        with_cache = parser.has_option("core", "remote")
+    return [] if with_cache else ["--no-cache"]
+
+
+SWEEPS_PREFIX = "refs/expbook/sweeps/"  # expbook.sweep.state keeps one state ref per sweep
+
+
+def push(repo=".", remote: str = "origin", with_cache: bool | None = None) -> None:
+    """`dvc exp push REMOTE --all-commits` then push refs/notes/expbook to the git remote.
+
+    Cached outputs go to the default DVC remote when one is configured (or `with_cache`).
+    """
+    g = _open(repo)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "dvc",
+            "exp",
+            "push",
+            remote,
+            "--all-commits",
+            *_dvc_cache_flag(g.root, with_cache),
+        ],
+        g.root,
+    )
+    if NOTES_REF in g.refs():
+        _run(["git", "push", remote, f"{NOTES_REF}:{NOTES_REF}"], g.root)
+    if any(ref.startswith(SWEEPS_PREFIX) for ref in g.refs()):
+        # sweep state (expbook sweep status/best), fast-forward only
+        _run(["git", "push", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*"], g.root)
+
+
+def pull(repo=".", remote: str = "origin", with_cache: bool | None = None) -> int:
+    """`dvc exp pull REMOTE --all-commits`, fetch the remote notes and merge them into ours.
+
+    Lists (notes, tags) are unioned; other keys keep the local value. Returns how many
+    commits' notes changed.
+    """
+    g = _open(repo)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "dvc",
+            "exp",
+            "pull",
+            remote,
+            "--all-commits",
+            *_dvc_cache_flag(g.root, with_cache),
+        ],
+        g.root,
+    )
+    # sweep state: fast-forward only; a diverged local state is kept (git refuses the update)
+    subprocess.run(
+        ["git", "fetch", "--no-tags", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*"],
+        cwd=g.root,
+        capture_output=True,
+        text=True,
+    )
+    probe = subprocess.run(
+        ["git", "ls-remote", remote, NOTES_REF], cwd=g.root, capture_output=True, text=True
+    )
+    if probe.returncode != 0 or not probe.stdout.strip():
+        return 0
+    _run(["git", "fetch", "--no-tags", remote, f"+{NOTES_REF}:{_REMOTE_TMP_REF}"], g.root)
+    changed = 0
+    with _locked(g):
+        fresh = GitRepo(g.root)
+        theirs = read_all(fresh, _REMOTE_TMP_REF)
+        ours = read_all(fresh)
+        for sha, doc in theirs.items():
+            merged = _merge_docs(ours.get(sha, {}), doc)
+            if merged != ours.get(sha):
+                # kept even when the experiment itself was not pulled: our next push must not
+                # drop the remote's note
+                _write(fresh, sha, merged)
+                changed += 1
+        _record_merge(fresh.repo, remote)
+        fresh.repo.references.delete(_REMOTE_TMP_REF)
+    return changed
+
+
+def _record_merge(repo, remote: str) -> None:
+    """Make the remote's notes commit an ancestor of ours (a merge commit with our merged tree)
+    so the next `git push` of the notes ref is a fast-forward, not a rejection."""
+    theirs = repo.references[_REMOTE_TMP_REF].target
+    head = repo.references.get(NOTES_REF)
+    if head is None:
+        repo.references.create(NOTES_REF, theirs)
+        return
+    ours = head.target
+    if ours == theirs or repo.descendant_of(ours, theirs):
+        return
+    if repo.descendant_of(theirs, ours):
+        head.set_target(theirs)  # nothing of ours is missing there: fast-forward
+        return
+    sig = _signature(repo)
+    merge = repo.create_commit(
+        None, sig, sig, f"Merge expbook notes from {remote}", repo[ours].tree_id, [ours, theirs]
+    )
+    head.set_target(merge)
