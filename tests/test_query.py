@@ -201,6 +201,8 @@ def test_score_arithmetic(expr, expected):
 def test_parse_is_a_tree_not_code():
     assert parse("a.b > 1 and not c = 'x'") == (
         "and",
-        ("cmp", ">", ("key", "a.b"), ("lit", 1)),
-        ("not", ("cmp", "=", ("key", "c"), ("lit", "x"))),
+        [
+            ("cmp", ">", ("key", "a.b"), ("lit", 1)),
+            ("not", ("cmp", "=", ("key", "c"), ("lit", "x"))),
+        ],
     )

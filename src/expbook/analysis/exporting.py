@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from expbook.analysis.curves import Curve
-from expbook.output import write_atomic
+from expbook.output import check_output_path, write_output
 
 
 def curves_csv(curves: Mapping[str, Curve]) -> str:
@@ -49,7 +49,10 @@ def safe_filename(name: str) -> str:
 
 
 def export_curves(
-    items: list[tuple[str, Mapping[str, Curve]]], out_dir: str | os.PathLike
+    items: list[tuple[str, Mapping[str, Curve]]],
+    out_dir: str | os.PathLike,
+    *,
+    force: bool = False,
 ) -> list[Path]:
     """Write `<out_dir>/<name>.csv` for each (name, curves); names made unique. Returns the paths."""
     out_dir = Path(out_dir)
@@ -57,14 +60,16 @@ def export_curves(
         from expbook.errors import ExpbookError
 
         raise ExpbookError(f"-o {str(out_dir)!r} is a file; export needs a directory")
-    written, used = [], set()
+    planned, used = [], set()
     for name, curves in items:
         base = stem = safe_filename(name)
         n = 2
         while stem in used:
             stem, n = f"{base}-{n}", n + 1
         used.add(stem)
-        path = out_dir / f"{stem}.csv"
-        write_atomic(path, curves_csv(curves))
-        written.append(path)
-    return written
+        planned.append((out_dir / f"{stem}.csv", curves))
+    for path, _ in planned:  # refuse before writing any, so a refusal leaves nothing half-done
+        check_output_path(path, force=force)
+    for path, curves in planned:
+        write_output(path, curves_csv(curves), force=force)
+    return [path for path, _ in planned]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from expbook.analysis.curves import Curve, match_metric, read_curves
 from expbook.errors import ExpbookError, NotFoundError
-from expbook.output import write_atomic
+from expbook.output import write_output
 
 PLOT_FORMATS = {".png": "png", ".svg": "svg"}
 
@@ -114,6 +114,8 @@ def plot_group_curves(
     groups: Sequence[tuple[str, Sequence[Curve]]] | Mapping[str, Sequence[Curve]],
     output: str | os.PathLike,
     title: str | None = None,
+    *,
+    force: bool = False,
 ) -> Path:
     """Write the mean ± std plot of each group to `output` (.png or .svg), atomically."""
     ext = Path(output).suffix.lower()
@@ -122,5 +124,6 @@ def plot_group_curves(
             f"cannot plot to {str(output)!r}: use one of {', '.join(sorted(PLOT_FORMATS))}"
         )
     pairs = list(groups.items()) if isinstance(groups, Mapping) else list(groups)
-    write_atomic(output, render_group_plot(metric, pairs, PLOT_FORMATS[ext], title))
+    data = render_group_plot(metric, pairs, PLOT_FORMATS[ext], title)
+    write_output(output, data, force=force)
     return Path(output)

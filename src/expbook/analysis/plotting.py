@@ -13,7 +13,7 @@ from pathlib import Path
 
 from expbook.analysis.curves import Curve
 from expbook.errors import ExpbookError
-from expbook.output import write_atomic
+from expbook.output import write_output
 
 PLOT_FORMATS = {".png": "png", ".svg": "svg", ".html": "html", ".htm": "html"}
 
@@ -61,7 +61,11 @@ def render_plot(metric: str, series: Sequence[tuple[str, Curve]], fmt: str) -> b
 
 
 def plot_curves(
-    metric: str, series: Sequence[tuple[str, Curve]], output: str | os.PathLike
+    metric: str,
+    series: Sequence[tuple[str, Curve]],
+    output: str | os.PathLike,
+    *,
+    force: bool = False,
 ) -> Path:
     """Write the overlay to `output`; the format comes from its extension."""
     ext = Path(output).suffix.lower()
@@ -69,5 +73,5 @@ def plot_curves(
         raise ExpbookError(
             f"cannot plot to {str(output)!r}: use one of {', '.join(sorted(PLOT_FORMATS))}"
         )
-    write_atomic(output, render_plot(metric, series, PLOT_FORMATS[ext]))
+    write_output(output, render_plot(metric, series, PLOT_FORMATS[ext]), force=force)
     return Path(output)

@@ -30,6 +30,12 @@ repo_option = click.option(
     help="The git/DVC repository to read.",
 )
 
+force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite the output file even when git tracks it.",
+)
+
 format_options = _stack(
     click.option(
         "--format",
@@ -44,8 +50,9 @@ format_options = _stack(
         "-o",
         type=click.Path(dir_okay=False),
         default=None,
-        help="Write to FILE (format from its extension: .csv .json .md .html).",
+        help="Write to FILE (format from its extension: .csv .json .md .html; `-`: stdout).",
     ),
+    force_option,
 )
 
 where_option = click.option(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from expbook.cli.options import repo_option
+from expbook.cli.options import force_option, repo_option
 from expbook.errors import ExpbookError
 
 
@@ -30,8 +30,9 @@ from expbook.errors import ExpbookError
     "comma-separated params ('auto': every differing param except seeds).",
 )
 @click.option("--where", default=None, metavar="EXPR", help="With --group: which runs to use.")
+@force_option
 @repo_option
-def plot(metric, exps, output, group_by, where, repo):
+def plot(metric, exps, output, group_by, where, force, repo):
     """Overlay one step curve (e.g. val/acc) of several experiments, one line each.
 
     METRIC is a dvclive metric name or an unambiguous suffix of it (`acc` for `val/acc`).
@@ -42,10 +43,13 @@ def plot(metric, exps, output, group_by, where, repo):
         expbook plot train/loss main lr-wd-002 -o curves.html
         expbook plot val/acc --group train.lr --where "sweep = 'lr'" -o lr-groups.png
     """
+    from expbook.output import check_output_path
+
+    check_output_path(output, force=force)  # refuse a bad -o before reading anything
     if group_by:
         if exps:
             raise ExpbookError("give either EXPS or --group, not both")
-        _plot_groups(metric, group_by, where, output, repo)
+        _plot_groups(metric, group_by, where, output, repo, force)
         return
     if not exps:
         raise ExpbookError("name at least one experiment (or use --group KEYS)")
@@ -58,11 +62,11 @@ def plot(metric, exps, output, group_by, where, repo):
         curves = read_curves(repo, exp.rev)
         name = match_metric(metric, curves, where=f" in {exp.name}")
         series.append((exp.name, curves[name]))
-    path = plot_curves(metric, series, output)
+    path = plot_curves(metric, series, output, force=force)
     click.echo(f"wrote {path} ({len(series)} curves)")
 
 
-def _plot_groups(metric, group_by, where, output, repo):
+def _plot_groups(metric, group_by, where, output, repo, force):
     """`plot --group`: the mean step curve of each seed group with a +/- std band."""
     from expbook import registry
     from expbook.analysis.groupplot import group_curves, plot_group_curves
@@ -77,7 +81,7 @@ def _plot_groups(metric, group_by, where, output, repo):
         [(label, [r["rev"] for r in members]) for label, _, members in grouping.groups],
         metric,
     )
-    path = plot_group_curves(metric, series, output)
+    path = plot_group_curves(metric, series, output, force=force)
     click.echo(f"wrote {path} ({len(series)} groups)")
 
 
@@ -91,8 +95,9 @@ def _plot_groups(metric, group_by, where, output, repo):
     type=click.Path(file_okay=False),
     help="Directory for one <experiment>.csv each.",
 )
+@force_option
 @repo_option
-def export(exps, out_dir, repo):
+def export(exps, out_dir, force, repo):
     """Export each experiment's step curves as a CSV (step, timestamp, one column per metric).
 
     \b
@@ -103,6 +108,9 @@ def export(exps, out_dir, repo):
     from expbook.analysis.curves import read_curves
     from expbook.analysis.exporting import export_curves
     from expbook.cli.registry_cmds import resolve_many
+    from expbook.output import check_output_dir
+
+    check_output_dir(out_dir)  # refuse a bad -o before reading anything
 
     items = []
     for exp in resolve_many(repo, exps):
@@ -113,5 +121,5 @@ def export(exps, out_dir, repo):
                 "(<dir>/plots/metrics/*.tsv) in its commit"
             )
         items.append((exp.name, curves))
-    for path in export_curves(items, out_dir):
+    for path in export_curves(items, out_dir, force=force):
         click.echo(f"wrote {path}")

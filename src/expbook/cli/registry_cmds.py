@@ -67,6 +67,7 @@ def registry(
     full_names,
     fmt,
     output,
+    force,
 ):
     """List experiments with their params and metrics, one row each.
 
@@ -112,9 +113,9 @@ def registry(
         if output is None:
             sys.stdout.write(text)
             return
-        from expbook.output import write_atomic
+        from expbook.output import write_output
 
-        write_atomic(output, text)
+        write_output(output, text, force=force)
         count = n_rows[0] if n_rows else _count_rows(text, fmt)
         click.echo(f"wrote {output} ({count} rows, {fmt})", err=True)
         return
@@ -135,7 +136,7 @@ def registry(
     if fmt == "table" and output is None:
         out.print_table(rows, cols, full_names=full_names)
         return
-    out.emit(out.render(rows, cols, fmt, full_names=full_names), output)
+    out.emit(out.render(rows, cols, fmt, full_names=full_names), output, force=force)
     if output is not None:
         click.echo(f"wrote {output} ({len(rows)} rows, {fmt})", err=True)
 

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from expbook.cli.options import repo_option, where_option
+from expbook.cli.options import force_option, repo_option, where_option
 from expbook.errors import ExpbookError
 
 TABLE_FORMATS = ("table", "md", "csv", "json")
@@ -255,9 +255,20 @@ def _sample(repo: str, n: int, where: str | None, seed: int) -> list[tuple[str, 
     default=None,
     help="Write a Markdown report (rules, metrics diff, outputs, plots) to FILE.",
 )
+@force_option
 @comparison_options
 def check(
-    repo, rev, against, rules, report, tolerance, ignore, ignore_out, no_default_ignores, keep
+    repo,
+    rev,
+    against,
+    rules,
+    report,
+    force,
+    tolerance,
+    ignore,
+    ignore_out,
+    no_default_ignores,
+    keep,
 ):
     """CI gate: reproduce REV from scratch, verify it matches its dvc.lock/metrics, apply rules.
 
@@ -273,6 +284,10 @@ def check(
 
     ignore, ignore_out = _ignores(ignore, ignore_out, no_default_ignores)
     ck.validate_rules(rules)
+    if report:
+        from expbook.output import check_output_path
+
+        check_output_path(report, force=force)  # refuse before a long reproduction, not after
     sha, name = _resolve(repo, rev)
     against_sha = _resolve(repo, against)[0] if against else None
     result = ck.check(
@@ -289,7 +304,7 @@ def check(
     )
     text = ck.markdown_report(result)
     if report:
-        ck.write_report(result, report)
+        ck.write_report(result, report, force=force)
     click.echo(text, nl=False)
     if result.reproduction.workspace:
         click.echo(f"\nworktree kept at {result.reproduction.workspace}")

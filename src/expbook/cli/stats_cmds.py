@@ -142,6 +142,7 @@ def stats(
     where,
     fmt,
     output,
+    force,
 ):
     """Per-group n, mean, std, standard error and 95% CI of a metric, tested against a baseline group.
 
@@ -175,4 +176,4 @@ def stats(
         alpha=alpha,
         metric_keys=metrics,
     )
-    emit(render_stats(result, fmt), output)
+    emit(render_stats(result, fmt), output, force=force)

@@ -1,15 +1,18 @@
 """Tokenizer and recursive-descent parser of the --where / --score language into tuple trees.
 
 Used by expbook.query (which resolves keys and evaluates the trees); nothing here evaluates user text.
+Chains (`a or b or ...`, `x + y + ...`, `not not ...`) become flat nodes, so a 10,000-term query
+never recurses 10,000 deep; parenthesis/call nesting is capped at MAX_DEPTH (issue 14).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from expbook.errors import QueryError
 
@@ -22,6 +25,11 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sqrt": math.sqrt,
 }
 KEYWORDS = {"and", "or", "not", "in", "is", "null", "none", "true", "false"}
+# deepest parenthesis nesting accepted: each level costs ~8 parser frames of Python's 1,000;
+# hand-written queries nest a few levels, generated ones are long, not deep
+MAX_DEPTH = 50
+# longest numeric literal accepted (float range ends near 1.8e308; longer text is a typo or an attack)
+MAX_NUMBER_CHARS = 400
 
 _TOKEN = re.compile(
     r"""
@@ -48,12 +56,12 @@ def tokenize(text: str) -> list[Token]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if match is None:
-            raise QueryError(f"cannot parse {text!r}: unexpected {text[pos]!r} at column {pos + 1}")
+            raise QueryError(
+                f"cannot parse {_clip(text)!r}: unexpected {text[pos]!r} at column {pos + 1}"
+            )
         kind, raw = match.lastgroup, match.group()
         if kind == "num":
-            tokens.append(
-                Token("num", float(raw) if any(c in raw for c in ".eE") else int(raw), pos)
-            )
+            tokens.append(Token("num", _number(text, raw, pos), pos))
         elif kind == "str":
             tokens.append(Token("str", re.sub(r"\\(.)", r"\1", raw[1:-1]), pos))
         elif kind == "quoted":
@@ -68,13 +76,53 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+def _number(text: str, raw: str, pos: int) -> int | float:
+    """A numeric literal; one outside float range (or absurdly long) is a QueryError."""
+    value: int | float | None = None
+    if len(raw) <= MAX_NUMBER_CHARS:
+        value = float(raw) if any(c in raw for c in ".eE") else int(raw)
+        if math.isinf(value) or abs(value) > sys.float_info.max:
+            value = None
+    if value is None:
+        shown = raw if len(raw) <= 30 else f"{raw[:12]}...{raw[-6:]} ({len(raw)} characters)"
+        raise QueryError(
+            f"cannot parse {_clip(text)!r}: number {shown} at column {pos + 1} is beyond "
+            "the float range"
+        )
+    return value
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    """The expression as error messages show it (a generated 10,000-term query is cut)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _check_depth(text: str, tokens: list[Token]) -> None:
+    """QueryError when parentheses nest deeper than MAX_DEPTH (checked before parsing)."""
+    depth = deepest = 0
+    at = 0
+    for tok in tokens:
+        if tok.kind == "op" and tok.value == "(":
+            depth += 1
+            if depth > deepest:
+                deepest, at = depth, tok.pos
+        elif tok.kind == "op" and tok.value == ")":
+            depth = max(depth - 1, 0)
+    if deepest > MAX_DEPTH:
+        raise QueryError(
+            f"cannot parse {_clip(text)!r}: parentheses nest {deepest} levels deep "
+            f"(at column {at + 1}); the limit is {MAX_DEPTH}"
+        )
+
+
 # Expression trees are plain tuples: ("lit", v) ("key", name) ("cmp", op, a, b) ("in", a, [..], neg)
-# ("glob", a, b, neg) ("null", a, neg) ("and", a, b) ("or", a, b) ("not", a) ("arith", op, a, b)
-# ("neg", a) ("call", fname, [args])
+# ("glob", a, b, neg) ("null", a, neg) ("and", [a, b, ...]) ("or", [a, b, ...]) ("not", a)
+# ("arith", a, [(op, b), (op, c), ...]) evaluated left to right, ("neg", a) ("call", fname, [args])
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = tokenize(text)
+        _check_depth(text, self.tokens)
         self.i = 0
 
     def peek(self) -> Token:
@@ -97,13 +145,13 @@ class _Parser:
             self.fail(f"expected {value or kind!r}")
         return tok
 
-    def fail(self, what: str):
+    def fail(self, what: str) -> NoReturn:
         tok = self.peek()
         found = (
             "end of expression" if tok.kind == "end" else repr(self.text[tok.pos : tok.pos + 20])
         )
         raise QueryError(
-            f"cannot parse {self.text!r}: {what} at column {tok.pos + 1}, found {found}"
+            f"cannot parse {_clip(self.text)!r}: {what} at column {tok.pos + 1}, found {found}"
         )
 
     def parse(self):
@@ -115,21 +163,26 @@ class _Parser:
         return node
 
     def or_(self):
-        node = self.and_()
+        terms = [self.and_()]
         while self.accept("kw", "or"):
-            node = ("or", node, self.and_())
-        return node
+            terms.append(self.and_())
+        return terms[0] if len(terms) == 1 else ("or", terms)
 
     def and_(self):
-        node = self.not_()
+        terms = [self.not_()]
         while self.accept("kw", "and"):
-            node = ("and", node, self.not_())
-        return node
+            terms.append(self.not_())
+        return terms[0] if len(terms) == 1 else ("and", terms)
 
     def not_(self):
-        if self.accept("kw", "not"):
-            return ("not", self.not_())
-        return self.comparison()
+        count = 0
+        while self.accept("kw", "not"):
+            count += 1
+        node = self.comparison()
+        if count == 0:
+            return node
+        # `not not x` is x's truth value: keep two levels at most, never 10,000
+        return ("not", node) if count % 2 else ("not", ("not", node))
 
     def comparison(self):
         left = self.sum_()
@@ -165,24 +218,27 @@ class _Parser:
         return node[1]
 
     def sum_(self):
-        node = self.product()
+        node, rest = self.product(), []
         while (tok := self.peek()).kind == "op" and tok.value in "+-":
             self.take()
-            node = ("arith", tok.value, node, self.product())
-        return node
+            rest.append((tok.value, self.product()))
+        return ("arith", node, rest) if rest else node
 
     def product(self):
-        node = self.unary()
+        node, rest = self.unary(), []
         while (tok := self.peek()).kind == "op" and tok.value in "*/":
             self.take()
-            node = ("arith", tok.value, node, self.unary())
-        return node
+            rest.append((tok.value, self.unary()))
+        return ("arith", node, rest) if rest else node
 
     def unary(self):
-        if self.accept("op", "-"):
-            node = self.unary()
-            return ("lit", -node[1]) if node[0] == "lit" and is_number(node[1]) else ("neg", node)
-        return self.atom()
+        count = 0
+        while self.accept("op", "-"):
+            count += 1
+        node = self.atom()
+        if count % 2 == 0:
+            return node
+        return ("lit", -node[1]) if node[0] == "lit" and is_number(node[1]) else ("neg", node)
 
     def atom(self):
         tok = self.take()
@@ -200,7 +256,7 @@ class _Parser:
             if self.peek().kind == "op" and self.peek().value == "(":
                 if tok.value not in FUNCTIONS:
                     raise QueryError(
-                        f"unknown function {tok.value!r} in {self.text!r}; "
+                        f"unknown function {tok.value!r} in {_clip(self.text)!r}; "
                         f"known: {', '.join(sorted(FUNCTIONS))}"
                     )
                 self.take()
@@ -220,21 +276,20 @@ def parse(text: str):
 
 
 def keys_of(tree) -> list[str]:
-    """Every key name an expression mentions, in order."""
+    """Every key name an expression mentions, in order (iterative: trees may be wide)."""
     out: list[str] = []
-
-    def walk(node):
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+            continue
+        if not isinstance(node, tuple) or not node:
+            continue
         if node[0] == "key":
             out.append(node[1])
-        for child in node[1:]:
-            if isinstance(child, tuple):
-                walk(child)
-            elif isinstance(child, list):
-                for item in child:
-                    if isinstance(item, tuple):
-                        walk(item)
-
-    walk(tree)
+        elif node[0] != "lit":
+            stack.extend(reversed(node[1:]))
     return out
 
 

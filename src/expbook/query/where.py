@@ -150,13 +150,20 @@ def _compare(op: str, a: Any, b: Any) -> bool:
 def _arith(op: str, a: Any, b: Any) -> Any:
     if not (is_number(a) and is_number(b)):
         return None
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    return None if b == 0 else a / b
+    try:
+        if op == "+":
+            value = a + b
+        elif op == "-":
+            value = a - b
+        elif op == "*":
+            value = a * b
+        else:
+            value = None if b == 0 else a / b
+    except OverflowError:  # int / int beyond float range
+        return None
+    if isinstance(value, int) and value.bit_length() > 1024:  # keep a long chain from growing ints
+        return math.inf if value > 0 else -math.inf
+    return value
 
 
 def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
@@ -168,11 +175,11 @@ def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
     if kind == "key":
         return getter(node[1])
     if kind == "and":
-        a, b = _compile(node[1], getter), _compile(node[2], getter)
-        return lambda row: _truth(a(row)) and _truth(b(row))
+        terms = [_compile(term, getter) for term in node[1]]
+        return lambda row: all(_truth(term(row)) for term in terms)
     if kind == "or":
-        a, b = _compile(node[1], getter), _compile(node[2], getter)
-        return lambda row: _truth(a(row)) or _truth(b(row))
+        terms = [_compile(term, getter) for term in node[1]]
+        return lambda row: any(_truth(term(row)) for term in terms)
     if kind == "not":
         a = _compile(node[1], getter)
         return lambda row: not _truth(a(row))
@@ -214,8 +221,16 @@ def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
 
         return glob
     if kind == "arith":
-        op, a, b = node[1], _compile(node[2], getter), _compile(node[3], getter)
-        return lambda row: _arith(op, a(row), b(row))
+        first = _compile(node[1], getter)
+        rest = [(op, _compile(term, getter)) for op, term in node[2]]
+
+        def arith(row):
+            value = first(row)
+            for op, term in rest:
+                value = _arith(op, value, term(row))
+            return value
+
+        return arith
     if kind == "neg":
         a = _compile(node[1], getter)
         return lambda row: -v if is_number(v := a(row)) else None
@@ -245,7 +260,7 @@ def compile_expr(
     """Compile `text` against the known columns; returns row -> value (None when undefined)."""
     tree = parse(text)
     columns = list(columns)
-    resolved = {key: resolve_key(key, columns, namespaces) for key in keys_of(tree)}
+    resolved = {key: resolve_key(key, columns, namespaces) for key in dict.fromkeys(keys_of(tree))}
 
     def getter(name: str):
         column = resolved[name]

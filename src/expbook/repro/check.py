@@ -216,7 +216,7 @@ def markdown_report(res: CheckResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(res: CheckResult, path: str | os.PathLike) -> None:
-    from expbook.output import write_atomic
+def write_report(res: CheckResult, path: str | os.PathLike, *, force: bool = False) -> None:
+    from expbook.output import write_output
 
-    write_atomic(path, markdown_report(res))  # an unwritable path is an ExpbookError
+    write_output(path, markdown_report(res), force=force)  # a refused path: ExpbookError
