@@ -80,6 +80,7 @@ def rank_experiments(
         column = resolve_key(metric, columns, spaces)
         values = [row.get(column) for row in rows]
     else:
+        assert score is not None  # exactly one of metric/score, checked above
         func = compile_score(score, columns, spaces)
         values = [func(row) for row in rows]
     scored = [(exp, v) for exp, v in zip(pool, values) if is_number(v) and v == v]

@@ -118,7 +118,7 @@ def _git_tsvs(repo_path: str, rev: str) -> Iterator[tuple[str, bytes]]:
             if entry.type_str == "tree":
                 yield from walk(repo[entry.id], path + "/")
             elif entry.name.endswith(".tsv") and _split(path):
-                yield path, repo[entry.id].data
+                yield path, repo[entry.id].read_raw()
 
     yield from walk(commit.tree, "")
 
@@ -137,11 +137,11 @@ def _workspace_tsvs(repo_path: str) -> Iterator[tuple[str, bytes]]:
 def read_curves(repo: str | os.PathLike = ".", rev: str = "workspace") -> dict[str, Curve]:
     """Every dvclive step curve of a commit (or the workspace), keyed by metric name."""
     repo = os.fspath(repo)
-    files = list(_workspace_tsvs(repo) if rev == "workspace" else _git_tsvs(repo, rev))
-    dirs = {_split(path)[0] for path, _ in files}
+    found = _workspace_tsvs(repo) if rev == "workspace" else _git_tsvs(repo, rev)
+    files = [(path, data, parts) for path, data in found if (parts := _split(path))]
+    dirs = {parts[0] for _, _, parts in files}
     curves: dict[str, Curve] = {}
-    for path, data in sorted(files):
-        live_dir, metric = _split(path)
+    for path, data, (live_dir, metric) in sorted(files):
         name = metric if len(dirs) == 1 else f"{live_dir or '.'}:{metric}"
         steps, values, stamps = parse_tsv(data.decode("utf-8", "replace"), path)
         curves[name] = Curve(name, path, steps, values, stamps)
@@ -177,7 +177,7 @@ def read_file_at(repo: str | os.PathLike, rev: str, path: str) -> bytes | None:
     except (KeyError, ValueError):
         return None
     obj = git[entry.id]
-    return obj.data if obj.type_str == "blob" else None
+    return obj.read_raw() if obj.type_str == "blob" else None
 
 
 def exists_at(repo: str | os.PathLike, rev: str, path: str) -> bool:

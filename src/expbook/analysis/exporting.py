@@ -9,8 +9,9 @@ import csv
 import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from expbook.analysis.curves import Curve
 from expbook.output import check_output_path, write_output
@@ -18,7 +19,7 @@ from expbook.output import check_output_path, write_output
 
 def curves_csv(curves: Mapping[str, Curve]) -> str:
     """One table: a row per step, a column per metric; timestamp is the latest seen at that step."""
-    steps: dict[int, dict[str, object]] = {}
+    steps: dict[int, dict[str, Any]] = {}
     for name, curve in curves.items():
         for i, (step, value) in enumerate(zip(curve.steps, curve.values)):
             row = steps.setdefault(step, {"step": step, "timestamp": None})
@@ -49,7 +50,7 @@ def safe_filename(name: str) -> str:
 
 
 def export_curves(
-    items: list[tuple[str, Mapping[str, Curve]]],
+    items: Sequence[tuple[str, Mapping[str, Curve]]],
     out_dir: str | os.PathLike,
     *,
     force: bool = False,

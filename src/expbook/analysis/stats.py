@@ -113,12 +113,12 @@ def cohen_d(a: Sequence[float], b: Sequence[float]) -> float | None:
 
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     """Holm-Bonferroni adjusted p-values (None entries are skipped and stay None)."""
-    idx = sorted((i for i, p in enumerate(pvalues) if p is not None), key=lambda i: pvalues[i])
-    m = len(idx)
+    present = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)
+    m = len(present)
     out: list[float | None] = [None] * len(pvalues)
     running = 0.0
-    for rank, i in enumerate(idx):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+    for rank, (p, i) in enumerate(present):
+        running = max(running, min(1.0, (m - rank) * p))
         out[i] = running
     return out
 
@@ -266,7 +266,8 @@ def group_stats(
         else [c for c in columns if c not in set(param_keys)],
     }
     metric_col = resolve_key(metric, columns, spaces) if rows else metric
-    used, skipped = [], []
+    used: list[Mapping[str, Any]] = []
+    skipped: list[Mapping[str, Any]] = []
     for row in rows:
         (used if _number(row.get(metric_col)) is not None else skipped).append(row)
     grouping = group_rows(
@@ -287,7 +288,7 @@ def group_stats(
             group.revs.append(str(row.get("rev")))
             seed = tuple(_hashable(row.get(k)) for k in seeds)
             group.seeds.append(seed[0] if len(seed) == 1 else seed)
-            group.values.append(_number(row.get(metric_col)))
+            group.values.append(float(row[metric_col]))  # `used`: a number
         result.groups.append(group)
     for group in result.groups:
         for key, value in summarize(group.values).items():
@@ -359,7 +360,8 @@ def _compare_all(result: StatsResult, base: GroupStats) -> None:
     for group in result.groups:
         if group is base:
             continue
-        group.diff = group.mean - base.mean
+        if group.mean is not None and base.mean is not None:  # both n >= 1
+            group.diff = group.mean - base.mean
         if group.n < 2 or base.n < 2:
             group.note = group.note or "baseline n<2: no test"
             continue
@@ -425,7 +427,8 @@ def best_by_group(
         alpha=alpha,
         metric_keys=metric_keys,
     )
-    ranked = sorted(result.groups, key=lambda g: g.mean, reverse=higher_is_better)
+    # every group holds at least one used row, so its mean is a number
+    ranked = sorted(result.groups, key=lambda g: g.mean or 0.0, reverse=higher_is_better)
     p = sig = None
     if len(ranked) >= 2:
         p = welch_p(ranked[0].values, ranked[1].values)

@@ -35,7 +35,7 @@ class CliError(click.ClickException):
 
     def __init__(self, err: ExpbookError) -> None:
         super().__init__(str(err))
-        self.exit_code = err.exit_code
+        self.exit_code = err.exit_code  # type: ignore[misc]  # click declares it on the class
 
 
 class LazyGroup(click.Group):

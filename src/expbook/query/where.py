@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from expbook.errors import QueryError
 from expbook.query.expr import FUNCTIONS, is_number, keys_of, parse
+
+RowT = TypeVar("RowT", bound=Mapping[str, Any])
 
 # query name -> row column; `tag = 'x'` tests membership in the row's list of tags
 PLAIN_COLUMNS = {
@@ -302,8 +304,8 @@ def columns_of(rows: Iterable[Mapping]) -> list[str]:
 
 
 def filter_rows(
-    rows: list[Mapping], where: str | None, namespaces: Mapping[str, Iterable[str]] | None = None
-) -> list[Mapping]:
+    rows: Sequence[RowT], where: str | None, namespaces: Mapping[str, Iterable[str]] | None = None
+) -> list[RowT]:
     """The rows for which `where` is true (all rows when where is empty)."""
     if not where:
         return list(rows)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections.abc import Callable
 from typing import Any
 
+_fast_json_loads: Callable[[bytes | str], Any]
 try:  # a dependency of DVC; ~3x faster to parse than json (10k metrics files on a cold read)
     from orjson import loads as _fast_json_loads
 except ImportError:  # pragma: no cover - orjson is optional

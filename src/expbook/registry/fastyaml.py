@@ -7,7 +7,7 @@ Used by expbook.registry.dvcfiles; parsing YAML is most of a cold registry read,
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 _INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _FLOAT = re.compile(
@@ -128,7 +128,7 @@ def _parse(text: str) -> Any:
     # (indent of the container's lines, container); a key without a value waits in `pending`
     # until the next line shows whether it holds a mapping, a list, or nothing (null)
     stack: list[tuple[int, Any]] = [(0, root)]
-    pending: tuple[dict, str, int] | None = None
+    pending: tuple[Any, str, int] | None = None  # (container, key, indent)
     lines = _LINES
     for raw in text.split("\n"):
         tok = lines.get(raw)
@@ -159,14 +159,15 @@ def _parse(text: str) -> Any:
             stack[-1][0] > indent or (stack[-1][0] == indent and type(stack[-1][1]) is not want)
         ):
             stack.pop()
+        container: Any
         top_indent, container = stack[-1]
         if top_indent != indent or type(container) is not want:
             raise _Fallback
         if kind == "item":
-            container.append(value)
+            cast(list, container).append(value)
         elif kind == "ikey":
             item: dict = {}
-            container.append(item)
+            cast(list, container).append(item)
             stack.append((child_indent, item))
             if value is _PENDING:
                 pending = (item, key, child_indent)

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from functools import cached_property
+from typing import Any
 
 from expbook.errors import ExpbookError, NotFoundError
 
@@ -65,7 +66,8 @@ class GitRepo:
                 self.common_dir = os.path.normpath(os.path.join(git, fh.read().strip()))
         else:
             self.common_dir = git
-        self._tree_index: dict[str, tuple] = {}
+        self._tree_index: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.ref_state: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ pure-file reads
     def refs(self, prev: dict | None = None) -> dict[str, str]:
@@ -280,12 +282,12 @@ class GitRepo:
         """Every path of a blob called `filename` under `tree`, memoised per subtree id."""
         return [p for p in self._index(tree, filename, skip)]
 
-    def _index(self, tree, filename: str, skip: tuple) -> tuple:
+    def _index(self, tree: Any, filename: str, skip: tuple[str, ...]) -> tuple[str, ...]:
         key = (str(tree.id), filename)
         hit = self._tree_index.get(key)
         if hit is not None:
             return hit
-        found = []
+        found: list[str] = []
         for entry in tree:
             if entry.type_str == "tree":
                 if entry.name in skip:

@@ -10,6 +10,7 @@ import os
 import posixpath
 import time
 from functools import cached_property
+from typing import Any
 
 from expbook.errors import NotFoundError
 from expbook.registry import cache as _cache
@@ -41,7 +42,7 @@ class RepoReader:
     def object_dirs(self) -> set[str]:
         # the cache's two-hex-digit object folders, listed once: an object whose folder is
         # absent costs no stat (outs of 10k experiments are 10k stats otherwise)
-        found = set()
+        found: set[str] = set()
         for sub in ("", "files/md5"):
             try:
                 with os.scandir(os.path.join(self.cache_dir, sub)) as it:
@@ -160,7 +161,9 @@ def read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict) -> dict | None
 def read_chunk(args: tuple[str, str, list[str]]) -> dict[str, dict]:
     """Worker of RepoReader.prefetch: a fresh repository handle per forked process."""
     root, cache_dir, shas = args
-    g, memo, out = GitRepo(root), {}, {}
+    g = GitRepo(root)
+    memo: dict[Any, Any] = {}
+    out: dict[str, dict] = {}
     for sha in shas:
         snap = read_commit(g, sha, cache_dir, memo)
         if snap is not None:

@@ -226,13 +226,13 @@ def _read_rows(
     if keep_rows:
         entries[key] = {**stamp, "rows": [_to_plain(r) for r in rows]}
     stamp["refs"] = c.g.ref_stamp()
-    if ws and ws["missing"]:
+    missing = bool(ws and ws["missing"])
+    if missing:
         entries.pop(key, None)  # a missing cache file may appear: never reuse these rows as is
-        stamp = None
     _cache.save(
         c.root, "rows", {"ref_state": c.g.ref_state, "entries": dict(list(entries.items())[-4:])}
     )
-    return rows, stamp
+    return rows, None if missing else stamp
 
 
 def _build(
@@ -301,7 +301,7 @@ def _build(
         row = None
         if data is not None:
             name = _describe(sha, head, head_branch, tags, branches)
-            ref = (
+            base_ref = (
                 f"refs/heads/{head_branch}"
                 if sha == head and head_branch
                 else f"refs/tags/{tags[sha][0]}"
@@ -317,7 +317,7 @@ def _build(
                 sha,
                 "baseline",
                 sha,
-                ref,
+                base_ref,
                 "success",
                 notes,
                 branches.get(sha, []),

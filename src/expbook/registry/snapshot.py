@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import posixpath
 import sys
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from expbook.registry.dvcfiles import (
@@ -48,7 +50,7 @@ class DiskReader:
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self.seen: dict[str, tuple] = {}
+        self.seen: dict[str, tuple | None] = {}
 
     def key(self, path: str):
         full = os.path.join(self.root, path)
@@ -149,8 +151,9 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
         else:
             files = [(file, key)]
         for path, fkey in files:
+            data: Callable[[], bytes]
             if fkey is not None:
-                data = lambda p=path, k=fkey: reader.read(p, k)  # noqa: E731
+                data = partial(reader.read, path, fkey)
                 memo_key = ("metric", fkey)
             elif path in locks and locks[path]["md5"] and not locks[path]["dir"]:
                 cpath = cache_path(cache_dir, locks[path]["md5"], locks[path]["legacy"])
@@ -158,7 +161,7 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
                     errors[path] = f"{path}: not in local cache ({locks[path]['md5']})"
                     missing.append(_rel_cache_path(locks[path]["md5"], locks[path]["legacy"]))
                     continue
-                data = lambda c=cpath: _read_file(c)  # noqa: E731
+                data = partial(_read_file, cpath)
                 memo_key = ("metric-cache", cpath)
             else:
                 errors[path] = f"{path}: no such file"

@@ -238,7 +238,7 @@ class Driver:
             self._plan_total(search)
             cache_dir = self._cache_dir()
             if spec.validate:
-                self._validate(search, cache_dir)
+                self._validate(search, cache_dir, spec.validate)
             self._save(other)
             self._loop(search, cache_dir, start, other)
         finally:
@@ -293,7 +293,7 @@ class Driver:
                 os.sep + os.path.join("files", "md5")
             )
 
-    def _validate(self, search: Search, cache_dir: str) -> None:
+    def _validate(self, search: Search, cache_dir: str, cmd: str) -> None:
         from expbook.sweep.validate import run_validation
 
         if search.is_grid:
@@ -307,7 +307,7 @@ class Driver:
         runs = [
             {"overrides": overrides_for(self.spec, c, s)} for c in configs for s in self._seeds()
         ]
-        run_validation(self.repo, self.baseline, cache_dir, self.spec.validate, runs)
+        run_validation(self.repo, self.baseline, cache_dir, cmd, runs)
 
     def _loop(self, search: Search, cache_dir: str, start: float, other: list[dict]) -> None:
         from expbook.sweep.runner import LocalBackend

@@ -5,10 +5,14 @@ Used by `expbook sweep` (live) and `expbook sweep status/best` (after the fact, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.sweep.ranking import rank_trials
 from expbook.sweep.spec import Metric
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress as RichProgress
 
 
 def _fmt(v: Any) -> str:
@@ -25,11 +29,11 @@ def metrics_of(spec: dict[str, Any]) -> list[Metric]:
 class Progress:
     """trials done/total, running, best so far and ETA; drawn on stderr."""
 
-    def __init__(self, console=None) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         from rich.console import Console
 
         self.console = console or Console(stderr=True)
-        self._progress = None
+        self._progress: RichProgress | None = None
 
     def start(self, total: int, done: int) -> None:
         from rich.progress import (

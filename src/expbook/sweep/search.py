@@ -59,18 +59,24 @@ class Search:
         self._reported: dict[int, set[int]] = {}
 
     def _distributions(self) -> dict[str, Any]:
-        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+        from optuna.distributions import (
+            BaseDistribution,
+            CategoricalDistribution,
+            FloatDistribution,
+            IntDistribution,
+        )
 
-        out = {}
+        out: dict[str, BaseDistribution] = {}
         for p in self.spec.swept:
             if p.choices is not None or (self.spec.method == "grid"):
                 out[p.key] = CategoricalDistribution(p.grid_values())
-            elif p.is_int:
-                out[p.key] = IntDistribution(
-                    int(p.low), int(p.high), log=p.log, step=int(p.step or 1)
-                )
+                continue
+            low, high = p.low, p.high
+            assert low is not None and high is not None  # a range without choices has both bounds
+            if p.is_int:
+                out[p.key] = IntDistribution(int(low), int(high), log=p.log, step=int(p.step or 1))
             else:
-                out[p.key] = FloatDistribution(float(p.low), float(p.high), log=p.log, step=p.step)
+                out[p.key] = FloatDistribution(float(low), float(high), log=p.log, step=p.step)
         return out
 
     @property
@@ -153,14 +159,11 @@ class Search:
         self._reported.pop(config_id, None)
         if trial is None:
             return
+        finite = [v for v in values or [] if v is not None and math.isfinite(v)]
         if status == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
-        elif (
-            status == "success"
-            and values
-            and all(v is not None and math.isfinite(v) for v in values)
-        ):
-            self.study.tell(trial, values if len(values) > 1 else values[0])
+        elif status == "success" and values and len(finite) == len(values):
+            self.study.tell(trial, finite if len(finite) > 1 else finite[0])
         else:
             self.study.tell(trial, state=TrialState.FAIL)
 

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -45,7 +45,7 @@ class Metric:
     mode: str = "max"  # max | min
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Literal["maximize", "minimize"]:
         return "maximize" if self.mode == "max" else "minimize"
 
 
@@ -77,8 +77,10 @@ class Param:
             return list(self.choices)
         if self.step is None:
             raise SpecError(f"{self.key}: a grid needs a list of values or a range with `step`")
-        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
-        values = [self.low + i * self.step for i in range(count)]
+        low, high = self.low, self.high
+        assert low is not None and high is not None  # a range without choices has both bounds
+        count = int(math.floor((high - low) / self.step + 1e-9)) + 1
+        values = [low + i * self.step for i in range(count)]
         return values if self.is_int else [round(v, 12) for v in values]
 
 
@@ -403,7 +405,7 @@ def check_against_params(spec: Spec, read_params) -> None:
     `read_params(file) -> dict | None` reads a params file of the baseline commit.
     """
     cache: dict[str, Any] = {}
-    keys = [(("params", p.key), p.key) for p in spec.params]
+    keys: list[tuple[tuple[str, ...], str]] = [(("params", p.key), p.key) for p in spec.params]
     keys += [(("promote", "set", k), k) for k in spec.promote_set]
     if spec.seeds > 1 or spec.seed_key != "base.seed":
         keys.append((("seed_key",), spec.seed_key))

@@ -58,7 +58,7 @@ def clean_stale(repo: str | os.PathLike) -> list[str]:
     return removed
 
 
-def create(repo: str | os.PathLike, index: int, baseline: str, cache_dir: str) -> Path:
+def create(repo: str | os.PathLike, index: int | str, baseline: str, cache_dir: str) -> Path:
     """A fresh worktree ws-<index> at `baseline` whose DVC cache is the main repo's cache."""
     path = ws_root(repo) / f"ws-{index}"
     if path.exists():
