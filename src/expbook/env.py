@@ -9,3 +9,9 @@ NUM_THREADS = "EXPBOOK_NUM_THREADS"
 CACHE_DIR = "EXPBOOK_CACHE_DIR"
 # Disables the registry cache entirely when set to a true value (benchmarks, debugging).
 NO_CACHE = "EXPBOOK_NO_CACHE"
+# Set for `--on-best` commands: the new best trial's name and its metric value.
+BEST_NAME = "EXPBOOK_BEST_NAME"
+BEST_VALUE = "EXPBOOK_BEST_VALUE"
+# Set for `expbook check --on-fail` commands: the checked experiment and its failed rules.
+CHECK_NAME = "EXPBOOK_CHECK_NAME"
+CHECK_FAILED = "EXPBOOK_CHECK_FAILED"

@@ -256,6 +256,19 @@ def _sample(repo: str, n: int, where: str | None, seed: int) -> list[tuple[str, 
     help="Write a Markdown report (rules, metrics diff, outputs, plots) to FILE.",
 )
 @force_option
+@click.option(
+    "--on-fail",
+    default=None,
+    metavar="'CMD [ARGS...]'",
+    help="Run CMD (argv, never a shell) when a --fail-if rule fails: the check as JSON on stdin, "
+    "EXPBOOK_CHECK_NAME/EXPBOOK_CHECK_FAILED set; 5 s timeout, never changes the exit code.",
+)
+@click.option(
+    "--on-fail-url",
+    default=None,
+    metavar="URL",
+    help="POST the same JSON to URL when a rule fails (5 s timeout, failures logged).",
+)
 @comparison_options
 def check(
     repo,
@@ -264,6 +277,8 @@ def check(
     rules,
     report,
     force,
+    on_fail,
+    on_fail_url,
     tolerance,
     ignore,
     ignore_out,
@@ -279,7 +294,9 @@ def check(
     Example:
         expbook check --against main --fail-if "test.acc < ref - 0.01" --report report.md
         expbook check --fail-if "val.loss > ref * 1.05" --tolerance 1e-6
+        expbook check --against main --fail-if "test.acc < ref" --on-fail "./page-me.sh"
     """
+    from expbook.lifecycle.alerts import Alerts
     from expbook.repro import check as ck
 
     ignore, ignore_out = _ignores(ignore, ignore_out, no_default_ignores)
@@ -288,6 +305,7 @@ def check(
         from expbook.output import check_output_path
 
         check_output_path(report, force=force)  # refuse before a long reproduction, not after
+    alerts = Alerts.from_options(on_fail, on_fail_url, option="--on-fail")
     sha, name = _resolve(repo, rev)
     against_sha = _resolve(repo, against)[0] if against else None
     result = ck.check(
@@ -308,4 +326,6 @@ def check(
     click.echo(text, nl=False)
     if result.reproduction.workspace:
         click.echo(f"\nworktree kept at {result.reproduction.workspace}")
+    if alerts is not None and result.regression:
+        alerts.send(*ck.failure_event(result))
     sys.exit(result.exit_code)

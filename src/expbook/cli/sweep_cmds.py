@@ -81,6 +81,20 @@ def sweep() -> None:
     metavar="CMD",
     help="Command that checks each trial's params before anything runs.",
 )
+@click.option(
+    "--on-best",
+    "on_best",
+    default=None,
+    metavar="'CMD [ARGS...]'",
+    help="Run CMD (split like a shell would, never run by one) each time a trial beats the best "
+    "so far: the trial as JSON on stdin, EXPBOOK_BEST_NAME/EXPBOOK_BEST_VALUE set; 5 s timeout.",
+)
+@click.option(
+    "--on-best-url",
+    default=None,
+    metavar="URL",
+    help="POST the same JSON to URL (a webhook; 5 s timeout; failures are logged, never fatal).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress).")
 @repo_option
 def run(
@@ -97,6 +111,8 @@ def run(
     jobs,
     prune,
     validate,
+    on_best,
+    on_best_url,
     as_json,
     repo,
 ):
@@ -108,8 +124,11 @@ def run(
     Example:
         expbook sweep run sweeps/lr-wd.yaml -j 2
         expbook sweep -S train.lr=1e-4..1e-2:log --method tpe -n 20 --metric val.acc
+        expbook sweep sweeps/lr-wd.yaml --on-best "notify-send 'new best'" \\
+            --on-best-url http://127.0.0.1:8000/hook
     """
     from expbook.errors import SpecError
+    from expbook.lifecycle.alerts import Alerts, BestWatch
     from expbook.sweep import load_spec, run_sweep, spec_from_options
     from expbook.sweep.report import Progress
 
@@ -138,7 +157,12 @@ def run(
     else:
         raise SpecError("nothing to sweep: give a spec file or -S KEY=VALUES options")
     progress = None if as_json or not sys.stderr.isatty() else Progress()
-    result = run_sweep(spec, repo, progress=progress)
+    alerts = Alerts.from_options(on_best, on_best_url)
+    watch = None
+    if alerts is not None:
+        first = spec.metrics[0]  # nsga2: alerts follow the first objective
+        watch = BestWatch(alerts, spec.name, first.key, first.mode)
+    result = run_sweep(spec, repo, progress=progress, on_best=watch)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:

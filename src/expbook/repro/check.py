@@ -142,6 +142,31 @@ def check(
     return out
 
 
+def failure_event(res: CheckResult) -> tuple[dict[str, Any], dict[str, str]]:
+    """(event JSON, env vars) for `--on-fail` alerts: which rules failed, values, reference."""
+    from expbook import env
+
+    failed = [r for r in res.rules if r.failed]
+    event = {
+        "event": "check_failed",
+        "name": res.reproduction.name,
+        "rev": res.reproduction.rev,
+        "against": res.against,
+        "against_rev": res.against_sha,
+        "reproduced": res.reproduction.ok,
+        "exit_code": res.exit_code,
+        "failed_rules": [
+            {"rule": r.rule, "metric": r.metric, "value": r.value, "reference": r.reference}
+            for r in failed
+        ],
+    }
+    names = {
+        env.CHECK_NAME: res.reproduction.name,
+        env.CHECK_FAILED: "; ".join(r.rule for r in failed),
+    }
+    return event, names
+
+
 # ---------------------------------------------------------------- report
 def _fmt(value: Any) -> str:
     if value is None:

@@ -117,7 +117,9 @@ def _recover(g, repo: str, spec: Spec, baseline: str, records: list[dict]) -> li
 
 
 class Driver:
-    def __init__(self, spec: Spec, repo: str, backend_factory=None, progress=None) -> None:
+    def __init__(
+        self, spec: Spec, repo: str, backend_factory=None, progress=None, on_best=None
+    ) -> None:
         import pygit2
 
         from expbook.registry.gitrepo import find_root
@@ -132,6 +134,7 @@ class Driver:
             ) from exc
         self.progress = progress
         self.backend_factory = backend_factory
+        self.on_best = on_best  # a lifecycle.alerts.BestWatch (or None): new-best alerts
         self.records: list[dict] = []
         self.configs: dict[int, dict] = {}
         self.queue: deque = deque()
@@ -230,6 +233,8 @@ class Driver:
             self.previous = [r for r in mine if r["status"] in ("success", "pruned")]
             self.done_hashes = {r["params_hash"] for r in self.previous}
             self.skipped = len(self.previous)
+            for r in self.previous if self.on_best else ():
+                self.on_best.seed(r)  # a resumed sweep alerts only on beating its old best
             # failed trials are retried; their old records stay for history (state only)
             self.records = [dict(r) for r in mine]
             search = Search(spec)
@@ -243,6 +248,8 @@ class Driver:
             self._loop(search, cache_dir, start, other)
         finally:
             lock.release()
+            if self.on_best:
+                self.on_best.close()
         return self._result(search, start)
 
     def _dirty_warning(self) -> list[str]:
@@ -394,6 +401,8 @@ class Driver:
             self._check_metrics(rec, result.get("metrics") or {})
         if rec["status"] != "failed" and self.configs.get(rec["cid"], {}).get("pruned"):
             rec["status"] = "pruned"  # a sibling seed was pruned and this one stopped too
+        if self.on_best:
+            self.on_best.offer(rec)
         cfg = self.configs.get(rec["cid"])
         if cfg is None or rec["kind"] != "trial":
             return
@@ -464,6 +473,12 @@ class Driver:
         )
 
 
-def run_sweep(spec: Spec, repo: str = ".", *, backend_factory=None, progress=None) -> SweepResult:
-    """Run (or resume) a sweep in `repo`; every finished trial is a DVC experiment ref."""
-    return Driver(spec, repo, backend_factory=backend_factory, progress=progress).run()
+def run_sweep(
+    spec: Spec, repo: str = ".", *, backend_factory=None, progress=None, on_best=None
+) -> SweepResult:
+    """Run (or resume) a sweep in `repo`; every finished trial is a DVC experiment ref.
+
+    `on_best`: a `expbook.lifecycle.alerts.BestWatch` told of each finished trial.
+    """
+    driver = Driver(spec, repo, backend_factory=backend_factory, progress=progress, on_best=on_best)
+    return driver.run()
