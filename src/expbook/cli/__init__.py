@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "stats": "expbook.cli.stats_cmds:stats",
     "reproduce": "expbook.cli.repro_cmds:reproduce",
     "check": "expbook.cli.repro_cmds:check",
+    "gc": "expbook.cli.gc_cmds:gc",
 }
 
 
