@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "reproduce": "expbook.cli.repro_cmds:reproduce",
     "check": "expbook.cli.repro_cmds:check",
     "gc": "expbook.cli.gc_cmds:gc",
+    "ui": "expbook.cli.ui_cmds:ui",
+    "report": "expbook.cli.ui_cmds:report",
 }
 
 

@@ -269,6 +269,12 @@ def _sample(repo: str, n: int, where: str | None, seed: int) -> list[tuple[str, 
     metavar="URL",
     help="POST the same JSON to URL when a rule fails (5 s timeout, failures logged).",
 )
+@click.option(
+    "--html",
+    "as_html",
+    is_flag=True,
+    help="Write --report as one self-contained HTML page instead of Markdown.",
+)
 @comparison_options
 def check(
     repo,
@@ -279,6 +285,7 @@ def check(
     force,
     on_fail,
     on_fail_url,
+    as_html,
     tolerance,
     ignore,
     ignore_out,
@@ -295,9 +302,13 @@ def check(
         expbook check --against main --fail-if "test.acc < ref - 0.01" --report report.md
         expbook check --fail-if "val.loss > ref * 1.05" --tolerance 1e-6
         expbook check --against main --fail-if "test.acc < ref" --on-fail "./page-me.sh"
+        expbook check --against main --report check.html --html
     """
     from expbook.lifecycle.alerts import Alerts
     from expbook.repro import check as ck
+
+    if as_html and not report:
+        raise ExpbookError("--html needs --report FILE")
 
     ignore, ignore_out = _ignores(ignore, ignore_out, no_default_ignores)
     ck.validate_rules(rules)
@@ -321,7 +332,12 @@ def check(
         keep=keep,
     )
     text = ck.markdown_report(result)
-    if report:
+    if report and as_html:
+        from expbook.output import write_output
+        from expbook.ui.report import check_html
+
+        write_output(report, check_html(result), force=force)
+    elif report:
         ck.write_report(result, report, force=force)
     click.echo(text, nl=False)
     if result.reproduction.workspace:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -83,29 +84,79 @@ def _signature(repo):
         return pygit2.Signature("expbook", "expbook@localhost")
 
 
-def _write(g: GitRepo, sha: str, doc: dict) -> None:
+class _Moved(Exception):
+    pass
+
+
+def _tip(g: GitRepo) -> str | None:
+    ref = g.repo.references.get(NOTES_REF)
+    return str(ref.target) if ref is not None else None
+
+
+def _swap(g: GitRepo, sha: str, doc: dict, old_tip: str | None) -> bool:
+    """Write the note on top of `old_tip` and move the notes ref only if it still points there
+    (compare-and-swap); False when another writer won."""
+    import secrets
+
     repo = g.repo
     sig = _signature(repo)
     text = json.dumps(doc, sort_keys=True, indent=1) + "\n"
-    repo.create_note(text, sig, sig, sha, NOTES_REF, True)
+    # libgit2 writes a note straight to a ref: give it a private one, then swap the real ref
+    tmp = f"{NOTES_REF}-tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        if old_tip:
+            repo.references.create(tmp, old_tip)
+        repo.create_note(text, sig, sig, sha, tmp, True)
+        new_tip = str(repo.references[tmp].target)
+    finally:
+        if tmp in repo.references:
+            repo.references.delete(tmp)
+    # git's compare-and-swap: lock the ref (git and libgit2 writers both honour the lock
+    # file), and move it only if it still points at the tip the note was written on
+    import pygit2
+
+    try:
+        with repo.transaction() as txn:
+            txn.lock_ref(NOTES_REF)
+            if _tip(GitRepo(g.root)) != old_tip:
+                raise _Moved
+            txn.set_target(NOTES_REF, new_tip, message="expbook note")
+    except (_Moved, pygit2.GitError):  # moved, or locked by a writer right now: try again
+        return False
+    return True
 
 
-def update(repo, sha: str, fn: Callable[[dict], dict]) -> dict:
-    """Apply `fn` to the commit's note under a lock and store the result; returns it."""
+def _write(g: GitRepo, sha: str, doc: dict) -> None:
+    """Store `doc` as the note of `sha` (caller holds the lock; used by `expbook pull`)."""
+    if not _swap(g, sha, doc, _tip(g)):
+        raise ExpbookError(f"could not write the note of {sha[:7]}: {NOTES_REF} moved meanwhile")
+
+
+def update(repo, sha: str, fn: Callable[[dict], dict], attempts: int = 50) -> dict:
+    """Apply `fn` to the commit's note and store the result; returns it.
+
+    Writers of this process and other expbook processes are serialised by a lock; the ref
+    itself moves by compare-and-swap, so a writer that bypasses the lock (`git notes`, another
+    tool) is never overwritten: the read-modify-write is retried on its new tip.
+    """
     g = _open(repo)
     commit = g.commit(sha)  # NotFoundError for an unknown sha
     sha = str(commit.id)
     with _locked(g):
-        # a fresh repository object: another process may have moved the notes ref
-        fresh = GitRepo(g.root)
-        current = get(fresh, sha)
-        new = fn(dict(current))
-        if not isinstance(new, dict):
-            raise ExpbookError(
-                f"note update for {sha[:7]} must return a dict, got {type(new).__name__}"
-            )
-        _write(fresh, sha, new)
-    return new
+        for attempt in range(attempts):
+            # a fresh repository object: another process may have moved the notes ref
+            fresh = GitRepo(g.root)
+            old_tip = _tip(fresh)
+            current = get(fresh, sha) if old_tip else {}
+            new = fn(dict(current))
+            if not isinstance(new, dict):
+                raise ExpbookError(
+                    f"note update for {sha[:7]} must return a dict, got {type(new).__name__}"
+                )
+            if _swap(fresh, sha, new, old_tip):
+                return new
+            time.sleep(0.005 * (1 + attempt % 10))  # let the other writer finish
+    raise ExpbookError(f"could not update the note of {sha[:7]}: {NOTES_REF} kept moving")
 
 
 def add_note(repo, sha: str, text: str) -> dict:

@@ -1,0 +1,235 @@
+"""`expbook report`: the dashboard's views as ONE self-contained HTML file: index.html with the
+CSS, app.js, charts.js, Plotly.js and the data inlined (rows, curves and pages of the first
+runs, stats, sweeps); nothing is fetched when it is opened. Also the HTML of `check --html`.
+
+Used by `expbook report` and `expbook check --report X --html`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import time
+from typing import Any
+
+from expbook.errors import ExpbookError
+from expbook.output import write_output
+from expbook.ui import files, views
+from expbook.ui.data import META_COLUMNS, RepoData
+
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+MAX_EMBED = 2_000_000  # bytes of one embedded image
+MAX_REPORT_POINTS = 1000  # points per embedded curve
+
+
+def _read(name: str) -> str:
+    with open(os.path.join(STATIC, name), encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _script(js: str) -> str:
+    # a "</script" inside the JS would end the element early; in JS strings "<\/" is the same
+    return "<script>" + js.replace("</script", "<\\/script") + "</script>"
+
+
+def json_for_html(value: Any) -> str:
+    """JSON that is safe inside <script type="application/json">: no `<`, `>` or `&` left."""
+    from expbook.ui.server import to_json
+
+    return to_json(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _thin(series: dict, n: int = MAX_REPORT_POINTS) -> dict:
+    total = len(series["steps"])
+    if total <= n:
+        return series
+    keep = sorted({int(i * total / n) for i in range(n)} | {total - 1})
+    return {k: [v[i] for i in keep] for k, v in series.items()}
+
+
+def _data_uri(path: str, data: bytes) -> str:
+    kind = files.content_type(path) or "application/octet-stream"
+    return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def build(
+    repo: str,
+    *,
+    where: str | None = None,
+    metric: str | None = None,
+    sweeps: list[str] | None = None,
+    runs: int = 50,
+) -> dict:
+    """Everything the report shows, as one JSON-able dict (what app.js reads as EB.report)."""
+    from expbook.sweep import state
+
+    data = RepoData(repo)
+    snap = data.snapshot()
+    idx = snap.matching(where or "")  # a bad --where is the CLI's QueryError
+    rows = [snap.rows[i] for i in idx]
+    doc: dict[str, Any] = {
+        "repo": data.root,
+        "where": where or "",
+        "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "columns": {
+            "meta": list(META_COLUMNS),
+            "params": [k for k in snap.params if any(k in r.params for r in rows)],
+            "metrics": [k for k in snap.metrics if any(k in r.metrics for r in rows)],
+        },
+        "rows": [snap.row_dict(i) for i in idx],
+        "curves": {},
+        "experiments": {},
+        "files": {},
+    }
+    for exp in [r for r in rows if r.kind != "workspace"][:runs]:
+        found = views.curves_of(data, exp.rev)
+        if found:
+            doc["curves"][exp.name] = {k: _thin(v) for k, v in found.items()}
+        page = views.experiment(data, exp.name)
+        embedded = {}
+        for item in page["media"]:
+            try:
+                body, _src = files.read_file(data.root, exp, item["path"])
+            except ExpbookError:
+                continue
+            if len(body) <= MAX_EMBED:
+                embedded[item["path"]] = _data_uri(item["path"], body)
+        page["media"] = [m for m in page["media"] if m["path"] in embedded]
+        doc["files"][exp.name] = embedded
+        doc["experiments"][exp.name] = page
+    if metric or doc["columns"]["metrics"]:
+        names = [r.name for r in rows if r.kind != "workspace"]
+        try:
+            doc["stats"] = views.stats(
+                data, names, metric or doc["columns"]["metrics"][0], [], None
+            )
+        except ExpbookError as err:
+            if metric:
+                raise
+            doc["stats"] = None
+            doc["stats_error"] = str(err)
+    wanted = sweeps if sweeps is not None else state.names(data.root)
+    doc["sweeps"] = [views.sweep(data, name) for name in wanted]
+    return doc
+
+
+def render(doc: dict) -> str:
+    """index.html with every asset and the data inlined."""
+    from expbook.ui.server import plotly_js
+
+    page = _read("index.html")
+    page = page.replace("__TOKEN__", "").replace("__MODE__", "report")
+    scripts = "".join(
+        _script(js)
+        for js in (plotly_js().read_text(encoding="utf-8"), _read("app.js"), _read("charts.js"))
+    )
+    blocks = {
+        "STYLE": "<style>" + _read("app.css") + "</style>",
+        "DATA": '<script type="application/json" id="expbook-data">'
+        + json_for_html(doc)
+        + "</script>",
+        "SCRIPTS": scripts,
+    }
+    for name, text in blocks.items():
+        start, end = page.index(f"<!--{name}-->"), page.index(f"<!--/{name}-->")
+        page = page[:start] + text + page[end + len(f"<!--/{name}-->") :]
+    return page
+
+
+def write_report(repo: str, output: str | os.PathLike, *, force: bool = False, **kw: Any) -> int:
+    """Build and write the report (atomically, via write_output's checks); returns its size."""
+    from expbook.output import check_output_path
+
+    check_output_path(output, force=force)  # refuse before the work, not after
+    text = render(build(repo, **kw))
+    write_output(output, text, force=force)
+    return len(text.encode("utf-8"))
+
+
+# ---------------------------------------------------------------- expbook check --html
+def check_html(res) -> str:
+    """`expbook check`'s report as a self-contained HTML page (same facts as the Markdown)."""
+    from expbook.repro.check import markdown_report
+
+    rep = res.reproduction
+    verdict = "passed" if res.passed else ("error" if rep.error else "failed")
+    esc = html.escape
+
+    def table(head: list[str], body: list[list[Any]]) -> str:
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{esc(_text(v))}</td>" for v in row) + "</tr>" for row in body
+        )
+        return (
+            '<table class="grid"><thead><tr>'
+            + "".join(f"<th>{esc(h)}</th>" for h in head)
+            + f"</tr></thead><tbody>{cells}</tbody></table>"
+        )
+
+    parts = [
+        f'<h2 class="verdict-{verdict}">expbook check: {esc(verdict)}</h2>',
+        f"<p>reproduced <code>{esc(rep.rev[:7])}</code> from scratch: "
+        f"{esc(rep.summary().split(': ', 1)[-1])}</p>",
+        f"<p>reference: committed metrics of <code>{esc(str(res.against))}</code> "
+        f"(<code>{esc(res.against_sha[:7])}</code>)</p>",
+    ]
+    if rep.error:
+        parts.append(f'<pre class="error">{esc(rep.error)}</pre>')
+    else:
+        if res.rules:
+            parts += [
+                "<h3>Rules</h3>",
+                table(
+                    ["rule", "metric", "value", "reference", "result"],
+                    [
+                        [r.rule, r.metric, r.value, r.reference, "FAILED" if r.failed else r.status]
+                        for r in res.rules
+                    ],
+                ),
+            ]
+        status = {d.key: d for d in rep.diffs if d.kind == "metric"}
+        keys = sorted(set(rep.reproduced_metrics) | set(res.reference))
+        parts += [
+            "<h3>Metrics</h3>",
+            table(
+                ["metric", "reference", "reproduced", "reproduction"],
+                [
+                    [
+                        k,
+                        res.reference.get(k),
+                        rep.reproduced_metrics.get(k),
+                        status[k].status if k in status else "—",
+                    ]
+                    for k in keys
+                ],
+            ),
+        ]
+        outs = [d for d in rep.diffs if d.kind == "out"]
+        if outs:
+            parts += [
+                "<h3>Outputs</h3>",
+                table(
+                    ["output", "recorded", "reproduced", "status"],
+                    [[d.key, d.recorded, d.reproduced, d.status] for d in outs],
+                ),
+            ]
+    parts.append(
+        "<details><summary>Markdown</summary><pre>" + esc(markdown_report(res)) + "</pre></details>"
+    )
+    style = (
+        _read("app.css")
+        + ".verdict-passed{color:#1e8e3e}.verdict-failed,.verdict-error{color:#c0392b}"
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>expbook check</title>'
+        f"<style>{style}</style></head><body><main>{''.join(parts)}</main></body></html>\n"
+    )
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value if isinstance(value, str) else json.dumps(value, default=str)

@@ -1,0 +1,322 @@
+"""The dashboard's web server: `create_app(repo)` builds a Starlette app (JSON API under /api,
+one index.html, static assets); `run_server()` serves it with uvicorn until Ctrl-C.
+
+Used by `expbook ui`; tests call create_app() and run_server() directly.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from expbook.errors import ExpbookError, NotFoundError
+from expbook.registry import notes as notes_lib
+from expbook.ui import data as tables
+from expbook.ui import files, views
+
+STATIC = Path(__file__).with_name("static")
+LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+MAX_BODY = 64 * 1024  # bytes of a write request
+MAX_NOTE = 10_000  # characters of one note or tag
+
+
+def plotly_js() -> Path:
+    """plotly.min.js as the `plotly` wheel ships it (no CDN, no network at view time)."""
+    import plotly
+
+    path = Path(plotly.__file__).with_name("package_data") / "plotly.min.js"
+    if not path.is_file():
+        raise ExpbookError(f"plotly.min.js missing from the plotly package ({path})")
+    return path
+
+
+def _clean(value: Any) -> Any:
+    # JSON has no NaN/Infinity: browsers reject them, so they travel as null
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(_clean(value), default=str, separators=(",", ":"))
+
+
+class JSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return to_json(content).encode("utf-8")
+
+
+def api(fn: Callable[..., Any]) -> Callable:
+    """One error shape for every endpoint: {"reason": ...} with 400 bad input, 404 unknown,
+    403 refused, 409 conflict; the message is the one the CLI prints."""
+
+    @functools.wraps(fn)
+    def endpoint(request: Request) -> Response:
+        try:
+            result = fn(request)
+        except NotFoundError as err:
+            return JSON({"reason": str(err)}, status_code=404)
+        except Refused as err:
+            return JSON({"reason": str(err)}, status_code=403)
+        except Conflict as err:
+            return JSON({"reason": str(err), "current": err.current}, status_code=409)
+        except (ExpbookError, ValueError, RecursionError) as err:
+            reason = str(err) if not isinstance(err, RecursionError) else "input nested too deeply"
+            return JSON({"reason": reason}, status_code=400)
+        return result if isinstance(result, Response) else JSON(result)
+
+    return endpoint
+
+
+class Refused(ExpbookError):
+    """A write without the page's token, or any write to a --read-only dashboard."""
+
+
+class Conflict(ExpbookError):
+    def __init__(self, message: str, current: Any) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+def note_version(exp) -> str:
+    """What the client edited: a stale version gets 409 and the current notes."""
+    blob = json.dumps({"notes": exp.notes, "tags": exp.tags}, sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def create_app(repo: str = ".", *, read_only: bool = False, hosts: list[str] | None = None):
+    """The dashboard app for `repo`; its state (rows, caches, token) lives on `app.state`."""
+    data = tables.RepoData(repo)
+    token = secrets.token_urlsafe(32)
+    index = (STATIC / "index.html").read_text(encoding="utf-8")
+
+    def args(request: Request) -> dict[str, str]:
+        return dict(request.query_params)
+
+    def names(request: Request) -> list[str]:
+        out = request.query_params.getlist("name")
+        if not out:
+            raise ExpbookError("name is required (repeat it for several runs: ?name=a&name=b)")
+        return out
+
+    def home(request: Request) -> Response:
+        page = index.replace("__TOKEN__", token).replace(
+            "__MODE__", "live" if not read_only else "read-only"
+        )
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name == "plotly.min.js":
+            return FileResponse(plotly_js(), media_type="text/javascript")
+        if name not in ("app.js", "app.css", "charts.js"):
+            return JSON({"reason": f"no static file {name[:100]!r}"}, status_code=404)
+        media = "text/javascript" if name.endswith(".js") else "text/css"
+        return FileResponse(STATIC / name, media_type=media)
+
+    @api
+    def meta(request: Request) -> dict:
+        snap = data.snapshot()
+        return {"repo": data.root, "read_only": read_only, "count": len(snap.rows)}
+
+    @api
+    def table(request: Request) -> dict:
+        return tables.table(data, args(request))
+
+    @api
+    def points(request: Request) -> dict:
+        """Every filtered row's params and one metric, column-major (parallel coords, scatter)."""
+        snap = data.snapshot()
+        a = args(request)
+        idx = tables.search(snap.flat, snap.matching(a.get("where", "")), a.get("q", ""))
+        keys = [k for k in snap.params if len({repr(snap.flat[i].get(k)) for i in idx}) > 1]
+        return {
+            "names": [snap.flat[i]["name"] for i in idx],
+            "params": {k: [snap.flat[i].get(k) for i in idx] for k in keys},
+            "metrics": {k: [snap.flat[i].get(k) for i in idx] for k in snap.metrics},
+        }
+
+    @api
+    def experiment(request: Request) -> dict:
+        info = views.experiment(data, names(request)[0])
+        info["version"] = note_version(data.find(info["name"]))
+        return info
+
+    @api
+    def curves(request: Request) -> dict:
+        return views.curves(data, names(request), request.query_params.get("metric"))
+
+    @api
+    def compare(request: Request) -> dict:
+        return views.compare(data, names(request))
+
+    @api
+    def stats(request: Request) -> dict:
+        a = args(request)
+        snap = data.snapshot()
+        idx = tables.search(snap.flat, snap.matching(a.get("where", "")), a.get("q", ""))
+        metric = a.get("metric") or (snap.metrics[0] if snap.metrics else "")
+        group = [g for g in a.get("group", "").split(",") if g]
+        return views.stats(
+            data,
+            [snap.rows[i].name for i in idx if snap.rows[i].kind != "workspace"],
+            metric,
+            group,
+            a.get("baseline"),
+        )
+
+    @api
+    def file(request: Request) -> Response:
+        exp = data.find(names(request)[0])
+        path = request.query_params.get("path", "")
+        kind = files.content_type(path)
+        if kind is None:
+            raise NotFoundError(f"no file {path[:200]!r} (only images and plot data are served)")
+        body, _source = files.read_file(data.root, exp, path)
+        # an SVG opened directly must not run scripts: sandbox every file response
+        return Response(
+            body,
+            media_type=kind,
+            headers={
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    @api
+    def sweeps(request: Request) -> dict:
+        return {"sweeps": views.sweep_names(data)}
+
+    @api
+    def sweep(request: Request) -> dict:
+        return views.sweep(data, names(request)[0])
+
+    async def write(request: Request) -> Response:
+        if read_only:
+            return JSON(
+                {"reason": "the dashboard is read-only (started with --read-only)"}, status_code=403
+            )
+        if not secrets.compare_digest(request.headers.get("x-expbook-token", ""), token):
+            return JSON(
+                {"reason": "missing or wrong CSRF token (reload the page)"}, status_code=403
+            )
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return JSON({"reason": f"request body over {MAX_BODY} bytes"}, status_code=413)
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(_write, request.path_params["what"], body)
+
+    def _write(what: str, body: bytes) -> Response:
+        try:
+            doc = json.loads(body or b"null")
+        except ValueError:
+            return JSON({"reason": "the body is not valid JSON"}, status_code=400)
+        if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
+            return JSON({"reason": "expected a JSON object with a string 'name'"}, status_code=400)
+        return _apply(what, doc)
+
+    def _apply(what: str, doc: dict) -> Response:
+        @api
+        def run(_request: Any) -> dict:
+            exp = data.find(doc["name"])
+            if exp.rev == "workspace":
+                raise ExpbookError("the workspace has no commit to annotate; commit it first")
+            version = doc.get("version")
+            if version is not None and version != note_version(exp):
+                raise Conflict(
+                    "the notes changed since you loaded them",
+                    {"notes": exp.notes, "tags": exp.tags, "version": note_version(exp)},
+                )
+            if what == "note":
+                text = doc.get("text")
+                if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTE:
+                    raise ExpbookError(
+                        f"'text' must be a non-empty string of at most {MAX_NOTE} characters"
+                    )
+                new = notes_lib.add_note(data.root, exp.rev, text)
+            elif what == "tag":
+                tag = doc.get("tag")
+                if not isinstance(tag, str) or not tag.strip() or len(tag) > 200:
+                    raise ExpbookError("'tag' must be a non-empty string of at most 200 characters")
+                new = notes_lib.set_tag(
+                    data.root, exp.rev, tag.strip(), remove=bool(doc.get("remove"))
+                )
+            else:
+                raise NotFoundError(f"no write endpoint {what!r}")
+            return {"name": exp.name, "notes": new.get("notes", []), "tags": new.get("tags", [])}
+
+        return run(None)
+
+    routes = [
+        Route("/", home),
+        Route("/static/{name}", static),
+        Route("/api/meta", meta),
+        Route("/api/table", table),
+        Route("/api/points", points),
+        Route("/api/experiment", experiment),
+        Route("/api/curves", curves),
+        Route("/api/compare", compare),
+        Route("/api/stats", stats),
+        Route("/api/file", file),
+        Route("/api/sweeps", sweeps),
+        Route("/api/sweep", sweep),
+        Route("/api/{what}", write, methods=["POST"]),
+    ]
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=hosts or LOCAL_HOSTS)]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.data = data
+    app.state.token = token
+    app.state.read_only = read_only
+    return app
+
+
+def run_server(
+    repo: str = ".",
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    read_only: bool = False,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the dashboard until Ctrl-C (uvicorn handles the signal and shuts down cleanly)."""
+    import uvicorn
+
+    hosts = LOCAL_HOSTS if host in ("127.0.0.1", "localhost", "::1") else ["*"]
+    app = create_app(repo, read_only=read_only, hosts=hosts)
+    _check_port(host, port)
+    app.state.data.snapshot()  # read the registry before the first request (and fail early)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    if on_ready:
+        on_ready(f"http://{host if ':' not in host else f'[{host}]'}:{port}/")
+    server.run()
+
+
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ExpbookError(f"cannot listen on {host}:{port}: {exc.strerror}") from None

@@ -1,0 +1,315 @@
+// expbook dashboard: routing, the data source (live /api or a report's embedded data) and the
+// experiments table. Every user string reaches the DOM through textContent (the `h` helper),
+// never innerHTML. Charts and the other pages are in charts.js.
+"use strict";
+
+const EB = (window.EB = {});
+const dataNode = document.getElementById("expbook-data");
+EB.report = dataNode ? JSON.parse(dataNode.textContent) : null;
+EB.token = (document.querySelector('meta[name="expbook-token"]') || {}).content || "";
+EB.readOnly = !!EB.report || (document.querySelector('meta[name="expbook-mode"]') || {}).content === "read-only";
+EB.pages = {};
+
+// ---------------------------------------------------------------- DOM helpers
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+EB.h = h;
+EB.fmt = function (v) {
+  if (v === null || v === undefined) return "";
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : Number(v.toPrecision(6)).toString();
+  if (Array.isArray(v)) return v.map(EB.fmt).join(", ");
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+};
+EB.short = (key) => { const i = key.indexOf(":"); return i >= 0 ? key.slice(i + 1) : key; };
+EB.errorBox = (msg) => h("div", { class: "error", role: "alert" }, msg);
+
+// ---------------------------------------------------------------- URL state
+EB.route = function () {
+  const raw = location.hash.replace(/^#\/?/, "");
+  const [view, query] = raw.split("?");
+  return { view: view || "table", params: new URLSearchParams(query || "") };
+};
+EB.go = function (view, params, replace) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (Array.isArray(v)) v.forEach((x) => q.append(k, x));
+    else if (v !== "" && v !== null && v !== undefined && v !== false) q.set(k, v);
+  }
+  const hash = "#/" + view + (q.toString() ? "?" + q : "");
+  if (replace) history.replaceState(null, "", hash);
+  else location.hash = hash;
+  if (replace) render();
+};
+EB.state = function () {
+  const { params } = EB.route();
+  const o = {};
+  for (const k of params.keys()) o[k] = params.getAll(k).length > 1 ? params.getAll(k) : params.get(k);
+  return o;
+};
+
+// ---------------------------------------------------------------- data source
+class ApiError extends Error { constructor(msg, status) { super(msg); this.status = status; } }
+EB.ApiError = ApiError;
+EB.get = async function (path, params) {
+  if (EB.report) return EB.local[path](params || {});
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (Array.isArray(v)) v.forEach((x) => q.append(k, x));
+    else if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  }
+  const r = await fetch("api/" + path + "?" + q);
+  const body = await r.json().catch(() => ({ reason: "bad answer from the server (" + r.status + ")" }));
+  if (!r.ok) throw new ApiError(body.reason || "error " + r.status, r.status);
+  return body;
+};
+EB.post = async function (path, body) {
+  const r = await fetch("api/" + path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Expbook-Token": EB.token },
+    body: JSON.stringify(body),
+  });
+  const out = await r.json().catch(() => ({ reason: "error " + r.status }));
+  if (!r.ok) throw new ApiError(out.reason, r.status);
+  return out;
+};
+EB.fileUrl = (name, path) => {
+  if (EB.report) return ((EB.report.files || {})[name] || {})[path] || "";
+  return "api/file?" + new URLSearchParams({ name, path });
+};
+
+// ---------------------------------------------------------------- table (shared with the report)
+function flatValue(row, col) {
+  if (row.params && col in row.params) return row.params[col];
+  if (row.metrics && col in row.metrics) return row.metrics[col];
+  if (col === "sweep") return row.sweep ? row.sweep.name : null;
+  return row[col];
+}
+EB.flatValue = flatValue;
+function sortKey(v, desc) {
+  if (v === null || v === undefined || (typeof v === "number" && isNaN(v))) return [2, 0, ""];
+  if (typeof v === "boolean") v = +v;
+  if (typeof v === "number") return [0, desc ? -v : v, ""];
+  return [1, 0, String(v)];
+}
+EB.meanStd = function (vals) {
+  const xs = vals.filter((v) => typeof v === "number" && isFinite(v));
+  if (!xs.length) return { n: 0, mean: null, std: null };
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const s = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)) : 0;
+  return { n: xs.length, mean: m, std: s };
+};
+EB.local = {
+  // the report's rows were filtered when it was written: where is fixed, the rest works here
+  _rows(p) {
+    const R = EB.report;
+    if ((p.where || "") && p.where !== (R.where || "")) {
+      throw new ApiError("this report was written with --where " + JSON.stringify(R.where || "") +
+        "; a new where-expression needs the live dashboard (expbook ui)", 400);
+    }
+    const q = (p.q || "").toLowerCase();
+    return R.rows.filter((r) => !q || [r.name, r.rev, r.message, ...(r.tags || []), ...(r.notes || []), r.sweep ? r.sweep.name : ""]
+      .join(" ").toLowerCase().includes(q));
+  },
+  table(p) {
+    const R = EB.report;
+    let rows = EB.local._rows(p);
+    if (p.sort) {
+      const desc = p.desc === "1";
+      const keyed = rows.map((r) => [sortKey(flatValue(r, p.sort), desc), r]);
+      const num = keyed.filter((k) => k[0][0] === 0).sort((a, b) => a[0][1] - b[0][1]);
+      const txt = keyed.filter((k) => k[0][0] === 1).sort((a, b) => (a[0][2] < b[0][2] ? -1 : a[0][2] > b[0][2] ? 1 : 0) * (desc ? -1 : 1));
+      rows = [...num, ...txt, ...keyed.filter((k) => k[0][0] === 2)].map((k) => k[1]);
+    }
+    const offset = +(p.offset || 0), limit = +(p.limit || 100);
+    const out = { total: rows.length, count: R.rows.length, offset, limit, columns: R.columns, rows: rows.slice(offset, offset + limit) };
+    if (p.group) {
+      const buckets = new Map();
+      for (const r of rows) {
+        const v = flatValue(r, p.group), label = typeof v === "string" ? v : JSON.stringify(v);
+        if (!buckets.has(label)) buckets.set(label, { value: v, label, rows: [] });
+        buckets.get(label).rows.push(r);
+      }
+      out.groups = [...buckets.values()].map((b) => ({
+        value: b.value, label: b.label, n: b.rows.length, names: b.rows.map((r) => r.name),
+        metrics: Object.fromEntries(R.columns.metrics.map((m) => [m, EB.meanStd(b.rows.map((r) => flatValue(r, m)))])),
+      }));
+    }
+    return out;
+  },
+  points(p) {
+    const rows = EB.local._rows(p), R = EB.report;
+    const params = {};
+    for (const k of R.columns.params) {
+      const vals = rows.map((r) => flatValue(r, k));
+      if (new Set(vals.map((v) => JSON.stringify(v))).size > 1) params[k] = vals;
+    }
+    return { names: rows.map((r) => r.name), params,
+      metrics: Object.fromEntries(R.columns.metrics.map((m) => [m, rows.map((r) => flatValue(r, m))])) };
+  },
+  experiment(p) {
+    const e = (EB.report.experiments || {})[p.name];
+    if (!e) throw new ApiError("the report holds no page for " + JSON.stringify(p.name) + " (only the first runs of the table)", 404);
+    return e;
+  },
+  curves(p) {
+    const names = [].concat(p.name || []), C = EB.report.curves || {};
+    const metrics = [...new Set(names.flatMap((n) => Object.keys(C[n] || {})))].sort();
+    let metric = p.metric || (metrics.filter((m) => m.includes("loss"))[0] || metrics[0]);
+    const series = names.filter((n) => C[n] && C[n][metric]).map((n) => {
+      const row = EB.report.rows.find((r) => r.name === n) || {};
+      return { name: n, rev: row.rev, params: row.params || {}, ...C[n][metric] };
+    });
+    return { metrics, metric, series };
+  },
+  compare(p) {
+    const names = [].concat(p.name || []);
+    const rows = names.map((n) => EB.report.rows.find((r) => r.name === n)).filter(Boolean);
+    if (rows.length < 2) throw new ApiError("compare needs at least two experiments", 400);
+    const same = (vs) => vs.every((v) => JSON.stringify(v) === JSON.stringify(vs[0]));
+    const params = {}, metrics = {};
+    for (const k of [...new Set(rows.flatMap((r) => Object.keys(r.params)))].sort()) {
+      const vs = rows.map((r) => r.params[k] ?? null);
+      if (!same(vs)) params[k] = vs;
+    }
+    for (const k of [...new Set(rows.flatMap((r) => Object.keys(r.metrics)))].sort()) {
+      const vs = rows.map((r) => r.metrics[k] ?? null);
+      metrics[k] = { values: vs, deltas: vs.map((v, i) => (i && typeof v === "number" && typeof vs[0] === "number" ? v - vs[0] : null)) };
+    }
+    return { experiments: rows.map((r) => ({ name: r.name, rev: r.rev, kind: r.kind, status: r.status })), params, metrics };
+  },
+  stats() { if (!EB.report.stats) throw new ApiError("the report holds no statistics", 404); return EB.report.stats; },
+  sweeps() { return { sweeps: (EB.report.sweeps || []).map((s) => ({ name: s.name, updated: s.updated, counts: s.counts })) }; },
+  sweep(p) {
+    const s = (EB.report.sweeps || []).find((x) => x.name === p.name);
+    if (!s) throw new ApiError("no sweep " + JSON.stringify(p.name) + " in this report", 404);
+    return s;
+  },
+};
+
+// ---------------------------------------------------------------- experiments table
+function defaultColumns(cols) {
+  return ["name", "status", "created", "tags", ...cols.params.slice(0, 8), ...cols.metrics.slice(0, 8)];
+}
+function cellFor(row, col) {
+  const v = flatValue(row, col);
+  if (col === "name") return h("td", {}, h("a", { href: "#/exp?" + new URLSearchParams({ name: row.name }) }, row.name));
+  if (col === "status") return h("td", { class: "status-" + row.status }, row.status);
+  if (col === "tags") return h("td", {}, (row.tags || []).map((t) => h("span", { class: "tag" }, t)));
+  if (col === "rev" || col === "baseline") return h("td", { title: v || "" }, (v || "").slice(0, 7));
+  if (col === "created") return h("td", {}, (v || "").replace("T", " ").replace("Z", ""));
+  return h("td", { class: typeof v === "number" ? "num" : "", title: EB.fmt(v) }, EB.fmt(v));
+}
+
+EB.pages.table = async function (view, st) {
+  const limit = 100, offset = +(st.offset || 0);
+  const sel = new Set([].concat(st.sel || []).filter(Boolean));
+  const query = { where: st.where || "", q: st.q || "", sort: st.sort || "", desc: st.desc || "", group: st.group || "", offset, limit };
+  const whereBox = h("input", { type: "text", class: "where", placeholder: "where, e.g. val.acc > 0.9 and tag = 'best'", value: st.where || (EB.report ? EB.report.where || "" : ""), "aria-label": "where" });
+  const searchBox = h("input", { type: "text", placeholder: "quick search", value: st.q || "", "aria-label": "search" });
+  const update = (changes) => EB.go("table", { ...st, offset: 0, ...changes });
+  whereBox.addEventListener("keydown", (e) => { if (e.key === "Enter") update({ where: whereBox.value.trim() }); });
+  searchBox.addEventListener("keydown", (e) => { if (e.key === "Enter") update({ q: searchBox.value.trim() }); });
+  const errors = h("div", {});
+  const toolbar = h("div", { class: "toolbar" }, whereBox, h("button", { class: "primary", id: "apply", onclick: () => update({ where: whereBox.value.trim() }) }, "Filter"), searchBox);
+  view.replaceChildren(toolbar, errors);
+  let data;
+  try { data = await EB.get("table", query); } catch (err) {
+    errors.append(EB.errorBox(err.message));
+    return;
+  }
+  const cols = st.cols ? String(st.cols).split(",").filter((c) => c) : defaultColumns(data.columns);
+  const known = new Set([...data.columns.meta, ...data.columns.params, ...data.columns.metrics]);
+  const shown = cols.filter((c) => known.has(c));
+  const groupOf = (c) => (data.columns.params.includes(c) ? "params" : data.columns.metrics.includes(c) ? "metrics" : "meta");
+
+  const groupSel = h("select", { "aria-label": "group by", onchange: (e) => update({ group: e.target.value }) },
+    h("option", { value: "" }, "group by…"), data.columns.params.map((p) => h("option", { value: p, selected: st.group === p }, EB.short(p))));
+  const selNames = () => [...sel];
+  const cmpBtn = h("button", { id: "compare-selected", disabled: sel.size < 2, onclick: () => EB.go("compare", { name: selNames() }) }, "Compare selected (" + sel.size + ")");
+  const chartBtn = h("button", { id: "chart-selected", onclick: () => EB.go("charts", { where: st.where, q: st.q, name: selNames() }) }, sel.size ? "Chart selected" : "Chart filtered");
+  toolbar.append(groupSel, EB.columnChooser(data.columns, shown, (next) => update({ cols: next.join(","), offset }), groupOf), cmpBtn, chartBtn,
+    h("span", { class: "muted", id: "count" }, data.total + " of " + data.count + " rows"));
+
+  if (data.groups) {
+    const ms = data.columns.metrics.slice(0, 8);
+    view.append(h("div", { class: "groups tablewrap" }, h("table", { class: "grid", id: "groups" },
+      h("thead", {}, h("tr", {}, h("th", {}, EB.short(st.group)), h("th", {}, "n"), ms.map((m) => h("th", { title: m }, EB.short(m) + " mean ± std")))),
+      h("tbody", {}, data.groups.map((g) => h("tr", {}, h("td", {}, EB.fmt(g.value)), h("td", { class: "num" }, g.n),
+        ms.map((m) => h("td", { class: "num" }, g.metrics[m].mean === null ? "" : EB.fmt(g.metrics[m].mean) + " ± " + EB.fmt(g.metrics[m].std)))))))));
+  }
+  const sortBy = (c) => update({ sort: c, desc: st.sort === c && st.desc !== "1" ? "1" : "", offset });
+  const arrow = (c) => (st.sort === c ? (st.desc === "1" ? " ▼" : " ▲") : "");
+  const spans = [];
+  for (const c of shown) {
+    const g = groupOf(c);
+    if (spans.length && spans[spans.length - 1][0] === g) spans[spans.length - 1][1]++;
+    else spans.push([g, 1]);
+  }
+  const thead = h("thead", {},
+    h("tr", {}, h("th", {}), spans.map(([g, n]) => h("th", { colspan: n, class: "g-" + g }, g))),
+    h("tr", {}, h("th", {}, ""), shown.map((c) => h("th", { title: c, class: "g-" + groupOf(c), "data-col": c, onclick: () => sortBy(c) }, EB.short(c) + arrow(c)))));
+  const tbody = h("tbody", {}, data.rows.map((row) => {
+    const box = h("input", { type: "checkbox", "aria-label": "select " + row.name, checked: sel.has(row.name) });
+    const tr = h("tr", { class: sel.has(row.name) ? "sel" : "", "data-name": row.name }, h("td", {}, box), shown.map((c) => cellFor(row, c)));
+    box.addEventListener("change", () => {
+      if (box.checked) sel.add(row.name); else sel.delete(row.name);
+      tr.className = box.checked ? "sel" : "";
+      history.replaceState(null, "", "#/table?" + new URLSearchParams([...Object.entries({ ...st, sel: "" }).filter(([k, v]) => v && k !== "sel"), ...[...sel].map((n) => ["sel", n])]));
+      cmpBtn.disabled = sel.size < 2;
+      cmpBtn.textContent = "Compare selected (" + sel.size + ")";
+      chartBtn.textContent = sel.size ? "Chart selected" : "Chart filtered";
+    });
+    return tr;
+  }));
+  view.append(h("div", { class: "tablewrap" }, h("table", { class: "grid", id: "experiments" }, thead, tbody)));
+  const last = Math.min(offset + limit, data.total);
+  view.append(h("div", { class: "pager" },
+    h("button", { disabled: offset === 0, onclick: () => EB.go("table", { ...st, offset: Math.max(0, offset - limit) }) }, "‹ prev"),
+    h("span", {}, data.total ? offset + 1 + "–" + last + " of " + data.total : "no rows"),
+    h("button", { id: "next-page", disabled: last >= data.total, onclick: () => EB.go("table", { ...st, offset: offset + limit }) }, "next ›")));
+};
+
+EB.columnChooser = function (columns, shown, apply, groupOf) {
+  const panel = h("div", { class: "panel", hidden: true });
+  let order = [...shown, ...[...columns.meta, ...columns.params, ...columns.metrics].filter((c) => !shown.includes(c))];
+  const on = new Set(shown);
+  const draw = () => panel.replaceChildren(
+    h("div", { class: "toolbar" }, h("button", { class: "primary", onclick: () => apply(order.filter((c) => on.has(c))) }, "Apply"), h("span", { class: "muted" }, "tick to show, ↑ to move left")),
+    order.map((c, i) => h("label", { title: c },
+      h("input", { type: "checkbox", checked: on.has(c), onchange: (e) => (e.target.checked ? on.add(c) : on.delete(c)) }),
+      h("span", { class: "muted" }, groupOf(c) + ":"), EB.short(c),
+      h("button", { class: "mv", "aria-label": "move " + c + " left", onclick: (e) => { e.preventDefault(); if (i) { order.splice(i - 1, 0, order.splice(i, 1)[0]); draw(); } } }, "↑"))));
+  draw();
+  return h("span", { class: "cols" }, h("button", { onclick: () => (panel.hidden = !panel.hidden) }, "Columns"), panel);
+};
+
+// ---------------------------------------------------------------- router
+async function render() {
+  const { view } = EB.route();
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.view === view);
+  const main = document.getElementById("view");
+  const page = EB.pages[view];
+  if (EB.stop) { EB.stop(); EB.stop = null; }
+  if (!page) { main.replaceChildren(EB.errorBox("no page " + JSON.stringify(view))); return; }
+  try { await page(main, EB.state()); } catch (err) { main.append(EB.errorBox(err.message)); }
+  document.body.dataset.ready = view;
+}
+EB.render = render;
+window.addEventListener("hashchange", render);
+window.addEventListener("DOMContentLoaded", () => {
+  if (EB.report) document.getElementById("status").textContent = "report written " + EB.report.written + " · " + EB.report.repo;
+  render();
+});

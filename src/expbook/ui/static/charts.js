@@ -1,0 +1,267 @@
+// expbook dashboard pages with charts (Plotly.js, shipped offline): charts, experiment,
+// compare, sweeps (live), stats. Loaded after app.js; user strings go through EB.h/textContent.
+"use strict";
+(function () {
+  const { h, fmt, short } = EB;
+  const PLOT_CFG = { displaylogo: false, responsive: true };
+
+  function chartDiv(id) { return h("div", { class: "chart", id }); }
+  function plot(div, traces, layout) {
+    // Plotly renders trace names and axis titles as text (it escapes them); keep it that way
+    return Plotly.newPlot(div, traces, { margin: { l: 55, r: 15, t: 30, b: 45 }, legend: { font: { size: 10 } }, ...layout }, PLOT_CFG);
+  }
+  function ema(values, alpha) {
+    if (!alpha) return values;
+    let acc = null;
+    return values.map((v) => (v === null ? acc : (acc = acc === null ? v : alpha * acc + (1 - alpha) * v)));
+  }
+  function xOf(s, x) {
+    if (x !== "time" || !s.timestamps || s.timestamps[0] === null) return s.steps;
+    const t0 = s.timestamps[0];
+    return s.timestamps.map((t) => (t === null ? null : (t - t0) / 1000));
+  }
+  EB.curveTraces = function (series, opt) {
+    if (!opt.group) {
+      return series.map((s) => ({ type: "scattergl", mode: "lines", name: s.name, x: xOf(s, opt.x), y: ema(s.values, opt.smooth) }));
+    }
+    // mean ± std band per group of runs (e.g. seeds of one config), aligned on the step
+    const groups = new Map();
+    for (const s of series) {
+      const key = fmt(s.params[opt.group]);
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(s);
+    }
+    const traces = [];
+    let i = 0;
+    for (const [key, runs] of groups) {
+      const bySteps = new Map();
+      for (const s of runs) {
+        const ys = ema(s.values, opt.smooth);
+        s.steps.forEach((st, j) => { if (!bySteps.has(st)) bySteps.set(st, []); bySteps.get(st).push(ys[j]); });
+      }
+      const steps = [...bySteps.keys()].sort((a, b) => a - b);
+      const ms = steps.map((st) => EB.meanStd(bySteps.get(st)));
+      const color = `hsl(${(i++ * 67) % 360},65%,45%)`;
+      const name = short(opt.group) + "=" + key + " (n=" + runs.length + ")";
+      traces.push({ x: steps, y: ms.map((m) => m.mean + m.std), mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip", legendgroup: name });
+      traces.push({ x: steps, y: ms.map((m) => m.mean - m.std), mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: color.replace("hsl", "hsla").replace(")", ",0.18)"), showlegend: false, hoverinfo: "skip", legendgroup: name });
+      traces.push({ x: steps, y: ms.map((m) => m.mean), mode: "lines", name, line: { color }, legendgroup: name });
+    }
+    return traces;
+  };
+
+  // ---------------------------------------------------------------- charts page
+  EB.pages.charts = async function (view, st) {
+    const names = [].concat(st.name || []).filter(Boolean);
+    const limit = +(st.limit || 100);
+    let runNames = names;
+    view.replaceChildren(h("h2", {}, "Charts"));
+    if (!names.length) {
+      const t = await EB.get("table", { where: st.where || "", q: st.q || "", limit: Math.min(limit, 1000) });
+      runNames = t.rows.filter((r) => r.kind !== "workspace").map((r) => r.name);
+      view.append(h("p", { class: "muted" }, "Runs: the first " + runNames.length + " of " + t.total + " filtered rows" + (st.where ? " (where " + st.where + ")" : "") + "; select rows in the table to chart others."));
+    }
+    const cur = await EB.get("curves", { name: runNames, metric: st.metric || "" });
+    const pts = await EB.get("points", { where: st.where || "", q: st.q || "" });
+    const set = (changes) => EB.go("charts", { ...st, ...changes }, true);
+    const metricSel = h("select", { "aria-label": "metric", onchange: (e) => set({ metric: e.target.value }) }, cur.metrics.map((m) => h("option", { value: m, selected: m === cur.metric }, m)));
+    const paramKeys = Object.keys(pts.params);
+    const controls = h("div", { class: "toolbar" }, "metric", metricSel,
+      h("select", { "aria-label": "x axis", onchange: (e) => set({ x: e.target.value }) }, h("option", { value: "step" }, "x = step"), h("option", { value: "time", selected: st.x === "time" }, "x = wall-clock (s)")),
+      "smoothing", h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: st.smooth || 0, "aria-label": "smoothing", onchange: (e) => set({ smooth: e.target.value }) }),
+      h("label", {}, h("input", { type: "checkbox", checked: st.log === "1", onchange: (e) => set({ log: e.target.checked ? "1" : "" }) }), " log y"),
+      h("select", { "aria-label": "band group", onchange: (e) => set({ band: e.target.value }) }, h("option", { value: "" }, "one line per run"), paramKeys.map((k) => h("option", { value: k, selected: st.band === k }, "mean ± std by " + short(k)))));
+    const curves = chartDiv("curves");
+    view.append(controls, h("div", { class: "card" }, h("h3", {}, "Step curves: " + (cur.metric || "none") + " (" + cur.series.length + " runs)"), curves));
+    if (cur.series.length) {
+      await plot(curves, EB.curveTraces(cur.series, { x: st.x, smooth: +(st.smooth || 0), group: st.band }),
+        { xaxis: { title: { text: st.x === "time" ? "seconds" : "step" } }, yaxis: { type: st.log === "1" ? "log" : "linear", title: { text: cur.metric } } });
+    } else curves.replaceChildren(h("p", { class: "muted" }, "No dvclive step curves for these runs."));
+
+    const metricKeys = Object.keys(pts.metrics);
+    const pm = st.pc && metricKeys.includes(st.pc) ? st.pc : metricKeys[0];
+    const pcDiv = chartDiv("parcoords"), scDiv = chartDiv("scatter");
+    const sx = st.sx && paramKeys.includes(st.sx) ? st.sx : paramKeys[0];
+    view.append(h("div", { class: "cards" },
+      h("div", { class: "card" }, h("h3", {}, "Parallel coordinates: params → ",
+        h("select", { "aria-label": "parallel metric", onchange: (e) => set({ pc: e.target.value }) }, metricKeys.map((m) => h("option", { value: m, selected: m === pm }, short(m))))), pcDiv),
+      h("div", { class: "card" }, h("h3", {}, "Scatter: ",
+        h("select", { "aria-label": "scatter param", onchange: (e) => set({ sx: e.target.value }) }, paramKeys.map((k) => h("option", { value: k, selected: k === sx }, short(k)))), " vs " + (pm ? short(pm) : "")), scDiv)));
+    const dim = (label, vals) => {
+      if (vals.every((v) => v === null || typeof v === "number")) return { label, values: vals.map((v) => (v === null ? NaN : v)) };
+      const cats = [...new Set(vals.map(fmt))];
+      return { label, values: vals.map((v) => cats.indexOf(fmt(v))), tickvals: cats.map((_, i) => i), ticktext: cats };
+    };
+    if (pm && paramKeys.length) {
+      const color = pts.metrics[pm].map((v) => (typeof v === "number" ? v : NaN));
+      await plot(pcDiv, [{ type: "parcoords", line: { color, colorscale: "Viridis", showscale: true },
+        dimensions: [...paramKeys.map((k) => dim(short(k), pts.params[k])), dim(short(pm), pts.metrics[pm])] }], { margin: { l: 60, r: 60, t: 40, b: 30 } });
+      await plot(scDiv, [{ type: "scattergl", mode: "markers", x: pts.params[sx].map(fmt), y: pts.metrics[pm], text: pts.names, marker: { size: 6, opacity: 0.7 } }],
+        { xaxis: { title: { text: short(sx) } }, yaxis: { title: { text: short(pm) } } });
+    } else {
+      pcDiv.replaceChildren(h("p", { class: "muted" }, "No param varies across these rows."));
+      scDiv.replaceChildren(h("p", { class: "muted" }, "No param varies across these rows."));
+    }
+  };
+
+  // ---------------------------------------------------------------- experiment page
+  function kv(obj) {
+    const keys = Object.keys(obj || {});
+    if (!keys.length) return h("p", { class: "muted" }, "none");
+    return h("table", { class: "kv" }, h("tbody", {}, keys.map((k) => h("tr", {}, h("td", {}, k), h("td", {}, fmt(obj[k]))))));
+  }
+  async function sklearnPlot(div, name, path) {
+    const url = EB.fileUrl(name, path);
+    const doc = EB.report ? JSON.parse(atob(url.split(",")[1] || "")) : await (await fetch(url)).json();
+    const rows = Array.isArray(doc) ? doc : Object.values(doc)[0];
+    if (!Array.isArray(rows) || !rows.length) return;
+    const keys = Object.keys(rows[0]);
+    if (keys.includes("actual") && keys.includes("predicted")) {
+      const labels = [...new Set(rows.flatMap((r) => [String(r.actual), String(r.predicted)]))].sort();
+      const z = labels.map(() => labels.map(() => 0));
+      for (const r of rows) z[labels.indexOf(String(r.actual))][labels.indexOf(String(r.predicted))]++;
+      await plot(div, [{ type: "heatmap", z, x: labels, y: labels, colorscale: "Blues" }], { xaxis: { title: { text: "predicted" } }, yaxis: { title: { text: "actual" }, autorange: "reversed" } });
+    } else {
+      const [xk, yk] = keys.filter((k) => typeof rows[0][k] === "number");
+      await plot(div, [{ type: "scatter", mode: "lines", x: rows.map((r) => r[xk]), y: rows.map((r) => r[yk]) }], { xaxis: { title: { text: xk } }, yaxis: { title: { text: yk } } });
+    }
+  }
+  EB.pages.exp = async function (view, st) {
+    const e = await EB.get("experiment", { name: st.name || "" });
+    const row = e.row;
+    const cards = h("div", { class: "cards" });
+    view.replaceChildren(h("h2", {}, e.name, " ", h("span", { class: "status-" + e.status }, "(" + e.status + ")")),
+      h("p", { class: "muted" }, row.kind + " · " + (e.rev || "").slice(0, 12) + " · " + (e.created || "") + " · " + (e.message || "")), cards);
+    cards.append(h("div", { class: "card" }, h("h3", {}, "Commands"), h("pre", { id: "commands" }, e.commands.join("\n"))));
+    const notesList = h("ul", { id: "notes" }, (e.notes || []).map((n) => h("li", {}, n)));
+    const tags = h("div", { id: "tags" }, (e.tags || []).map((t) => h("span", { class: "tag" }, t,
+      EB.readOnly ? null : h("button", { "aria-label": "remove tag " + t, onclick: () => write("tag", { tag: t, remove: true }) }, "×"))));
+    const msg = h("div", {});
+    async function write(what, body) {
+      try { await EB.post(what, { name: e.name, version: e.version, ...body }); EB.render(); } catch (err) { msg.replaceChildren(EB.errorBox(err.message)); }
+    }
+    const noteBox = h("input", { type: "text", id: "note-text", placeholder: "add a note", "aria-label": "note" });
+    const tagBox = h("input", { type: "text", id: "tag-text", placeholder: "add a tag", "aria-label": "tag" });
+    cards.append(h("div", { class: "card" }, h("h3", {}, "Notes and tags"), notesList, tags, msg,
+      EB.readOnly ? h("p", { class: "muted" }, "read-only") : h("div", { class: "toolbar" }, noteBox,
+        h("button", { id: "add-note", onclick: () => noteBox.value.trim() && write("note", { text: noteBox.value }) }, "Add note"), tagBox,
+        h("button", { id: "add-tag", onclick: () => tagBox.value.trim() && write("tag", { tag: tagBox.value }) }, "Add tag"))));
+    cards.append(h("div", { class: "card" }, h("h3", {}, "Params"), kv(e.params)), h("div", { class: "card" }, h("h3", {}, "Metrics"), kv(e.metrics)));
+    const summaries = Object.entries(e.curves || {});
+    if (summaries.length) {
+      cards.append(h("div", { class: "card" }, h("h3", {}, "Curve summaries"), h("table", { class: "grid" },
+        h("thead", {}, h("tr", {}, ["curve", "steps", "last", "best", "best step", "min", "max"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, summaries.map(([k, s]) => h("tr", {}, h("td", {}, k), [s.steps, s.last, s.best, s.best_step, s.min, s.max].map((v) => h("td", { class: "num" }, fmt(v)))))))));
+    }
+    const outs = Object.entries(e.outs || {});
+    cards.append(h("div", { class: "card" }, h("h3", {}, "Outputs"), outs.length ? h("table", { class: "grid" },
+      h("thead", {}, h("tr", {}, ["path", "hash", "size", "in local cache", "in git"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, outs.map(([p, o]) => h("tr", {}, h("td", {}, p), h("td", {}, String(o.hash || "").slice(0, 14)), h("td", { class: "num" }, fmt(o.size)), h("td", {}, o.in_cache ? "yes" : "no"), h("td", {}, o.in_git ? "yes" : "no"))))) : h("p", { class: "muted" }, "none")));
+    if (e.environment) cards.append(h("div", { class: "card" }, h("h3", {}, "Environment: " + e.environment.path), h("pre", {}, JSON.stringify(e.environment.content, null, 1))));
+    if (Object.keys(e.errors || {}).length) cards.append(h("div", { class: "card" }, h("h3", {}, "Errors"), kv(e.errors)));
+    const media = h("div", { class: "cards media", id: "media" });
+    view.append(h("h2", {}, "Images and plots"), media);
+    for (const m of e.media || []) {
+      if (m.kind === "image") media.append(h("div", { class: "card" }, h("h3", {}, m.path + " (" + m.source + ")"), h("img", { src: EB.fileUrl(e.name, m.path), alt: m.path })));
+      else {
+        const div = chartDiv("plot-" + m.path.replace(/[^a-z0-9]/gi, "-"));
+        media.append(h("div", { class: "card" }, h("h3", {}, m.path), div));
+        try { await sklearnPlot(div, e.name, m.path); } catch (err) { div.replaceChildren(EB.errorBox(err.message)); }
+      }
+    }
+    if (!(e.media || []).length) media.append(h("p", { class: "muted" }, "No images or dvclive plots at this commit."));
+    if (e.curve_names.length) {
+      const cur = await EB.get("curves", { name: [e.name], metric: st.metric || "" });
+      const div = chartDiv("exp-curve");
+      view.append(h("div", { class: "card" }, h("h3", {}, "Curve ", h("select", { "aria-label": "metric", onchange: (ev) => EB.go("exp", { ...st, metric: ev.target.value }, true) },
+        cur.metrics.map((m) => h("option", { value: m, selected: m === cur.metric }, m)))), div));
+      await plot(div, EB.curveTraces(cur.series, {}), { yaxis: { title: { text: cur.metric } } });
+    }
+  };
+
+  // ---------------------------------------------------------------- compare page
+  EB.pages.compare = async function (view, st) {
+    const names = [].concat(st.name || []).filter(Boolean);
+    view.replaceChildren(h("h2", {}, "Compare"));
+    if (names.length < 2) { view.append(h("p", { class: "muted" }, "Select two or more rows in the Experiments table, then “Compare selected”.")); return; }
+    const c = await EB.get("compare", { name: names });
+    const head = h("tr", {}, h("th", {}, "key"), c.experiments.map((x) => h("th", {}, h("a", { href: "#/exp?" + new URLSearchParams({ name: x.name }) }, x.name))));
+    const paramRows = Object.entries(c.params).map(([k, vs]) => h("tr", {}, h("td", { title: k }, short(k)), vs.map((v) => h("td", {}, fmt(v)))));
+    const delta = (m, i) => (m.deltas[i] !== null && i ? " (" + (m.deltas[i] >= 0 ? "+" : "") + fmt(m.deltas[i]) + ")" : "");
+    const metricRows = Object.entries(c.metrics).map(([k, m]) => h("tr", {}, h("td", { title: k }, short(k)), m.values.map((v, i) => h("td", { class: "num" }, fmt(v) + delta(m, i)))));
+    view.append(h("div", { class: "cards" },
+      h("div", { class: "card" }, h("h3", {}, "Params that differ"), h("table", { class: "grid", id: "cmp-params" }, h("thead", {}, head.cloneNode(true)), h("tbody", {}, paramRows))),
+      h("div", { class: "card" }, h("h3", {}, "Metrics (Δ vs the first)"), h("table", { class: "grid", id: "cmp-metrics" }, h("thead", {}, head), h("tbody", {}, metricRows)))));
+    const cur = await EB.get("curves", { name: names, metric: st.metric || "" });
+    const div = chartDiv("curves");
+    view.append(h("div", { class: "card" }, h("h3", {}, "Curves ", h("select", { "aria-label": "metric", onchange: (e) => EB.go("compare", { ...st, metric: e.target.value }, true) },
+      cur.metrics.map((m) => h("option", { value: m, selected: m === cur.metric }, m)))), div));
+    if (cur.series.length) await plot(div, EB.curveTraces(cur.series, {}), { yaxis: { title: { text: cur.metric } } });
+    else div.replaceChildren(h("p", { class: "muted" }, "No step curves."));
+  };
+
+  // ---------------------------------------------------------------- sweeps page (live)
+  EB.pages.sweeps = async function (view, st) {
+    const list = await EB.get("sweeps", {});
+    view.replaceChildren(h("h2", {}, "Sweeps"));
+    if (!list.sweeps.length) { view.append(h("p", { class: "muted" }, "No sweeps recorded (expbook sweep)." )); return; }
+    view.append(h("div", { class: "toolbar" }, list.sweeps.map((s) => h("a", { href: "#/sweeps?" + new URLSearchParams({ name: s.name }) },
+      h("button", { class: s.name === st.name ? "primary" : "" }, s.name + " " + Object.entries(s.counts).map(([k, v]) => k + ":" + v).join(" "))))));
+    const name = st.name || list.sweeps[0].name;
+    const body = h("div", { id: "sweep" });
+    view.append(body);
+    let last = null, alive = true;
+    EB.stop = () => { alive = false; };
+    async function refresh() {
+      if (!alive) return;
+      try {
+        const s = await EB.get("sweep", { name });
+        const stamp = s.updated + ":" + s.trials.length + ":" + s.trials.map((t) => t.status).join("");
+        if (stamp !== last) { last = stamp; await drawSweep(body, s); }
+      } catch (err) { body.replaceChildren(EB.errorBox(err.message)); }
+      if (alive && !EB.report) setTimeout(refresh, 1000); // live: new trials within ~1 s
+    }
+    await refresh();
+  };
+  async function drawSweep(body, s) {
+    const m = s.metrics.map((x) => x.key);
+    body.replaceChildren(h("p", { class: "muted" }, "updated " + (s.updated || "?") + " · " + Object.entries(s.counts).map(([k, v]) => v + " " + k).join(", ")));
+    const best = chartDiv("best-so-far"), imp = chartDiv("importance"), par = chartDiv("pareto"), pr = chartDiv("pruned");
+    body.append(h("div", { class: "cards" }, h("div", { class: "card" }, h("h3", {}, "Best so far: " + (m[0] || "")), best),
+      h("div", { class: "card" }, h("h3", {}, "Param importance (optuna fANOVA)"), imp),
+      m.length > 1 ? h("div", { class: "card" }, h("h3", {}, "Pareto front"), par) : null,
+      s.pruned_curves.length ? h("div", { class: "card" }, h("h3", {}, "Pruned trials' partial curves"), pr) : null));
+    body.append(h("div", { class: "tablewrap" }, h("table", { class: "grid", id: "trials" },
+      h("thead", {}, h("tr", {}, ["#", "name", "status", ...m, "config"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, s.trials.map((t) => h("tr", {}, h("td", {}, t.number), h("td", {}, t.rev ? h("a", { href: "#/exp?" + new URLSearchParams({ name: t.name }) }, t.name) : t.name),
+        h("td", { class: "status-" + t.status }, t.status), m.map((_, i) => h("td", { class: "num" }, fmt((t.values || [])[i]))), h("td", {}, fmt(t.config))))))));
+    const pts = s.best_so_far.filter((b) => b.value !== null);
+    await plot(best, [{ x: pts.map((b) => b.number), y: pts.map((b) => b.value), mode: "markers", name: "trial" },
+      { x: s.best_so_far.map((b) => b.number), y: s.best_so_far.map((b) => b.best), mode: "lines", line: { shape: "hv" }, name: "best so far" }], { xaxis: { title: { text: "trial" } } });
+    const iv = Object.entries(s.importance.values || {});
+    if (iv.length) await plot(imp, [{ type: "bar", orientation: "h", x: iv.map((x) => x[1]), y: iv.map((x) => short(x[0])) }], { margin: { l: 140, r: 10, t: 20, b: 30 } });
+    else imp.replaceChildren(h("p", { class: "muted" }, s.importance.reason || "not available"));
+    if (m.length > 1) {
+      const done = s.trials.filter((t) => t.status === "success" && t.values);
+      await plot(par, [{ x: done.map((t) => t.values[0]), y: done.map((t) => t.values[1]), text: done.map((t) => t.name), mode: "markers", name: "trials" },
+        { x: s.pareto.map((p) => p.values[0]), y: s.pareto.map((p) => p.values[1]), mode: "markers", marker: { size: 11, symbol: "star" }, name: "Pareto front" }],
+        { xaxis: { title: { text: m[0] } }, yaxis: { title: { text: m[1] } } });
+    }
+    if (s.pruned_curves.length) await plot(pr, s.pruned_curves.map((c) => ({ x: c.steps, y: c.values, mode: "lines", name: c.name + " " + c.metric })), {});
+  }
+
+  // ---------------------------------------------------------------- stats page
+  EB.pages.stats = async function (view, st) {
+    const set = (changes) => EB.go("stats", { ...st, ...changes });
+    const box = (key, ph) => { const el = h("input", { type: "text", placeholder: ph, value: st[key] || "", "aria-label": key }); el.addEventListener("keydown", (e) => e.key === "Enter" && set({ [key]: el.value.trim() })); return el; };
+    view.replaceChildren(h("h2", {}, "Seed groups and significance"), h("div", { class: "toolbar" }, box("where", "where"), box("metric", "metric (e.g. val.acc)"), box("group", "group by params (comma)"), box("baseline", "baseline group or experiment")));
+    const s = await EB.get("stats", { where: st.where || "", metric: st.metric || "", group: st.group || "", baseline: st.baseline || "" });
+    const cols = ["group", "n", "mean", "std", "ci_low", "ci_high", "diff", "p_welch", "p_paired", "p_holm", "cohen_d", "significant", "note"];
+    view.append(h("p", { class: "muted" }, "metric " + s.metric + " · groups by " + (s.group_keys.join(", ") || "(none differ)") + " · seeds " + ((s.seed_keys || []).join(", ") || "none") + " · α = " + s.alpha),
+      h("div", { class: "tablewrap" }, h("table", { class: "grid", id: "stats" }, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, c)))),
+        h("tbody", {}, s.groups.map((g) => h("tr", { class: g.baseline ? "sel" : "" }, cols.map((c) => h("td", { class: typeof g[c] === "number" ? "num" : "" }, c === "group" && g.baseline ? g[c] + " (baseline)" : fmt(g[c])))))))));
+    const div = chartDiv("stats-chart");
+    view.append(h("div", { class: "card" }, div));
+    await plot(div, s.groups.map((g) => ({ type: "box", name: g.group, y: g.values, boxpoints: "all", jitter: 0.3 })), { showlegend: false, yaxis: { title: { text: s.metric } } });
+  };
+})();

@@ -1,0 +1,270 @@
+"""What the dashboard's pages show, as JSON-able dicts: one experiment, a comparison, step
+curves of many runs, seed-group statistics, sweeps (trials, best so far, Pareto front, optuna
+param importance). Each is a thin layer over expbook's analysis, registry and sweep code.
+
+Used by expbook.ui.server (the `/api/...` endpoints) and expbook.ui.report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from expbook.analysis import compare as cmp
+from expbook.analysis import stats as st
+from expbook.analysis.curves import read_curves
+from expbook.errors import ExpbookError, NotFoundError
+from expbook.ui import files
+from expbook.ui.data import RepoData
+
+MAX_RUNS = 2000  # runs per curves request (no cap of 7 like DVC's VS Code plots)
+MAX_POINTS = 5000  # points per curve sent to the browser (evenly thinned beyond)
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def commands(exp) -> list[str]:
+    """The shell commands that act on this row (shown on its page, copied by the user)."""
+    out = [f"expbook show {exp.name}"]
+    if exp.kind == "experiment":
+        out += [
+            " ".join(cmp.dvc_handover("apply", exp)),
+            f"dvc exp branch {exp.name} {exp.name}-branch",
+        ]
+    if exp.rev != "workspace":
+        out.append(f"expbook reproduce {exp.name}")
+    return out
+
+
+def experiment(data: RepoData, name: str) -> dict:
+    """Everything about one row: `expbook show`'s dict plus its images, plots and commands."""
+    exp = data.find(name)
+    info = cmp.describe(data.root, exp)
+    info["row"] = exp.to_dict()
+    info["media"] = files.list_media(data.root, exp)
+    info["commands"] = commands(exp)
+    info["curve_names"] = sorted(info.get("curves") or {})
+    return info
+
+
+def curves_of(data: RepoData, rev: str) -> dict[str, Any]:
+    """All step curves of one commit (cached: a commit never changes; the workspace does)."""
+    if rev != "workspace" and rev in data.curves:
+        return data.curves[rev]
+    try:
+        found = read_curves(data.root, rev)
+    except ExpbookError:
+        found = {}
+    out = {
+        name: {"steps": c.steps, "values": c.values, "timestamps": c.timestamps}
+        for name, c in found.items()
+    }
+    if rev != "workspace":
+        if len(data.curves) > 4096:
+            data.curves.clear()
+        data.curves[rev] = out
+    return out
+
+
+def _thin(series: dict) -> dict:
+    n = len(series["steps"])
+    if n <= MAX_POINTS:
+        return series
+    step = n / MAX_POINTS
+    keep = sorted({int(i * step) for i in range(MAX_POINTS)} | {n - 1})
+    return {k: [v[i] for i in keep] for k, v in series.items()}
+
+
+def curves(data: RepoData, names: Sequence[str], metric: str | None) -> dict:
+    """Step curves of `metric` for the named runs: {metrics, metric, series: [...]}; the
+    metric defaults to the first curve name they share (a loss if there is one)."""
+    if len(names) > MAX_RUNS:
+        raise ExpbookError(f"at most {MAX_RUNS} runs per request, got {len(names)}")
+    exps = [data.find(n) for n in names]
+    per_run = [(exp, curves_of(data, exp.rev)) for exp in exps]
+    available = sorted({k for _, c in per_run for k in c})
+    if metric is None or metric == "":
+        losses = [m for m in available if "loss" in m]
+        metric = (losses or available or [""])[0] or None
+    elif metric not in available and available:
+        raise NotFoundError(f"no step curve {metric!r}; curves are: {', '.join(available)}")
+    series = []
+    for exp, found in per_run:
+        if metric in found:
+            params = {k: v for k, v in exp.params.items()}
+            series.append(
+                {"name": exp.name, "rev": exp.rev, "params": params, **_thin(found[metric])}
+            )
+    return {"metrics": available, "metric": metric, "series": series}
+
+
+def compare(data: RepoData, names: Sequence[str]) -> dict:
+    """Differing params and metric deltas vs the first run (`expbook compare`)."""
+    exps = [data.find(n) for n in names]
+    return cmp.compare(exps)
+
+
+def stats(
+    data: RepoData,
+    idx_names: Sequence[str],
+    metric: str,
+    group: Sequence[str],
+    baseline: str | None,
+) -> dict:
+    """Seed groups of the given rows with n, mean, CI and p-values vs a baseline (`expbook stats`)."""
+    exps = [data.find(n) for n in idx_names]
+    rows, params, metrics = st.rows_of(exps)
+    if not rows:
+        return {"metric": metric, "groups": [], "group_keys": [], "skipped": []}
+    res = st.group_stats(
+        rows,
+        metric,
+        params,
+        group_by=list(group) or None,
+        baseline=baseline or None,
+        metric_keys=metrics,
+    )
+    return {
+        "metric": res.metric,
+        "group_keys": res.group_keys,
+        "seed_keys": res.seed_keys,
+        "alpha": res.alpha,
+        "skipped": res.skipped,
+        "groups": [{**g.row(), "names": g.names, "values": g.values} for g in res.groups],
+    }
+
+
+# ---------------------------------------------------------------- sweeps
+def sweep_names(data: RepoData) -> list[dict]:
+    from expbook.sweep import state
+
+    out = []
+    for name in state.names(data.root):
+        doc = state.load(data.root, name, missing_ok=True)
+        counts: dict[str, int] = {}
+        for t in doc.get("trials", []):
+            counts[t.get("status", "?")] = counts.get(t.get("status", "?"), 0) + 1
+        out.append({"name": name, "updated": doc.get("updated"), "counts": counts})
+    return out
+
+
+def sweep(data: RepoData, name: str) -> dict:
+    """A sweep's trials, best-so-far per trial number, Pareto front, importance and the
+    partial curves of its pruned trials; `updated` changes with every recorded trial."""
+    from expbook import sweep as sw
+    from expbook.sweep.ranking import pareto_trials
+    from expbook.sweep.report import metrics_of
+
+    doc = sw.status(data.root, name)
+    metrics = metrics_of(doc.get("spec") or {})
+    trials = doc["trials"]
+    best: list[dict] = []
+    if metrics:
+        first, cur = metrics[0], None
+        for t in trials:
+            v = _num((t.get("values") or [None])[0]) if t.get("status") == "success" else None
+            if v is not None and (cur is None or (v > cur if first.mode == "max" else v < cur)):
+                cur = v
+            best.append({"number": t.get("number"), "value": v, "best": cur})
+    front = pareto_trials(doc["ranked"], metrics) if len(metrics) > 1 else []
+    pruned = [t for t in trials if t.get("status") == "pruned" and t.get("rev")]
+    partial = []
+    for t in pruned[:50]:
+        found = curves_of(data, t["rev"])
+        if found:
+            key = sorted(found)[0]
+            partial.append({"name": t.get("name"), "metric": key, **_thin(found[key])})
+    return {
+        "name": name,
+        "updated": doc.get("updated"),
+        "baseline": doc.get("baseline"),
+        "metrics": [{"key": m.key, "mode": m.mode} for m in metrics],
+        "counts": doc["counts"],
+        "trials": trials,
+        "best_so_far": best,
+        "pareto": front,
+        "pruned_curves": partial,
+        "importance": importance(doc.get("spec") or {}, trials, metrics),
+    }
+
+
+def _distribution(key: str, values: list, spec_params: Mapping[str, dict]):
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    p = spec_params.get(key) or {}
+    nums = [v for v in values if _num(v) is not None]
+    if p.get("choices") is None and len(nums) == len(values):
+        low = min([*nums, *(x for x in (p.get("low"),) if _num(x) is not None)])
+        high = max([*nums, *(x for x in (p.get("high"),) if _num(x) is not None)])
+        if (
+            all(isinstance(v, int) for v in values)
+            and isinstance(low, int)
+            and isinstance(high, int)
+        ):
+            return IntDistribution(low, max(high, low + 1), log=bool(p.get("log")) and low > 0)
+        return FloatDistribution(low, max(high, low + 1e-12), log=bool(p.get("log")) and low > 0)
+    choices = list(
+        dict.fromkeys(
+            str(v) if isinstance(v, (list, dict)) else v
+            for v in [*(p.get("choices") or []), *values]
+        )
+    )
+    return CategoricalDistribution(choices)
+
+
+def importance(spec: Mapping, trials: Sequence[Mapping], metrics: Sequence) -> dict:
+    """Optuna's param importance (fANOVA) for the first metric over finished trials."""
+    done = [
+        t
+        for t in trials
+        if t.get("status") == "success"
+        and t.get("config")
+        and _num((t.get("values") or [None])[0]) is not None
+    ]
+    if not metrics or len(done) < 3:
+        return {
+            "metric": metrics[0].key if metrics else None,
+            "values": {},
+            "reason": "needs 3+ finished trials",
+        }
+    import optuna
+
+    spec_params = {str(p.get("key")): p for p in spec.get("params") or [] if isinstance(p, dict)}
+    keys = sorted({k for t in done for k in t["config"]})
+    dists = {
+        k: _distribution(k, [t["config"].get(k) for t in done if k in t["config"]], spec_params)
+        for k in keys
+    }
+    varying = {k: d for k, d in dists.items() if len({repr(t["config"].get(k)) for t in done}) > 1}
+    if not varying:
+        return {"metric": metrics[0].key, "values": {}, "reason": "no param varies"}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if metrics[0].mode == "max" else "minimize")
+    for t in done:
+        cfg = t["config"]
+        if not all(k in cfg for k in varying):
+            continue
+        params = {k: (str(cfg[k]) if isinstance(cfg[k], (list, dict)) else cfg[k]) for k in varying}
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params, distributions=varying, value=float(t["values"][0])
+            )
+        )
+    try:
+        values = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError) as exc:
+        return {"metric": metrics[0].key, "values": {}, "reason": str(exc)}
+    return {
+        "metric": metrics[0].key,
+        "values": {k: float(v) for k, v in values.items()},
+        "reason": None,
+    }

@@ -1,0 +1,279 @@
+"""The dashboard's JSON API and security rules over a real DVC repo with experiments (no
+browser): table/filter/sort/group, CSRF and read-only, traversal, bad requests, notes written
+as `expbook note` writes them, the report file, `expbook ui` binding and warnings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, sh
+from ui_helpers import build_ui_repo, serve
+
+pytest.importorskip("starlette")
+from starlette.testclient import TestClient
+
+from expbook.cli import cli
+from expbook.ui import create_app
+
+pytestmark = pytest.mark.slow
+EXPBOOK = [sys.executable, "-c", "from expbook.cli import main; main()"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+
+@pytest.fixture(scope="module")
+def ui_repo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ui") / "repo"
+    return path, build_ui_repo(path)
+
+
+@pytest.fixture
+def client(ui_repo):
+    return TestClient(create_app(str(ui_repo[0])), base_url="http://127.0.0.1")
+
+
+def token_of(client) -> str:
+    return re.search(r'name="expbook-token" content="([^"]+)"', client.get("/").text).group(1)
+
+
+def test_table_filter_sort_group(client):
+    everything = client.get("/api/table").json()
+    names = {r["name"] for r in everything["rows"]}
+    assert {"lr1-s0", "lr1-s1", "lr3-s0", "lr3-s1", "workspace", "main"} <= names
+    row = next(r for r in everything["rows"] if r["name"] == "lr3-s0")
+    assert (
+        row["params"]["params.yaml:train.lr"] == 0.3
+        and "live/metrics.json:val.acc" in row["metrics"]
+    )
+    got = client.get(
+        "/api/table",
+        params={
+            "where": "train.lr > 0.2 and kind = 'experiment'",
+            "sort": "live/metrics.json:val.acc",
+            "desc": "1",
+        },
+    ).json()
+    assert [r["name"] for r in got["rows"]] == ["lr3-s0", "lr3-s1"]
+    grouped = client.get(
+        "/api/table", params={"where": "kind = 'experiment'", "group": "params.yaml:train.lr"}
+    ).json()
+    by_lr = {g["value"]: g for g in grouped["groups"]}
+    assert by_lr[0.3]["n"] == 2 and by_lr[0.3]["metrics"]["live/metrics.json:val.acc"]["std"] > 0
+    page = client.get("/api/table", params={"limit": 2, "offset": 2}).json()
+    assert len(page["rows"]) == 2 and page["total"] == everything["total"]
+
+
+def test_bad_where_shows_the_cli_message(client, ui_repo):
+    bad = "val.acc >"
+    answer = client.get("/api/table", params={"where": bad})
+    assert answer.status_code == 400
+    proc = subprocess.run(
+        [*EXPBOOK, "registry", "--where", bad, "-R", str(ui_repo[0])],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert proc.returncode != 0
+    assert answer.json()["reason"] in proc.stderr
+    unknown = client.get("/api/table", params={"where": "nope > 1"})
+    assert unknown.status_code == 400 and "unknown key 'nope'" in unknown.json()["reason"]
+
+
+def test_writes_need_the_token_and_change_nothing_without_it(client, ui_repo):
+    path, shas = ui_repo
+    before = sh("git", "for-each-ref", "refs/notes", cwd=path).stdout
+    for headers in ({}, {"X-Expbook-Token": "wrong"}):
+        r = client.post("/api/note", json={"name": "lr1-s0", "text": "sneaky"}, headers=headers)
+        assert r.status_code == 403 and "CSRF" in r.json()["reason"]
+    assert sh("git", "for-each-ref", "refs/notes", cwd=path).stdout == before
+    token = token_of(client)
+    r = client.post(
+        "/api/note",
+        json={"name": "lr1-s0", "text": "from the UI"},
+        headers={"X-Expbook-Token": token},
+    )
+    assert r.status_code == 200, r.text
+    r = client.post(
+        "/api/tag", json={"name": "lr1-s0", "tag": "ui-tag"}, headers={"X-Expbook-Token": token}
+    )
+    assert r.json()["tags"] == ["ui-tag"]
+    note = json.loads(
+        sh("git", "notes", "--ref", "expbook", "show", shas["lr1-s0"], cwd=path).stdout
+    )
+    assert "from the UI" in note["notes"] and note["tags"] == ["ui-tag"]
+    shown = subprocess.run(
+        [*EXPBOOK, "show", "lr1-s0", "-R", str(path)], capture_output=True, text=True, env=ENV
+    )
+    assert "from the UI" in shown.stdout
+    stale = client.post(
+        "/api/note",
+        json={"name": "lr1-s0", "text": "late", "version": "0" * 16},
+        headers={"X-Expbook-Token": token},
+    )
+    assert stale.status_code == 409 and "from the UI" in stale.json()["current"]["notes"]
+
+
+def test_read_only_refuses_writes(ui_repo):
+    client = TestClient(create_app(str(ui_repo[0]), read_only=True), base_url="http://127.0.0.1")
+    r = client.post(
+        "/api/note",
+        json={"name": "lr1-s0", "text": "x"},
+        headers={"X-Expbook-Token": token_of(client)},
+    )
+    assert r.status_code == 403 and "read-only" in r.json()["reason"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../../../etc/passwd.png",
+        "/etc/passwd.png",
+        "plots/../../secret.png",
+        "..%2f..%2fetc.png",
+        ".git/config.png",
+        "plots\\..\\x.png",
+        "plots/./confusion_matrix.png",
+        "link.png",
+        "nothere.png",
+    ],
+)
+def test_file_traversal_is_404(client, ui_repo, path):
+    r = client.get("/api/file", params={"name": "lr1-s0", "path": path})
+    assert r.status_code == 404
+
+
+def test_files_from_git_and_from_the_dvc_cache(client):
+    png = client.get("/api/file", params={"name": "lr1-s0", "path": "plots/confusion_matrix.png"})
+    assert (
+        png.status_code == 200
+        and png.content.startswith(b"\x89PNG")
+        and png.headers["content-type"] == "image/png"
+    )
+    cached = client.get("/api/file", params={"name": "lr1-s0", "path": "plots/samples.png"})
+    assert cached.status_code == 200 and cached.content.startswith(b"\x89PNG")
+    page = client.get("/api/experiment", params={"name": "lr1-s0"}).json()
+    sources = {m["path"]: m["source"] for m in page["media"]}
+    assert (
+        sources["plots/confusion_matrix.png"] == "git"
+        and sources["plots/samples.png"] == "dvc cache"
+    )
+    assert "live/plots/sklearn/confusion_matrix.json" in sources
+    assert "dvc exp apply " + page["rev"] in page["commands"]
+
+
+def test_symlink_out_of_the_repo_is_404(ui_repo, tmp_path):
+    path = ui_repo[0]
+    (tmp_path / "secret.png").write_bytes(b"\x89PNGsecret")
+    link = path / "leak.png"
+    link.symlink_to(tmp_path / "secret.png")
+    try:
+        client = TestClient(create_app(str(path)), base_url="http://127.0.0.1")
+        r = client.get("/api/file", params={"name": "workspace", "path": "leak.png"})
+        assert r.status_code == 404
+    finally:
+        link.unlink()
+
+
+def test_bad_requests_get_4xx_and_the_server_keeps_serving(ui_repo):
+    import httpx
+
+    app = create_app(str(ui_repo[0]))
+    with serve(app) as url:
+        token = re.search(r'content="([^"]{20,})"', httpx.get(url).text).group(1)
+        cases = [
+            httpx.post(
+                url + "api/note",
+                content=b"{not json",
+                headers={"X-Expbook-Token": token, "Content-Type": "application/json"},
+            ),
+            httpx.post(url + "api/note", json=["a list"], headers={"X-Expbook-Token": token}),
+            httpx.get(url + "api/experiment", params={"name": "no-such-exp"}),
+            httpx.get(url + "api/curves", params={"name": "no-such-exp"}),
+            httpx.get(url + "api/table", params={"where": "(" * 10000 + "a = 1" + ")" * 10000}),
+            httpx.get(url + "api/table", params={"where": "not " * 10000 + "kind = 'x'"}),
+            httpx.get(url + "api/table", params={"limit": "-5"}),
+            httpx.get(url + "api/table", params={"sort": "nope"}),
+        ]
+        for r in cases:
+            assert 400 <= r.status_code < 500, (r.request.url, r.status_code, r.text[:200])
+            assert "reason" in r.json()
+        long_where = httpx.get(url + "api/table", params={"where": "x" * 12_000})
+        assert long_where.status_code == 400 and "too long" in long_where.json()["reason"]
+        host, port = url[7:-1].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"GET /api/table?where=" + b"x" * 200_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            )
+            status = sock.recv(64).split(b" ")
+        # uvicorn refuses a request line over its limit (or drops the connection)
+        assert not status[0] or 400 <= int(status[1]) < 500
+        bad_host = httpx.get(url + "api/meta", headers={"Host": "evil.example"})
+        assert bad_host.status_code == 400
+        assert httpx.get(url + "api/table").status_code == 200  # still serving
+
+
+def test_repo_changes_are_picked_up(ui_repo, client):
+    path = ui_repo[0]
+    first = client.get("/api/table").json()["total"]
+    sh("git", "tag", "ui-new-tag", "HEAD", cwd=path)
+    sh("git", "gc", "-q", cwd=path)
+    try:
+        rows = client.get("/api/table").json()
+        assert rows["total"] == first
+        assert any("ui-new-tag" in r["git_tags"] for r in rows["rows"])
+    finally:
+        sh("git", "tag", "-d", "ui-new-tag", cwd=path)
+
+
+def test_report_is_self_contained(ui_repo, tmp_path):
+    from click.testing import CliRunner
+
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(
+        cli, ["report", "-R", str(ui_repo[0]), "-o", str(out), "--where", "kind = 'experiment'"]
+    )
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "Plotly" in text and 'id="expbook-data"' in text
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"?https?:", text)
+    bad = CliRunner().invoke(
+        cli,
+        ["report", "-R", str(ui_repo[0]), "-o", str(tmp_path / "x.html"), "--where", "val.acc >"],
+    )
+    assert bad.exit_code != 0 and "Error:" in bad.output and not (tmp_path / "x.html").exists()
+
+
+def test_ui_binds_localhost_and_warns_for_other_hosts(ui_repo):
+    import inspect
+
+    from expbook.ui import server
+
+    assert inspect.signature(server.run_server).parameters["host"].default == "127.0.0.1"
+    from click.testing import CliRunner
+
+    from expbook.cli import ui_cmds
+
+    assert next(p for p in ui_cmds.ui.params if p.name == "host").default == "127.0.0.1"
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = CliRunner().invoke(
+            cli, ["ui", "-R", str(ui_repo[0]), "--host", "0.0.0.0", "--port", str(port)]
+        )
+    assert "Warning: binding 0.0.0.0" in res.output
+    assert res.exit_code != 0 and f"cannot listen on 0.0.0.0:{port}" in res.output
+
+
+def test_check_html_needs_report():
+    from click.testing import CliRunner
+
+    res = CliRunner().invoke(cli, ["check", "--html"])
+    assert res.exit_code != 0 and "--html needs --report" in res.output
