@@ -7,6 +7,8 @@ Run: python -m pytest -q tests/test_hostile.py   (hypothesis: ~200 examples per 
 from __future__ import annotations
 
 import contextlib
+import json
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -142,3 +144,294 @@ def test_cli_where_errors_exit_2(git_repo, where, needle):
     assert result.exit_code == 2, result.output
     assert result.output.startswith("Error: ") and needle in result.output
     assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- YAML from experiment commits
+def alias_bomb() -> str:
+    """~700 bytes of YAML whose aliases expand to 10^9 nodes (the billion laughs)."""
+    lines = ["lr: 0.5", "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, 10):
+        prev, name = "abcdefghij"[i - 1], "abcdefghij"[i]
+        lines.append(f"{name}: &{name} [{', '.join(['*' + prev] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+def commit_experiment(repo, name: str, files: dict[str, str]) -> str:
+    """An experiment commit (parent = HEAD, ref under refs/exps/) with `files` changed."""
+    from conftest import sh
+
+    base = sh("git", "rev-parse", "HEAD", cwd=repo).stdout.strip()
+    sh("git", "checkout", "-q", "--detach", cwd=repo)
+    try:
+        for rel, text in files.items():
+            (repo / rel).write_text(text)
+        sh("git", "commit", "-q", "-am", f"exp {name}", cwd=repo)
+        sha = sh("git", "rev-parse", "HEAD", cwd=repo).stdout.strip()
+    finally:
+        sh("git", "checkout", "-q", "-f", "main", cwd=repo)
+    sh("git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/{name}", sha, cwd=repo)
+    return sha
+
+
+def run_measured(repo, *args: str):
+    """`expbook ARGS` in a fresh interpreter; (exit code, stdout, stderr, peak RSS in MiB)."""
+    import subprocess
+
+    code = (
+        "import resource, sys\n"
+        "from expbook.cli import cli\n"
+        "try:\n"
+        "    cli(sys.argv[1:], prog_name='expbook')\n"
+        "except SystemExit as e:\n"
+        "    code = e.code\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    *err, rss = proc.stderr.strip().splitlines()
+    return proc.returncode, proc.stdout, "\n".join(err), int(rss) / 1024
+
+
+@pytest.fixture(scope="module")
+def bomb_repo(tmp_path_factory):
+    from repo_factory import build_small_repo
+
+    repo = tmp_path_factory.mktemp("bomb")
+    build_small_repo(repo)  # baseline + experiments a, b
+    commit_experiment(repo, "bomb", {"params.yaml": alias_bomb()})
+    return repo
+
+
+def test_alias_bomb_is_one_row_error(bomb_repo):
+    """Issue 14: a ~700-byte alias bomb in one experiment's params.yaml made registry, show and
+    compare grow to ~3 GB and die with MemoryError."""
+    assert len(alias_bomb()) < 800
+    code, out, err, rss = run_measured(bomb_repo, "registry", "--format", "json")
+    assert code == 0, err
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert {"a", "b", "bomb"} <= set(rows)
+    metrics = rows["a"].get("metrics", rows["a"])  # flat today; nested per issue 8
+    assert metrics["metrics.json:acc"] is not None  # the other rows are intact
+    assert rss < 200, f"registry peaked at {rss:.0f} MiB"
+    from expbook import registry
+
+    errors = {exp.name: exp.errors for exp in registry.collect(bomb_repo)}
+    assert errors["bomb"] == {"params.yaml": "params.yaml: YAML aliases expand past 100000 nodes"}
+    assert errors["a"] == errors["b"] == {}
+    for fmt in ("table", "html"):
+        code, out, err, rss = run_measured(bomb_repo, "registry", "--format", fmt)
+        assert code == 0 and "bomb" in out and rss < 200, (fmt, err, rss)
+
+
+@pytest.mark.parametrize(
+    "args", [["show", "bomb"], ["show", "bomb", "--json"], ["compare", "a", "bomb"]]
+)
+def test_alias_bomb_show_and_compare(bomb_repo, args):
+    code, out, err, rss = run_measured(bomb_repo, *args)
+    assert code == 0, err
+    assert "Traceback" not in err and rss < 200, rss
+    if args[0] == "show":
+        assert "YAML aliases expand past 100000 nodes" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (alias_bomb(), "params.yaml: YAML aliases expand past 100000 nodes"),
+        ("[" * 100_000 + "]" * 100_000, "params.yaml: YAML nests deeper than 100 levels"),
+        ("".join(" " * i + "k:\n" for i in range(1000)), "YAML nests deeper than 100 levels"),
+        ("k: " + "{a: " * 500 + "1" + "}" * 500, "YAML nests deeper than 100 levels"),
+    ],
+)
+def test_yaml_limits_of_registry_files(text, message):
+    from expbook.registry.dvcfiles import ParseError, load_bytes
+
+    with pytest.raises(ParseError, match=message):
+        load_bytes("params.yaml", text.encode())
+
+
+def test_yaml_within_limits_still_reads():
+    from expbook.registry.dvcfiles import load_bytes
+
+    nested = "".join(" " * i + "k:\n" for i in range(98)) + " " * 98 + "k: 1\n"
+    assert load_bytes("p.yaml", nested.encode())["k"]["k"]
+    shared = "base: &b {lr: 1}\nx: *b\ny: *b\nglob: '*.csv'\n"
+    assert load_bytes("p.yaml", shared.encode())["y"] == {"lr": 1}
+    big = "".join(f"k{i}: {i}\n" for i in range(150_000)) + "g: '*'\n"  # no aliases, >budget
+    assert len(load_bytes("p.yaml", big.encode())) == 150_001
+
+
+# ---------------------------------------------------------------- sweep input
+def sweep_spec_text(params: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump({"name": "s", "metric": "acc", "params": params})
+
+
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8)
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@FUZZ
+@given(st.dictionaries(st.text(min_size=1, max_size=12), VALUES, max_size=4))
+def test_spec_loader_fuzz_structures(tmp_path_factory, params):
+    """Any YAML structure as `params`: a Spec or a SpecError, nothing else escapes."""
+    from expbook.sweep import load_spec
+
+    path = tmp_path_factory.mktemp("spec") / "spec.yaml"
+    path.write_text(sweep_spec_text(params))
+    try:
+        spec = load_spec(path)
+    except ExpbookError:
+        return
+    spec.planned_runs()
+
+
+@FUZZ
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_spec_loader_fuzz_bytes(tmp_path_factory, data):
+    from expbook.sweep import load_spec
+
+    path = tmp_path_factory.mktemp("spec") / "spec.yaml"
+    path.write_bytes(data)
+    with contextlib.suppress(ExpbookError):
+        load_spec(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            b"\x7fELF\x02\x01\x01\x00\x00\x00",
+            r"not a sweep spec \(a binary file: it holds NUL bytes\)",
+        ),
+        ("name: s\nmetric: café\n".encode("latin-1"), r"not UTF-8 text \(byte 0xe9 at offset 19\)"),
+        (("params: " + "[" * 5000 + "]" * 5000).encode(), "nests"),
+        (("params:\n" + "".join(" " * (i + 1) + "k:\n" for i in range(2000))).encode(), "nests"),
+        (alias_bomb().replace("lr: 0.5", "name: s").encode(), "aliases expand past 100000"),
+    ],
+    ids=["binary", "latin-1", "deep-flow", "deep-block", "alias-bomb"],
+)
+def test_hostile_spec_files_are_one_spec_error(tmp_path, data, message):
+    """Issue 14: a binary spec hit UnicodeDecodeError (spec.py:170), a deep one RecursionError
+    (spec.py:174), an alias bomb MemoryError (spec.py:284)."""
+    from expbook.errors import SpecError
+    from expbook.sweep import load_spec
+
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(data)
+    with pytest.raises(SpecError, match=message) as err:
+        load_spec(path)
+    assert str(err.value).startswith(str(path))
+
+
+def test_a_huge_grid_is_counted_not_built(tmp_path):
+    """Issue 14: a 10^12-point grid was built in memory (MemoryError at sweep/search.py:80)."""
+    import time
+
+    from expbook.errors import SpecError
+    from expbook.sweep import load_spec, spec_from_options
+
+    values = ",".join(str(i) for i in range(1000))
+    sets = [f"p{i}={values}" for i in range(4)]
+    spec = spec_from_options(sets, {"metric": "acc"})
+    start = time.monotonic()
+    assert spec.planned_runs() == 10**12
+    with pytest.raises(
+        SpecError, match=r"plans 1,000,000,000,000 runs .* past --max-trials 10,000"
+    ):
+        spec.check_size()
+    path = tmp_path / "spec.yaml"
+    path.write_text("metric: acc\nparams: {lr: {low: 0, high: 1000000000, step: 1}}\n")
+    assert load_spec(path).planned_runs() == 10**9 + 1
+    assert time.monotonic() - start < 1
+    small = spec_from_options(["lr=1,2,3", "wd=1,2"], {"metric": "acc", "seeds": 3})
+    assert small.check_size() == 18
+    small.trial_limit = 17
+    with pytest.raises(SpecError, match="18 runs"):
+        small.check_size()
+
+
+def test_trials_are_bounded_the_same_way(tmp_path):
+    """Issue 14: `trials: 1000000000000` was accepted and ran until killed."""
+    from expbook.errors import SpecError
+    from expbook.sweep import load_spec
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "name: s\nmethod: random\ntrials: 1000000000000\nmetric: acc\nparams: {lr: [1, 2]}\n"
+    )
+    with pytest.raises(SpecError, match="plans 1,000,000,000,000 runs"):
+        load_spec(path).check_size()
+
+
+def test_cli_refuses_a_huge_grid_before_opening_the_repo(tmp_dir):
+    values = ",".join(str(i) for i in range(1000))
+    sets = [arg for i in range(3) for arg in ("-S", f"p{i}={values}")]
+    args = ["sweep", "run", *sets, "--metric", "acc"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "past --max-trials 10,000" in result.output
+    assert list(tmp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [["status", "X"], ["best", "X"], ["run", "-S", "a=1,2"]])
+def test_sweep_outside_git_is_one_error(tmp_dir, args):
+    """Issue 14: `expbook sweep status X` outside a git repo raised pygit2.GitError."""
+    extra = ["--metric", "acc"] if args[0] == "run" else []
+    result = CliRunner().invoke(cli, ["sweep", *args, *extra])
+    assert result.exit_code == 2, result.output
+    assert "is not inside a git repository" in result.output
+    assert list(tmp_dir.iterdir()) == []
+
+
+def test_sweep_without_dvc_leaves_nothing(git_repo):
+    """Issue 14: `sweep run` in a git repo without DVC failed trial by trial, left an untracked .dvc/."""
+    from conftest import sh
+
+    (git_repo / "params.yaml").write_text("lr: 0.1\n")
+    commit_all_quiet(git_repo)
+    result = CliRunner().invoke(cli, ["sweep", "run", "-S", "lr=0.1,0.2", "--metric", "acc"])
+    assert result.exit_code == 2, result.output
+    assert "is not a DVC repository (no .dvc/)" in result.output
+    assert not (git_repo / ".dvc").exists()
+    assert sh("git", "status", "--porcelain", "--ignored", cwd=git_repo).stdout == ""
+    assert "refs/expbook" not in sh("git", "for-each-ref", cwd=git_repo).stdout
+
+
+def commit_all_quiet(repo):
+    from conftest import commit_all
+
+    return commit_all(repo, "params")
+
+
+def test_sweep_metric_must_exist_in_the_baseline(bomb_repo, monkeypatch):
+    """Issue 14: `--metric nosuch.metric` ran every trial and exited 0."""
+    from conftest import sh
+
+    monkeypatch.chdir(bomb_repo)
+    before = sh("git", "for-each-ref", cwd=bomb_repo).stdout
+    result = CliRunner().invoke(cli, ["sweep", "-S", "lr=0.1,0.2", "--metric", "nosuch.metric"])
+    assert result.exit_code == 2, result.output
+    assert "metric 'nosuch.metric' is not among the baseline's metrics (metrics.json:acc)" in (
+        result.output
+    )
+    assert "--new-metric" in result.output
+    assert sh("git", "for-each-ref", cwd=bomb_repo).stdout == before
+    from expbook.sweep import preflight, spec_from_options
+
+    spec = spec_from_options(["lr=0.1,0.2"], {"metric": "nosuch.metric"})
+    spec.new_metrics = True
+    assert preflight.check_metrics(spec, str(bomb_repo), "HEAD") == []
+    spec = spec_from_options(["lr=0.1,0.2"], {"metric": "acc"})
+    base = sh("git", "rev-parse", "HEAD", cwd=bomb_repo).stdout.strip()
+    assert preflight.check_metrics(spec, str(bomb_repo), base) == []

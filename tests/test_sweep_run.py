@@ -277,7 +277,16 @@ def test_library_call_with_a_custom_backend(repo):
 
 
 def test_unknown_metric_key_is_warned_about_with_the_metrics_available(repo):
-    proc = run_cli(repo, "sweep", "-S", "train.lr=0.01,0.02", "--metric", "val.nope")
+    """Issue 14: an unknown metric is refused before any trial runs unless --new-metric."""
+    refused = run_cli(
+        repo, "sweep", "-S", "train.lr=0.01,0.02", "--metric", "val.nope", check=False
+    )
+    assert refused.returncode == 2
+    assert "metric 'val.nope' is not among the baseline's metrics" in refused.stderr
+    assert "live/metrics.json:val.acc" in refused.stderr and exp_refs(repo) == {}
+    proc = run_cli(
+        repo, "sweep", "-S", "train.lr=0.01,0.02", "--metric", "val.nope", "--new-metric"
+    )
     assert "warning: metric 'val.nope' matched no single numeric metric" in proc.stderr
     assert "live/metrics.json:val.acc" in proc.stderr
     assert proc.stderr.count("warning: metric") == 1

@@ -55,6 +55,20 @@ def sweep() -> None:
 )
 @click.option("--mode", type=click.Choice(["max", "min"]), default="max", show_default=True)
 @click.option(
+    "--new-metric",
+    "new_metric",
+    is_flag=True,
+    help="The metric is new: do not require it among the baseline's metrics.",
+)
+@click.option(
+    "--max-trials",
+    "max_trials",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Refuse a sweep that plans more runs (grid points or trials, times seeds).",
+)
+@click.option(
     "--trials",
     "-n",
     type=click.IntRange(min=1),
@@ -104,6 +118,8 @@ def run(
     method,
     metric_keys,
     mode,
+    new_metric,
+    max_trials,
     trials,
     seeds,
     seed_key,
@@ -156,6 +172,8 @@ def run(
         spec = spec_from_options(list(sets), overrides)
     else:
         raise SpecError("nothing to sweep: give a spec file or -S KEY=VALUES options")
+    spec.trial_limit, spec.new_metrics = max_trials, new_metric
+    spec.check_size()  # before the repo is even opened
     progress = None if as_json or not sys.stderr.isatty() else Progress()
     alerts = Alerts.from_options(on_best, on_best_url)
     watch = None

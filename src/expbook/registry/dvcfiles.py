@@ -50,7 +50,10 @@ def load_bytes(path: str, data: bytes) -> Any:
             raise ParseError(f"{path}: python params files are not supported")
         from expbook.registry import fastyaml
 
-        return fastyaml.loads(data)
+        try:
+            return fastyaml.loads(data)
+        except fastyaml.LimitError as exc:  # an alias bomb or absurd nesting: one row error
+            raise ParseError(f"{path}: {exc}") from exc
     except ParseError:
         raise
     except Exception as exc:  # every parser has its own error types

@@ -2,6 +2,8 @@
 params.yaml / dvc.lock, falling back to PyYAML (C loader, YAML 1.2 scalars like DVC's ruamel).
 
 Used by expbook.registry.dvcfiles; parsing YAML is most of a cold registry read, hence the fast path.
+`check_limits` bounds what any YAML loader returned (alias bombs, deep nesting; issue 14); the
+sweep spec reader uses it too.
 """
 
 from __future__ import annotations
@@ -22,8 +24,43 @@ _NULL = {"", "~", "null", "Null", "NULL"}
 _SPECIAL_START = set("&*!|>{%@`\"'?,")
 
 
+# nodes a document may expand to through aliases (`&a [*b, *b, ...]` bombs: ~700 bytes -> 10^9);
+# a document without aliases never reaches max(MAX_NODES, its length in characters)
+MAX_NODES = 100_000
+# deepest nesting of mappings/lists accepted (params are a few levels; flatten() recurses)
+MAX_DEPTH = 100
+
+
+class LimitError(ValueError):
+    """A YAML document past the node budget or the depth limit; the message says which."""
+
+
 class _Fallback(Exception):
     """The text uses YAML the fast reader does not handle."""
+
+
+def check_limits(doc: Any, size: int = 0) -> Any:
+    """`doc` itself, or LimitError when it expands past the node budget or nests too deep.
+
+    Walks iteratively and stops at the budget, so an alias bomb costs ~MAX_NODES steps."""
+    budget = max(MAX_NODES, size)
+    count = 0
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > budget:
+            raise LimitError(f"YAML aliases expand past {budget} nodes")
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth >= MAX_DEPTH and children:
+            raise LimitError(f"YAML nests deeper than {MAX_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children)
+    return doc
 
 
 def scalar(text: str) -> Any:
@@ -146,6 +183,8 @@ def _parse(text: str) -> Any:
         if pending is not None:
             parent, pkey, pindent = pending
             pending = None
+            if len(stack) >= MAX_DEPTH:
+                raise LimitError(f"YAML nests deeper than {MAX_DEPTH} levels")
             if is_item and indent >= pindent:
                 parent[pkey] = []
                 stack.append((indent, parent[pkey]))
@@ -169,6 +208,8 @@ def _parse(text: str) -> Any:
             item: dict = {}
             cast(list, container).append(item)
             stack.append((child_indent, item))
+            if len(stack) > MAX_DEPTH:
+                raise LimitError(f"YAML nests deeper than {MAX_DEPTH} levels")
             if value is _PENDING:
                 pending = (item, key, child_indent)
             else:
@@ -239,4 +280,12 @@ def loads(data: bytes | str) -> Any:
         pass
     import yaml
 
-    return yaml.load(text, Loader=_loader())
+    try:
+        doc = yaml.load(text, Loader=_loader())
+    except RecursionError as exc:  # the pure-Python loader on deep flow/block nesting
+        raise LimitError(f"YAML nests deeper than {MAX_DEPTH} levels") from exc
+    except yaml.YAMLError as exc:
+        if "maximum nesting depth" in str(exc):  # libyaml's own flow-level limit
+            raise LimitError(f"YAML nests deeper than {MAX_DEPTH} levels") from exc
+        raise
+    return check_limits(doc, len(text))

@@ -18,11 +18,11 @@ from typing import Any
 import yaml
 
 from expbook.errors import ExpbookError
+from expbook.sweep import preflight, workspace
 from expbook.sweep import state as st
-from expbook.sweep import workspace
 from expbook.sweep.ranking import rank_trials
 from expbook.sweep.search import Search, overrides_for
-from expbook.sweep.spec import Spec, check_against_params, params_hash
+from expbook.sweep.spec import Spec, params_hash
 
 
 @dataclass
@@ -55,7 +55,12 @@ def _read_params(g, baseline: str) -> Callable[[str], Any]:
             blob = g.revparse_single(f"{baseline}:{file}")
         except (KeyError, ValueError):
             return None
-        return yaml.safe_load(blob.data) or {}
+        from expbook.registry import fastyaml
+
+        try:  # the registry's YAML reader: DVC's scalars, alias budget and depth limit
+            return fastyaml.loads(blob.data) or {}
+        except (fastyaml.LimitError, ValueError, yaml.YAMLError) as exc:
+            raise ExpbookError(f"{file} of the baseline cannot be read: {exc}") from exc
 
     return read
 
@@ -220,7 +225,9 @@ class Driver:
     def run(self) -> SweepResult:
         start = time.time()
         spec = self.spec
-        check_against_params(spec, _read_params(self.g, self.baseline))
+        checked = preflight.check(
+            spec, self.repo, self.baseline, _read_params(self.g, self.baseline)
+        )
         lock = _Lock(workspace.ws_root(self.repo) / "sweep.lock")
         try:
             workspace.clean_stale(self.repo)
@@ -238,7 +245,7 @@ class Driver:
             # failed trials are retried; their old records stay for history (state only)
             self.records = [dict(r) for r in mine]
             search = Search(spec)
-            self.warnings = self._dirty_warning()
+            self.warnings = checked + self._dirty_warning()
             self._feed(search)
             self._plan_total(search)
             cache_dir = self._cache_dir()

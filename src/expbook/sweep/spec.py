@@ -37,6 +37,9 @@ TOP_KEYS = {
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# the most runs a sweep may plan (grid points or `trials`, times seeds) unless --max-trials
+# raises it: a typo'd 10^12-point grid is refused, not built (issue 14)
+MAX_TRIALS = 10_000
 
 
 @dataclass
@@ -69,6 +72,18 @@ class Param:
             for v in (self.low, self.high, self.step)
             if v is not None
         )
+
+    def grid_count(self) -> int:
+        """How many grid values this param has, counted without building them."""
+        if self.is_fixed:
+            return 1
+        if self.choices is not None:
+            return len(self.choices)
+        if self.step is None:
+            raise SpecError(f"{self.key}: a grid needs a list of values or a range with `step`")
+        assert self.low is not None and self.high is not None  # a range always has both
+        count = (self.high - self.low) / self.step + 1e-9
+        return int(math.floor(count)) + 1 if math.isfinite(count) else 10**18
 
     def grid_values(self) -> list:
         if self.is_fixed:
@@ -104,6 +119,35 @@ class Spec:
     validate: str | None = None
     source: str = "<spec>"
     lines: dict[str, int] = field(default_factory=dict)  # "params.train.lr" -> line in source
+    trial_limit: int = MAX_TRIALS  # `--max-trials`: refuse a plan with more runs than this
+    new_metrics: bool = False  # `--new-metric`: the metric need not exist in the baseline yet
+
+    def planned_runs(self) -> int:
+        """Runs the spec plans (grid points or `trials`, times seeds), counted, never built."""
+        if self.method == "grid":
+            configs = 1
+            for p in self.swept:
+                configs *= p.grid_count()
+        else:
+            configs = self.trials or 0
+        return configs * self.seeds
+
+    def check_size(self) -> int:
+        """`planned_runs()`, or SpecError when it is past `trial_limit`."""
+        runs = self.planned_runs()
+        if runs > self.trial_limit:
+            what = (
+                " x ".join(f"{p.key} {p.grid_count()}" for p in self.swept)
+                if self.method == "grid"
+                else f"trials {self.trials}"
+            )
+            if self.seeds > 1:
+                what += f" x seeds {self.seeds}"
+            raise SpecError(
+                f"{self.source}: the sweep plans {runs:,} runs ({what}), past --max-trials "
+                f"{self.trial_limit:,}; shrink it or raise the limit with --max-trials N"
+            )
+        return runs
 
     @property
     def swept(self) -> list[Param]:
@@ -182,16 +226,37 @@ class _Ctx:
         return SpecError(f"{loc}: {key}: {problem}")
 
 
+def _load_yaml(text: str, source: str) -> Any:
+    """User YAML within the shared limits (fastyaml.check_limits: alias budget, depth)."""
+    from expbook.registry.fastyaml import LimitError, check_limits
+
+    try:
+        return check_limits(yaml.safe_load(text), len(text))
+    except LimitError as exc:
+        raise SpecError(f"{source}: {exc}") from exc
+    except RecursionError as exc:  # the pure-Python loader on deep flow nesting
+        raise SpecError(f"{source}: YAML nests too deep") from exc
+
+
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec:
     """Read and validate a spec file; `overrides` (CLI options) replace top-level keys."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise SpecError(f"{path}: cannot read sweep spec ({exc.strerror})") from exc
+    if b"\0" in raw:
+        raise SpecError(f"{path}: not a sweep spec (a binary file: it holds NUL bytes)")
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from exc
+    try:
+        data = _load_yaml(text, str(path))
+        # line numbers for messages; composed only once the document is known to be bounded
         node = yaml.compose(text)
-        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -216,7 +281,13 @@ def spec_from_options(sets: list[str], overrides: dict[str, Any]) -> Spec:
                 "log": bool(rng.group(3)),
             }
             continue
-        values = [coerce(yaml.safe_load(v)) if v.strip() else v for v in raw.split(",")]
+        try:
+            values = [
+                coerce(_load_yaml(v, f"-S {key.strip()}")) if v.strip() else v
+                for v in raw.split(",")
+            ]
+        except yaml.YAMLError as exc:
+            raise SpecError(f"-S {item!r}: not a valid value: {exc}") from exc
         params[key.strip()] = values if len(values) > 1 else values[0]
     data = {k: v for k, v in overrides.items() if v is not None}
     data["params"] = params

@@ -17,9 +17,12 @@ STATE_FILE = "state.json"
 
 
 def _repo(repo: str):
+    """The git repository holding `repo`; NotFoundError (not pygit2.GitError) outside one."""
     import pygit2
 
-    return pygit2.Repository(repo)
+    from expbook.registry.gitrepo import find_root
+
+    return pygit2.Repository(find_root(repo))
 
 
 def _signature(repo):
