@@ -85,18 +85,39 @@ def tag(exp, name, remove, repo):
 
 @click.command()
 @click.argument("remote", default="origin")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Share refs, notes and sweep state only: cached outputs are neither pushed nor checked.",
+)
 @repo_option
-def push(remote, repo):
+def push(remote, no_cache, repo):
     """Push experiments (dvc exp push) and expbook notes/tags (refs/notes/expbook) to a git remote.
+
+    Then checks that every cached output (checkpoint) of every experiment is on the DVC remote
+    of the workspace's config, pushes what is missing, and exits 1 naming what cannot be shared.
 
     \b
     Example:
         expbook push origin
+        expbook push origin --no-cache     # refs and notes only
     """
     from expbook.share import sync
 
-    sync.push(repo, remote)
-    click.echo(f"pushed expbook notes to {remote}")
+    check = sync.push(repo, remote, with_cache=False if no_cache else None)
+    click.echo(f"pushed experiments and expbook notes to {remote}")
+    if check is None:
+        click.echo("outputs not pushed or checked (--no-cache)")
+    elif check.outputs:
+        click.echo(
+            f"{check.outputs} cached output(s) checked on DVC remote {check.remote!r}"
+            + (f"; pushed {check.pushed} missing object(s)" if check.pushed else "")
+        )
+        from expbook.share import outputs
+
+        pinned = outputs.pin_remote(repo, list(outputs.exp_refs(repo)))
+        if pinned:
+            click.echo(f"pinned DVC remote {pinned!r} in .dvc/config.local (see expbook pull)")
 
 
 @click.command()
@@ -105,11 +126,27 @@ def push(remote, repo):
 def pull(remote, repo):
     """Pull experiments (dvc exp pull) and merge the remote's expbook notes/tags into the local ones.
 
+    Warns about pulled experiments whose cached outputs are neither in the local cache nor on
+    the DVC remote (a `dvc exp apply` + `dvc pull` could not restore them).
+
     \b
     Example:
         expbook pull origin
     """
-    from expbook.share import sync
+    from expbook.share import outputs, sync
 
     changed = sync.pull(repo, remote)
     click.echo(f"pulled expbook notes from {remote}: {changed or 0} commit(s) updated")
+    names = outputs.remote_exp_names(repo, remote)
+    pinned = outputs.pin_remote(repo, names)
+    if pinned:
+        click.echo(
+            f"pinned DVC remote {pinned!r} in .dvc/config.local: experiments committed before "
+            "it was configured can still `dvc exp apply` + `dvc pull`"
+        )
+    check = outputs.missing_outputs(repo, names)
+    if check.missing:
+        click.echo(
+            "warning: " + outputs.describe_missing(check, "are neither in the local cache nor on"),
+            err=True,
+        )

@@ -51,10 +51,13 @@ def _dvc_cache_flag(root: str, with_cache: bool | None) -> list[str]:
 SWEEPS_PREFIX = "refs/expbook/sweeps/"  # expbook.sweep.state keeps one state ref per sweep
 
 
-def push(repo=".", remote: str = "origin", with_cache: bool | None = None) -> None:
+def push(repo=".", remote: str = "origin", with_cache: bool | None = None):
     """`dvc exp push REMOTE --all-commits` then push refs/notes/expbook to the git remote.
 
-    Cached outputs go to the default DVC remote when one is configured (or `with_cache`).
+    Cached outputs go to the default DVC remote when one is configured (or `with_cache`);
+    then every experiment's cached outputs are checked on it and missing ones pushed with the
+    workspace's remote config (`share.outputs`). Returns that check (None with
+    with_cache=False); NotSharedError (exit 1) names outputs that could not be shared.
     """
     g = _open(repo)
     _run(
@@ -75,6 +78,19 @@ def push(repo=".", remote: str = "origin", with_cache: bool | None = None) -> No
     if any(ref.startswith(SWEEPS_PREFIX) for ref in g.refs()):
         # sweep state (expbook sweep status/best), fast-forward only
         _run(["git", "push", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*"], g.root)
+    if with_cache is False:
+        return None
+    from expbook.share import outputs
+
+    check = outputs.ensure_shared(g.root)
+    if check.missing:
+        raise outputs.NotSharedError(
+            "refs and notes were pushed, but "
+            + outputs.describe_missing(check, "are not on")
+            + " (add one with `dvc remote add -d NAME URL`, or push with --no-cache to share "
+            "refs only)"
+        )
+    return check
 
 
 def pull(repo=".", remote: str = "origin", with_cache: bool | None = None) -> int:

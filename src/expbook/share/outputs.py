@@ -1,0 +1,213 @@
+"""Are experiments' cached outputs (checkpoints) shared? Checks every DVC-cached output of
+experiment commits against the DVC remote of the *workspace's* configuration, pushes what is
+missing, and names what cannot be shared.
+
+Why: `dvc exp push` reads the DVC remote from each experiment's own commit; experiments run
+before a remote was configured have none there, and their checkpoints are skipped without a
+word (issue 11). Used by `expbook push` (ensure_shared) and `expbook pull` (missing_outputs).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from expbook.errors import ExpbookError
+from expbook.registry.gitrepo import GitRepo
+
+
+class NotSharedError(ExpbookError):
+    """Outputs of pushed experiments that are not on the DVC remote (push exits 1)."""
+
+    exit_code = 1
+
+
+@dataclass
+class OutputCheck:
+    """Per experiment (name) the outputs (path) some of whose objects are `missing`."""
+
+    remote: str | None  # the DVC remote checked (None: none configured)
+    outputs: int = 0  # cached outputs checked
+    pushed: int = 0  # objects this check pushed
+    missing: dict[str, list[str]] = field(default_factory=dict)
+
+    def listing(self) -> str:
+        return "; ".join(f"{name}: {', '.join(paths)}" for name, paths in self.missing.items())
+
+
+def exp_refs(root: str) -> dict[str, str]:
+    """Experiment name -> commit of every `refs/exps/<2>/<38>/<name>` ref."""
+    out = {}
+    for ref, sha in GitRepo(root).refs().items():
+        parts = ref.split("/")
+        if len(parts) == 5 and parts[1] == "exps" and len(parts[2]) == 2:
+            out[parts[4] if parts[4] not in out else f"{parts[4]}@{sha[:7]}"] = sha
+    return out
+
+
+@contextmanager
+def _dvc(root: str) -> Iterator:
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(root) as dvc_repo:
+            yield dvc_repo
+    except DvcException as exc:
+        raise ExpbookError(f"DVC: {exc}") from exc
+
+
+def _outputs(dvc_repo, revs: dict[str, str]) -> dict[str, dict[str, set]]:
+    """name -> {output path: HashInfos (a directory's manifest and files)} of each commit,
+    read with DVC's own index at that commit (what `dvc push` of it would send)."""
+    by_sha: dict[str, list[str]] = {}
+    for name, sha in revs.items():
+        by_sha.setdefault(sha, []).append(name)
+    out: dict[str, dict[str, set]] = {}
+    for sha in dvc_repo.brancher(revs=sorted(by_sha), workspace=False, sha_only=True):
+        found: dict[str, set] = {}
+        for o in dvc_repo.index.outs:
+            if not o.use_cache or not o.hash_info or not o.hash_info.value:
+                continue
+            used = o.get_used_objs(force=True)  # force: no prompt for a missing dir manifest
+            ids = set().union(*used.values()) if used else set()
+            found[str(o)] = ids or {o.hash_info}
+        for name in by_sha.get(sha, []):
+            out[name] = found
+    return out
+
+
+def _remote_odb(dvc_repo, remote: str | None):
+    from dvc.config import NoRemoteError
+
+    try:
+        return dvc_repo.cloud.get_remote_odb(remote, "push")
+    except NoRemoteError:
+        return None
+
+
+def _present(odb, ids: set) -> set[str]:
+    values = {h.value for h in ids}
+    return set(odb.oids_exist(values)) if values else set()
+
+
+def ensure_shared(repo, remote: str | None = None, names: list[str] | None = None) -> OutputCheck:
+    """Check every cached output of the experiments (`names`, default all) is on the DVC
+    remote (`remote`, default the workspace's default remote); push missing objects from the
+    local cache. Returns the check; `missing` lists what still is not shared."""
+    root = GitRepo(repo).root
+    revs = exp_refs(root)
+    if names is not None:
+        revs = {n: s for n, s in revs.items() if n in set(names)}
+    check = OutputCheck(remote)
+    if not revs:
+        return check
+    with _dvc(root) as dvc_repo:
+        outputs = _outputs(dvc_repo, revs)
+        every = {h for paths in outputs.values() for ids in paths.values() for h in ids}
+        check.outputs = sum(len(p) for p in outputs.values())
+        odb = _remote_odb(dvc_repo, remote)
+        if odb is not None:
+            check.remote = remote or dvc_repo.config["core"].get("remote")
+            there = _present(odb, every)
+            todo = {h for h in every if h.value not in there}
+            if todo:
+                result = dvc_repo.cloud.push(todo, remote=remote)
+                check.pushed = len(result.transferred)
+                there |= _present(odb, todo)
+        else:
+            there = set()
+    for name, paths in sorted(outputs.items()):
+        bad = sorted(p for p, ids in paths.items() if any(h.value not in there for h in ids))
+        if bad:
+            check.missing[name] = bad
+    return check
+
+
+def missing_outputs(repo, names: list[str], remote: str | None = None) -> OutputCheck:
+    """Outputs of the experiments `names` that are neither in the local cache nor on the DVC
+    remote (what a `dvc exp apply` + `dvc pull` of them could not restore)."""
+    root = GitRepo(repo).root
+    revs = {n: s for n, s in exp_refs(root).items() if n in set(names)}
+    check = OutputCheck(remote)
+    if not revs:
+        return check
+    with _dvc(root) as dvc_repo:
+        outputs = _outputs(dvc_repo, revs)
+        every = {h for paths in outputs.values() for ids in paths.values() for h in ids}
+        check.outputs = sum(len(p) for p in outputs.values())
+        here = _present(dvc_repo.cache.local, every)
+        odb = _remote_odb(dvc_repo, remote)
+        there = _present(odb, every - {h for h in every if h.value in here}) if odb else set()
+        check.remote = (remote or dvc_repo.config["core"].get("remote")) if odb else None
+    for name, paths in sorted(outputs.items()):
+        bad = sorted(p for p, ids in paths.items() if any(h.value not in here | there for h in ids))
+        if bad:
+            check.missing[name] = bad
+    return check
+
+
+def _commit_has_remote(g: GitRepo, sha: str, name: str) -> bool:
+    import configparser
+
+    try:
+        blob = g.repo.revparse_single(f"{sha}:.dvc/config")
+    except (KeyError, ValueError):
+        return False
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read_string(blob.data.decode("utf-8", "replace"))
+    except configparser.Error:
+        return False
+    has_default = parser.get("core", "remote", fallback="").strip("'\" ") == name
+    return has_default and parser.has_section(f'remote "{name}"')
+
+
+def pin_remote(repo, names: list[str]) -> str | None:
+    """Copy the workspace's default DVC remote into `.dvc/config.local` when some of the
+    experiments `names` were committed without it: `dvc exp apply` restores the experiment's
+    own `.dvc/config`, and a `dvc pull` after it must still find the remote. Never overrides
+    a default remote the local config already sets. Returns the remote pinned (or None)."""
+    g = GitRepo(repo)
+    revs = {n: s for n, s in exp_refs(g.root).items() if n in set(names)}
+    if not revs:
+        return None
+    with _dvc(g.root) as dvc_repo:
+        shared = dvc_repo.config.read("repo")
+        name = shared.get("core", {}).get("remote")
+        if not name or name not in shared.get("remote", {}):
+            return None
+        if dvc_repo.config.read("local").get("core", {}).get("remote"):
+            return None
+        if all(_commit_has_remote(g, sha, name) for sha in revs.values()):
+            return None
+        with dvc_repo.config.edit("local") as conf:
+            conf.setdefault("core", {})["remote"] = name
+            section = conf.setdefault("remote", {}).setdefault(name, {})
+            for key, value in shared["remote"][name].items():
+                section.setdefault(key, value)
+    return name
+
+
+def remote_exp_names(repo, git_remote: str) -> list[str]:
+    """Names of the experiments the git remote holds (what `dvc exp pull --all-commits` got)."""
+    proc = subprocess.run(
+        ["git", "ls-remote", git_remote, "refs/exps/*"],
+        cwd=GitRepo(repo).root,
+        capture_output=True,
+        text=True,
+    )
+    names = []
+    for line in proc.stdout.splitlines():
+        parts = line.split("\t")[-1].split("/")
+        if len(parts) == 5 and len(parts[2]) == 2:
+            names.append(parts[4])
+    return names
+
+
+def describe_missing(check: OutputCheck, verb: str) -> str:
+    where = f"DVC remote {check.remote!r}" if check.remote else "any DVC remote (none configured)"
+    n = sum(len(p) for p in check.missing.values())
+    return f"{n} output(s) of {len(check.missing)} experiment(s) {verb} {where}: {check.listing()}"
