@@ -178,6 +178,22 @@ def test_registry_table_uses_short_names(live_repo):
     assert "params.yaml:train.lr" in out
 
 
+def test_registry_table_is_readable_by_default(live_repo, tmp_path):
+    """Issue 13: the terminal table shows name/status/created, the params that differ and the
+    metrics, hides columns equal in every row, and says so in one last line."""
+    out = run(live_repo, "registry").stdout
+    assert "train.lr" in out and "val.acc" in out and "status" in out and "created" in out
+    assert "seed" not in out and "message" not in out  # seed: 1 in every row
+    last = out.rstrip().splitlines()[-1]
+    assert "columns hidden" in last and "--columns all" in last
+    full = run(live_repo, "registry", "--columns", "all").stdout
+    assert "seed" in full and "message" in full and "columns hidden" not in full
+    # files and machine formats keep every column
+    run(live_repo, "registry", "-o", str(tmp_path / "r.md"))
+    assert "seed" in (tmp_path / "r.md").read_text()
+    assert "params.yaml:seed" in registry_json(live_repo)[0]
+
+
 def test_registry_baseline_selection(live_repo):
     rows = registry_json(live_repo, "--baseline", "main", "--where", "kind = 'experiment'")
     assert {r["name"] for r in rows} == set(EXPS)

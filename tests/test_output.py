@@ -17,13 +17,13 @@ from expbook.output import (
     format_for,
     only_changed,
     ordered_columns,
-    prepare,
     render,
     select_columns,
     short_names,
     sort_rows,
     write_atomic,
 )
+from expbook.registry.table import TableSpec, hidden_line, prepare, readable_columns
 
 ROWS = [
     {
@@ -153,18 +153,39 @@ def test_sort_puts_missing_last(descending, expected):
 
 
 def test_prepare_top_without_direction_takes_the_largest():
-    rows, cols = prepare(ROWS, "json", sort_by="val.loss", top=1)
+    rows, cols = prepare(ROWS, TableSpec(sort_by="val.loss", top=1))
     assert [r["name"] for r in rows] == ["b"]
-    rows, _ = prepare(ROWS, "json", sort_by="val.loss", top=1, ascending=True)
+    rows, _ = prepare(ROWS, TableSpec(sort_by="val.loss", top=1, ascending=True))
     assert [r["name"] for r in rows] == ["a"]
 
 
-def test_prepare_human_formats_hide_empty_and_bookkeeping_columns():
-    _, cols = prepare(ROWS, "table")
-    assert "message" not in cols and "sweep" not in cols and "notes" not in cols
-    assert cols[:2] == ["name", "rev"] and "m.json:val.acc" in cols
-    _, cols = prepare(ROWS, "csv")
-    assert "message" in cols and "sweep" in cols
+def test_prepare_keeps_every_column_and_columns_all_means_every_column():
+    _, cols = prepare(ROWS, TableSpec())
+    assert cols == ordered_columns(ROWS) and "message" in cols and "sweep" in cols
+    _, cols = prepare(ROWS, TableSpec(columns=("all",), drop=("message",)))
+    assert cols == [c for c in ordered_columns(ROWS) if c != "message"]
+
+
+def test_readable_columns_hide_constant_and_empty_columns():
+    """Issue 13: 30 class-count columns equal in every row must not fill the terminal table."""
+    cols, hidden = readable_columns(ROWS, ordered_columns(ROWS))
+    assert cols[:2] == ["name", "status"] and "rev" not in cols and "message" not in cols
+    assert "params.yaml:seed" not in cols  # 7 in every row
+    assert "params.yaml:train.lr" in cols and "m.json:val.acc" in cols
+    assert hidden["constant"] == len(ordered_columns(ROWS)) - len(cols) and hidden["width"] == 0
+    line = hidden_line(hidden)
+    assert (
+        line and line.startswith(f"{hidden['constant']} columns hidden") and "--columns all" in line
+    )
+
+
+def test_readable_columns_fit_the_width_dropping_the_rightmost():
+    cols, _ = readable_columns(ROWS, ordered_columns(ROWS))
+    narrow, hidden = readable_columns(ROWS, ordered_columns(ROWS), width=20)
+    assert narrow == cols[: len(narrow)] and len(narrow) < len(cols)
+    assert hidden["width"] == len(cols) - len(narrow)
+    assert readable_columns(ROWS, ["name"], width=5)[0] == ["name"]  # never nothing
+    assert hidden_line({"constant": 0, "width": 0}) is None
 
 
 def test_render_json_and_csv_round_trip():

@@ -75,7 +75,7 @@ def test_stats_cli_json_and_table(repo):
             "test.acc",
             "-f",
             "md",
-            "--baseline",
+            "--control",
             "high-s1",
             "--where",
             "train.seed != 3",
@@ -92,7 +92,7 @@ def test_stats_cli_json_and_table(repo):
     [
         (["-m", "nope"], "nope"),
         (["-m", "acc"], "ambiguous key 'acc'"),  # test.acc and the cached summary's best.acc
-        (["-m", "test.acc", "--baseline", "zzz"], "zzz"),
+        (["-m", "test.acc", "--control", "zzz"], "zzz"),
         (["-m", "test.acc", "--alpha", "1.5"], "alpha"),
         (["-m", "test.acc", "--group-by", "nokey"], "nokey"),
     ],
@@ -141,11 +141,11 @@ def test_best_by_group_needs_metric(repo):
 def test_plot_group_cli(repo, tmp_path):
     out = tmp_path / "groups.png"
     res = CliRunner().invoke(
-        cli, ["plot", "acc", "--group", "train.lr", "--repo", str(repo), "-o", str(out)]
+        cli, ["plot", "acc", "--group-by", "train.lr", "--repo", str(repo), "-o", str(out)]
     )
     assert res.exit_code == 0, res.output
     assert "2 groups" in res.output and out.read_bytes().startswith(b"\x89PNG")
     res = CliRunner().invoke(
-        cli, ["plot", "acc", "main", "--group", "train.lr", "--repo", str(repo), "-o", str(out)]
+        cli, ["plot", "acc", "main", "--group-by", "train.lr", "--repo", str(repo), "-o", str(out)]
     )
     assert res.exit_code == 2 and "not both" in res.output

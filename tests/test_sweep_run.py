@@ -135,7 +135,7 @@ def test_random_search_with_search_seed_is_reproducible(repo, tmp_path, tmp_path
         "train.lr=0.0001..0.1:log",
         "--method",
         "random",
-        "-n",
+        "--trials",
         "3",
         "--search-seed",
         "5",

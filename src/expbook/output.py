@@ -1,6 +1,6 @@
 """Render registry rows (plain dicts) as a rich table, CSV, Markdown, JSON or HTML; write files atomically.
 
-Used by the `expbook registry/compare/best` commands. json/csv never import pandas or rich (speed).
+Used by the expbook commands (the registry's column choice lives in expbook.registry.table). json/csv never import pandas or rich (speed).
 """
 
 from __future__ import annotations
@@ -42,8 +42,6 @@ BASE_COLUMNS = (
     "sweep",
     "trial",
 )
-# shown by default in human formats (the rest stay in csv/json or via --columns)
-HUMAN_COLUMNS = ("name", "rev", "kind", "created", "status", "tags", "sweep", "trial")
 
 
 def format_for(fmt: str | None, path: str | os.PathLike | None) -> str:
@@ -292,16 +290,6 @@ def sort_rows(rows: Sequence[Mapping], column: str, descending: bool = False) ->
     return numeric + text + missing
 
 
-def human_default_columns(rows: Sequence[Mapping], columns: Sequence[str]) -> list[str]:
-    """The columns a person sees by default: identity + status + every param/metric, no empty ones."""
-    keep = [c for c in columns if c in HUMAN_COLUMNS or c not in BASE_COLUMNS]
-    return [c for c in keep if c in ("name", "rev") or any(_present(r.get(c)) for r in rows)]
-
-
-def _present(value: Any) -> bool:
-    return value is not None and value != [] and value != ""
-
-
 # ---------------------------------------------------------------- cell text
 def cell(value: Any, column: str = "") -> str:
     """A value as a person reads it in a table cell."""
@@ -429,7 +417,7 @@ def to_table(
 
     table = rich_table(rows, columns, names, title)
     console = Console(
-        width=width or max(natural_width(table), _terminal_width()),
+        width=width or max(natural_width(table), terminal_width()),
         record=True,
         file=open(os.devnull, "w"),  # noqa: SIM115  (closed below)
         color_system=None,
@@ -467,7 +455,7 @@ def natural_width(table) -> int:
         return Console(width=1_000_000, file=sink).measure(table).maximum
 
 
-def _terminal_width() -> int:
+def terminal_width() -> int:
     import shutil
 
     return max(shutil.get_terminal_size((160, 24)).columns, 80)
@@ -481,43 +469,6 @@ def emit(text: str, output: str | os.PathLike | None, *, force: bool = False) ->
         sys.stdout.write(text)
     else:
         write_output(output, text, force=force)
-
-
-# ---------------------------------------------------------------- the registry table pipeline
-def prepare(
-    rows: Sequence[Mapping],
-    fmt: str,
-    *,
-    sort_by: str | None = None,
-    ascending: bool | None = None,
-    top: int | None = None,
-    columns: Iterable[str] | None = None,
-    drop: Iterable[str] | None = None,
-    only_changed_: bool = False,
-    namespaces: Mapping | None = None,
-) -> tuple[list[Mapping], list[str]]:
-    """Sort, cut and pick columns the way `expbook registry` options ask; returns (rows, columns)."""
-    rows = list(rows)
-    all_columns = ordered_columns(rows)
-    if sort_by:
-        from expbook.query import resolve_key
-
-        column = resolve_key(sort_by, all_columns, namespaces)
-        # --top alone means "the top N", i.e. the largest values first
-        descending = (ascending is False) or (ascending is None and top is not None)
-        rows = sort_rows(rows, column, descending)
-    if top is not None:
-        rows = rows[:top]
-    if columns:
-        cols = select_columns(all_columns, columns, drop)
-    else:
-        human = fmt in ("table", "md", "html")
-        cols = select_columns(
-            human_default_columns(rows, all_columns) if human else all_columns, None, drop
-        )
-    if only_changed_:
-        cols = only_changed(rows, cols)
-    return rows, cols
 
 
 def print_table(
@@ -535,7 +486,7 @@ def print_table(
     names = {c: c for c in columns} if full_names else short_names(columns)
     tty = sys.stdout.isatty()
     table = rich_table(rows, columns, names, title)
-    needed, available = natural_width(table), _terminal_width()
+    needed, available = natural_width(table), terminal_width()
     if tty and needed > available:
         print(
             f"note: the table is {needed} characters wide ({len(columns)} columns); narrow it "

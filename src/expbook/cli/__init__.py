@@ -9,13 +9,14 @@ import importlib
 
 import click
 
+from expbook.cli.options import CONTEXT_SETTINGS
 from expbook.errors import ExpbookError
 
 # command name -> "module:attribute" (a click.Command); modules are imported on use
 COMMANDS: dict[str, str] = {
     "registry": "expbook.cli.registry_cmds:registry",
-    "show": "expbook.cli.registry_cmds:show",
-    "compare": "expbook.cli.registry_cmds:compare",
+    "show": "expbook.cli.inspect_cmds:show",
+    "compare": "expbook.cli.inspect_cmds:compare",
     "best": "expbook.cli.registry_cmds:best",
     "note": "expbook.cli.annotate_cmds:note",
     "tag": "expbook.cli.annotate_cmds:tag",
@@ -71,10 +72,14 @@ class LazyGroup(click.Group):
         return getattr(module, attr, None)
 
 
-@click.group(cls=LazyGroup)
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="expbook")
 def cli() -> None:
     """expbook: query, compare, sweep and reproduce DVC experiments, straight from git.
+
+    \b
+    Every command answers -h/--help; commands that print data take -f/--format
+    (table, json, csv, md, html), --json (short for -f json) and -o/--out FILE.
 
     \b
     Example:

@@ -8,45 +8,6 @@ from __future__ import annotations
 import click
 
 from expbook.cli.options import repo_option
-from expbook.errors import ExpbookError
-
-
-def _target(repo: str, exp: str):
-    from expbook.cli.registry_cmds import resolve_many
-
-    target = resolve_many(repo, [exp])[0]
-    if target.rev == "workspace":
-        raise ExpbookError(f"{exp!r} is the uncommitted workspace; notes and tags need a commit")
-    return target
-
-
-def add_note(repo: str, rev: str, text: str) -> dict:
-    """Append a free-text note to a commit's expbook note; returns the new note."""
-    from expbook.registry import notes
-
-    if not text.strip():
-        raise ExpbookError("the note text is empty")
-
-    def append(doc: dict) -> dict:
-        return {**doc, "notes": [*doc.get("notes", []), text]}
-
-    return notes.update(repo, rev, append)
-
-
-def set_tag(repo: str, rev: str, name: str, remove: bool = False) -> dict:
-    """Add (or with remove=True, drop) an expbook tag on a commit; returns the new note."""
-    from expbook.registry import notes
-
-    if not name.strip() or any(c.isspace() for c in name) or "," in name:
-        raise ExpbookError(f"tag {name!r} must be a non-empty word without spaces or commas")
-
-    def change(doc: dict) -> dict:
-        tags = [t for t in doc.get("tags", []) if t != name]
-        if remove and len(tags) == len(doc.get("tags", [])):
-            raise ExpbookError(f"{rev[:7]} has no tag {name!r}")
-        return {**doc, "tags": tags if remove else [*tags, name]}
-
-    return notes.update(repo, rev, change)
 
 
 @click.command()
@@ -60,8 +21,10 @@ def note(exp, text, repo):
     Example:
         expbook note lr-wd-003 "best so far; try longer warmup"
     """
-    target = _target(repo, exp)
-    doc = add_note(repo, target.rev, text)
+    from expbook.registry import notes, resolve_annotatable
+
+    target = resolve_annotatable(repo, exp)
+    doc = notes.add_note(repo, target.rev, text)
     click.echo(f"{target.name} ({target.rev[:7]}): {len(doc.get('notes', []))} note(s)")
 
 
@@ -78,8 +41,10 @@ def tag(exp, name, remove, repo):
         expbook tag lr-wd-003 candidate
         expbook tag lr-wd-003 candidate --remove
     """
-    target = _target(repo, exp)
-    doc = set_tag(repo, target.rev, name, remove=remove)
+    from expbook.registry import notes, resolve_annotatable
+
+    target = resolve_annotatable(repo, exp)
+    doc = notes.set_tag(repo, target.rev, name, remove=remove)
     click.echo(f"{target.name} ({target.rev[:7]}): tags {', '.join(doc.get('tags', [])) or '-'}")
 
 

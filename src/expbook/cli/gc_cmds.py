@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from expbook.cli.options import repo_option, where_option
+from expbook.cli.options import metric_option, repo_option, where_option
 from expbook.errors import ExpbookError
 
 
@@ -22,7 +22,7 @@ def _size(n: int) -> str:
 
 @click.command()
 @click.option("--keep-best", type=click.IntRange(min=1), default=None, metavar="N")
-@click.option("--metric", default=None, metavar="KEY", help="The metric --keep-best ranks by.")
+@metric_option(help="The metric --keep-best ranks by.")
 @click.option("--mode", type=click.Choice(["max", "min"]), default="max", show_default=True)
 @click.option(
     "--keep-last", type=click.IntRange(min=1), default=None, metavar="N", help="Keep the N newest."

@@ -1,15 +1,22 @@
-"""Shared click option decorators (--format/-o/--where/--sort-by/--top/--columns/--drop/...) for expbook commands.
+"""Shared click options for every expbook command: one decorator per shared option, one meaning
+per short flag (see README "Changelog"). Imported by the command modules; no heavy imports.
 
-Imported by the command modules in expbook.cli; kept free of heavy imports.
+Short flags:  -R repo  -w where  -s sort-by  -n top  -c columns  -d drop  -b baseline (a commit)
+-A all-commits  -m metric  -g group-by  -f format  -o out  -j jobs  -S set-param  -t tolerance
+-i ignore  -h help.  A renamed flag keeps working for one release through `deprecated_alias`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 import click
 
-FORMATS = ("table", "csv", "md", "json", "html")
+FORMATS = ("table", "json", "csv", "md", "html")
+# -h and --help on the root group; every subcommand inherits its context settings
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 
 def _stack(*decorators: Callable) -> Callable:
@@ -21,6 +28,36 @@ def _stack(*decorators: Callable) -> Callable:
     return apply
 
 
+def warn_deprecated(old: str, new: str) -> None:
+    """One line on stderr: `old` still works for this release; `new` is its spelling from now on."""
+    click.echo(f"warning: {old} is deprecated and will be removed; use {new}", err=True)
+
+
+def deprecated_alias(*decls: str, dest: str, new: str, **attrs: Any) -> Callable:
+    """A hidden option (`decls`, e.g. "--group") that fills the parameter `dest` of the renamed
+    option `new`, warning on stderr that the old spelling is deprecated."""
+    hidden = f"_deprecated_{dest}_{decls[0].lstrip('-').replace('-', '_')}"
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            value = kwargs.pop(hidden)
+            if value not in (None, (), False):
+                warn_deprecated("/".join(decls), new)
+                current = kwargs.get(dest)
+                if isinstance(current, tuple):
+                    kwargs[dest] = (*current, *value)
+                elif current is None or current == () or current is False:
+                    kwargs[dest] = value
+                else:
+                    raise click.UsageError(f"give {new} or {'/'.join(decls)}, not both")
+            return func(*args, **kwargs)
+
+        return click.option(*decls, hidden, hidden=True, **attrs)(wrapper)
+
+    return decorate
+
+
 repo_option = click.option(
     "--repo",
     "-R",
@@ -30,30 +67,87 @@ repo_option = click.option(
     help="The git/DVC repository to read.",
 )
 
+
 force_option = click.option(
     "--force",
     is_flag=True,
     help="Overwrite the output file even when git tracks it.",
 )
 
-format_options = _stack(
-    click.option(
-        "--format",
-        "-f",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default=None,
-        help="Output format (default: table, or from -o's extension).",
-    ),
-    click.option(
+
+def out_option(
+    help: str = "Write to FILE (format from its extension: .csv .json .md .html; `-`: stdout).",
+    *,
+    dest: str = "output",
+    required: bool = False,
+    directory: bool = False,
+    aliases: tuple[str, ...] = (),
+) -> Callable:
+    """`-o/--out FILE` (`--output` and `aliases` are kept as other names), the one spelling
+    for files written."""
+    return click.option(
+        "--out",
         "--output",
+        *aliases,
         "-o",
-        type=click.Path(dir_okay=False),
+        dest,
+        required=required,
+        metavar="DIR" if directory else "FILE",
+        type=click.Path(file_okay=not directory, dir_okay=directory),
         default=None,
-        help="Write to FILE (format from its extension: .csv .json .md .html; `-`: stdout).",
-    ),
-    force_option,
-)
+        help=help,
+    )
+
+
+def format_options(
+    func: Callable | None = None,
+    *,
+    formats: tuple[str, ...] = FORMATS,
+    out: bool = True,
+    default: str | None = None,
+) -> Callable:
+    """`-f/--format`, `--json` (short for `-f json`) and, with out=True, `-o/--out FILE` and
+    `--force`.
+
+    The command receives `fmt` (None: table, or from -o's extension; see output.format_for),
+    and with out=True `output` and `force`. Use bare (`@format_options`) or with arguments
+    (`@format_options(formats=("table", "json"), out=False)`).
+    """
+    if func is None:
+        return lambda f: format_options(f, formats=formats, out=out, default=default)
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("output") not in (None, "-"):
+            from expbook.output import check_output_path
+
+            # refuse a bad -o (issue 14) before any work, not after it
+            check_output_path(kwargs["output"], force=kwargs.get("force", False))
+        if kwargs.pop("as_json"):
+            if kwargs["fmt"] not in (None, "json"):
+                raise click.UsageError(f"give --json or --format {kwargs['fmt']}, not both")
+            kwargs["fmt"] = "json"
+        elif kwargs["fmt"] is None:
+            kwargs["fmt"] = default
+        return func(*args, **kwargs)
+
+    names = ", ".join(formats)
+    decorators = [
+        click.option(
+            "--format",
+            "-f",
+            "fmt",
+            type=click.Choice(formats),
+            default=None,
+            help=f"Output format: {names} (default: {default or 'table'}"
+            + (", or from -o's extension)." if out else ")."),
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Short for --format json."),
+    ]
+    if out:
+        decorators += [out_option(), force_option]
+    return _stack(*decorators)(wrapper)
+
 
 where_option = click.option(
     "--where",
@@ -63,6 +157,32 @@ where_option = click.option(
     help="Keep experiments matching EXPR, e.g. \"val.acc > 0.9 and tag = 'best'\"; keys are "
     "unique suffixes (val.acc) or full keys in backticks (`params.yaml:train.lr`).",
 )
+
+
+def top_option(default: int | None = None, help: str = "Keep only the first N rows.") -> Callable:
+    """`-n/--top N`: -n means the number of rows shown, in every command."""
+    return click.option(
+        "--top",
+        "-n",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=default is not None,
+        metavar="N",
+        help=help,
+    )
+
+
+def metric_option(required: bool = False, help: str = "The metric (full key or suffix).", **kw):
+    """`-m/--metric KEY`."""
+    return click.option("--metric", "-m", required=required, metavar="KEY", help=help, **kw)
+
+
+def group_by_option(help: str, multiple: bool = False) -> Callable:
+    """`-g/--group-by KEYS`: comma-separated params that define a group of runs."""
+    return click.option(
+        "--group-by", "-g", "group_by", multiple=multiple, default=None, metavar="KEYS", help=help
+    )
+
 
 sort_options = _stack(
     click.option(
@@ -78,13 +198,7 @@ sort_options = _stack(
         default=None,
         help="Sort direction (default: ascending; --top without it: descending).",
     ),
-    click.option(
-        "--top",
-        "-n",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Keep only the first N rows (after sorting).",
-    ),
+    top_option(help="Keep only the first N rows (after sorting)."),
 )
 
 column_options = _stack(
@@ -93,7 +207,8 @@ column_options = _stack(
         "-c",
         multiple=True,
         metavar="GLOBS",
-        help="Only these columns, in this order (comma-separated globs; repeatable).",
+        help="Only these columns, in this order (comma-separated globs; repeatable); "
+        "`--columns all` shows every column.",
     ),
     click.option(
         "--drop",
@@ -114,18 +229,19 @@ column_options = _stack(
     ),
 )
 
-selection_options = _stack(
-    click.option(
-        "--baseline",
-        "-b",
-        default=None,
-        metavar="REV",
-        help="Only experiments of this baseline commit (a rev, branch or tag).",
-    ),
-    click.option(
-        "--all-commits",
-        "-A",
-        is_flag=True,
-        help="Include experiments of every commit, not just HEAD's.",
-    ),
+baseline_option = click.option(
+    "--baseline",
+    "-b",
+    default=None,
+    metavar="REV",
+    help="Only experiments of this baseline commit (a rev, branch or tag).",
 )
+
+all_commits_option = click.option(
+    "--all-commits",
+    "-A",
+    is_flag=True,
+    help="Include experiments of every commit, not just HEAD's.",
+)
+
+selection_options = _stack(baseline_option, all_commits_option)

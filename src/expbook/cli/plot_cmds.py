@@ -5,31 +5,35 @@ Thin click commands over expbook.analysis.curves, expbook.analysis.plotting and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import click
 
-from expbook.cli.options import force_option, repo_option
+from expbook.cli.options import (
+    deprecated_alias,
+    force_option,
+    group_by_option,
+    out_option,
+    repo_option,
+    where_option,
+)
 from expbook.errors import ExpbookError
+
+if TYPE_CHECKING:
+    from expbook.analysis.curves import Curve
 
 
 @click.command()
 @click.argument("metric")
 @click.argument("exps", nargs=-1)
-@click.option(
-    "--output",
-    "-o",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="curves.png, .svg or .html (self-contained, inline SVG).",
+@out_option("curves.png, .svg or .html (self-contained, inline SVG).", required=True)
+@group_by_option(
+    "Instead of EXPS: mean curve +/- std per group of runs, grouped by these "
+    "comma-separated params ('auto': every differing param except seeds)."
 )
-@click.option(
-    "--group",
-    "group_by",
-    default=None,
-    metavar="KEYS",
-    help="Instead of EXPS: mean curve +/- std per group of runs, grouped by these "
-    "comma-separated params ('auto': every differing param except seeds).",
-)
-@click.option("--where", default=None, metavar="EXPR", help="With --group: which runs to use.")
+@deprecated_alias("--group", dest="group_by", new="--group-by", default=None, metavar="KEYS")
+@where_option
 @force_option
 @repo_option
 def plot(metric, exps, output, group_by, where, force, repo):
@@ -41,21 +45,21 @@ def plot(metric, exps, output, group_by, where, force, repo):
     Example:
         expbook plot val/acc lr-wd-001 lr-wd-002 -o curves.png
         expbook plot train/loss main lr-wd-002 -o curves.html
-        expbook plot val/acc --group train.lr --where "sweep = 'lr'" -o lr-groups.png
+        expbook plot val/acc --group-by train.lr --where "sweep = 'lr'" -o lr-groups.png
     """
     from expbook.output import check_output_path
 
     check_output_path(output, force=force)  # refuse a bad -o before reading anything
     if group_by:
         if exps:
-            raise ExpbookError("give either EXPS or --group, not both")
+            raise ExpbookError("give either EXPS or --group-by, not both")
         _plot_groups(metric, group_by, where, output, repo, force)
         return
     if not exps:
-        raise ExpbookError("name at least one experiment (or use --group KEYS)")
+        raise ExpbookError("name at least one experiment (or use --group-by KEYS)")
     from expbook.analysis.curves import match_metric, read_curves
     from expbook.analysis.plotting import plot_curves
-    from expbook.cli.registry_cmds import resolve_many
+    from expbook.registry import resolve_many
 
     series = []
     for exp in resolve_many(repo, exps):
@@ -67,7 +71,7 @@ def plot(metric, exps, output, group_by, where, force, repo):
 
 
 def _plot_groups(metric, group_by, where, output, repo, force):
-    """`plot --group`: the mean step curve of each seed group with a +/- std band."""
+    """`plot --group-by`: the mean step curve of each seed group with a +/- std band."""
     from expbook import registry
     from expbook.analysis.groupplot import group_curves, plot_group_curves
     from expbook.analysis.stats import group_rows, rows_of
@@ -87,13 +91,8 @@ def _plot_groups(metric, group_by, where, output, repo, force):
 
 @click.command()
 @click.argument("exps", nargs=-1, required=True)
-@click.option(
-    "--output",
-    "-o",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Directory for one <experiment>.csv each.",
+@out_option(
+    "Directory for one <experiment>.csv each.", dest="out_dir", required=True, directory=True
 )
 @force_option
 @repo_option
@@ -107,12 +106,11 @@ def export(exps, out_dir, force, repo):
     """
     from expbook.analysis.curves import read_curves
     from expbook.analysis.exporting import export_curves
-    from expbook.cli.registry_cmds import resolve_many
     from expbook.output import check_output_dir
+    from expbook.registry import resolve_many
 
     check_output_dir(out_dir)  # refuse a bad -o before reading anything
-
-    items = []
+    items: list[tuple[str, Mapping[str, Curve]]] = []
     for exp in resolve_many(repo, exps):
         curves = read_curves(repo, exp.rev)
         if not curves:

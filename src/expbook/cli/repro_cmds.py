@@ -9,10 +9,14 @@ import sys
 
 import click
 
-from expbook.cli.options import force_option, repo_option, where_option
+from expbook.cli.options import (
+    force_option,
+    format_options,
+    out_option,
+    repo_option,
+    where_option,
+)
 from expbook.errors import ExpbookError
-
-TABLE_FORMATS = ("table", "md", "csv", "json")
 
 
 def _globs(values: tuple[str, ...], defaults: tuple[str, ...], use_defaults: bool) -> list[str]:
@@ -71,23 +75,6 @@ def _ignores(ignore, ignore_out, no_default_ignores):
     )
 
 
-def _resolve(repo: str, exp: str) -> tuple[str, str]:
-    """(sha, display name) of an experiment name / sha / ref / branch / tag, or any git revision
-    (HEAD~2, a hand-made ref) the registry does not list."""
-    from expbook import registry
-    from expbook.errors import NotFoundError
-    from expbook.repro.reproduce import rev_parse
-
-    try:
-        found = registry.resolve(repo, exp)
-    except NotFoundError as err:
-        try:
-            return rev_parse(repo, exp), exp
-        except NotFoundError:
-            raise err from None
-    return found.rev, found.name
-
-
 def diff_rows(result, only_changed: bool = False) -> list[dict]:
     """Table rows (kind, key, recorded, reproduced, status, detail) of a reproduce.Reproduction."""
     return [
@@ -141,15 +128,7 @@ def _print_diffs(result, fmt: str, changed_only: bool) -> None:
 @where_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of --sample.")
 @comparison_options
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(TABLE_FORMATS),
-    default="table",
-    show_default=True,
-    help="Format of the diff table.",
-)
+@format_options(out=False, default="table")
 @click.option(
     "--only-changed",
     is_flag=True,
@@ -181,6 +160,7 @@ def reproduce(
         expbook reproduce main --tolerance 1e-6 --ignore 'epoch_*' --keep
         expbook reproduce --sample 5 --where "sweep = 'lr-wd'"
     """
+    from expbook.registry import resolve_commit
     from expbook.repro import reproduce as rp
 
     if bool(exp) == bool(sample):
@@ -188,7 +168,7 @@ def reproduce(
     ignore, ignore_out = _ignores(ignore, ignore_out, no_default_ignores)
     kwargs = dict(ignore=ignore, ignore_out=ignore_out, tolerance=tolerance, keep=keep)
     if exp:
-        sha, name = _resolve(repo, exp)
+        sha, name = resolve_commit(repo, exp)
         result = rp.reproduce(repo, sha, name=name, **kwargs)
         if result.error is None:
             _print_diffs(result, fmt, changed_only=only_changed)
@@ -249,11 +229,10 @@ def _sample(repo: str, n: int, where: str | None, seed: int) -> list[tuple[str, 
     help="Fail when RULE holds; `ref` is the reference value of the rule's metric "
     '(repeatable), e.g. "test.acc < ref - 0.01".',
 )
-@click.option(
-    "--report",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write a Markdown report (rules, metrics diff, outputs, plots) to FILE.",
+@out_option(
+    "Write a Markdown report (rules, metrics diff, outputs, plots) to FILE.",
+    dest="report",
+    aliases=("--report",),
 )
 @force_option
 @click.option(
@@ -299,12 +278,13 @@ def check(
 
     \b
     Example:
-        expbook check --against main --fail-if "test.acc < ref - 0.01" --report report.md
+        expbook check --against main --fail-if "test.acc < ref - 0.01" -o report.md
         expbook check --fail-if "val.loss > ref * 1.05" --tolerance 1e-6
         expbook check --against main --fail-if "test.acc < ref" --on-fail "./page-me.sh"
         expbook check --against main --report check.html --html
     """
     from expbook.lifecycle.alerts import Alerts
+    from expbook.registry import resolve_commit
     from expbook.repro import check as ck
 
     if as_html and not report:
@@ -317,8 +297,8 @@ def check(
 
         check_output_path(report, force=force)  # refuse before a long reproduction, not after
     alerts = Alerts.from_options(on_fail, on_fail_url, option="--on-fail")
-    sha, name = _resolve(repo, rev)
-    against_sha = _resolve(repo, against)[0] if against else None
+    sha, name = resolve_commit(repo, rev)
+    against_sha = resolve_commit(repo, against)[0] if against else None
     result = ck.check(
         repo,
         sha,

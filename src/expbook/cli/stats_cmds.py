@@ -10,7 +10,15 @@ from dataclasses import asdict
 
 import click
 
-from expbook.cli.options import format_options, repo_option, where_option
+from expbook.cli.options import (
+    all_commits_option,
+    deprecated_alias,
+    format_options,
+    group_by_option,
+    metric_option,
+    repo_option,
+    where_option,
+)
 
 COLUMNS = (
     "group",
@@ -79,20 +87,13 @@ def render_stats(result, fmt: str) -> str:
 
 
 @click.command()
-@click.option(
-    "--metric",
-    "-m",
-    required=True,
-    metavar="KEY",
-    help="The metric to summarise (full key or unambiguous suffix, e.g. test.acc).",
+@metric_option(
+    required=True, help="The metric to summarise (full key or unambiguous suffix, e.g. test.acc)."
 )
-@click.option(
-    "--group-by",
-    "-g",
-    multiple=True,
-    metavar="KEYS",
-    help="Params defining a group (comma-separated; default: every param that "
+@group_by_option(
+    "Params defining a group (comma-separated; repeatable; default: every param that "
     "differs, except seed keys).",
+    multiple=True,
 )
 @click.option(
     "--seed-keys",
@@ -102,13 +103,13 @@ def render_stats(result, fmt: str) -> str:
     "(default: *.seed, *:seed, *_seed).",
 )
 @click.option(
-    "--baseline",
-    "-b",
+    "--control",
     default=None,
     metavar="GROUP|EXP",
-    help='Baseline group: its label ("train.lr=0.01"), key=value pairs, or an '
-    "experiment in it (default: the group of the newest baseline commit).",
+    help='The group the others are tested against: its label ("train.lr=0.01"), key=value '
+    "pairs, or an experiment in it (default: the group of the newest baseline commit).",
 )
+@deprecated_alias("--baseline", "-b", dest="control", new="--control", default=None)
 @click.option(
     "--alpha",
     type=float,
@@ -116,12 +117,7 @@ def render_stats(result, fmt: str) -> str:
     show_default=True,
     help="Significance level after Holm correction.",
 )
-@click.option(
-    "--all-commits",
-    "-A",
-    is_flag=True,
-    help="Include experiments of every commit, not just HEAD's.",
-)
+@all_commits_option
 @click.option(
     "--include-pruned",
     is_flag=True,
@@ -134,7 +130,7 @@ def stats(
     metric,
     group_by,
     seed_keys,
-    baseline,
+    control,
     alpha,
     all_commits,
     include_pruned,
@@ -144,16 +140,16 @@ def stats(
     output,
     force,
 ):
-    """Per-group n, mean, std, standard error and 95% CI of a metric, tested against a baseline group.
+    """Per-group n, mean, std, standard error and 95% CI of a metric, tested against a control group.
 
-    Runs that differ only by seed form one group. Versus the baseline: difference of means,
+    Runs that differ only by seed form one group. Versus the control group: difference of means,
     Welch's t-test, the paired t-test when both groups ran the same seeds, Cohen's d and the
     Holm-corrected p. Groups with n < 2 are shown but never get a p-value.
 
     \b
     Example:
         expbook stats --metric test.acc
-        expbook stats -m test.acc --group-by train.lr,train.weight_decay --baseline "train.lr=0.01"
+        expbook stats -m test.acc --group-by train.lr,train.weight_decay --control "train.lr=0.01"
         expbook stats -m val.loss --where "sweep = 'lr-wd'" --format md -o stats.md
     """
     from expbook import registry
@@ -172,7 +168,7 @@ def stats(
         params,
         group_by=split_keys(group_by) or None,
         seed_keys=split_keys(seed_keys) or DEFAULT_SEED_KEYS,
-        baseline=baseline,
+        baseline=control,
         alpha=alpha,
         metric_keys=metrics,
     )

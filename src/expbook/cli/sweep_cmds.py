@@ -5,12 +5,12 @@ A thin click layer over expbook.sweep; `expbook sweep SPEC` is short for `expboo
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from expbook.cli.options import repo_option
+from expbook.cli.options import deprecated_alias, format_options, repo_option, top_option
+from expbook.cli.printing import emit_data
 
 
 class _DefaultRun(click.Group):
@@ -48,6 +48,7 @@ def sweep() -> None:
 @click.option("--method", type=click.Choice(["grid", "random", "tpe", "nsga2"]), default=None)
 @click.option(
     "--metric",
+    "-m",
     "metric_keys",
     multiple=True,
     metavar="KEY",
@@ -70,11 +71,11 @@ def sweep() -> None:
 )
 @click.option(
     "--trials",
-    "-n",
     type=click.IntRange(min=1),
     default=None,
     help="Configs to try (random/tpe/nsga2).",
 )
+@deprecated_alias("-n", dest="trials", new="--trials", type=click.IntRange(min=1), default=None)
 @click.option(
     "--seeds", type=click.IntRange(min=1), default=None, help="Repeat each config with seed 0..N-1."
 )
@@ -109,7 +110,7 @@ def sweep() -> None:
     metavar="URL",
     help="POST the same JSON to URL (a webhook; 5 s timeout; failures are logged, never fatal).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress).")
+@format_options
 @repo_option
 def run(
     spec_file,
@@ -129,7 +130,9 @@ def run(
     validate,
     on_best,
     on_best_url,
-    as_json,
+    fmt,
+    output,
+    force,
     repo,
 ):
     """Run (or resume) a sweep from a YAML spec or -S options.
@@ -139,12 +142,13 @@ def run(
     \b
     Example:
         expbook sweep run sweeps/lr-wd.yaml -j 2
-        expbook sweep -S train.lr=1e-4..1e-2:log --method tpe -n 20 --metric val.acc
+        expbook sweep -S train.lr=1e-4..1e-2:log --method tpe --trials 20 -m val.acc --json
         expbook sweep sweeps/lr-wd.yaml --on-best "notify-send 'new best'" \\
             --on-best-url http://127.0.0.1:8000/hook
     """
     from expbook.errors import SpecError
     from expbook.lifecycle.alerts import Alerts, BestWatch
+    from expbook.output import format_for
     from expbook.sweep import load_spec, run_sweep, spec_from_options
     from expbook.sweep.report import Progress
 
@@ -174,7 +178,8 @@ def run(
         raise SpecError("nothing to sweep: give a spec file or -S KEY=VALUES options")
     spec.trial_limit, spec.new_metrics = max_trials, new_metric
     spec.check_size()  # before the repo is even opened
-    progress = None if as_json or not sys.stderr.isatty() else Progress()
+    fmt = format_for(fmt, output)
+    progress = None if fmt != "table" or output or not sys.stderr.isatty() else Progress()
     alerts = Alerts.from_options(on_best, on_best_url)
     watch = None
     if alerts is not None:
@@ -183,10 +188,11 @@ def run(
     result = run_sweep(spec, repo, progress=progress, on_best=watch)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=1, default=str))
-    else:
+    if fmt == "table" and output is None:
         _print_summary(result.trials, spec.metrics, result.pareto, result.skipped)
+    else:
+        data = result.to_json()
+        emit_data(fmt, output, data=lambda: data, rows=lambda: _rows(data["trials"]), force=force)
     if result.trials and all(t["status"] == "failed" for t in result.trials):
         raise SystemExit(1)
 
@@ -208,21 +214,24 @@ def _print_summary(trials, metrics, pareto=None, skipped=0) -> None:
 
 @sweep.command("status")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
+@format_options
 @repo_option
-def status(name, as_json, repo):
+def status(name, fmt, output, force, repo):
     """Show a sweep's trials (status, metric, params), read from git alone.
 
     \b
     Example:
         expbook sweep status lr-wd
+        expbook sweep status lr-wd -f csv -o trials.csv
     """
+    from expbook.output import format_for
     from expbook.sweep import status as sweep_status
     from expbook.sweep.report import metrics_of
 
+    fmt = format_for(fmt, output)
     data = sweep_status(repo, name)
-    if as_json:
-        click.echo(json.dumps(data, indent=1, default=str))
+    if fmt != "table" or output is not None:
+        emit_data(fmt, output, data=lambda: data, rows=lambda: _rows(data["trials"]), force=force)
         return
     counts = ", ".join(f"{v} {k}" for k, v in sorted(data["counts"].items()))
     click.echo(f"sweep {name} on {str(data['baseline'])[:7]}: {counts or 'no trials'}")
@@ -231,21 +240,24 @@ def status(name, as_json, repo):
 
 @sweep.command("best")
 @click.argument("name")
-@click.option("--top", "-n", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@top_option(default=1, help="The N best configs.")
+@format_options
 @repo_option
-def best(name, top, as_json, repo):
+def best(name, top, fmt, output, force, repo):
     """Print the best trial(s) of a sweep: names, metric values, params.
 
     \b
     Example:
         expbook sweep best lr-wd --top 3
+        expbook sweep best lr-wd -n 3 --json
     """
+    from expbook.output import format_for
     from expbook.sweep import best as sweep_best
 
+    fmt = format_for(fmt, output)
     entries = sweep_best(repo, name, top)
-    if as_json:
-        click.echo(json.dumps(entries, indent=1, default=str))
+    if fmt != "table" or output is not None:
+        emit_data(fmt, output, data=lambda: entries, rows=lambda: _rows(entries), force=force)
         return
     if not entries:
         click.echo(f"sweep {name}: no successful trial yet")
@@ -253,3 +265,10 @@ def best(name, top, as_json, repo):
         values = " ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in e["values"])
         params = " ".join(f"{k}={v}" for k, v in (e["config"] or {}).items())
         click.echo(f"{','.join(e['trials'])}\t{values}\t{params}")
+
+
+def _rows(records: list[dict]) -> tuple[list[dict], list[str]]:
+    """Trial records (or ranked configs) as table rows for csv/md/html: every key as a column."""
+    from expbook.output import ordered_columns
+
+    return records, ordered_columns(records)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from expbook.cli.options import force_option, repo_option, where_option
+from expbook.cli.options import (
+    force_option,
+    metric_option,
+    out_option,
+    repo_option,
+    where_option,
+)
 
 
 @click.command()
@@ -47,17 +53,9 @@ def ui(repo, host, port, open_browser, read_only):
 
 @click.command()
 @repo_option
-@click.option(
-    "--output", "-o", required=True, type=click.Path(dir_okay=False), help="The HTML file to write."
-)
+@out_option("The HTML file to write.", required=True)
 @where_option
-@click.option(
-    "--metric",
-    "-m",
-    default=None,
-    metavar="KEY",
-    help="The metric charts and stats use (default: the first).",
-)
+@metric_option(help="The metric charts and stats use (default: the first).")
 @click.option(
     "--sweep",
     "sweeps",

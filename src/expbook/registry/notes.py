@@ -160,14 +160,28 @@ def update(repo, sha: str, fn: Callable[[dict], dict], attempts: int = 50) -> di
 
 
 def add_note(repo, sha: str, text: str) -> dict:
+    """Append a free-text note to a commit's note; returns the new note. Empty text is an error."""
+    if not text.strip():
+        raise ExpbookError("the note text is empty")
     return update(repo, sha, lambda d: {**d, "notes": [*d.get("notes", []), text]})
 
 
+def check_tag(name: str) -> str:
+    """A tag is one word: no spaces (queries split on them) and no commas (lists do)."""
+    if not name.strip() or any(c.isspace() for c in name) or "," in name:
+        raise ExpbookError(f"tag {name!r} must be a non-empty word without spaces or commas")
+    return name
+
+
 def set_tag(repo, sha: str, name: str, remove: bool = False) -> dict:
+    """Add (or with remove=True, drop) a tag on a commit; returns the new note.
+    Adding a tag twice keeps one; removing a tag the commit lacks is an error."""
+    check_tag(name)
+
     def fn(d: dict) -> dict:
         tags = [t for t in d.get("tags", []) if t != name]
-        if not remove:
-            tags.append(name)
-        return {**d, "tags": tags}
+        if remove and len(tags) == len(d.get("tags", [])):
+            raise ExpbookError(f"{sha[:7]} has no tag {name!r}")
+        return {**d, "tags": tags if remove else [*tags, name]}
 
     return update(repo, sha, fn)

@@ -1,0 +1,61 @@
+"""Turn what a user types (an experiment name, sha prefix, ref, branch, tag or any git revision)
+into registry rows or commits: the one resolver every command uses.
+
+`resolve_many` (rows for EXP arguments), `resolve_commit` ((sha, name), also for revisions the
+registry does not list, e.g. HEAD~2) and `resolve_annotatable` (a committed row for notes/tags).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from expbook.errors import ExpbookError, NotFoundError
+from expbook.registry.gitrepo import GitRepo
+from expbook.registry.rows import Experiment, collect, resolve
+
+
+def resolve_many(repo: str | os.PathLike, names: Iterable[str]) -> list[Experiment]:
+    """The rows for EXP arguments, in order: HEAD's registry first (one read for all names),
+    then the registry's wider search (every commit) for a name HEAD's registry lacks."""
+    experiments = collect(repo)
+    out = []
+    for name in names:
+        try:
+            out.append(resolve(repo, name, experiments))
+        except NotFoundError:
+            out.append(resolve(repo, name))
+    return out
+
+
+def _rev_parse(repo: str | os.PathLike, rev: str) -> str:
+    """The full sha of any commit-ish git understands (HEAD~2, a hand-made ref, a tag);
+    NotFoundError naming `rev` otherwise."""
+    import pygit2
+
+    try:
+        obj = GitRepo(repo).repo.revparse_single(rev)
+        return str(obj.peel(pygit2.Commit).id)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as err:
+        raise NotFoundError(f"unknown revision {rev!r} in {os.path.abspath(repo)}") from err
+
+
+def resolve_commit(repo: str | os.PathLike, exp: str) -> tuple[str, str]:
+    """(sha, display name) of an experiment name / sha / ref / branch / tag, or of any git
+    revision the registry does not list; the registry's NotFoundError when neither matches."""
+    try:
+        found = resolve(repo, exp)
+    except NotFoundError as err:
+        try:
+            return _rev_parse(repo, exp), exp
+        except NotFoundError:
+            raise err from None
+    return found.rev, found.name
+
+
+def resolve_annotatable(repo: str | os.PathLike, exp: str) -> Experiment:
+    """The row `exp` names, which must be a commit (notes and tags are keyed by commit)."""
+    target = resolve_many(repo, [exp])[0]
+    if target.rev == "workspace":
+        raise ExpbookError(f"{exp!r} is the uncommitted workspace; notes and tags need a commit")
+    return target

@@ -1,0 +1,182 @@
+"""The registry as a table: filter, sort, cut and pick columns the way `expbook registry` asks;
+the readable default a person sees in a terminal; machine formats rendered through the cache.
+
+Called by `expbook registry` (expbook.cli.registry_cmds) and usable from Python:
+    rows, cols = table.build(registry.collect("."), table.TableSpec(where="val.acc > 0.9"))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import astuple, dataclass
+
+from expbook import output as out
+from expbook.registry.rows import Experiment, collect, collect_rendered
+
+# always shown by the readable default (then differing params, then metrics)
+READABLE_BASE = ("name", "status", "created")
+# shown by the readable default only when some row has a value and the rows differ
+READABLE_OPTIONAL = ("tags", "sweep", "trial")
+# `--columns all`: every column of every row
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Everything the registry table depends on besides the rows (the CLI's options)."""
+
+    where: str | None = None
+    sort_by: str | None = None
+    ascending: bool | None = None
+    top: int | None = None
+    columns: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    only_changed: bool = False
+
+    def cache_key(self, fmt: str) -> tuple:
+        """The output-cache key of this table rendered as `fmt` (see rows.collect_rendered)."""
+        return ("registry", fmt, *astuple(self))
+
+    @property
+    def every_column(self) -> bool:
+        return any(c.strip() == ALL for item in self.columns for c in item.split(","))
+
+
+def prepare(rows: Sequence[Mapping], spec: TableSpec, namespaces=None) -> tuple[list, list[str]]:
+    """(rows, columns) after sorting, --top and the column options; every column by default."""
+    rows = list(rows)
+    all_columns = out.ordered_columns(rows)
+    if spec.sort_by:
+        from expbook.query import resolve_key
+
+        column = resolve_key(spec.sort_by, all_columns, namespaces)
+        # --top alone means "the top N", i.e. the largest values first
+        descending = (spec.ascending is False) or (spec.ascending is None and spec.top is not None)
+        rows = out.sort_rows(rows, column, descending)
+    if spec.top is not None:
+        rows = rows[: spec.top]
+    include = None if spec.every_column else spec.columns
+    cols = out.select_columns(all_columns, include, spec.drop)
+    if spec.only_changed:
+        cols = out.only_changed(rows, cols)
+    return rows, cols
+
+
+def build(experiments: list[Experiment], spec: TableSpec) -> tuple[list, list[str]]:
+    """The registry's rows and columns for `spec`: --where, then prepare()."""
+    from expbook.query import filter_experiments, namespaces_of
+
+    experiments = filter_experiments(experiments, spec.where)
+    return prepare(
+        [exp.flat() for exp in experiments],
+        spec,
+        namespaces=namespaces_of(experiments) if spec.sort_by else None,
+    )
+
+
+def _varies(rows: Sequence[Mapping], col: str) -> bool:
+    """True when rows differ in `col` (a single row: when it has a value there)."""
+    if not rows:
+        return False
+    first = rows[0].get(col)
+    if len(rows) == 1:
+        return first not in (None, "", [])
+    return any(row.get(col) != first for row in rows[1:])
+
+
+def readable_columns(
+    rows: Sequence[Mapping], columns: Sequence[str], width: int | None = None
+) -> tuple[list[str], dict[str, int]]:
+    """The columns a person reads first: name/status/created, tags/sweep/trial when set, then
+    every params/metrics column whose value differs between rows; with `width`, the rightmost
+    are dropped until the table fits. Returns (columns, {"constant": n, "width": n} hidden)."""
+    keep = [
+        c
+        for c in columns
+        if c in READABLE_BASE
+        or ((c in READABLE_OPTIONAL or c not in out.BASE_COLUMNS) and _varies(rows, c))
+    ]
+    hidden = {"constant": len(columns) - len(keep), "width": 0}
+    if width is not None:
+        names = out.short_names(keep)
+        # a rich table with a box: one border per column plus one, a space each side of a cell
+        widths = {
+            c: max([len(names[c])] + [len(out.cell(r.get(c), c)) for r in rows]) + 3 for c in keep
+        }
+        while len(keep) > 1 and 1 + sum(widths[c] for c in keep) > width:
+            keep.pop()
+            hidden["width"] += 1
+    return keep, hidden
+
+
+def hidden_line(hidden: Mapping[str, int]) -> str | None:
+    """The one line under a readable table: how many columns it hid and how to show them."""
+    total = sum(hidden.values())
+    if not total:
+        return None
+    why = []
+    if hidden.get("constant"):
+        why.append(f"{hidden['constant']} equal in every row or empty")
+    if hidden.get("width"):
+        why.append(f"{hidden['width']} beyond the terminal width")
+    return f"{total} columns hidden ({', '.join(why)}); show them with --columns all"
+
+
+def render_cached(
+    repo: str | os.PathLike,
+    fmt: str,
+    spec: TableSpec,
+    *,
+    all_commits: bool = False,
+    baseline: str | None = None,
+) -> tuple[str, int]:
+    """(text, row count) of the registry as json or csv; the text itself is cached under the
+    repository's state plus spec and fmt, so an unchanged repository renders nothing."""
+    counted: list[int] = []
+
+    def render(experiments: list[Experiment]) -> str:
+        rows, cols = build(experiments, spec)
+        counted.append(len(rows))
+        return out.render(rows, cols, fmt)
+
+    text = collect_rendered(
+        repo, spec.cache_key(fmt), render, all_commits=all_commits, baseline=baseline
+    )
+    return text, counted[0] if counted else count_rows(text, fmt)
+
+
+def count_rows(text: str, fmt: str) -> int:
+    """Rows in a rendered json or csv registry (header excluded)."""
+    if fmt == "json":
+        import json
+
+        return len(json.loads(text))
+    import csv
+    import io
+
+    return max(sum(1 for _ in csv.reader(io.StringIO(text))) - 1, 0)
+
+
+def rows_for(
+    repo: str | os.PathLike,
+    spec: TableSpec,
+    *,
+    all_commits: bool = False,
+    baseline: str | None = None,
+) -> tuple[list, list[str]]:
+    """collect() then build(): the registry table of a repository for any format."""
+    return build(collect(repo, all_commits=all_commits, baseline=baseline), spec)
+
+
+__all__ = [
+    "ALL",
+    "TableSpec",
+    "build",
+    "count_rows",
+    "hidden_line",
+    "prepare",
+    "readable_columns",
+    "render_cached",
+    "rows_for",
+]
