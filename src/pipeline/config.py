@@ -69,7 +69,7 @@ class TrainConfig:
     warmup_epochs: int = _f(0, ge=0)  # linear warm-up, per optimizer step
     clip_grad_norm: float = _f(0.0, ge=0)  # 0 = no clipping (norm is still logged)
     early_stopping_patience: int = _f(0, ge=0)  # epochs without val-loss gain; 0 = off
-    deterministic: bool = _f(True)  # torch.use_deterministic_algorithms + seeded order
+    deterministic: bool = _f(True)  # CUDA: deterministic kernels (CPU ones already are)
     num_threads: int = _f(1, ge=0)  # 0 = auto ($EXPBOOK_NUM_THREADS if set, else all cores)
     log_steps: bool = _f(True)  # per-optimizer-step curves (buffered, flushed per epoch)
     resume: bool = _f(False)  # continue from models/last.pt

@@ -39,10 +39,26 @@ def packages() -> list[str]:
     """`pip freeze`-like list from importlib.metadata (no pip subprocess: ~100x faster)."""
     seen = {}
     for dist in md.distributions():
-        name = dist.metadata["Name"]
+        name, version = _name_version(dist)
         if name and name.lower() not in seen:
-            seen[name.lower()] = f"{name}=={dist.version}"
+            seen[name.lower()] = f"{name}=={version}"
     return sorted(seen.values(), key=str.lower)
+
+
+def _name_version(dist: md.Distribution) -> tuple[str | None, str | None]:
+    """Name and Version from the metadata's header block only: `dist.metadata` parses the
+    whole file (long descriptions included) and `dist.version` parses it again."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line:
+            break  # end of the headers
+        key, sep, value = line.partition(": ")
+        if sep and key in ("Name", "Version") and key not in found:
+            found[key] = value.strip()
+            if len(found) == 2:
+                break
+    return found.get("Name"), found.get("Version")
 
 
 def host_info() -> dict:

@@ -36,12 +36,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def seed_everything(seed: int, deterministic: bool) -> None:
+def seed_everything(seed: int, deterministic: bool, device: torch.device) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if deterministic:
-        # cuBLAS needs this for deterministic matmuls; harmless on CPU
+    if deterministic and device.type == "cuda":
+        # CUDA has non-deterministic kernels (atomics, cuDNN autotuning, cuBLAS workspaces):
+        # make torch pick deterministic ones or raise. Not called on CPU, where it only costs
+        # ~1 s of imports (it loads torch's compiler stack to set inductor's flag): the CPU
+        # kernels this pipeline uses (matmul, elementwise, reductions, bincount) give the same
+        # bits run to run for a fixed thread count (`train.num_threads`), and the few CPU ops
+        # the flag changes (index_put/put_ with accumulate, index_copy) are not used here.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
@@ -95,15 +100,8 @@ def prune_requested() -> bool:
 
 
 def open_live(directory: str, resume: bool = False):
-    """A dvclive Live for a stage inside a DVC pipeline: DVC owns the experiment, so dvclive
-    must neither save one nor write its own dvc.yaml or report."""
-    from dvclive import Live
-    from scmrepo.exceptions import SCMError
+    """The stage's metrics logger: dvclive's file layout, written by pipeline.live (DVC owns
+    the experiment, so nothing else of dvclive is needed)."""
+    from pipeline.live import Live
 
-    try:
-        return Live(dir=directory, save_dvc_exp=False, dvcyaml=None, report=None, resume=resume)
-    except SCMError as err:  # dvclive reads HEAD and fails in a repo without commits
-        raise StageError(
-            f"dvclive cannot log in this git repo ({err}): "
-            "make a first commit, then run the stage again"
-        ) from None
+    return Live(directory, resume=resume)

@@ -1,5 +1,5 @@
 """Stage `train`: fit the configured model on data/prepared, log per-step and per-epoch curves
-with dvclive (metrics/train), write models/best.pt + models/last.pt and environment.json.
+in dvclive's format (metrics/train), write models/best.pt + models/last.pt and environment.json.
 
 Run by dvc.yaml as `PYTHONPATH=src python -m pipeline.train`; `run()` is the callable core.
 """
@@ -51,8 +51,8 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
     """Train and return the summary that is also written to metrics/train/metrics.json."""
     t_start = time.perf_counter()
     runtime.set_threads(cfg.num_threads)
-    runtime.seed_everything(base.seed, cfg.deterministic)
     device = runtime.resolve_device(base.device)
+    runtime.seed_everything(base.seed, cfg.deterministic, device)
     main_proc = runtime.is_main_process()
     meta = load_meta()
     n_classes = len(meta["classes"])
@@ -168,8 +168,8 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
             if is_best:
                 checkpoint.save(paths.BEST_CKPT, **ckpt_args)
             checkpoint.save(paths.LAST_CKPT, **ckpt_args)
-            # what live.next_step() does minus its Studio hook, which re-parses every TSV
-            # under plots/ (ours too) each epoch, quadratic in steps even with Studio off.
+            # dvclive's next_step() minus its Studio hook (with dvclive's Live swapped in, that
+            # hook re-parses every TSV under plots/ each epoch, quadratic in steps).
             # After last.pt, so metrics.json never runs ahead of the checkpoint.
             live.make_summary()
             live.step += 1
