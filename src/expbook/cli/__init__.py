@@ -46,10 +46,18 @@ class LazyGroup(click.Group):
     """A group whose subcommands are imported only when invoked or listed."""
 
     def invoke(self, ctx: click.Context):
+        from expbook import proc
+
+        proc.install()  # SIGTERM unwinds like Ctrl-C: children stopped, worktrees removed
         try:
             return super().invoke(ctx)
         except ExpbookError as err:
             raise CliError(err) from err
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM, after every cleanup ran
+            code = proc.exit_code(exc)
+            what = "terminated (SIGTERM)" if code == 143 else "interrupted (Ctrl-C)"
+            click.echo(f"\nexpbook: {what}; stopped its child processes", err=True)
+            raise click.exceptions.Exit(code) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(name for name in COMMANDS if self._load(name) is not None)

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from typing import Any
 import yaml
 
 from expbook.errors import ExpbookError, NotFoundError
+from expbook.proc import popen
+from expbook.proc import run as run_child
 from expbook.registry.dvcfiles import flatten_file
 
 # Wall-clock-type values change on every run by nature; documented in README "Reproducing".
@@ -88,9 +89,7 @@ class Reproduction:
 
 def _git(repo: str | os.PathLike, *args: str) -> subprocess.CompletedProcess:
     # hooks off: a `dvc install`ed post-checkout hook would try to check out from a cache
-    return subprocess.run(
-        ["git", "-c", "core.hooksPath=/dev/null", *args], cwd=repo, capture_output=True, text=True
-    )
+    return run_child(["git", "-c", "core.hooksPath=/dev/null", *args], cwd=repo)
 
 
 def rev_parse(repo: str | os.PathLike, rev: str) -> str:
@@ -129,18 +128,13 @@ def run_repro(path: Path, log: Path) -> None:
     """`dvc repro --force --no-run-cache` in `path` (never pulls); ReproduceError with the log tail."""
     cmd = [sys.executable, "-m", "dvc", "repro", "--force", "--no-run-cache"]
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    with open(log, "w", encoding="utf-8") as fh:
-        proc = subprocess.Popen(cmd, cwd=path, stdout=fh, stderr=subprocess.STDOUT, env=env)
-        try:
-            code = proc.wait()
-        except BaseException:  # Ctrl-C: stop the stage before the worktree is removed
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            raise
+    # its own process group: Ctrl-C or SIGTERM stops dvc and the stage it runs (proc.popen)
+    # before the worktree is removed
+    with (
+        open(log, "w", encoding="utf-8") as fh,
+        popen(cmd, cwd=path, stdout=fh, stderr=subprocess.STDOUT, env=env) as child,
+    ):
+        code = child.wait()
     if code != 0:
         tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:])
         raise ReproduceError(f"`dvc repro` failed with exit code {code}:\n{tail}")

@@ -8,10 +8,10 @@ Used by `expbook push/pull`; Python: `from expbook.share import sync; sync.push(
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 from expbook.errors import ExpbookError
+from expbook.proc import run
 from expbook.registry.gitrepo import GitRepo
 from expbook.registry.notes import NOTES_REF, _locked, _open, _signature, _write, read_all
 
@@ -19,7 +19,7 @@ _REMOTE_TMP_REF = "refs/notes/expbook-remote"
 
 
 def _run(args: list[str], cwd: str) -> str:
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    proc = run(args, cwd=cwd)  # own process group: stopped (children too) on Ctrl-C/SIGTERM
     if proc.returncode != 0:
         raise ExpbookError(f"{' '.join(args[:4])} failed: {(proc.stderr or proc.stdout).strip()}")
     return proc.stdout
@@ -114,15 +114,8 @@ def pull(repo=".", remote: str = "origin", with_cache: bool | None = None) -> in
         g.root,
     )
     # sweep state: fast-forward only; a diverged local state is kept (git refuses the update)
-    subprocess.run(
-        ["git", "fetch", "--no-tags", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*"],
-        cwd=g.root,
-        capture_output=True,
-        text=True,
-    )
-    probe = subprocess.run(
-        ["git", "ls-remote", remote, NOTES_REF], cwd=g.root, capture_output=True, text=True
-    )
+    run(["git", "fetch", "--no-tags", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*"], cwd=g.root)
+    probe = run(["git", "ls-remote", remote, NOTES_REF], cwd=g.root)
     if probe.returncode != 0 or not probe.stdout.strip():
         return 0
     _run(["git", "fetch", "--no-tags", remote, f"+{NOTES_REF}:{_REMOTE_TMP_REF}"], g.root)

@@ -371,8 +371,28 @@ class Driver:
             ok = True
         finally:
             backend.close(kill=not ok)
+            if not ok:
+                self._mark_interrupted(other)
             if self.progress:
                 self.progress.stop()
+
+    def _mark_interrupted(self, other: list[dict]) -> None:
+        """An interrupted (Ctrl-C, SIGTERM, error) sweep: its queued and running trials become
+        "interrupted" in the state, so `sweep status` tells the truth; a rerun runs them again."""
+        open_ = [r for r in self.records if r["status"] in ("queued", "running")]
+        if not open_:
+            return
+        settled = [r for r in self.records if r["status"] not in ("queued", "running")]
+        # a trial may have committed its exp ref and note just before the signal arrived
+        done = {
+            r["name"]: r for r in _recover(self.g, self.repo, self.spec, self.baseline, settled)
+        }
+        for rec in open_:
+            if rec["name"] in done and done[rec["name"]]["params_hash"] == rec["params_hash"]:
+                rec.update(done[rec["name"]])
+            else:
+                rec["status"] = "interrupted"
+        self._save(other)
 
     def _ask(self, search: Search, cid: int) -> bool:
         """Queue the runs of one new config; False when the search has nothing more to give."""

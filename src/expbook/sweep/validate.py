@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 from typing import Any
 
 from expbook.errors import SpecError
+from expbook.proc import run as run_child
 from expbook.sweep import workspace
 
 
@@ -45,9 +45,7 @@ def run_validation(
             seen.add(key)
             workspace.reset(path, baseline)
             workspace.set_params(path, run["overrides"])
-            proc = subprocess.run(
-                argv, cwd=path, capture_output=True, text=True, env={**os.environ, **env_extra}
-            )
+            proc = run_child(argv, cwd=path, env={**os.environ, **env_extra})
             if proc.returncode != 0:
                 out = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-3:]
                 shown = ", ".join(f"{k.split(':', 1)[-1]}={v}" for k, v in run["overrides"].items())

@@ -9,25 +9,19 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from expbook.errors import ExpbookError
 from expbook.output import write_atomic
+from expbook.proc import run
 
 WS_ROOT = Path(".dvc") / "tmp" / "expbook"
 EXPS_NAMESPACE = "refs/exps"  # DVC's layout: refs/exps/<base[:2]>/<base[2:]>/<name>
 
 
 def git(*args: str, cwd: str | os.PathLike, check: bool = True, env: dict | None = None) -> str:
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env} if env else None,
-    )
+    proc = run(["git", *args], cwd=cwd, env={**os.environ, **env} if env else None)
     if check and proc.returncode != 0:
         raise ExpbookError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
     return proc.stdout
