@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from conftest import ROOT, sh
-from ui_helpers import build_ui_repo, serve
+from ui_helpers import serve, shared_ui_repo
 
 pytest.importorskip("starlette")
 from starlette.testclient import TestClient
@@ -30,8 +30,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 
 @pytest.fixture(scope="module")
 def ui_repo(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ui") / "repo"
-    return path, build_ui_repo(path)
+    return shared_ui_repo(tmp_path_factory)
 
 
 @pytest.fixture
@@ -186,7 +185,7 @@ def test_bad_requests_get_4xx_and_the_server_keeps_serving(ui_repo):
 
     app = create_app(str(ui_repo[0]))
     with serve(app) as url:
-        token = re.search(r'content="([^"]{20,})"', httpx.get(url).text).group(1)
+        token = re.search(r'name="expbook-token" content="([^"]+)"', httpx.get(url).text).group(1)
         cases = [
             httpx.post(
                 url + "api/note",
@@ -277,3 +276,57 @@ def test_check_html_needs_report():
 
     res = CliRunner().invoke(cli, ["check", "--html"])
     assert res.exit_code != 0 and "--html needs --report" in res.output
+
+
+def test_concurrent_note_writers_lose_nothing(ui_repo):
+    """Notes written from the UI while a sweep records trial notes and `expbook note` runs in a
+    loop, all on the same commits: every note of every writer is there afterwards."""
+    import threading
+
+    import httpx
+
+    path, shas = ui_repo
+    names = ["lr1-s1", "lr3-s0"]
+    sweep_code = (
+        "import sys\nfrom expbook.sweep import state\n"
+        "for i in range(8):\n"
+        "    for sha in sys.argv[2:]:\n"
+        "        state.write_note(sys.argv[1], sha, {'name': 'conc', 'trial': i})\n"
+    )
+    cli_code = (
+        "import sys\nfrom expbook.cli import cli\n"
+        "for i in range(6):\n"
+        "    for name in sys.argv[2:]:\n"
+        "        cli(['note', name, f'cli-{i}', '-R', sys.argv[1]], standalone_mode=False)\n"
+    )
+    with serve(create_app(str(path))) as url:
+        token = re.search(r'name="expbook-token" content="([^"]+)"', httpx.get(url).text).group(1)
+
+        def ui_writer():
+            for i in range(6):
+                for name in names:
+                    r = httpx.post(
+                        url + "api/note",
+                        json={"name": name, "text": f"ui-{i}"},
+                        headers={"X-Expbook-Token": token},
+                        timeout=60,
+                    )
+                    assert r.status_code == 200, r.text
+
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", sweep_code, str(path), *(shas[n] for n in names)], env=ENV
+            ),
+            subprocess.Popen([sys.executable, "-c", cli_code, str(path), *names], env=ENV),
+        ]
+        thread = threading.Thread(target=ui_writer)
+        thread.start()
+        thread.join(timeout=300)
+        assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    for name in names:
+        doc = json.loads(
+            sh("git", "notes", "--ref", "expbook", "show", shas[name], cwd=path).stdout
+        )
+        for i in range(6):
+            assert f"ui-{i}" in doc["notes"] and f"cli-{i}" in doc["notes"], (name, i, doc)
+        assert doc["sweep"] == {"name": "conc", "trial": 7}

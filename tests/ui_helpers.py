@@ -109,6 +109,18 @@ def build_ui_repo(path: Path) -> dict[str, str]:
     return names
 
 
+_BUILT: dict[str, tuple[Path, dict[str, str]]] = {}
+
+
+def shared_ui_repo(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """(path, {exp name: sha}): one repo per test process, shared by the ui test modules (it
+    takes ~40 s to build)."""
+    if "repo" not in _BUILT:
+        path = tmp_path_factory.mktemp("ui") / "repo"
+        _BUILT["repo"] = (path, build_ui_repo(path))
+    return _BUILT["repo"]
+
+
 def _exp_ref(path: Path, name: str) -> str:
     out = sh("git", "for-each-ref", "--format=%(refname)", "refs/exps", cwd=path).stdout.split()
     return next(r for r in out if r.endswith("/" + name))[len("refs/exps/") :]

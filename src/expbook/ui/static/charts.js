@@ -22,7 +22,9 @@
   }
   EB.curveTraces = function (series, opt) {
     if (!opt.group) {
-      return series.map((s) => ({ type: "scattergl", mode: "lines", name: s.name, x: xOf(s, opt.x), y: ema(s.values, opt.smooth) }));
+      // WebGL only for many runs: SVG lines are crisper and work without a GPU
+      const type = series.length > 40 ? "scattergl" : "scatter";
+      return series.map((s) => ({ type, mode: "lines", name: s.name, x: xOf(s, opt.x), y: ema(s.values, opt.smooth) }));
     }
     // mean ± std band per group of runs (e.g. seeds of one config), aligned on the step
     const groups = new Map();
@@ -96,7 +98,8 @@
       const color = pts.metrics[pm].map((v) => (typeof v === "number" ? v : NaN));
       await plot(pcDiv, [{ type: "parcoords", line: { color, colorscale: "Viridis", showscale: true },
         dimensions: [...paramKeys.map((k) => dim(short(k), pts.params[k])), dim(short(pm), pts.metrics[pm])] }], { margin: { l: 60, r: 60, t: 40, b: 30 } });
-      await plot(scDiv, [{ type: "scattergl", mode: "markers", x: pts.params[sx].map(fmt), y: pts.metrics[pm], text: pts.names, marker: { size: 6, opacity: 0.7 } }],
+      const xs = pts.params[sx], numeric = xs.every((v) => v === null || typeof v === "number");
+      await plot(scDiv, [{ type: xs.length > 2000 ? "scattergl" : "scatter", mode: "markers", x: numeric ? xs : xs.map(fmt), y: pts.metrics[pm], text: pts.names, marker: { size: 6, opacity: 0.7 } }],
         { xaxis: { title: { text: short(sx) } }, yaxis: { title: { text: short(pm) } } });
     } else {
       pcDiv.replaceChildren(h("p", { class: "muted" }, "No param varies across these rows."));

@@ -1,0 +1,224 @@
+"""The dashboard in a real browser (headless Debian chromium via selenium): the end-to-end
+flow over a repo with real experiments, escaping of user strings, the live sweeps page and the
+report opened from disk with the network off. A screenshot per view lands in the test's tmp
+dir (and in $EXPBOOK_SCREENSHOTS when set).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+from conftest import sh
+from ui_helpers import (
+    XSS_NOTE,
+    XSS_TAG,
+    browser,
+    chromium_available,
+    serve,
+    shared_ui_repo,
+    wait_for,
+)
+
+pytest.importorskip("selenium")
+pytest.importorskip("starlette")
+
+from expbook.registry import notes
+from expbook.ui import create_app
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not chromium_available(), reason="needs chromium + chromedriver (make test)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def ui_repo(tmp_path_factory):
+    path, shas = shared_ui_repo(tmp_path_factory)
+    notes.add_note(path, shas["lr3-s1"], XSS_NOTE)
+    notes.set_tag(path, shas["lr3-s1"], XSS_TAG)
+    return path, shas
+
+
+def shot(driver, tmp_path, name: str) -> None:
+    time.sleep(0.3)  # let plotly finish its transitions
+    target = tmp_path / f"{name}.png"
+    driver.save_screenshot(str(target))
+    extra = os.environ.get("EXPBOOK_SCREENSHOTS")
+    if extra:
+        os.makedirs(extra, exist_ok=True)
+        shutil.copy(target, os.path.join(extra, f"{name}.png"))
+
+
+def open_view(driver, url: str) -> None:
+    driver.get(url)
+    driver.execute_script("document.body.dataset.ready = ''")
+    driver.refresh()
+    wait_for(driver, "document.body.dataset.ready", 60)
+
+
+def table_names(driver) -> list[str]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#experiments tbody tr')].map(r => r.dataset.name)"
+    )
+
+
+def traces(driver, div: str) -> int:
+    return driver.execute_script(
+        f"const d = document.getElementById('{div}'); return d && d.data ? d.data.length : 0"
+    )
+
+
+def not_pwned(driver) -> None:
+    assert driver.execute_script("return window.__pwned") is None
+    assert driver.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0
+
+
+def test_end_to_end(ui_repo, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    path, shas = ui_repo
+    with serve(create_app(str(path))) as url, browser() as d:
+        open_view(d, url + "#/table")
+        assert {"lr1-s0", "lr1-s1", "lr3-s0", "lr3-s1"} <= set(table_names(d))
+        # user strings are text in the DOM; nothing of them runs
+        body = d.find_element(By.ID, "experiments").text
+        assert XSS_TAG in body and XSS_NOTE in body  # the tag, and the param value
+        not_pwned(d)
+        shot(d, tmp_path, "table")
+
+        box = d.find_element(By.CSS_SELECTOR, "input.where")
+        box.send_keys("val.acc >", Keys.ENTER)
+        wait_for(d, "document.querySelector('.error')")
+        assert "cannot parse" in d.find_element(By.CSS_SELECTOR, ".error").text
+        box = d.find_element(By.CSS_SELECTOR, "input.where")
+        box.clear()
+        box.send_keys("kind = 'experiment' and train.lr > 0.05", Keys.ENTER)
+        wait_for(d, "document.querySelectorAll('#experiments tbody tr').length === 4")
+        d.find_element(By.CSS_SELECTOR, "th[data-col='live/metrics.json:val.acc']").click()
+        wait_for(d, "location.hash.includes('sort=')")
+        wait_for(d, "document.querySelectorAll('#experiments tbody tr').length === 4")
+        assert table_names(d) == ["lr1-s1", "lr1-s0", "lr3-s1", "lr3-s0"]  # val.acc ascending
+        for name in ("lr1-s0", "lr3-s0"):
+            d.find_element(By.CSS_SELECTOR, f"tr[data-name='{name}'] input").click()
+        d.find_element(By.ID, "compare-selected").click()
+        wait_for(d, "document.getElementById('curves') && document.getElementById('curves').data")
+        assert traces(d, "curves") == 2
+        assert "train.lr" in d.find_element(By.ID, "cmp-params").text
+        shot(d, tmp_path, "compare")
+
+        open_view(d, url + "#/charts?where=" + "kind%20%3D%20'experiment'")
+        wait_for(d, "document.getElementById('parcoords').data")
+        assert traces(d, "curves") == 4
+        shot(d, tmp_path, "charts")
+        d.find_element(By.CSS_SELECTOR, "select[aria-label='band group']").send_keys("mean")
+        wait_for(d, "location.hash.includes('band=')")
+        wait_for(d, "document.getElementById('curves').data")
+
+        open_view(d, url + "#/exp?name=lr3-s1")
+        wait_for(
+            d,
+            "[...document.images].some(i => i.src.includes('confusion_matrix.png') && i.naturalWidth > 0)",
+        )
+        wait_for(
+            d, "[...document.images].some(i => i.src.includes('samples.png') && i.naturalWidth > 0)"
+        )
+        assert XSS_NOTE in d.find_element(By.ID, "notes").text
+        assert XSS_TAG in d.find_element(By.ID, "tags").text
+        assert f"dvc exp apply {shas['lr3-s1']}" in d.find_element(By.ID, "commands").text
+        not_pwned(d)
+        shot(d, tmp_path, "experiment")
+        d.find_element(By.ID, "note-text").send_keys("written in the browser")
+        d.find_element(By.ID, "add-note").click()
+        wait_for(
+            d,
+            "document.getElementById('notes') && document.getElementById('notes').textContent.includes('written in the browser')",
+        )
+        doc = json.loads(
+            sh("git", "notes", "--ref", "expbook", "show", shas["lr3-s1"], cwd=path).stdout
+        )
+        assert "written in the browser" in doc["notes"] and XSS_NOTE in doc["notes"]
+
+        open_view(d, url + "#/stats?where=kind%20%3D%20'experiment'&metric=val.acc")
+        assert "train.lr=0.1" in d.find_element(By.ID, "stats").text
+        shot(d, tmp_path, "stats")
+
+
+def _sweep_state(shas: dict[str, str], n: int) -> dict:
+    trials = []
+    for i, name in enumerate(["lr1-s0", "lr1-s1", "lr3-s0", "lr3-s1"][:n]):
+        lr, seed = (0.1 if name.startswith("lr1") else 0.3), int(name[-1])
+        trials.append(
+            {
+                "number": i + 1, "name": name, "status": "success", "kind": "trial",
+                "config": {"params.yaml:train.lr": lr, "params.yaml:train.seed": seed},
+                "values": [0.9 + lr / 10 - seed / 100, 0.1 - lr / 10 + seed / 50],
+                "rev": shas[name], "baseline": "b", "seed": None,
+            }
+        )  # fmt: skip
+    return {
+        "name": "live",
+        "baseline": "b",
+        "spec": {
+            "metrics": [{"key": "val.acc", "mode": "max"}, {"key": "train.loss", "mode": "min"}]
+        },
+        "trials": trials,
+    }
+
+
+def test_sweeps_page_is_live(ui_repo, tmp_path):
+    from expbook.sweep import state
+
+    path, shas = ui_repo
+    state.save(str(path), _sweep_state(shas, 3))
+    with serve(create_app(str(path))) as url, browser() as d:
+        open_view(d, url + "#/sweeps?name=live")
+        wait_for(d, "document.querySelectorAll('#trials tbody tr').length === 3")
+        wait_for(
+            d,
+            "document.getElementById('importance').data || document.getElementById('importance').textContent",
+        )
+        assert d.execute_script("return document.getElementById('pareto').data.length") == 2
+        shot(d, tmp_path, "sweeps")
+        start = time.monotonic()
+        state.save(str(path), _sweep_state(shas, 4))  # what the sweep driver does per trial
+        wait_for(d, "document.querySelectorAll('#trials tbody tr').length === 4", timeout=10)
+        assert time.monotonic() - start <= 2.0
+
+
+def test_report_opened_from_disk_offline(ui_repo, tmp_path):
+    from click.testing import CliRunner
+
+    from expbook.cli import cli
+
+    path, _shas = ui_repo
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(
+        cli, ["report", "-R", str(path), "-o", str(out), "--metric", "val.acc"]
+    )
+    assert res.exit_code == 0, res.output
+    with browser(offline=True) as d:
+        open_view(d, out.as_uri() + "#/table")
+        assert {"lr1-s0", "lr1-s1", "lr3-s0", "lr3-s1", "workspace"} <= set(table_names(d))
+        not_pwned(d)
+        shot(d, tmp_path, "report-table")
+        open_view(d, out.as_uri() + "#/compare?name=lr1-s0&name=lr3-s0&name=lr3-s1")
+        wait_for(d, "document.getElementById('curves') && document.getElementById('curves').data")
+        assert traces(d, "curves") == 3
+        open_view(d, out.as_uri() + "#/exp?name=lr3-s1")
+        wait_for(
+            d,
+            "[...document.images].some(i => i.src.startsWith('data:image/png') && i.naturalWidth > 0)",
+        )
+        not_pwned(d)
+        shot(d, tmp_path, "report-experiment")
+        open_view(d, out.as_uri() + "#/charts")
+        wait_for(d, "document.getElementById('parcoords').data")
+        assert traces(d, "curves") >= 4
