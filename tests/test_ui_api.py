@@ -330,3 +330,62 @@ def test_concurrent_note_writers_lose_nothing(ui_repo):
         for i in range(6):
             assert f"ui-{i}" in doc["notes"] and f"cli-{i}" in doc["notes"], (name, i, doc)
         assert doc["sweep"] == {"name": "conc", "trial": 7}
+
+
+def test_check_html_writes_a_self_contained_page(ui_repo, tmp_path):
+    from click.testing import CliRunner
+
+    out = tmp_path / "check.html"
+    rule = "val.acc < ref - 0.5"
+    res = CliRunner().invoke(
+        cli, ["check", "-R", str(ui_repo[0]), "--fail-if", rule, "--report", str(out), "--html"]
+    )
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert text.startswith("<!doctype html>") and "expbook check: passed" in text
+    assert "val.acc &lt; ref - 0.5" in text  # the rule, escaped
+    assert "live/metrics.json:val.acc" in text and "<script" not in text
+
+
+def test_missing_extra_is_a_clear_error():
+    from expbook.errors import ExpbookError
+    from expbook.ui import require
+
+    with pytest.raises(ExpbookError, match=r"pip install 'expbook\[ui\]'.*no_such_module_xyz"):
+        require("no_such_module_xyz")
+
+
+def test_expbook_ui_prints_the_url_serves_and_stops_on_ctrl_c(ui_repo):
+    import signal
+
+    import httpx
+
+    from ui_helpers import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [*EXPBOOK, "ui", "-R", str(ui_repo[0]), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in line
+        for _ in range(100):
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/api/meta", timeout=5)
+                break
+            except httpx.TransportError:
+                import time
+
+                time.sleep(0.1)
+        assert answer.status_code == 200 and answer.json()["count"] >= 6
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

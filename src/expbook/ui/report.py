@@ -100,11 +100,8 @@ def build(
         doc["files"][exp.name] = embedded
         doc["experiments"][exp.name] = page
     if metric or doc["columns"]["metrics"]:
-        names = [r.name for r in rows if r.kind != "workspace"]
         try:
-            doc["stats"] = views.stats(
-                data, names, metric or doc["columns"]["metrics"][0], [], None
-            )
+            doc["stats"] = views.stats(rows, metric or doc["columns"]["metrics"][0], [], None)
         except ExpbookError as err:
             if metric:
                 raise

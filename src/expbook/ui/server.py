@@ -6,6 +6,7 @@ Used by `expbook ui`; tests call create_app() and run_server() directly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -175,8 +176,7 @@ def create_app(repo: str = ".", *, read_only: bool = False, hosts: list[str] | N
         metric = a.get("metric") or (snap.metrics[0] if snap.metrics else "")
         group = [g for g in a.get("group", "").split(",") if g]
         return views.stats(
-            data,
-            [snap.rows[i].name for i in idx if snap.rows[i].kind != "workspace"],
+            [snap.rows[i] for i in idx],
             metric,
             group,
             a.get("baseline"),
@@ -307,7 +307,9 @@ def run_server(
     server = uvicorn.Server(config)
     if on_ready:
         on_ready(f"http://{host if ':' not in host else f'[{host}]'}:{port}/")
-    server.run()
+    # uvicorn shuts down cleanly on Ctrl-C, then re-raises it: that is the normal end
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
 
 
 def _check_port(host: str, port: int) -> None:

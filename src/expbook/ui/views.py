@@ -7,6 +7,7 @@ Used by expbook.ui.server (the `/api/...` endpoints) and expbook.ui.report.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -109,15 +110,13 @@ def compare(data: RepoData, names: Sequence[str]) -> dict:
     return cmp.compare(exps)
 
 
-def stats(
-    data: RepoData,
-    idx_names: Sequence[str],
-    metric: str,
-    group: Sequence[str],
-    baseline: str | None,
-) -> dict:
+_GROUP_FIELDS = [
+    f.name for f in dataclasses.fields(st.GroupStats) if f.name not in ("params", "seeds", "revs")
+]
+
+
+def stats(exps: Sequence, metric: str, group: Sequence[str], baseline: str | None) -> dict:
     """Seed groups of the given rows with n, mean, CI and p-values vs a baseline (`expbook stats`)."""
-    exps = [data.find(n) for n in idx_names]
     rows, params, metrics = st.rows_of(exps)
     if not rows:
         return {"metric": metric, "groups": [], "group_keys": [], "skipped": []}
@@ -135,7 +134,11 @@ def stats(
         "seed_keys": res.seed_keys,
         "alpha": res.alpha,
         "skipped": res.skipped,
-        "groups": [{**g.row(), "names": g.names, "values": g.values} for g in res.groups],
+        # GroupStats.row() deep-copies via asdict: 1,000 groups cost 0.4 s that way
+        "groups": [
+            {"group" if k == "label" else k: getattr(g, k) for k in _GROUP_FIELDS}
+            for g in res.groups
+        ],
     }
 
 
