@@ -92,4 +92,4 @@ def report(repo, output, where, metric, sweeps, force, runs):
         runs=runs,
         force=force,
     )
-    click.echo(f"wrote {output} ({size / 1e6:.1f} MB)")
+    click.echo(f"wrote {output} ({size / 1e6:.1f} MB)", err=output == "-")

@@ -139,7 +139,8 @@ def write_report(repo: str, output: str | os.PathLike, *, force: bool = False, *
     """Build and write the report (atomically, via write_output's checks); returns its size."""
     from expbook.output import check_output_path
 
-    check_output_path(output, force=force)  # refuse before the work, not after
+    if os.fspath(output) != "-":
+        check_output_path(output, force=force)  # refuse before the work, not after
     text = render(build(repo, **kw))
     write_output(output, text, force=force)
     return len(text.encode("utf-8"))
