@@ -157,7 +157,8 @@ def check_equal(expbook_json: str, dvc_json: str) -> int:
     bad = 0
     for rev, (params, metrics) in _dvc_values(json.loads(dvc_json)).items():
         row = rows.get(rev)
-        if row is None or any(row.get(k) != v for k, v in {**params, **metrics}.items()):
+        ours = {**row["params"], **row["metrics"]} if row else {}
+        if row is None or any(ours.get(k) != v for k, v in {**params, **metrics}.items()):
             bad += 1
     return bad
 

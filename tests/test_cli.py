@@ -102,9 +102,9 @@ def registry_json(repo: Path, *args: str) -> list[dict]:
 def test_registry_json_lists_experiments_with_params_and_metrics(live_repo):
     rows = {r["name"]: r for r in registry_json(live_repo)}
     assert set(EXPS) <= set(rows)
-    assert rows["lr-high"]["params.yaml:train.lr"] == 0.1
-    assert rows["long"]["params.yaml:train.opt"] == "sgd"
-    assert rows["long"]["dvclive/metrics.json:val.acc"] == pytest.approx(0.899)
+    assert rows["lr-high"]["params"]["params.yaml:train.lr"] == 0.1
+    assert rows["long"]["params"]["params.yaml:train.opt"] == "sgd"
+    assert rows["long"]["metrics"]["dvclive/metrics.json:val.acc"] == pytest.approx(0.899)
     assert rows["lr-high"]["kind"] == "experiment"
 
 
@@ -140,16 +140,19 @@ def test_registry_sort_top_columns(live_repo):
         live_repo, "--sort-by", "val.acc", "--desc", "--top", "2", "--columns", "name,val.acc"
     )
     assert [r["name"] for r in rows] == ["long", "lr-low"]
-    assert list(rows[0]) == ["name", "dvclive/metrics.json:val.acc"]
+    assert rows[0] == {
+        "name": "long",
+        "metrics": {"dvclive/metrics.json:val.acc": pytest.approx(0.899)},
+    }
     rows = registry_json(live_repo, "--sort-by", "val.acc", "--asc", "--top", "1")
     assert rows[0]["name"] == "lr-high"
 
 
 def test_registry_only_changed_and_drop(live_repo):
     rows = registry_json(live_repo, "--only-changed", "--drop", "train.loss")
-    assert "params.yaml:seed" not in rows[0]  # same everywhere
-    assert "params.yaml:train.lr" in rows[0]
-    assert "dvclive/metrics.json:train.loss" not in rows[0]
+    assert "params.yaml:seed" not in rows[0]["params"]  # same everywhere
+    assert "params.yaml:train.lr" in rows[0]["params"]
+    assert "dvclive/metrics.json:train.loss" not in rows[0]["metrics"]
 
 
 @pytest.mark.parametrize(

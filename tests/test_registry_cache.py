@@ -233,7 +233,7 @@ def _registry(path: Path, *args: str) -> list[dict] | str:
 
     result = CliRunner().invoke(cli, ["registry", "--repo", str(path), *args])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output) if "json" in args else result.output
+    return json.loads(result.stdout) if "json" in args else result.stdout
 
 
 def _json_by_name(path: Path, *args: str) -> dict[str, dict]:
@@ -246,11 +246,11 @@ def test_output_cache_sees_a_moved_ref(small):
     _age(path)
     first = _registry(path, "--format", "json")
     assert _registry(path, "--format", "json") == first  # served from the output cache
-    assert _json_by_name(path)["a"]["params.yaml:lr"] == 0.2
+    assert _json_by_name(path)["a"]["params"]["params.yaml:lr"] == 0.2
     base = shas["baseline"]
     sh("git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/a", shas["b"], cwd=path)
     row = _json_by_name(path)["a"]
-    assert (row["rev"], row["params.yaml:lr"]) == (shas["b"], 0.3)
+    assert (row["rev"], row["params"]["params.yaml:lr"]) == (shas["b"], 0.3)
 
 
 def test_output_cache_sees_a_packed_ref_change(small):
@@ -288,8 +288,8 @@ def test_output_cache_keys_on_options(small):
     rows = _registry(
         path, "--format", "json", "--sort-by", "lr", "--top", "1", "--columns", "name,lr"
     )
-    assert len(rows) == 1 and rows[0]["params.yaml:lr"] == 0.3
-    assert set(rows[0]) == {"name", "params.yaml:lr"}
+    assert len(rows) == 1 and rows[0]["params"]["params.yaml:lr"] == 0.3
+    assert rows[0] == {"name": rows[0]["name"], "params": {"params.yaml:lr": 0.3}}
     csv_text = _registry(path, "--format", "csv", "--columns", "name")
     assert csv_text.splitlines()[0] == "name" and "a" in csv_text.splitlines()
 
@@ -310,9 +310,9 @@ def test_output_cache_never_caches_an_error(small):
 def test_output_cache_sees_workspace_edits_and_writes_files(small):
     path, _ = small
     _age(path)
-    assert _json_by_name(path)["workspace"]["params.yaml:lr"] == 0.3
+    assert _json_by_name(path)["workspace"]["params"]["params.yaml:lr"] == 0.3
     (path / "params.yaml").write_text("lr: 0.9\n")
-    assert _json_by_name(path)["workspace"]["params.yaml:lr"] == 0.9
+    assert _json_by_name(path)["workspace"]["params"]["params.yaml:lr"] == 0.9
     from click.testing import CliRunner
 
     from expbook.cli import cli

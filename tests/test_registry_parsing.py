@@ -225,3 +225,25 @@ def test_corrupt_json_metrics_is_a_parse_error():
 
     with pytest.raises(ParseError, match="m.json: JSON file structure is corrupted"):
         load_bytes("m.json", b'{"acc": ')
+
+
+PY_PARAMS = [
+    "LR = 0.1\nEPOCHS: int = 5\nNAME = 'x'\nLAYERS = [1, 2]\nD = {'a': 1, 'b': {'c': 2}}\n",
+    "import os\nX = os.getenv('X')\nA = B = 3\nT = (1, 2)\nS = {3}\nx[0] = 1\na.b = 2\n",
+    "class Train:\n    lr = 0.01\n    def __init__(self):\n        self.epochs = 3\n"
+    "        self.bad = foo()\n        other.x = 1\n    class Inner:\n        k = 1\n",
+    "def __init__(self):\n    self.top = 1\nD = {**base}\nE = {'k': f(1)}\n",
+]
+
+
+@pytest.mark.parametrize("text", PY_PARAMS)
+def test_python_params_read_as_dvc_reads_them(text):
+    """A .py params file is parsed with ast (never run), to DVC's own values."""
+    from dvc.utils.serialize._py import parse_py as dvc_parse_py
+
+    assert dvcfiles.load_bytes("p.py", text.encode()) == dvc_parse_py(text, "p.py")
+
+
+def test_python_params_syntax_error_names_the_file():
+    with pytest.raises(dvcfiles.ParseError, match="p.py: Python file structure is corrupted"):
+        dvcfiles.load_bytes("p.py", b"def (:\n")

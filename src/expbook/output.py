@@ -41,6 +41,7 @@ BASE_COLUMNS = (
     "notes",
     "sweep",
     "trial",
+    "errors",
 )
 
 
@@ -304,6 +305,8 @@ def cell(value: Any, column: str = "") -> str:
             return ", ".join(map(str, value))
         return json.dumps(value, default=str)
     if isinstance(value, dict):
+        if column == "errors":  # {file: reason}: the files mark the row; `show` has the reasons
+            return ", ".join(map(str, value))
         return json.dumps(value, default=str)
     if column in ("rev", "baseline") and len(str(value)) == 40:
         return str(value)[:7]
@@ -352,6 +355,12 @@ def to_json(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
         dumps(row if list(row) == columns else {c: row.get(c) for c in columns}) for row in rows
     ]
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
+
+
+def to_json_records(records: Sequence[Mapping]) -> str:
+    """A JSON array of nested records (the registry's JSON rows), one per line."""
+    dumps = json.JSONEncoder(default=str, separators=(", ", ": ")).encode
+    return "[\n" + ",\n".join(map(dumps, records)) + "\n]\n" if records else "[]\n"
 
 
 def to_csv(rows: Sequence[Mapping], columns: Sequence[str]) -> str:

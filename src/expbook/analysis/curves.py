@@ -162,6 +162,20 @@ def match_metric(name: str, curves: dict[str, Curve], where: str = "") -> str:
     raise NotFoundError(f"metric {name!r}{where} {what}: {listing}")
 
 
+def not_in_cache_hint(exp) -> str:
+    """ "; ... not in the local cache" when some of the experiment's DVC-cached outputs (where
+    curves may sit) are missing locally, else "" (so `plot` never just says "no curve")."""
+    missing = sorted(
+        path for path, out in exp.outs.items() if out.get("hash") and not out.get("in_cache")
+    )
+    if not missing:
+        return ""
+    return (
+        f"; its cached output(s) {', '.join(missing)} are not in the local cache and may hold "
+        "the curves (fetch them with `dvc pull` or `dvc exp pull`)"
+    )
+
+
 def read_file_at(repo: str | os.PathLike, rev: str, path: str) -> bytes | None:
     """A file's bytes at a commit (or in the workspace); None when it is not there."""
     repo = os.fspath(repo)

@@ -57,14 +57,18 @@ def plot(metric, exps, output, group_by, where, force, repo):
         return
     if not exps:
         raise ExpbookError("name at least one experiment (or use --group-by KEYS)")
-    from expbook.analysis.curves import match_metric, read_curves
+    from expbook.analysis.curves import match_metric, not_in_cache_hint, read_curves
     from expbook.analysis.plotting import plot_curves
+    from expbook.errors import NotFoundError
     from expbook.registry import resolve_many
 
     series = []
     for exp in resolve_many(repo, exps):
         curves = read_curves(repo, exp.rev)
-        name = match_metric(metric, curves, where=f" in {exp.name}")
+        try:
+            name = match_metric(metric, curves, where=f" in {exp.name}")
+        except NotFoundError as err:  # maybe the curves are in a cached output not here
+            raise NotFoundError(f"{err}{not_in_cache_hint(exp)}") from err
         series.append((exp.name, curves[name]))
     path = plot_curves(metric, series, output, force=force)
     click.echo(f"wrote {path} ({len(series)} curves)")
@@ -104,7 +108,7 @@ def export(exps, out_dir, force, repo):
         expbook export lr-wd-001 lr-wd-002 -o curves/
         python -c "import pandas; print(pandas.read_csv('curves/lr-wd-001.csv'))"
     """
-    from expbook.analysis.curves import read_curves
+    from expbook.analysis.curves import not_in_cache_hint, read_curves
     from expbook.analysis.exporting import export_curves
     from expbook.output import check_output_dir
     from expbook.registry import resolve_many
@@ -116,7 +120,7 @@ def export(exps, out_dir, force, repo):
         if not curves:
             raise ExpbookError(
                 f"{exp.name} ({exp.rev[:7]}) has no dvclive step curves "
-                "(<dir>/plots/metrics/*.tsv) in its commit"
+                "(<dir>/plots/metrics/*.tsv) in its commit" + not_in_cache_hint(exp)
             )
         items.append((exp.name, curves))
     for path in export_curves(items, out_dir, force=force):

@@ -26,6 +26,11 @@ from expbook.errors import ExpbookError
 @click.command()
 @repo_option
 @selection_options
+@click.option(
+    "--exp-commits",
+    is_flag=True,
+    help="With -A: also list commits reachable only from experiment refs (kind exp-only).",
+)
 @where_option
 @sort_options
 @column_options
@@ -34,6 +39,7 @@ def registry(
     repo,
     baseline,
     all_commits,
+    exp_commits,
     where,
     sort_by,
     ascending,
@@ -69,13 +75,21 @@ def registry(
     if fmt in ("json", "csv"):
         # the rendered text is cached by the registry; pandas/rich are never imported here
         text, count = table.render_cached(
-            repo, fmt, spec, all_commits=all_commits, baseline=baseline
+            repo,
+            fmt,
+            spec,
+            all_commits=all_commits,
+            baseline=baseline,
+            warn=_warn,
+            exp_commits=exp_commits,
         )
         emit(text, output, f"{count} rows, {fmt}", force=force)
         return
     from expbook import output as out
 
-    rows, cols = table.rows_for(repo, spec, all_commits=all_commits, baseline=baseline)
+    rows, cols = table.rows_for(
+        repo, spec, all_commits=all_commits, baseline=baseline, warn=_warn, exp_commits=exp_commits
+    )
     if fmt == "table" and output is None:
         hidden = None
         if not columns:
@@ -88,6 +102,11 @@ def registry(
         return
     text = out.render(rows, cols, fmt, full_names=full_names)
     emit(text, output, f"{len(rows)} rows, {fmt}", force=force)
+
+
+def _warn(text: str) -> None:
+    """One line on stderr (rows with errors), so stdout stays parseable."""
+    click.echo(text, err=True)
 
 
 @click.command()

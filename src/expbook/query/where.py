@@ -33,6 +33,8 @@ PLAIN_COLUMNS = {
     "notes": "notes",
     "branch": "branches",
     "branches": "branches",
+    "error": "errors",
+    "errors": "errors",
 }
 BOUNDARIES = ":./"
 
@@ -56,6 +58,8 @@ def resolve_key(
     `namespaces` maps "params"/"metrics" to their keys so that `params.lr` looks only at params.
     """
     columns = list(columns)
+    if len(name) > 2 and name[0] == name[-1] == "`":  # a backticked full key, as in --where
+        name = name[1:-1]
     if name in columns:
         return name
     if name in PLAIN_COLUMNS:
@@ -72,17 +76,44 @@ def resolve_key(
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        close = [c for c in data_cols if name.split(".")[-1] in c][:10]
-        hint = (
-            f"; similar keys: {', '.join(close)}"
-            if close
-            else (f"; known keys: {', '.join(data_cols[:15])}" if data_cols else "")
-        )
+        close = closest_keys(name, data_cols, namespaces)
+        hint = f"; closest keys: {', '.join(close)}" if close else ""
         raise QueryError(f"unknown key {name!r}{hint}")
     raise QueryError(
         f"ambiguous key {name!r} matches {', '.join(sorted(matches))}; "
         "use a longer suffix or the full key in backticks"
     )
+
+
+def closest_keys(
+    name: str, keys: list[str], namespaces: Mapping[str, Iterable[str]] | None = None, n: int = 4
+) -> list[str]:
+    """The keys a mistyped `name` most likely meant (difflib): up to `n` metrics and `n`
+    params when the namespaces are known, else the `2n` closest keys."""
+    import difflib
+
+    want = name.split(":", 1)[-1].lower()
+
+    def score(key: str) -> float:
+        short = key.split(":", 1)[-1].lower()
+        ratio = difflib.SequenceMatcher(None, want, short).ratio()
+        last = want.rsplit(".", 1)[-1]
+        # the same last segment (`acc` in val.acc) counts more than spelling
+        return ratio + (0.3 if last and short.rsplit(".", 1)[-1] == last else 0.0)
+
+    def best(pool: list[str], k: int) -> list[str]:
+        ranked = sorted(pool, key=lambda key: (-score(key), key))
+        return [key for key in ranked[:k] if score(key) >= 0.45]
+
+    if namespaces:
+        metrics = set(namespaces.get("metrics") or ())
+        params = set(namespaces.get("params") or ())
+        picked = best([k for k in keys if k in metrics], n) + best(
+            [k for k in keys if k in params], n
+        )
+        if picked:
+            return picked
+    return best(keys, 2 * n)
 
 
 _ROW_COLUMNS = {
@@ -99,6 +130,7 @@ _ROW_COLUMNS = {
     "notes",
     "sweep",
     "trial",
+    "errors",
 }
 _LIST_COLUMNS = {"tags", "notes", "branches"}
 

@@ -19,9 +19,11 @@ from expbook.registry.lookup import resolve_annotatable, resolve_commit, resolve
 from expbook.registry.rows import (
     EXPS_PREFIX,
     NOTES_REF,
+    SCHEMA_KEYS,
     Experiment,
     collect,
     collect_rendered,
+    error_summary,
     load,
     resolve,
 )
@@ -29,9 +31,11 @@ from expbook.registry.rows import (
 __all__ = [
     "EXPS_PREFIX",
     "NOTES_REF",
+    "SCHEMA_KEYS",
     "Experiment",
     "collect",
     "collect_rendered",
+    "error_summary",
     "load",
     "resolve",
     "resolve_annotatable",

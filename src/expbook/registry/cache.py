@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from expbook import env
 
 # bump when the shape of cached entries changes: old caches are then ignored, never misread
-VERSION = 5
+VERSION = 6
 # marshal's format belongs to one Python version: the header names it
 _MARSHAL_MAGIC = f"expbook-marshal-{sys.version_info[0]}.{sys.version_info[1]}\n".encode()
 
@@ -105,6 +105,14 @@ def files_unchanged(root: str, seen: dict, trusted_before: int | None = None) ->
 
     reader = DiskReader(root)
     for path, key in seen.items():
+        if path.endswith("/"):  # a folder walked for dvc.yaml files: its mtime (find_dvcyamls)
+            try:
+                mtime = os.stat(os.path.join(root, path)).st_mtime_ns
+            except OSError:
+                return False
+            if ("dir", mtime) != key or (trusted_before is not None and mtime >= trusted_before):
+                return False
+            continue
         now = reader.key(path)
         if now != key:
             return False

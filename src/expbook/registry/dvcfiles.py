@@ -47,7 +47,7 @@ def load_bytes(path: str, data: bytes) -> Any:
 
             return tomllib.loads(data.decode("utf-8"))
         if ext == ".py":
-            raise ParseError(f"{path}: python params files are not supported")
+            return parse_py(data.decode("utf-8"), path)
         from expbook.registry import fastyaml
 
         try:
@@ -61,6 +61,63 @@ def load_bytes(path: str, data: bytes) -> Any:
         raise ParseError(
             f"{path}: {kind} file structure is corrupted ({exc.__class__.__name__})"
         ) from exc
+
+
+def parse_py(text: str, path: str) -> dict:
+    """A python params file as DVC reads it (dvc/utils/serialize/_py.py): module-level and class
+    attribute assignments of literals, `self.x = ...` in `__init__`; never imported or run."""
+    import ast
+
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        raise ParseError(f"{path}: Python file structure is corrupted") from exc
+    return _py_body(tree.body, False)
+
+
+def _py_body(body: list, only_self: bool) -> dict:
+    import ast
+
+    out: dict = {}
+    for node in body:
+        try:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+                if len(targets) != 1 or node.value is None:
+                    continue
+                target = targets[0]
+                if isinstance(target, ast.Name) and not only_self:
+                    name = target.id
+                elif (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ):
+                    name = target.attr
+                else:
+                    continue
+                out[name] = _py_value(node.value)
+            elif isinstance(node, ast.ClassDef):
+                out[node.name] = _py_body(node.body, False)
+            elif isinstance(node, ast.FunctionDef) and node.name == "__init__":
+                out.update(_py_body(node.body, True))
+        except ValueError:
+            continue  # not a literal: DVC skips it too
+    return out
+
+
+def _py_value(node) -> Any:
+    import ast
+
+    if isinstance(node, ast.Dict):
+        return {ast.literal_eval(k): ast.literal_eval(v) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
+    if isinstance(node, ast.List):
+        return [ast.literal_eval(v) for v in node.elts]
+    if isinstance(node, ast.Set):
+        return {ast.literal_eval(v) for v in node.elts}
+    if isinstance(node, ast.Tuple):
+        return tuple(ast.literal_eval(v) for v in node.elts)
+    return ast.literal_eval(node)
 
 
 def flatten(data: Any, prefix: str = "", out: dict | None = None) -> dict[str, Any]:
@@ -119,7 +176,8 @@ def _join(wdir: str, path: str) -> str:
 
 
 def parse_dvcyaml(path: str, data: bytes) -> dict:
-    """dvc.yaml -> {"params": {file: [keys] | None}, "metrics": {file: cached?}, "outs": [..]}.
+    """dvc.yaml -> {"params": {file: [keys] | None}, "metrics": {file: cached?}}, or
+    {"templated": doc} when it uses vars/${}/foreach/matrix (resolved by snapshot.py).
 
     Paths are repo-relative posix paths; `None` keys mean the whole params file is tracked.
     Raises ParseError on a corrupt file.
@@ -127,6 +185,24 @@ def parse_dvcyaml(path: str, data: bytes) -> dict:
     doc = load_bytes(path, data) or {}
     if not isinstance(doc, dict):
         raise ParseError(f"{path}: expected a mapping at top level")
+    from expbook.registry.templating import is_templated
+
+    if is_templated(data, doc):
+        return {"templated": doc}  # resolved with the commit's other files (snapshot.py)
+    return parse_dvcyaml_doc(path, doc)
+
+
+def parse_dvcyaml_doc(path: str, doc: dict) -> dict:
+    """parse_dvcyaml() of an already parsed (or resolved) dvc.yaml document."""
+    try:
+        return _dvcyaml_files(path, doc)
+    except ParseError:
+        raise
+    except (TypeError, AttributeError, ValueError) as exc:  # e.g. `params: 5`
+        raise ParseError(f"{path}: not a DVC pipeline file ({exc})") from exc
+
+
+def _dvcyaml_files(path: str, doc: dict) -> dict:
     base = posixpath.dirname(path)
     params: dict[str, list[str] | None] = {}
     metrics: dict[str, bool] = {}
@@ -177,7 +253,7 @@ def parse_lock(path: str, data: bytes) -> dict[str, dict]:
     """dvc.lock -> {out path: {"md5": hex, "size": int|None, "legacy": bool, "dir": bool}}."""
     outs = _fast_lock_outs(data)
     if outs is None:
-        outs = _lock_outs(load_bytes(path, data) or {})
+        outs = _lock_outs(path, load_bytes(path, data) or {})
     base = posixpath.dirname(path)
     result = {}
     for out in outs:
@@ -194,11 +270,30 @@ def parse_lock(path: str, data: bytes) -> dict[str, dict]:
     return result
 
 
-def _lock_outs(doc: dict) -> list[dict]:
+def _lock_outs(path: str, doc: Any) -> list[dict]:
+    """The outs of a parsed dvc.lock; ParseError naming the file when it is not one (a garbage
+    lock must be an error of its row, never a row without outs)."""
+
+    def bad(why: str) -> ParseError:
+        return ParseError(f"{path}: not a DVC lock file ({why})")
+
+    if not isinstance(doc, dict):
+        raise bad(f"top level is {type(doc).__name__}, not a mapping")
+    # schema 2.0 nests stages under `stages:`; a DVC 1 lock file maps stage names at the top
+    stages = doc.get("stages") or {} if ("schema" in doc or "stages" in doc) else doc
+    if not isinstance(stages, dict):
+        raise bad("`stages` is not a mapping")
     outs = []
-    for stage in (doc.get("stages") or {}).values():
-        if isinstance(stage, dict):
-            outs += [o for o in stage.get("outs") or [] if isinstance(o, dict) and "path" in o]
+    for name, stage in stages.items():
+        if not isinstance(stage, dict):
+            raise bad(f"stage {name!r} is not a mapping")
+        entries = stage.get("outs") or []
+        if not isinstance(entries, list):
+            raise bad(f"outs of stage {name!r} are not a list")
+        for out in entries:
+            if not isinstance(out, dict) or "path" not in out:
+                raise bad(f"an out of stage {name!r} has no path")
+            outs.append(out)
     return outs
 
 
@@ -224,8 +319,10 @@ def _fast_lock_outs(data: bytes) -> list[dict] | None:
         end = text.find("\n", hit)
         end = len(text) if end < 0 else end
         pos = end + 1
-        if text[start:hit].strip(" ") or text[hit + 5 : end].strip():
-            continue  # not a bare `outs:` key line
+        if text[start:hit].strip(" "):
+            continue  # not a key line
+        if text[hit + 5 : end].strip():
+            return None  # `outs: <value>` on one line: unusual, the full parser judges it
         outs_indent = hit - start
         current: dict | None = None
         while pos < len(text):

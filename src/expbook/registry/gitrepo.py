@@ -190,9 +190,10 @@ class GitRepo:
                         value = os.read(fd, 4096).decode("utf-8", "replace").strip()
                     finally:
                         os.close(fd)
-                    # symbolic refs (refs/remotes/origin/HEAD) duplicate real ones: skipped
-                    if len(value) == 40 and not value.startswith("ref:"):
-                        sha = sys.intern(value)
+                    # symbolic refs (refs/remotes/origin/HEAD) duplicate real ones: skipped;
+                    # anything else is kept, so a ref holding garbage is an error row
+                    if value and not value.startswith("ref:"):
+                        sha = sys.intern(value[:64])
                 except OSError:
                     pass
                 files[entry.name] = (st.st_ino, st.st_mtime_ns, st.st_size, sha)
@@ -292,13 +293,23 @@ class GitRepo:
             if entry.type_str == "tree":
                 if entry.name in skip:
                     continue
-                for sub in self._index(self.repo[entry.id], filename, skip):
+                sub_tree = self.repo[entry.id]
+                if ".dvc" in sub_tree:
+                    continue  # a DVC sub-project: DVC leaves it out of this project
+                for sub in self._index(sub_tree, filename, skip):
                     found.append(f"{entry.name}/{sub}")
             elif entry.name == filename:
                 found.append(entry.name)
         result = tuple(found)
         self._tree_index[key] = result
         return result
+
+    def ignored(self, path: str) -> bool:
+        """Whether git ignores `path` (relative to the work tree root; a folder ends in /)."""
+        try:
+            return bool(self.repo.path_is_ignored(path))
+        except Exception:  # an odd path: treat it as not ignored
+            return False
 
     def list_tree(self, tree, prefix: str) -> list[str]:
         """All blob paths under directory `prefix` of `tree` (for metrics directories)."""

@@ -39,6 +39,50 @@ def _parse(text: str, sha: str) -> dict:
     return doc
 
 
+def read_tree(g: GitRepo, commit_sha: str) -> dict[str, dict]:
+    """Every note of a notes commit, read from its tree (fan-out paths `ab/cdef..`), without
+    asking git to resolve the ref (a corrupt packed-refs file does not stop it). A note that
+    cannot be read keeps what it can and carries an "error" for the registry row."""
+    out: dict[str, dict] = {}
+    stack = [("", g.commit(commit_sha).tree)]
+    while stack:
+        prefix, tree = stack.pop()
+        for entry in tree:
+            name = prefix + entry.name
+            if entry.type_str == "tree":
+                stack.append((name, g.repo[entry.id]))
+            elif len(name) == 40:
+                out[name] = _checked(g.repo[entry.id].data)
+    return out
+
+
+def _checked(data: bytes) -> dict:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"notes": [], "tags": [], "error": "note is not UTF-8 text"}
+    if not text.lstrip().startswith(("{", "[")):
+        return {"notes": [text.strip()], "tags": []}  # written by hand with `git notes`
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        return {"notes": [text.strip()], "tags": [], "error": f"note is not valid JSON ({exc})"}
+    if not isinstance(doc, dict):
+        return {"notes": [str(doc)], "tags": [], "error": "note is JSON but not an object"}
+    bad = [
+        key
+        for key, kind in (("notes", list), ("tags", list), ("sweep", dict))
+        if key in doc and not isinstance(doc[key], kind)
+    ]
+    if bad:
+        doc = {k: v for k, v in doc.items() if k not in bad}
+        doc["error"] = f"note has {', '.join(bad)} of the wrong type"
+    for key in ("notes", "tags"):
+        if key in doc:
+            doc[key] = [str(v) for v in doc[key]]
+    return doc
+
+
 def read_all(repo, ref: str = NOTES_REF) -> dict[str, dict]:
     """Every note of the ref: commit sha -> {"notes": [...], "tags": [...], "sweep": {...}}."""
     g = _open(repo)

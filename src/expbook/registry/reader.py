@@ -22,9 +22,16 @@ from expbook.registry.notes import NOTES_REF
 class RepoReader:
     """One registry read: resolves refs, reads (or reuses) per-commit data, builds rows."""
 
-    def __init__(self, repo: str | os.PathLike) -> None:
+    def __init__(self, repo: str | os.PathLike, fresh: bool = False) -> None:
         self.g = GitRepo(repo)
-        self.root = self.g.root
+        # fresh: read no cache file (they are still written): the retry after a cache entry
+        # of an unexpected shape (see rows.collect)
+        self.fresh = fresh
+        # the DVC project: the git root, or a sub-project (`dvc init --subdir`) around `repo`;
+        # its files are read relative to it, as DVC does
+        self.root = project_root(repo, self.g.root)
+        self.prefix = os.path.relpath(self.root, self.g.root).replace(os.sep, "/")
+        self.prefix = "" if self.prefix == "." else self.prefix
         self.dvc_dir = os.path.join(self.root, ".dvc")
         self.cache_dir = snapshot.dvc_cache_dir(self.root)
         self.dirty = False
@@ -54,7 +61,10 @@ class RepoReader:
     @cached_property
     def state(self) -> dict:
         # loaded only when some row must be rebuilt: an unchanged repo never unpickles it
-        return _cache.load(self.root, "commits")
+        return {} if self.fresh else _cache.load(self.root, "commits")
+
+    def load_cache(self, name: str) -> dict:
+        return {} if self.fresh else _cache.load(self.root, name)
 
     @property
     def commits(self) -> dict[str, dict]:
@@ -66,7 +76,7 @@ class RepoReader:
         # a cache file that was missing may have been fetched (`dvc pull`) since
         if data is not None and not self.any_in_cache(data["missing"]):
             return data
-        snap = read_commit(self.g, sha, self.cache_dir, self.memo)
+        snap = read_commit(self.g, sha, self.cache_dir, self.memo, self.prefix)
         if snap is not None:
             self.commits[sha] = snap
             self.dirty = True
@@ -86,7 +96,8 @@ class RepoReader:
 
         size = max(200, len(todo) // (jobs * 4))
         chunks = [
-            (self.root, self.cache_dir, todo[i : i + size]) for i in range(0, len(todo), size)
+            (self.root, self.cache_dir, todo[i : i + size], self.prefix)
+            for i in range(0, len(todo), size)
         ]
         try:
             with multiprocessing.get_context("fork").Pool(jobs) as pool:
@@ -97,21 +108,20 @@ class RepoReader:
         self.dirty = True
 
     def workspace_data(self, head: str | None) -> dict:
-        head_data = self.commit_data(head) if head else None
-        dvcyamls = list(head_data["dvcyamls"]) if head_data else []
-        if "dvc.yaml" not in dvcyamls:
-            dvcyamls.insert(0, "dvc.yaml")
         cached = self.state.get("workspace")
         if (
             cached
-            and cached["dvcyamls"] == dvcyamls
             and _cache.files_unchanged(self.root, cached["seen"])
             and not self.any_in_cache(cached["missing"])
         ):
             return cached
+        # the work tree's dvc.yaml files, committed or not (a new sub-directory one counts);
+        # the directories walked are in `seen`, so a dvc.yaml added later is noticed
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        dvcyamls, dirs = snapshot.find_dvcyamls(self.root, lambda rel: self.g.ignored(prefix + rel))
         reader = snapshot.DiskReader(self.root)
         snap = snapshot.read_snapshot(reader, dvcyamls, self.cache_dir, {})
-        snap.update(dvcyamls=dvcyamls, seen=dict(reader.seen), time_ns=time.time_ns())
+        snap.update(dvcyamls=dvcyamls, seen={**dirs, **reader.seen}, time_ns=time.time_ns())
         self.state["workspace"] = snap
         self.dirty = True
         return snap
@@ -124,7 +134,10 @@ class RepoReader:
             return cached[1]
         from expbook.registry import notes as _notes
 
-        data = _notes.read_all(self.g) if sha else {}
+        try:
+            data = _notes.read_tree(self.g, sha) if sha else {}
+        except NotFoundError as exc:  # the notes ref names a missing commit
+            data = {"": {"error": str(exc)}}
         self.state["notes"] = (sha, data)
         self.dirty = True
         return data
@@ -140,14 +153,33 @@ PARALLEL_MIN = 1500
 PARALLEL_JOBS = 2
 
 
-def read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict) -> dict | None:
+def project_root(start: str | os.PathLike, git_root: str) -> str:
+    """The DVC project `start` is in: the nearest directory up to the git root holding .dvc
+    (a sub-project of `dvc init --subdir`), else the git root."""
+    path = os.path.abspath(start)
+    git_root = os.path.abspath(git_root)
+    while path.startswith(git_root) and path != git_root:
+        if os.path.isdir(os.path.join(path, ".dvc")):
+            return path
+        path = os.path.dirname(path)
+    return git_root
+
+
+def read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict, prefix: str = "") -> dict | None:
     try:
         commit = g.commit(sha)
     except NotFoundError:
         return None
     tree = commit.tree
-    dvcyamls = g.files_named(tree, "dvc.yaml")
-    snap = snapshot.read_snapshot(snapshot.TreeReader(g, tree), dvcyamls, cache_dir, memo)
+    if prefix:  # a sub-project: its folder of the commit
+        hit = g.blob_at(tree, prefix)
+        tree = g.repo[hit[1]] if hit and hit[0] == "tree" else None
+    if tree is None:  # the commit predates the sub-project: nothing of it to read
+        snap = snapshot.read_snapshot(snapshot.NoFiles(), [], cache_dir, memo)
+        dvcyamls = []
+    else:
+        dvcyamls = g.files_named(tree, "dvc.yaml")
+        snap = snapshot.read_snapshot(snapshot.TreeReader(g, tree), dvcyamls, cache_dir, memo)
     snap.update(
         sha=str(commit.id),
         time=commit.commit_time,
@@ -158,14 +190,14 @@ def read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict) -> dict | None
     return snap
 
 
-def read_chunk(args: tuple[str, str, list[str]]) -> dict[str, dict]:
+def read_chunk(args: tuple[str, str, list[str], str]) -> dict[str, dict]:
     """Worker of RepoReader.prefetch: a fresh repository handle per forked process."""
-    root, cache_dir, shas = args
+    root, cache_dir, shas, prefix = args
     g = GitRepo(root)
     memo: dict[Any, Any] = {}
     out: dict[str, dict] = {}
     for sha in shas:
-        snap = read_commit(g, sha, cache_dir, memo)
+        snap = read_commit(g, sha, cache_dir, memo, prefix)
         if snap is not None:
             out[sha] = snap
     return out
@@ -179,21 +211,21 @@ def all_commits(c: RepoReader, starts: list[str]) -> list[str]:
     for sha in starts:
         try:
             walker.push(c.g.commit(sha).id)
-        except NotFoundError:
-            continue
+        except (NotFoundError, ValueError, KeyError, TypeError):
+            continue  # a ref to a missing or non-commit object: nothing to walk from it
     for commit in walker:
         seen.append(str(commit.id))
     return seen
 
 
 def fingerprint(
-    c: RepoReader, refs: dict[str, str] | None, all_commits: bool, baseline: str | None
+    c: RepoReader, refs: dict[str, str] | None, all_commits: bool | str, baseline: str | None
 ) -> tuple[tuple, list]:
     """(everything a registry read depends on besides immutable git objects, pending exps)."""
     with open(os.path.join(c.g.git_dir, "HEAD"), encoding="utf-8") as fh:
         head_text = fh.read()
     pending = dvcstate.pending(c.g, c.dvc_dir)
-    key = f"{bool(all_commits)}:{baseline}"
+    key = f"{all_commits if all_commits == 'exp' else bool(all_commits)}:{baseline}"
     fingerprint = (
         key,
         refs,

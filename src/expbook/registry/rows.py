@@ -13,10 +13,10 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from expbook.errors import NotFoundError
+from expbook.errors import ExpbookError, NotFoundError
 from expbook.registry import cache as _cache
 from expbook.registry import reader as _col
-from expbook.registry.reader import NOTES_REF  # noqa: F401  (public name of this module)
+from expbook.registry.reader import NOTES_REF  # also the public name of this module
 
 EXPS_PREFIX = "refs/exps/"
 
@@ -59,6 +59,8 @@ class Experiment:
             "notes": self.notes,
             "sweep": (self.sweep or {}).get("name"),
             "trial": (self.sweep or {}).get("trial"),
+            # None when the row has none, so `--where "errors is not null"` finds bad rows
+            "errors": self.errors or None,
         }
         row.update(self.params)
         row.update(self.metrics)
@@ -67,11 +69,33 @@ class Experiment:
     def to_dict(self) -> dict[str, Any]:
         """The nested shape for programs (JSON output, the dashboard's API): the plain fields,
         then `params`/`metrics` keyed `file:key` as `dvc exp show --json` names them, `outs`
-        ({path: {hash, size, in_cache}}) and `errors` ({file: reason})."""
-        d = dict(self.__dict__)
-        for key in ("params", "metrics", "outs", "errors"):
-            d[key] = d.pop(key)
-        return d
+        ({path: {hash, size, in_cache}}) and `errors` ({file: reason}); see README "Data
+        shape". The keys are fixed (SCHEMA_KEYS), in this order."""
+        d = self.__dict__
+        return {key: d[key] for key in SCHEMA_KEYS}
+
+
+# the keys of Experiment.to_dict(), in order: what `registry --format json` rows and the
+# dashboard's API carry (pinned by tests/test_registry_schema.py)
+SCHEMA_KEYS = (
+    "name",
+    "rev",
+    "kind",
+    "baseline",
+    "ref",
+    "created",
+    "status",
+    "message",
+    "branches",
+    "git_tags",
+    "notes",
+    "tags",
+    "sweep",
+    "params",
+    "metrics",
+    "outs",
+    "errors",
+)
 
 
 _FIELDS = tuple(f.name for f in fields(Experiment))
@@ -85,7 +109,12 @@ def _to_plain(row: Experiment) -> dict:
     return values if len(values) == len(_FIELDS) else {n: getattr(row, n) for n in _FIELDS}
 
 
+_FIELD_SET = frozenset(_FIELDS)
+
+
 def _from_plain(values: dict) -> Experiment:
+    if values.keys() != _FIELD_SET:  # a cache entry of another shape (see _SHAPE_ERRORS)
+        raise TypeError("cached row has other fields")
     row = object.__new__(Experiment)  # skips __init__: the values were one already
     row.__dict__ = values
     return row
@@ -122,18 +151,54 @@ def _parse_exp_ref(ref: str) -> tuple[str, str] | None:
 
 
 def collect(
-    repo: str | os.PathLike = ".", *, all_commits: bool = False, baseline: str | None = None
+    repo: str | os.PathLike = ".",
+    *,
+    all_commits: bool = False,
+    baseline: str | None = None,
+    exp_commits: bool = False,
 ) -> list[Experiment]:
     """Every experiment of the repository as Experiment rows (workspace first).
 
     Rows: the workspace, HEAD, every baseline that has experiments, branch and tag heads,
-    every exp ref, and queued/running/failed experiments; `all_commits` adds every commit,
+    every exp ref, and queued/running/failed experiments; `all_commits` lists instead every
+    commit reachable from HEAD, branches, remote branches and tags with their experiments, as
+    `dvc exp show -A` does (`exp_commits` adds the commits reachable only from experiment
+    refs, kind `exp-only`),
     `baseline` (a name, sha prefix, branch or tag) keeps one baseline and its experiments.
     Results are cached by a fingerprint of refs, HEAD, DVC's queue state, the work-tree
     files read and the DVC cache directories, so an unchanged repository is answered
     without reading git objects.
     """
-    return _read_rows(repo, all_commits, baseline)[0]
+    mode = "exp" if all_commits and exp_commits else bool(all_commits)
+    return _unless_cache_misshapen(lambda fresh: _read_rows(repo, mode, baseline, fresh))[0]
+
+
+# what reading a cache entry of an unexpected shape raises (well-formed marshal, wrong shape)
+_SHAPE_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError)
+
+
+def _unless_cache_misshapen(read: Callable[[bool], Any]) -> Any:
+    """read(fresh=False); if a cache entry of another shape broke it, read(fresh=True), which
+    reads no cache file and overwrites them: a wrongly shaped entry is a miss, never a crash.
+    A real bug raises again on the fresh read."""
+    try:
+        return read(False)
+    except ExpbookError:
+        raise
+    except _SHAPE_ERRORS:
+        return read(True)
+
+
+def error_summary(experiments: list[Experiment]) -> str | None:
+    """The one-line warning `expbook registry` prints when rows have errors (None if none)."""
+    bad = [e for e in experiments if e.errors]
+    if not bad:
+        return None
+    names = ", ".join(e.name for e in bad[:5]) + (", ..." if len(bad) > 5 else "")
+    return (
+        f"warning: {len(bad)} of {len(experiments)} rows have errors ({names}); "
+        'list them with --columns name,errors or --where "errors is not null"'
+    )
 
 
 def collect_rendered(
@@ -143,27 +208,44 @@ def collect_rendered(
     *,
     all_commits: bool = False,
     baseline: str | None = None,
+    warn: Callable[[str], None] | None = None,
+    exp_commits: bool = False,
 ) -> str:
     """`render(collect(repo))`, cached under the same state fingerprint as collect() plus
     `options` (everything else the text depends on: format, filter, sort, columns...).
 
     An unchanged repository is answered from one file read, without building any row; a
     moved ref, a new note, queue change, edited work-tree file or DVC cache change renders
-    afresh. `render` may raise (e.g. a bad --where): nothing is cached then.
+    afresh. `render` may raise (e.g. a bad --where): nothing is cached then. `warn` is called
+    with error_summary() of the rows when some have errors (also on a cache hit).
     """
-    c = _col.RepoReader(repo)
-    saved = _cache.load(c.root, "output")
+    mode = "exp" if all_commits and exp_commits else bool(all_commits)
+    text, warning = _unless_cache_misshapen(
+        lambda fresh: _rendered(repo, options, render, mode, baseline, fresh)
+    )
+    if warning and warn is not None:
+        warn(warning)
+    return text
+
+
+def _rendered(repo, options, render, all_commits, baseline, fresh) -> tuple[str, str | None]:
+    c = _col.RepoReader(repo, fresh)
+    saved = c.load_cache("output")
     okey = repr((options, _code_stamp()))
     entry = saved.get("entries", {}).get(okey)
     if entry and isinstance(entry.get("text"), str):
         rest = _col.fingerprint(c, None, all_commits, baseline)[0]
         # the refs are checked by stat alone: no ref file is read on a hit
         if c.g.refs_unchanged(entry["refs"]) and _col.still_valid(c, entry, rest):
-            return entry["text"]
+            warning = entry["warning"]
+            if warning is not None and not isinstance(warning, str):
+                raise TypeError("cached warning is not text")
+            return entry["text"], warning
     # the rows are not cached on their own: the text is, and an unchanged repo is answered
     # from it (writing both costs a cold read of 10k experiments ~0.1 s for nothing)
-    rows, stamp = _read_rows(repo, all_commits, baseline, keep_rows=False)
+    rows, stamp = _read_rows(repo, all_commits, baseline, fresh, keep_rows=False)
     text = render(rows)
+    warning = error_summary(rows)
     if stamp is not None:
         entries = {k: v for k, v in saved.get("entries", {}).items() if k != okey}
         fingerprint = stamp["fingerprint"]
@@ -171,9 +253,10 @@ def collect_rendered(
             **stamp,
             "fingerprint": (*fingerprint[:1], None, *fingerprint[2:]),
             "text": text,
+            "warning": warning,
         }
         _cache.save(c.root, "output", {"entries": dict(list(entries.items())[-4:])})
-    return text
+    return text, warning
 
 
 def _code_stamp() -> tuple:
@@ -192,27 +275,24 @@ def _code_stamp() -> tuple:
 
 
 def _read_rows(
-    repo, all_commits: bool, baseline: str | None, keep_rows: bool = True
+    repo, all_commits: bool | str, baseline: str | None, fresh: bool = False, keep_rows: bool = True
 ) -> tuple[list[Experiment], dict | None]:
     """(rows, stamp): stamp = the fingerprint, time and work-tree files the rows were read
     under, or None when the rows must not be reused (a cache file they need is missing)."""
-    c = _col.RepoReader(repo)
-    saved = _cache.load(c.root, "rows")
+    c = _col.RepoReader(repo, fresh)
+    saved = c.load_cache("rows")
     refs = c.g.refs(saved.get("ref_state"))
     fingerprint, pending = _col.fingerprint(c, refs, all_commits, baseline)
     key = fingerprint[0]
     entry = saved.get("entries", {}).get(key)
     if entry and _col.still_valid(c, entry, fingerprint):
-        try:
-            rows = [_from_plain(values) for values in entry["rows"]]
-            return rows, {
-                "fingerprint": fingerprint,
-                "time_ns": entry["time_ns"],
-                "workspace_seen": entry["workspace_seen"],
-                "refs": c.g.ref_stamp(),
-            }
-        except (TypeError, AttributeError):
-            pass  # a cache entry of another shape: rebuild it
+        rows = [_from_plain(values) for values in entry["rows"]]
+        return rows, {
+            "fingerprint": fingerprint,
+            "time_ns": entry["time_ns"],
+            "workspace_seen": entry["workspace_seen"],
+            "refs": c.g.ref_stamp(),
+        }
     start_ns = time.time_ns()
     with _cache.no_gc():
         rows, ws = _build(c, refs, pending, all_commits, baseline)
@@ -236,7 +316,11 @@ def _read_rows(
 
 
 def _build(
-    c: _col.RepoReader, refs: dict[str, str], pending: list, all_commits: bool, baseline: str | None
+    c: _col.RepoReader,
+    refs: dict[str, str],
+    pending: list,
+    all_commits: bool | str,
+    baseline: str | None,
 ) -> tuple[list[Experiment], dict | None]:
     head, head_branch = c.g.head()
     branches: dict[str, list[str]] = {}
@@ -251,6 +335,7 @@ def _build(
                 try:
                     peeled[sha] = str(c.g.commit(sha).id)
                 except NotFoundError:
+                    tags.setdefault(sha, []).append(ref[10:])  # listed as an error row
                     continue
                 c.dirty = True
             sha = peeled[sha]
@@ -264,13 +349,22 @@ def _build(
                 exps.append((parsed[0], parsed[1], sha, ref))
 
     baselines: list[str] = [head] if head else []
-    seen = set(baselines)
-    for sha in [e[0] for e in exps] + [p.baseline for p in pending] + list(branches) + list(tags):
-        if sha not in seen:
-            baselines.append(sha)
-            seen.add(sha)
+    exp_only: set[str] = set()
     if all_commits:
-        for sha in _col.all_commits(c, list(baselines)):
+        # as `dvc exp show -A` (scmrepo list_all_commits): every commit reachable from HEAD,
+        # branches, remote branches and tags
+        remotes = [s for r, s in refs.items() if r.startswith("refs/remotes/")]
+        reachable = _col.all_commits(c, baselines + list(branches) + remotes + list(tags))
+        baselines = list(dict.fromkeys(baselines + reachable))
+        if all_commits == "exp":  # and, asked for, those reachable only from exp refs
+            more = _col.all_commits(c, [e[0] for e in exps] + [p.baseline for p in pending])
+            exp_only = set(more) - set(baselines)
+            baselines += [sha for sha in more if sha in exp_only]
+    else:
+        seen = set(baselines)
+        for sha in (
+            [e[0] for e in exps] + [p.baseline for p in pending] + list(branches) + list(tags)
+        ):
             if sha not in seen:
                 baselines.append(sha)
                 seen.add(sha)
@@ -299,6 +393,14 @@ def _build(
         # a baseline commit missing locally (exps pulled without it) still lists its exps
         data = c.commit_data(sha)
         row = None
+        if data is None and (branches.get(sha) or tags.get(sha)):
+            # a branch or tag naming a missing object: listed, with the problem named
+            first = (
+                f"refs/heads/{branches[sha][0]}"
+                if branches.get(sha)
+                else f"refs/tags/{tags[sha][0]}"
+            )
+            data = _missing(first, sha)
         if data is not None:
             name = _describe(sha, head, head_branch, tags, branches)
             base_ref = (
@@ -315,7 +417,7 @@ def _build(
                 data,
                 name,
                 sha,
-                "baseline",
+                "exp-only" if sha in exp_only else "baseline",
                 sha,
                 base_ref,
                 "success",
@@ -327,7 +429,9 @@ def _build(
         for ename, esha, eref, status in by_baseline.get(sha, []):
             edata = c.commit_data(esha)
             if edata is None:
-                continue
+                if eref is None:
+                    continue  # a queued/failed stash entry whose commit is gone: DVC drops it
+                edata, status = _missing(eref, esha), "error"
             children.append(
                 _row(
                     c,
@@ -345,13 +449,28 @@ def _build(
             )
         children.sort(key=lambda r: (r.created or "", r.name), reverse=True)
         if row is not None or children:
-            base_rows.append((sha != head, -(data["time"] if data else 0), row, children))
+            base_rows.append((sha != head, -((data or {}).get("time") or 0), row, children))
     base_rows.sort(key=lambda item: (item[0], item[1]))
     for _, _, row, children in base_rows:
         if row is not None:
             rows.append(row)
         rows.extend(children)
     return rows, ws
+
+
+def _missing(ref: str, sha: str) -> dict:
+    """The data of a row whose ref points at an object the repository does not have (or at
+    no object id at all: a corrupt packed-refs line)."""
+    return {
+        "params": {},
+        "metrics": {},
+        "outs": {},
+        "errors": {ref: f"{ref}: points to {sha!r}, which is not a commit in the repository"},
+        "unreadable": [ref],
+        "metric_files": [],
+        "time": None,
+        "message": "",
+    }
 
 
 def _row(
@@ -367,7 +486,7 @@ def _row(
     branches=(),
     git_tags=(),
 ) -> Experiment:
-    note = notes.get(rev, {}) if rev != "workspace" else {}
+    note = notes.get(rev, {}) if rev != "workspace" else notes.get("", {})
     sweep = note.get("sweep") if isinstance(note.get("sweep"), dict) else None
     if sweep and sweep.get("status") == "pruned" and status == "success":
         status = "pruned"
@@ -375,6 +494,8 @@ def _row(
     if status == "queued":  # not run: metrics files are the workspace's old ones (DVC hides them)
         metrics = {}
         errors = {k: v for k, v in errors.items() if k not in data["metric_files"]}
+    if status == "success" and any(f in errors for f in data["unreadable"]):
+        status = "error"  # a file it has cannot be parsed: its values are not all there
     outs = {
         path: {
             "hash": o["hash"],
@@ -383,6 +504,8 @@ def _row(
         }
         for path, o in data["outs"].items()
     }
+    if note.get("error"):  # an unreadable note: named, the row's values are still good
+        errors = {**errors, NOTES_REF: f"{NOTES_REF}: {note['error']}"}
     return Experiment(
         name=name,
         rev=rev,
@@ -444,6 +567,12 @@ def resolve(
     unique = {(r.rev, r.name): r for r in exact}
     if len(unique) == 1:
         return next(iter(unique.values()))
+    if len({r.rev for r in unique.values()}) == 1:
+        # one commit under several names (a branch made by `dvc exp branch` and its
+        # experiment): not ambiguous; the row named so, else the experiment, describes it
+        same = list(unique.values())
+        named = [r for r in same if r.name == text]
+        return (named or [r for r in same if r.kind == "experiment"] or same)[0]
     if not unique:
         close = sorted({r.name for r in rows if text.lower() in r.name.lower()})[:10]
         hint = f"; similar: {', '.join(close)}" if close else ""

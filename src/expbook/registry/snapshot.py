@@ -6,11 +6,10 @@ Used by expbook.registry; parsing itself lives in expbook.registry.dvcfiles.
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import sys
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from expbook.registry.dvcfiles import (
@@ -21,6 +20,7 @@ from expbook.registry.dvcfiles import (
     load_bytes,
     merge_dvcyamls,
     parse_dvcyaml,
+    parse_dvcyaml_doc,
     parse_lock,
     select_params,
 )
@@ -77,6 +77,44 @@ class DiskReader:
         return sorted(out)
 
 
+class NoFiles:
+    """A snapshot with no files (a commit from before a sub-project existed)."""
+
+    def key(self, path: str):
+        return None
+
+
+def find_dvcyamls(root: str, ignored) -> tuple[list[str], dict[str, tuple]]:
+    """(every dvc.yaml of the work tree, {"<dir>/": ("dir", mtime_ns)} of the folders walked).
+
+    Skips .git/.dvc, DVC sub-projects (folders holding .dvc) and folders git ignores
+    (`ignored(relpath + "/")`: a virtualenv or data folder is never walked)."""
+    found: list[str] = []
+    dirs: dict[str, tuple] = {}
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        full = os.path.join(root, rel) if rel else root
+        try:
+            dirs[f"{rel or '.'}/"] = ("dir", os.stat(full).st_mtime_ns)
+            with os.scandir(full) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            sub = f"{rel}/{entry.name}" if rel else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name in (".git", ".dvc") or ignored(sub + "/"):
+                    continue
+                if os.path.isdir(os.path.join(entry.path, ".dvc")):
+                    continue  # a DVC sub-project: not part of this project
+                stack.append(sub)
+            elif entry.name == "dvc.yaml":
+                found.append(sub)
+    found.sort(key=lambda p: (p.count("/"), p))  # the root dvc.yaml first
+    return found, dirs
+
+
 def _memo(memo: dict, key, fn):
     hit = memo.get(key, memo)
     if hit is memo:
@@ -92,12 +130,15 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
     """Params, metrics, outs and per-file errors of one commit (or the workspace).
 
     `memo` maps file keys (blob ids) to parse results so identical files parse once.
-    Returns {"params", "metrics", "outs", "errors", "missing"}; `missing` lists cache objects
-    (relative to the cache dir)
-    that were absent (a later run re-reads the snapshot if they appear).
+    Returns {"params", "metrics", "outs", "errors", "unreadable", "missing", "metric_files"};
+    `unreadable` lists the files of `errors` that exist but do not parse, `missing` the cache
+    objects (relative to the cache dir) that were absent (re-read when they appear).
     """
     errors: dict[str, str] = {}
-    parsed, locks = [], {}
+    unreadable: list[str] = []  # files that exist but cannot be parsed: the row's status is error
+    parsed: list[dict] = []
+    locks: dict[str, dict] = {}
+    tracked: dict[str, dict] = {}
     for path in dvcyamls:
         key = reader.key(path)
         if key is None:
@@ -107,10 +148,15 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
             ("dvc.yaml", path, key),
             lambda path=path, key=key: parse_dvcyaml(path, reader.read(path, key)),
         )
+        if state == "ok" and "templated" in value:
+            state, value = _resolved(reader, path, key, value["templated"], memo)
         if state == "error":
             errors[path] = value
+            unreadable.append(path)
             continue
         parsed.append(value)
+        for file, values in value.get("tracked", {}).items():
+            tracked.setdefault(file, {}).update(values)
         lock = _lock_path(path)
         lkey = reader.key(lock)
         if lkey is not None:
@@ -121,58 +167,62 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
             )
             if state == "error":
                 errors[lock] = value
+                unreadable.append(lock)
             else:
                 locks.update(value)
     spec = merge_dvcyamls(parsed, reader.key("params.yaml") is not None)
+    cached = _CacheFiles(cache_dir, locks)
 
     params: dict[str, Any] = {}
     for file, keys in spec["params"].items():
-        key = reader.key(file)
-        if key is None:
-            errors[file] = f"{file}: no such file"
+        found = _source(reader, cached, file)
+        if found[0] != "ok":
+            errors[file] = found[1]
             continue
         state, value = _memo(
             memo,
-            ("flat", key),
-            lambda file=file, key=key: flatten(load_bytes(file, reader.read(file, key))),
+            ("flat", found[1]),
+            lambda file=file, load=found[2]: flatten(load_bytes(file, load())),
         )
         if state == "error":
             errors[file] = value
+            unreadable.append(file)
             continue
         for name, val in select_params(value, keys).items():
             params[sys.intern(f"{file}:{name}")] = val
+    # values of vars files that stages interpolated: DVC lists them as params unless the file
+    # is a params file already (dvc/repo/params/show.py:_collect_vars)
+    for file, values in tracked.items():
+        if file not in spec["params"]:
+            for name, val in flatten(values).items():
+                params[sys.intern(f"{file}:{name}")] = val
 
     metrics: dict[str, Any] = {}
-    missing: list[str] = []
     for file in spec["metrics"]:
         key = reader.key(file)
         if isinstance(key, tuple) and key[0] == "tree":
-            files = [(p, reader.key(p)) for p in reader.listdir(file)]
+            paths = reader.listdir(file)  # a metrics directory: every file in it, as DVC does
+        elif key is None and cached.is_dir(file):
+            listed = cached.listdir(file)
+            if isinstance(listed, str):
+                errors[file] = listed
+                continue
+            paths = listed
         else:
-            files = [(file, key)]
-        for path, fkey in files:
-            data: Callable[[], bytes]
-            if fkey is not None:
-                data = partial(reader.read, path, fkey)
-                memo_key = ("metric", fkey)
-            elif path in locks and locks[path]["md5"] and not locks[path]["dir"]:
-                cpath = cache_path(cache_dir, locks[path]["md5"], locks[path]["legacy"])
-                if not _exists(cpath):
-                    errors[path] = f"{path}: not in local cache ({locks[path]['md5']})"
-                    missing.append(_rel_cache_path(locks[path]["md5"], locks[path]["legacy"]))
-                    continue
-                data = partial(_read_file, cpath)
-                memo_key = ("metric-cache", cpath)
-            else:
-                errors[path] = f"{path}: no such file"
+            paths = [file]
+        for path in paths:
+            found = _source(reader, cached, path)
+            if found[0] != "ok":
+                errors[path] = found[1]
                 continue
             state, value = _memo(
                 memo,
-                memo_key,
-                lambda p=path, d=data: flatten(extract_metrics(load_bytes(p, d())) or {}),
+                ("metric", found[1]),
+                lambda p=path, load=found[2]: flatten(extract_metrics(load_bytes(p, load())) or {}),
             )
             if state == "error":
                 errors[path] = value
+                unreadable.append(path)
                 continue
             for name, val in value.items():
                 metrics[sys.intern(f"{path}:{name}")] = val
@@ -191,9 +241,121 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
         "metrics": metrics,
         "outs": outs,
         "errors": errors,
-        "missing": missing,
+        "unreadable": unreadable,
+        "missing": cached.missing,
         "metric_files": list(spec["metrics"]),
     }
+
+
+def _resolved(reader, path: str, key, doc: dict, memo: dict) -> tuple[str, Any]:
+    """A templated dvc.yaml resolved by DVC's resolver, memoised on the files it read (its
+    vars files and params.yaml change from commit to commit; the dvc.yaml rarely does)."""
+    from expbook.registry import templating
+
+    seen = memo.setdefault(("templated", path, key), [])
+    for deps, result in seen:
+        if all(reader.key(p) == k for p, k in deps.items()):
+            return result
+    deps = {}
+    try:
+        resolved, tracked, deps = templating.resolve(path, doc, reader)
+        result = ("ok", {**parse_dvcyaml_doc(path, resolved), "tracked": tracked})
+    except ParseError as exc:
+        result = ("error", str(exc))
+    seen.append((deps, result))
+    return result
+
+
+def _source(reader, cached: _CacheFiles, path: str) -> tuple:
+    """Where a params/metrics file's bytes come from: ("ok", memo key, loader) from the tree /
+    work tree or the DVC cache, else ("error", reason)."""
+    key = reader.key(path)
+    if key is not None:
+        if isinstance(key, tuple) and key[0] == "tree":
+            return ("error", f"{path}: is a directory")
+        return ("ok", key, lambda: reader.read(path, key))
+    return cached.find(path)
+
+
+class _CacheFiles:
+    """Files of a snapshot that only the DVC cache holds: `cache: true` outs and files inside
+    cached directory outs (`.dir` objects), as DVC reads them (README "Registry")."""
+
+    def __init__(self, cache_dir: str, locks: dict[str, dict]) -> None:
+        self.cache_dir, self.locks = cache_dir, locks
+        self.missing: list[str] = []
+        self.manifests: dict[str, Any] = {}
+
+    def _object(self, md5: str, legacy: bool) -> str | None:
+        path = cache_path(self.cache_dir, md5, legacy)
+        if _exists(path):
+            return path
+        rel = _rel_cache_path(md5, legacy)
+        if rel not in self.missing:
+            self.missing.append(rel)
+        return None
+
+    def _dir_out(self, path: str) -> tuple[str, dict] | None:
+        for out, o in self.locks.items():
+            if o["dir"] and o["md5"] and (path == out or path.startswith(out + "/")):
+                return out, o
+        return None
+
+    def is_dir(self, path: str) -> bool:
+        hit = self._dir_out(path)
+        return hit is not None and (
+            hit[0] == path
+            or any(
+                rel.startswith(path[len(hit[0]) + 1 :] + "/") for rel in self._manifest(*hit) or {}
+            )
+        )
+
+    def _manifest(self, out: str, o: dict) -> dict[str, tuple[str, bool]] | None:
+        """{relpath: (md5, legacy)} of a cached directory, None when its .dir is not here."""
+        if out not in self.manifests:
+            obj = self._object(o["md5"], o["legacy"])
+            entries = None
+            if obj is not None:
+                try:
+                    entries = {
+                        e["relpath"]: (e["md5"], o["legacy"])
+                        for e in json.loads(_read_file(obj))
+                        if isinstance(e, dict) and "relpath" in e and e.get("md5")
+                    }
+                except (OSError, ValueError, TypeError):
+                    entries = None
+            self.manifests[out] = entries
+        return self.manifests[out]
+
+    def listdir(self, path: str) -> list[str] | str:
+        out, o = self._dir_out(path) or ("", {})
+        manifest = self._manifest(out, o)
+        if manifest is None:
+            return f"{path}: not in local cache ({o['md5']})"
+        inner = path[len(out) + 1 :] if path != out else ""
+        return sorted(
+            f"{out}/{rel}" for rel in manifest if not inner or rel.startswith(inner + "/")
+        )
+
+    def find(self, path: str) -> tuple:
+        o = self.locks.get(path)
+        if o and o["md5"] and not o["dir"]:
+            md5, legacy = o["md5"], o["legacy"]
+        else:
+            hit = self._dir_out(path)
+            if hit is None or hit[0] == path:
+                return ("error", f"{path}: no such file")
+            manifest = self._manifest(*hit)
+            if manifest is None:
+                return ("error", f"{path}: not in local cache ({hit[1]['md5']})")
+            entry = manifest.get(path[len(hit[0]) + 1 :])
+            if entry is None:
+                return ("error", f"{path}: no such file")
+            md5, legacy = entry
+        obj = self._object(md5, legacy)
+        if obj is None:
+            return ("error", f"{path}: not in local cache ({md5})")
+        return ("ok", ("cache", obj), lambda: _read_file(obj))
 
 
 def _lock_path(dvcyaml: str) -> str:

@@ -17,7 +17,7 @@ from expbook.registry.rows import Experiment, collect, collect_rendered
 # always shown by the readable default (then differing params, then metrics)
 READABLE_BASE = ("name", "status", "created")
 # shown by the readable default only when some row has a value and the rows differ
-READABLE_OPTIONAL = ("tags", "sweep", "trial")
+READABLE_OPTIONAL = ("tags", "sweep", "trial", "errors")
 # `--columns all`: every column of every row
 ALL = "all"
 
@@ -65,14 +65,48 @@ def prepare(rows: Sequence[Mapping], spec: TableSpec, namespaces=None) -> tuple[
 
 def build(experiments: list[Experiment], spec: TableSpec) -> tuple[list, list[str]]:
     """The registry's rows and columns for `spec`: --where, then prepare()."""
+    rows, cols, _ = build_with_experiments(experiments, spec)
+    return rows, cols
+
+
+def build_with_experiments(
+    experiments: list[Experiment], spec: TableSpec
+) -> tuple[list, list[str], list[Experiment]]:
+    """build(), plus the Experiment of each flat row (in the same order)."""
     from expbook.query import filter_experiments, namespaces_of
 
     experiments = filter_experiments(experiments, spec.where)
-    return prepare(
-        [exp.flat() for exp in experiments],
+    flats = [exp.flat() for exp in experiments]
+    by_id = {id(row): exp for row, exp in zip(flats, experiments)}
+    rows, cols = prepare(
+        flats,
         spec,
         namespaces=namespaces_of(experiments) if spec.sort_by else None,
     )
+    return rows, cols, [by_id[id(row)] for row in rows]
+
+
+def nested(exp: Experiment, cols: list[str] | None, only_selected: bool) -> dict:
+    """One JSON row: Experiment.to_dict() (README "Data shape"), narrowed to the chosen flat
+    columns when --columns, --drop or --only-changed were given (fields without a flat column,
+    `git_tags` and `outs`, stay unless --columns picks columns)."""
+    row = exp.to_dict()
+    if cols is None:
+        return row
+    keep = set(cols)
+    flat = set(exp.flat())
+    narrowed: dict = {}
+    for key, value in row.items():
+        if key in ("params", "metrics"):
+            part = {k: v for k, v in value.items() if k in keep}
+            if part or not only_selected:
+                narrowed[key] = part
+        elif key in flat:
+            if key in keep or (key == "sweep" and "trial" in keep):
+                narrowed[key] = value
+        elif not only_selected:
+            narrowed[key] = value
+    return narrowed
 
 
 def _varies(rows: Sequence[Mapping], col: str) -> bool:
@@ -130,18 +164,33 @@ def render_cached(
     *,
     all_commits: bool = False,
     baseline: str | None = None,
+    warn=None,
+    exp_commits: bool = False,
 ) -> tuple[str, int]:
     """(text, row count) of the registry as json or csv; the text itself is cached under the
-    repository's state plus spec and fmt, so an unchanged repository renders nothing."""
+    repository's state plus spec and fmt, so an unchanged repository renders nothing. JSON rows
+    are nested (Experiment.to_dict()), CSV rows flat. `warn` gets error_summary() of the rows."""
     counted: list[int] = []
 
     def render(experiments: list[Experiment]) -> str:
-        rows, cols = build(experiments, spec)
+        rows, cols, chosen = build_with_experiments(experiments, spec)
         counted.append(len(rows))
+        if fmt == "json":
+            narrowed = bool(spec.columns or spec.drop or spec.only_changed)
+            selected = bool(spec.columns) and not spec.every_column
+            return out.to_json_records(
+                [nested(e, cols if narrowed else None, selected) for e in chosen]
+            )
         return out.render(rows, cols, fmt)
 
     text = collect_rendered(
-        repo, spec.cache_key(fmt), render, all_commits=all_commits, baseline=baseline
+        repo,
+        spec.cache_key(fmt),
+        render,
+        all_commits=all_commits,
+        baseline=baseline,
+        warn=warn,
+        exp_commits=exp_commits,
     )
     return text, counted[0] if counted else count_rows(text, fmt)
 
@@ -164,17 +213,28 @@ def rows_for(
     *,
     all_commits: bool = False,
     baseline: str | None = None,
+    warn=None,
+    exp_commits: bool = False,
 ) -> tuple[list, list[str]]:
-    """collect() then build(): the registry table of a repository for any format."""
-    return build(collect(repo, all_commits=all_commits, baseline=baseline), spec)
+    """collect() then build(): the registry table of a repository for any format; `warn` gets
+    error_summary() of the rows when some have errors."""
+    from expbook.registry.rows import error_summary
+
+    experiments = collect(repo, all_commits=all_commits, baseline=baseline, exp_commits=exp_commits)
+    warning = error_summary(experiments)
+    if warning and warn is not None:
+        warn(warning)
+    return build(experiments, spec)
 
 
 __all__ = [
     "ALL",
     "TableSpec",
     "build",
+    "build_with_experiments",
     "count_rows",
     "hidden_line",
+    "nested",
     "prepare",
     "readable_columns",
     "render_cached",
