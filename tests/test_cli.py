@@ -194,7 +194,7 @@ def test_registry_table_is_readable_by_default(live_repo, tmp_path):
     # files and machine formats keep every column
     run(live_repo, "registry", "-o", str(tmp_path / "r.md"))
     assert "seed" in (tmp_path / "r.md").read_text()
-    assert "params.yaml:seed" in registry_json(live_repo)[0]
+    assert "params.yaml:seed" in registry_json(live_repo)[0]["params"]
 
 
 def test_registry_baseline_selection(live_repo):
