@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from expbook.errors import ExpbookError, NotFoundError
 from expbook.proc import popen
 from expbook.proc import run as run_child
+from expbook.registry import yamlio
 from expbook.registry.dvcfiles import flatten_file
 
 # Wall-clock-type values change on every run by nature; documented in README "Reproducing".
@@ -183,9 +182,9 @@ def normalised_digest(path: Path, ignore: list[str]) -> str:
             keep = [i for i, name in enumerate(header) if not matches(name, ignore)]
             data = json.dumps([[r[i] for i in keep if i < len(r)] for r in rows]).encode()
         elif suffix in (".json", ".yaml", ".yml"):
-            doc = json.loads(data) if suffix == ".json" else yaml.safe_load(data)
+            doc = json.loads(data) if suffix == ".json" else yamlio.parse(data, str(path))
             data = json.dumps(_drop_keys(doc, ignore), sort_keys=True, default=str).encode()
-    except (ValueError, yaml.YAMLError):
+    except (ValueError, yamlio.YAMLFileError):
         pass  # not parseable: compare raw bytes
     return hashlib.md5(data).hexdigest()
 

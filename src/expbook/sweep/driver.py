@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from expbook.errors import ExpbookError
+from expbook.registry import yamlio
 from expbook.sweep import preflight, workspace
 from expbook.sweep import state as st
 from expbook.sweep.ranking import rank_trials
@@ -55,12 +54,7 @@ def _read_params(g, baseline: str) -> Callable[[str], Any]:
             blob = g.revparse_single(f"{baseline}:{file}")
         except (KeyError, ValueError):
             return None
-        from expbook.registry import fastyaml
-
-        try:  # the registry's YAML reader: DVC's scalars, alias budget and depth limit
-            return fastyaml.loads(blob.data) or {}
-        except (fastyaml.LimitError, ValueError, yaml.YAMLError) as exc:
-            raise ExpbookError(f"{file} of the baseline cannot be read: {exc}") from exc
+        return yamlio.parse_params(f"{baseline[:7]}:{file}", blob.data) or {}
 
     return read
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from expbook.errors import SpecError
+from expbook.registry import yamlio
 
 METHODS = ("grid", "random", "tpe", "nsga2")
 PRUNERS = ("none", "median", "asha")
@@ -175,18 +174,6 @@ def qualify(key: str) -> str:
     return key if ":" in key else f"params.yaml:{key}"
 
 
-def coerce(value: Any) -> Any:
-    """YAML 1.1 reads `1e-4` as a string; numbers written that way are numbers to a user."""
-    if isinstance(value, str):
-        text = value.strip()
-        for conv in (int, float):
-            try:
-                return conv(text)
-            except ValueError:
-                pass
-    return value
-
-
 def parse_duration(value: Any, where: str) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return float(value)
@@ -194,19 +181,6 @@ def parse_duration(value: Any, where: str) -> float:
     if not match or float(match.group(1)) <= 0:
         raise SpecError(f"{where}: bad duration {value!r} (use e.g. 90s, 30m, 2h)")
     return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-# ------------------------------------------------------------------ YAML with line numbers
-def _marks(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
-    """Map each mapping-key path to its 1-based line, from yaml.compose's node marks."""
-    out = {} if out is None else out
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            sub = path + (str(key_node.value),)
-            out[sub] = key_node.start_mark.line + 1
-            _marks(value_node, sub, out)
-    return out
 
 
 class _Ctx:
@@ -226,18 +200,6 @@ class _Ctx:
         return SpecError(f"{loc}: {key}: {problem}")
 
 
-def _load_yaml(text: str, source: str) -> Any:
-    """User YAML within the shared limits (fastyaml.check_limits: alias budget, depth)."""
-    from expbook.registry.fastyaml import LimitError, check_limits
-
-    try:
-        return check_limits(yaml.safe_load(text), len(text))
-    except LimitError as exc:
-        raise SpecError(f"{source}: {exc}") from exc
-    except RecursionError as exc:  # the pure-Python loader on deep flow nesting
-        raise SpecError(f"{source}: YAML nests too deep") from exc
-
-
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec:
     """Read and validate a spec file; `overrides` (CLI options) replace top-level keys."""
     path = Path(path)
@@ -254,15 +216,15 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
             f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
         ) from exc
     try:
-        data = _load_yaml(text, str(path))
+        data = yamlio.parse(text, str(path))
         # line numbers for messages; composed only once the document is known to be bounded
-        node = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+        lines = yamlio.key_lines(text, str(path))
+    except yamlio.YAMLFileError as exc:
+        raise SpecError(str(exc)) from exc
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a sweep spec must be a mapping of keys (name, params, ...)")
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return build_spec(data, _Ctx(str(path), _marks(node) if node is not None else {}))
+    return build_spec(data, _Ctx(str(path), lines))
 
 
 def spec_from_options(sets: list[str], overrides: dict[str, Any]) -> Spec:
@@ -272,23 +234,19 @@ def spec_from_options(sets: list[str], overrides: dict[str, Any]) -> Spec:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise SpecError(f"-S {item!r}: expected KEY=VALUE[,VALUE...] or KEY=LOW..HIGH[:log]")
-        raw = raw.strip()
-        rng = re.fullmatch(r"(.+?)\.\.(.+?)(:log)?", raw)
-        if rng and not raw.startswith("["):
-            params[key.strip()] = {
-                "low": coerce(rng.group(1)),
-                "high": coerce(rng.group(2)),
-                "log": bool(rng.group(3)),
-            }
-            continue
+        rng = re.fullmatch(r"(.+?)\.\.(.+?)(:log)?", raw.strip())
         try:
-            values = [
-                coerce(_load_yaml(v, f"-S {key.strip()}")) if v.strip() else v
-                for v in raw.split(",")
-            ]
-        except yaml.YAMLError as exc:
-            raise SpecError(f"-S {item!r}: not a valid value: {exc}") from exc
-        params[key.strip()] = values if len(values) > 1 else values[0]
+            if rng and not raw.strip().startswith("["):
+                params[key.strip()] = {
+                    "low": yamlio.parse_override(f"x={rng.group(1)}")[1],
+                    "high": yamlio.parse_override(f"x={rng.group(2)}")[1],
+                    "log": bool(rng.group(3)),
+                }
+                continue
+            name, value = yamlio.parse_override(f"{key.strip()}={raw.strip()}")
+        except yamlio.YAMLFileError as exc:
+            raise SpecError(str(exc)) from exc
+        params[name] = value
     data = {k: v for k, v in overrides.items() if v is not None}
     data["params"] = params
     return build_spec(data, _Ctx("-S options"))
@@ -379,7 +337,7 @@ def _param(key: str, raw: Any, ctx: _Ctx) -> Param:
     if isinstance(raw, list):
         if not raw:
             raise ctx.err(path, "an empty list of values")
-        values = [coerce(v) for v in raw]
+        values = list(raw)
         for v in values:
             if isinstance(v, (list, dict)):
                 raise ctx.err(path, f"choices must be scalars, got {v!r}")
@@ -390,11 +348,9 @@ def _param(key: str, raw: Any, ctx: _Ctx) -> Param:
             raise ctx.err(path + (bad[0],), "unknown range option (low, high, log, step, values)")
         if "values" in raw:
             return _param(key, list(raw["values"] or []), ctx)
-        low, high = coerce(raw.get("low")), coerce(raw.get("high"))
-        step = coerce(raw.get("step"))
-        for label, v in (("low", low), ("high", high)):
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                raise ctx.err(path + (label,), f"must be a number, got {v!r}")
+        low = _number(raw.get("low"), path + ("low",), ctx)
+        high = _number(raw.get("high"), path + ("high",), ctx)
+        step = raw.get("step")
         if not low < high:
             raise ctx.err(path, f"bad range: low ({low}) must be < high ({high})")
         log = bool(raw.get("log", False))
@@ -405,7 +361,13 @@ def _param(key: str, raw: Any, ctx: _Ctx) -> Param:
         if log and step is not None:
             raise ctx.err(path, "bad range: log and step cannot be combined")
         return Param(key, low=low, high=high, log=log, step=step)
-    return Param(key, fixed=coerce(raw), is_fixed=True)
+    return Param(key, fixed=raw, is_fixed=True)
+
+
+def _number(value: Any, path: tuple, ctx: _Ctx) -> int | float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ctx.err(path, f"must be a number, got {value!r}")
+    return value
 
 
 def _prune(raw: Any, spec: Spec, ctx: _Ctx) -> None:
@@ -456,7 +418,7 @@ def _promote(raw: Any, spec: Spec, ctx: _Ctx) -> None:
     sets = raw.get("set") or {}
     if not isinstance(sets, dict):
         raise ctx.err(("promote", "set"), "expected a mapping of key: value")
-    spec.promote_set = {str(k): coerce(v) for k, v in sets.items()}
+    spec.promote_set = {str(k): v for k, v in sets.items()}
 
 
 class _Sub(_Ctx):
