@@ -253,7 +253,7 @@ def spec_from_options(sets: list[str], overrides: dict[str, Any]) -> Spec:
 
 
 def build_spec(data: dict, ctx: _Ctx) -> Spec:
-    unknown = sorted(set(data) - TOP_KEYS)
+    unknown = _unknown(data, TOP_KEYS)
     if unknown:
         raise ctx.err((unknown[0],), f"unknown spec key (known: {', '.join(sorted(TOP_KEYS))})")
     name = str(data.get("name") or "sweep")
@@ -303,6 +303,11 @@ def build_spec(data: dict, ctx: _Ctx) -> Spec:
     return spec
 
 
+def _unknown(mapping: dict, known: set[str]) -> list[str]:
+    """Keys of `mapping` not in `known`, as sorted text (YAML keys may be numbers or null)."""
+    return sorted(str(k) for k in mapping if k not in known)
+
+
 def _int(data: dict, key: str, ctx: _Ctx, low: int) -> int | None:
     value = data.get(key)
     if value is None:
@@ -322,7 +327,7 @@ def _metrics(raw: Any, ctx: _Ctx) -> list[Metric]:
             item = {"key": item}
         if not isinstance(item, dict) or not item.get("key"):
             raise ctx.err(("metric",), f"each metric needs a key, got {item!r}")
-        bad = sorted(set(item) - {"key", "mode"})
+        bad = _unknown(item, {"key", "mode"})
         if bad:
             raise ctx.err(("metric", bad[0]), "unknown metric option (key, mode)")
         mode = item.get("mode", "max")
@@ -343,7 +348,7 @@ def _param(key: str, raw: Any, ctx: _Ctx) -> Param:
                 raise ctx.err(path, f"choices must be scalars, got {v!r}")
         return Param(key, choices=values)
     if isinstance(raw, dict):
-        bad = sorted(set(raw) - {"low", "high", "log", "step", "values"})
+        bad = _unknown(raw, {"low", "high", "log", "step", "values"})
         if bad:
             raise ctx.err(path + (bad[0],), "unknown range option (low, high, log, step, values)")
         if "values" in raw:
@@ -376,7 +381,7 @@ def _prune(raw: Any, spec: Spec, ctx: _Ctx) -> None:
     raw = {"method": raw} if isinstance(raw, str) else raw
     if not isinstance(raw, dict):
         raise ctx.err(("prune",), "expected {method: median|asha|none, min_epochs: N}")
-    bad = sorted(set(raw) - {"method", "min_epochs"})
+    bad = _unknown(raw, {"method", "min_epochs"})
     if bad:
         raise ctx.err(("prune", bad[0]), "unknown prune option (method, min_epochs)")
     method = raw.get("method", "median")
@@ -395,7 +400,7 @@ def _budget(raw: Any, spec: Spec, ctx: _Ctx) -> None:
         return
     if not isinstance(raw, dict):
         raise ctx.err(("budget",), "expected {max_trials: N, max_time: 30m}")
-    bad = sorted(set(raw) - {"max_trials", "max_time"})
+    bad = _unknown(raw, {"max_trials", "max_time"})
     if bad:
         raise ctx.err(("budget", bad[0]), "unknown budget option (max_trials, max_time)")
     spec.max_trials = _int(raw, "max_trials", _Sub(ctx, "budget"), low=1)
@@ -411,7 +416,7 @@ def _promote(raw: Any, spec: Spec, ctx: _Ctx) -> None:
         return
     if not isinstance(raw, dict):
         raise ctx.err(("promote",), "expected {top: K, set: {key: value}}")
-    bad = sorted(set(raw) - {"top", "set"})
+    bad = _unknown(raw, {"top", "set"})
     if bad:
         raise ctx.err(("promote", bad[0]), "unknown promote option (top, set)")
     spec.promote_top = _int(raw, "top", _Sub(ctx, "promote"), low=1) or 1
