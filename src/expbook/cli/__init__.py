@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "stats": "expbook.cli.stats_cmds:stats",
     "reproduce": "expbook.cli.repro_cmds:reproduce",
     "check": "expbook.cli.repro_cmds:check",
+    "verify": "expbook.cli.verify_cmds:verify",
     "gc": "expbook.cli.gc_cmds:gc",
     "ui": "expbook.cli.ui_cmds:ui",
     "report": "expbook.cli.ui_cmds:report",

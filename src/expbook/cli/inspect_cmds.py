@@ -14,9 +14,15 @@ from expbook.errors import ExpbookError
 
 @click.command()
 @click.argument("exp")
+@click.option(
+    "--verify",
+    "verify_cache",
+    is_flag=True,
+    help="Also re-hash the cached outputs against dvc.lock (exit 1 when corrupt/missing).",
+)
 @repo_option
 @format_options
-def show(exp, repo, fmt, output, force):
+def show(exp, verify_cache, repo, fmt, output, force):
     """Show everything about one experiment: params, metrics, step curves, environment, outputs.
 
     EXP is an experiment name, sha prefix, ref, branch or tag.
@@ -26,13 +32,21 @@ def show(exp, repo, fmt, output, force):
         expbook show lr-wd-003
         expbook show 1a2b3c4 --json
         expbook show lr-wd-003 -f md -o lr-wd-003.md
+        expbook show lr-wd-003 --verify
     """
     from expbook.analysis.compare import describe
     from expbook.output import format_for
     from expbook.registry import resolve_many
 
     fmt = format_for(fmt, output)
-    info = describe(repo, resolve_many(repo, [exp])[0])
+    row = resolve_many(repo, [exp])[0]
+    info = describe(repo, row)
+    report = None
+    if verify_cache:
+        from expbook.repro.verify import verify_experiments
+
+        report = verify_experiments(repo, [row])
+        info["verify"] = report.to_json()
     emit_data(
         fmt,
         output,
@@ -42,6 +56,8 @@ def show(exp, repo, fmt, output, force):
         title=f"{info['name']} ({info['rev'][:7]})",
         force=force,
     )
+    if report is not None and not report.ok:
+        raise SystemExit(1)
 
 
 def _show_rows(info: dict) -> list[dict]:
@@ -51,6 +67,10 @@ def _show_rows(info: dict) -> list[dict]:
         for key in ("name", "rev", "kind", "status", "created", "baseline", "ref", "message")
         + ("branches", "git_tags", "tags", "sweep")
         if info.get(key)
+    ]
+    rows += [
+        {"section": "verify", "key": p["path"], "value": f"{p['kind']}: {p['detail']}"}
+        for p in (info.get("verify") or {}).get("problems", [])
     ]
     for section in ("params", "metrics", "curves", "outs", "errors"):
         rows += [
@@ -121,6 +141,12 @@ def _show_text(info: dict) -> str:
         lines.append("\nnotes:")
         lines += [f"  - {note}" for note in info["notes"]]
     lines += mapping_lines("errors", info["errors"], fmt=str)
+    if "verify" in info:
+        problems = info["verify"]["problems"]
+        lines.append(f"\nverify ({info['verify']['checked']} cache objects hashed):")
+        lines += [f"  {p['path']}  {p['kind']}: {p['detail']}" for p in problems]
+        if not problems:
+            lines.append("  every cached output matches dvc.lock")
     return "\n".join(lines) + "\n"
 
 

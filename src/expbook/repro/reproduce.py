@@ -372,6 +372,18 @@ def _compare_files(path: str, a, b, ignore_out: list[str]) -> Diff:
     return Diff("out", path, a.hash, b.hash, "differs", f"changed: {shown}")
 
 
+def _check_recorded_cache(repo: str | os.PathLike, sha: str, before: Snapshot) -> None:
+    """A recorded output whose object in the repo's DVC cache no longer matches its dvc.lock
+    hash (a tampered/bit-rotted checkpoint) fails the reproduction (issue 14)."""
+    from expbook.registry.gitrepo import find_root
+    from expbook.registry.snapshot import dvc_cache_dir
+    from expbook.repro.verify import check_recorded
+
+    recorded = {rel: o.hash for rel, o in before.outs.items() if o.use_cache and o.hash}
+    if recorded:
+        check_recorded(dvc_cache_dir(find_root(repo)), recorded, f"{sha[:7]}'s DVC cache")
+
+
 # ---------------------------------------------------------------- entry points
 def reproduce(
     repo: str | os.PathLike = ".",
@@ -402,6 +414,7 @@ def reproduce(
             if not before.outs and not before.metrics:
                 raise ReproduceError(f"{sha[:7]} records no outputs or metrics (no dvc.lock?)")
             result.plots = before.plots
+            _check_recorded_cache(repo, sha, before)
             run_repro(path, path.parent / "repro.log")
             after = hash_tree(path, ignore)
         except ExpbookError as err:
