@@ -154,10 +154,11 @@ def test_end_to_end(ui_repo, tmp_path):
 def _sweep_state(shas: dict[str, str], n: int) -> dict:
     trials = []
     for i, name in enumerate(["lr1-s0", "lr1-s1", "lr3-s0", "lr3-s1"][:n]):
+        status = "pruned" if i == 3 else "success"
         lr, seed = (0.1 if name.startswith("lr1") else 0.3), int(name[-1])
         trials.append(
             {
-                "number": i + 1, "name": name, "status": "success", "kind": "trial",
+                "number": i + 1, "name": name, "status": status, "kind": "trial",
                 "config": {"params.yaml:train.lr": lr, "params.yaml:train.seed": seed},
                 "values": [0.9 + lr / 10 - seed / 100, 0.1 - lr / 10 + seed / 50],
                 "rev": shas[name], "baseline": "b", "seed": None,
@@ -191,6 +192,63 @@ def test_sweeps_page_is_live(ui_repo, tmp_path):
         state.save(str(path), _sweep_state(shas, 4))  # what the sweep driver does per trial
         wait_for(d, "document.querySelectorAll('#trials tbody tr').length === 4", timeout=10)
         assert time.monotonic() - start <= 2.0
+        wait_for(d, "document.getElementById('trial-curves').data.length === 4")
+        dashes = d.execute_script(
+            "return document.getElementById('trial-curves').data.map(t => t.line.dash)"
+        )
+        assert dashes == ["solid", "solid", "solid", "dot"]  # the pruned trial's curve
+
+
+def test_sweeps_page_follows_a_running_sweep(ui_repo, tmp_path):
+    """A real `expbook sweep` runs while the page is open: each finished trial is on the page
+    within 2 s of the sweep recording it (no reload)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from expbook.sweep import state
+
+    repo = tmp_path / "repo"
+    shutil.copytree(ui_repo[0], repo, symlinks=True)
+    cmd = "from expbook.cli import main; main()"
+    sweep = ["sweep", "-S", "train.lr=0.05,0.15,0.25,0.35", "-m", "val.acc", "--name", "real"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    with serve(create_app(str(repo))) as url, browser() as d:
+        open_view(d, url + "#/sweeps?name=real")
+        assert "Waiting for sweep" in d.find_element("id", "sweep").text
+        proc = subprocess.Popen(
+            [sys.executable, "-c", cmd, *sweep, "-R", str(repo)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        recorded: dict[int, float] = {}
+        shown: dict[int, float] = {}
+        try:
+            deadline = time.monotonic() + 240
+            while len(shown) < 4 and time.monotonic() < deadline:
+                trials = state.load(str(repo), "real", missing_ok=True)["trials"]
+                done = sum(t.get("status") == "success" for t in trials)
+                now = time.monotonic()
+                for k in range(1, done + 1):
+                    recorded.setdefault(k, now)
+                on_page = d.execute_script(
+                    "return document.querySelectorAll('#trials td.status-success').length"
+                )
+                for k in range(1, on_page + 1):
+                    shown.setdefault(k, now)
+                time.sleep(0.1)
+            assert proc.wait(timeout=240) == 0, proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert sorted(shown) == [1, 2, 3, 4]
+        lags = {k: shown[k] - recorded[k] for k in shown}
+        assert max(lags.values()) <= 2.0, lags
+        wait_for(d, "document.getElementById('trial-curves').data.length === 4")
+        shot(d, tmp_path, "sweeps-live")
 
 
 def test_report_opened_from_disk_offline(ui_repo, tmp_path):

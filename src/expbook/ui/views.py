@@ -20,7 +20,8 @@ from expbook.ui import files
 from expbook.ui.data import RepoData
 
 MAX_RUNS = 2000  # runs per curves request (no cap of 7 like DVC's VS Code plots)
-MAX_POINTS = 5000  # points per curve sent to the browser (evenly thinned beyond)
+MAX_POINTS = 5000
+MAX_SWEEP_CURVES = 200  # the latest trials' curves on a sweep page  # points per curve sent to the browser (evenly thinned beyond)
 
 
 def _num(v: Any) -> float | None:
@@ -158,7 +159,7 @@ def sweep_names(data: RepoData) -> list[dict]:
 
 def sweep(data: RepoData, name: str) -> dict:
     """A sweep's trials, best-so-far per trial number, Pareto front, importance and the
-    partial curves of its pruned trials; `updated` changes with every recorded trial."""
+    step curves of its trials (pruned ones stop early); `updated` changes with every recorded trial."""
     from expbook import sweep as sw
     from expbook.sweep.ranking import pareto_trials
     from expbook.sweep.report import metrics_of
@@ -175,13 +176,19 @@ def sweep(data: RepoData, name: str) -> dict:
                 cur = v
             best.append({"number": t.get("number"), "value": v, "best": cur})
     front = pareto_trials(doc["ranked"], metrics) if len(metrics) > 1 else []
-    pruned = [t for t in trials if t.get("status") == "pruned" and t.get("rev")]
-    partial = []
-    for t in pruned[:50]:
+    curves = []
+    for t in [t for t in trials if t.get("rev")][-MAX_SWEEP_CURVES:]:
         found = curves_of(data, t["rev"])
-        if found:
-            key = sorted(found)[0]
-            partial.append({"name": t.get("name"), "metric": key, **_thin(found[key])})
+        key = _curve_for(found, metrics[0].key if metrics else "")
+        if key:
+            curves.append(
+                {
+                    "name": t.get("name"),
+                    "status": t.get("status"),
+                    "metric": key,
+                    **_thin(found[key]),
+                }
+            )
     return {
         "name": name,
         "updated": doc.get("updated"),
@@ -191,9 +198,20 @@ def sweep(data: RepoData, name: str) -> dict:
         "trials": trials,
         "best_so_far": best,
         "pareto": front,
-        "pruned_curves": partial,
+        "curves": curves,
         "importance": importance(doc.get("spec") or {}, trials, metrics),
     }
+
+
+def _curve_for(found: Mapping[str, Any], metric: str) -> str | None:
+    """The step curve that matches a sweep metric (`metrics.json:val.acc` -> `val/acc`)."""
+    if not found:
+        return None
+    tail = metric.rsplit(":", 1)[-1].replace(".", "/")
+    hits = [
+        k for k in sorted(found) if k == tail or k.endswith("/" + tail) or k.endswith(":" + tail)
+    ]
+    return (hits or sorted(found))[0]
 
 
 def _distribution(key: str, values: list, spec_params: Mapping[str, dict]):

@@ -239,7 +239,7 @@ EB.pages.table = async function (view, st) {
     h("option", { value: "" }, "group by…"), data.columns.params.map((p) => h("option", { value: p, selected: st.group === p }, EB.short(p))));
   const selNames = () => [...sel];
   const cmpBtn = h("button", { id: "compare-selected", disabled: sel.size < 2, onclick: () => EB.go("compare", { name: selNames() }) }, "Compare selected (" + sel.size + ")");
-  const chartBtn = h("button", { id: "chart-selected", onclick: () => EB.go("charts", { where: st.where, q: st.q, name: selNames() }) }, sel.size ? "Chart selected" : "Chart filtered");
+  const chartBtn = h("button", { id: "chart-selected", onclick: () => EB.go("charts", { where: st.where, q: st.q, sort: st.sort, desc: st.desc, name: selNames() }) }, sel.size ? "Chart selected" : "Chart filtered");
   toolbar.append(groupSel, EB.columnChooser(data.columns, shown, (next) => update({ cols: next.join(","), offset }), groupOf), cmpBtn, chartBtn,
     h("span", { class: "muted", id: "count" }, data.total + " of " + data.count + " rows"));
 

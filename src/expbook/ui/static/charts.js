@@ -59,8 +59,12 @@
     let runNames = names;
     view.replaceChildren(h("h2", {}, "Charts"));
     if (!names.length) {
-      const t = await EB.get("table", { where: st.where || "", q: st.q || "", limit: Math.min(limit, 1000) });
-      runNames = t.rows.filter((r) => r.kind !== "workspace").map((r) => r.name);
+      let t, rows = [];
+      do {  // pages of at most 1,000 rows
+        t = await EB.get("table", { where: st.where || "", q: st.q || "", sort: st.sort || "", desc: st.desc || "", offset: rows.length, limit: Math.min(limit - rows.length, 1000) });
+        rows = rows.concat(t.rows);
+      } while (rows.length < Math.min(limit, t.total) && t.rows.length);
+      runNames = rows.filter((r) => r.kind !== "workspace").map((r) => r.name);
       view.append(h("p", { class: "muted" }, "Runs: the first " + runNames.length + " of " + t.total + " filtered rows" + (st.where ? " (where " + st.where + ")" : "") + "; select rows in the table to chart others."));
     }
     const cur = await EB.get("curves", { name: runNames, metric: st.metric || "" });
@@ -72,6 +76,7 @@
       h("select", { "aria-label": "x axis", onchange: (e) => set({ x: e.target.value }) }, h("option", { value: "step" }, "x = step"), h("option", { value: "time", selected: st.x === "time" }, "x = wall-clock (s)")),
       "smoothing", h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: st.smooth || 0, "aria-label": "smoothing", onchange: (e) => set({ smooth: e.target.value }) }),
       h("label", {}, h("input", { type: "checkbox", checked: st.log === "1", onchange: (e) => set({ log: e.target.checked ? "1" : "" }) }), " log y"),
+      names.length ? null : h("label", {}, "runs ", h("input", { type: "number", min: 1, max: 2000, value: limit, style: "width:6em", "aria-label": "runs", onchange: (e) => set({ limit: e.target.value }) })),
       h("select", { "aria-label": "band group", onchange: (e) => set({ band: e.target.value }) }, h("option", { value: "" }, "one line per run"), paramKeys.map((k) => h("option", { value: k, selected: st.band === k }, "mean ± std by " + short(k)))));
     const curves = chartDiv("curves");
     view.append(controls, h("div", { class: "card" }, h("h3", {}, "Step curves: " + (cur.metric || "none") + " (" + cur.series.length + " runs)"), curves));
@@ -205,42 +210,51 @@
 
   // ---------------------------------------------------------------- sweeps page (live)
   EB.pages.sweeps = async function (view, st) {
-    const list = await EB.get("sweeps", {});
-    view.replaceChildren(h("h2", {}, "Sweeps"));
-    if (!list.sweeps.length) { view.append(h("p", { class: "muted" }, "No sweeps recorded (expbook sweep)." )); return; }
-    view.append(h("div", { class: "toolbar" }, list.sweeps.map((s) => h("a", { href: "#/sweeps?" + new URLSearchParams({ name: s.name }) },
-      h("button", { class: s.name === st.name ? "primary" : "" }, s.name + " " + Object.entries(s.counts).map(([k, v]) => k + ":" + v).join(" "))))));
-    const name = st.name || list.sweeps[0].name;
+    const nav = h("div", { class: "toolbar", id: "sweep-list" });
     const body = h("div", { id: "sweep" });
-    view.append(body);
-    let last = null, alive = true;
+    view.replaceChildren(h("h2", {}, "Sweeps"), nav, body);
+    let last = null, lastList = null, alive = true;
     EB.stop = () => { alive = false; };
+    // live: the list and the open sweep are re-read every second, so a trial recorded by a
+    // running `expbook sweep` (or a sweep that starts now) shows up within ~1 s
     async function refresh() {
       if (!alive) return;
       try {
-        const s = await EB.get("sweep", { name });
-        const stamp = s.updated + ":" + s.trials.length + ":" + s.trials.map((t) => t.status).join("");
-        if (stamp !== last) { last = stamp; await drawSweep(body, s); }
+        const list = await EB.get("sweeps", {});
+        const name = st.name || (list.sweeps[0] || {}).name;
+        const listStamp = JSON.stringify([name, list.sweeps]);
+        if (listStamp !== lastList) {
+          lastList = listStamp;
+          nav.replaceChildren(...list.sweeps.map((s) => h("a", { href: "#/sweeps?" + new URLSearchParams({ name: s.name }) },
+            h("button", { class: s.name === name ? "primary" : "" }, s.name + " " + Object.entries(s.counts).map(([k, v]) => k + ":" + v).join(" ")))));
+        }
+        if (!name) body.replaceChildren(h("p", { class: "muted" }, "No sweeps recorded yet (expbook sweep); this page updates by itself."));
+        else if (!list.sweeps.some((s) => s.name === name)) body.replaceChildren(h("p", { class: "muted" }, "Waiting for sweep " + JSON.stringify(name) + " to record its first trial…"));
+        else {
+          const s = await EB.get("sweep", { name });
+          const stamp = s.updated + ":" + s.trials.map((t) => t.number + t.status).join(",");
+          if (stamp !== last) { last = stamp; await drawSweep(body, s); }
+        }
       } catch (err) { body.replaceChildren(EB.errorBox(err.message)); }
-      if (alive && !EB.report) setTimeout(refresh, 1000); // live: new trials within ~1 s
+      if (alive && !EB.report) setTimeout(refresh, 1000);
     }
     await refresh();
   };
   async function drawSweep(body, s) {
     const m = s.metrics.map((x) => x.key);
     body.replaceChildren(h("p", { class: "muted" }, "updated " + (s.updated || "?") + " · " + Object.entries(s.counts).map(([k, v]) => v + " " + k).join(", ")));
-    const best = chartDiv("best-so-far"), imp = chartDiv("importance"), par = chartDiv("pareto"), pr = chartDiv("pruned");
+    const best = chartDiv("best-so-far"), imp = chartDiv("importance"), par = chartDiv("pareto"), pr = chartDiv("trial-curves");
     body.append(h("div", { class: "cards" }, h("div", { class: "card" }, h("h3", {}, "Best so far: " + (m[0] || "")), best),
       h("div", { class: "card" }, h("h3", {}, "Param importance (optuna fANOVA)"), imp),
       m.length > 1 ? h("div", { class: "card" }, h("h3", {}, "Pareto front"), par) : null,
-      s.pruned_curves.length ? h("div", { class: "card" }, h("h3", {}, "Pruned trials' partial curves"), pr) : null));
+      s.curves.length ? h("div", { class: "card" }, h("h3", {}, "Trial curves: " + s.curves[0].metric + " (pruned: dotted, stopped early)"), pr) : null));
     body.append(h("div", { class: "tablewrap" }, h("table", { class: "grid", id: "trials" },
       h("thead", {}, h("tr", {}, ["#", "name", "status", ...m, "config"].map((c) => h("th", {}, c)))),
       h("tbody", {}, s.trials.map((t) => h("tr", {}, h("td", {}, t.number), h("td", {}, t.rev ? h("a", { href: "#/exp?" + new URLSearchParams({ name: t.name }) }, t.name) : t.name),
         h("td", { class: "status-" + t.status }, t.status), m.map((_, i) => h("td", { class: "num" }, fmt((t.values || [])[i]))), h("td", {}, fmt(t.config))))))));
     const pts = s.best_so_far.filter((b) => b.value !== null);
     await plot(best, [{ x: pts.map((b) => b.number), y: pts.map((b) => b.value), mode: "markers", name: "trial" },
-      { x: s.best_so_far.map((b) => b.number), y: s.best_so_far.map((b) => b.best), mode: "lines", line: { shape: "hv" }, name: "best so far" }], { xaxis: { title: { text: "trial" } } });
+      { x: s.best_so_far.map((b) => b.number), y: s.best_so_far.map((b) => b.best), mode: "lines", line: { shape: "hv" }, name: "best so far" }], { xaxis: { title: { text: "trial" }, tickformat: "d" } });
     const iv = Object.entries(s.importance.values || {});
     if (iv.length) await plot(imp, [{ type: "bar", orientation: "h", x: iv.map((x) => x[1]), y: iv.map((x) => short(x[0])) }], { margin: { l: 140, r: 10, t: 20, b: 30 } });
     else imp.replaceChildren(h("p", { class: "muted" }, s.importance.reason || "not available"));
@@ -250,7 +264,9 @@
         { x: s.pareto.map((p) => p.values[0]), y: s.pareto.map((p) => p.values[1]), mode: "markers", marker: { size: 11, symbol: "star" }, name: "Pareto front" }],
         { xaxis: { title: { text: m[0] } }, yaxis: { title: { text: m[1] } } });
     }
-    if (s.pruned_curves.length) await plot(pr, s.pruned_curves.map((c) => ({ x: c.steps, y: c.values, mode: "lines", name: c.name + " " + c.metric })), {});
+    if (s.curves.length) {
+      await plot(pr, s.curves.map((c) => ({ x: c.steps, y: c.values, mode: "lines", name: c.name, line: { dash: c.status === "pruned" ? "dot" : "solid" } })), { xaxis: { title: { text: "step" } } });
+    }
   }
 
   // ---------------------------------------------------------------- stats page
