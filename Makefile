@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# the local CPU build first: any other torch spec pulls a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	# the export extras too: their tests read the results back with tensorboard and mlflow
+	$(PY) -m pip install -q -e ".[dev,tensorboard,mlflow]"
 	# the dashboard's browser tests drive Debian's chromium (root + apt on CI machines)
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q chromium chromium-driver; }

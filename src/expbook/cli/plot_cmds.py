@@ -1,12 +1,11 @@
-"""`expbook plot / export`: step curves of experiments as an overlaid plot or as CSV files.
+"""`expbook plot / export`: step curves of experiments as an overlaid plot, as CSV files, or
+experiments as TensorBoard / MLflow runs.
 
-Thin click commands over expbook.analysis.curves, expbook.analysis.plotting and expbook.analysis.exporting.
+Thin click commands over expbook.analysis.curves, .plotting, .exporting, .export_tb and
+.export_mlflow.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import click
 
@@ -19,9 +18,6 @@ from expbook.cli.options import (
     where_option,
 )
 from expbook.errors import ExpbookError
-
-if TYPE_CHECKING:
-    from expbook.analysis.curves import Curve
 
 
 @click.command()
@@ -94,34 +90,109 @@ def _plot_groups(metric, group_by, where, output, repo, force):
 
 
 @click.command()
-@click.argument("exps", nargs=-1, required=True)
-@out_option(
-    "Directory for one <experiment>.csv each.", dest="out_dir", required=True, directory=True
+@click.argument("exps", nargs=-1)
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["csv", "tensorboard", "mlflow"]),
+    default="csv",
+    show_default=True,
+    help="csv: one <experiment>.csv each; tensorboard: one run directory each (scalars, "
+    "final metrics, hparams); mlflow: one MLflow run each (params, metrics, tags).",
 )
+@out_option("Directory to write (csv, tensorboard).", dest="out_dir", directory=True)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    metavar="URI",
+    help="MLflow tracking URI, e.g. sqlite:///mlflow.db or http://host:5000 "
+    "(default: MLflow's own, MLFLOW_TRACKING_URI).",
+)
+@click.option(
+    "--experiment",
+    "mlflow_experiment",
+    default="expbook",
+    show_default=True,
+    help="MLflow experiment the runs go to.",
+)
+@where_option
 @force_option
 @repo_option
-def export(exps, out_dir, force, repo):
-    """Export each experiment's step curves as a CSV (step, timestamp, one column per metric).
+def export(exps, target, out_dir, tracking_uri, mlflow_experiment, where, force, repo):
+    """Export experiments: step curves as CSVs, or runs to TensorBoard or MLflow.
+
+    EXPS name experiments; without them, --where selects (default: every committed row).
+    Re-exporting to TensorBoard replaces each run's events; to MLflow it updates the same
+    runs (found by their `expbook.rev` tag).
 
     \b
     Example:
         expbook export lr-wd-001 lr-wd-002 -o curves/
         python -c "import pandas; print(pandas.read_csv('curves/lr-wd-001.csv'))"
+        expbook export --to tensorboard -o tb/ --where "sweep = 'lr-wd'" && tensorboard --logdir tb
+        expbook export --to mlflow --tracking-uri sqlite:///mlflow.db --experiment lr-wd
     """
     from expbook.analysis.curves import not_in_cache_hint, read_curves
-    from expbook.analysis.exporting import export_curves
     from expbook.output import check_output_dir
-    from expbook.registry import resolve_many
 
-    check_output_dir(out_dir)  # refuse a bad -o before reading anything
-    items: list[tuple[str, Mapping[str, Curve]]] = []
-    for exp in resolve_many(repo, exps):
+    if target == "mlflow":
+        from expbook.analysis import export_mlflow
+
+        if out_dir:
+            raise ExpbookError("--to mlflow writes to --tracking-uri, not -o")
+        export_mlflow.require()
+    else:
+        if not out_dir:
+            raise ExpbookError(f"--to {target} needs -o DIR")
+        if target == "tensorboard":
+            from expbook.analysis import export_tb
+
+            export_tb.require()
+        check_output_dir(out_dir)  # refuse a bad -o before reading anything
+    selected = _select(repo, exps, where)
+    if target != "csv" and any(e.rev == "workspace" for e in selected):
+        raise ExpbookError(f"the uncommitted workspace cannot go --to {target}; name a commit")
+    items = []
+    for exp in selected:
         curves = read_curves(repo, exp.rev)
-        if not curves:
+        if target == "csv" and not curves:
             raise ExpbookError(
                 f"{exp.name} ({exp.rev[:7]}) has no dvclive step curves "
                 "(<dir>/plots/metrics/*.tsv) in its commit" + not_in_cache_hint(exp)
             )
-        items.append((exp.name, curves))
-    for path in export_curves(items, out_dir, force=force):
-        click.echo(f"wrote {path}")
+        items.append((exp, curves))
+    if target == "csv":
+        from expbook.analysis.exporting import export_curves
+
+        for path in export_curves([(e.name, c) for e, c in items], out_dir, force=force):
+            click.echo(f"wrote {path}")
+    elif target == "tensorboard":
+        for path in export_tb.export_tensorboard(items, out_dir):
+            click.echo(f"wrote {path}")
+        click.echo(f"view with: tensorboard --logdir {out_dir}")
+    else:
+        runs = export_mlflow.export_mlflow(
+            items, tracking_uri=tracking_uri, experiment=mlflow_experiment
+        )
+        for name, run_id, created in runs:
+            click.echo(f"{'created' if created else 'updated'} MLflow run {run_id} for {name}")
+
+
+def _select(repo: str, exps: tuple[str, ...], where: str | None) -> list:
+    """The experiments EXPS name, or the committed rows --where selects (default: all)."""
+    from expbook import registry
+    from expbook.query import filter_experiments
+    from expbook.registry import resolve_many
+
+    if exps and where:
+        raise ExpbookError("give either EXPS or --where, not both")
+    if exps:
+        selected = resolve_many(repo, exps)
+    else:
+        rows = [e for e in registry.collect(repo) if e.kind != "workspace"]
+        selected = filter_experiments(rows, where)
+    if not selected:
+        raise ExpbookError(
+            f"no experiment matches --where {where!r}" if where else "nothing to export"
+        )
+    return selected
