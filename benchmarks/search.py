@@ -3,6 +3,7 @@
 Trains in-process (benchmarks may import src/pipeline); pruning uses the real mechanism: a watcher
 thread reads the dvclive TSV, asks optuna, and creates $EXPBOOK_PRUNE_FILE. Compute = epochs run.
 Run: `.venv/bin/python benchmarks/search.py [--epochs 8] [--seeds 0,1,2] [--budget 0.3]`.
+Wall-clock time to quality, end to end against DVC's queue: benchmarks/time_to_quality.py.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import fcntl
-import os
+import math
 import re
 import time
 from collections import deque
@@ -17,6 +17,7 @@ from typing import Any
 
 from expbook.errors import ExpbookError
 from expbook.registry import yamlio
+from expbook.registry.snapshot import dvc_cache_dir
 from expbook.sweep import preflight, workspace
 from expbook.sweep import state as st
 from expbook.sweep.ranking import rank_trials
@@ -223,6 +224,7 @@ class Driver:
             spec, self.repo, self.baseline, _read_params(self.g, self.baseline)
         )
         lock = _Lock(workspace.ws_root(self.repo) / "sweep.lock")
+        backend, ok = None, False
         try:
             workspace.clean_stale(self.repo)
             old = st.load(self.repo, spec.name, missing_ok=True)
@@ -238,20 +240,51 @@ class Driver:
                 self.on_best.seed(r)  # a resumed sweep alerts only on beating its old best
             # failed trials are retried; their old records stay for history (state only)
             self.records = [dict(r) for r in mine]
+            cache_dir = dvc_cache_dir(self.repo)
+            # the workers import DVC and make their worktrees while the search is planned
+            backend = self._start_backend(cache_dir)
             search = Search(spec)
             self.warnings = checked + self._dirty_warning()
             self._feed(search)
             self._plan_total(search)
-            cache_dir = self._cache_dir()
             if spec.validate:
                 self._validate(search, cache_dir, spec.validate)
             self._save(other)
-            self._loop(search, cache_dir, start, other)
+            if backend is not None:
+                self._loop(search, backend, start, other)
+            ok = True
         finally:
+            if backend is not None:
+                # kill running trials (Ctrl-C, a dead worker); idle or still starting workers
+                # finish setting up and exit cleanly (spec errors, nothing left to run)
+                backend.close(kill=not ok and bool(self.running))
+                if not ok:
+                    self._mark_interrupted(other)
             lock.release()
             if self.on_best:
                 self.on_best.close()
         return self._result(search, start)
+
+    def _start_backend(self, cache_dir: str):
+        """Start as many workers as the spec can still use (None when it has nothing to run)."""
+        from expbook.sweep.runner import LocalBackend
+
+        spec = self.spec
+        if spec.method == "grid":
+            configs = math.prod(len(p.grid_values()) for p in spec.swept)
+        else:
+            configs = spec.trials or 0
+        runs = configs * len(self._seeds())
+        if spec.max_trials:
+            runs = min(runs, spec.max_trials)
+        most = max(runs - len(self.previous), spec.promote_top)
+        if most <= 0:
+            return None
+        factory = self.backend_factory or LocalBackend
+        logs = workspace.ws_root(self.repo) / "logs" / spec.name
+        backend = factory(self.repo, self.baseline, cache_dir, min(spec.parallel, most), logs)
+        backend.start()
+        return backend
 
     def _dirty_warning(self) -> list[str]:
         changed = workspace.git(
@@ -293,14 +326,6 @@ class Driver:
         self.launched = 0
         self.total = len(self.previous) + runs
 
-    def _cache_dir(self) -> str:
-        from dvc.repo import Repo
-
-        with Repo(self.repo) as dvc_repo:
-            return str(dvc_repo.cache.local.path).removesuffix(
-                os.sep + os.path.join("files", "md5")
-            )
-
     def _validate(self, search: Search, cache_dir: str, cmd: str) -> None:
         from expbook.sweep.validate import run_validation
 
@@ -317,24 +342,16 @@ class Driver:
         ]
         run_validation(self.repo, self.baseline, cache_dir, cmd, runs)
 
-    def _loop(self, search: Search, cache_dir: str, start: float, other: list[dict]) -> None:
-        from expbook.sweep.runner import LocalBackend
-
+    def _loop(self, search: Search, backend, start: float, other: list[dict]) -> None:
         spec = self.spec
         remaining = self.total - len(self.previous)
         promote_done = spec.promote_top == 0
         if remaining <= 0 and promote_done:
             return
-        slots = max(1, min(spec.parallel, max(remaining, spec.promote_top)))
-        factory = self.backend_factory or LocalBackend
-        logs = workspace.ws_root(self.repo) / "logs" / spec.name
-        backend = factory(self.repo, self.baseline, cache_dir, slots, logs)
         if self.progress:
             self.progress.start(self.total, len(self.previous))
         cid = 0
         exhausted = False
-        ok = False
-        backend.start()
         try:
             while True:
                 budget_left = not spec.max_time or time.time() - start < spec.max_time
@@ -362,11 +379,7 @@ class Driver:
                 self._prune(search, backend)
                 if self.progress:
                     self.progress.update(self.records, len(self.running), spec.metrics)
-            ok = True
         finally:
-            backend.close(kill=not ok)
-            if not ok:
-                self._mark_interrupted(other)
             if self.progress:
                 self.progress.stop()
 

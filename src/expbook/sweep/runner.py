@@ -35,8 +35,8 @@ class Backend(Protocol):
 
     slots: int
 
-    def start(self) -> None: ...
-    def free_slots(self) -> int: ...
+    def start(self) -> None: ...  # may return before the workers are ready
+    def free_slots(self) -> int: ...  # may wait for a first worker when none is ready or busy
     def submit(self, task: dict) -> Handle: ...
     def poll(self, timeout: float) -> list[dict]: ...  # results of finished trials
     def curve(self, handle: Handle, metric_key: str) -> list[tuple[int, float]]: ...
@@ -60,6 +60,8 @@ class LocalBackend:
         self._busy: dict[int, Handle] = {}
 
     def start(self) -> None:
+        """Spawn the workers and return at once: each imports DVC and makes its worktree while
+        the driver plans; `free_slots()` waits for the first one only when it has to."""
         from expbook.sweep.trial import worker_main
 
         for slot in range(self.slots):
@@ -82,18 +84,15 @@ class LocalBackend:
             proc.start()
             self._tasks.append(tasks)
             self._procs.append(proc)
-        while len(self._ws) < self.slots:
-            kind, slot, payload = self._get(timeout=120)
-            if kind == "error":
-                raise ExpbookError(payload)
-            if kind == "ready":
-                self._ws[slot] = Path(payload)
 
     def free_slots(self) -> int:
-        return self.slots - len(self._busy)
+        if not self._busy and not self._ws:  # nothing to wait on but the first ready worker
+            while not self._ws:
+                self._handle(*self._get(timeout=120))
+        return len(self._ws) - len(self._busy)
 
     def submit(self, task: dict) -> Handle:
-        slot = next(s for s in range(self.slots) if s not in self._busy)
+        slot = next(s for s in sorted(self._ws) if s not in self._busy)
         task = {
             **task,
             "prune_file": str(self.prune_path(slot)),
@@ -108,20 +107,31 @@ class LocalBackend:
         return workspace.ws_root(self.repo) / f"prune-{slot}"
 
     def poll(self, timeout: float) -> list[dict]:
-        done = []
+        done: list[dict] = []
         deadline = time.time() + timeout
         while True:
             try:
                 kind, slot, payload = self._get(timeout=max(0.0, deadline - time.time()))
             except queue.Empty:
                 break
-            if kind == "done":
-                self._busy.pop(slot, None)
-                done.append(payload)
+            if self._handle(kind, slot, payload, done):
                 deadline = time.time()  # drain what is queued, then return at once
-            elif kind == "started" and slot in self._busy:
-                self._busy[slot].started = time.time()
         return done
+
+    def _handle(self, kind: str, slot: int, payload: Any, done: list | None = None) -> bool:
+        """Apply one worker message; True when it finished a trial (appended to `done`)."""
+        if kind == "error":
+            raise ExpbookError(payload)
+        if kind == "ready":
+            self._ws[slot] = Path(payload)
+        elif kind == "started" and slot in self._busy:
+            self._busy[slot].started = time.time()
+        elif kind == "done":
+            self._busy.pop(slot, None)
+            if done is not None:
+                done.append(payload)
+            return True
+        return False
 
     def _get(self, timeout: float):
         try:

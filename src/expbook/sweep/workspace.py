@@ -73,6 +73,12 @@ def create(repo: str | os.PathLike, index: int | str, baseline: str, cache_dir: 
     return path
 
 
+def remove(repo: str | os.PathLike, path: Path) -> None:
+    """Remove one worktree (clean_stale removes whatever a killed sweep left)."""
+    git("worktree", "remove", "--force", str(path), cwd=repo, check=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def reset(path: Path, baseline: str) -> None:
     """Back to the baseline commit; ignored files (DVC outputs, .dvc/tmp) stay for reuse."""
     git("reset", "-q", "--hard", baseline, cwd=path)
@@ -81,17 +87,13 @@ def reset(path: Path, baseline: str) -> None:
 
 def set_params(path: Path, overrides: dict[str, Any]) -> None:
     """Write `file:dotted.key` overrides with a round-trip YAML writer (keeps layout, as `dvc -S`)."""
-    from ruamel.yaml import YAML
-
     by_file: dict[str, dict[str, Any]] = {}
     for key, value in overrides.items():
         file, _, dotted = key.partition(":")
         by_file.setdefault(file, {})[dotted] = value
     for file, values in by_file.items():
         target = path / file
-        yml = YAML()
-        yml.preserve_quotes = True
-        yml.representer.add_representer(float, _represent_float)
+        yml = yaml_writer()
         with open(target) as fh:
             doc = yml.load(fh)
         for dotted, value in values.items():
@@ -103,6 +105,16 @@ def set_params(path: Path, overrides: dict[str, Any]) -> None:
         buf = io.StringIO()
         yml.dump(doc, buf)
         write_atomic(target, buf.getvalue())
+
+
+def yaml_writer():
+    """A round-trip YAML (ruamel) that keeps quotes and writes floats every reader parses."""
+    from ruamel.yaml import YAML
+
+    yml = YAML()
+    yml.preserve_quotes = True
+    yml.representer.add_representer(float, _represent_float)
+    return yml
 
 
 def _represent_float(representer, value: float):
