@@ -435,3 +435,19 @@ def test_sweep_metric_must_exist_in_the_baseline(bomb_repo, monkeypatch):
     spec = spec_from_options(["lr=0.1,0.2"], {"metric": "acc"})
     base = sh("git", "rev-parse", "HEAD", cwd=bomb_repo).stdout.strip()
     assert preflight.check_metrics(spec, str(bomb_repo), base) == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "md", "json", "table"])
+def test_where_matching_nothing_is_an_empty_table(bomb_repo, fmt):
+    """Issue 14: `--where` matching no row with `-c name` said "--columns 'name' matches no
+    column" instead of printing an empty table."""
+    args = ["registry", "--repo", str(bomb_repo), "--where", "name = 'zzz'", "-c", "name,acc"]
+    result = CliRunner().invoke(cli, [*args, "-s", "acc", "-f", fmt])
+    assert result.exit_code == 0, result.output
+    assert "matches no column" not in result.output
+    if fmt == "csv":
+        assert result.stdout.strip().splitlines() == ["name,metrics.json:acc"]
+    elif fmt == "json":
+        assert json.loads(result.stdout) == []
+    else:
+        assert "name" in result.stdout and "acc" in result.stdout

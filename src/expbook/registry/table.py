@@ -43,10 +43,18 @@ class TableSpec:
         return any(c.strip() == ALL for item in self.columns for c in item.split(","))
 
 
-def prepare(rows: Sequence[Mapping], spec: TableSpec, namespaces=None) -> tuple[list, list[str]]:
-    """(rows, columns) after sorting, --top and the column options; every column by default."""
+def prepare(
+    rows: Sequence[Mapping],
+    spec: TableSpec,
+    namespaces=None,
+    universe: Sequence[str] | None = None,
+) -> tuple[list, list[str]]:
+    """(rows, columns) after sorting, --top and the column options; every column by default.
+
+    `universe`: the columns to pick from when `rows` is empty (a --where that matched nothing
+    is an empty table with the asked-for columns, not an error; issue 14)."""
     rows = list(rows)
-    all_columns = out.ordered_columns(rows)
+    all_columns = out.ordered_columns(rows) if rows or universe is None else list(universe)
     if spec.sort_by:
         from expbook.query import resolve_key
 
@@ -75,13 +83,20 @@ def build_with_experiments(
     """build(), plus the Experiment of each flat row (in the same order)."""
     from expbook.query import filter_experiments, namespaces_of
 
+    everything = experiments
     experiments = filter_experiments(experiments, spec.where)
     flats = [exp.flat() for exp in experiments]
     by_id = {id(row): exp for row, exp in zip(flats, experiments)}
+    universe = None
+    if not flats:  # nothing matched: the columns still exist in the registry
+        universe = out.ordered_columns(exp.flat() for exp in everything)
     rows, cols = prepare(
         flats,
         spec,
-        namespaces=namespaces_of(experiments) if spec.sort_by else None,
+        namespaces=namespaces_of(everything if not flats else experiments)
+        if spec.sort_by
+        else None,
+        universe=universe,
     )
     return rows, cols, [by_id[id(row)] for row in rows]
 
