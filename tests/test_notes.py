@@ -151,3 +151,39 @@ def test_notes_in_a_repo_without_dvc(git_repo):
     (git_repo / "a.txt").write_text("a")
     sha = commit_all(git_repo, "a")
     assert notes.add_note(git_repo, sha, "ok") == {"notes": ["ok"]}
+
+
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [("two words", "two words"), ("a,b", "a,b"), ("  ", "non-empty"), ("tab\tx", "tab")],
+)
+def test_set_tag_refuses_what_queries_cannot_match(repo, bad, fragment):
+    """Issue 13: the one tag validation lives in notes.set_tag (the CLI calls it)."""
+    path, sha = repo
+    with pytest.raises(ExpbookError, match=fragment):
+        notes.set_tag(path, sha, bad)
+    assert notes.read_all(path) == {}  # nothing half-written
+
+
+def test_add_note_refuses_empty_text_and_remove_needs_the_tag(repo):
+    path, sha = repo
+    with pytest.raises(ExpbookError, match="empty"):
+        notes.add_note(path, sha, "  \n")
+    with pytest.raises(ExpbookError, match="no tag 'x'"):
+        notes.set_tag(path, sha, "x", remove=True)
+    assert notes.read_all(path) == {}
+
+
+def test_resolve_commit_and_annotatable(repo):
+    """Issue 13: one resolver for EXP arguments (registry.lookup), also for plain revisions."""
+    path, sha = repo
+    (path / "b.txt").write_text("b")
+    head = commit_all(path, "b")
+    assert registry.resolve_commit(path, "HEAD~1") == (sha, "HEAD~1")
+    assert registry.resolve_commit(path, "main") == (head, "main")
+    with pytest.raises(NotFoundError, match="nope"):
+        registry.resolve_commit(path, "nope")
+    assert registry.resolve_annotatable(path, "main").rev == head
+    with pytest.raises(ExpbookError, match="workspace"):
+        registry.resolve_annotatable(path, "workspace")
+    assert [e.rev for e in registry.resolve_many(path, ["main", head[:8]])] == [head, head]

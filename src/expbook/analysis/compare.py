@@ -6,6 +6,7 @@ Pure functions over registry Experiments; the CLI in expbook.cli.registry_cmds p
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -192,3 +193,21 @@ def describe(repo: str, exp) -> dict:
         },
         "errors": errors,
     }
+
+
+def hand_over(repo: str | os.PathLike, action: str, exp, branch: str | None = None) -> str:
+    """Run `dvc exp apply` / `dvc exp branch` (dvc_handover) on `exp` in `repo`; returns dvc's
+    output, ExpbookError naming the command when it fails."""
+    import subprocess
+    import sys
+
+    args = dvc_handover(action, exp, branch)
+    # the dvc of this interpreter, so an un-activated venv still works
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=repo, capture_output=True, text=True)
+    text = (proc.stdout + proc.stderr).rstrip()
+    if proc.returncode != 0:
+        raise ExpbookError(
+            f"`{' '.join(args)}` failed with exit code {proc.returncode}"
+            + (f":\n{text}" if text else "")
+        )
+    return text

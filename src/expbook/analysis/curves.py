@@ -207,3 +207,16 @@ def exists_at(repo: str | os.PathLike, rev: str, path: str) -> bool:
     except (KeyError, ValueError):
         return False
     return True
+
+
+def metric_series(repo: str | os.PathLike, experiments, metric: str) -> list[tuple[str, Curve]]:
+    """(experiment name, its `metric` curve) for each experiment; `metric` may be a suffix."""
+    series = []
+    for exp in experiments:
+        curves = read_curves(repo, exp.rev)
+        try:
+            name = match_metric(metric, curves, where=f" in {exp.name}")
+        except NotFoundError as err:  # maybe the curves are in a cached output not here
+            raise NotFoundError(f"{err}{not_in_cache_hint(exp)}") from err
+        series.append((exp.name, curves[name]))
+    return series

@@ -127,3 +127,23 @@ def plot_group_curves(
     data = render_group_plot(metric, pairs, PLOT_FORMATS[ext], title)
     write_output(output, data, force=force)
     return Path(output)
+
+
+def seed_group_series(
+    repo: str | os.PathLike, experiments, metric: str, group_by: str | Sequence[str] | None
+) -> list[tuple[str, list[Curve]]]:
+    """group_curves() of the seed groups of `experiments`: runs grouped by the params in
+    `group_by` (comma-separated or a list; None or "auto": every differing param but seeds)."""
+    from expbook.analysis.stats import group_rows, rows_of
+
+    rows, params, metrics = rows_of(experiments)
+    if isinstance(group_by, str):
+        keys = None if group_by == "auto" else [k.strip() for k in group_by.split(",") if k.strip()]
+    else:
+        keys = list(group_by) if group_by else None
+    grouping = group_rows(rows, params, group_by=keys, metric_keys=metrics)
+    return group_curves(
+        repo,
+        [(label, [r["rev"] for r in members]) for label, _, members in grouping.groups],
+        metric,
+    )

@@ -53,19 +53,11 @@ def plot(metric, exps, output, group_by, where, force, repo):
         return
     if not exps:
         raise ExpbookError("name at least one experiment (or use --group-by KEYS)")
-    from expbook.analysis.curves import match_metric, not_in_cache_hint, read_curves
+    from expbook.analysis.curves import metric_series
     from expbook.analysis.plotting import plot_curves
-    from expbook.errors import NotFoundError
     from expbook.registry import resolve_many
 
-    series = []
-    for exp in resolve_many(repo, exps):
-        curves = read_curves(repo, exp.rev)
-        try:
-            name = match_metric(metric, curves, where=f" in {exp.name}")
-        except NotFoundError as err:  # maybe the curves are in a cached output not here
-            raise NotFoundError(f"{err}{not_in_cache_hint(exp)}") from err
-        series.append((exp.name, curves[name]))
+    series = metric_series(repo, resolve_many(repo, exps), metric)
     path = plot_curves(metric, series, output, force=force)
     click.echo(f"wrote {path} ({len(series)} curves)")
 
@@ -73,18 +65,11 @@ def plot(metric, exps, output, group_by, where, force, repo):
 def _plot_groups(metric, group_by, where, output, repo, force):
     """`plot --group-by`: the mean step curve of each seed group with a +/- std band."""
     from expbook import registry
-    from expbook.analysis.groupplot import group_curves, plot_group_curves
-    from expbook.analysis.stats import group_rows, rows_of
+    from expbook.analysis.groupplot import plot_group_curves, seed_group_series
     from expbook.query import filter_experiments
 
-    rows, params, metrics = rows_of(filter_experiments(registry.collect(repo), where))
-    keys = None if group_by == "auto" else [k.strip() for k in group_by.split(",") if k.strip()]
-    grouping = group_rows(rows, params, group_by=keys, metric_keys=metrics)
-    series = group_curves(
-        repo,
-        [(label, [r["rev"] for r in members]) for label, _, members in grouping.groups],
-        metric,
-    )
+    exps = filter_experiments(registry.collect(repo), where)
+    series = seed_group_series(repo, exps, metric, group_by)
     path = plot_group_curves(metric, series, output, force=force)
     click.echo(f"wrote {path} ({len(series)} groups)")
 

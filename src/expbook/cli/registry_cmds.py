@@ -170,7 +170,7 @@ def best(
         expbook best -m test.acc --by-group --alpha 0.05 --json
     """
     from expbook import registry
-    from expbook.analysis.compare import dvc_handover, rank_experiments
+    from expbook.analysis.compare import hand_over, rank_experiments
     from expbook.output import format_for
 
     fmt = format_for(fmt, output)
@@ -222,17 +222,8 @@ def best(
     )
     for action, wanted in (("apply", apply_), ("branch", branch)):
         if wanted:
-            import subprocess
-
-            args = dvc_handover(action, winner, branch)
-            # the dvc of this interpreter, so an un-activated venv still works
-            proc = subprocess.run(
-                [sys.executable, "-m", *args], cwd=repo, capture_output=True, text=True
-            )
             # dvc's chatter goes to stderr so that --json output stays parseable
-            click.echo((proc.stdout + proc.stderr).rstrip(), err=True)
-            if proc.returncode != 0:
-                raise ExpbookError(f"`{' '.join(args)}` failed with exit code {proc.returncode}")
+            click.echo(hand_over(repo, action, winner, branch), err=True)
 
 
 def _best_by_group(exps, metric, mode, where, group_by, alpha, fmt, output, force) -> None:

@@ -19,11 +19,6 @@ from expbook.cli.options import (
 from expbook.errors import ExpbookError
 
 
-def _globs(values: tuple[str, ...], defaults: tuple[str, ...], use_defaults: bool) -> list[str]:
-    extra = [g.strip() for v in values for g in v.split(",") if g.strip()]
-    return list(dict.fromkeys([*(defaults if use_defaults else ()), *extra]))
-
-
 def comparison_options(func):
     from expbook.repro.reproduce import DEFAULT_IGNORE, DEFAULT_IGNORE_OUT
 
@@ -64,15 +59,6 @@ def comparison_options(func):
     ):
         func = option(func)
     return func
-
-
-def _ignores(ignore, ignore_out, no_default_ignores):
-    from expbook.repro.reproduce import DEFAULT_IGNORE, DEFAULT_IGNORE_OUT
-
-    return (
-        _globs(ignore, DEFAULT_IGNORE, not no_default_ignores),
-        _globs(ignore_out, DEFAULT_IGNORE_OUT, not no_default_ignores),
-    )
 
 
 def diff_rows(result, only_changed: bool = False) -> list[dict]:
@@ -162,10 +148,12 @@ def reproduce(
     """
     from expbook.registry import resolve_commit
     from expbook.repro import reproduce as rp
+    from expbook.repro.selection import ignore_globs
+    from expbook.repro.selection import sample as pick
 
     if bool(exp) == bool(sample):
         raise ExpbookError("give either EXP or --sample N (with an optional --where)")
-    ignore, ignore_out = _ignores(ignore, ignore_out, no_default_ignores)
+    ignore, ignore_out = ignore_globs(ignore, ignore_out, not no_default_ignores)
     kwargs = dict(ignore=ignore, ignore_out=ignore_out, tolerance=tolerance, keep=keep)
     if exp:
         sha, name = resolve_commit(repo, exp)
@@ -180,7 +168,7 @@ def reproduce(
             )
         sys.exit(result.exit_code)
     results = []
-    for sha, name in _sample(repo, sample, where, seed):
+    for sha, name in pick(repo, sample, where, seed):
         result = rp.reproduce(repo, sha, name=name, **kwargs)
         if result.error is None:
             _print_diffs(result, fmt, changed_only=True)
@@ -189,27 +177,6 @@ def reproduce(
     click.echo(summarize_many(results))
     codes = {r.exit_code for r in results}
     sys.exit(1 if 1 in codes else (2 if 2 in codes else 0))
-
-
-def _sample(repo: str, n: int, where: str | None, seed: int) -> list[tuple[str, str]]:
-    import random
-
-    from expbook import registry
-    from expbook.query import filter_experiments
-
-    exps = [
-        e
-        for e in filter_experiments(registry.collect(repo), where)
-        if e.kind != "workspace" and e.status == "success"
-    ]
-    if not exps:
-        raise ExpbookError(
-            f"no finished experiment matches --where {where!r}"
-            if where
-            else "no finished experiment to reproduce"
-        )
-    picked = random.Random(seed).sample(exps, min(n, len(exps)))
-    return [(e.rev, e.name) for e in picked]
 
 
 @click.command()
@@ -286,11 +253,12 @@ def check(
     from expbook.lifecycle.alerts import Alerts
     from expbook.registry import resolve_commit
     from expbook.repro import check as ck
+    from expbook.repro.selection import ignore_globs
 
     if as_html and not report:
         raise ExpbookError("--html needs --report FILE")
 
-    ignore, ignore_out = _ignores(ignore, ignore_out, no_default_ignores)
+    ignore, ignore_out = ignore_globs(ignore, ignore_out, not no_default_ignores)
     ck.validate_rules(rules)
     if report:
         from expbook.output import check_output_path
