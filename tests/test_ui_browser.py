@@ -106,6 +106,24 @@ def test_end_to_end(ui_repo, tmp_path):
         wait_for(d, "location.hash.includes('sort=')")
         wait_for(d, "document.querySelectorAll('#experiments tbody tr').length === 4")
         assert table_names(d) == ["lr1-s1", "lr1-s0", "lr3-s1", "lr3-s0"]  # val.acc ascending
+        # hide a column through the chooser: the URL keeps the column list
+        d.find_element(By.XPATH, "//button[text()='Columns']").click()
+        d.find_element(By.XPATH, "//label[@title='params.yaml:train.label']/input").click()
+        d.find_element(By.XPATH, "//button[text()='Apply']").click()
+        wait_for(d, "location.hash.includes('cols=')")
+        wait_for(d, "document.querySelectorAll('#experiments tbody tr').length === 4")
+        heads = d.execute_script(
+            "return [...document.querySelectorAll('th[data-col]')].map(t => t.dataset.col)"
+        )
+        assert "params.yaml:train.label" not in heads and "params.yaml:train.lr" in heads
+        search = d.find_element(By.CSS_SELECTOR, "input[aria-label='search']")
+        search.send_keys("lr3", Keys.ENTER)
+        wait_for(d, "document.querySelectorAll('#experiments tbody tr').length === 2")
+        assert table_names(d) == ["lr3-s1", "lr3-s0"]
+        search = d.find_element(By.CSS_SELECTOR, "input[aria-label='search']")
+        search.clear()
+        search.send_keys(Keys.ENTER)
+        wait_for(d, "document.querySelectorAll('#experiments tbody tr').length === 4")
         for name in ("lr1-s0", "lr3-s0"):
             d.find_element(By.CSS_SELECTOR, f"tr[data-name='{name}'] input").click()
         d.find_element(By.ID, "compare-selected").click()
@@ -118,9 +136,20 @@ def test_end_to_end(ui_repo, tmp_path):
         wait_for(d, "document.getElementById('parcoords').data")
         assert traces(d, "curves") == 4
         shot(d, tmp_path, "charts")
+        d.find_element(By.XPATH, "//label[contains(., 'log y')]/input").click()
+        wait_for(d, "location.hash.includes('log=1')")
+        wait_for(
+            d,
+            "((document.getElementById('curves') || {}).layout || {yaxis: {}}).yaxis.type === 'log'",
+        )
         d.find_element(By.CSS_SELECTOR, "select[aria-label='band group']").send_keys("mean")
         wait_for(d, "location.hash.includes('band=')")
-        wait_for(d, "document.getElementById('curves').data")
+        # one band per learning rate: upper edge, lower edge (filled), mean line
+        wait_for(
+            d,
+            "((document.getElementById('curves') || {}).data || []).length === 6",
+        )
+        shot(d, tmp_path, "charts-bands")
 
         open_view(d, url + "#/exp?name=lr3-s1")
         wait_for(

@@ -34,7 +34,7 @@ class Snapshot:
     params: list[str]
     metrics: list[str]
     taken: float = field(default_factory=time.monotonic)
-    by_name: dict[str, registry.Experiment] = field(default_factory=dict)
+    by_name: dict[str, registry.Experiment] = field(default_factory=dict)  # unique names, revs
     dicts: dict[int, dict] = field(default_factory=dict)  # row index -> to_dict() (lazy)
     filters: dict[str, list[int]] = field(default_factory=dict)  # where -> matching indexes
 
@@ -43,8 +43,13 @@ class Snapshot:
         params = list(dict.fromkeys(k for r in rows for k in r.params))
         metrics = list(dict.fromkeys(k for r in rows for k in r.metrics))
         snap = cls(rows, [r.flat() for r in rows], params, metrics)
+        seen: dict[str, int] = {}
         for r in rows:
-            snap.by_name.setdefault(r.name, r)
+            seen[r.name] = seen.get(r.name, 0) + 1
+            snap.by_name[r.rev] = r
+        for r in rows:
+            if seen[r.name] == 1:  # an ambiguous name goes to registry.resolve: it lists them
+                snap.by_name[r.name] = r
         return snap
 
     def row_dict(self, i: int) -> dict:

@@ -288,7 +288,7 @@ EB.columnChooser = function (columns, shown, apply, groupOf) {
   const on = new Set(shown);
   const draw = () => panel.replaceChildren(
     h("div", { class: "toolbar" }, h("button", { class: "primary", onclick: () => apply(order.filter((c) => on.has(c))) }, "Apply"), h("span", { class: "muted" }, "tick to show, ↑ to move left")),
-    order.map((c, i) => h("label", { title: c },
+    ...order.map((c, i) => h("label", { title: c },
       h("input", { type: "checkbox", checked: on.has(c), onchange: (e) => (e.target.checked ? on.add(c) : on.delete(c)) }),
       h("span", { class: "muted" }, groupOf(c) + ":"), EB.short(c),
       h("button", { class: "mv", "aria-label": "move " + c + " left", onclick: (e) => { e.preventDefault(); if (i) { order.splice(i - 1, 0, order.splice(i, 1)[0]); draw(); } } }, "↑"))));
