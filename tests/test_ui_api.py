@@ -65,6 +65,8 @@ def test_table_filter_sort_group(client):
     ).json()
     by_lr = {g["value"]: g for g in grouped["groups"]}
     assert by_lr[0.3]["n"] == 2 and by_lr[0.3]["metrics"]["live/metrics.json:val.acc"]["std"] > 0
+    found = client.get("/api/table", params={"q": "LR3", "where": "kind = 'experiment'"}).json()
+    assert sorted(r["name"] for r in found["rows"]) == ["lr3-s0", "lr3-s1"]
     page = client.get("/api/table", params={"limit": 2, "offset": 2}).json()
     assert len(page["rows"]) == 2 and page["total"] == everything["total"]
 
