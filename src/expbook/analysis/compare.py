@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from expbook.errors import ExpbookError, NotFoundError
+from expbook.errors import ExpbookError
 from expbook.query import (
     columns_of,
     compile_score,
@@ -90,18 +90,6 @@ def rank_experiments(
     return scored
 
 
-def best(experiments: Sequence, **kwargs) -> tuple[Any, float]:
-    """The winning (experiment, value) of rank(); NotFoundError when nothing has the metric."""
-    ranked = rank_experiments(experiments, **kwargs)
-    if not ranked:
-        what = kwargs.get("metric") or kwargs.get("score")
-        raise NotFoundError(
-            f"no finished experiment has a value for {what!r}"
-            + (f" where {kwargs['where']!r}" if kwargs.get("where") else "")
-        )
-    return ranked[0]
-
-
 def dvc_handover(action: str, exp, branch: str | None = None) -> list[str]:
     """The argument list for `dvc exp apply EXP` / `dvc exp branch EXP NAME` (never a shell string)."""
     if exp.kind != "experiment":
@@ -124,10 +112,14 @@ _ENV_NAMES = ("environment", "env.json", "env.yaml", "environ")
 
 
 def _read_environment(repo: str, exp) -> tuple[str, Any] | None:
-    """The first environment.json-like out of the experiment: from its git tree, else the DVC cache."""
-    import os
-
+    """The first environment.json-like out of the experiment: from its git tree, else the DVC cache
+    (the registry's: `cache.dir` honoured)."""
     from expbook.analysis.curves import read_file_at
+    from expbook.registry.dvcfiles import cache_path
+    from expbook.registry.gitrepo import find_root
+    from expbook.registry.snapshot import dvc_cache_dir
+
+    cache_dir = dvc_cache_dir(find_root(repo))
 
     for path, info in sorted(exp.outs.items()):
         base = path.rsplit("/", 1)[-1].lower()
@@ -136,10 +128,12 @@ def _read_environment(repo: str, exp) -> tuple[str, Any] | None:
         data = read_file_at(repo, exp.rev, path)
         digest = str((info or {}).get("hash") or "").split(":", 1)[-1]
         if data is None and len(digest) > 2 and not digest.endswith(".dir"):
-            cached = os.path.join(repo, ".dvc", "cache", "files", "md5", digest[:2], digest[2:])
-            if os.path.isfile(cached):
-                with open(cached, "rb") as fh:
-                    data = fh.read()
+            for legacy in (False, True):  # DVC 3's files/md5/ layout, then DVC 2's
+                cached = cache_path(cache_dir, digest, legacy)
+                if os.path.isfile(cached):
+                    with open(cached, "rb") as fh:
+                        data = fh.read()
+                    break
         if data is None:
             continue
         text = data.decode("utf-8", "replace")

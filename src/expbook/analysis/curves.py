@@ -13,8 +13,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from expbook.errors import NotFoundError
+from expbook.registry.gitrepo import GitRepo
 
 MARKER = ("plots", "metrics")
 # names that read as "lower is better"; anything else is taken as "higher is better"
@@ -104,15 +106,10 @@ def _split(path: str) -> tuple[str, str] | None:
 
 
 def _git_tsvs(repo_path: str, rev: str) -> Iterator[tuple[str, bytes]]:
-    import pygit2
+    g = GitRepo(repo_path)
+    commit, repo = g.rev_commit(rev), g.repo
 
-    repo = pygit2.Repository(pygit2.discover_repository(repo_path))
-    try:
-        commit = repo.revparse_single(rev).peel(pygit2.Commit)
-    except (KeyError, ValueError) as exc:
-        raise NotFoundError(f"no commit {rev!r} in {repo_path}") from exc
-
-    def walk(tree, prefix: str):
+    def walk(tree: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
         for entry in tree:
             path = f"{prefix}{entry.name}"
             if entry.type_str == "tree":
@@ -182,15 +179,12 @@ def read_file_at(repo: str | os.PathLike, rev: str, path: str) -> bytes | None:
     if rev == "workspace":
         target = Path(repo) / path
         return target.read_bytes() if target.is_file() else None
-    import pygit2
-
-    git = pygit2.Repository(pygit2.discover_repository(repo))
+    g = GitRepo(repo)
     try:
-        commit = git.revparse_single(rev).peel(pygit2.Commit)
-        entry = commit.tree[path]
-    except (KeyError, ValueError):
+        entry = g.rev_commit(rev).tree[path]
+    except (KeyError, NotFoundError):
         return None
-    obj = git[entry.id]
+    obj = g.repo[entry.id]
     return obj.read_raw() if obj.type_str == "blob" else None
 
 
@@ -199,12 +193,9 @@ def exists_at(repo: str | os.PathLike, rev: str, path: str) -> bool:
     repo = os.fspath(repo)
     if rev == "workspace":
         return (Path(repo) / path).exists()
-    import pygit2
-
-    git = pygit2.Repository(pygit2.discover_repository(repo))
     try:
-        git.revparse_single(rev).peel(pygit2.Commit).tree[path]
-    except (KeyError, ValueError):
+        GitRepo(repo).rev_commit(rev).tree[path]
+    except (KeyError, NotFoundError):
         return False
     return True
 

@@ -17,7 +17,6 @@ import fcntl
 import json
 import os
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from datetime import datetime
 
 from expbook.errors import ExpbookError
 from expbook.registry import Experiment, collect
-from expbook.registry.gitrepo import GitRepo, find_root
+from expbook.registry.gitrepo import GitError, GitRepo, find_root, git, run_git
 from expbook.registry.notes import NOTES_REF, _locked
 
 KEEP_WORD = "keep"  # an expbook tag, or a note starting with this word, protects an experiment
@@ -339,15 +338,9 @@ def finish_journal(repo: str | os.PathLike) -> list[str]:
     if current.get(EXEC_APPLY) in removed_shas:
         lines.append(f"delete {EXEC_APPLY} {current[EXEC_APPLY]}\n")
     if lines:
-        proc = subprocess.run(
-            ["git", "update-ref", "--stdin"],
-            cwd=root,
-            input="".join(lines),
-            capture_output=True,
-            text=True,
-        )
+        proc = run_git("update-ref", "--stdin", cwd=root, input="".join(lines), check=False)
         if proc.returncode != 0:
-            raise ExpbookError(f"git update-ref failed (nothing removed): {proc.stderr.strip()}")
+            raise GitError("git update-ref --stdin (nothing removed)", proc.stderr.strip())
     still = set(_ref_values(root).values())
     orphans = sorted(removed_shas - still)
     if orphans:
@@ -357,14 +350,8 @@ def finish_journal(repo: str | os.PathLike) -> list[str]:
 
 
 def _ref_values(root: str) -> dict[str, str]:
-    proc = subprocess.run(
-        ["git", "for-each-ref", "--format=%(refname) %(objectname)"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+    out = git("for-each-ref", "--format=%(refname) %(objectname)", cwd=root)
+    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
 
 
 def _drop_notes(g: GitRepo, shas: list[str]) -> None:
@@ -372,12 +359,12 @@ def _drop_notes(g: GitRepo, shas: list[str]) -> None:
     with _locked(g):
         if NOTES_REF not in _ref_values(g.root):
             return
-        proc = subprocess.run(
-            ["git", "notes", f"--ref={NOTES_REF}", "remove", "--ignore-missing", "--stdin"],
+        run_git(
+            "notes",
+            f"--ref={NOTES_REF}",
+            "remove",
+            "--ignore-missing",
+            "--stdin",
             cwd=g.root,
             input="\n".join(shas) + "\n",
-            capture_output=True,
-            text=True,
         )
-        if proc.returncode != 0:
-            raise ExpbookError(f"git notes remove failed: {proc.stderr.strip()}")

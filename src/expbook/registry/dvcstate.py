@@ -110,12 +110,3 @@ def pending(g: GitRepo, dvc_dir: str) -> list[PendingExp]:
     ):
         seen.setdefault(exp.rev, exp)
     return list(seen.values())
-
-
-def state_files(g: GitRepo, dvc_dir: str) -> list[str]:
-    """Files whose change means pending experiments changed (for cache keys)."""
-    logs = [
-        os.path.join(g.common_dir, "logs", *r.split("/"))
-        for r in (CELERY_STASH, WORKSPACE_STASH, CELERY_FAILED)
-    ]
-    return logs

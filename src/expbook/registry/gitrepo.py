@@ -1,7 +1,8 @@
-"""Read-only git access for the registry: refs and reflogs as plain files (no import cost),
-commits, trees and blobs through pygit2 (imported only when an object must be read).
+"""The one git layer: refs and reflogs read as plain files (no import cost), commits, trees
+and blobs through pygit2 (imported only when an object must be read), and `run_git`/`git`
+for git commands; a failure is a GitError naming the command and git's message.
 
-Used by expbook.registry, expbook.registry.notes and expbook.registry.dvcstate.
+Used by every wing that touches git (registry, notes, share, repro, sweep, lifecycle).
 """
 
 from __future__ import annotations
@@ -10,12 +11,25 @@ import os
 import sys
 import time
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError, NotFoundError
 
+if TYPE_CHECKING:
+    import subprocess
+
+    import pygit2
+
 # a file or directory changed less than this before a cached read may have changed unseen
 RACY_NS = 2_000_000_000
+
+
+class GitError(ExpbookError):
+    """A git command or libgit2 call that failed; the message names it and quotes git."""
+
+    def __init__(self, command: str, message: str) -> None:
+        super().__init__(f"{command} failed: {message}")
+        self.command, self.git_message = command, message
 
 
 def _read_packed(path: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -245,15 +259,24 @@ class GitRepo:
 
     # ------------------------------------------------------------------ objects (pygit2)
     @cached_property
-    def repo(self):
+    def repo(self) -> Any:  # a pygit2.Repository; its stubs type objects and notes too loosely
         import pygit2
 
         try:
             return pygit2.Repository(self.git_dir)
         except Exception as exc:  # pygit2.GitError and friends
-            raise ExpbookError(f"cannot open git repository {self.root}: {exc}") from exc
+            raise GitError(f"opening the git repository {self.root}", str(exc)) from exc
 
-    def commit(self, sha: str):
+    def rev_commit(self, rev: str) -> pygit2.Commit:
+        """The commit any git revision names (HEAD~2, a tag, a ref); NotFoundError otherwise."""
+        import pygit2
+
+        try:
+            return self.repo.revparse_single(rev).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+            raise NotFoundError(f"unknown revision {rev!r} in {self.root}") from exc
+
+    def commit(self, sha: str) -> pygit2.Commit:
         """The commit `sha` names (an annotated tag is peeled); NotFoundError if missing."""
         import pygit2
 
@@ -327,11 +350,58 @@ class GitRepo:
         return sorted(out)
 
 
-def git(*args: str, cwd: str):
-    """Run git with an argument list; ExpbookError with git's stderr on failure."""
-    import subprocess
+def run_git(
+    *args: str,
+    cwd: str | os.PathLike,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`git ARGS` in `cwd` (text output captured), the child stopped on Ctrl-C/SIGTERM;
+    GitError naming the command and git's message when it fails and `check` is set.
 
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise ExpbookError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
+    Hooks are off for every git expbook runs: a `dvc install`ed post-checkout or pre-push hook
+    would check out or push DVC data inside our worktree adds, resets and ref pushes.
+    """
+    from expbook.proc import run
+
+    proc = run(
+        ["git", "-c", "core.hooksPath=/dev/null", *args],
+        cwd=cwd,
+        env={**os.environ, **env} if env else None,
+        input=input,
+    )
+    if check and proc.returncode != 0:
+        message = (proc.stderr or proc.stdout).strip() or f"exit code {proc.returncode}"
+        raise GitError(f"git {' '.join(args)}", message)
     return proc
+
+
+def git(*args: str, cwd: str | os.PathLike, check: bool = True, env: dict | None = None) -> str:
+    """run_git()'s stdout."""
+    return run_git(*args, cwd=cwd, check=check, env=env).stdout
+
+
+def remove_worktree(repo: str | os.PathLike, path: str | os.PathLike, prune: bool = True) -> None:
+    """Remove the worktree `path` and whatever is left of its directory; best effort."""
+    import shutil
+
+    git("worktree", "remove", "--force", os.fspath(path), cwd=repo, check=False)
+    shutil.rmtree(path, ignore_errors=True)
+    if prune:
+        git("worktree", "prune", cwd=repo, check=False)
+
+
+def open_repository(path: str | os.PathLike = ".") -> Any:
+    """The pygit2 repository of the work tree holding `path` (NotFoundError outside one)."""
+    return GitRepo(path).repo
+
+
+def signature(repo: Any) -> pygit2.Signature:
+    """The repo's configured identity; DVC commits experiments without one, so do we."""
+    import pygit2
+
+    try:
+        return repo.default_signature
+    except (KeyError, pygit2.GitError):
+        return pygit2.Signature("expbook", "expbook@localhost")

@@ -31,13 +31,7 @@ def resolve_many(repo: str | os.PathLike, names: Iterable[str]) -> list[Experime
 def _rev_parse(repo: str | os.PathLike, rev: str) -> str:
     """The full sha of any commit-ish git understands (HEAD~2, a hand-made ref, a tag);
     NotFoundError naming `rev` otherwise."""
-    import pygit2
-
-    try:
-        obj = GitRepo(repo).repo.revparse_single(rev)
-        return str(obj.peel(pygit2.Commit).id)
-    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as err:
-        raise NotFoundError(f"unknown revision {rev!r} in {os.path.abspath(repo)}") from err
+    return str(GitRepo(repo).rev_commit(rev).id)
 
 
 def resolve_commit(repo: str | os.PathLike, exp: str) -> tuple[str, str]:

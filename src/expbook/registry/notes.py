@@ -12,20 +12,16 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from typing import Any
 
 from expbook.errors import ExpbookError
-from expbook.registry.gitrepo import GitRepo
+from expbook.registry.gitrepo import GitRepo, signature
 
 NOTES_REF = "refs/notes/expbook"
 
 
 def _open(repo) -> GitRepo:
     return repo if isinstance(repo, GitRepo) else GitRepo(repo)
-
-
-def notes_sha(repo) -> str | None:
-    """The commit the notes ref points at (changes whenever any note changes)."""
-    return _open(repo).refs().get(NOTES_REF)
 
 
 def _parse(text: str, sha: str) -> dict:
@@ -44,7 +40,7 @@ def read_tree(g: GitRepo, commit_sha: str) -> dict[str, dict]:
     asking git to resolve the ref (a corrupt packed-refs file does not stop it). A note that
     cannot be read keeps what it can and carries an "error" for the registry row."""
     out: dict[str, dict] = {}
-    stack = [("", g.commit(commit_sha).tree)]
+    stack: list[tuple[str, Any]] = [("", g.commit(commit_sha).tree)]
     while stack:
         prefix, tree = stack.pop()
         for entry in tree:
@@ -119,15 +115,6 @@ def _locked(g: GitRepo):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _signature(repo):
-    import pygit2
-
-    try:
-        return repo.default_signature
-    except (KeyError, pygit2.GitError):
-        return pygit2.Signature("expbook", "expbook@localhost")
-
-
 class _Moved(Exception):
     pass
 
@@ -143,7 +130,7 @@ def _swap(g: GitRepo, sha: str, doc: dict, old_tip: str | None) -> bool:
     import secrets
 
     repo = g.repo
-    sig = _signature(repo)
+    sig = signature(repo)
     text = json.dumps(doc, sort_keys=True, indent=1) + "\n"
     # libgit2 writes a note straight to a ref: give it a private one, then swap the real ref
     tmp = f"{NOTES_REF}-tmp-{os.getpid()}-{secrets.token_hex(4)}"

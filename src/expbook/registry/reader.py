@@ -170,7 +170,7 @@ def read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict, prefix: str = 
         commit = g.commit(sha)
     except NotFoundError:
         return None
-    tree = commit.tree
+    tree: Any = commit.tree
     if prefix:  # a sub-project: its folder of the commit
         hit = g.blob_at(tree, prefix)
         tree = g.repo[hit[1]] if hit and hit[0] == "tree" else None

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expbook.errors import ExpbookError, NotFoundError
+from expbook.errors import ExpbookError
 from expbook.proc import popen
-from expbook.proc import run as run_child
 from expbook.registry import yamlio
 from expbook.registry.dvcfiles import flatten_file
+from expbook.registry.gitrepo import GitRepo, remove_worktree, run_git
 
 # Wall-clock-type values change on every run by nature; documented in README "Reproducing".
 DEFAULT_IGNORE = ("*time*", "*per_s*", "*samples_per*", "*timestamp*", "*duration*", "*wallclock*")
@@ -86,17 +86,9 @@ class Reproduction:
         return f"{self.name} ({self.rev[:7]}): NOT reproduced ({len(bad)} differences)"
 
 
-def _git(repo: str | os.PathLike, *args: str) -> subprocess.CompletedProcess:
-    # hooks off: a `dvc install`ed post-checkout hook would try to check out from a cache
-    return run_child(["git", "-c", "core.hooksPath=/dev/null", *args], cwd=repo)
-
-
 def rev_parse(repo: str | os.PathLike, rev: str) -> str:
     """The full sha of a commit-ish; NotFoundError naming `rev` otherwise."""
-    proc = _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-    if proc.returncode != 0 or not proc.stdout.strip():
-        raise NotFoundError(f"unknown revision {rev!r} in {os.path.abspath(repo)}")
-    return proc.stdout.strip()
+    return str(GitRepo(repo).rev_commit(rev).id)
 
 
 @contextmanager
@@ -104,7 +96,7 @@ def worktree(repo: str | os.PathLike, rev: str, keep: bool = False) -> Iterator[
     """A detached git worktree of `rev` with its own empty DVC cache; removed on exit unless keep."""
     root = Path(tempfile.mkdtemp(prefix="expbook-reproduce-"))
     path = root / "ws"
-    proc = _git(repo, "worktree", "add", "--detach", "--force", str(path), rev)
+    proc = run_git("worktree", "add", "--detach", "--force", str(path), rev, cwd=repo, check=False)
     if proc.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         raise ReproduceError(f"cannot check out {rev} into a worktree: {proc.stderr.strip()}")
@@ -118,9 +110,8 @@ def worktree(repo: str | os.PathLike, rev: str, keep: bool = False) -> Iterator[
         yield path
     finally:
         if not keep:
-            _git(repo, "worktree", "remove", "--force", str(path))
+            remove_worktree(repo, path)
             shutil.rmtree(root, ignore_errors=True)
-            _git(repo, "worktree", "prune")
 
 
 def run_repro(path: Path, log: Path) -> None:

@@ -9,13 +9,12 @@ word (issue 11). Used by `expbook push` (ensure_shared) and `expbook pull` (miss
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from expbook.errors import ExpbookError
-from expbook.registry.gitrepo import GitRepo
+from expbook.registry.gitrepo import GitRepo, run_git
 
 
 class NotSharedError(ExpbookError):
@@ -193,12 +192,7 @@ def pin_remote(repo, names: list[str]) -> str | None:
 
 def remote_exp_names(repo, git_remote: str) -> list[str]:
     """Names of the experiments the git remote holds (what `dvc exp pull --all-commits` got)."""
-    proc = subprocess.run(
-        ["git", "ls-remote", git_remote, "refs/exps/*"],
-        cwd=GitRepo(repo).root,
-        capture_output=True,
-        text=True,
-    )
+    proc = run_git("ls-remote", git_remote, "refs/exps/*", cwd=GitRepo(repo).root, check=False)
     names = []
     for line in proc.stdout.splitlines():
         parts = line.split("\t")[-1].split("/")

@@ -12,17 +12,18 @@ import sys
 
 from expbook.errors import ExpbookError
 from expbook.proc import run
-from expbook.registry.gitrepo import GitRepo
-from expbook.registry.notes import NOTES_REF, _locked, _open, _signature, _write, read_all
+from expbook.registry.gitrepo import GitRepo, git, run_git, signature
+from expbook.registry.notes import NOTES_REF, _locked, _open, _write, read_all
 
 _REMOTE_TMP_REF = "refs/notes/expbook-remote"
 
 
-def _run(args: list[str], cwd: str) -> str:
-    proc = run(args, cwd=cwd)  # own process group: stopped (children too) on Ctrl-C/SIGTERM
+def _dvc_exp(action: str, root: str, remote: str, with_cache: bool | None) -> None:
+    """`dvc exp push|pull REMOTE --all-commits` with this interpreter's dvc."""
+    args = ["exp", action, remote, "--all-commits", *_dvc_cache_flag(root, with_cache)]
+    proc = run([sys.executable, "-m", "dvc", *args], cwd=root)  # stopped on Ctrl-C/SIGTERM
     if proc.returncode != 0:
-        raise ExpbookError(f"{' '.join(args[:4])} failed: {(proc.stderr or proc.stdout).strip()}")
-    return proc.stdout
+        raise ExpbookError(f"dvc exp {action} failed: {(proc.stderr or proc.stdout).strip()}")
 
 
 def _merge_docs(local: dict, remote: dict) -> dict:
@@ -60,24 +61,12 @@ def push(repo=".", remote: str = "origin", with_cache: bool | None = None):
     with_cache=False); NotSharedError (exit 1) names outputs that could not be shared.
     """
     g = _open(repo)
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "dvc",
-            "exp",
-            "push",
-            remote,
-            "--all-commits",
-            *_dvc_cache_flag(g.root, with_cache),
-        ],
-        g.root,
-    )
+    _dvc_exp("push", g.root, remote, with_cache)
     if NOTES_REF in g.refs():
-        _run(["git", "push", remote, f"{NOTES_REF}:{NOTES_REF}"], g.root)
+        git("push", remote, f"{NOTES_REF}:{NOTES_REF}", cwd=g.root)
     if any(ref.startswith(SWEEPS_PREFIX) for ref in g.refs()):
         # sweep state (expbook sweep status/best), fast-forward only
-        _run(["git", "push", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*"], g.root)
+        git("push", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*", cwd=g.root)
     if with_cache is False:
         return None
     from expbook.share import outputs
@@ -100,25 +89,13 @@ def pull(repo=".", remote: str = "origin", with_cache: bool | None = None) -> in
     commits' notes changed.
     """
     g = _open(repo)
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "dvc",
-            "exp",
-            "pull",
-            remote,
-            "--all-commits",
-            *_dvc_cache_flag(g.root, with_cache),
-        ],
-        g.root,
-    )
+    _dvc_exp("pull", g.root, remote, with_cache)
     # sweep state: fast-forward only; a diverged local state is kept (git refuses the update)
-    run(["git", "fetch", "--no-tags", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*"], cwd=g.root)
-    probe = run(["git", "ls-remote", remote, NOTES_REF], cwd=g.root)
+    git("fetch", "--no-tags", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*", cwd=g.root, check=False)
+    probe = run_git("ls-remote", remote, NOTES_REF, cwd=g.root, check=False)
     if probe.returncode != 0 or not probe.stdout.strip():
         return 0
-    _run(["git", "fetch", "--no-tags", remote, f"+{NOTES_REF}:{_REMOTE_TMP_REF}"], g.root)
+    git("fetch", "--no-tags", remote, f"+{NOTES_REF}:{_REMOTE_TMP_REF}", cwd=g.root)
     changed = 0
     with _locked(g):
         fresh = GitRepo(g.root)
@@ -150,7 +127,7 @@ def _record_merge(repo, remote: str) -> None:
     if repo.descendant_of(theirs, ours):
         head.set_target(theirs)  # nothing of ours is missing there: fast-forward
         return
-    sig = _signature(repo)
+    sig = signature(repo)
     merge = repo.create_commit(
         None, sig, sig, f"Merge expbook notes from {remote}", repo[ours].tree_id, [ours, theirs]
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from expbook.errors import ExpbookError
 from expbook.registry import yamlio
+from expbook.registry.gitrepo import git
 from expbook.registry.snapshot import dvc_cache_dir
 from expbook.sweep import preflight, workspace
 from expbook.sweep import state as st
@@ -122,10 +123,10 @@ class Driver:
     ) -> None:
         import pygit2
 
-        from expbook.registry.gitrepo import find_root
+        from expbook.registry.gitrepo import find_root, open_repository
 
         self.spec, self.repo = spec, find_root(repo)
-        self.g = pygit2.Repository(self.repo)
+        self.g = open_repository(self.repo)
         try:
             self.baseline = str(self.g.head.peel().id)
         except pygit2.GitError as exc:
@@ -287,9 +288,7 @@ class Driver:
         return backend
 
     def _dirty_warning(self) -> list[str]:
-        changed = workspace.git(
-            "status", "--porcelain", "--untracked-files=no", cwd=self.repo
-        ).strip()
+        changed = git("status", "--porcelain", "--untracked-files=no", cwd=self.repo).strip()
         if not changed:
             return []
         return [

@@ -11,38 +11,23 @@ import time
 from typing import Any
 
 from expbook.errors import NotFoundError
+from expbook.registry.gitrepo import open_repository, signature
 from expbook.share.sync import SWEEPS_PREFIX as STATE_PREFIX
 
 STATE_FILE = "state.json"
 
 
-def _repo(repo: str):
-    """The git repository holding `repo`; NotFoundError (not pygit2.GitError) outside one."""
-    import pygit2
-
-    from expbook.registry.gitrepo import find_root
-
-    return pygit2.Repository(find_root(repo))
-
-
-def _signature(repo):
-    import pygit2
-
-    try:
-        return repo.default_signature
-    except (KeyError, pygit2.GitError):
-        return pygit2.Signature("expbook", "expbook@localhost")
-
-
 def names(repo: str = ".") -> list[str]:
     return sorted(
-        r[len(STATE_PREFIX) :] for r in _repo(repo).references if r.startswith(STATE_PREFIX)
+        r[len(STATE_PREFIX) :]
+        for r in open_repository(repo).references
+        if r.startswith(STATE_PREFIX)
     )
 
 
 def load(repo: str, name: str, missing_ok: bool = False) -> dict[str, Any]:
     """The stored state of sweep `name`; NotFoundError (listing known sweeps) if there is none."""
-    g = _repo(repo)
+    g = open_repository(repo)
     try:
         commit = g.references[STATE_PREFIX + name].peel()
     except (KeyError, ValueError):
@@ -56,7 +41,7 @@ def load(repo: str, name: str, missing_ok: bool = False) -> dict[str, Any]:
 
 def save(repo: str, state: dict[str, Any], message: str = "expbook sweep state") -> str:
     """Commit `state` as the new tip of its sweep ref (history kept: parent = previous tip)."""
-    g = _repo(repo)
+    g = open_repository(repo)
     ref = STATE_PREFIX + state["name"]
     state = {**state, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     blob = g.create_blob(json.dumps(state, indent=1, sort_keys=True, default=str) + "\n")
@@ -68,7 +53,7 @@ def save(repo: str, state: dict[str, Any], message: str = "expbook sweep state")
     parents = []
     if ref in g.references:
         parents = [g.references[ref].target]
-    sig = _signature(g)
+    sig = signature(g)
     sha = g.create_commit(None, sig, sig, message, tree, parents)
     # a concurrent sweep of the same name is prevented by the driver's lock; force is safe
     g.references.create(ref, sha, force=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from expbook.errors import SpecError
 from expbook.proc import run as run_child
+from expbook.registry.gitrepo import remove_worktree
 from expbook.sweep import workspace
 
 
@@ -55,5 +56,4 @@ def run_validation(
     except FileNotFoundError as exc:
         raise SpecError(f"validate: cannot run {argv[0]!r} ({exc.strerror})") from exc
     finally:
-        workspace.git("worktree", "remove", "--force", str(path), cwd=repo, check=False)
-        workspace.git("worktree", "prune", cwd=repo, check=False)
+        remove_worktree(repo, path)

@@ -12,19 +12,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from expbook.errors import ExpbookError
 from expbook.output import write_atomic
-from expbook.proc import run
+from expbook.registry.gitrepo import git, remove_worktree
 
 WS_ROOT = Path(".dvc") / "tmp" / "expbook"
 EXPS_NAMESPACE = "refs/exps"  # DVC's layout: refs/exps/<base[:2]>/<base[2:]>/<name>
-
-
-def git(*args: str, cwd: str | os.PathLike, check: bool = True, env: dict | None = None) -> str:
-    proc = run(["git", *args], cwd=cwd, env={**os.environ, **env} if env else None)
-    if check and proc.returncode != 0:
-        raise ExpbookError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
-    return proc.stdout
 
 
 def exp_ref(baseline: str, name: str) -> str:
@@ -43,8 +35,7 @@ def clean_stale(repo: str | os.PathLike) -> list[str]:
         for path in sorted(root.iterdir()):
             if path.name.startswith(("ws-", "prune-", "validate-")):
                 if path.is_dir():
-                    git("worktree", "remove", "--force", str(path), cwd=repo, check=False)
-                    shutil.rmtree(path, ignore_errors=True)
+                    remove_worktree(repo, path, prune=False)
                 else:
                     path.unlink(missing_ok=True)
                 removed.append(path.name)
@@ -56,9 +47,7 @@ def create(repo: str | os.PathLike, index: int | str, baseline: str, cache_dir: 
     """A fresh worktree ws-<index> at `baseline` whose DVC cache is the main repo's cache."""
     path = ws_root(repo) / f"ws-{index}"
     if path.exists():
-        git("worktree", "remove", "--force", str(path), cwd=repo, check=False)
-        shutil.rmtree(path, ignore_errors=True)
-        git("worktree", "prune", cwd=repo, check=False)
+        remove_worktree(repo, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     git("worktree", "add", "--detach", "-q", str(path), baseline, cwd=repo)
     main_local = Path(repo).resolve() / ".dvc" / "config.local"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from typing import Any
 
 from expbook.errors import NotFoundError
 from expbook.registry.snapshot import dvc_cache_dir
@@ -45,10 +46,10 @@ def clean_path(path: str) -> str:
     return posixpath.normpath(path)
 
 
-def _git(root: str):
-    import pygit2
+def _git(root: str) -> Any:
+    from expbook.registry.gitrepo import open_repository
 
-    return pygit2.Repository(root)
+    return open_repository(root)
 
 
 def read_git(root: str, rev: str, path: str) -> bytes | None:
