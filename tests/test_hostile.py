@@ -178,13 +178,16 @@ def run_measured(repo, *args: str):
     import subprocess
 
     code = (
-        "import resource, sys\n"
+        "import sys\n"
         "from expbook.cli import cli\n"
         "try:\n"
         "    cli(sys.argv[1:], prog_name='expbook')\n"
         "except SystemExit as e:\n"
         "    code = e.code\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        # VmHWM is this process image's peak; ru_maxrss would carry the (larger) peak of the
+        # forking test worker across exec
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print(hwm.split()[1], file=sys.stderr)\n"
         "sys.exit(code)\n"
     )
     proc = subprocess.run(
