@@ -55,8 +55,8 @@ def registry(
     """List experiments with their params and metrics, one row each.
 
     In a terminal the table shows name, status, created and the params and metrics that differ
-    between rows, cut to the terminal's width; its last line says how many columns it hid
-    (`--columns all` shows them). Files and csv/json/md/html keep every column.
+    between rows, dropping the least important columns to fit; its last line says how many
+    columns it hid (`--columns all` shows them). Files and csv/json/md/html keep every column.
 
     \b
     Example:
@@ -87,19 +87,18 @@ def registry(
         return
     from expbook import output as out
 
-    rows, cols = table.rows_for(
-        repo, spec, all_commits=all_commits, baseline=baseline, warn=_warn, exp_commits=exp_commits
+    exps = table.collect_checked(
+        repo, all_commits=all_commits, baseline=baseline, warn=_warn, exp_commits=exp_commits
     )
     if fmt == "table" and output is None:
-        hidden = None
-        if not columns:
-            width = out.terminal_width() if sys.stdout.isatty() else None
-            cols, hidden = table.readable_columns(rows, cols, width)
+        width = out.terminal_width() if sys.stdout.isatty() else None
+        rows, cols, hidden = table.readable_table(exps, spec, width)
         out.print_table(rows, cols, full_names=full_names)
         line = table.hidden_line(hidden) if hidden else None
         if line:
             click.echo(line)
         return
+    rows, cols = table.build(exps, spec)
     text = out.render(rows, cols, fmt, full_names=full_names)
     emit(text, output, f"{len(rows)} rows, {fmt}", force=force)
 

@@ -8,7 +8,7 @@ Called by `expbook registry` (expbook.cli.registry_cmds) and usable from Python:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import astuple, dataclass
 
 from expbook import output as out
@@ -135,11 +135,16 @@ def _varies(rows: Sequence[Mapping], col: str) -> bool:
 
 
 def readable_columns(
-    rows: Sequence[Mapping], columns: Sequence[str], width: int | None = None
+    rows: Sequence[Mapping],
+    columns: Sequence[str],
+    width: int | None = None,
+    metric_keys: Collection[str] = (),
 ) -> tuple[list[str], dict[str, int]]:
     """The columns a person reads first: name/status/created, tags/sweep/trial when set, then
-    every params/metrics column whose value differs between rows; with `width`, the rightmost
-    are dropped until the table fits. Returns (columns, {"constant": n, "width": n} hidden)."""
+    every params/metrics column whose value differs between rows. With `width`, columns are
+    dropped until the table fits, least important first: created, tags/sweep/trial, params,
+    status, then metrics (`metric_keys`), the rightmost first in each; never name.
+    Returns (columns, {"constant": n, "width": n} hidden)."""
     keep = [
         c
         for c in columns
@@ -153,10 +158,43 @@ def readable_columns(
         widths = {
             c: max([len(names[c])] + [len(out.cell(r.get(c), c)) for r in rows]) + 3 for c in keep
         }
-        while len(keep) > 1 and 1 + sum(widths[c] for c in keep) > width:
-            keep.pop()
+        order = sorted(
+            (c for c in keep if c != "name"),
+            key=lambda c: (_importance(c, metric_keys), -keep.index(c)),
+        )
+        total = 1 + sum(widths.values())
+        for col in order:
+            if total <= width:
+                break
+            total -= widths[col]
+            keep.remove(col)
             hidden["width"] += 1
     return keep, hidden
+
+
+def _importance(col: str, metric_keys: Collection[str]) -> int:
+    if col == "created":
+        return 0
+    if col in READABLE_OPTIONAL:
+        return 1
+    if col in metric_keys:
+        return 4
+    return 3 if col == "status" else 2
+
+
+def readable_table(
+    experiments: list[Experiment], spec: TableSpec, width: int | None = None
+) -> tuple[list, list[str], dict[str, int] | None]:
+    """The terminal table: build(), then readable_columns() unless spec names --columns.
+    Returns (rows, columns, hidden counts or None)."""
+    from expbook.query import namespaces_of
+
+    rows, cols, shown = build_with_experiments(experiments, spec)
+    if spec.columns:
+        return rows, cols, None
+    metrics = namespaces_of(shown)["metrics"]
+    cols, hidden = readable_columns(rows, cols, width, metric_keys=metrics)
+    return rows, cols, hidden
 
 
 def hidden_line(hidden: Mapping[str, int]) -> str | None:
@@ -222,24 +260,22 @@ def count_rows(text: str, fmt: str) -> int:
     return max(sum(1 for _ in csv.reader(io.StringIO(text))) - 1, 0)
 
 
-def rows_for(
+def collect_checked(
     repo: str | os.PathLike,
-    spec: TableSpec,
     *,
     all_commits: bool = False,
     baseline: str | None = None,
     warn=None,
     exp_commits: bool = False,
-) -> tuple[list, list[str]]:
-    """collect() then build(): the registry table of a repository for any format; `warn` gets
-    error_summary() of the rows when some have errors."""
+) -> list[Experiment]:
+    """collect(), handing `warn` error_summary() of the rows when some have errors."""
     from expbook.registry.rows import error_summary
 
     experiments = collect(repo, all_commits=all_commits, baseline=baseline, exp_commits=exp_commits)
     warning = error_summary(experiments)
     if warning and warn is not None:
         warn(warning)
-    return build(experiments, spec)
+    return experiments
 
 
 __all__ = [
@@ -247,11 +283,12 @@ __all__ = [
     "TableSpec",
     "build",
     "build_with_experiments",
+    "collect_checked",
     "count_rows",
     "hidden_line",
     "nested",
     "prepare",
     "readable_columns",
+    "readable_table",
     "render_cached",
-    "rows_for",
 ]
