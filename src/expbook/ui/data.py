@@ -33,6 +33,7 @@ class Snapshot:
     flat: list[dict[str, Any]]
     params: list[str]
     metrics: list[str]
+    columns: list[str] = field(default_factory=list)  # every flat key, for compile_where
     taken: float = field(default_factory=time.monotonic)
     by_name: dict[str, registry.Experiment] = field(default_factory=dict)  # unique names, revs
     dicts: dict[int, dict] = field(default_factory=dict)  # row index -> to_dict() (lazy)
@@ -42,7 +43,8 @@ class Snapshot:
     def of(cls, rows: list[registry.Experiment]) -> Snapshot:
         params = list(dict.fromkeys(k for r in rows for k in r.params))
         metrics = list(dict.fromkeys(k for r in rows for k in r.metrics))
-        snap = cls(rows, [r.flat() for r in rows], params, metrics)
+        flat = [r.flat() for r in rows]
+        snap = cls(rows, flat, params, metrics, columns_of(flat))
         seen: dict[str, int] = {}
         for r in rows:
             seen[r.name] = seen.get(r.name, 0) + 1
@@ -53,23 +55,25 @@ class Snapshot:
         return snap
 
     def row_dict(self, i: int) -> dict:
-        if i not in self.dicts:
-            self.dicts[i] = self.rows[i].to_dict()
-        return self.dicts[i]
+        d = self.dicts.get(i)
+        if d is None:
+            d = self.dicts[i] = self.rows[i].to_dict()
+        return d
 
     def matching(self, where: str) -> list[int]:
         """Indexes of the rows `where` keeps (all for an empty expression); QueryError as the CLI."""
         where = where.strip()
         if not where:
             return list(range(len(self.rows)))
-        if where not in self.filters:
+        hits = self.filters.get(where)  # requests run in threads: read once, never re-look-up
+        if hits is None:
             if len(where) > MAX_WHERE:
                 raise QueryError(f"where expression too long ({len(where)} > {MAX_WHERE} chars)")
             try:
                 parse(where)
                 pred = compile_where(
                     where,
-                    columns_of(self.flat),
+                    self.columns,
                     {"params": self.params, "metrics": self.metrics},
                 )
                 hits = [i for i, row in enumerate(self.flat) if pred(row)]
@@ -78,7 +82,7 @@ class Snapshot:
             if len(self.filters) > 32:
                 self.filters.clear()
             self.filters[where] = hits
-        return self.filters[where]
+        return hits
 
 
 class RepoData:

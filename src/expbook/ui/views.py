@@ -56,8 +56,9 @@ def experiment(data: RepoData, name: str) -> dict:
 
 def curves_of(data: RepoData, rev: str) -> dict[str, Any]:
     """All step curves of one commit (cached: a commit never changes; the workspace does)."""
-    if rev != "workspace" and rev in data.curves:
-        return data.curves[rev]
+    cached = data.curves.get(rev) if rev != "workspace" else None
+    if cached is not None:
+        return cached
     try:
         found = read_curves(data.root, rev)
     except ExpbookError:
