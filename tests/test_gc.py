@@ -205,3 +205,15 @@ def test_kill_9_during_yes_leaves_a_repo_git_and_a_rerun_accept(repo, when):
     dvc("gc", "-w", "--all-commits", "--all-experiments", "-f", cwd=repo)
     assert snapshot(repo)[2] == before
     assert json.loads(run_cli(repo, "registry", "--format", "json").stdout)  # still readable
+
+
+def test_gc_yes_works_without_a_git_identity(repo, monkeypatch):
+    """The notes commit falls back to expbook's identity, as `expbook note` does."""
+    sh("git", "config", "--unset", "user.name", cwd=repo)
+    sh("git", "config", "--unset", "user.email", cwd=repo)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("EMAIL", "")
+    gc(repo, "--where", "name = 's-001'", "--yes")
+    assert "s-001" not in exp_refs(repo) and len(exp_refs(repo)) == 9
+    listed = sh("git", "notes", "--ref", "expbook", "list", cwd=repo).stdout.splitlines()
+    assert len(listed) == 9

@@ -2,7 +2,8 @@
 
 `compare` (differing params, metric deltas, ranking by metric or score), `stats` (seed
 groups, t-tests, Holm), `curves` (dvclive step curves from git/DVC cache), `plotting` and
-`groupplot` (PNG/SVG/PDF/HTML curve plots), `exporting` (one CSV per experiment).
+`groupplot` (PNG/SVG/PDF/HTML curve plots), `exporting` (one CSV per experiment),
+`export_tb` / `export_mlflow` (TensorBoard runs / MLflow runs; optional extras).
 
 May import: `expbook.registry`, `expbook.query`, `expbook.output`, `expbook.errors`.
 """
