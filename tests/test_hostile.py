@@ -454,3 +454,30 @@ def test_where_matching_nothing_is_an_empty_table(bomb_repo, fmt):
         assert json.loads(result.stdout) == []
     else:
         assert "name" in result.stdout and "acc" in result.stdout
+
+
+@FUZZ
+@given(st.text(max_size=40))
+def test_set_options_fuzz(value):
+    """Any `-S key=<text>` value: a Spec or an ExpbookError (hydra's grammar included)."""
+    from expbook.sweep import spec_from_options
+
+    with contextlib.suppress(ExpbookError):
+        spec_from_options([f"train.lr={value}"], {"metric": "acc"}).planned_runs()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda tmp: ["sweep", "run", str(tmp / "big.yaml")],
+        lambda tmp: ["sweep", "run", "-S", "lr=" + "9" * 5000 + ",1", "--metric", "acc"],
+    ],
+    ids=["spec", "set-option"],
+)
+def test_huge_integers_in_sweep_input(tmp_dir, make):
+    (tmp_dir / "big.yaml").write_text(
+        f"name: s\nmetric: acc\ntrials: {'9' * 5000}\nparams: {{lr: [1, 2]}}\n"
+    )
+    result = CliRunner().invoke(cli, make(tmp_dir))
+    assert result.exit_code == 2, result.output
+    assert "a value cannot be read (Exceeds the limit (4300 digits)" in result.output

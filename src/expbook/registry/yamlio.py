@@ -62,6 +62,8 @@ def parse(text: str | bytes, source: str) -> Any:
         return _bounded(source, len(text), partial(_yaml().load, text))
     except YAMLError as exc:
         raise _error(source, exc) from exc
+    except ValueError as exc:  # e.g. a 5,000-digit integer (Python's int digit limit)
+        raise YAMLFileError(f"{source}: a value cannot be read ({_short(exc)})") from exc
 
 
 def load(path: str | os.PathLike) -> Any:
@@ -116,6 +118,14 @@ def parse_params(path: str, data: bytes) -> Any:
         raise YAMLFileError(f"{path}: {ext[1:].upper()} file structure is corrupted") from exc
 
 
+def _short(exc: Exception) -> str:
+    return str(exc).split(";")[0][:120]
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """`key=value` of a `-S` option -> (key, value) typed as `dvc exp run -S` types it.
 
@@ -135,7 +145,9 @@ def parse_override(text: str) -> tuple[str, Any]:
         override = OverridesParser.create().parse_override(item)
         value = override.value()
     except RecursionError as exc:
-        raise YAMLFileError(f"-S {text!r}: nests too deep") from exc
+        raise YAMLFileError(f"-S {_clip(text)!r}: nests too deep") from exc
+    except ValueError as exc:  # e.g. a 5,000-digit integer (Python's int digit limit)
+        raise YAMLFileError(f"-S {_clip(text)!r}: a value cannot be read ({_short(exc)})") from exc
     except HydraException as exc:
         first = (str(exc).strip() or "bad syntax").splitlines()[0]
         raise YAMLFileError(f"-S {text!r}: cannot parse ({first})") from exc
