@@ -127,6 +127,36 @@ def test_every_readme_command_parses(line):
     parses_current(line)
 
 
+def inline_mentions() -> list[str]:
+    """`expbook ...` spans in README prose: names and flags, not always a runnable line."""
+    return sorted(set(re.findall(r"(?<!`)`(expbook [^`]+)`(?!`)", README.read_text())))
+
+
+@pytest.mark.parametrize("span", inline_mentions())
+def test_every_readme_mention_names_real_commands_and_options(span):
+    """`expbook push/pull REMOTE`, `expbook check --on-fail CMD`: every command named exists,
+    and every --flag named is one of its options."""
+    words = span.replace("[", " ").replace("]", " ").split()[1:]
+    commands = [cli]
+    while words and not words[0].startswith("-"):
+        subs = [
+            g.get_command(click.Context(g), name)
+            for g in commands
+            if isinstance(g, click.Group)
+            for name in words[0].split("/")
+        ]
+        if not subs:
+            break  # an argument (EXP, REMOTE)
+        assert all(subs), f"{span!r}: no command {words[0]!r}"
+        commands, words = subs, words[1:]
+    for word in words:
+        if word.startswith("-") and word != "-":
+            flag = word.split("=", 1)[0].rstrip(",.;:")
+            assert any(flag in o.opts + o.secondary_opts for c in commands for o in c.params), (
+                f"{span!r}: {flag} is not an option of it"
+            )
+
+
 def test_readme_has_commands_to_check():
     assert len(readme_lines()) > 20
 
@@ -154,9 +184,9 @@ def test_every_format_option_is_the_shared_one():
     with_format = []
     for path, command in TREE.items():
         names = {o for option in _options(command) for o in option.opts}
-        if "--format" in names:
+        if "--format" in names or "--json" in names:
             with_format.append(path)
-            assert {"-f", "--json"} <= names, path
+            assert {"-f", "--format", "--json"} <= names, path
         if "--out" in names or "-o" in names:
             assert {"-o", "--out", "--output"} <= names, path
     assert {("registry",), ("show",), ("compare",), ("best",), ("stats",)} <= set(with_format)

@@ -134,7 +134,9 @@ def export(exps, target, out_dir, tracking_uri, mlflow_experiment, where, force,
 
             export_tb.require()
         check_output_dir(out_dir)  # refuse a bad -o before reading anything
-    selected = _select(repo, exps, where)
+    from expbook.registry import select
+
+    selected = select(repo, exps, where)
     if target != "csv" and any(e.rev == "workspace" for e in selected):
         raise ExpbookError(f"the uncommitted workspace cannot go --to {target}; name a commit")
     items = []
@@ -161,23 +163,3 @@ def export(exps, target, out_dir, tracking_uri, mlflow_experiment, where, force,
         )
         for name, run_id, created in runs:
             click.echo(f"{'created' if created else 'updated'} MLflow run {run_id} for {name}")
-
-
-def _select(repo: str, exps: tuple[str, ...], where: str | None) -> list:
-    """The experiments EXPS name, or the committed rows --where selects (default: all)."""
-    from expbook import registry
-    from expbook.query import filter_experiments
-    from expbook.registry import resolve_many
-
-    if exps and where:
-        raise ExpbookError("give either EXPS or --where, not both")
-    if exps:
-        selected = resolve_many(repo, exps)
-    else:
-        rows = [e for e in registry.collect(repo) if e.kind != "workspace"]
-        selected = filter_experiments(rows, where)
-    if not selected:
-        raise ExpbookError(
-            f"no experiment matches --where {where!r}" if where else "nothing to export"
-        )
-    return selected

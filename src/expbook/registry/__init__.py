@@ -6,7 +6,7 @@ files), `snapshot` (one commit's DVC state), `dvcstate` (DVC's queue and running
 `cache` (the per-commit cache), `reader` (reads commits for rows: `RepoReader`), `notes` (the
 refs/notes/expbook notes: read and write), `rows` (the `Experiment` row type, `collect`,
 `resolve`, `load`), `lookup` (what a user types -> rows or commits: `resolve_many`,
-`resolve_commit`, `resolve_annotatable`) and `table` (the registry table: column choice, the
+`resolve_commit`, `resolve_annotatable`, `select`) and `table` (the registry table: column choice, the
 readable terminal default, cached json/csv).
 
 May import: `expbook.query` (for `load(where=...)`), `expbook.output`, `expbook.errors`,
@@ -15,7 +15,7 @@ May import: `expbook.query` (for `load(where=...)`), `expbook.output`, `expbook.
 Python:  from expbook import registry; df = registry.load(".", where="val.acc > 0.9")
 """
 
-from expbook.registry.lookup import resolve_annotatable, resolve_commit, resolve_many
+from expbook.registry.lookup import resolve_annotatable, resolve_commit, resolve_many, select
 from expbook.registry.rows import (
     EXPS_PREFIX,
     NOTES_REF,
@@ -41,4 +41,5 @@ __all__ = [
     "resolve_annotatable",
     "resolve_commit",
     "resolve_many",
+    "select",
 ]

@@ -53,3 +53,24 @@ def resolve_annotatable(repo: str | os.PathLike, exp: str) -> Experiment:
     if target.rev == "workspace":
         raise ExpbookError(f"{exp!r} is the uncommitted workspace; notes and tags need a commit")
     return target
+
+
+def select(
+    repo: str | os.PathLike, names: Iterable[str] = (), where: str | None = None
+) -> list[Experiment]:
+    """The rows `names` name (resolve_many), or else the committed rows `where` selects
+    (default: every committed row); ExpbookError when both are given or nothing is selected."""
+    from expbook.query import filter_experiments
+
+    names = list(names)
+    if names and where:
+        raise ExpbookError("give either experiment names or --where, not both")
+    if names:
+        return resolve_many(repo, names)
+    rows = [e for e in collect(repo) if e.kind != "workspace"]
+    selected = filter_experiments(rows, where)
+    if not selected:
+        raise ExpbookError(
+            f"no experiment matches --where {where!r}" if where else "no committed experiment"
+        )
+    return selected
