@@ -12,7 +12,10 @@ $(STAMP): pyproject.toml
 	# the local CPU build first: any other torch spec pulls a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
 	# the export extras too: their tests read the results back with tensorboard and mlflow
-	$(PY) -m pip install -q -e ".[dev,tensorboard,mlflow]"
+	$(PY) -m pip install -q -e ".[dev,tensorboard,mlflow,ray]"
+	# the shared-storage sweep tests start a throwaway PostgreSQL server (initdb/pg_ctl)
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ apt-get update -q && apt-get install -y -q postgresql; }
 	# the dashboard's browser tests drive Debian's chromium (root + apt on CI machines)
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q chromium chromium-driver; }

@@ -15,3 +15,5 @@ BEST_VALUE = "EXPBOOK_BEST_VALUE"
 # Set for `expbook check --on-fail` commands: the checked experiment and its failed rules.
 CHECK_NAME = "EXPBOOK_CHECK_NAME"
 CHECK_FAILED = "EXPBOOK_CHECK_FAILED"
+# Where a Ray node keeps its clone and trial workspaces (default: $TMPDIR/expbook-ray-<uid>).
+WORKDIR = "EXPBOOK_WORKDIR"

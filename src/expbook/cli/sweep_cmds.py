@@ -110,6 +110,38 @@ def sweep() -> None:
     metavar="URL",
     help="POST the same JSON to URL (a webhook; 5 s timeout; failures are logged, never fatal).",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Where trials run (default: the spec's `backend:`, else local worker processes).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="ADDR",
+    help="Ray cluster to join (HOST:PORT or auto); default: start a local Ray instance.",
+)
+@click.option(
+    "--git-remote",
+    default=None,
+    metavar="NAME",
+    help="Git remote the Ray nodes fetch the baseline from and push trials to (default origin).",
+)
+@click.option(
+    "--storage",
+    default=None,
+    metavar="URL",
+    help="Shared optuna storage (postgresql://..., sqlite:///..., journal:PATH): several "
+    "sweep processes with one spec share one study and push their trials to --git-remote.",
+)
+@click.option(
+    "--heartbeat",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="With --storage: seconds between heartbeats; a trial silent for 3 is failed and rerun.",
+)
 @format_options
 @repo_option
 def run(
@@ -133,6 +165,11 @@ def run(
     fmt,
     output,
     force,
+    backend,
+    ray_address,
+    git_remote,
+    storage,
+    heartbeat,
     repo,
 ):
     """Run (or resume) a sweep from a YAML spec or -S options.
@@ -145,11 +182,13 @@ def run(
         expbook sweep -S train.lr=1e-4..1e-2:log --method tpe --trials 20 -m val.acc --json
         expbook sweep sweeps/lr-wd.yaml --on-best "notify-send 'new best'" \\
             --on-best-url http://127.0.0.1:8000/hook
+        expbook sweep sweeps/lr-wd.yaml --backend ray --ray-address auto -j 16
+        expbook sweep sweeps/lr-wd.yaml --storage postgresql://db/optuna --git-remote origin
     """
     from expbook.errors import SpecError
     from expbook.lifecycle.alerts import Alerts, BestWatch
     from expbook.output import format_for
-    from expbook.sweep import load_spec, run_sweep, spec_from_options
+    from expbook.sweep import backends, load_spec, run_sweep, spec_from_options
     from expbook.sweep.report import Progress
 
     overrides = {
@@ -180,12 +219,21 @@ def run(
     spec.check_size()  # before the repo is even opened
     fmt = format_for(fmt, output)
     progress = None if fmt != "table" or output or not sys.stderr.isatty() else Progress()
+    shared = {}
+    if storage:
+        shared = {"storage": storage, "git_remote": git_remote, "heartbeat": heartbeat}
+    spec.backend = backends.with_cli(spec.backend, backend, ray_address, git_remote)
+    if git_remote and spec.backend["name"] != "ray" and not storage:
+        raise SpecError("--git-remote needs --backend ray or --storage")
+    factory = backends.factory(spec.backend)
     alerts = Alerts.from_options(on_best, on_best_url)
     watch = None
     if alerts is not None:
         first = spec.metrics[0]  # nsga2: alerts follow the first objective
         watch = BestWatch(alerts, spec.name, first.key, first.mode)
-    result = run_sweep(spec, repo, progress=progress, on_best=watch)
+    result = run_sweep(
+        spec, repo, progress=progress, on_best=watch, backend_factory=factory, **shared
+    )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if fmt == "table" and output is None:

@@ -127,17 +127,23 @@ def _tip(g: GitRepo) -> str | None:
 def _swap(g: GitRepo, sha: str, doc: dict, old_tip: str | None) -> bool:
     """Write the note on top of `old_tip` and move the notes ref only if it still points there
     (compare-and-swap); False when another writer won."""
+    return _swap_many(g, {sha: doc}, old_tip)
+
+
+def _swap_many(g: GitRepo, docs: dict[str, dict], old_tip: str | None) -> bool:
+    """`_swap` of several notes at once: one ref move for all of them."""
     import secrets
 
     repo = g.repo
     sig = signature(repo)
-    text = json.dumps(doc, sort_keys=True, indent=1) + "\n"
     # libgit2 writes a note straight to a ref: give it a private one, then swap the real ref
     tmp = f"{NOTES_REF}-tmp-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         if old_tip:
             repo.references.create(tmp, old_tip)
-        repo.create_note(text, sig, sig, sha, tmp, True)
+        for sha, doc in docs.items():
+            text = json.dumps(doc, sort_keys=True, indent=1) + "\n"
+            repo.create_note(text, sig, sig, sha, tmp, True)
         new_tip = str(repo.references[tmp].target)
     finally:
         if tmp in repo.references:
@@ -188,6 +194,23 @@ def update(repo, sha: str, fn: Callable[[dict], dict], attempts: int = 50) -> di
                 return new
             time.sleep(0.005 * (1 + attempt % 10))  # let the other writer finish
     raise ExpbookError(f"could not update the note of {sha[:7]}: {NOTES_REF} kept moving")
+
+
+def update_many(repo, fns: dict[str, Callable[[dict], dict]], attempts: int = 50) -> None:
+    """`update` of several commits' notes in one notes commit (a sweep driver landing a batch
+    of finished trials: one ref move instead of one per trial)."""
+    g = _open(repo)
+    if not fns:
+        return
+    with _locked(g):
+        for attempt in range(attempts):
+            fresh = GitRepo(g.root)
+            old_tip = _tip(fresh)
+            docs = {sha: fn(dict(get(fresh, sha) if old_tip else {})) for sha, fn in fns.items()}
+            if _swap_many(fresh, docs, old_tip):
+                return
+            time.sleep(0.005 * (1 + attempt % 10))
+    raise ExpbookError(f"could not update {len(fns)} notes: {NOTES_REF} kept moving")
 
 
 def add_note(repo, sha: str, text: str) -> dict:

@@ -92,6 +92,11 @@ def pull(repo=".", remote: str = "origin", with_cache: bool | None = None) -> in
     _dvc_exp("pull", g.root, remote, with_cache)
     # sweep state: fast-forward only; a diverged local state is kept (git refuses the update)
     git("fetch", "--no-tags", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*", cwd=g.root, check=False)
+    return merge_remote_notes(g, remote)
+
+
+def merge_remote_notes(g, remote: str) -> int:
+    """Fetch the remote's notes ref and merge it into ours; returns how many notes changed."""
     probe = run_git("ls-remote", remote, NOTES_REF, cwd=g.root, check=False)
     if probe.returncode != 0 or not probe.stdout.strip():
         return 0
@@ -111,6 +116,18 @@ def pull(repo=".", remote: str = "origin", with_cache: bool | None = None) -> in
         _record_merge(fresh.repo, remote)
         fresh.repo.references.delete(_REMOTE_TMP_REF)
     return changed
+
+
+def push_notes(repo=".", remote: str = "origin", attempts: int = 8) -> None:
+    """Push the notes ref; when another writer pushed first, merge theirs and try again
+    (sweep workers sharing one study all push notes to one remote)."""
+    g = _open(repo)
+    for _ in range(attempts):
+        proc = run_git("push", "-q", remote, f"{NOTES_REF}:{NOTES_REF}", cwd=g.root, check=False)
+        if proc.returncode == 0:
+            return
+        merge_remote_notes(g, remote)
+    raise ExpbookError(f"git push {remote} {NOTES_REF} kept being rejected: {proc.stderr.strip()}")
 
 
 def _record_merge(repo, remote: str) -> None:

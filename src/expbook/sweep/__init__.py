@@ -22,7 +22,7 @@ def status(repo: str, name: str, baseline: str | None = None) -> dict[str, Any]:
     from expbook.sweep.ranking import rank_trials
     from expbook.sweep.report import metrics_of
 
-    data = state.load(repo, name)
+    data = state.load_merged(repo, name)
     trials = sorted(state.baseline_trials(data, baseline), key=lambda t: t.get("number") or 0)
     metrics = metrics_of(data.get("spec", {}))
     counts: dict[str, int] = {}

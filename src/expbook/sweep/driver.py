@@ -119,7 +119,15 @@ def _recover(g, repo: str, spec: Spec, baseline: str, records: list[dict]) -> li
 
 class Driver:
     def __init__(
-        self, spec: Spec, repo: str, backend_factory=None, progress=None, on_best=None
+        self,
+        spec: Spec,
+        repo: str,
+        backend_factory=None,
+        progress=None,
+        on_best=None,
+        storage: str | None = None,
+        git_remote: str | None = None,
+        heartbeat: int = 10,
     ) -> None:
         import pygit2
 
@@ -142,13 +150,28 @@ class Driver:
         self.running: dict[int, tuple[Any, dict]] = {}  # run number -> (handle, record)
         self.skipped = 0
         self.warnings: list[str] = []
+        self.state_name = spec.name
+        self.shared: Any = None
+        self.publisher: Any = None
+        if storage:  # many workers, one study: see expbook.sweep.shared
+            self._share(storage, git_remote or "origin", heartbeat)
+
+    def _share(self, storage: str, remote: str, heartbeat: int) -> None:
+        from expbook.sweep import shared
+
+        worker = shared.worker_id(self.repo)
+        self.shared = shared.SharedStudy(storage, self.spec, self.baseline, worker, heartbeat)
+        # one state ref per worker (each pushes its own); `sweep status` merges them
+        self.state_name = f"{self.spec.name}@{worker}"
+        state_ref = st.STATE_PREFIX + self.state_name
+        self.publisher = shared.Publisher(self.repo, remote, state_ref)
 
     # ------------------------------------------------------------------ bookkeeping
     def _save(self, other: list[dict]) -> None:
         st.save(
             self.repo,
             {
-                "name": self.spec.name,
+                "name": self.state_name,
                 "baseline": self.baseline,
                 "spec": self.spec.to_dict(),
                 "trials": other + self.records,
@@ -172,6 +195,9 @@ class Driver:
         if phash in self.done_hashes:
             return None
         number = self._next_number()
+        if self.shared is not None and kind == "trial":  # unique across the study's workers
+            seeds = self._seeds()
+            number = search_number(self.search, cid) * len(seeds) + seeds.index(seed) + 1
         self.launched += kind == "trial"
         record = {
             "number": number,
@@ -228,7 +254,7 @@ class Driver:
         backend, ok = None, False
         try:
             workspace.clean_stale(self.repo)
-            old = st.load(self.repo, spec.name, missing_ok=True)
+            old = st.load(self.repo, self.state_name, missing_ok=True)
             mine = st.baseline_trials(old, self.baseline)
             other = [t for t in old.get("trials", []) if t not in mine]
             # runs an interrupted sweep left queued/running never finished: they run again
@@ -244,9 +270,11 @@ class Driver:
             cache_dir = dvc_cache_dir(self.repo)
             # the workers import DVC and make their worktrees while the search is planned
             backend = self._start_backend(cache_dir)
-            search = Search(spec)
+            search = self.search = Search(spec, shared=self.shared)
             self.warnings = checked + self._dirty_warning()
-            self._feed(search)
+            self.finished_configs: set[str] = set()
+            if self.shared is None:  # a shared study has them already
+                self._feed(search)
             self._plan_total(search)
             if spec.validate:
                 self._validate(search, cache_dir, spec.validate)
@@ -264,6 +292,8 @@ class Driver:
             lock.release()
             if self.on_best:
                 self.on_best.close()
+            if self.shared is not None:
+                self.shared.close()
         return self._result(search, start)
 
     def _start_backend(self, cache_dir: str):
@@ -318,12 +348,14 @@ class Driver:
         else:
             configs -= len(self.finished_configs)
         runs = configs * len(self._seeds())
+        if self.shared is not None:  # the shared study decides when the search is done
+            configs = runs = 10**9
         if self.spec.max_trials:
             runs = min(runs, max(0, self.spec.max_trials - len(self.previous)))
         self.configs_left = configs
         self.budget_runs = runs
         self.launched = 0
-        self.total = len(self.previous) + runs
+        self.total = len(self.previous) + min(runs, search.planned() * len(self._seeds()))
 
     def _validate(self, search: Search, cache_dir: str, cmd: str) -> None:
         from expbook.sweep.validate import run_validation
@@ -372,12 +404,18 @@ class Driver:
                     self.running[rec["number"]] = (backend.submit(self._task(rec)), rec)
                 if not self.running:
                     break
-                for result in backend.poll(0.3):
+                results = backend.poll(0.3)
+                for result in results:
                     self._finish(search, result)
+                if results:  # once per batch: a busy driver lands dozens per poll
                     self._save(other)
+                if self.publisher is not None and results:
+                    self._publish([r["name"] for r in results if r.get("rev")])
                 self._prune(search, backend)
                 if self.progress:
                     self.progress.update(self.records, len(self.running), spec.metrics)
+            if self.publisher is not None:  # what a failed push left behind, and the state
+                self._publish([])
         finally:
             if self.progress:
                 self.progress.stop()
@@ -399,6 +437,15 @@ class Driver:
             else:
                 rec["status"] = "interrupted"
         self._save(other)
+
+    def _publish(self, names: list[str]) -> None:
+        """--storage: push finished trials for the other workers; a failed push warns, retries."""
+        try:
+            self.publisher.publish(names)
+        except ExpbookError as exc:
+            text = f"could not push trials to {self.publisher.remote} (will retry): {exc}"
+            if text not in self.warnings:
+                self.warnings.append(text)
 
     def _ask(self, search: Search, cid: int) -> bool:
         """Queue the runs of one new config; False when the search has nothing more to give."""
@@ -506,12 +553,24 @@ class Driver:
         )
 
 
+def search_number(search: Search, cid: int) -> int:
+    number = search.trial_number(cid)
+    assert number is not None  # a shared study's config always comes from an optuna trial
+    return number
+
+
 def run_sweep(
-    spec: Spec, repo: str = ".", *, backend_factory=None, progress=None, on_best=None
+    spec: Spec,
+    repo: str = ".",
+    *,
+    backend_factory=None,
+    progress=None,
+    on_best=None,
+    **shared: Any,
 ) -> SweepResult:
     """Run (or resume) a sweep in `repo`; every finished trial is a DVC experiment ref.
 
     `on_best`: a `expbook.lifecycle.alerts.BestWatch` told of each finished trial.
+    `storage=URL` (with `git_remote`, `heartbeat`) joins a study shared with other workers.
     """
-    driver = Driver(spec, repo, backend_factory=backend_factory, progress=progress, on_best=on_best)
-    return driver.run()
+    return Driver(spec, repo, backend_factory, progress, on_best, **shared).run()

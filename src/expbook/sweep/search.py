@@ -20,23 +20,27 @@ def _quiet() -> None:
 
 
 class Search:
-    """Wraps one in-memory optuna study; configs are dicts of spec key -> value."""
+    """Wraps one optuna study (in memory, or shared through `shared`: see sweep.shared);
+    configs are dicts of spec key -> value."""
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, shared: Any = None) -> None:
         import optuna
 
         _quiet()
         self.spec = spec
+        self.shared = shared  # a SharedStudy: storage, study name, heartbeat
         self.distributions = self._distributions()
         directions = [m.direction for m in spec.metrics]
+        # workers sharing a study must not all draw the same sequence
+        seed = spec.seed if shared is None else spec.seed + shared.seed_offset
         sampler = {
-            "grid": lambda: optuna.samplers.RandomSampler(seed=spec.seed),  # grid = enqueued
-            "random": lambda: optuna.samplers.RandomSampler(seed=spec.seed),
+            "grid": lambda: optuna.samplers.RandomSampler(seed=seed),  # grid = enqueued
+            "random": lambda: optuna.samplers.RandomSampler(seed=seed),
             "tpe": lambda: optuna.samplers.TPESampler(
-                seed=spec.seed, n_startup_trials=min(10, max(3, (spec.trials or 10) // 3))
+                seed=seed, n_startup_trials=min(10, max(3, (spec.trials or 10) // 3))
             ),
             "nsga2": lambda: optuna.samplers.NSGAIISampler(
-                seed=spec.seed, population_size=max(4, min(50, (spec.trials or 20) // 2))
+                seed=seed, population_size=max(4, min(50, (spec.trials or 20) // 2))
             ),
         }[spec.method]()
         pruner = {
@@ -48,13 +52,18 @@ class Search:
                 min_resource=max(1, spec.min_epochs)
             ),
         }[spec.prune]()
+        kw: dict[str, Any] = {"sampler": sampler}
         if len(directions) > 1:
-            self.study = optuna.create_study(directions=directions, sampler=sampler)
+            kw["directions"] = directions
         else:
-            self.study = optuna.create_study(
-                direction=directions[0], sampler=sampler, pruner=pruner
-            )
+            kw.update(direction=directions[0], pruner=pruner)
         self._grid = self.grid() if spec.method == "grid" else None
+        self._grid_total = len(self._grid or [])
+        if shared is None:
+            self.study = optuna.create_study(**kw)
+        else:
+            self.study = shared.open(kw, self._grid)
+            self._grid = [] if self._grid is not None else None  # enqueued in the study
         self._trials: dict[int, Any] = {}  # config id -> optuna trial
         self._reported: dict[int, set[int]] = {}
 
@@ -91,7 +100,7 @@ class Search:
 
     def planned(self) -> int:
         """How many configs the search will try."""
-        return len(self._grid) if self._grid is not None else int(self.spec.trials or 0)
+        return self._grid_total if self._grid is not None else int(self.spec.trials or 0)
 
     def add_finished(
         self,
@@ -125,6 +134,12 @@ class Search:
 
     def ask(self, config_id: int, skip: set[str] | None = None) -> dict[str, Any] | None:
         """The next config to run (None when a grid is exhausted); `skip` = configs done already."""
+        if self.shared is not None:
+            trial = self.shared.ask(self.study, self.distributions, busy=bool(self._trials))
+            if trial is None:
+                return None
+            self._trials[config_id] = trial
+            return dict(trial.params)
         if self._grid is not None:
             from expbook.sweep.spec import params_hash
 
@@ -159,6 +174,8 @@ class Search:
         self._reported.pop(config_id, None)
         if trial is None:
             return
+        if self.shared is not None:
+            self.shared.done(trial)
         finite = [v for v in values or [] if v is not None and math.isfinite(v)]
         if status == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
@@ -166,6 +183,11 @@ class Search:
             self.study.tell(trial, finite if len(finite) > 1 else finite[0])
         else:
             self.study.tell(trial, state=TrialState.FAIL)
+
+    def trial_number(self, config_id: int) -> int | None:
+        """The study's number of a config's trial (unique across workers sharing a study)."""
+        trial = self._trials.get(config_id)
+        return None if trial is None else trial.number
 
     def pareto_optuna_trials(self) -> list[Any]:
         return list(self.study.best_trials) if len(self.spec.metrics) > 1 else []

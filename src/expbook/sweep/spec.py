@@ -32,6 +32,7 @@ TOP_KEYS = {
     "budget",
     "promote",
     "validate",
+    "backend",
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -116,6 +117,7 @@ class Spec:
     promote_top: int = 0
     promote_set: dict[str, Any] = field(default_factory=dict)
     validate: str | None = None
+    backend: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
     source: str = "<spec>"
     lines: dict[str, int] = field(default_factory=dict)  # "params.train.lr" -> line in source
     trial_limit: int = MAX_TRIALS  # `--max-trials`: refuse a plan with more runs than this
@@ -300,6 +302,9 @@ def build_spec(data: dict, ctx: _Ctx) -> Spec:
     _prune(data.get("prune"), spec, ctx)
     _budget(data.get("budget"), spec, ctx)
     _promote(data.get("promote"), spec, ctx)
+    from expbook.sweep.backends import parse_backend
+
+    spec.backend = parse_backend(data.get("backend"), ctx.err)
     return spec
 
 

@@ -39,6 +39,19 @@ def load(repo: str, name: str, missing_ok: bool = False) -> dict[str, Any]:
     return json.loads(commit.tree[STATE_FILE].data)
 
 
+def load_merged(repo: str, name: str) -> dict[str, Any]:
+    """Sweep `name` with the states of its shared-storage workers (`name@worker`) merged in."""
+    parts = [n for n in names(repo) if n == name or n.startswith(name + "@")]
+    if not parts:
+        return load(repo, name)  # NotFoundError listing the known sweeps
+    states: list[dict[str, Any]] = [load(repo, n) for n in parts]
+    newest = sorted(states, key=lambda s: str(s["updated"]) if "updated" in s else "")[-1]
+    merged = dict(newest)
+    merged["name"] = name
+    merged["trials"] = [t for s in states for t in s.get("trials", [])]
+    return merged
+
+
 def save(repo: str, state: dict[str, Any], message: str = "expbook sweep state") -> str:
     """Commit `state` as the new tip of its sweep ref (history kept: parent = previous tip)."""
     g = open_repository(repo)
@@ -65,6 +78,16 @@ def write_note(repo: str, sha: str, sweep: dict[str, Any]) -> None:
     from expbook.registry import notes
 
     notes.update(repo, sha, lambda doc: {**doc, "sweep": sweep})
+
+
+def write_notes(repo: str, sweeps: dict[str, dict[str, Any]]) -> None:
+    """`write_note` for several trials at once (one notes commit)."""
+    from expbook.registry import notes
+
+    def setter(sweep: dict[str, Any]):
+        return lambda doc: {**doc, "sweep": sweep}
+
+    notes.update_many(repo, {sha: setter(sweep) for sha, sweep in sweeps.items()})
 
 
 def baseline_trials(state: dict[str, Any], baseline: str | None) -> list[dict[str, Any]]:

@@ -102,7 +102,8 @@ def run_trial(ws: Path, baseline: str, task: dict) -> dict[str, Any]:
                 dvc_repo.scm_context.quiet = True
                 mark = time.time()
                 try:
-                    dvc_repo.reproduce()
+                    # a Ray node passes pull=True: stage inputs come from the DVC remote
+                    dvc_repo.reproduce(**task.get("reproduce", {}))
                 except Exception as exc:
                     error = _describe(exc, log_path)
                 timing["reproduce"] = time.time() - mark
@@ -124,22 +125,19 @@ def run_trial(ws: Path, baseline: str, task: dict) -> dict[str, Any]:
         )
         result.update(status="pruned" if pruned else "success", rev=sha, ref=ref)
         result["values"] = match_values(result.get("metrics") or {}, task["metric_keys"])
-        # the note right after the ref: a sweep killed now still finds this trial on resume
-        state.write_note(
-            task["repo"],
-            sha,
-            {
-                **task["sweep"],
-                "status": result["status"],
-                "values": result["values"],
-                "error": None,
-            },
-        )
+        if task.get("write_note", True):  # remote backends: the driver writes it (one writer)
+            # the note right after the ref: a sweep killed now still finds this trial on resume
+            state.write_note(task["repo"], sha, trial_note(task, result))
         log_path.unlink(missing_ok=True)
         timing["commit"] = time.time() - mark
     result["timing"] = {k: round(v, 3) for k, v in timing.items()}
     result["duration"] = round(time.time() - start, 3)
     return result
+
+
+def trial_note(task: dict, result: dict) -> dict[str, Any]:
+    """The `sweep` entry of a finished trial's expbook note (what the registry shows)."""
+    return {**task["sweep"], "status": result["status"], "values": result["values"], "error": None}
 
 
 class _redirect_output:
