@@ -29,7 +29,13 @@ class Terminated(KeyboardInterrupt):
 def install() -> None:
     """Make SIGTERM raise `Terminated` in the main thread (call once, from the CLI)."""
 
+    owner = os.getpid()
+
     def on_term(signum: int, frame: Any) -> None:
+        if os.getpid() != owner:  # a forked child (the registry's reader pool): die as usual
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         raise Terminated()
 
     with contextlib.suppress(ValueError):  # not the main thread (e.g. a test runner's worker)
