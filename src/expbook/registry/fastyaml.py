@@ -8,6 +8,7 @@ sweep spec reader uses it too.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, cast
 
@@ -77,6 +78,8 @@ def scalar(text: str) -> Any:
         low = text.lower().lstrip("+")
         if low.endswith("inf"):
             return float("-inf") if low.startswith("-") else float("inf")
+        if low == ".nan":  # float() takes "nan", not YAML's ".nan"
+            return math.nan
         return float(text)
     return text
 
@@ -107,10 +110,16 @@ def _value(text: str) -> Any:
             raise _Fallback
         inner = text[1:-1].strip()
         items = [item.strip() for item in inner.split(",")] if inner else []
-        if any(_DATE.match(item) for item in items):
+        if any(_DATE.match(item) or item[:2] in ("-", "- ") for item in items):
             raise _Fallback
         return [scalar(item) for item in items]
-    if text[:1] in _SPECIAL_START or ": " in text or text.endswith(":") or _DATE.match(text):
+    if (
+        text[:1] in _SPECIAL_START
+        or ": " in text
+        or text.endswith(":")
+        or _DATE.match(text)
+        or text[:2] in ("-", "- ")  # a block entry indicator, not a string (found by hypothesis)
+    ):
         raise _Fallback
     return scalar(text)
 
