@@ -67,3 +67,18 @@ def test_without_a_dvc_remote_push_fails_naming_outputs_and_pull_warns(tmp_path,
     assert "s-001: model.bin" in pulled.stderr
     quiet = run_cli(repo, "push", "origin", "--no-cache")
     assert quiet.returncode == 0 and "not pushed or checked (--no-cache)" in quiet.stdout
+
+
+def test_an_experiment_dvc_cannot_read_is_named_not_a_crash(dvc_repo):
+    """An exp ref whose commit has a broken dvc.yaml: listed as not shared, push exits 1."""
+    from expbook.share import outputs
+
+    base = sh("git", "rev-parse", "HEAD", cwd=dvc_repo).stdout.strip()
+    (dvc_repo / "dvc.yaml").write_text("stages: [unclosed\n")
+    broken = commit_all(dvc_repo, "broken dvc.yaml")
+    sh("git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/broken", broken, cwd=dvc_repo)
+    sh("git", "reset", "-q", "--hard", base, cwd=dvc_repo)
+    check = outputs.ensure_shared(dvc_repo)
+    assert list(check.missing) == ["broken"]
+    assert check.missing["broken"][0].startswith("(outputs unreadable: ")
+    assert "broken" in outputs.missing_outputs(dvc_repo, ["broken"]).missing

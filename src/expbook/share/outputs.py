@@ -58,24 +58,33 @@ def _dvc(root: str) -> Iterator:
         raise ExpbookError(f"DVC: {exc}") from exc
 
 
-def _outputs(dvc_repo, revs: dict[str, str]) -> dict[str, dict[str, set]]:
-    """name -> {output path: HashInfos (a directory's manifest and files)} of each commit,
-    read with DVC's own index at that commit (what `dvc push` of it would send)."""
+def _outputs(dvc_repo, revs: dict[str, str]) -> tuple[dict[str, dict[str, set]], dict]:
+    """(name -> {output path: HashInfos (a directory's manifest and files)}, name -> error) of
+    each commit, read with DVC's own index at that commit (what `dvc push` of it would send);
+    a commit DVC cannot read (a broken dvc.yaml) is an error entry, not a failed push."""
+    from dvc.exceptions import DvcException
+
     by_sha: dict[str, list[str]] = {}
     for name, sha in revs.items():
         by_sha.setdefault(sha, []).append(name)
     out: dict[str, dict[str, set]] = {}
+    errors: dict[str, str] = {}
     for sha in dvc_repo.brancher(revs=sorted(by_sha), workspace=False, sha_only=True):
         found: dict[str, set] = {}
-        for o in dvc_repo.index.outs:
-            if not o.use_cache or not o.hash_info or not o.hash_info.value:
-                continue
-            used = o.get_used_objs(force=True)  # force: no prompt for a missing dir manifest
-            ids = set().union(*used.values()) if used else set()
-            found[str(o)] = ids or {o.hash_info}
+        try:
+            for o in dvc_repo.index.outs:
+                if not o.use_cache or not o.hash_info or not o.hash_info.value:
+                    continue
+                used = o.get_used_objs(force=True)  # force: no prompt for a missing .dir
+                ids = set().union(*used.values()) if used else set()
+                found[str(o)] = ids or {o.hash_info}
+        except DvcException as exc:
+            for name in by_sha.get(sha, []):
+                errors[name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            continue
         for name in by_sha.get(sha, []):
             out[name] = found
-    return out
+    return out, errors
 
 
 def _remote_odb(dvc_repo, remote: str | None):
@@ -104,7 +113,7 @@ def ensure_shared(repo, remote: str | None = None, names: list[str] | None = Non
     if not revs:
         return check
     with _dvc(root) as dvc_repo:
-        outputs = _outputs(dvc_repo, revs)
+        outputs, errors = _outputs(dvc_repo, revs)
         every = {h for paths in outputs.values() for ids in paths.values() for h in ids}
         check.outputs = sum(len(p) for p in outputs.values())
         odb = _remote_odb(dvc_repo, remote)
@@ -122,6 +131,8 @@ def ensure_shared(repo, remote: str | None = None, names: list[str] | None = Non
         bad = sorted(p for p, ids in paths.items() if any(h.value not in there for h in ids))
         if bad:
             check.missing[name] = bad
+    for name, error in sorted(errors.items()):
+        check.missing[name] = [f"(outputs unreadable: {error})"]
     return check
 
 
@@ -134,7 +145,7 @@ def missing_outputs(repo, names: list[str], remote: str | None = None) -> Output
     if not revs:
         return check
     with _dvc(root) as dvc_repo:
-        outputs = _outputs(dvc_repo, revs)
+        outputs, errors = _outputs(dvc_repo, revs)
         every = {h for paths in outputs.values() for ids in paths.values() for h in ids}
         check.outputs = sum(len(p) for p in outputs.values())
         here = _present(dvc_repo.cache.local, every)
@@ -145,6 +156,8 @@ def missing_outputs(repo, names: list[str], remote: str | None = None) -> Output
         bad = sorted(p for p, ids in paths.items() if any(h.value not in here | there for h in ids))
         if bad:
             check.missing[name] = bad
+    for name, error in sorted(errors.items()):
+        check.missing[name] = [f"(outputs unreadable: {error})"]
     return check
 
 
