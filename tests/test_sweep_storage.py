@@ -78,7 +78,9 @@ def remote_trials(tmp_path: Path) -> dict[str, float]:
     sh("git", "clone", "-q", "-b", "main", tmp_path / "remote.git", clone)
     run_cli(clone, "pull", "origin")
     rows = json.loads(run_cli(clone, "registry", "--format", "json").stdout)
-    return {r["name"]: r["params.yaml:train.lr"] for r in rows if r["kind"] == "experiment"}
+    return {
+        r["name"]: r["params"]["params.yaml:train.lr"] for r in rows if r["kind"] == "experiment"
+    }
 
 
 def test_two_workers_share_one_study(tmp_path, tmp_path_factory, storage):
