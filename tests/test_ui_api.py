@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 
 from expbook.cli import cli
 from expbook.ui import create_app
+from expbook.ui.data import default_metric
 
 pytestmark = pytest.mark.slow
 EXPBOOK = [sys.executable, "-c", "from expbook.cli import main; main()"]
@@ -69,6 +70,24 @@ def test_table_filter_sort_group(client):
     assert sorted(r["name"] for r in found["rows"]) == ["lr3-s0", "lr3-s1"]
     page = client.get("/api/table", params={"limit": 2, "offset": 2}).json()
     assert len(page["rows"]) == 2 and page["total"] == everything["total"]
+
+
+def test_default_columns_and_metric_are_the_ones_that_differ(client):
+    # the table's default columns (like `expbook registry`): params/metrics that differ
+    cols = client.get("/api/table").json()["columns"]
+    assert "params.yaml:train.lr" in cols["varying"]
+    assert "live/metrics.json:val.acc" in cols["varying"]
+    assert set(cols["varying"]) <= set(cols["params"]) | set(cols["metrics"])
+    # the stats page's default metric differs between runs (never a constant)
+    assert client.get("/api/stats").json()["metric"] in cols["varying"]
+
+
+def test_default_metric_prefers_a_varying_validation_accuracy():
+    metrics = ["prep.json:n_classes", "m.json:train.loss", "m.json:val.loss", "m.json:val.acc"]
+    assert default_metric(metrics, metrics[1:]) == "m.json:val.acc"
+    assert default_metric(metrics, ["m.json:train.loss"]) == "m.json:train.loss"
+    assert default_metric(metrics[:1], []) == "prep.json:n_classes"
+    assert default_metric([], []) == ""
 
 
 def test_bad_where_shows_the_cli_message(client, ui_repo):

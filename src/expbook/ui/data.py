@@ -38,6 +38,7 @@ class Snapshot:
     by_name: dict[str, registry.Experiment] = field(default_factory=dict)  # unique names, revs
     dicts: dict[int, dict] = field(default_factory=dict)  # row index -> to_dict() (lazy)
     filters: dict[str, list[int]] = field(default_factory=dict)  # where -> matching indexes
+    varying: list[str] = field(default_factory=list)  # params/metrics that differ between rows
 
     @classmethod
     def of(cls, rows: list[registry.Experiment]) -> Snapshot:
@@ -45,6 +46,7 @@ class Snapshot:
         metrics = list(dict.fromkeys(k for r in rows for k in r.metrics))
         flat = [r.flat() for r in rows]
         snap = cls(rows, flat, params, metrics, columns_of(flat))
+        snap.varying = varying_columns(rows, params, metrics)
         seen: dict[str, int] = {}
         for r in rows:
             seen[r.name] = seen.get(r.name, 0) + 1
@@ -148,6 +150,42 @@ class RepoData:
         return hit if hit is not None else registry.resolve(self.root, name, snap.rows)
 
 
+def varying_columns(
+    rows: Sequence[registry.Experiment], params: Sequence[str], metrics: Sequence[str]
+) -> list[str]:
+    """The params, then metrics, whose value differs between rows (all of them for one row):
+    the table's default columns, as `expbook registry` shows by default."""
+    if len(rows) < 2:
+        return [*params, *metrics]
+    out = []
+    for key in params:
+        first = rows[0].params.get(key)
+        if any(r.params.get(key) != first for r in rows[1:]):
+            out.append(key)
+    for key in metrics:
+        first = rows[0].metrics.get(key)
+        if any(r.metrics.get(key) != first for r in rows[1:]):
+            out.append(key)
+    return out
+
+
+def default_metric(metrics: Sequence[str], varying: Sequence[str]) -> str:
+    """The metric a page shows when none is asked for: among those that differ between rows,
+    a validation/test accuracy-like one first (never a constant such as a dataset size)."""
+    short = {m: m.rsplit(":", 1)[-1].lower() for m in metrics}
+    vary = [m for m in metrics if m in set(varying)] or list(metrics)
+    for test in (
+        lambda k: k in ("val.acc", "test.acc", "val/acc", "test/acc"),
+        lambda k: k.startswith(("val", "test", "eval")) and ("acc" in k or "f1" in k),
+        lambda k: "acc" in k or "f1" in k or "auc" in k or "score" in k,
+        lambda k: k.startswith(("val", "test", "eval")),
+    ):
+        hit = next((m for m in vary if test(short[m])), None)
+        if hit:
+            return hit
+    return vary[0] if vary else ""
+
+
 # ---------------------------------------------------------------- table operations
 def _sort_key(value: Any, desc: bool) -> tuple:
     # missing values last in both directions, numbers before text
@@ -244,7 +282,12 @@ def table(data: RepoData, args: Mapping[str, str]) -> dict:
         "count": len(snap.rows),
         "offset": offset,
         "limit": limit,
-        "columns": {"meta": list(META_COLUMNS), "params": snap.params, "metrics": snap.metrics},
+        "columns": {
+            "meta": list(META_COLUMNS),
+            "params": snap.params,
+            "metrics": snap.metrics,
+            "varying": snap.varying,
+        },
         "rows": [snap.row_dict(i) for i in idx[offset : offset + limit]],
     }
     key = args.get("group", "")

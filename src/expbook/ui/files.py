@@ -24,6 +24,8 @@ IMAGE_TYPES = {
 # dvclive's sklearn plots (confusion matrix, ROC, PR...) are JSON under <dir>/plots/sklearn/
 PLOT_TYPES = {".json": "application/json", ".tsv": "text/plain", ".csv": "text/plain"}
 SKIP_DIRS = {".git", ".dvc", ".venv", "venv", "node_modules", "__pycache__"}
+# a repo's documentation images are not an experiment's outputs (only skipped at the top)
+DOC_DIRS = {"docs", "doc"}
 MAX_FILES = 60
 SYMLINK_MODE = 0o120000
 
@@ -132,7 +134,8 @@ def list_media(root: str, exp) -> list[dict]:
 
     if exp.rev == "workspace":
         for folder, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+            top = folder == root
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not (top and d in DOC_DIRS))
             for name in sorted(files):
                 consider(
                     os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"),
@@ -154,7 +157,7 @@ def list_media(root: str, exp) -> list[dict]:
             for entry in sub:
                 path = prefix + entry.name
                 if entry.type_str == "tree":
-                    if entry.name not in SKIP_DIRS:
+                    if entry.name not in SKIP_DIRS and not (not prefix and entry.name in DOC_DIRS):
                         stack.append((path + "/", repo[entry.id]))
                 elif entry.filemode != SYMLINK_MODE:
                     consider(path, "git")

@@ -17,7 +17,7 @@ from typing import Any
 from expbook.errors import ExpbookError
 from expbook.output import write_output
 from expbook.ui import files, views
-from expbook.ui.data import META_COLUMNS, RepoData
+from expbook.ui.data import META_COLUMNS, RepoData, default_metric, varying_columns
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 MAX_EMBED = 2_000_000  # bytes of one embedded image
@@ -69,14 +69,17 @@ def build(
     snap = data.snapshot()
     idx = snap.matching(where or "")  # a bad --where is the CLI's QueryError
     rows = [snap.rows[i] for i in idx]
+    params = [k for k in snap.params if any(k in r.params for r in rows)]
+    metrics = [k for k in snap.metrics if any(k in r.metrics for r in rows)]
     doc: dict[str, Any] = {
         "repo": data.root,
         "where": where or "",
         "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "columns": {
             "meta": list(META_COLUMNS),
-            "params": [k for k in snap.params if any(k in r.params for r in rows)],
-            "metrics": [k for k in snap.metrics if any(k in r.metrics for r in rows)],
+            "params": params,
+            "metrics": metrics,
+            "varying": varying_columns(rows, params, metrics),
         },
         "rows": [snap.row_dict(i) for i in idx],
         "curves": {},
@@ -101,7 +104,9 @@ def build(
         doc["experiments"][exp.name] = page
     if metric or doc["columns"]["metrics"]:
         try:
-            doc["stats"] = views.stats(rows, metric or doc["columns"]["metrics"][0], [], None)
+            doc["stats"] = views.stats(
+                rows, metric or default_metric(metrics, doc["columns"]["varying"]), [], None
+            )
         except ExpbookError as err:
             if metric:
                 raise

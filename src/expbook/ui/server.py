@@ -173,7 +173,7 @@ def create_app(repo: str = ".", *, read_only: bool = False, hosts: list[str] | N
         a = args(request)
         snap = data.snapshot()
         idx = tables.search(snap.flat, snap.matching(a.get("where", "")), a.get("q", ""))
-        metric = a.get("metric") or (snap.metrics[0] if snap.metrics else "")
+        metric = a.get("metric") or tables.default_metric(snap.metrics, snap.varying)
         group = [g for g in a.get("group", "").split(",") if g]
         return views.stats(
             [snap.rows[i] for i in idx],

@@ -33,6 +33,17 @@ EB.fmt = function (v) {
   if (typeof v === "object") return JSON.stringify(v);
   return String(v);
 };
+// table cells: 4 significant digits (the full value is in the cell's title)
+EB.num = (v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(4)).toString() : EB.fmt(v));
+// the metric shown when none is chosen: one that differs between runs, val/test accuracy first
+EB.defaultMetric = function (keys, valuesOf) {
+  const vary = keys.filter((k) => new Set(valuesOf(k).map((v) => JSON.stringify(v))).size > 1);
+  const pool = vary.length ? vary : keys, s = (k) => EB.short(k).toLowerCase();
+  const tests = [(k) => ["val.acc", "test.acc", "val/acc", "test/acc"].includes(k),
+    (k) => /^(val|test|eval)/.test(k) && /acc|f1/.test(k), (k) => /acc|f1|auc|score/.test(k), (k) => /^(val|test|eval)/.test(k)];
+  for (const t of tests) { const hit = pool.find((k) => t(s(k))); if (hit) return hit; }
+  return pool[0];
+};
 EB.short = (key) => { const i = key.indexOf(":"); return i >= 0 ? key.slice(i + 1) : key; };
 EB.errorBox = (msg) => h("div", { class: "error", role: "alert" }, msg);
 
@@ -200,8 +211,21 @@ EB.local = {
 };
 
 // ---------------------------------------------------------------- experiments table
+function metricRank(key) {
+  // validation/test results first, per-item breakdowns (class_counts.3, per_class_acc.7) last
+  const k = EB.short(key).toLowerCase();
+  if (/\.\d+$/.test(k)) return 3;
+  if (/^(val|valid|test|eval)[./_]/.test(k)) return /acc|f1|auc|loss|score/.test(k) ? 0 : 1;
+  return /^(train)[./_]/.test(k) ? 1 : 2;
+}
 function defaultColumns(cols) {
-  return ["name", "status", "created", "tags", ...cols.params.slice(0, 8), ...cols.metrics.slice(0, 8)];
+  // like `expbook registry`: the params and metrics that differ between rows (at most 10
+  // params and 8 metrics; "Columns" shows the rest), after name/status/created/tags
+  const vary = new Set(cols.varying || [...cols.params, ...cols.metrics]);
+  const params = cols.params.filter((k) => vary.has(k)).slice(0, 10);
+  const metrics = cols.metrics.filter((k) => vary.has(k)).map((k, i) => [metricRank(k), i, k])
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]).slice(0, 8).map((x) => x[2]);
+  return ["name", "status", "created", "tags", ...params, ...metrics];
 }
 function cellFor(row, col) {
   const v = flatValue(row, col);
@@ -210,7 +234,7 @@ function cellFor(row, col) {
   if (col === "tags") return h("td", {}, (row.tags || []).map((t) => h("span", { class: "tag" }, t)));
   if (col === "rev" || col === "baseline") return h("td", { title: v || "" }, (v || "").slice(0, 7));
   if (col === "created") return h("td", {}, (v || "").replace("T", " ").replace("Z", ""));
-  return h("td", { class: typeof v === "number" ? "num" : "", title: EB.fmt(v) }, EB.fmt(v));
+  return h("td", { class: typeof v === "number" ? "num" : "", title: EB.fmt(v) }, EB.num(v));
 }
 
 EB.pages.table = async function (view, st) {
@@ -248,7 +272,7 @@ EB.pages.table = async function (view, st) {
     view.append(h("div", { class: "groups tablewrap" }, h("table", { class: "grid", id: "groups" },
       h("thead", {}, h("tr", {}, h("th", {}, EB.short(st.group)), h("th", {}, "n"), ms.map((m) => h("th", { title: m }, EB.short(m) + " mean ± std")))),
       h("tbody", {}, data.groups.map((g) => h("tr", {}, h("td", {}, EB.fmt(g.value)), h("td", { class: "num" }, g.n),
-        ms.map((m) => h("td", { class: "num" }, g.metrics[m].mean === null ? "" : EB.fmt(g.metrics[m].mean) + " ± " + EB.fmt(g.metrics[m].std)))))))));
+        ms.map((m) => h("td", { class: "num" }, g.metrics[m].mean === null ? "" : EB.num(g.metrics[m].mean) + " ± " + EB.num(g.metrics[m].std)))))))));
   }
   const sortBy = (c) => update({ sort: c, desc: st.sort === c && st.desc !== "1" ? "1" : "", offset });
   const arrow = (c) => (st.sort === c ? (st.desc === "1" ? " ▼" : " ▲") : "");

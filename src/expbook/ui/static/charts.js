@@ -86,7 +86,7 @@
     } else curves.replaceChildren(h("p", { class: "muted" }, "No dvclive step curves for these runs."));
 
     const metricKeys = Object.keys(pts.metrics);
-    const pm = st.pc && metricKeys.includes(st.pc) ? st.pc : metricKeys[0];
+    const pm = st.pc && metricKeys.includes(st.pc) ? st.pc : EB.defaultMetric(metricKeys, (k) => pts.metrics[k]);
     const pcDiv = chartDiv("parcoords"), scDiv = chartDiv("scatter");
     const sx = st.sx && paramKeys.includes(st.sx) ? st.sx : paramKeys[0];
     view.append(h("div", { class: "cards" },
@@ -114,23 +114,37 @@
 
   // ---------------------------------------------------------------- experiment page
   function kv(obj) {
+    // keys are `file:key`: one heading per file, then the short keys (the full key in the title)
     const keys = Object.keys(obj || {});
     if (!keys.length) return h("p", { class: "muted" }, "none");
-    return h("table", { class: "kv" }, h("tbody", {}, keys.map((k) => h("tr", {}, h("td", {}, k), h("td", {}, fmt(obj[k]))))));
+    const file = (k) => (k.includes(":") ? k.slice(0, k.indexOf(":")) : "");
+    const rows = [];
+    keys.forEach((k, i) => {
+      if (file(k) && (i === 0 || file(keys[i - 1]) !== file(k))) rows.push(h("tr", {}, h("th", { colspan: 2 }, file(k))));
+      rows.push(h("tr", {}, h("td", { title: k }, short(k)), h("td", {}, fmt(obj[k]))));
+    });
+    return h("div", { class: "kvwrap" }, h("table", { class: "kv" }, h("tbody", {}, rows)));
   }
   async function sklearnPlot(div, name, path) {
     const url = EB.fileUrl(name, path);
-    const doc = EB.report ? JSON.parse(atob(url.split(",")[1] || "")) : await (await fetch(url)).json();
+    const text = EB.report ? atob(url.split(",")[1] || "") : await (await fetch(url)).text();
+    // dvclive writes Python's json: a ROC threshold can be a bare Infinity or NaN
+    const doc = JSON.parse(text.replace(/(?<=[:\[,]\s*)-?(Infinity|NaN)\b/g, "null"));
     const rows = Array.isArray(doc) ? doc : Object.values(doc)[0];
     if (!Array.isArray(rows) || !rows.length) return;
     const keys = Object.keys(rows[0]);
     if (keys.includes("actual") && keys.includes("predicted")) {
-      const labels = [...new Set(rows.flatMap((r) => [String(r.actual), String(r.predicted)]))].sort();
+      const labels = [...new Set(rows.flatMap((r) => [String(r.actual), String(r.predicted)]))];
+      if (labels.every((l) => l !== "" && !isNaN(+l))) labels.sort((a, b) => a - b); else labels.sort();
       const z = labels.map(() => labels.map(() => 0));
       for (const r of rows) z[labels.indexOf(String(r.actual))][labels.indexOf(String(r.predicted))]++;
-      await plot(div, [{ type: "heatmap", z, x: labels, y: labels, colorscale: "Blues" }], { xaxis: { title: { text: "predicted" } }, yaxis: { title: { text: "actual" }, autorange: "reversed" } });
+      // plotly's "Blues" runs dark -> light: reversed, so that large counts are dark
+      await plot(div, [{ type: "heatmap", z, x: labels, y: labels, colorscale: "Blues", reversescale: true, hovertemplate: "actual %{y}, predicted %{x}: %{z}<extra></extra>" }],
+        { xaxis: { title: { text: "predicted" }, type: "category" }, yaxis: { title: { text: "actual" }, type: "category", autorange: "reversed" } });
     } else {
-      const [xk, yk] = keys.filter((k) => typeof rows[0][k] === "number");
+      let [xk, yk] = keys.filter((k) => typeof rows[0][k] === "number" || rows[0][k] === null);
+      if (keys.includes("recall") && keys.includes("precision")) [xk, yk] = ["recall", "precision"];
+      if (keys.includes("fpr") && keys.includes("tpr")) [xk, yk] = ["fpr", "tpr"];
       await plot(div, [{ type: "scatter", mode: "lines", x: rows.map((r) => r[xk]), y: rows.map((r) => r[yk]) }], { xaxis: { title: { text: xk } }, yaxis: { title: { text: yk } } });
     }
   }
@@ -159,7 +173,7 @@
     if (summaries.length) {
       cards.append(h("div", { class: "card" }, h("h3", {}, "Curve summaries"), h("table", { class: "grid" },
         h("thead", {}, h("tr", {}, ["curve", "steps", "last", "best", "best step", "min", "max"].map((c) => h("th", {}, c)))),
-        h("tbody", {}, summaries.map(([k, s]) => h("tr", {}, h("td", {}, k), [s.steps, s.last, s.best, s.best_step, s.min, s.max].map((v) => h("td", { class: "num" }, fmt(v)))))))));
+        h("tbody", {}, summaries.map(([k, s]) => h("tr", {}, h("td", {}, k), [s.steps, s.last, s.best, s.best_step, s.min, s.max].map((v) => h("td", { class: "num", title: fmt(v) }, EB.num(v)))))))));
     }
     const outs = Object.entries(e.outs || {});
     cards.append(h("div", { class: "card" }, h("h3", {}, "Outputs"), outs.length ? h("table", { class: "grid" },
@@ -194,12 +208,17 @@
     if (names.length < 2) { view.append(h("p", { class: "muted" }, "Select two or more rows in the Experiments table, then “Compare selected”.")); return; }
     const c = await EB.get("compare", { name: names });
     const head = h("tr", {}, h("th", {}, "key"), c.experiments.map((x) => h("th", {}, h("a", { href: "#/exp?" + new URLSearchParams({ name: x.name }) }, x.name))));
-    const paramRows = Object.entries(c.params).map(([k, vs]) => h("tr", {}, h("td", { title: k }, short(k)), vs.map((v) => h("td", {}, fmt(v)))));
-    const delta = (m, i) => (m.deltas[i] !== null && i ? " (" + (m.deltas[i] >= 0 ? "+" : "") + fmt(m.deltas[i]) + ")" : "");
-    const metricRows = Object.entries(c.metrics).map(([k, m]) => h("tr", {}, h("td", { title: k }, short(k)), m.values.map((v, i) => h("td", { class: "num" }, fmt(v) + delta(m, i)))));
+    const paramRows = Object.entries(c.params).map(([k, vs]) => h("tr", {}, h("td", { title: k }, short(k)), vs.map((v) => h("td", { title: fmt(v) }, EB.num(v)))));
+    const delta = (m, i) => (m.deltas[i] !== null && i ? " (" + (m.deltas[i] >= 0 ? "+" : "") + EB.num(m.deltas[i]) + ")" : "");
+    const differs = (m) => m.values.some((v) => JSON.stringify(v) !== JSON.stringify(m.values[0]));
+    const allMetrics = Object.entries(c.metrics), same = allMetrics.filter(([, m]) => !differs(m)).length;
+    const metricRows = allMetrics.filter(([, m]) => st.all === "1" || differs(m))
+      .map(([k, m]) => h("tr", {}, h("td", { title: k }, short(k)), m.values.map((v, i) => h("td", { class: "num", title: fmt(v) }, EB.num(v) + delta(m, i)))));
+    const sameNote = same ? h("p", { class: "muted" }, st.all === "1" ? "" : same + " metrics equal in every run are hidden · ",
+      h("a", { href: "#/compare?" + new URLSearchParams([...names.map((n) => ["name", n]), ...(st.metric ? [["metric", st.metric]] : []), ...(st.all === "1" ? [] : [["all", "1"]])]) }, st.all === "1" ? "hide equal metrics" : "show all")) : null;
     view.append(h("div", { class: "cards" },
       h("div", { class: "card" }, h("h3", {}, "Params that differ"), h("table", { class: "grid", id: "cmp-params" }, h("thead", {}, head.cloneNode(true)), h("tbody", {}, paramRows))),
-      h("div", { class: "card" }, h("h3", {}, "Metrics (Δ vs the first)"), h("table", { class: "grid", id: "cmp-metrics" }, h("thead", {}, head), h("tbody", {}, metricRows)))));
+      h("div", { class: "card" }, h("h3", {}, "Metrics (Δ vs the first)"), h("table", { class: "grid", id: "cmp-metrics" }, h("thead", {}, head), h("tbody", {}, metricRows)), sameNote)));
     const cur = await EB.get("curves", { name: names, metric: st.metric || "" });
     const div = chartDiv("curves");
     view.append(h("div", { class: "card" }, h("h3", {}, "Curves ", h("select", { "aria-label": "metric", onchange: (e) => EB.go("compare", { ...st, metric: e.target.value }, true) },
@@ -251,12 +270,12 @@
     body.append(h("div", { class: "tablewrap" }, h("table", { class: "grid", id: "trials" },
       h("thead", {}, h("tr", {}, ["#", "name", "status", ...m, "config"].map((c) => h("th", {}, c)))),
       h("tbody", {}, s.trials.map((t) => h("tr", {}, h("td", {}, t.number), h("td", {}, t.rev ? h("a", { href: "#/exp?" + new URLSearchParams({ name: t.name }) }, t.name) : t.name),
-        h("td", { class: "status-" + t.status }, t.status), m.map((_, i) => h("td", { class: "num" }, fmt((t.values || [])[i]))), h("td", {}, fmt(t.config))))))));
+        h("td", { class: "status-" + t.status }, t.status), m.map((_, i) => h("td", { class: "num", title: fmt((t.values || [])[i]) }, EB.num((t.values || [])[i]))), h("td", {}, fmt(t.config))))))));
     const pts = s.best_so_far.filter((b) => b.value !== null);
     await plot(best, [{ x: pts.map((b) => b.number), y: pts.map((b) => b.value), mode: "markers", name: "trial" },
-      { x: s.best_so_far.map((b) => b.number), y: s.best_so_far.map((b) => b.best), mode: "lines", line: { shape: "hv" }, name: "best so far" }], { xaxis: { title: { text: "trial" }, tickformat: "d" } });
+      { x: s.best_so_far.map((b) => b.number), y: s.best_so_far.map((b) => b.best), mode: "lines", line: { shape: "hv" }, name: "best so far" }], { xaxis: { title: { text: "trial" }, tickformat: "d", dtick: Math.max(1, Math.ceil(s.best_so_far.length / 12)) }, yaxis: { title: { text: m[0] || "" } } });
     const iv = Object.entries(s.importance.values || {});
-    if (iv.length) await plot(imp, [{ type: "bar", orientation: "h", x: iv.map((x) => x[1]), y: iv.map((x) => short(x[0])) }], { margin: { l: 140, r: 10, t: 20, b: 30 } });
+    if (iv.length) await plot(imp, [{ type: "bar", orientation: "h", x: iv.map((x) => x[1]), y: iv.map((x) => short(x[0])) }], { margin: { l: 140, r: 10, t: 20, b: 45 }, xaxis: { title: { text: "importance (share of variance)" } } });
     else imp.replaceChildren(h("p", { class: "muted" }, s.importance.reason || "not available"));
     if (m.length > 1) {
       const done = s.trials.filter((t) => t.status === "success" && t.values);
@@ -265,7 +284,7 @@
         { xaxis: { title: { text: m[0] } }, yaxis: { title: { text: m[1] } } });
     }
     if (s.curves.length) {
-      await plot(pr, s.curves.map((c) => ({ x: c.steps, y: c.values, mode: "lines", name: c.name, line: { dash: c.status === "pruned" ? "dot" : "solid" } })), { xaxis: { title: { text: "step" } } });
+      await plot(pr, s.curves.map((c) => ({ x: c.steps, y: c.values, mode: "lines", name: c.name, line: { dash: c.status === "pruned" ? "dot" : "solid" } })), { xaxis: { title: { text: "step" } }, yaxis: { title: { text: s.curves[0].metric } } });
     }
   }
 
@@ -278,9 +297,13 @@
     const cols = ["group", "n", "mean", "std", "ci_low", "ci_high", "diff", "p_welch", "p_paired", "p_holm", "cohen_d", "significant", "note"];
     view.append(h("p", { class: "muted" }, "metric " + s.metric + " · groups by " + (s.group_keys.join(", ") || "(none differ)") + " · seeds " + ((s.seed_keys || []).join(", ") || "none") + " · α = " + s.alpha),
       h("div", { class: "tablewrap" }, h("table", { class: "grid", id: "stats" }, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, c)))),
-        h("tbody", {}, s.groups.map((g) => h("tr", { class: g.baseline ? "sel" : "" }, cols.map((c) => h("td", { class: typeof g[c] === "number" ? "num" : "" }, c === "group" && g.baseline ? g[c] + " (baseline)" : fmt(g[c])))))))));
+        h("tbody", {}, s.groups.map((g) => h("tr", { class: g.baseline ? "sel" : "" }, cols.map((c) => h("td", { class: typeof g[c] === "number" ? "num" : "", title: fmt(g[c]) }, c === "group" && g.baseline ? g[c] + " (baseline)" : c.startsWith("p_") ? fmt(g[c]) : EB.num(g[c])))))))));
     const div = chartDiv("stats-chart");
     view.append(h("div", { class: "card" }, div));
-    await plot(div, s.groups.map((g) => ({ type: "box", name: g.group, y: g.values, boxpoints: "all", jitter: 0.3 })), { showlegend: false, yaxis: { title: { text: s.metric } } });
+    // one line per key=value under each box (plotly reads its own <br>; the text is entity-escaped)
+    const label = (g) => g.group.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").split(", ").join("<br>");
+    const lines = Math.max(1, ...s.groups.map((g) => g.group.split(", ").length));
+    await plot(div, s.groups.map((g) => ({ type: "box", name: label(g), y: g.values, boxpoints: "all", jitter: 0.3 })),
+      { showlegend: false, margin: { l: 55, r: 15, t: 30, b: 20 + 14 * lines }, xaxis: { tickangle: 0, tickfont: { size: 10 } }, yaxis: { title: { text: short(s.metric) } } });
   };
 })();
