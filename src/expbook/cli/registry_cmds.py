@@ -83,7 +83,12 @@ def registry(
             warn=_warn,
             exp_commits=exp_commits,
         )
-        emit(text, output, f"{count} rows, {fmt}", force=force)
+        if output in (None, "-"):
+            sys.stdout.write(text)  # the warm path: nothing else to import or count
+            return
+        emit(
+            text, output, f"{count if isinstance(count, int) else count()} rows, {fmt}", force=force
+        )
         return
     from expbook import output as out
 
