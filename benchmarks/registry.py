@@ -36,7 +36,18 @@ ENV = {
     "PYTHONPYCACHEPREFIX": os.path.join(tempfile.gettempdir(), "expbook-bench-pycache"),
 }
 ENV.pop("PYTHONDONTWRITEBYTECODE", None)
-EXPBOOK = [PY, "-c", "from expbook.cli import main; main()", "registry", "--format", "json"]
+# the peak RSS of each expbook run (VmHWM of its own process) is written to stderr at exit
+_PEAK = (
+    "import atexit, sys\n"
+    "def _peak():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            sys.stderr.write('PEAK_KB=' + line.split()[1] + '\\n')\n"
+    "atexit.register(_peak)\n"
+    "from expbook.cli import main; main()\n"
+)
+EXPBOOK = [PY, "-c", _PEAK, "registry", "--format", "json"]
+PEAKS: list[int] = []  # KiB, one per expbook run, in order
 DVC_SHOW = [PY, "-m", "dvc", "exp", "show", "--json"]
 
 DVC_YAML = """\
@@ -56,6 +67,7 @@ def _run(args: list[str], cwd: Path) -> str:
     proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=ENV)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr}")
+    PEAKS.extend(int(ln[8:]) for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KB="))
     return proc.stdout
 
 
@@ -163,20 +175,24 @@ def check_equal(expbook_json: str, dvc_json: str) -> int:
     return bad
 
 
-def bench(n: int, runs: int, with_dvc: bool, workdir: Path) -> dict:
+def bench(n: int, runs: int, with_dvc: bool, workdir: Path, loose: bool = True) -> dict:
     path = workdir / f"repo-{n}"
-    t0 = time.perf_counter()
-    synthesize(path, n)
-    print(f"# N={n}: synthesized in {time.perf_counter() - t0:.1f}s", flush=True)
+    res: dict = {"n": n}
     cache = path / ".dvc" / "tmp" / "expbook"
     drop = lambda: shutil.rmtree(cache, ignore_errors=True)  # noqa: E731
-    res = {"n": n}
-    res["loose_cold"], _ = median_of(runs, EXPBOOK, path, drop)
-    res["loose_warm"], _ = median_of(runs, EXPBOOK, path)
-    # what git itself does to a repo with this many loose objects (detached=off: wait for it)
-    _run(["git", "-c", "gc.autoDetach=false", "gc", "--auto", "--quiet"], path)
+    if not path.exists():  # --workdir keeps synthesized repos between runs
+        t0 = time.perf_counter()
+        synthesize(path, n)
+        print(f"# N={n}: synthesized in {time.perf_counter() - t0:.1f}s", flush=True)
+        if loose:
+            res["loose_cold"], _ = median_of(runs, EXPBOOK, path, drop)
+            res["loose_warm"], _ = median_of(runs, EXPBOOK, path)
+        # what git itself does to a repo with this many loose objects (detached=off: wait)
+        _run(["git", "-c", "gc.autoDetach=false", "gc", "--auto", "--quiet"], path)
     res["packed"] = not any((path / ".git" / "objects").glob("??/*"))
+    del PEAKS[:]
     res["expbook_cold"], out = median_of(runs, EXPBOOK, path, drop)
+    res["peak_rss_mib"] = max(PEAKS) / 1024 if PEAKS else None
     res["expbook_warm"], out = median_of(runs, EXPBOOK, path)
     rows = len(json.loads(out))
     res["rows"] = rows
@@ -199,15 +215,25 @@ def main(argv: list[str] | None = None) -> None:
         help="skip dvc exp show above this many experiments (too slow)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the synthesized repos")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="build repos here and reuse those already there (implies --keep)",
+    )
+    parser.add_argument(
+        "--no-loose", action="store_true", help="skip timing the repos before `git gc --auto`"
+    )
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="expbook-bench-"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="expbook-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     results = []
     try:
         for n in args.sizes:
-            results.append(bench(n, args.runs, n <= args.dvc_max, workdir))
+            results.append(bench(n, args.runs, n <= args.dvc_max, workdir, loose=not args.no_loose))
             print(json.dumps(results[-1]), flush=True)
     finally:
-        if not args.keep:
+        if not (args.keep or args.workdir):
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"# repos kept in {workdir}")
@@ -217,7 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"{'N':>6} {'rows':>6} {'objects':>8} {'expbook cold':>13} {'expbook warm':>13} "
-        f"{'dvc cold':>9} {'dvc warm':>9} {'cold x':>7} {'warm x':>7} {'mismatch':>8}"
+        f"{'peak MiB':>9} {'dvc cold':>9} {'dvc warm':>9} {'cold x':>7} {'warm x':>7} "
+        f"{'mismatch':>8}"
     )
     for r in results:
         dc, dw = r.get("dvc_cold"), r.get("dvc_warm")
@@ -227,13 +254,15 @@ def main(argv: list[str] | None = None) -> None:
         objects = "packed" if r["packed"] else "loose"
         print(
             f"{r['n']:>6} {r['rows']:>6} {objects:>8} {r['expbook_cold']:13.3f} "
-            f"{r['expbook_warm']:13.3f} {fmt(dc)} {fmt(dw)} {cx} {wx} "
-            f"{r.get('mismatched_rows', '-'):>8}"
+            f"{r['expbook_warm']:13.3f} {fmt(r.get('peak_rss_mib'))} {fmt(dc)} {fmt(dw)} "
+            f"{cx} {wx} {r.get('mismatched_rows', '-'):>8}"
         )
-    print("\nthe same repos with every object loose, as synthesized (before `git gc --auto`):")
-    print(f"{'N':>6} {'expbook cold':>13} {'expbook warm':>13}")
-    for r in results:
-        print(f"{r['n']:>6} {r['loose_cold']:13.3f} {r['loose_warm']:13.3f}")
+    if any("loose_cold" in r for r in results):
+        print("\nthe same repos with every object loose, as synthesized (before `git gc`):")
+        print(f"{'N':>6} {'expbook cold':>13} {'expbook warm':>13}")
+        for r in results:
+            if "loose_cold" in r:
+                print(f"{r['n']:>6} {r['loose_cold']:13.3f} {r['loose_warm']:13.3f}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (shared machine: compare ratios)")
     for r in results:
         checks = []
@@ -246,6 +275,12 @@ def main(argv: list[str] | None = None) -> None:
             checks += [
                 ("cold <= 1 s", r["expbook_cold"] <= 1.0),
                 ("warm <= 0.2 s", r["expbook_warm"] <= 0.2),
+            ]
+        if r["n"] == 100000:
+            checks += [
+                ("cold <= 5 s", r["expbook_cold"] <= 5.0),
+                ("warm <= 0.3 s", r["expbook_warm"] <= 0.3),
+                ("peak RSS <= 1 GiB", (r.get("peak_rss_mib") or 0) <= 1024),
             ]
         if r.get("mismatched_rows") is not None:
             checks.append(("values equal dvc", r["mismatched_rows"] == 0))
