@@ -19,6 +19,7 @@ from expbook.query import (
     namespaces_of,
     resolve_key,
 )
+from expbook.registry.rows import SCHEMA_KEYS
 
 # statuses whose metrics are not a finished run's: never a "best"
 NOT_RANKED = {"queued", "running", "failed", "pruned"}
@@ -154,21 +155,8 @@ def describe(repo: str, exp) -> dict:
     except ExpbookError as err:
         curves, curve_error = {}, str(err)
     env = _read_environment(repo, exp)
-    info = {
-        k: getattr(exp, k)
-        for k in (
-            "name",
-            "rev",
-            "kind",
-            "baseline",
-            "ref",
-            "created",
-            "status",
-            "message",
-            "branches",
-            "git_tags",
-        )
-    }
+    # the row's own fields up to its git tags (tags and notes follow, as lists)
+    info = {k: getattr(exp, k) for k in SCHEMA_KEYS[: SCHEMA_KEYS.index("git_tags") + 1]}
     errors = dict(exp.errors)
     if curve_error:
         errors["curves"] = curve_error

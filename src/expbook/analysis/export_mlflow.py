@@ -11,13 +11,13 @@ optional extra `expbook[mlflow]`. Used by `expbook export --to mlflow`.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from expbook.analysis.curves import Curve
+from expbook.analysis.exporting import metric_number
 from expbook.errors import ExpbookError
 from expbook.output import short_names
 
@@ -60,14 +60,6 @@ def _ms(iso: str | None) -> int | None:
     if not iso:
         return None
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float) and not math.isnan(value):
-        return float(value)
-    return None
 
 
 def _param(value: Any) -> str:
@@ -134,7 +126,7 @@ def export_mlflow(
         ]
         points: list = []
         for key, value in sorted(exp.metrics.items()):
-            number = _number(value)
+            number = metric_number(value)
             if number is not None:
                 points.append(Metric(mlflow_key(metrics[key]), number, end or 0, 0))
         for name, curve in sorted(curves.items()):

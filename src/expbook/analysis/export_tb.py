@@ -10,14 +10,13 @@ Re-exporting replaces a run's event files, never appends a duplicate. Needs the 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from expbook.analysis.curves import Curve
-from expbook.analysis.exporting import safe_filename
+from expbook.analysis.exporting import metric_number, safe_filename
 from expbook.errors import ExpbookError
 from expbook.output import short_names
 
@@ -40,14 +39,6 @@ def _writer_class():
             "pip install 'expbook[tensorboard]'"
         ) from None
     return SummaryWriter, hparams
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float) and not math.isnan(value):
-        return float(value)
-    return None
 
 
 def _hparam(value: Any) -> Any:
@@ -94,7 +85,7 @@ def export_tensorboard(
                     writer.add_scalar(name, value, global_step=step, walltime=walltime)
             finals = {}
             for key, value in exp.metrics.items():
-                number = _number(value)
+                number = metric_number(value)
                 if number is not None:
                     finals[FINAL + metrics[key]] = number
                     writer.add_scalar(FINAL + metrics[key], number, global_step=0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,15 @@ from typing import Any
 
 from expbook.analysis.curves import Curve
 from expbook.output import check_output_path, write_output
+
+
+def metric_number(value: Any) -> float | None:
+    """A metric value as an exporter's float (booleans as 0/1); None for text, NaN, lists."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float) and not math.isnan(value):
+        return float(value)
+    return None
 
 
 def curves_csv(curves: Mapping[str, Curve]) -> str:

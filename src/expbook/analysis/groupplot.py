@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from expbook.analysis.curves import Curve, match_metric, read_curves
+from expbook.analysis.plotting import plot_format
 from expbook.errors import ExpbookError, NotFoundError
 from expbook.output import write_output
 
@@ -118,13 +119,9 @@ def plot_group_curves(
     force: bool = False,
 ) -> Path:
     """Write the mean ± std plot of each group to `output` (.png or .svg), atomically."""
-    ext = Path(output).suffix.lower()
-    if ext not in PLOT_FORMATS:
-        raise ExpbookError(
-            f"cannot plot to {str(output)!r}: use one of {', '.join(sorted(PLOT_FORMATS))}"
-        )
+    fmt = plot_format(output, PLOT_FORMATS)
     pairs = list(groups.items()) if isinstance(groups, Mapping) else list(groups)
-    data = render_group_plot(metric, pairs, PLOT_FORMATS[ext], title)
+    data = render_group_plot(metric, pairs, fmt, title)
     write_output(output, data, force=force)
     return Path(output)
 

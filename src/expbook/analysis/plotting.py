@@ -60,6 +60,16 @@ def render_plot(metric: str, series: Sequence[tuple[str, Curve]], fmt: str) -> b
     ).encode()
 
 
+def plot_format(output: str | os.PathLike, formats: dict[str, str]) -> str:
+    """The format `output`'s extension names; ExpbookError listing the known ones otherwise."""
+    ext = Path(output).suffix.lower()
+    if ext not in formats:
+        raise ExpbookError(
+            f"cannot plot to {str(output)!r}: use one of {', '.join(sorted(formats))}"
+        )
+    return formats[ext]
+
+
 def plot_curves(
     metric: str,
     series: Sequence[tuple[str, Curve]],
@@ -68,10 +78,6 @@ def plot_curves(
     force: bool = False,
 ) -> Path:
     """Write the overlay to `output`; the format comes from its extension."""
-    ext = Path(output).suffix.lower()
-    if ext not in PLOT_FORMATS:
-        raise ExpbookError(
-            f"cannot plot to {str(output)!r}: use one of {', '.join(sorted(PLOT_FORMATS))}"
-        )
-    write_output(output, render_plot(metric, series, PLOT_FORMATS[ext]), force=force)
+    fmt = plot_format(output, PLOT_FORMATS)
+    write_output(output, render_plot(metric, series, fmt), force=force)
     return Path(output)

@@ -196,6 +196,20 @@ class Grouping:
     groups: list[tuple[str, dict[str, Any], list[Mapping]]]  # (label, params, rows), sorted
 
 
+def _key_spaces(
+    rows: Sequence[Mapping], param_keys: list[str], metric_keys: Iterable[str] | None
+) -> tuple[list[str], dict[str, list[str]]]:
+    """(every column, {"params": ..., "metrics": ...}) for resolving `params.`/`metrics.` keys;
+    without `metric_keys` every column that is not a param counts as a metric."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    metrics = (
+        list(metric_keys)
+        if metric_keys is not None
+        else [c for c in columns if c not in set(param_keys)]
+    )
+    return columns, {"params": param_keys, "metrics": metrics}
+
+
 def group_rows(
     rows: Sequence[Mapping],
     param_keys: Iterable[str],
@@ -211,13 +225,7 @@ def group_rows(
     param_keys = list(dict.fromkeys(param_keys))
     seeds = [k for k in param_keys if is_seed_key(k, list(seed_keys))]
     if group_by:
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-        spaces = {
-            "params": param_keys,
-            "metrics": list(metric_keys)
-            if metric_keys is not None
-            else [c for c in columns if c not in set(param_keys)],
-        }
+        columns, spaces = _key_spaces(rows, param_keys, metric_keys)
         keys = [resolve_key(k, param_keys or columns, spaces) for k in group_by]
     else:
         keys = [k for k in differing_params(rows, param_keys) if k not in seeds]
@@ -258,13 +266,7 @@ def group_stats(
     kind "baseline", else the first group. Rows lacking the metric are listed in `skipped`.
     """
     param_keys = list(dict.fromkeys(param_keys))
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    spaces = {
-        "params": param_keys,
-        "metrics": list(metric_keys)
-        if metric_keys is not None
-        else [c for c in columns if c not in set(param_keys)],
-    }
+    columns, spaces = _key_spaces(rows, param_keys, metric_keys)
     metric_col = resolve_key(metric, columns, spaces) if rows else metric
     used: list[Mapping[str, Any]] = []
     skipped: list[Mapping[str, Any]] = []

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from expbook.errors import QueryError
+from expbook.output import BASE_COLUMNS
 from expbook.query.expr import FUNCTIONS, is_number, keys_of, parse
 
 RowT = TypeVar("RowT", bound=Mapping[str, Any])
@@ -116,22 +117,7 @@ def closest_keys(
     return best(keys, 2 * n)
 
 
-_ROW_COLUMNS = {
-    "name",
-    "rev",
-    "kind",
-    "baseline",
-    "ref",
-    "created",
-    "status",
-    "message",
-    "branches",
-    "tags",
-    "notes",
-    "sweep",
-    "trial",
-    "errors",
-}
+_ROW_COLUMNS = set(BASE_COLUMNS)
 _LIST_COLUMNS = {"tags", "notes", "branches"}
 
 

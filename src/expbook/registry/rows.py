@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from expbook.errors import ExpbookError, NotFoundError
+from expbook.output import BASE_COLUMNS
 from expbook.registry import cache as _cache
 from expbook.registry import reader as _col
 from expbook.registry.reader import NOTES_REF  # also the public name of this module
@@ -78,15 +79,7 @@ class Experiment:
 # the keys of Experiment.to_dict(), in order: what `registry --format json` rows and the
 # dashboard's API carry (pinned by tests/test_registry_schema.py)
 SCHEMA_KEYS = (
-    "name",
-    "rev",
-    "kind",
-    "baseline",
-    "ref",
-    "created",
-    "status",
-    "message",
-    "branches",
+    *BASE_COLUMNS[: BASE_COLUMNS.index("branches") + 1],  # name, rev, ... message, branches
     "git_tags",
     "notes",
     "tags",

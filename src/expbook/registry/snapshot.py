@@ -10,6 +10,8 @@ import json
 import os
 import posixpath
 import sys
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from expbook.registry.dvcfiles import (
@@ -115,6 +117,14 @@ def find_dvcyamls(root: str, ignored) -> tuple[list[str], dict[str, tuple]]:
     return found, dirs
 
 
+def _flat_params(path: str, load: Callable[[], bytes]) -> dict:
+    return flatten(load_bytes(path, load()))
+
+
+def _flat_metrics(path: str, load: Callable[[], bytes]) -> dict:
+    return flatten(extract_metrics(load_bytes(path, load())) or {})
+
+
 def _memo(memo: dict, key, fn):
     hit = memo.get(key, memo)
     if hit is memo:
@@ -173,20 +183,26 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
     spec = merge_dvcyamls(parsed, reader.key("params.yaml") is not None)
     cached = _CacheFiles(cache_dir, locks)
 
+    def read(
+        path: str, kind: str, parse: Callable[[str, Callable[[], bytes]], dict]
+    ) -> dict | None:
+        """A params/metrics file parsed once per content (memo); None, with the reason in
+        `errors`, when it is absent or does not parse."""
+        found = _source(reader, cached, path)
+        if found[0] != "ok":
+            errors[path] = found[1]
+            return None
+        state, value = _memo(memo, (kind, found[1]), partial(parse, path, found[2]))
+        if state == "error":
+            errors[path] = value
+            unreadable.append(path)
+            return None
+        return value
+
     params: dict[str, Any] = {}
     for file, keys in spec["params"].items():
-        found = _source(reader, cached, file)
-        if found[0] != "ok":
-            errors[file] = found[1]
-            continue
-        state, value = _memo(
-            memo,
-            ("flat", found[1]),
-            lambda file=file, load=found[2]: flatten(load_bytes(file, load())),
-        )
-        if state == "error":
-            errors[file] = value
-            unreadable.append(file)
+        value = read(file, "flat", _flat_params)
+        if value is None:
             continue
         for name, val in select_params(value, keys).items():
             params[sys.intern(f"{file}:{name}")] = val
@@ -211,18 +227,8 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
         else:
             paths = [file]
         for path in paths:
-            found = _source(reader, cached, path)
-            if found[0] != "ok":
-                errors[path] = found[1]
-                continue
-            state, value = _memo(
-                memo,
-                ("metric", found[1]),
-                lambda p=path, load=found[2]: flatten(extract_metrics(load_bytes(p, load())) or {}),
-            )
-            if state == "error":
-                errors[path] = value
-                unreadable.append(path)
+            value = read(path, "metric", _flat_metrics)
+            if value is None:
                 continue
             for name, val in value.items():
                 metrics[sys.intern(f"{path}:{name}")] = val

@@ -9,9 +9,11 @@ word (issue 11). Used by `expbook push` (ensure_shared) and `expbook pull` (miss
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from expbook.errors import ExpbookError
 from expbook.registry.gitrepo import GitRepo, run_git
@@ -101,21 +103,47 @@ def _present(odb, ids: set) -> set[str]:
     return set(odb.oids_exist(values)) if values else set()
 
 
-def ensure_shared(repo, remote: str | None = None, names: list[str] | None = None) -> OutputCheck:
-    """Check every cached output of the experiments (`names`, default all) is on the DVC
-    remote (`remote`, default the workspace's default remote); push missing objects from the
-    local cache. Returns the check; `missing` lists what still is not shared."""
+@contextmanager
+def _outputs_of(
+    repo: str | os.PathLike, names: list[str] | None, check: OutputCheck
+) -> Iterator[tuple[Any, dict, dict, set]]:
+    """(open DVC repo, or None when there are no experiments; {name: {path: hash ids}};
+    {name: error}; every hash id) of the experiments `names` (None: all); counts the outputs
+    in `check.outputs`."""
     root = GitRepo(repo).root
     revs = exp_refs(root)
     if names is not None:
         revs = {n: s for n, s in revs.items() if n in set(names)}
-    check = OutputCheck(remote)
     if not revs:
-        return check
+        yield None, {}, {}, set()
+        return
     with _dvc(root) as dvc_repo:
         outputs, errors = _outputs(dvc_repo, revs)
         every = {h for paths in outputs.values() for ids in paths.values() for h in ids}
         check.outputs = sum(len(p) for p in outputs.values())
+        yield dvc_repo, outputs, errors, every
+
+
+def _mark_missing(check: OutputCheck, outputs: dict, errors: dict, present: set) -> OutputCheck:
+    """Record in `check.missing` each experiment's outputs not all in `present` (hash values)
+    and the experiments whose outputs could not be read."""
+    for name, paths in sorted(outputs.items()):
+        bad = sorted(p for p, ids in paths.items() if any(h.value not in present for h in ids))
+        if bad:
+            check.missing[name] = bad
+    for name, error in sorted(errors.items()):
+        check.missing[name] = [f"(outputs unreadable: {error})"]
+    return check
+
+
+def ensure_shared(repo, remote: str | None = None, names: list[str] | None = None) -> OutputCheck:
+    """Check every cached output of the experiments (`names`, default all) is on the DVC
+    remote (`remote`, default the workspace's default remote); push missing objects from the
+    local cache. Returns the check; `missing` lists what still is not shared."""
+    check = OutputCheck(remote)
+    with _outputs_of(repo, names, check) as (dvc_repo, outputs, errors, every):
+        if dvc_repo is None:
+            return check
         odb = _remote_odb(dvc_repo, remote)
         if odb is not None:
             check.remote = remote or dvc_repo.config["core"].get("remote")
@@ -127,38 +155,21 @@ def ensure_shared(repo, remote: str | None = None, names: list[str] | None = Non
                 there |= _present(odb, todo)
         else:
             there = set()
-    for name, paths in sorted(outputs.items()):
-        bad = sorted(p for p, ids in paths.items() if any(h.value not in there for h in ids))
-        if bad:
-            check.missing[name] = bad
-    for name, error in sorted(errors.items()):
-        check.missing[name] = [f"(outputs unreadable: {error})"]
-    return check
+    return _mark_missing(check, outputs, errors, there)
 
 
 def missing_outputs(repo, names: list[str], remote: str | None = None) -> OutputCheck:
     """Outputs of the experiments `names` that are neither in the local cache nor on the DVC
     remote (what a `dvc exp apply` + `dvc pull` of them could not restore)."""
-    root = GitRepo(repo).root
-    revs = {n: s for n, s in exp_refs(root).items() if n in set(names)}
     check = OutputCheck(remote)
-    if not revs:
-        return check
-    with _dvc(root) as dvc_repo:
-        outputs, errors = _outputs(dvc_repo, revs)
-        every = {h for paths in outputs.values() for ids in paths.values() for h in ids}
-        check.outputs = sum(len(p) for p in outputs.values())
+    with _outputs_of(repo, names, check) as (dvc_repo, outputs, errors, every):
+        if dvc_repo is None:
+            return check
         here = _present(dvc_repo.cache.local, every)
         odb = _remote_odb(dvc_repo, remote)
         there = _present(odb, every - {h for h in every if h.value in here}) if odb else set()
         check.remote = (remote or dvc_repo.config["core"].get("remote")) if odb else None
-    for name, paths in sorted(outputs.items()):
-        bad = sorted(p for p, ids in paths.items() if any(h.value not in here | there for h in ids))
-        if bad:
-            check.missing[name] = bad
-    for name, error in sorted(errors.items()):
-        check.missing[name] = [f"(outputs unreadable: {error})"]
-    return check
+    return _mark_missing(check, outputs, errors, here | there)
 
 
 def _commit_has_remote(g: GitRepo, sha: str, name: str) -> bool:
