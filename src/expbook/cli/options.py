@@ -3,7 +3,8 @@ per short flag (see README "Changelog"). Imported by the command modules; no hea
 
 Short flags:  -R repo  -w where  -s sort-by  -n top  -c columns  -d drop  -b baseline (a commit)
 -A all-commits  -m metric  -g group-by  -f format  -o out  -j jobs  -S set-param  -t tolerance
--i ignore  -h help.  A renamed flag keeps working for one release through `deprecated_alias`.
+-i ignore  -p port  -y yes  -h help (tests/test_cli_help.py fails on a second meaning).
+A renamed flag keeps working for one release through `deprecated_alias`.
 """
 
 from __future__ import annotations
