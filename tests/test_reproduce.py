@@ -283,6 +283,20 @@ def test_sample_reports_how_many_reproduced_bit_exactly(repo):
         "reproduce", "--repo", str(repo), "--sample", "5", "--where", "kind = 'experiment'"
     )
     assert "1/1 reproduced bit-exactly" in res.output and res.exit_code == 0, res.output
+    # --json: one parseable document on stdout, the summary lines on stderr (issue 13)
+    res = run_cli(
+        "reproduce",
+        "--repo",
+        str(repo),
+        "--sample",
+        "5",
+        "--where",
+        "kind = 'experiment'",
+        "--json",
+    )
+    data = json.loads(res.stdout)
+    assert data["summary"].startswith("1/1 reproduced bit-exactly") and res.exit_code == 0
+    assert data["results"][0]["bit_exact"] and "1/1" in res.stderr
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from expbook.cli.options import (
     repo_option,
     where_option,
 )
+from expbook.cli.printing import json_text
 from expbook.errors import ExpbookError
 
 
@@ -89,6 +90,21 @@ def summarize_many(results: list) -> str:
     )
 
 
+def result_json(result, only_changed: bool = False) -> dict:
+    """One reproduction as a JSON object: outcome, summary line and its diff rows."""
+    return {
+        "name": result.name,
+        "rev": result.rev,
+        "ok": result.ok,
+        "bit_exact": result.bit_exact,
+        "exit_code": result.exit_code,
+        "error": result.error,
+        "summary": result.summary(),
+        "workspace": result.workspace,
+        "diffs": diff_rows(result, only_changed=only_changed),
+    }
+
+
 def _print_diffs(result, fmt: str, changed_only: bool) -> None:
     from expbook.output import render
 
@@ -155,26 +171,37 @@ def reproduce(
         raise ExpbookError("give either EXP or --sample N (with an optional --where)")
     ignore, ignore_out = ignore_globs(ignore, ignore_out, not no_default_ignores)
     kwargs = dict(ignore=ignore, ignore_out=ignore_out, tolerance=tolerance, keep=keep)
+    # json: one document on stdout; json/csv: the summary lines go to stderr
+    machine = fmt in ("json", "csv")
     if exp:
         sha, name = resolve_commit(repo, exp)
         result = rp.reproduce(repo, sha, name=name, **kwargs)
-        if result.error is None:
+        if fmt == "json":
+            click.echo(json_text(result_json(result, only_changed)), nl=False)
+        elif result.error is None:
             _print_diffs(result, fmt, changed_only=only_changed)
-        click.echo(result.summary())
+        click.echo(result.summary(), err=machine)
         if result.workspace:
             click.echo(
                 f"worktree kept at {result.workspace} "
-                "(remove it with: git worktree remove --force PATH)"
+                "(remove it with: git worktree remove --force PATH)",
+                err=machine,
             )
         sys.exit(result.exit_code)
     results = []
     for sha, name in pick(repo, sample, where, seed):
         result = rp.reproduce(repo, sha, name=name, **kwargs)
-        if result.error is None:
+        if result.error is None and fmt != "json":
             _print_diffs(result, fmt, changed_only=True)
-        click.echo(result.summary())
+        click.echo(result.summary(), err=machine)
         results.append(result)
-    click.echo(summarize_many(results))
+    if fmt == "json":
+        data = {
+            "results": [result_json(r, True) for r in results],
+            "summary": summarize_many(results),
+        }
+        click.echo(json_text(data), nl=False)
+    click.echo(summarize_many(results), err=machine)
     codes = {r.exit_code for r in results}
     sys.exit(1 if 1 in codes else (2 if 2 in codes else 0))
 
