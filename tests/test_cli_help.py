@@ -146,6 +146,8 @@ def test_every_readme_mention_names_real_commands_and_options(span):
             for name in words[0].split("/")
         ]
         found = [sub for sub in subs if sub is not None]
+        if not subs:
+            break  # a leaf command: the rest are its arguments and options
         if len(found) < len(subs):  # an argument (EXP, SPEC), except right after `expbook`
             assert commands != [cli], f"{span!r}: no command {words[0]!r}"
             break
