@@ -268,7 +268,9 @@ EB.pages.table = async function (view, st) {
     h("span", { class: "muted", id: "count" }, data.total + " of " + data.count + " rows"));
 
   if (data.groups) {
-    const ms = data.columns.metrics.slice(0, 8);
+    // the metrics the table shows (the ones that differ by default), not dataset constants
+    const shownMetrics = shown.filter((c) => data.columns.metrics.includes(c));
+    const ms = shownMetrics.length ? shownMetrics : data.columns.metrics.slice(0, 8);
     view.append(h("div", { class: "groups tablewrap" }, h("table", { class: "grid", id: "groups" },
       h("thead", {}, h("tr", {}, h("th", {}, EB.short(st.group)), h("th", {}, "n"), ms.map((m) => h("th", { title: m }, EB.short(m) + " mean ± std")))),
       h("tbody", {}, data.groups.map((g) => h("tr", {}, h("td", {}, EB.fmt(g.value)), h("td", { class: "num" }, g.n),
@@ -298,6 +300,11 @@ EB.pages.table = async function (view, st) {
     });
     return tr;
   }));
+  if (!data.rows.length) {
+    tbody.append(h("tr", {}, h("td", { colspan: shown.length + 1, class: "muted" },
+      data.count ? "No experiment matches" + (st.where ? " where " + st.where : "") + (st.q ? " and the search " + JSON.stringify(st.q) : "") + "." :
+        "No experiments yet: run one (dvc exp run, expbook sweep) and it shows up here.")));
+  }
   view.append(h("div", { class: "tablewrap" }, h("table", { class: "grid", id: "experiments" }, thead, tbody)));
   const last = Math.min(offset + limit, data.total);
   view.append(h("div", { class: "pager" },
