@@ -110,7 +110,12 @@ def expbook_tpe(
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # a good model exists: stop like a user would
-            proc.wait(timeout=120)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:  # measured already; do not lose the run
+                print(f"  seed {seed}: sweep still running 120 s after Ctrl-C, killed")
+                proc.kill()
+                proc.wait()
     return reached(seen, target), len(seen)
 
 
