@@ -97,7 +97,7 @@ def test_registry_lists_sweep_trials_and_status_best_work_from_git(repo):
         run_cli(repo, "registry", "--where", "sweep = 's'", "--format", "json").stdout
     )
     assert sorted(r["name"] for r in rows) == ["s-001", "s-002"]
-    assert sorted(r["trial"] for r in rows) == [1, 2]
+    assert sorted(r["sweep"]["trial"] for r in rows) == [1, 2]  # nested JSON rows
     status = json.loads(run_cli(repo, "sweep", "status", "s", "--json").stdout)
     assert status["counts"] == {"success": 2}
     best = run_cli(repo, "sweep", "best", "s").stdout
