@@ -10,6 +10,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from expbook.analysis.curves import Curve, match_metric, read_curves
 from expbook.analysis.plotting import plot_format
@@ -127,7 +128,10 @@ def plot_group_curves(
 
 
 def seed_group_series(
-    repo: str | os.PathLike, experiments, metric: str, group_by: str | Sequence[str] | None
+    repo: str | os.PathLike,
+    experiments: Sequence[Any],
+    metric: str,
+    group_by: str | Sequence[str] | None,
 ) -> list[tuple[str, list[Curve]]]:
     """group_curves() of the seed groups of `experiments`: runs grouped by the params in
     `group_by` (comma-separated or a list; None or "auto": every differing param but seeds)."""

@@ -10,6 +10,7 @@ import os
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from expbook.analysis.curves import Curve
 from expbook.errors import ExpbookError
@@ -18,7 +19,7 @@ from expbook.output import write_output
 PLOT_FORMATS = {".png": "png", ".svg": "svg", ".html": "html", ".htm": "html"}
 
 
-def _figure(metric: str, series: Sequence[tuple[str, Curve]]):
+def _figure(metric: str, series: Sequence[tuple[str, Curve]]) -> Any:  # a matplotlib Figure
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers/CI; must precede pyplot

@@ -310,7 +310,7 @@ def _find_baseline(
     keys: Sequence[str],
     baseline: str | None,
     param_keys: Sequence[str],
-    spaces,
+    spaces: Mapping[str, Iterable[str]],
 ) -> GroupStats:
     if baseline is None:
         bases = [r for r in rows if r.get("kind") == "baseline"]

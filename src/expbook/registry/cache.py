@@ -10,6 +10,7 @@ import gc
 import marshal
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from expbook import env
@@ -21,7 +22,7 @@ _MARSHAL_MAGIC = f"expbook-marshal-{sys.version_info[0]}.{sys.version_info[1]}\n
 
 
 @contextmanager
-def no_gc():
+def no_gc() -> Iterator[None]:
     """Pause the cyclic GC: building many small containers (unpickling 10k rows) triggers it
     over and over for nothing, as none of them form cycles; ~30% faster loads."""
     was = gc.isenabled()

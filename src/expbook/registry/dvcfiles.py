@@ -106,7 +106,7 @@ def _py_body(body: list, only_self: bool) -> dict:
     return out
 
 
-def _py_value(node) -> Any:
+def _py_value(node: Any) -> Any:  # an ast node
     import ast
 
     if isinstance(node, ast.Dict):

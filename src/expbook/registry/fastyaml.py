@@ -239,7 +239,7 @@ def _parse(text: str) -> Any:
 _LOADER = None
 
 
-def _loader():
+def _loader() -> type:
     """A C-accelerated safe loader resolving scalars the YAML 1.2 way (as DVC's ruamel does).
 
     PyYAML is YAML 1.1: it reads `1e-3` as a string and `yes`/`on` as booleans, where DVC

@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -442,7 +443,7 @@ class _Sub(_Ctx):
         return super().err((self.prefix,) + tuple(path), problem)
 
 
-def check_against_params(spec: Spec, read_params) -> None:
+def check_against_params(spec: Spec, read_params: Callable[[str], Any]) -> None:
     """Every swept/fixed/promote key must exist in the baseline's params file.
 
     `read_params(file) -> dict | None` reads a params file of the baseline commit.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from expbook.errors import NotFoundError
@@ -84,7 +85,7 @@ def write_notes(repo: str, sweeps: dict[str, dict[str, Any]]) -> None:
     """`write_note` for several trials at once (one notes commit)."""
     from expbook.registry import notes
 
-    def setter(sweep: dict[str, Any]):
+    def setter(sweep: dict[str, Any]) -> Callable[[dict], dict]:
         return lambda doc: {**doc, "sweep": sweep}
 
     notes.update_many(repo, {sha: setter(sweep) for sha, sweep in sweeps.items()})
