@@ -229,6 +229,10 @@ def main() -> None:
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     root = Path(tempfile.mkdtemp(prefix="expbook-dist-"))
+    # a local `ray.init()` leaves ~/.ray/auth_token, which breaks later token-less `ray start`
+    # clusters of this user: keep it in the benchmark's temp dir
+    os.environ["HOME"] = str(root / "home")
+    (root / "home").mkdir()
     try:
         which = [b for b in ("local", "ray") if b not in skip]
         if which:

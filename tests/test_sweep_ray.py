@@ -26,11 +26,21 @@ SPEC = "name: r\nmetric: val.acc\nparams:\n  train.lr: [0.001, 0.002, 0.003, 0.0
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     pytest.importorskip("ray")
-    cluster = RayCluster(tmp_path_factory.mktemp("ray"))
+    root = tmp_path_factory.mktemp("ray")
+    # a fresh HOME for the cluster and the drivers: a ~/.ray/auth_token that an earlier local
+    # `ray.init()` left makes `ray start --address` fail against a token-less head
+    home = os.environ.get("HOME")
+    os.environ["HOME"] = str(root / "home")
+    (root / "home").mkdir()
+    cluster = RayCluster(root)
     try:
         yield cluster.start()
     finally:
         cluster.stop()
+        if home is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = home
 
 
 def remote_repo(tmp_path: Path, factory) -> Path:
