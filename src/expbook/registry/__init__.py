@@ -15,18 +15,23 @@ May import: `expbook.query` (for `load(where=...)`), `expbook.output`, `expbook.
 Python:  from expbook import registry; df = registry.load(".", where="val.acc > 0.9")
 """
 
-from expbook.registry.lookup import resolve_annotatable, resolve_commit, resolve_many, select
+from expbook.registry.lookup import (
+    load,
+    resolve,
+    resolve_annotatable,
+    resolve_commit,
+    resolve_many,
+    select,
+)
 from expbook.registry.rows import (
     EXPS_PREFIX,
     NOTES_REF,
     SCHEMA_KEYS,
     Experiment,
     collect,
-    collect_rendered,
     error_summary,
-    load,
-    resolve,
 )
+from expbook.registry.table import collect_rendered
 
 __all__ = [
     "EXPS_PREFIX",

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from expbook.errors import ExpbookError, NotFoundError
 from expbook.registry.gitrepo import GitRepo
-from expbook.registry.rows import Experiment, collect, resolve
+from expbook.registry.rows import Experiment, collect
 
 
 def resolve_many(repo: str | os.PathLike, names: Iterable[str]) -> list[Experiment]:
@@ -74,3 +74,52 @@ def select(
             f"no experiment matches --where {where!r}" if where else "no committed experiment"
         )
     return selected
+
+
+def resolve(
+    repo: str | os.PathLike, exp: str, experiments: list[Experiment] | None = None
+) -> Experiment:
+    """The one row `exp` names: exp/baseline name, sha prefix, ref, branch or git tag.
+
+    Raises NotFoundError listing the candidates when nothing or several rows match.
+    """
+    rows = experiments if experiments is not None else collect(repo)
+    text = exp.strip()
+    branch = text[11:] if text.startswith("refs/heads/") else text
+    tag = text[10:] if text.startswith("refs/tags/") else text
+    exact = [
+        r
+        for r in rows
+        if text in (r.name, r.rev, r.ref) or branch in r.branches or tag in r.git_tags
+    ]
+    if not exact and len(text) >= 4 and all(ch in "0123456789abcdef" for ch in text.lower()):
+        exact = [r for r in rows if r.rev.startswith(text.lower())]
+    unique = {(r.rev, r.name): r for r in exact}
+    if len(unique) == 1:
+        return next(iter(unique.values()))
+    if len({r.rev for r in unique.values()}) == 1:
+        # one commit under several names (a branch made by `dvc exp branch` and its
+        # experiment): not ambiguous; the row named so, else the experiment, describes it
+        same = list(unique.values())
+        named = [r for r in same if r.name == text]
+        return (named or [r for r in same if r.kind == "experiment"] or same)[0]
+    if not unique:
+        close = sorted({r.name for r in rows if text.lower() in r.name.lower()})[:10]
+        hint = f"; similar: {', '.join(close)}" if close else ""
+        raise NotFoundError(f"no experiment named {exp!r}{hint}")
+    listing = ", ".join(
+        f"{r.name} ({r.rev[:7]}{', ' + r.ref if r.ref else ''})" for r in unique.values()
+    )
+    raise NotFoundError(f"experiment {exp!r} is ambiguous, it matches: {listing}")
+
+
+def load(repo: str | os.PathLike = ".", where: str | None = None, **kw):
+    """The registry as a pandas DataFrame (one row per Experiment.flat()), filtered by `where`."""
+    import pandas as pd
+
+    rows = [e.flat() for e in collect(repo, **kw)]
+    if where:
+        from expbook.query import filter_rows
+
+        rows = filter_rows(rows, where)
+    return pd.DataFrame(rows)

@@ -1,7 +1,8 @@
 """The experiment registry: every DVC experiment of a repository as one row, read from git.
 
-`collect()` returns Experiment objects, `load()` a pandas DataFrame, `resolve()` one row by
-name/sha/ref/branch/tag. Used by the expbook CLI and by Python users; never imports DVC.
+`collect()` returns Experiment objects (expbook.registry.experiment); `load()`/`resolve()` live
+in expbook.registry.lookup, cached rendered tables in expbook.registry.table. Used by the
+expbook CLI and by Python users; never imports DVC.
 """
 
 from __future__ import annotations
@@ -9,108 +10,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
 from expbook.errors import ExpbookError, NotFoundError
-from expbook.output import BASE_COLUMNS
 from expbook.registry import cache as _cache
 from expbook.registry import reader as _col
+from expbook.registry.experiment import (  # noqa: F401  (public names of this module too)
+    SCHEMA_KEYS,
+    Experiment,
+    _from_plain,
+    _to_plain,
+)
 from expbook.registry.reader import NOTES_REF  # also the public name of this module
 
 EXPS_PREFIX = "refs/exps/"
-
-
-@dataclass
-class Experiment:
-    """One row of the registry (see README "Registry" for the meaning of each field)."""
-
-    name: str
-    rev: str
-    kind: str
-    baseline: str | None
-    ref: str | None
-    created: str | None
-    status: str
-    message: str
-    branches: list[str] = field(default_factory=list)
-    git_tags: list[str] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    outs: dict[str, dict] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    sweep: dict | None = None
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def flat(self) -> dict[str, Any]:
-        """One table row: the plain columns, then every params and metrics key as-is."""
-        row = {
-            "name": self.name,
-            "rev": self.rev,
-            "kind": self.kind,
-            "baseline": self.baseline,
-            "ref": self.ref,
-            "created": self.created,
-            "status": self.status,
-            "message": self.message,
-            "branches": self.branches,
-            "tags": self.tags,
-            "notes": self.notes,
-            "sweep": (self.sweep or {}).get("name"),
-            "trial": (self.sweep or {}).get("trial"),
-            # None when the row has none, so `--where "errors is not null"` finds bad rows
-            "errors": self.errors or None,
-        }
-        row.update(self.params)
-        row.update(self.metrics)
-        return row
-
-    def to_dict(self) -> dict[str, Any]:
-        """The nested shape for programs (JSON output, the dashboard's API): the plain fields,
-        then `params`/`metrics` keyed `file:key` as `dvc exp show --json` names them, `outs`
-        ({path: {hash, size, in_cache}}) and `errors` ({file: reason}); see README "Data
-        shape". The keys are fixed (SCHEMA_KEYS), in this order."""
-        d = self.__dict__
-        return {key: d[key] for key in SCHEMA_KEYS}
-
-
-# the keys of Experiment.to_dict(), in order: what `registry --format json` rows and the
-# dashboard's API carry (pinned by tests/test_registry_schema.py)
-SCHEMA_KEYS = (
-    *BASE_COLUMNS[: BASE_COLUMNS.index("branches") + 1],  # name, rev, ... message, branches
-    "git_tags",
-    "notes",
-    "tags",
-    "sweep",
-    "params",
-    "metrics",
-    "outs",
-    "errors",
-)
-
-
-_FIELDS = tuple(f.name for f in fields(Experiment))
-
-
-def _to_plain(row: Experiment) -> dict:
-    # plain containers only, so the cache can be written with marshal; a dataclass instance's
-    # __dict__ holds exactly its fields (10x faster than getattr per field); it is written
-    # at once, so it needs no copy
-    values = row.__dict__
-    return values if len(values) == len(_FIELDS) else {n: getattr(row, n) for n in _FIELDS}
-
-
-_FIELD_SET = frozenset(_FIELDS)
-
-
-def _from_plain(values: dict) -> Experiment:
-    if values.keys() != _FIELD_SET:  # a cache entry of another shape (see _SHAPE_ERRORS)
-        raise TypeError("cached row has other fields")
-    row = object.__new__(Experiment)  # skips __init__: the values were one already
-    row.__dict__ = values
-    return row
 
 
 def _iso(ts: int | None) -> str | None:
@@ -192,79 +106,6 @@ def error_summary(experiments: list[Experiment]) -> str | None:
         f"warning: {len(bad)} of {len(experiments)} rows have errors ({names}); "
         'list them with --columns name,errors or --where "errors is not null"'
     )
-
-
-def collect_rendered(
-    repo: str | os.PathLike,
-    options: tuple,
-    render: Callable[[list[Experiment]], str],
-    *,
-    all_commits: bool = False,
-    baseline: str | None = None,
-    warn: Callable[[str], None] | None = None,
-    exp_commits: bool = False,
-) -> str:
-    """`render(collect(repo))`, cached under the same state fingerprint as collect() plus
-    `options` (everything else the text depends on: format, filter, sort, columns...).
-
-    An unchanged repository is answered from one file read, without building any row; a
-    moved ref, a new note, queue change, edited work-tree file or DVC cache change renders
-    afresh. `render` may raise (e.g. a bad --where): nothing is cached then. `warn` is called
-    with error_summary() of the rows when some have errors (also on a cache hit).
-    """
-    mode = "exp" if all_commits and exp_commits else bool(all_commits)
-    text, warning = _unless_cache_misshapen(
-        lambda fresh: _rendered(repo, options, render, mode, baseline, fresh)
-    )
-    if warning and warn is not None:
-        warn(warning)
-    return text
-
-
-def _rendered(repo, options, render, all_commits, baseline, fresh) -> tuple[str, str | None]:
-    c = _col.RepoReader(repo, fresh)
-    saved = c.load_cache("output")
-    okey = repr((options, _code_stamp()))
-    entry = saved.get("entries", {}).get(okey)
-    if entry and isinstance(entry.get("text"), str):
-        rest = _col.fingerprint(c, None, all_commits, baseline)[0]
-        # the refs are checked by stat alone: no ref file is read on a hit
-        if c.g.refs_unchanged(entry["refs"]) and _col.still_valid(c, entry, rest):
-            warning = entry["warning"]
-            if warning is not None and not isinstance(warning, str):
-                raise TypeError("cached warning is not text")
-            return entry["text"], warning
-    # the rows are not cached on their own: the text is, and an unchanged repo is answered
-    # from it (writing both costs a cold read of 10k experiments ~0.1 s for nothing)
-    rows, stamp = _read_rows(repo, all_commits, baseline, fresh, keep_rows=False)
-    text = render(rows)
-    warning = error_summary(rows)
-    if stamp is not None:
-        entries = {k: v for k, v in saved.get("entries", {}).items() if k != okey}
-        fingerprint = stamp["fingerprint"]
-        entries[okey] = {
-            **stamp,
-            "fingerprint": (*fingerprint[:1], None, *fingerprint[2:]),
-            "text": text,
-            "warning": warning,
-        }
-        _cache.save(c.root, "output", {"entries": dict(list(entries.items())[-4:])})
-    return text, warning
-
-
-def _code_stamp() -> tuple:
-    """Stat keys of expbook's own modules: text rendered by an edited or upgraded expbook
-    (a changed parser or renderer) is never served from the output cache."""
-    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = []
-    for folder, _dirs, files in os.walk(base):
-        for name in files:
-            if name.endswith(".py"):
-                st = os.stat(os.path.join(folder, name))
-                out.append(
-                    (os.path.relpath(os.path.join(folder, name), base), st.st_mtime_ns, st.st_size)
-                )
-    return tuple(sorted(out))
 
 
 def _read_rows(
@@ -537,52 +378,3 @@ def _resolve_baseline(c, spec, refs, branches, tags, exps) -> str:
         if not matches
         else f"baseline {spec!r} is ambiguous: {', '.join(m[:10] for m in matches)}"
     )
-
-
-def resolve(
-    repo: str | os.PathLike, exp: str, experiments: list[Experiment] | None = None
-) -> Experiment:
-    """The one row `exp` names: exp/baseline name, sha prefix, ref, branch or git tag.
-
-    Raises NotFoundError listing the candidates when nothing or several rows match.
-    """
-    rows = experiments if experiments is not None else collect(repo)
-    text = exp.strip()
-    branch = text[11:] if text.startswith("refs/heads/") else text
-    tag = text[10:] if text.startswith("refs/tags/") else text
-    exact = [
-        r
-        for r in rows
-        if text in (r.name, r.rev, r.ref) or branch in r.branches or tag in r.git_tags
-    ]
-    if not exact and len(text) >= 4 and all(ch in "0123456789abcdef" for ch in text.lower()):
-        exact = [r for r in rows if r.rev.startswith(text.lower())]
-    unique = {(r.rev, r.name): r for r in exact}
-    if len(unique) == 1:
-        return next(iter(unique.values()))
-    if len({r.rev for r in unique.values()}) == 1:
-        # one commit under several names (a branch made by `dvc exp branch` and its
-        # experiment): not ambiguous; the row named so, else the experiment, describes it
-        same = list(unique.values())
-        named = [r for r in same if r.name == text]
-        return (named or [r for r in same if r.kind == "experiment"] or same)[0]
-    if not unique:
-        close = sorted({r.name for r in rows if text.lower() in r.name.lower()})[:10]
-        hint = f"; similar: {', '.join(close)}" if close else ""
-        raise NotFoundError(f"no experiment named {exp!r}{hint}")
-    listing = ", ".join(
-        f"{r.name} ({r.rev[:7]}{', ' + r.ref if r.ref else ''})" for r in unique.values()
-    )
-    raise NotFoundError(f"experiment {exp!r} is ambiguous, it matches: {listing}")
-
-
-def load(repo: str | os.PathLike = ".", where: str | None = None, **kw):
-    """The registry as a pandas DataFrame (one row per Experiment.flat()), filtered by `where`."""
-    import pandas as pd
-
-    rows = [e.flat() for e in collect(repo, **kw)]
-    if where:
-        from expbook.query import filter_rows
-
-        rows = filter_rows(rows, where)
-    return pd.DataFrame(rows)

@@ -13,7 +13,15 @@ from dataclasses import astuple, dataclass
 from functools import partial
 
 from expbook import output as out
-from expbook.registry.rows import Experiment, collect, collect_rendered
+from expbook.registry import cache as _cache
+from expbook.registry import reader as _col
+from expbook.registry.rows import (
+    Experiment,
+    _read_rows,
+    _unless_cache_misshapen,
+    collect,
+    error_summary,
+)
 
 # always shown by the readable default (then differing params, then metrics)
 READABLE_BASE = ("name", "status", "created")
@@ -295,3 +303,76 @@ __all__ = [
     "readable_table",
     "render_cached",
 ]
+
+
+def collect_rendered(
+    repo: str | os.PathLike,
+    options: tuple,
+    render: Callable[[list[Experiment]], str],
+    *,
+    all_commits: bool = False,
+    baseline: str | None = None,
+    warn: Callable[[str], None] | None = None,
+    exp_commits: bool = False,
+) -> str:
+    """`render(collect(repo))`, cached under the same state fingerprint as collect() plus
+    `options` (everything else the text depends on: format, filter, sort, columns...).
+
+    An unchanged repository is answered from one file read, without building any row; a
+    moved ref, a new note, queue change, edited work-tree file or DVC cache change renders
+    afresh. `render` may raise (e.g. a bad --where): nothing is cached then. `warn` is called
+    with error_summary() of the rows when some have errors (also on a cache hit).
+    """
+    mode = "exp" if all_commits and exp_commits else bool(all_commits)
+    text, warning = _unless_cache_misshapen(
+        lambda fresh: _rendered(repo, options, render, mode, baseline, fresh)
+    )
+    if warning and warn is not None:
+        warn(warning)
+    return text
+
+
+def _rendered(repo, options, render, all_commits, baseline, fresh) -> tuple[str, str | None]:
+    c = _col.RepoReader(repo, fresh)
+    saved = c.load_cache("output")
+    okey = repr((options, _code_stamp()))
+    entry = saved.get("entries", {}).get(okey)
+    if entry and isinstance(entry.get("text"), str):
+        rest = _col.fingerprint(c, None, all_commits, baseline)[0]
+        # the refs are checked by stat alone: no ref file is read on a hit
+        if c.g.refs_unchanged(entry["refs"]) and _col.still_valid(c, entry, rest):
+            warning = entry["warning"]
+            if warning is not None and not isinstance(warning, str):
+                raise TypeError("cached warning is not text")
+            return entry["text"], warning
+    # the rows are not cached on their own: the text is, and an unchanged repo is answered
+    # from it (writing both costs a cold read of 10k experiments ~0.1 s for nothing)
+    rows, stamp = _read_rows(repo, all_commits, baseline, fresh, keep_rows=False)
+    text = render(rows)
+    warning = error_summary(rows)
+    if stamp is not None:
+        entries = {k: v for k, v in saved.get("entries", {}).items() if k != okey}
+        fingerprint = stamp["fingerprint"]
+        entries[okey] = {
+            **stamp,
+            "fingerprint": (*fingerprint[:1], None, *fingerprint[2:]),
+            "text": text,
+            "warning": warning,
+        }
+        _cache.save(c.root, "output", {"entries": dict(list(entries.items())[-4:])})
+    return text, warning
+
+
+def _code_stamp() -> tuple:
+    """Stat keys of expbook's own modules: text rendered by an edited or upgraded expbook
+    (a changed parser or renderer) is never served from the output cache."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = []
+    for folder, _dirs, files in os.walk(base):
+        for name in files:
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(folder, name))
+                out.append(
+                    (os.path.relpath(os.path.join(folder, name), base), st.st_mtime_ns, st.st_size)
+                )
+    return tuple(sorted(out))
