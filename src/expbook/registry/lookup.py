@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError, NotFoundError
 from expbook.registry.gitrepo import GitRepo
 from expbook.registry.rows import Experiment, collect
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def resolve_many(repo: str | os.PathLike, names: Iterable[str]) -> list[Experiment]:
@@ -113,7 +117,7 @@ def resolve(
     raise NotFoundError(f"experiment {exp!r} is ambiguous, it matches: {listing}")
 
 
-def load(repo: str | os.PathLike = ".", where: str | None = None, **kw):
+def load(repo: str | os.PathLike = ".", where: str | None = None, **kw: Any) -> pd.DataFrame:
     """The registry as a pandas DataFrame (one row per Experiment.flat()), filtered by `where`."""
     import pandas as pd
 
