@@ -185,11 +185,24 @@ def parse_dvcyaml(path: str, data: bytes) -> dict:
     doc = load_bytes(path, data) or {}
     if not isinstance(doc, dict):
         raise ParseError(f"{path}: expected a mapping at top level")
-    from expbook.registry.templating import is_templated
-
     if is_templated(data, doc):
         return {"templated": doc}  # resolved with the commit's other files (snapshot.py)
     return parse_dvcyaml_doc(path, doc)
+
+
+_MARKERS = (b"${", b"foreach", b"matrix", b"vars")
+
+
+def is_templated(data: bytes, doc: dict) -> bool:
+    """Whether DVC's resolver would change this dvc.yaml (a cheap test first: most are not)."""
+    if not any(marker in data for marker in _MARKERS):
+        return False
+    if "vars" in doc or b"${" in data:
+        return True
+    stages = doc.get("stages")
+    return isinstance(stages, dict) and any(
+        isinstance(s, dict) and ("foreach" in s or "matrix" in s) for s in stages.values()
+    )
 
 
 def parse_dvcyaml_doc(path: str, doc: dict) -> dict:

@@ -14,20 +14,6 @@ from typing import Any
 
 from expbook.registry.dvcfiles import ParseError
 
-_MARKERS = (b"${", b"foreach", b"matrix", b"vars")
-
-
-def is_templated(data: bytes, doc: dict) -> bool:
-    """Whether DVC's resolver would change this dvc.yaml (a cheap test first: most are not)."""
-    if not any(marker in data for marker in _MARKERS):
-        return False
-    if "vars" in doc or b"${" in data:
-        return True
-    stages = doc.get("stages")
-    return isinstance(stages, dict) and any(
-        isinstance(s, dict) and ("foreach" in s or "matrix" in s) for s in stages.values()
-    )
-
 
 class _ReaderFS:
     """The few filesystem calls dvc.parsing makes, answered from a snapshot reader (a git tree
