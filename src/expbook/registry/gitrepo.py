@@ -13,23 +13,14 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from expbook.errors import ExpbookError, NotFoundError
+from expbook.errors import NotFoundError
+from expbook.registry.gitcmd import GitError, git, remove_worktree, run_git  # noqa: F401
 
 if TYPE_CHECKING:
-    import subprocess
-
     import pygit2
 
 # a file or directory changed less than this before a cached read may have changed unseen
 RACY_NS = 2_000_000_000
-
-
-class GitError(ExpbookError):
-    """A git command or libgit2 call that failed; the message names it and quotes git."""
-
-    def __init__(self, command: str, message: str) -> None:
-        super().__init__(f"{command} failed: {message}")
-        self.command, self.git_message = command, message
 
 
 def _read_packed(path: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -68,18 +59,18 @@ class GitRepo:
 
     def __init__(self, path: str | os.PathLike = ".") -> None:
         self.root = find_root(path)
-        git = os.path.join(self.root, ".git")
-        if os.path.isfile(git):  # a worktree / submodule: `gitdir: <path>`
-            with open(git, encoding="utf-8") as fh:
+        dotgit = os.path.join(self.root, ".git")
+        if os.path.isfile(dotgit):  # a worktree / submodule: `gitdir: <path>`
+            with open(dotgit, encoding="utf-8") as fh:
                 target = fh.read().strip().split(":", 1)[1].strip()
-            git = os.path.normpath(os.path.join(self.root, target))
-        self.git_dir = git
-        common = os.path.join(git, "commondir")
+            dotgit = os.path.normpath(os.path.join(self.root, target))
+        self.git_dir = dotgit
+        common = os.path.join(dotgit, "commondir")
         if os.path.exists(common):
             with open(common, encoding="utf-8") as fh:
-                self.common_dir = os.path.normpath(os.path.join(git, fh.read().strip()))
+                self.common_dir = os.path.normpath(os.path.join(dotgit, fh.read().strip()))
         else:
-            self.common_dir = git
+            self.common_dir = dotgit
         self._tree_index: dict[tuple[str, str], tuple[str, ...]] = {}
         self.ref_state: dict[str, Any] = {}
 
@@ -348,48 +339,6 @@ class GitRepo:
                 else:
                     out.append(path)
         return sorted(out)
-
-
-def run_git(
-    *args: str,
-    cwd: str | os.PathLike,
-    check: bool = True,
-    env: dict[str, str] | None = None,
-    input: str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """`git ARGS` in `cwd` (text output captured), the child stopped on Ctrl-C/SIGTERM;
-    GitError naming the command and git's message when it fails and `check` is set.
-
-    Hooks are off for every git expbook runs: a `dvc install`ed post-checkout or pre-push hook
-    would check out or push DVC data inside our worktree adds, resets and ref pushes.
-    """
-    from expbook.proc import run
-
-    proc = run(
-        ["git", "-c", "core.hooksPath=/dev/null", *args],
-        cwd=cwd,
-        env={**os.environ, **env} if env else None,
-        input=input,
-    )
-    if check and proc.returncode != 0:
-        message = (proc.stderr or proc.stdout).strip() or f"exit code {proc.returncode}"
-        raise GitError(f"git {' '.join(args)}", message)
-    return proc
-
-
-def git(*args: str, cwd: str | os.PathLike, check: bool = True, env: dict | None = None) -> str:
-    """run_git()'s stdout."""
-    return run_git(*args, cwd=cwd, check=check, env=env).stdout
-
-
-def remove_worktree(repo: str | os.PathLike, path: str | os.PathLike, prune: bool = True) -> None:
-    """Remove the worktree `path` and whatever is left of its directory; best effort."""
-    import shutil
-
-    git("worktree", "remove", "--force", os.fspath(path), cwd=repo, check=False)
-    shutil.rmtree(path, ignore_errors=True)
-    if prune:
-        git("worktree", "prune", cwd=repo, check=False)
 
 
 def open_repository(path: str | os.PathLike = ".") -> Any:

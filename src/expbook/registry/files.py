@@ -1,0 +1,97 @@
+"""Where a snapshot's files come from: a git tree (`TreeReader`), the work tree (`DiskReader`,
+stat keys for the cache) or nothing (`NoFiles`), and `find_dvcyamls` (every dvc.yaml of the
+work tree). Used by expbook.registry.snapshot and the registry cache.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class TreeReader:
+    """Files of one git tree: `key(path)` is the blob id (memo key), None when absent."""
+
+    def __init__(self, g, tree) -> None:
+        self.g, self.tree = g, tree
+
+    def key(self, path: str):
+        hit = self.g.blob_at(self.tree, path)
+        if hit is None:
+            return None
+        return ("tree", path) if hit[0] == "tree" else hit[0]
+
+    def read(self, path: str, key) -> bytes:
+        return self.g.read(key)
+
+    def listdir(self, path: str) -> list[str]:
+        return self.g.list_tree(self.tree, path)
+
+
+class DiskReader:
+    """Files of the work tree; `key` is (path, mtime, size) so the memo never serves old bytes."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.seen: dict[str, tuple | None] = {}
+
+    def key(self, path: str):
+        full = os.path.join(self.root, path)
+        try:
+            st = os.stat(full)
+        except OSError:
+            self.seen[path] = None
+            return None
+        if os.path.isdir(full):
+            return ("tree", path)
+        key = ("disk", path, st.st_mtime_ns, st.st_size)
+        self.seen[path] = key
+        return key
+
+    def read(self, path: str, key) -> bytes:
+        with open(os.path.join(self.root, path), "rb") as fh:
+            return fh.read()
+
+    def listdir(self, path: str) -> list[str]:
+        out = []
+        for dirpath, _dirs, files in os.walk(os.path.join(self.root, path)):
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            out += [f"{rel}/{f}" for f in files]
+        return sorted(out)
+
+
+class NoFiles:
+    """A snapshot with no files (a commit from before a sub-project existed)."""
+
+    def key(self, path: str):
+        return None
+
+
+def find_dvcyamls(root: str, ignored) -> tuple[list[str], dict[str, tuple]]:
+    """(every dvc.yaml of the work tree, {"<dir>/": ("dir", mtime_ns)} of the folders walked).
+
+    Skips .git/.dvc, DVC sub-projects (folders holding .dvc) and folders git ignores
+    (`ignored(relpath + "/")`: a virtualenv or data folder is never walked)."""
+    found: list[str] = []
+    dirs: dict[str, tuple] = {}
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        full = os.path.join(root, rel) if rel else root
+        try:
+            dirs[f"{rel or '.'}/"] = ("dir", os.stat(full).st_mtime_ns)
+            with os.scandir(full) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            sub = f"{rel}/{entry.name}" if rel else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name in (".git", ".dvc") or ignored(sub + "/"):
+                    continue
+                if os.path.isdir(os.path.join(entry.path, ".dvc")):
+                    continue  # a DVC sub-project: not part of this project
+                stack.append(sub)
+            elif entry.name == "dvc.yaml":
+                found.append(sub)
+    found.sort(key=lambda p: (p.count("/"), p))  # the root dvc.yaml first
+    return found, dirs
