@@ -6,6 +6,7 @@ Commands are imported lazily so that `expbook registry --format json` stays fast
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
@@ -46,7 +47,7 @@ class CliError(click.ClickException):
 class LazyGroup(click.Group):
     """A group whose subcommands are imported only when invoked or listed."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         from expbook import proc
 
         proc.install()  # SIGTERM unwinds like Ctrl-C: children stopped, worktrees removed

@@ -14,7 +14,7 @@ from expbook.cli.options import repo_option
 @click.argument("exp")
 @click.argument("text")
 @repo_option
-def note(exp, text, repo):
+def note(exp: str, text: str, repo: str) -> None:
     """Attach a free-text note to an experiment (stored in git notes, shareable with push).
 
     \b
@@ -33,7 +33,7 @@ def note(exp, text, repo):
 @click.argument("name")
 @click.option("--remove", is_flag=True, help="Remove the tag instead of adding it.")
 @repo_option
-def tag(exp, name, remove, repo):
+def tag(exp: str, name: str, remove: bool, repo: str) -> None:
     """Tag an experiment (or --remove a tag); query with --where "tag = 'NAME'".
 
     \b
@@ -56,7 +56,7 @@ def tag(exp, name, remove, repo):
     help="Share refs, notes and sweep state only: cached outputs are neither pushed nor checked.",
 )
 @repo_option
-def push(remote, no_cache, repo):
+def push(remote: str, no_cache: bool, repo: str) -> None:
     """Push experiments (dvc exp push) and expbook notes/tags (refs/notes/expbook) to a git remote.
 
     Then checks that every cached output (checkpoint) of every experiment is on the DVC remote
@@ -88,7 +88,7 @@ def push(remote, no_cache, repo):
 @click.command()
 @click.argument("remote", default="origin")
 @repo_option
-def pull(remote, repo):
+def pull(remote: str, repo: str) -> None:
     """Pull experiments (dvc exp pull) and merge the remote's expbook notes/tags into the local ones.
 
     Warns about pulled experiments whose cached outputs are neither in the local cache nor on

@@ -56,19 +56,19 @@ def _size(n: int) -> str:
 @click.option("--yes", "-y", is_flag=True, help="Do it (default: a dry run that changes nothing).")
 @repo_option
 def gc(
-    keep_best,
-    metric,
-    mode,
-    keep_last,
-    older_than,
-    where,
-    sweep,
-    cache,
-    remote,
-    confirm_remote,
-    yes,
-    repo,
-):
+    keep_best: int | None,
+    metric: str | None,
+    mode: str,
+    keep_last: int | None,
+    older_than: str | None,
+    where: str | None,
+    sweep: str | None,
+    cache: bool,
+    remote: str | None,
+    confirm_remote: bool,
+    yes: bool,
+    repo: str,
+) -> None:
     """Remove experiments a keep policy leaves out, their notes, and (--cache) unused outputs.
 
     Never removes baselines, branch/tag heads, experiments tagged or noted `keep`, experiments

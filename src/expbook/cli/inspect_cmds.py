@@ -22,7 +22,9 @@ from expbook.errors import ExpbookError
 )
 @repo_option
 @format_options
-def show(exp, verify_cache, repo, fmt, output, force):
+def show(
+    exp: str, verify_cache: bool, repo: str, fmt: str | None, output: str | None, force: bool
+) -> None:
     """Show everything about one experiment: params, metrics, step curves, environment, outputs.
 
     EXP is an experiment name, sha prefix, ref, branch or tag.
@@ -157,7 +159,14 @@ def _show_text(info: dict) -> str:
     "--all", "all_params", is_flag=True, help="Show every param, not only those that differ."
 )
 @format_options
-def compare(exps, repo, all_params, fmt, output, force):
+def compare(
+    exps: tuple[str, ...],
+    repo: str,
+    all_params: bool,
+    fmt: str | None,
+    output: str | None,
+    force: bool,
+) -> None:
     """Compare experiments side by side: differing params and metric deltas vs the first.
 
     \b

@@ -20,7 +20,9 @@ FORMATS = ("table", "json", "csv", "md", "html")
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 
-def _stack(*decorators: Callable) -> Callable:
+def stack(*decorators: Callable) -> Callable:
+    """One decorator that applies `decorators` as if written one above the other, in order."""
+
     def apply(func: Callable) -> Callable:
         for decorator in reversed(decorators):
             func = decorator(func)
@@ -147,7 +149,16 @@ def format_options(
     ]
     if out:
         decorators += [out_option(), force_option]
-    return _stack(*decorators)(wrapper)
+    return stack(*decorators)(wrapper)
+
+
+def alert_options(event: str, command_help: str, url_help: str) -> Callable:
+    """`--on-EVENT 'CMD [ARGS...]'` and `--on-EVENT-url URL`: the hooks expbook.lifecycle.alerts
+    runs (Alerts.from_options); the command receives `on_EVENT` and `on_EVENT_url`."""
+    return stack(
+        click.option(f"--on-{event}", default=None, metavar="'CMD [ARGS...]'", help=command_help),
+        click.option(f"--on-{event}-url", default=None, metavar="URL", help=url_help),
+    )
 
 
 where_option = click.option(
@@ -173,7 +184,9 @@ def top_option(default: int | None = None, help: str = "Keep only the first N ro
     )
 
 
-def metric_option(required: bool = False, help: str = "The metric (full key or suffix).", **kw):
+def metric_option(
+    required: bool = False, help: str = "The metric (full key or suffix).", **kw: Any
+) -> Callable:
     """`-m/--metric KEY`."""
     return click.option("--metric", "-m", required=required, metavar="KEY", help=help, **kw)
 
@@ -185,7 +198,7 @@ def group_by_option(help: str, multiple: bool = False) -> Callable:
     )
 
 
-sort_options = _stack(
+sort_options = stack(
     click.option(
         "--sort-by",
         "-s",
@@ -202,7 +215,7 @@ sort_options = _stack(
     top_option(help="Keep only the first N rows (after sorting)."),
 )
 
-column_options = _stack(
+column_options = stack(
     click.option(
         "--columns",
         "-c",
@@ -245,4 +258,4 @@ all_commits_option = click.option(
     help="Include experiments of every commit, not just HEAD's.",
 )
 
-selection_options = _stack(baseline_option, all_commits_option)
+selection_options = stack(baseline_option, all_commits_option)

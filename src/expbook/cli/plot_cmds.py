@@ -32,7 +32,15 @@ from expbook.errors import ExpbookError
 @where_option
 @force_option
 @repo_option
-def plot(metric, exps, output, group_by, where, force, repo):
+def plot(
+    metric: str,
+    exps: tuple[str, ...],
+    output: str,
+    group_by: str | None,
+    where: str | None,
+    force: bool,
+    repo: str,
+) -> None:
     """Overlay one step curve (e.g. val/acc) of several experiments, one line each.
 
     METRIC is a dvclive metric name or an unambiguous suffix of it (`acc` for `val/acc`).
@@ -62,7 +70,9 @@ def plot(metric, exps, output, group_by, where, force, repo):
     click.echo(f"wrote {path} ({len(series)} curves)")
 
 
-def _plot_groups(metric, group_by, where, output, repo, force):
+def _plot_groups(
+    metric: str, group_by: str, where: str | None, output: str, repo: str, force: bool
+) -> None:
     """`plot --group-by`: the mean step curve of each seed group with a +/- std band."""
     from expbook import registry
     from expbook.analysis.groupplot import plot_group_curves, seed_group_series
@@ -103,7 +113,16 @@ def _plot_groups(metric, group_by, where, output, repo, force):
 @where_option
 @force_option
 @repo_option
-def export(exps, target, out_dir, tracking_uri, mlflow_experiment, where, force, repo):
+def export(
+    exps: tuple[str, ...],
+    target: str,
+    out_dir: str | None,
+    tracking_uri: str | None,
+    mlflow_experiment: str,
+    where: str | None,
+    force: bool,
+    repo: str,
+) -> None:
     """Export experiments: step curves as CSVs, or runs to TensorBoard or MLflow.
 
     EXPS name experiments; without them, --where selects (default: every committed row).
@@ -151,9 +170,12 @@ def export(exps, target, out_dir, tracking_uri, mlflow_experiment, where, force,
     if target == "csv":
         from expbook.analysis.exporting import export_curves
 
+        assert out_dir is not None  # checked above: csv and tensorboard need -o
+
         for path in export_curves([(e.name, c) for e, c in items], out_dir, force=force):
             click.echo(f"wrote {path}")
     elif target == "tensorboard":
+        assert out_dir is not None
         for path in export_tb.export_tensorboard(items, out_dir):
             click.echo(f"wrote {path}")
         click.echo(f"view with: tensorboard --logdir {out_dir}")

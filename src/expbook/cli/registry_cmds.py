@@ -6,6 +6,7 @@ Run through the `expbook` console script; heavy modules (pandas, rich) are impor
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,6 +23,9 @@ from expbook.cli.options import (
 from expbook.cli.printing import emit, emit_data, mapping_lines
 from expbook.errors import ExpbookError
 
+if TYPE_CHECKING:
+    from expbook.registry import Experiment
+
 
 @click.command()
 @repo_option
@@ -36,22 +40,22 @@ from expbook.errors import ExpbookError
 @column_options
 @format_options
 def registry(
-    repo,
-    baseline,
-    all_commits,
-    exp_commits,
-    where,
-    sort_by,
-    ascending,
-    top,
-    columns,
-    drop,
-    only_changed,
-    full_names,
-    fmt,
-    output,
-    force,
-):
+    repo: str,
+    baseline: str | None,
+    all_commits: bool,
+    exp_commits: bool,
+    where: str | None,
+    sort_by: str | None,
+    ascending: bool | None,
+    top: int | None,
+    columns: tuple[str, ...],
+    drop: tuple[str, ...],
+    only_changed: bool,
+    full_names: bool,
+    fmt: str | None,
+    output: str | None,
+    force: bool,
+) -> None:
     """List experiments with their params and metrics, one row each.
 
     In a terminal the table shows name, status, created and the params and metrics that differ
@@ -148,23 +152,23 @@ def _warn(text: str) -> None:
 )
 @format_options
 def best(
-    metric,
-    mode,
-    score,
-    where,
-    baseline,
-    all_commits,
-    repo,
-    top,
-    apply_,
-    branch,
-    by_group,
-    group_by,
-    alpha,
-    fmt,
-    output,
-    force,
-):
+    metric: str | None,
+    mode: str,
+    score: str | None,
+    where: str | None,
+    baseline: str | None,
+    all_commits: bool,
+    repo: str,
+    top: int,
+    apply_: bool,
+    branch: str | None,
+    by_group: bool,
+    group_by: str | None,
+    alpha: float,
+    fmt: str | None,
+    output: str | None,
+    force: bool,
+) -> None:
     """Find the best experiment by a metric or a composite score, with its params.
 
     \b
@@ -230,7 +234,17 @@ def best(
             click.echo(hand_over(repo, action, winner, branch), err=True)
 
 
-def _best_by_group(exps, metric, mode, where, group_by, alpha, fmt, output, force) -> None:
+def _best_by_group(
+    exps: list[Experiment],
+    metric: str | None,
+    mode: str,
+    where: str | None,
+    group_by: str | None,
+    alpha: float,
+    fmt: str,
+    output: str | None,
+    force: bool,
+) -> None:
     """`best --by-group`: groups ranked by mean, with the best-vs-runner-up Welch test."""
     from expbook.analysis.stats import best_by_group, rows_of
     from expbook.query import filter_experiments

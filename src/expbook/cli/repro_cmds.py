@@ -5,64 +5,88 @@ Run through the `expbook` console script; exit 0 = reproduced/passed, 1 = differ
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from expbook.cli.options import (
+    alert_options,
     force_option,
     format_options,
     out_option,
     repo_option,
+    stack,
     where_option,
 )
 from expbook.cli.printing import json_text
 from expbook.errors import ExpbookError
 
+if TYPE_CHECKING:
+    from expbook.repro.reproduce import Reproduction
+    from expbook.repro.selection import Comparison
 
-def comparison_options(func):
+
+def comparison_options(func: Callable) -> Callable:
+    """`-t/--tolerance`, `-i/--ignore`, `--ignore-out`, `--no-default-ignores` and `--keep`,
+    handed to the command as one `comparison` (repro.selection.Comparison: the globs with the
+    defaults applied), the keyword arguments of reproduce() and check()."""
     from expbook.repro.reproduce import DEFAULT_IGNORE, DEFAULT_IGNORE_OUT
 
-    for option in reversed(
-        [
-            click.option(
-                "--tolerance",
-                "-t",
-                type=click.FloatRange(min=0),
-                default=0.0,
-                show_default=True,
-                help="Absolute difference allowed per metric (0: exact).",
-            ),
-            click.option(
-                "--ignore",
-                "-i",
-                multiple=True,
-                metavar="GLOBS",
-                help="Also ignore metric keys / JSON keys / TSV columns matching these "
-                f"globs (comma-separated; defaults: {', '.join(DEFAULT_IGNORE)}).",
-            ),
-            click.option(
-                "--ignore-out",
-                multiple=True,
-                metavar="GLOBS",
-                help="Also ignore outputs (or files in them) matching these globs "
-                f"(defaults: {', '.join(DEFAULT_IGNORE_OUT)}).",
-            ),
-            click.option(
-                "--no-default-ignores",
-                is_flag=True,
-                help="Drop the default --ignore/--ignore-out globs.",
-            ),
-            click.option(
-                "--keep", is_flag=True, help="Leave the temporary worktree in place for inspection."
-            ),
-        ]
-    ):
-        func = option(func)
-    return func
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from expbook.repro.selection import Comparison, ignore_globs
+
+        use_defaults = not kwargs.pop("no_default_ignores")
+        ignore, ignore_out = ignore_globs(
+            kwargs.pop("ignore"), kwargs.pop("ignore_out"), use_defaults
+        )
+        kwargs["comparison"] = Comparison(
+            ignore=ignore,
+            ignore_out=ignore_out,
+            tolerance=kwargs.pop("tolerance"),
+            keep=kwargs.pop("keep"),
+        )
+        return func(*args, **kwargs)
+
+    return stack(
+        click.option(
+            "--tolerance",
+            "-t",
+            type=click.FloatRange(min=0),
+            default=0.0,
+            show_default=True,
+            help="Absolute difference allowed per metric (0: exact).",
+        ),
+        click.option(
+            "--ignore",
+            "-i",
+            multiple=True,
+            metavar="GLOBS",
+            help="Also ignore metric keys / JSON keys / TSV columns matching these "
+            f"globs (comma-separated; defaults: {', '.join(DEFAULT_IGNORE)}).",
+        ),
+        click.option(
+            "--ignore-out",
+            multiple=True,
+            metavar="GLOBS",
+            help="Also ignore outputs (or files in them) matching these globs "
+            f"(defaults: {', '.join(DEFAULT_IGNORE_OUT)}).",
+        ),
+        click.option(
+            "--no-default-ignores",
+            is_flag=True,
+            help="Drop the default --ignore/--ignore-out globs.",
+        ),
+        click.option(
+            "--keep", is_flag=True, help="Leave the temporary worktree in place for inspection."
+        ),
+    )(wrapper)
 
 
-def diff_rows(result, only_changed: bool = False) -> list[dict]:
+def diff_rows(result: Reproduction, only_changed: bool = False) -> list[dict[str, Any]]:
     """Table rows (kind, key, recorded, reproduced, status, detail) of a reproduce.Reproduction."""
     return [
         {
@@ -78,7 +102,7 @@ def diff_rows(result, only_changed: bool = False) -> list[dict]:
     ]
 
 
-def summarize_many(results: list) -> str:
+def summarize_many(results: list[Reproduction]) -> str:
     """One line over several reproductions: how many were bit-exact, within tolerance, off."""
     exact = sum(r.bit_exact for r in results)
     within = sum(r.ok and not r.bit_exact for r in results)
@@ -90,7 +114,7 @@ def summarize_many(results: list) -> str:
     )
 
 
-def result_json(result, only_changed: bool = False) -> dict:
+def result_json(result: Reproduction, only_changed: bool = False) -> dict[str, Any]:
     """One reproduction as a JSON object: outcome, summary line and its diff rows."""
     return {
         "name": result.name,
@@ -105,7 +129,7 @@ def result_json(result, only_changed: bool = False) -> dict:
     }
 
 
-def _print_diffs(result, fmt: str, changed_only: bool) -> None:
+def _print_diffs(result: Reproduction, fmt: str, changed_only: bool) -> None:
     from expbook.output import render
 
     rows = diff_rows(result, only_changed=changed_only)
@@ -137,19 +161,15 @@ def _print_diffs(result, fmt: str, changed_only: bool) -> None:
     help="Show only rows that are not equal (always on with --sample).",
 )
 def reproduce(
-    exp,
-    repo,
-    sample,
-    where,
-    seed,
-    tolerance,
-    ignore,
-    ignore_out,
-    no_default_ignores,
-    keep,
-    fmt,
-    only_changed,
-):
+    exp: str | None,
+    repo: str,
+    sample: int | None,
+    where: str | None,
+    seed: int,
+    comparison: Comparison,
+    fmt: str,
+    only_changed: bool,
+) -> None:
     """Re-run EXP's pipeline from scratch in a temporary worktree and diff metrics and outputs.
 
     Runs `dvc repro --force --no-run-cache` with a fresh empty cache (nothing is pulled), then
@@ -164,18 +184,15 @@ def reproduce(
     """
     from expbook.registry import resolve_commit
     from expbook.repro import reproduce as rp
-    from expbook.repro.selection import ignore_globs
     from expbook.repro.selection import sample as pick
 
     if bool(exp) == bool(sample):
         raise ExpbookError("give either EXP or --sample N (with an optional --where)")
-    ignore, ignore_out = ignore_globs(ignore, ignore_out, not no_default_ignores)
-    kwargs = dict(ignore=ignore, ignore_out=ignore_out, tolerance=tolerance, keep=keep)
     # json: one document on stdout; json/csv: the summary lines go to stderr
     machine = fmt in ("json", "csv")
     if exp:
         sha, name = resolve_commit(repo, exp)
-        result = rp.reproduce(repo, sha, name=name, **kwargs)
+        result = rp.reproduce(repo, sha, name=name, **comparison)
         if fmt == "json":
             click.echo(json_text(result_json(result, only_changed)), nl=False)
         elif result.error is None:
@@ -188,9 +205,10 @@ def reproduce(
                 err=machine,
             )
         sys.exit(result.exit_code)
+    assert sample is not None  # either EXP or --sample, checked above
     results = []
     for sha, name in pick(repo, sample, where, seed):
-        result = rp.reproduce(repo, sha, name=name, **kwargs)
+        result = rp.reproduce(repo, sha, name=name, **comparison)
         if result.error is None and fmt != "json":
             _print_diffs(result, fmt, changed_only=True)
         click.echo(result.summary(), err=machine)
@@ -229,18 +247,11 @@ def reproduce(
     aliases=("--report",),
 )
 @force_option
-@click.option(
-    "--on-fail",
-    default=None,
-    metavar="'CMD [ARGS...]'",
-    help="Run CMD (argv, never a shell) when a --fail-if rule fails: the check as JSON on stdin, "
+@alert_options(
+    "fail",
+    "Run CMD (argv, never a shell) when a --fail-if rule fails: the check as JSON on stdin, "
     "EXPBOOK_CHECK_NAME/EXPBOOK_CHECK_FAILED set; 5 s timeout, never changes the exit code.",
-)
-@click.option(
-    "--on-fail-url",
-    default=None,
-    metavar="URL",
-    help="POST the same JSON to URL when a rule fails (5 s timeout, failures logged).",
+    "POST the same JSON to URL when a rule fails (5 s timeout, failures logged).",
 )
 @click.option(
     "--html",
@@ -250,21 +261,17 @@ def reproduce(
 )
 @comparison_options
 def check(
-    repo,
-    rev,
-    against,
-    rules,
-    report,
-    force,
-    on_fail,
-    on_fail_url,
-    as_html,
-    tolerance,
-    ignore,
-    ignore_out,
-    no_default_ignores,
-    keep,
-):
+    repo: str,
+    rev: str,
+    against: str | None,
+    rules: tuple[str, ...],
+    report: str | None,
+    force: bool,
+    on_fail: str | None,
+    on_fail_url: str | None,
+    as_html: bool,
+    comparison: Comparison,
+) -> None:
     """CI gate: reproduce REV from scratch, verify it matches its dvc.lock/metrics, apply rules.
 
     Works in a temporary git worktree, so the workspace stays untouched. Exit 0 when REV
@@ -280,12 +287,10 @@ def check(
     from expbook.lifecycle.alerts import Alerts
     from expbook.registry import resolve_commit
     from expbook.repro import check as ck
-    from expbook.repro.selection import ignore_globs
 
     if as_html and not report:
         raise ExpbookError("--html needs --report FILE")
 
-    ignore, ignore_out = ignore_globs(ignore, ignore_out, not no_default_ignores)
     ck.validate_rules(rules)
     if report:
         from expbook.output import check_output_path
@@ -301,10 +306,7 @@ def check(
         against=against_sha,
         against_name=against,
         rules=rules,
-        ignore=ignore,
-        ignore_out=ignore_out,
-        tolerance=tolerance,
-        keep=keep,
+        **comparison,
     )
     text = ck.markdown_report(result)
     if report and as_html:

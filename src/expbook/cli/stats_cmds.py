@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +20,9 @@ from expbook.cli.options import (
     repo_option,
     where_option,
 )
+
+if TYPE_CHECKING:
+    from expbook.analysis.stats import StatsResult
 
 COLUMNS = (
     "group",
@@ -44,7 +48,7 @@ def split_keys(values: tuple[str, ...]) -> list[str]:
     return [k.strip() for v in values for k in v.split(",") if k.strip()]
 
 
-def stats_rows(result) -> list[dict]:
+def stats_rows(result: StatsResult) -> list[dict[str, Any]]:
     rows = []
     for group in result.groups:
         row = group.row()
@@ -54,7 +58,7 @@ def stats_rows(result) -> list[dict]:
     return rows
 
 
-def render_stats(result, fmt: str) -> str:
+def render_stats(result: StatsResult, fmt: str) -> str:
     from expbook.output import render
 
     if fmt == "json":
@@ -127,19 +131,19 @@ def render_stats(result, fmt: str) -> str:
 @where_option
 @format_options
 def stats(
-    metric,
-    group_by,
-    seed_keys,
-    control,
-    alpha,
-    all_commits,
-    include_pruned,
-    repo,
-    where,
-    fmt,
-    output,
-    force,
-):
+    metric: str,
+    group_by: tuple[str, ...],
+    seed_keys: tuple[str, ...],
+    control: str | None,
+    alpha: float,
+    all_commits: bool,
+    include_pruned: bool,
+    repo: str,
+    where: str | None,
+    fmt: str | None,
+    output: str | None,
+    force: bool,
+) -> None:
     """Per-group n, mean, std, standard error and 95% CI of a metric, tested against a control group.
 
     Runs that differ only by seed form one group. Versus the control group: difference of means,

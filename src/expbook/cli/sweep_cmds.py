@@ -6,11 +6,21 @@ A thin click layer over expbook.sweep; `expbook sweep SPEC` is short for `expboo
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from expbook.cli.options import deprecated_alias, format_options, repo_option, top_option
+from expbook.cli.options import (
+    alert_options,
+    deprecated_alias,
+    format_options,
+    repo_option,
+    top_option,
+)
 from expbook.cli.printing import emit_data
+
+if TYPE_CHECKING:
+    from expbook.sweep.plan import Metric
 
 
 class _DefaultRun(click.Group):
@@ -96,19 +106,11 @@ def sweep() -> None:
     metavar="CMD",
     help="Command that checks each trial's params before anything runs.",
 )
-@click.option(
-    "--on-best",
-    "on_best",
-    default=None,
-    metavar="'CMD [ARGS...]'",
-    help="Run CMD (split like a shell would, never run by one) each time a trial beats the best "
+@alert_options(
+    "best",
+    "Run CMD (split like a shell would, never run by one) each time a trial beats the best "
     "so far: the trial as JSON on stdin, EXPBOOK_BEST_NAME/EXPBOOK_BEST_VALUE set; 5 s timeout.",
-)
-@click.option(
-    "--on-best-url",
-    default=None,
-    metavar="URL",
-    help="POST the same JSON to URL (a webhook; 5 s timeout; failures are logged, never fatal).",
+    "POST the same JSON to URL (a webhook; 5 s timeout; failures are logged, never fatal).",
 )
 @click.option(
     "--backend",
@@ -145,33 +147,33 @@ def sweep() -> None:
 @format_options
 @repo_option
 def run(
-    spec_file,
-    sets,
-    name,
-    method,
-    metric_keys,
-    mode,
-    new_metric,
-    max_trials,
-    trials,
-    seeds,
-    seed_key,
-    search_seed,
-    jobs,
-    prune,
-    validate,
-    on_best,
-    on_best_url,
-    fmt,
-    output,
-    force,
-    backend,
-    ray_address,
-    git_remote,
-    storage,
-    heartbeat,
-    repo,
-):
+    spec_file: str | None,
+    sets: tuple[str, ...],
+    name: str | None,
+    method: str | None,
+    metric_keys: tuple[str, ...],
+    mode: str,
+    new_metric: bool,
+    max_trials: int,
+    trials: int | None,
+    seeds: int | None,
+    seed_key: str | None,
+    search_seed: int | None,
+    jobs: int | None,
+    prune: str | None,
+    validate: str | None,
+    on_best: str | None,
+    on_best_url: str | None,
+    fmt: str | None,
+    output: str | None,
+    force: bool,
+    backend: str | None,
+    ray_address: str | None,
+    git_remote: str | None,
+    storage: str | None,
+    heartbeat: int,
+    repo: str,
+) -> None:
     """Run (or resume) a sweep from a YAML spec or -S options.
 
     Re-running the same spec skips trials already finished on the same baseline.
@@ -191,7 +193,7 @@ def run(
     from expbook.sweep import backends, load_spec, run_sweep, spec_from_options
     from expbook.sweep.report import Progress
 
-    overrides = {
+    overrides: dict[str, Any] = {
         "name": name,
         "method": method,
         "trials": trials,
@@ -245,7 +247,12 @@ def run(
         raise SystemExit(1)
 
 
-def _print_summary(trials, metrics, pareto=None, skipped=0) -> None:
+def _print_summary(
+    trials: list[dict[str, Any]],
+    metrics: list[Metric],
+    pareto: list[dict[str, Any]] | None = None,
+    skipped: int = 0,
+) -> None:
     from rich.console import Console
 
     from expbook.sweep.report import failures, pareto_table, summary_table
@@ -264,7 +271,7 @@ def _print_summary(trials, metrics, pareto=None, skipped=0) -> None:
 @click.argument("name")
 @format_options
 @repo_option
-def status(name, fmt, output, force, repo):
+def status(name: str, fmt: str | None, output: str | None, force: bool, repo: str) -> None:
     """Show a sweep's trials (status, metric, params), read from git alone.
 
     \b
@@ -291,7 +298,7 @@ def status(name, fmt, output, force, repo):
 @top_option(default=1, help="The N best configs.")
 @format_options
 @repo_option
-def best(name, top, fmt, output, force, repo):
+def best(name: str, top: int, fmt: str | None, output: str | None, force: bool, repo: str) -> None:
     """Print the best trial(s) of a sweep: names, metric values, params.
 
     \b
@@ -315,7 +322,7 @@ def best(name, top, fmt, output, force, repo):
         click.echo(f"{','.join(e['trials'])}\t{values}\t{params}")
 
 
-def _rows(records: list[dict]) -> tuple[list[dict], list[str]]:
+def _rows(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
     """Trial records (or ranked configs) as table rows for csv/md/html: every key as a column."""
     from expbook.output import ordered_columns
 

@@ -19,7 +19,7 @@ from expbook.cli.options import (
 @click.option("--port", "-p", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
 @click.option("--read-only", is_flag=True, help="Refuse note and tag edits.")
-def ui(repo, host, port, open_browser, read_only):
+def ui(repo: str, host: str, port: int, open_browser: bool, read_only: bool) -> None:
     """Serve the dashboard (table, charts, experiment pages, sweeps, stats) until Ctrl-C.
 
     Reads the repository like `expbook registry` (git only, never a remote); binds
@@ -71,7 +71,15 @@ def ui(repo, host, port, open_browser, read_only):
     help="Experiment pages and step curves for the first N rows.",
 )
 @force_option
-def report(repo, output, where, metric, sweeps, force, runs):
+def report(
+    repo: str,
+    output: str,
+    where: str | None,
+    metric: str | None,
+    sweeps: tuple[str, ...],
+    force: bool,
+    runs: int,
+) -> None:
     """Write the dashboard's views as ONE self-contained HTML file (no network to view it).
 
     \b

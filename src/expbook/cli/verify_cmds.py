@@ -6,11 +6,15 @@ Thin click command over expbook.repro.verify; run through `expbook`.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from expbook.cli.options import format_options, repo_option, selection_options
 from expbook.cli.printing import emit_data
+
+if TYPE_CHECKING:
+    from expbook.repro.verify import Report
 
 
 @click.command()
@@ -18,7 +22,15 @@ from expbook.cli.printing import emit_data
 @selection_options
 @repo_option
 @format_options
-def verify(exps, baseline, all_commits, repo, fmt, output, force):
+def verify(
+    exps: tuple[str, ...],
+    baseline: str | None,
+    all_commits: bool,
+    repo: str,
+    fmt: str | None,
+    output: str | None,
+    force: bool,
+) -> None:
     """Re-hash the cached outputs (checkpoints, data) of experiments against dvc.lock.
 
     Lists every output whose object in the local DVC cache is corrupt or missing (directory
@@ -52,7 +64,7 @@ def verify(exps, baseline, all_commits, repo, fmt, output, force):
         sys.exit(1)
 
 
-def _text(report, n_exps: int) -> str:
+def _text(report: Report, n_exps: int) -> str:
     lines = [str(p) for p in report.problems]
     state = "all match dvc.lock" if report.ok else f"{len(report.problems)} problem(s)"
     lines.append(f"{n_exps} experiment(s), {report.checked} cache object(s) hashed: {state}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TypedDict
 
 from expbook.errors import ExpbookError
 from expbook.repro.reproduce import DEFAULT_IGNORE, DEFAULT_IGNORE_OUT
@@ -27,6 +28,16 @@ def ignore_globs(
         _globs(ignore, DEFAULT_IGNORE, use_defaults),
         _globs(ignore_out, DEFAULT_IGNORE_OUT, use_defaults),
     )
+
+
+class Comparison(TypedDict):
+    """How `reproduce()` and `check()` compare a re-run with what was recorded: the keyword
+    arguments both take (`reproduce(repo, rev, **comparison)`)."""
+
+    ignore: list[str]  # metric-key globs (ignore_globs: defaults plus the user's)
+    ignore_out: list[str]  # output globs
+    tolerance: float  # absolute difference allowed per metric
+    keep: bool  # leave the temporary worktree in place
 
 
 def sample(
