@@ -154,8 +154,11 @@ def test_no_warning_when_no_row_has_errors(repo):
         ("rows", {"ref_state": {"dirs": 5, "packed": [1]}, "entries": []}),
         ("commits", {"commits": {"x": 1}, "workspace": {"dvcyamls": 3}, "notes": 7}),
         ("commits", {"commits": [], "peeled": 3}),
-        ("output", {"entries": {"x": {"text": 1}}}),
-        ("output", {"entries": [1, 2]}),
+        ("rendered", {"entries": [1, 2]}),
+        ("rendered", {"entries": {"real": {"file": 5}}}),
+        ("rendered", {"entries": {"real": {"file": "../x", "rows": "many"}}}),
+        ("rendered", {"entries": {"real": {"warning": 3}}}),
+        ("rendered", {"entries": {"real": [1, 2]}}),
     ],
 )
 def test_wrongly_shaped_cache_entries_are_misses(repo, name, shaped):
@@ -170,6 +173,11 @@ def test_wrongly_shaped_cache_entries_are_misses(repo, name, shaped):
         key = next(iter(real["entries"]))
         entry = {**real["entries"][key], "rows": [{"name": 1}]}
         shaped = {**real, "entries": {key: entry}}
+    if name == "rendered" and isinstance(shaped["entries"], dict):  # the JSON run's own key
+        index = cache.load(str(path), name)["entries"]
+        key, real_entry = next(iter(index.items()))
+        bad = shaped["entries"]["real"]
+        shaped = {"entries": {key: {**real_entry, **bad} if isinstance(bad, dict) else bad}}
     blob = marshal.dumps({**shaped, "version": cache.VERSION})
     magic = f"expbook-marshal-{sys.version_info[0]}.{sys.version_info[1]}\n".encode()
     Path(cache.cache_file(str(path), name)).write_bytes(magic + blob)

@@ -17,7 +17,7 @@ def json_text(data: Any, indent: int = 2) -> str:
     return json.dumps(data, indent=indent, default=str) + "\n"
 
 
-def emit(text: str, output: str | None, what: str = "", *, force: bool = False) -> None:
+def emit(text: str | bytes, output: str | None, what: str = "", *, force: bool = False) -> None:
     """Print `text`, or write it safely to `output` (output.write_output; `-`: stdout) and say
     so on stderr."""
     from expbook.output import emit as write

@@ -78,7 +78,7 @@ def registry(
     fmt = format_for(fmt, output)
     if fmt in ("json", "csv"):
         # the rendered text is cached by the registry; pandas/rich are never imported here
-        text, count = table.render_cached(
+        result = table.render_output(
             repo,
             fmt,
             spec,
@@ -88,11 +88,9 @@ def registry(
             exp_commits=exp_commits,
         )
         if output in (None, "-"):
-            sys.stdout.write(text)  # the warm path: nothing else to import or count
+            result.write_to(sys.stdout)  # the warm path: a cached file copied by the kernel
             return
-        emit(
-            text, output, f"{count if isinstance(count, int) else count()} rows, {fmt}", force=force
-        )
+        emit(result.data(), output, f"{result.rows} rows, {fmt}", force=force)
         return
     from expbook import output as out
 

@@ -326,14 +326,9 @@ def terminal_width() -> int:
     return max(shutil.get_terminal_size((160, 24)).columns, 80)
 
 
-def emit(text: str, output: str | os.PathLike | None, *, force: bool = False) -> None:
+def emit(text: str | bytes, output: str | os.PathLike | None, *, force: bool = False) -> None:
     """Print to stdout, or write `output` safely and atomically (see `write_output`)."""
-    if output is None:
-        import sys
-
-        sys.stdout.write(text)
-    else:
-        write_output(output, text, force=force)
+    write_output("-" if output is None else output, text, force=force)
 
 
 def print_table(

@@ -10,18 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import astuple, dataclass
-from functools import partial
+from typing import TYPE_CHECKING
 
 from expbook import output as out
-from expbook.registry import cache as _cache
-from expbook.registry import reader as _col
-from expbook.registry.rows import (
-    Experiment,
-    _read_rows,
-    _unless_cache_misshapen,
-    collect,
-    error_summary,
-)
+from expbook.registry import rendered as _rendered
+from expbook.registry.rendered import Rendered
+
+if TYPE_CHECKING:
+    from expbook.registry.experiment import Experiment
 
 # always shown by the readable default (then differing params, then metrics)
 READABLE_BASE = ("name", "status", "created")
@@ -228,35 +224,57 @@ def render_cached(
     baseline: str | None = None,
     warn=None,
     exp_commits: bool = False,
-) -> tuple[str, int | Callable[[], int]]:
-    """(text, row count or a function counting them) of the registry as json or csv; the text
-    itself is cached under the
-    repository's state plus spec and fmt, so an unchanged repository renders nothing. JSON rows
-    are nested (Experiment.to_dict()), CSV rows flat. `warn` gets error_summary() of the rows."""
-    counted: list[int] = []
-
-    def render(experiments: list[Experiment]) -> str:
-        rows, cols, chosen = build_with_experiments(experiments, spec)
-        counted.append(len(rows))
-        if fmt == "json":
-            narrowed = bool(spec.columns or spec.drop or spec.only_changed)
-            selected = bool(spec.columns) and not spec.every_column
-            return out.to_json_records(
-                [nested(e, cols if narrowed else None, selected) for e in chosen]
-            )
-        return out.render(rows, cols, fmt)
-
-    text = collect_rendered(
+) -> tuple[str, int]:
+    """(text, row count) of the registry as json or csv: render_output() as text."""
+    result = render_output(
         repo,
-        spec.cache_key(fmt),
-        render,
+        fmt,
+        spec,
         all_commits=all_commits,
         baseline=baseline,
         warn=warn,
         exp_commits=exp_commits,
     )
-    # on a cache hit nothing was rendered: count the rows only if asked (a file was written)
-    return text, (counted[0] if counted else partial(count_rows, text, fmt))
+    text = result.text()
+    return text, result.rows if result.rows is not None else count_rows(text, fmt)
+
+
+def render_output(
+    repo: str | os.PathLike,
+    fmt: str,
+    spec: TableSpec,
+    *,
+    all_commits: bool = False,
+    baseline: str | None = None,
+    warn=None,
+    exp_commits: bool = False,
+) -> Rendered:
+    """The registry as json or csv, cached under the repository's state plus spec and fmt:
+    on an unchanged repository, an open cached file that Rendered.write_to() streams to
+    stdout (nothing rendered or loaded). JSON rows are nested (Experiment.to_dict()), CSV rows
+    flat. `warn` gets error_summary() of the rows (also on a cache hit)."""
+
+    def render(experiments: list[Experiment]) -> tuple[str, int]:
+        rows, cols, chosen = build_with_experiments(experiments, spec)
+        if fmt == "json":
+            narrowed = bool(spec.columns or spec.drop or spec.only_changed)
+            selected = bool(spec.columns) and not spec.every_column
+            text = out.to_json_records(
+                [nested(e, cols if narrowed else None, selected) for e in chosen]
+            )
+        else:
+            text = out.render(rows, cols, fmt)
+        return text, len(rows)
+
+    return _cached(repo, spec.cache_key(fmt), render, all_commits, baseline, warn, exp_commits)
+
+
+def _cached(repo, options, render, all_commits, baseline, warn, exp_commits) -> Rendered:
+    mode = "exp" if all_commits and exp_commits else bool(all_commits)
+    result = _rendered.rendered(repo, options, render, mode, baseline)
+    if result.warning and warn is not None:
+        warn(result.warning)
+    return result
 
 
 def count_rows(text: str, fmt: str) -> int:
@@ -280,7 +298,7 @@ def collect_checked(
     exp_commits: bool = False,
 ) -> list[Experiment]:
     """collect(), handing `warn` error_summary() of the rows when some have errors."""
-    from expbook.registry.rows import error_summary
+    from expbook.registry.rows import collect, error_summary
 
     experiments = collect(repo, all_commits=all_commits, baseline=baseline, exp_commits=exp_commits)
     warning = error_summary(experiments)
@@ -302,6 +320,7 @@ __all__ = [
     "readable_columns",
     "readable_table",
     "render_cached",
+    "render_output",
 ]
 
 
@@ -323,56 +342,7 @@ def collect_rendered(
     afresh. `render` may raise (e.g. a bad --where): nothing is cached then. `warn` is called
     with error_summary() of the rows when some have errors (also on a cache hit).
     """
-    mode = "exp" if all_commits and exp_commits else bool(all_commits)
-    text, warning = _unless_cache_misshapen(
-        lambda fresh: _rendered(repo, options, render, mode, baseline, fresh)
+    result = _cached(
+        repo, options, lambda rows: (render(rows), None), all_commits, baseline, warn, exp_commits
     )
-    if warning and warn is not None:
-        warn(warning)
-    return text
-
-
-def _rendered(repo, options, render, all_commits, baseline, fresh) -> tuple[str, str | None]:
-    c = _col.RepoReader(repo, fresh)
-    saved = c.load_cache("output")
-    okey = repr((options, _code_stamp()))
-    entry = saved.get("entries", {}).get(okey)
-    if entry and isinstance(entry.get("text"), str):
-        rest = _col.fingerprint(c, None, all_commits, baseline)[0]
-        # the refs are checked by stat alone: no ref file is read on a hit
-        if c.g.refs_unchanged(entry["refs"]) and _col.still_valid(c, entry, rest):
-            warning = entry["warning"]
-            if warning is not None and not isinstance(warning, str):
-                raise TypeError("cached warning is not text")
-            return entry["text"], warning
-    # the rows are not cached on their own: the text is, and an unchanged repo is answered
-    # from it (writing both costs a cold read of 10k experiments ~0.1 s for nothing)
-    rows, stamp = _read_rows(repo, all_commits, baseline, fresh, keep_rows=False)
-    text = render(rows)
-    warning = error_summary(rows)
-    if stamp is not None:
-        entries = {k: v for k, v in saved.get("entries", {}).items() if k != okey}
-        fingerprint = stamp["fingerprint"]
-        entries[okey] = {
-            **stamp,
-            "fingerprint": (*fingerprint[:1], None, *fingerprint[2:]),
-            "text": text,
-            "warning": warning,
-        }
-        _cache.save(c.root, "output", {"entries": dict(list(entries.items())[-4:])})
-    return text, warning
-
-
-def _code_stamp() -> tuple:
-    """Stat keys of expbook's own modules: text rendered by an edited or upgraded expbook
-    (a changed parser or renderer) is never served from the output cache."""
-    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = []
-    for folder, _dirs, files in os.walk(base):
-        for name in files:
-            if name.endswith(".py"):
-                st = os.stat(os.path.join(folder, name))
-                out.append(
-                    (os.path.relpath(os.path.join(folder, name), base), st.st_mtime_ns, st.st_size)
-                )
-    return tuple(sorted(out))
+    return result.text()

@@ -1,0 +1,273 @@
+"""The registry's rendered-output cache: `expbook registry --format json|csv` on an unchanged
+repository is answered by streaming one file, with no row built, parsed or even loaded.
+
+Layout, in the registry's cache dir (expbook.registry.cache): a small index file ("rendered")
+maps each cache key (format and table options, expbook's own code) to the repository state it
+was rendered under (the same fingerprint as collect()'s) plus the name of the file holding the
+text. Each text file is written under a fresh name (temp file + os.replace), the index after
+it, so a concurrent reader sees either the old or the new entry, never half a file; the index
+keeps the last MAX_ENTRIES keys and the files it no longer names are deleted, so the cache
+stays bounded on disk. Used by expbook.registry.table (render_cached, collect_rendered).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from contextlib import suppress
+from typing import IO, Any
+
+from expbook.registry import cache as _cache
+
+# keys (format x options) kept; each holds one text file
+MAX_ENTRIES = 4
+# the index file's cache name; "output" held the texts themselves (cache VERSION 6)
+INDEX = "rendered"
+_LEGACY = "output"
+# files no index names are kept this long (a concurrent writer's, before its index lands)
+ORPHAN_AGE_S = 60
+
+
+class Rendered:
+    """A rendered registry: the text itself (just rendered) or an open cached file holding it.
+
+    `rows` is the row count (None if unknown), `warning` the error_summary() of the rows."""
+
+    def __init__(
+        self,
+        *,
+        text: str | None = None,
+        fh: IO[bytes] | None = None,
+        rows: int | None = None,
+        warning: str | None = None,
+    ) -> None:
+        self._text = text
+        self._fh = fh
+        self.rows = rows
+        self.warning = warning
+
+    @property
+    def cached(self) -> bool:
+        return self._fh is not None
+
+    def data(self) -> bytes:
+        """The text as UTF-8 bytes."""
+        if self._fh is None:
+            return (self._text or "").encode()
+        with self._fh as fh:
+            fh.seek(0)
+            return fh.read()
+
+    def text(self) -> str:
+        return (self._text or "") if self._fh is None else self.data().decode()
+
+    def write_to(self, stream: IO[str] | None = None) -> None:
+        """Print the text to `stream` (stdout): a cached file is copied by the kernel
+        (os.sendfile) when the stream has a file descriptor, never loaded into memory."""
+        stream = stream or sys.stdout
+        if self._fh is None:
+            stream.write(self._text or "")
+            return
+        stream.flush()
+        out: Any = getattr(stream, "buffer", None)
+        with self._fh as fh:
+            if out is None:  # a text-only stream
+                stream.write(fh.read().decode())
+                return
+            out.flush()
+            try:
+                fd = out.fileno()
+            except (OSError, AttributeError, ValueError):  # an in-memory buffer (CliRunner)
+                fd = None
+            if fd is None or not _sendfile(fh.fileno(), fd):
+                import shutil
+
+                fh.seek(0)
+                shutil.copyfileobj(fh, out, 1 << 20)
+                out.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def _sendfile(src: int, dst: int) -> bool:
+    """Copy all of `src` to `dst` in the kernel; False (nothing written) where not supported."""
+    size = os.fstat(src).st_size
+    offset = 0
+    while offset < size:
+        try:
+            sent = os.sendfile(dst, src, offset, size - offset)
+        except OSError as exc:
+            if offset == 0 and exc.errno in _NO_SENDFILE:
+                return False
+            raise
+        if sent == 0:
+            break
+        offset += sent
+    return True
+
+
+# errno values of an fd pair sendfile cannot serve (a stream opened in append mode, a socket
+# type it does not support...): the copy falls back to read/write
+_NO_SENDFILE = {22, 38, 95}  # EINVAL, ENOSYS, EOPNOTSUPP
+
+
+def rendered(
+    repo: str | os.PathLike,
+    options: tuple,
+    render: Callable[[list], tuple[str, int]],
+    all_commits: bool | str,
+    baseline: str | None,
+) -> Rendered:
+    """The registry of `repo` rendered by `render(rows) -> (text, row count)`, from the cache
+    when the repository and `options` are unchanged. `render` may raise: nothing is cached.
+    A cache entry of another shape (an older expbook's) is a miss, never an error."""
+    from expbook.registry import reader as _col
+
+    c = _col.RepoReader(repo)
+    okey = repr((options, _code_stamp()))
+    entries = c.load_cache(INDEX).get("entries", {})
+    try:
+        hit = _open_if_valid(c, entries[okey], all_commits, baseline)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError):
+        hit = None  # no entry, or one of another shape
+        entries = entries if isinstance(entries, dict) else {}
+    if hit is not None:
+        return hit
+    from expbook.registry.rows import _read_rows, _unless_cache_misshapen, error_summary
+
+    # the rows are not cached on their own: the text is, and an unchanged repo is answered
+    # from it (writing both costs a cold read of 10k experiments ~0.1 s for nothing)
+    rows, stamp = _unless_cache_misshapen(
+        lambda fresh: _read_rows(repo, all_commits, baseline, fresh, keep_rows=False)
+    )
+    text, count = render(rows)
+    warning = error_summary(rows)
+    if stamp is not None and _cache.enabled():
+        fingerprint = stamp["fingerprint"]
+        new = {
+            **stamp,
+            # the refs are checked by stat (stamp["refs"]): the map itself is not kept
+            "fingerprint": (*fingerprint[:1], None, *fingerprint[2:]),
+            "warning": warning,
+            "rows": count,
+        }
+        _save(c.root, entries, okey, new, text.encode())
+    return Rendered(text=text, rows=count, warning=warning)
+
+
+def _open_if_valid(
+    c: Any, entry: dict, all_commits: bool | str, baseline: str | None
+) -> Rendered | None:
+    """The cached text of `entry`, opened, if the repository is still in the state it was
+    rendered under; else None."""
+    from expbook.registry import reader as _col
+
+    warning, rows, name = entry["warning"], entry["rows"], entry["file"]
+    if warning is not None and not isinstance(warning, str):
+        raise TypeError("cached warning is not text")
+    if not isinstance(name, str) or os.sep in name or (rows is not None and type(rows) is not int):
+        raise TypeError("cached file name or row count of another shape")
+    # the refs are checked by stat alone: no ref file is read on a hit
+    if not c.g.refs_unchanged(entry["refs"]):
+        return None
+    rest = _col.fingerprint(c, None, all_commits, baseline)[0]
+    if not _col.still_valid(c, entry, rest):
+        return None
+    try:
+        fh = open(os.path.join(_folder(c.root), name), "rb")  # noqa: SIM115 (Rendered closes it)
+    except OSError:  # evicted by a concurrent writer since the index was read: a miss
+        return None
+    if os.fstat(fh.fileno()).st_size != entry["size"]:
+        fh.close()
+        return None
+    return Rendered(fh=fh, rows=rows, warning=warning)
+
+
+def _folder(root: str) -> str:
+    return os.path.dirname(_cache.cache_file(root, INDEX))
+
+
+def _prefix(root: str) -> str:
+    """Text files of this repository's index: `<index name minus .pickle>.<token>.txt`."""
+    return os.path.basename(_cache.cache_file(root, INDEX)).removesuffix(".pickle") + "."
+
+
+def _save(root: str, entries: dict, okey: str, entry: dict, data: bytes) -> None:
+    """Write the text under a fresh name, then the index naming it (last MAX_ENTRIES keys);
+    delete the files of replaced and evicted entries, and orphans of crashed writers."""
+    import tempfile
+
+    folder, prefix = _folder(root), _prefix(root)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{prefix}", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            name = f"{prefix}{os.urandom(8).hex()}.txt"
+            os.replace(tmp, os.path.join(folder, name))
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except OSError:
+        return  # a read-only repo still gets its registry, just without a cache
+    kept = {k: v for k, v in entries.items() if k != okey and isinstance(v, dict)}
+    kept[okey] = {**entry, "file": name, "size": len(data)}
+    kept = dict(list(kept.items())[-MAX_ENTRIES:])
+    _cache.save(root, INDEX, {"entries": kept})
+    names = {v.get("file") for v in kept.values()}
+    dropped = {v.get("file") for v in entries.values() if isinstance(v, dict)} - names
+    _evict(root, folder, prefix, names, dropped)
+
+
+def _evict(root: str, folder: str, prefix: str, keep: set, dropped: set) -> None:
+    """Delete the text files of entries this write replaced or evicted (`dropped`), files no
+    index names that are older than ORPHAN_AGE_S (a crashed or raced writer's: a concurrent
+    writer's newer file may be about to be named by its index) and the legacy output cache."""
+    import time
+
+    legacy = _cache.cache_file(root, _LEGACY)
+    if os.path.exists(legacy):
+        _unlink(legacy)
+    old = time.time() - ORPHAN_AGE_S
+    try:
+        with os.scandir(folder) as it:
+            found = [e for e in it if e.name.startswith((prefix, f".{prefix}"))]
+    except OSError:
+        return
+    for e in found:
+        if e.name in keep:
+            continue
+        if e.name in dropped:
+            _unlink(e.path)  # a reader that opened it still reads it whole (POSIX unlink)
+            continue
+        try:
+            stale = e.stat().st_mtime < old
+        except OSError:
+            continue
+        if stale:
+            _unlink(e.path)
+
+
+def _unlink(path: str) -> None:
+    with suppress(OSError):
+        os.unlink(path)
+
+
+def _code_stamp() -> tuple:
+    """Stat keys of expbook's own modules: text rendered by an edited or upgraded expbook
+    (a changed parser or renderer) is never served from the output cache."""
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = []
+    for folder, _dirs, files in os.walk(base):
+        for name in files:
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(folder, name))
+                out.append(
+                    (os.path.relpath(os.path.join(folder, name), base), st.st_mtime_ns, st.st_size)
+                )
+    return tuple(sorted(out))
