@@ -48,6 +48,21 @@ def test_refuses_inside_git_and_dvc(git_repo, rel):
     assert after == before
 
 
+def test_tracked_check_with_an_undecodable_file_name(git_repo):
+    """Issue 13: the tracked-file check runs git through the git layer (gitcmd.run_git); a file
+    name that is not UTF-8, which git echoes back raw, neither crashes it nor hides a tracked file."""
+    tracked = os.fsdecode(b"r\xe9sultat.csv")
+    (git_repo / tracked).write_text("keep\n")
+    commit_all(git_repo, "a latin-1 file name")
+    with pytest.raises(ExpbookError, match="git tracks it"):
+        write_output(tracked, "x\n")
+    assert (git_repo / tracked).read_text() == "keep\n"
+    untracked = os.fsdecode(b"autre-\xe9.csv")  # exists, not tracked: replaced
+    (git_repo / untracked).write_text("old\n")
+    write_output(untracked, "new\n")
+    assert (git_repo / untracked).read_text() == "new\n"
+
+
 def test_expbook_cache_dir_is_allowed(git_repo):
     write_output(".dvc/tmp/expbook/report.csv", "a\n")
     assert (git_repo / ".dvc/tmp/expbook/report.csv").read_text() == "a\n"

@@ -1,5 +1,6 @@
 """Output of expbook commands: `render` turns rows into table/CSV/Markdown/JSON/HTML text;
-`files` checks and writes output paths safely. Ground level: imports only errors and env.
+`files` checks and writes output paths safely. Ground level: imports only errors, env and
+gitcmd (is a target git-tracked?).
 
 `from expbook import output; output.render(rows, columns, "csv")`
 """

@@ -145,15 +145,12 @@ def _git_tracked(target: Path) -> bool:
         if root.parent == root:
             return False
         root = root.parent
-    import subprocess
+    from expbook.gitcmd import run_git
 
+    relative = os.fspath(target.relative_to(root))
     try:
-        proc = subprocess.run(
-            ["git", "ls-files", "--error-unmatch", "--", os.fspath(target.relative_to(root))],
-            cwd=root,
-            capture_output=True,
-        )
-    except OSError:
+        proc = run_git("ls-files", "--error-unmatch", "--", relative, cwd=root, check=False)
+    except OSError:  # no git on PATH: nothing can be tracked
         return False
     return proc.returncode == 0
 

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from expbook.errors import NotFoundError
-from expbook.registry.gitcmd import GitError, git, remove_worktree, run_git  # noqa: F401
+from expbook.gitcmd import GitError, git, remove_worktree, run_git  # noqa: F401
 
 if TYPE_CHECKING:
     import pygit2

@@ -1,7 +1,8 @@
 """git commands as expbook runs them: `run_git`/`git` (hooks off, the child stopped on
 Ctrl-C/SIGTERM) and `remove_worktree`; a failure is a GitError naming the command and git's
-message. Part of the one git layer: expbook.registry.gitrepo reads refs and objects and
-re-exports these names.
+message. The low level of the one git layer, at ground level so that `output` (is a file
+git-tracked?) can use it too; expbook.registry.gitrepo reads refs and objects and re-exports
+these names. Imports only errors and proc.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def run_git(
         cwd=cwd,
         env={**os.environ, **env} if env else None,
         input=input,
+        # git echoes paths and names as raw bytes: undecodable ones round-trip like file names
+        # (os.fsdecode) instead of failing the decode after git ran
+        errors="surrogateescape",
     )
     if check and proc.returncode != 0:
         message = (proc.stderr or proc.stdout).strip() or f"exit code {proc.returncode}"
