@@ -17,18 +17,9 @@ from pipeline import checkpoint, paths, runtime
 from pipeline.config import BaseConfig, TrainConfig, as_dict, stage_main
 from pipeline.data import confusion, load_meta, load_split, scores
 from pipeline.models import build_model, parameter_counts
+from pipeline.optim import make_optimizer
 from pipeline.schedule import TrainState, end_epoch, lr_factor, should_stop_early
 from pipeline.steplog import StepLog, truncate_tsvs
-
-
-def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    params = model.parameters()
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
-    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 @torch.no_grad()
