@@ -5,6 +5,10 @@ Run: `.venv/bin/python benchmarks/sweep.py [--trials 16] [--tiny] [--skip queue,
 seconds per method, process time per trial, ratios measured in the same run and (--tiny) the
 start-up from launch to the first stage command (no assertions: a report). Issue 12 targets:
 expbook >= 2x faster than the queue at 4 trials, >= 2.5x at 16, >= 10x with --tiny.
+
+`--startup N [--old-src DIR]`: only the start-up, N times: `expbook sweep` of 2 trivial trials
+(`-j 2`) from launch to its first stage command, interleaved with the expbook at DIR (another
+checkout's `src/`) when given; prints medians, best runs and the load average.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -268,6 +273,71 @@ def bench_sequential(base: Path, ts: list[dict]) -> float:
     return time.perf_counter() - start
 
 
+def bench_startup(base: Path, src: Path, stamps: Path) -> tuple[float | None, float]:
+    """(launch -> first stage command, launch -> exit) of one 2-trial `expbook sweep -j 2`."""
+    repo = fresh(base, f"startup-{time.monotonic_ns()}")
+    spec = repo.parent / f"{repo.name}.json"
+    params = {"train.lr": [2e-3, 3e-3], "train.weight_decay": [1e-4]}  # none is the baseline's
+    spec.write_text(
+        json.dumps({"name": "up", "metric": "val.acc", "parallel": 2, "params": params})
+    )
+    env = {**ENV, "PYTHONPATH": str(src), "BENCH_STAMPS": str(stamps)}
+    t0, start = time.time(), time.perf_counter()
+    run(
+        sys.executable,
+        "-c",
+        "from expbook.cli import main; main()",
+        "sweep",
+        spec,
+        cwd=repo,
+        env=env,
+    )
+    total = time.perf_counter() - start
+    STAMPS["path"] = stamps
+    first = first_stamp(t0)
+    shutil.rmtree(repo)
+    return first, total
+
+
+def startup_report(runs: int, old_src: str | None) -> None:
+    """`--startup`: interleaved start-up runs of this checkout (and --old-src), medians."""
+    srcs = {"this": ROOT / "src"}
+    if old_src:
+        srcs["old"] = Path(old_src).resolve()
+    res: dict[str, list[tuple[float | None, float]]] = {name: [] for name in srcs}
+    load = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="expbook-bench-startup-") as tmp:
+        base = baseline(Path(tmp), tiny=True)
+        for i in range(runs):
+            names = list(srcs) if i % 2 == 0 else list(reversed(srcs))
+            for name in names:
+                res[name].append(bench_startup(base, srcs[name], Path(tmp) / f"stamps-{i}-{name}"))
+                first, total = res[name][-1]
+                print(
+                    f"  {name}: first stage command {first or float('nan'):.2f} s, exit {total:.2f} s"
+                )
+            load.append(os.getloadavg()[0])
+    print(
+        f"\nstart-up, {runs} run(s) each, {os.cpu_count()} cores, 1-min load {min(load):.1f}-{max(load):.1f}"
+    )
+    medians = {}
+    for name, rows in res.items():
+        firsts = sorted(f for f, _ in rows if f is not None)
+        totals = sorted(t for _, t in rows)
+        if not firsts:
+            print(f"{name}: no stage command ran")
+            continue
+        medians[name] = statistics.median(firsts)
+        print(
+            f"{name} ({srcs[name]}): launch -> first stage command median {medians[name]:.2f} s "
+            f"(best {firsts[0]:.2f} s); launch -> exit median {statistics.median(totals):.2f} s"
+        )
+    if len(medians) == 2:
+        print(
+            f"old / this, same run: {medians['old'] / medians['this']:.2f}x (issue 12 target <= 2 s)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=16)
@@ -278,7 +348,14 @@ def main() -> None:
         action="store_true",
         help="a trivial one-stage pipeline instead of the demo (overhead only)",
     )
+    parser.add_argument("--startup", type=int, default=0, metavar="N", help="start-up only, N runs")
+    parser.add_argument(
+        "--old-src", default=None, help="with --startup: an older src/ to interleave"
+    )
     args = parser.parse_args()
+    if args.startup:
+        startup_report(args.startup, args.old_src)
+        return
     if args.tiny:
         STAGES[:] = ["tiny"]
     skip = set(filter(None, args.skip.split(",")))

@@ -194,3 +194,33 @@ def test_interrupted_sweep_says_so_and_resumes(tmp_path, tmp_path_factory, sig):
     assert out["skipped"] == status["counts"].get("success", 0)  # finished ones are kept
     assert sorted(t["status"] for t in out["trials"]) == ["success"] * 4
     assert len(exp_refs(repo)) == 4
+
+
+@pytest.mark.parametrize("when", ["start-up", "mid-trial"])
+def test_sweep_ctrl_c_exits_at_once_and_clean(tmp_path, tmp_path_factory, when):
+    """Issue 12: Ctrl-C to a sweep once took 22 s (once > 120 s) to exit: an interrupted sweep
+    with no trial on record as running waited for its workers to finish setting up, or to finish
+    a trial submitted a moment before. Now every worker is killed at once, starting or busy, and
+    nothing is left: no worktree (not even one locked mid `git worktree add`), no lock file, no
+    ref of an unfinished trial."""
+    repo = tiny_repo(tmp_path / "repo", tmp_path_factory)
+    spec = tmp_path / "cc.yaml"
+    spec.write_text(  # trials of 30 s: waiting for one would show
+        "name: cc\nmetric: val.acc\nparams:\n  train.lr: [0.001, 0.002, 0.003, 0.004]\n"
+        "  train.epochs: 30\n  train.sleep: 1.0\nparallel: 2\n"
+    )
+    proc = start(repo, "sweep", str(spec), "--json")
+    ws_root = repo / ".dvc/tmp/expbook"
+    if when == "start-up":  # a worker is making its worktree; no trial has started
+        wait_for(lambda: any(ws_root.glob("ws-*")))
+    else:  # a trial is in its stage command
+        wait_for(lambda: any(ws_root.glob("ws-*/live/metrics.json")))
+    start_time = time.monotonic()
+    stop_and_check(proc, signal.SIGINT)
+    elapsed = time.monotonic() - start_time
+    assert elapsed < 10, f"{elapsed:.1f} s from Ctrl-C to exit"
+    assert len(sh("git", "worktree", "list", cwd=repo).stdout.splitlines()) == 1
+    assert not list(ws_root.glob("ws-*"))
+    assert sh("git", "status", "--porcelain", cwd=repo).stdout == ""
+    assert [p for p in (repo / ".git").rglob("*.lock")] == []
+    assert exp_refs(repo) == {}

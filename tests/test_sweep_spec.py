@@ -240,3 +240,37 @@ def test_every_method_and_pruner_runs_an_ask_report_tell_loop(tmp_path, method, 
     assert len(search.study.trials) == (3 if method == "grid" else 6)
     if method == "nsga2":
         assert search.pareto_optuna_trials()
+
+
+def test_plain_grid_asks_the_same_configs_without_importing_optuna(tmp_path):
+    """Issue 12 (start-up): a grid without pruning needs no sampler, so no optuna import (~0.7 s
+    of the sweep's start-up); it asks the configs the optuna-backed grid (with a pruner) asks,
+    in the same order, and skips finished ones the same way."""
+    import json
+    import subprocess
+    import sys
+
+    text = GOOD.replace("prune: {method: median, min_epochs: 1}\n", "")
+    plain_path = write(tmp_path, text)
+    code = (
+        "import json, sys\n"
+        "from expbook.sweep.search import Search\n"
+        "from expbook.sweep.spec import load_spec, params_hash\n"
+        f"search = Search(load_spec({str(plain_path)!r}))\n"
+        "skip = {params_hash({'train.lr': 3e-4, 'train.wd': 0.005})}\n"
+        "asked = []\n"
+        "while (config := search.ask(len(asked), skip=skip)) is not None:\n"
+        "    asked.append(config)\n"
+        "    search.tell(len(asked) - 1, [0.5], 'success')\n"
+        "print(json.dumps({'optuna': 'optuna' in sys.modules, 'asked': asked}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    plain = json.loads(out.stdout)
+    assert plain["optuna"] is False
+    pruned = Search(load_spec(write(tmp_path, GOOD)))  # median pruning: optuna's study
+    skip = {params_hash({"train.lr": 3e-4, "train.wd": 0.005})}
+    asked = []
+    while (config := pruned.ask(len(asked), skip=skip)) is not None:
+        asked.append(config)
+        pruned.tell(len(asked) - 1, [0.5], "success")
+    assert plain["asked"] == asked and len(asked) == 8

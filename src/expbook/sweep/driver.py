@@ -188,9 +188,10 @@ class Driver:
             ok = True
         finally:
             if backend is not None:
-                # kill running trials (Ctrl-C, a dead worker); idle or still starting workers
-                # finish setting up and exit cleanly (spec errors, nothing left to run)
-                backend.close(kill=not ok and bool(self.running))
+                # a sweep that did not finish (Ctrl-C, SIGTERM, a dead worker, a spec error)
+                # kills its workers at once, starting or busy: waiting for them to finish
+                # setting up, or a trial submitted a moment before, made Ctrl-C take 20 s+
+                backend.close(kill=not ok)
                 if not ok:
                     self._mark_interrupted(other)
             lock.release()

@@ -24,11 +24,20 @@ class Search:
     configs are dicts of spec key -> value."""
 
     def __init__(self, spec: Spec, shared: Any = None) -> None:
+        self.spec = spec
+        self.shared = shared  # a SharedStudy: storage, study name, heartbeat
+        self._trials: dict[int, Any] = {}  # config id -> optuna trial
+        self._reported: dict[int, set[int]] = {}
+        if spec.method == "grid" and spec.prune == "none" and shared is None:
+            # a plain grid asks nothing of a sampler or pruner: no optuna (~0.7 s of start-up)
+            self.study: Any = None
+            self.distributions: dict[str, Any] = {}
+            self._grid: list[dict[str, Any]] | None = self.grid()
+            self._grid_total = len(self._grid)
+            return
         import optuna
 
         _quiet()
-        self.spec = spec
-        self.shared = shared  # a SharedStudy: storage, study name, heartbeat
         self.distributions = self._distributions()
         directions = [m.direction for m in spec.metrics]
         # workers sharing a study must not all draw the same sequence
@@ -64,8 +73,6 @@ class Search:
         else:
             self.study = shared.open(kw, self._grid)
             self._grid = [] if self._grid is not None else None  # enqueued in the study
-        self._trials: dict[int, Any] = {}  # config id -> optuna trial
-        self._reported: dict[int, set[int]] = {}
 
     def _distributions(self) -> dict[str, Any]:
         from optuna.distributions import (
@@ -110,6 +117,8 @@ class Search:
         curve: dict[int, float] | None = None,
     ) -> None:
         """Tell the sampler about a config run before (resume): it is not asked for again."""
+        if self.study is None:
+            return  # a plain grid skips finished configs by their params hash (`ask(skip=)`)
         import optuna
         from optuna.trial import TrialState
 
@@ -147,6 +156,8 @@ class Search:
                 config = self._grid.pop(0)
                 if skip and params_hash(config) in skip:
                     continue
+                if self.study is None:
+                    return config
                 self.study.enqueue_trial(config)
                 break
             else:
@@ -168,12 +179,12 @@ class Search:
         return trial.should_prune()
 
     def tell(self, config_id: int, values: list[float | None] | None, status: str) -> None:
-        from optuna.trial import TrialState
-
         trial = self._trials.pop(config_id, None)
         self._reported.pop(config_id, None)
         if trial is None:
             return
+        from optuna.trial import TrialState
+
         if self.shared is not None:
             self.shared.done(trial)
         finite = [v for v in values or [] if v is not None and math.isfinite(v)]
@@ -190,7 +201,9 @@ class Search:
         return None if trial is None else trial.number
 
     def pareto_optuna_trials(self) -> list[Any]:
-        return list(self.study.best_trials) if len(self.spec.metrics) > 1 else []
+        if self.study is None or len(self.spec.metrics) < 2:
+            return []
+        return list(self.study.best_trials)
 
 
 def overrides_for(

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from expbook.output import write_atomic
-from expbook.registry.gitrepo import git, remove_worktree
+from expbook.registry.gitrepo import git
 
 WS_ROOT = Path(".dvc") / "tmp" / "expbook"
+WS_PREFIXES = ("ws-", "validate-")  # worktrees of ours under WS_ROOT (trials, --validate)
 EXPS_NAMESPACE = "refs/exps"  # DVC's layout: refs/exps/<base[:2]>/<base[2:]>/<name>
 
 
@@ -35,19 +36,27 @@ def clean_stale(repo: str | os.PathLike) -> list[str]:
         for path in sorted(root.iterdir()):
             if path.name.startswith(("ws-", "prune-", "validate-")):
                 if path.is_dir():
-                    remove_worktree(repo, path, prune=False)
+                    remove(repo, path)
                 else:
                     path.unlink(missing_ok=True)
                 removed.append(path.name)
+    # a worker killed inside `git worktree add` leaves its entry locked ("initializing"),
+    # which `git worktree prune` keeps: remove those of ours by force
+    listing = git("worktree", "list", "--porcelain", cwd=repo, check=False)
+    for line in listing.splitlines():
+        path = Path(line[len("worktree ") :]) if line.startswith("worktree ") else None
+        if path is not None and path.parent == root and path.name.startswith(WS_PREFIXES):
+            remove(repo, path)
+            removed.append(path.name)
     git("worktree", "prune", cwd=repo, check=False)
-    return removed
+    return sorted(set(removed))
 
 
 def create(repo: str | os.PathLike, index: int | str, baseline: str, cache_dir: str) -> Path:
     """A fresh worktree ws-<index> at `baseline` whose DVC cache is the main repo's cache."""
     path = ws_root(repo) / f"ws-{index}"
     if path.exists():
-        remove_worktree(repo, path)
+        remove(repo, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     git("worktree", "add", "--detach", "-q", str(path), baseline, cwd=repo)
     main_local = Path(repo).resolve() / ".dvc" / "config.local"
@@ -63,8 +72,9 @@ def create(repo: str | os.PathLike, index: int | str, baseline: str, cache_dir: 
 
 
 def remove(repo: str | os.PathLike, path: Path) -> None:
-    """Remove one worktree (clean_stale removes whatever a killed sweep left)."""
-    git("worktree", "remove", "--force", str(path), cwd=repo, check=False)
+    """Remove one worktree of ours, locked or half made (clean_stale removes whatever a killed
+    sweep left)."""
+    git("worktree", "remove", "--force", "--force", str(path), cwd=repo, check=False)
     shutil.rmtree(path, ignore_errors=True)
 
 
