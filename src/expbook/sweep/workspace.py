@@ -44,10 +44,12 @@ def clean_stale(repo: str | os.PathLike) -> list[str]:
     # which `git worktree prune` keeps: remove those of ours by force
     listing = git("worktree", "list", "--porcelain", cwd=repo, check=False)
     for line in listing.splitlines():
-        path = Path(line[len("worktree ") :]) if line.startswith("worktree ") else None
-        if path is not None and path.parent == root and path.name.startswith(WS_PREFIXES):
-            remove(repo, path)
-            removed.append(path.name)
+        if not line.startswith("worktree "):
+            continue
+        entry = Path(line[len("worktree ") :])
+        if entry.parent == root and entry.name.startswith(WS_PREFIXES):
+            remove(repo, entry)
+            removed.append(entry.name)
     git("worktree", "prune", cwd=repo, check=False)
     return sorted(set(removed))
 
