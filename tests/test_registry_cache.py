@@ -210,6 +210,20 @@ def test_parallel_cold_read_equals_serial(small, monkeypatch):
     assert registry.collect(path) == serial
 
 
+def test_failed_forked_reader_falls_back_to_this_process(small, monkeypatch):
+    """A forked reader that dies sends nothing: its commits are read in the parent instead."""
+    path, _ = small
+    monkeypatch.setenv("EXPBOOK_NO_CACHE", "1")
+    serial = registry.collect(path)
+
+    def crash(args):
+        raise RuntimeError("reader died")
+
+    monkeypatch.setattr(collector, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(collector, "read_chunk", crash)
+    assert registry.collect(path) == serial
+
+
 # ---------------------------------------------------------------- the rendered-output cache
 def _age(path: Path, seconds: int = 3600) -> None:
     """Backdate every file and directory of the repo, so cached entries are fully trusted

@@ -291,7 +291,12 @@ class GitRepo:
         return (entry.id, None)
 
     def read(self, oid) -> bytes:
-        return self.repo[oid].data
+        # the object database's raw read: no Blob object built (half the cost of a cold read)
+        return self.odb.read(oid)[1]
+
+    @cached_property
+    def odb(self) -> Any:
+        return self.repo.odb
 
     def files_named(self, tree, filename: str, skip: tuple = (".git", ".dvc")) -> list[str]:
         """Every path of a blob called `filename` under `tree`, memoised per subtree id."""

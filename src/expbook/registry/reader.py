@@ -1,5 +1,6 @@
-"""One registry read's git side: resolves refs, reads per-commit snapshots (in forked worker
-processes on cold runs of many commits), caches them, and fingerprints the repository state.
+"""One registry read's git side: resolves refs, reads per-commit snapshots (a forked child
+process reads a share of them on cold runs of many commits), caches them, and fingerprints the
+repository state.
 
 Used by expbook.registry; never imports DVC.
 """
@@ -83,7 +84,9 @@ class RepoReader:
         return snap
 
     def prefetch(self, shas: list[str]) -> None:
-        """Read many uncached commits in PARALLEL_JOBS forked processes (cold runs)."""
+        """Read many uncached commits on PARALLEL_JOBS cores (cold runs): forked children
+        each read a share and send it back marshalled through a pipe; this process reads
+        its own share meanwhile (nothing to send back)."""
         todo = [sha for sha in dict.fromkeys(shas) if sha not in self.commits]
         jobs = min(PARALLEL_JOBS, os.cpu_count() or 1)
         if len(todo) < PARALLEL_MIN or jobs < 2 or not hasattr(os, "fork"):
@@ -92,19 +95,26 @@ class RepoReader:
 
         if threading.active_count() > 1:
             return  # forking a threaded process can deadlock the child on a held lock
-        import multiprocessing
-
-        size = max(200, len(todo) // (jobs * 4))
-        chunks = [
-            (self.root, self.cache_dir, todo[i : i + size], self.prefix)
-            for i in range(0, len(todo), size)
-        ]
+        size = -(-len(todo) // jobs)
+        shares = [todo[i : i + size] for i in range(0, len(todo), size)]
+        children = []
         try:
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                for part in pool.imap_unordered(read_chunk, chunks):
-                    self.commits.update(part)
-        except (OSError, RuntimeError):
-            return  # no processes to be had: commit_data() reads them one by one
+            for share in shares[1:]:
+                child = _fork_reader(self.root, self.cache_dir, share, self.prefix)
+                if child is not None:
+                    children.append(child)
+                else:  # no process to be had: this one reads that share too
+                    shares[0] = shares[0] + share
+            for sha in shares[0]:
+                snap = read_commit(self.g, sha, self.cache_dir, self.memo, self.prefix)
+                if snap is not None:
+                    self.commits[sha] = snap
+            while children:
+                self.commits.update(_collect(children[0]))
+                children.pop(0)
+        finally:
+            for pid, fd in children:  # interrupted: stop the others, leave no zombie
+                _stop(pid, fd)
         self.dirty = True
 
     def workspace_data(self, head: str | None) -> dict:
@@ -190,8 +200,83 @@ def read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict, prefix: str = 
     return snap
 
 
+def _fork_reader(root: str, cache_dir: str, shas: list[str], prefix: str) -> tuple | None:
+    """(pid, read end of its pipe) of a forked child reading `shas`, None if fork failed.
+
+    The child writes read_chunk()'s result marshalled (pickled if marshal cannot write a
+    value, e.g. a YAML date) and exits at once: no atexit hooks, no flushing of the parent's
+    buffers, default signal handling (Ctrl-C or SIGTERM end it quietly)."""
+    import signal
+
+    try:
+        rfd, wfd = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(rfd)
+        os.close(wfd)
+        return None
+    if pid:
+        os.close(wfd)
+        return pid, rfd
+    code = 1
+    try:  # the child
+        os.close(rfd)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        import gc
+
+        gc.disable()  # short-lived, builds no cycles: collections would be wasted time
+        out = read_chunk((root, cache_dir, shas, prefix))
+        try:
+            import marshal
+
+            blob = b"m" + marshal.dumps(out)
+        except ValueError:
+            import pickle
+
+            blob = b"p" + pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+        with open(wfd, "wb", closefd=True) as fh:
+            fh.write(blob)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _collect(child: tuple[int, int]) -> dict[str, dict]:
+    """What a _fork_reader child sent ({} when it failed: those commits are read here)."""
+    pid, fd = child
+    with open(fd, "rb", closefd=True) as fh:
+        blob = fh.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not blob:
+        return {}
+    if blob[:1] == b"m":
+        import marshal
+
+        out = marshal.loads(memoryview(blob)[1:])
+    else:
+        import pickle
+
+        out = pickle.loads(memoryview(blob)[1:])
+    return out if isinstance(out, dict) else {}
+
+
+def _stop(pid: int, fd: int) -> None:
+    import signal
+    from contextlib import suppress
+
+    with suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    with suppress(OSError):
+        os.close(fd)
+
+
 def read_chunk(args: tuple[str, str, list[str], str]) -> dict[str, dict]:
-    """Worker of RepoReader.prefetch: a fresh repository handle per forked process."""
+    """A forked reader's work: its commits, with a fresh repository handle."""
     root, cache_dir, shas, prefix = args
     g = GitRepo(root)
     memo: dict[Any, Any] = {}
