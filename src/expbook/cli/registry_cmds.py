@@ -69,13 +69,15 @@ def registry(
         expbook registry --columns all
         expbook registry --json | jq '.[0]'
     """
-    from expbook.output import format_for
     from expbook.registry import table
 
     spec = table.TableSpec(
         where, sort_by, ascending, top, tuple(columns), tuple(drop), only_changed
     )
-    fmt = format_for(fmt, output)
+    if fmt not in ("json", "csv"):  # an explicit json/csv is kept as is by format_for, and
+        from expbook.output import format_for  # the warm path then never imports output
+
+        fmt = format_for(fmt, output)
     if fmt in ("json", "csv"):
         # the rendered text is cached by the registry; pandas/rich are never imported here
         result = table.render_output(

@@ -12,7 +12,6 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING
 
-from expbook import output as out
 from expbook.registry import rendered as _rendered
 from expbook.registry.rendered import Rendered
 
@@ -58,6 +57,8 @@ def prepare(
 
     `universe`: the columns to pick from when `rows` is empty (a --where that matched nothing
     is an empty table with the asked-for columns, not an error; issue 14)."""
+    from expbook import output as out
+
     rows = list(rows)
     all_columns = out.ordered_columns(rows) if rows or universe is None else list(universe)
     if spec.sort_by:
@@ -86,6 +87,7 @@ def build_with_experiments(
     experiments: list[Experiment], spec: TableSpec
 ) -> tuple[list, list[str], list[Experiment]]:
     """build(), plus the Experiment of each flat row (in the same order)."""
+    from expbook import output as out
     from expbook.query import filter_experiments, namespaces_of
 
     everything = experiments
@@ -150,6 +152,8 @@ def readable_columns(
     dropped until the table fits, least important first: created, tags/sweep/trial, params,
     status, then metrics (`metric_keys`), the rightmost first in each; never name.
     Returns (columns, {"constant": n, "width": n} hidden)."""
+    from expbook import output as out
+
     keep = [
         c
         for c in columns
@@ -255,6 +259,8 @@ def render_output(
     flat. `warn` gets error_summary() of the rows (also on a cache hit)."""
 
     def render(experiments: list[Experiment]) -> tuple[str, int]:
+        from expbook import output as out
+
         rows, cols, chosen = build_with_experiments(experiments, spec)
         if fmt == "json":
             narrowed = bool(spec.columns or spec.drop or spec.only_changed)
