@@ -230,3 +230,24 @@ def test_a_shared_cache_dir_keeps_repositories_apart(repo, tmp_path, monkeypatch
         assert hit.text() == texts[p]
     files = [f for f in os.listdir(tmp_path / "shared") if f.endswith(".txt")]
     assert len(files) == rendered.MAX_ENTRIES + 1
+
+
+def test_collect_rendered_caches_any_renderer(repo):
+    """The Python API: registry.collect_rendered(repo, key, render) renders once per state."""
+    from expbook import registry
+
+    path, shas = repo
+    calls = []
+
+    def names(rows) -> str:
+        calls.append(1)
+        return ",".join(sorted(r.name for r in rows))
+
+    first = registry.collect_rendered(path, ("names",), names)
+    assert first == registry.collect_rendered(path, ("names",), names) == "a,b,c,main,workspace"
+    assert len(calls) == 1
+    every = registry.collect_rendered(path, ("names",), names, all_commits=True)
+    assert every.startswith("a,b,c,") and len(calls) == 2
+    registry.collect_rendered(path, ("names",), names)  # -A kept its own entry
+    registry.collect_rendered(path, ("names",), names, all_commits=True)
+    assert len(calls) == 2

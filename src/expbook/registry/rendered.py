@@ -127,7 +127,9 @@ def rendered(
     from expbook.registry import reader as _col
 
     c = _col.RepoReader(repo)
-    okey = repr((options, _code_stamp()))
+    # -A / --baseline are part of the key too (also checked by the fingerprint): switching
+    # between them keeps both answers cached instead of replacing one with the other
+    okey = repr((options, all_commits, baseline, _code_stamp()))
     entries = c.load_cache(INDEX).get("entries", {})
     try:
         hit = _open_if_valid(c, entries[okey], all_commits, baseline)
