@@ -19,6 +19,7 @@ from expbook.query import (
     namespaces_of,
     resolve_key,
 )
+from expbook.registry.experiment import Experiment
 from expbook.registry.rows import SCHEMA_KEYS
 
 # statuses whose metrics are not a finished run's: never a "best"
@@ -57,14 +58,14 @@ def compare(experiments: Sequence, *, all_params: bool = False) -> dict:
 
 
 def rank_experiments(
-    experiments: Sequence,
+    experiments: Sequence[Experiment],
     *,
     metric: str | None = None,
     mode: str = "max",
     score: str | None = None,
     where: str | None = None,
     include_unfinished: bool = False,
-) -> list[tuple[Any, float]]:
+) -> list[tuple[Experiment, float]]:
     """(experiment, value) pairs best first, by `metric` or a `score` expression; rows lacking it are left out."""
     if mode not in ("max", "min"):
         raise ExpbookError(f"--mode must be 'max' or 'min', not {mode!r}")
@@ -91,7 +92,7 @@ def rank_experiments(
     return scored
 
 
-def dvc_handover(action: str, exp, branch: str | None = None) -> list[str]:
+def dvc_handover(action: str, exp: Experiment, branch: str | None = None) -> list[str]:
     """The argument list for `dvc exp apply EXP` / `dvc exp branch EXP NAME` (never a shell string)."""
     if exp.kind != "experiment":
         raise ExpbookError(
@@ -112,7 +113,7 @@ def dvc_handover(action: str, exp, branch: str | None = None) -> list[str]:
 _ENV_NAMES = ("environment", "env.json", "env.yaml", "environ")
 
 
-def _read_environment(repo: str, exp) -> tuple[str, Any] | None:
+def _read_environment(repo: str, exp: Experiment) -> tuple[str, Any] | None:
     """The first environment.json-like out of the experiment: from its git tree, else the DVC cache
     (the registry's: `cache.dir` honoured)."""
     from expbook.analysis.curves import read_file_at
@@ -145,7 +146,7 @@ def _read_environment(repo: str, exp) -> tuple[str, Any] | None:
     return None
 
 
-def describe(repo: str, exp) -> dict:
+def describe(repo: str, exp: Experiment) -> dict[str, Any]:
     """Everything about one experiment as a JSON-able dict (what `expbook show` prints)."""
     from expbook.analysis.curves import exists_at, read_curves
 
@@ -177,7 +178,9 @@ def describe(repo: str, exp) -> dict:
     }
 
 
-def hand_over(repo: str | os.PathLike, action: str, exp, branch: str | None = None) -> str:
+def hand_over(
+    repo: str | os.PathLike, action: str, exp: Experiment, branch: str | None = None
+) -> str:
     """Run `dvc exp apply` / `dvc exp branch` (dvc_handover) on `exp` in `repo`; returns dvc's
     output, ExpbookError naming the command when it fails."""
     import subprocess

@@ -10,12 +10,13 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expbook.errors import NotFoundError
+from expbook.registry.experiment import Experiment
 from expbook.registry.gitrepo import GitRepo
 
 MARKER = ("plots", "metrics")
@@ -159,7 +160,7 @@ def match_metric(name: str, curves: dict[str, Curve], where: str = "") -> str:
     raise NotFoundError(f"metric {name!r}{where} {what}: {listing}")
 
 
-def not_in_cache_hint(exp) -> str:
+def not_in_cache_hint(exp: Experiment) -> str:
     """ "; ... not in the local cache" when some of the experiment's DVC-cached outputs (where
     curves may sit) are missing locally, else "" (so `plot` never just says "no curve")."""
     missing = sorted(
@@ -200,7 +201,9 @@ def exists_at(repo: str | os.PathLike, rev: str, path: str) -> bool:
     return True
 
 
-def metric_series(repo: str | os.PathLike, experiments, metric: str) -> list[tuple[str, Curve]]:
+def metric_series(
+    repo: str | os.PathLike, experiments: Iterable[Experiment], metric: str
+) -> list[tuple[str, Curve]]:
     """(experiment name, its `metric` curve) for each experiment; `metric` may be a suffix."""
     series = []
     for exp in experiments:

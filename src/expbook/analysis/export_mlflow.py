@@ -14,12 +14,18 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.analysis.curves import Curve
 from expbook.analysis.exporting import metric_number
 from expbook.errors import ExpbookError
 from expbook.output import short_names
+
+if TYPE_CHECKING:  # the mlflow extra, imported on use
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+    from expbook.registry import Experiment
 
 REV_TAG = "expbook.rev"
 # registry status -> MLflow RunStatus name
@@ -44,7 +50,7 @@ def require() -> None:
         ) from None
 
 
-def _client(tracking_uri: str | None):
+def _client(tracking_uri: str | None) -> MlflowClient:
     require()
     from mlflow.tracking import MlflowClient
 
@@ -67,7 +73,7 @@ def _param(value: Any) -> str:
     return text[:MAX_PARAM]
 
 
-def _find_run(client, experiment_id: str, rev: str):
+def _find_run(client: MlflowClient, experiment_id: str, rev: str) -> Run | None:
     runs = client.search_runs(
         [experiment_id], filter_string=f"tags.`{REV_TAG}` = '{rev}'", max_results=1
     )
@@ -75,7 +81,7 @@ def _find_run(client, experiment_id: str, rev: str):
 
 
 def export_mlflow(
-    items: Sequence[tuple[Any, Mapping[str, Curve]]],
+    items: Sequence[tuple[Experiment, Mapping[str, Curve]]],
     *,
     tracking_uri: str | None = None,
     experiment: str = "expbook",

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.analysis.curves import Curve
 from expbook.analysis.exporting import metric_number, safe_filename
 from expbook.errors import ExpbookError
 from expbook.output import short_names
+
+if TYPE_CHECKING:  # the tensorboard extra, imported on use
+    from torch.utils.tensorboard import SummaryWriter
+
+    from expbook.registry import Experiment
 
 EVENTS_PREFIX = "events.out.tfevents."
 FINAL = "final/"  # tag prefix of the final (metrics file) values
@@ -29,7 +34,7 @@ def require() -> None:
     _writer_class()
 
 
-def _writer_class():
+def _writer_class() -> tuple[type[SummaryWriter], Callable[..., Any]]:
     try:
         from torch.utils.tensorboard import SummaryWriter
         from torch.utils.tensorboard.summary import hparams
@@ -63,7 +68,7 @@ def run_dirs(names: Sequence[str], out_dir: Path) -> list[Path]:
 
 
 def export_tensorboard(
-    items: Sequence[tuple[Any, Mapping[str, Curve]]], out_dir: str | os.PathLike
+    items: Sequence[tuple[Experiment, Mapping[str, Curve]]], out_dir: str | os.PathLike
 ) -> list[Path]:
     """Write one TensorBoard run per (registry Experiment, curves); returns the run dirs."""
     summary_writer, hparams = _writer_class()
@@ -92,8 +97,10 @@ def export_tensorboard(
             hp = {params[k]: _hparam(v) for k, v in exp.params.items() if v is not None}
             hp["expbook.rev"] = exp.rev
             experiment, start, end = hparams(hp, finals)
+            file_writer = writer.file_writer
+            assert file_writer is not None  # SummaryWriter() opened it
             for summary in (experiment, start, end):
-                writer.file_writer.add_summary(summary)
+                file_writer.add_summary(summary)
         finally:
             writer.close()
     return dirs

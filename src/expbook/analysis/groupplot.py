@@ -10,12 +10,15 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from expbook.analysis.curves import Curve, match_metric, read_curves
 from expbook.analysis.plotting import plot_format
 from expbook.errors import ExpbookError, NotFoundError
 from expbook.output import write_output
+
+if TYPE_CHECKING:
+    from expbook.registry import Experiment
 
 PLOT_FORMATS = {".png": "png", ".svg": "svg"}
 
@@ -129,7 +132,7 @@ def plot_group_curves(
 
 def seed_group_series(
     repo: str | os.PathLike,
-    experiments: Sequence[Any],
+    experiments: Sequence[Experiment],
     metric: str,
     group_by: str | Sequence[str] | None,
 ) -> list[tuple[str, list[Curve]]]:

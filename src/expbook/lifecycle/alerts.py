@@ -51,7 +51,9 @@ class Alerts:
         self.log = log
 
     @classmethod
-    def from_options(cls, command: str | None, url: str | None, option: str = "--on-best"):
+    def from_options(
+        cls, command: str | None, url: str | None, option: str = "--on-best"
+    ) -> Alerts | None:
         """Alerts from CLI text (`command` split like a POSIX shell would, run without one);
         None when neither is given. Bad input raises ExpbookError naming the option."""
         argv: list[str] = []

@@ -22,11 +22,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from expbook.errors import ExpbookError
 from expbook.registry import Experiment, collect
 from expbook.registry.gitrepo import GitError, GitRepo, find_root, git, run_git
 from expbook.registry.notes import NOTES_REF, _locked
+
+if TYPE_CHECKING:  # DVC is imported on use (only gc --cache/--remote needs it)
+    from dvc.repo import Repo
+    from dvc_data.hashfile.db import HashFileDB
 
 KEEP_WORD = "keep"  # an expbook tag, or a note starting with this word, protects an experiment
 EXEC_APPLY = "refs/exps/exec/EXEC_APPLY"  # DVC drops it with the experiment it points at
@@ -178,7 +183,7 @@ def make_plan(
 
 # ---------------------------------------------------------------- cache objects (DVC)
 @contextmanager
-def _dvc_repo(root: str) -> Iterator:
+def _dvc_repo(root: str) -> Iterator[Repo]:
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
@@ -189,7 +194,7 @@ def _dvc_repo(root: str) -> Iterator:
         raise ExpbookError(f"DVC: {exc}") from exc
 
 
-def _used(dvc_repo, removed_refs: set[str]) -> set[tuple[str, str]]:
+def _used(dvc_repo: Repo, removed_refs: set[str]) -> set[tuple[str, str]]:
     """(hash name, value) of every object the workspace, every commit and every remaining
     experiment uses: `dvc gc -w --all-commits --all-experiments` as it would run after the
     removal (DVC's own brancher and index)."""
@@ -202,7 +207,7 @@ def _used(dvc_repo, removed_refs: set[str]) -> set[tuple[str, str]]:
     return {(h.name, h.value) for objs in used.values() for h in objs if h.value}
 
 
-def _unused(odb, used: set[tuple[str, str]]) -> list[tuple[str, str, str, int]]:
+def _unused(odb: HashFileDB, used: set[tuple[str, str]]) -> list[tuple[str, str, str, int]]:
     out = []
     for oid in odb.all():
         if (odb.hash_name, oid) in used:
@@ -216,7 +221,7 @@ def _unused(odb, used: set[tuple[str, str]]) -> list[tuple[str, str, str, int]]:
     return out
 
 
-def _local_odbs(dvc_repo) -> list:
+def _local_odbs(dvc_repo: Repo) -> list[HashFileDB]:
     seen, out = set(), []
     for _scheme, odb in dvc_repo.cache.by_scheme():
         if odb is not None and odb.path not in seen:
@@ -225,7 +230,7 @@ def _local_odbs(dvc_repo) -> list:
     return out
 
 
-def _remote_odbs(dvc_repo, remote: str) -> list:
+def _remote_odbs(dvc_repo: Repo, remote: str) -> list[HashFileDB]:
     from dvc.config import NoRemoteError
 
     try:

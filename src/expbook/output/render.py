@@ -11,10 +11,13 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError
 from expbook.output.files import write_output
+
+if TYPE_CHECKING:  # rich is imported on use: json/csv output never loads it
+    from rich.table import Table
 
 FORMATS = ("table", "csv", "md", "json", "html")
 EXTENSIONS = {
@@ -132,7 +135,7 @@ def _hashable(value: Any) -> Any:
 def sort_rows(rows: Sequence[Mapping], column: str, descending: bool = False) -> list[Mapping]:
     """Rows sorted by one column; missing values always last, numbers before strings."""
 
-    def key(row):
+    def key(row: Mapping) -> float | str:
         value = row[column]
         if isinstance(value, (int, float)):
             return -float(value) if descending else float(value)
@@ -297,7 +300,7 @@ def rich_table(
     columns: Sequence[str],
     names: Mapping[str, str],
     title: str | None = None,
-):
+) -> Table:
     from rich.table import Table
 
     table = Table(title=title, show_lines=False, header_style="bold")
@@ -311,7 +314,7 @@ def rich_table(
     return table
 
 
-def natural_width(table) -> int:
+def natural_width(table: Table) -> int:
     """The width a rich table needs with no column squeezed (rich collapses columns to nothing
     when a wide registry does not fit the terminal; overflowing lines stay readable)."""
     from rich.console import Console

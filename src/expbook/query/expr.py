@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard
 
 from expbook.errors import QueryError
 
@@ -24,8 +24,12 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "exp": math.exp,
     "sqrt": math.sqrt,
 }
+# a parsed expression: a tuple tagged by its first item, e.g. ("cmp", "<", ("key", "val.acc"),
+# ("lit", 0.9)); see _Parser for every shape (its items are user values and sub-trees)
+Node = tuple[Any, ...]
+
 KEYWORDS = {"and", "or", "not", "in", "is", "null", "none", "true", "false"}
-# deepest parenthesis nesting accepted: each level costs ~8 parser frames of Python's 1,000;
+# deepest parenthesis nesting accepted: each level costs ~10 parser frames of Python's 1,000;
 # hand-written queries nest a few levels, generated ones are long, not deep
 MAX_DEPTH = 50
 # longest numeric literal accepted (float range ends near 1.8e308; longer text is a typo or an attack)
@@ -154,7 +158,7 @@ class _Parser:
             f"cannot parse {_clip(self.text)!r}: {what} at column {tok.pos + 1}, found {found}"
         )
 
-    def parse(self):
+    def parse(self) -> Node:
         if self.peek().kind == "end":
             raise QueryError("empty expression")
         node = self.or_()
@@ -162,19 +166,19 @@ class _Parser:
             self.fail("unexpected text")
         return node
 
-    def or_(self):
+    def or_(self) -> Node:
         terms = [self.and_()]
         while self.accept("kw", "or"):
             terms.append(self.and_())
         return terms[0] if len(terms) == 1 else ("or", terms)
 
-    def and_(self):
+    def and_(self) -> Node:
         terms = [self.not_()]
         while self.accept("kw", "and"):
             terms.append(self.not_())
         return terms[0] if len(terms) == 1 else ("and", terms)
 
-    def not_(self):
+    def not_(self) -> Node:
         count = 0
         while self.accept("kw", "not"):
             count += 1
@@ -184,7 +188,7 @@ class _Parser:
         # `not not x` is x's truth value: keep two levels at most, never 10,000
         return ("not", node) if count % 2 else ("not", ("not", node))
 
-    def comparison(self):
+    def comparison(self) -> Node:
         left = self.sum_()
         tok = self.peek()
         if tok.kind == "op" and tok.value in ("=", "!=", "<", "<=", ">", ">="):
@@ -211,27 +215,27 @@ class _Parser:
             return ("in", left, items, negate)
         return left
 
-    def literal(self):
+    def literal(self) -> Any:
         node = self.unary()
         if node[0] != "lit":
             self.fail("expected a literal in the 'in (...)' list")
         return node[1]
 
-    def sum_(self):
-        node, rest = self.product(), []
-        while (tok := self.peek()).kind == "op" and tok.value in "+-":
+    def sum_(self) -> Node:
+        return self.arith("+-", self.product)
+
+    def product(self) -> Node:
+        return self.arith("*/", self.unary)
+
+    def arith(self, ops: str, operand: Callable[[], Node]) -> Node:
+        """`operand (op operand)*` for the operators `ops`, one flat ("arith", first, rest) node."""
+        node, rest = operand(), []
+        while (tok := self.peek()).kind == "op" and tok.value in ops:
             self.take()
-            rest.append((tok.value, self.product()))
+            rest.append((tok.value, operand()))
         return ("arith", node, rest) if rest else node
 
-    def product(self):
-        node, rest = self.unary(), []
-        while (tok := self.peek()).kind == "op" and tok.value in "*/":
-            self.take()
-            rest.append((tok.value, self.unary()))
-        return ("arith", node, rest) if rest else node
-
-    def unary(self):
+    def unary(self) -> Node:
         count = 0
         while self.accept("op", "-"):
             count += 1
@@ -240,7 +244,7 @@ class _Parser:
             return node
         return ("lit", -node[1]) if node[0] == "lit" and is_number(node[1]) else ("neg", node)
 
-    def atom(self):
+    def atom(self) -> Node:
         tok = self.take()
         if tok.kind in ("num", "str"):
             return ("lit", tok.value)
@@ -270,12 +274,12 @@ class _Parser:
         self.fail("expected a key, a value or '('")
 
 
-def parse(text: str):
+def parse(text: str) -> Node:
     """Parse an expression into a tuple tree; QueryError on a syntax error."""
     return _Parser(text).parse()
 
 
-def keys_of(tree) -> list[str]:
+def keys_of(tree: Node) -> list[str]:
     """Every key name an expression mentions, in order (iterative: trees may be wide)."""
     out: list[str] = []
     stack: list[Any] = [tree]
@@ -293,5 +297,5 @@ def keys_of(tree) -> list[str]:
     return out
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -8,13 +8,30 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from expbook.errors import QueryError
 from expbook.output import BASE_COLUMNS
-from expbook.query.expr import FUNCTIONS, is_number, keys_of, parse
+from expbook.query.expr import FUNCTIONS, Node, is_number, keys_of, parse
 
 RowT = TypeVar("RowT", bound=Mapping[str, Any])
+# a compiled expression: row -> value (None when undefined for that row)
+RowFn = Callable[[Mapping[str, Any]], Any]
+
+
+class HasRow(Protocol):
+    """What filter_experiments needs of a registry Experiment (query never imports registry)."""
+
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+
+    @property
+    def metrics(self) -> Mapping[str, Any]: ...
+
+    def flat(self) -> dict[str, Any]: ...
+
+
+ExpT = TypeVar("ExpT", bound=HasRow)
 
 # query name -> row column; `tag = 'x'` tests membership in the row's list of tags
 PLAIN_COLUMNS = {
@@ -170,6 +187,7 @@ def _compare(op: str, a: Any, b: Any) -> bool:
 def _arith(op: str, a: Any, b: Any) -> Any:
     if not (is_number(a) and is_number(b)):
         return None
+    value: float | None
     try:
         if op == "+":
             value = a + b
@@ -186,7 +204,7 @@ def _arith(op: str, a: Any, b: Any) -> Any:
     return value
 
 
-def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
+def _compile(node: Node, getter: Callable[[str], RowFn]) -> RowFn:
     """Turn a tree into a function row -> value; list columns answer 'any element matches'."""
     kind = node[0]
     if kind == "lit":
@@ -209,7 +227,7 @@ def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
     if kind == "cmp":
         op, a, b = node[1], _compile(node[2], getter), _compile(node[3], getter)
 
-        def cmp(row):
+        def cmp(row: Mapping[str, Any]) -> bool:
             left, right = a(row), b(row)
             if isinstance(left, list) and not isinstance(right, list):
                 hit = any(_compare("=" if op == "!=" else op, x, right) for x in left)
@@ -220,7 +238,7 @@ def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
     if kind == "in":
         a, items, negate = _compile(node[1], getter), node[2], node[3]
 
-        def contains(row):
+        def contains(row: Mapping[str, Any]) -> bool:
             value = a(row)
             if value is None:
                 return False
@@ -231,7 +249,7 @@ def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
     if kind == "glob":
         a, b, negate = _compile(node[1], getter), _compile(node[2], getter), node[3]
 
-        def glob(row):
+        def glob(row: Mapping[str, Any]) -> bool:
             value, pattern = a(row), b(row)
             if value is None or pattern is None:
                 return False
@@ -244,7 +262,7 @@ def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
         first = _compile(node[1], getter)
         rest = [(op, _compile(term, getter)) for op, term in node[2]]
 
-        def arith(row):
+        def arith(row: Mapping[str, Any]) -> Any:
             value = first(row)
             for op, term in rest:
                 value = _arith(op, value, term(row))
@@ -257,7 +275,7 @@ def _compile(node, getter: Callable[[str], Callable[[Mapping], Any]]):
     if kind == "call":
         func, args = FUNCTIONS[node[1]], [_compile(arg, getter) for arg in node[2]]
 
-        def call(row):
+        def call(row: Mapping[str, Any]) -> Any:
             values = [arg(row) for arg in args]
             if not all(is_number(v) for v in values):
                 return None
@@ -276,13 +294,13 @@ def _truth(value: Any) -> bool:
 
 def compile_expr(
     text: str, columns: Iterable[str], namespaces: Mapping[str, Iterable[str]] | None = None
-) -> Callable[[Mapping], Any]:
+) -> RowFn:
     """Compile `text` against the known columns; returns row -> value (None when undefined)."""
     tree = parse(text)
     columns = list(columns)
     resolved = {key: resolve_key(key, columns, namespaces) for key in dict.fromkeys(keys_of(tree))}
 
-    def getter(name: str):
+    def getter(name: str) -> RowFn:
         column = resolved[name]
         return lambda row: row.get(column)
 
@@ -303,7 +321,7 @@ def compile_score(
     """A row -> number function for a --score expression (None when a term is missing)."""
     func = compile_expr(text, columns, namespaces)
 
-    def score(row):
+    def score(row: Mapping[str, Any]) -> float | None:
         value = func(row)
         if not is_number(value) or (isinstance(value, float) and math.isnan(value)):
             return None
@@ -334,7 +352,7 @@ def filter_rows(
     return [row for row in rows if pred(row)]
 
 
-def namespaces_of(experiments: Iterable[Any]) -> dict[str, set[str]]:
+def namespaces_of(experiments: Iterable[HasRow]) -> dict[str, set[str]]:
     """{"params": keys, "metrics": keys} of registry Experiments, for `params.`/`metrics.` keys."""
     params: set[str] = set()
     metrics: set[str] = set()
@@ -344,7 +362,7 @@ def namespaces_of(experiments: Iterable[Any]) -> dict[str, set[str]]:
     return {"params": params, "metrics": metrics}
 
 
-def filter_experiments(experiments: list, where: str | None) -> list:
+def filter_experiments(experiments: Sequence[ExpT], where: str | None) -> list[ExpT]:
     """The registry Experiments for which `where` is true, evaluated on their flat rows."""
     if not where:
         return list(experiments)

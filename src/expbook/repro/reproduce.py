@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError
 from expbook.proc import popen
@@ -26,6 +26,9 @@ from expbook.repro.digest import (  # noqa: F401  (public names of this module t
     matches,
     normalised_digest,
 )
+
+if TYPE_CHECKING:  # DVC is imported on use
+    from dvc.repo import Repo
 
 # Wall-clock-type values change on every run by nature; documented in README "Reproducing".
 DEFAULT_IGNORE = ("*time*", "*per_s*", "*samples_per*", "*timestamp*", "*duration*", "*wallclock*")
@@ -209,7 +212,7 @@ def cache_dir(repo: str | os.PathLike) -> str | None:
         return None
 
 
-def _top_level_plots(repo) -> list[str]:
+def _top_level_plots(repo: Repo) -> list[str]:
     out = []
     for dvcfile, defs in getattr(repo.index, "_plots", {}).items():
         wdir = os.path.relpath(os.path.dirname(dvcfile), repo.root_dir)
@@ -285,7 +288,7 @@ def compare(
     return diffs
 
 
-def _compare_files(path: str, a, b, ignore_out: list[str]) -> Diff:
+def _compare_files(path: str, a: OutState, b: OutState, ignore_out: list[str]) -> Diff:
     """An uncached out whose hash changed: equal if every file matches once ignored keys/columns go."""
     changed = [
         f

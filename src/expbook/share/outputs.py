@@ -13,10 +13,18 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from expbook.errors import ExpbookError
 from expbook.registry.gitrepo import GitRepo, run_git
+
+if TYPE_CHECKING:  # DVC is imported on use
+    from dvc.repo import Repo
+    from dvc_data.hashfile.db import HashFileDB
+    from dvc_data.hashfile.hash_info import HashInfo
+
+# experiment name -> {output path: the hash ids of its objects (a directory's manifest and files)}
+Outputs = dict[str, dict[str, set["HashInfo"]]]
 
 
 class NotSharedError(ExpbookError):
@@ -49,7 +57,7 @@ def exp_refs(root: str) -> dict[str, str]:
 
 
 @contextmanager
-def _dvc(root: str) -> Iterator:
+def _dvc(root: str) -> Iterator[Repo]:
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
@@ -60,7 +68,7 @@ def _dvc(root: str) -> Iterator:
         raise ExpbookError(f"DVC: {exc}") from exc
 
 
-def _outputs(dvc_repo, revs: dict[str, str]) -> tuple[dict[str, dict[str, set]], dict]:
+def _outputs(dvc_repo: Repo, revs: dict[str, str]) -> tuple[Outputs, dict[str, str]]:
     """(name -> {output path: HashInfos (a directory's manifest and files)}, name -> error) of
     each commit, read with DVC's own index at that commit (what `dvc push` of it would send);
     a commit DVC cannot read (a broken dvc.yaml) is an error entry, not a failed push."""
@@ -69,10 +77,10 @@ def _outputs(dvc_repo, revs: dict[str, str]) -> tuple[dict[str, dict[str, set]],
     by_sha: dict[str, list[str]] = {}
     for name, sha in revs.items():
         by_sha.setdefault(sha, []).append(name)
-    out: dict[str, dict[str, set]] = {}
+    out: Outputs = {}
     errors: dict[str, str] = {}
     for sha in dvc_repo.brancher(revs=sorted(by_sha), workspace=False, sha_only=True):
-        found: dict[str, set] = {}
+        found: dict[str, set[HashInfo]] = {}
         try:
             for o in dvc_repo.index.outs:
                 if not o.use_cache or not o.hash_info or not o.hash_info.value:
@@ -89,7 +97,7 @@ def _outputs(dvc_repo, revs: dict[str, str]) -> tuple[dict[str, dict[str, set]],
     return out, errors
 
 
-def _remote_odb(dvc_repo, remote: str | None):
+def _remote_odb(dvc_repo: Repo, remote: str | None) -> HashFileDB | None:
     from dvc.config import NoRemoteError
 
     try:
@@ -98,7 +106,7 @@ def _remote_odb(dvc_repo, remote: str | None):
         return None
 
 
-def _present(odb, ids: set) -> set[str]:
+def _present(odb: HashFileDB, ids: set[HashInfo]) -> set[str]:
     values = {h.value for h in ids}
     return set(odb.oids_exist(values)) if values else set()
 
@@ -106,7 +114,7 @@ def _present(odb, ids: set) -> set[str]:
 @contextmanager
 def _outputs_of(
     repo: str | os.PathLike, names: list[str] | None, check: OutputCheck
-) -> Iterator[tuple[Any, dict, dict, set]]:
+) -> Iterator[tuple[Repo | None, Outputs, dict[str, str], set[HashInfo]]]:
     """(open DVC repo, or None when there are no experiments; {name: {path: hash ids}};
     {name: error}; every hash id) of the experiments `names` (None: all); counts the outputs
     in `check.outputs`."""
@@ -124,7 +132,9 @@ def _outputs_of(
         yield dvc_repo, outputs, errors, every
 
 
-def _mark_missing(check: OutputCheck, outputs: dict, errors: dict, present: set) -> OutputCheck:
+def _mark_missing(
+    check: OutputCheck, outputs: Outputs, errors: dict[str, str], present: set[str]
+) -> OutputCheck:
     """Record in `check.missing` each experiment's outputs not all in `present` (hash values)
     and the experiments whose outputs could not be read."""
     for name, paths in sorted(outputs.items()):
@@ -136,7 +146,9 @@ def _mark_missing(check: OutputCheck, outputs: dict, errors: dict, present: set)
     return check
 
 
-def ensure_shared(repo, remote: str | None = None, names: list[str] | None = None) -> OutputCheck:
+def ensure_shared(
+    repo: str | os.PathLike, remote: str | None = None, names: list[str] | None = None
+) -> OutputCheck:
     """Check every cached output of the experiments (`names`, default all) is on the DVC
     remote (`remote`, default the workspace's default remote); push missing objects from the
     local cache. Returns the check; `missing` lists what still is not shared."""
@@ -158,7 +170,9 @@ def ensure_shared(repo, remote: str | None = None, names: list[str] | None = Non
     return _mark_missing(check, outputs, errors, there)
 
 
-def missing_outputs(repo, names: list[str], remote: str | None = None) -> OutputCheck:
+def missing_outputs(
+    repo: str | os.PathLike, names: list[str], remote: str | None = None
+) -> OutputCheck:
     """Outputs of the experiments `names` that are neither in the local cache nor on the DVC
     remote (what a `dvc exp apply` + `dvc pull` of them could not restore)."""
     check = OutputCheck(remote)
@@ -188,7 +202,7 @@ def _commit_has_remote(g: GitRepo, sha: str, name: str) -> bool:
     return has_default and parser.has_section(f'remote "{name}"')
 
 
-def pin_remote(repo, names: list[str]) -> str | None:
+def pin_remote(repo: str | os.PathLike, names: list[str]) -> str | None:
     """Copy the workspace's default DVC remote into `.dvc/config.local` when some of the
     experiments `names` were committed without it: `dvc exp apply` restores the experiment's
     own `.dvc/config`, and a `dvc pull` after it must still find the remote. Never overrides
@@ -214,7 +228,7 @@ def pin_remote(repo, names: list[str]) -> str | None:
     return name
 
 
-def remote_exp_names(repo, git_remote: str) -> list[str]:
+def remote_exp_names(repo: str | os.PathLike, git_remote: str) -> list[str]:
     """Names of the experiments the git remote holds (what `dvc exp pull --all-commits` got)."""
     proc = run_git("ls-remote", git_remote, "refs/exps/*", cwd=GitRepo(repo).root, check=False)
     names = []

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING, Any, cast
 
 from expbook.errors import ExpbookError
 from expbook.proc import run
 from expbook.registry.gitrepo import GitRepo, git, run_git, signature
 from expbook.registry.notes import NOTES_REF, _locked, _open, _write, read_all
+
+if TYPE_CHECKING:
+    import pygit2
+
+    from expbook.share.outputs import OutputCheck
 
 _REMOTE_TMP_REF = "refs/notes/expbook-remote"
 
@@ -26,7 +32,7 @@ def _dvc_exp(action: str, root: str, remote: str, with_cache: bool | None) -> No
         raise ExpbookError(f"dvc exp {action} failed: {(proc.stderr or proc.stdout).strip()}")
 
 
-def _merge_docs(local: dict, remote: dict) -> dict:
+def _merge_docs(local: dict[str, Any], remote: dict[str, Any]) -> dict[str, Any]:
     merged = dict(remote)
     merged.update(local)
     for key in ("notes", "tags"):
@@ -52,7 +58,9 @@ def _dvc_cache_flag(root: str, with_cache: bool | None) -> list[str]:
 SWEEPS_PREFIX = "refs/expbook/sweeps/"  # expbook.sweep.state keeps one state ref per sweep
 
 
-def push(repo=".", remote: str = "origin", with_cache: bool | None = None):
+def push(
+    repo: str | os.PathLike = ".", remote: str = "origin", with_cache: bool | None = None
+) -> OutputCheck | None:
     """`dvc exp push REMOTE --all-commits` then push refs/notes/expbook to the git remote.
 
     Cached outputs go to the default DVC remote when one is configured (or `with_cache`);
@@ -82,7 +90,9 @@ def push(repo=".", remote: str = "origin", with_cache: bool | None = None):
     return check
 
 
-def pull(repo=".", remote: str = "origin", with_cache: bool | None = None) -> int:
+def pull(
+    repo: str | os.PathLike = ".", remote: str = "origin", with_cache: bool | None = None
+) -> int:
     """`dvc exp pull REMOTE --all-commits`, fetch the remote notes and merge them into ours.
 
     Lists (notes, tags) are unioned; other keys keep the local value. Returns how many
@@ -95,7 +105,7 @@ def pull(repo=".", remote: str = "origin", with_cache: bool | None = None) -> in
     return merge_remote_notes(g, remote)
 
 
-def merge_remote_notes(g, remote: str) -> int:
+def merge_remote_notes(g: GitRepo, remote: str) -> int:
     """Fetch the remote's notes ref and merge it into ours; returns how many notes changed."""
     probe = run_git("ls-remote", remote, NOTES_REF, cwd=g.root, check=False)
     if probe.returncode != 0 or not probe.stdout.strip():
@@ -118,7 +128,7 @@ def merge_remote_notes(g, remote: str) -> int:
     return changed
 
 
-def push_notes(repo=".", remote: str = "origin", attempts: int = 8) -> None:
+def push_notes(repo: str | os.PathLike = ".", remote: str = "origin", attempts: int = 8) -> None:
     """Push the notes ref; when another writer pushed first, merge theirs and try again
     (sweep workers sharing one study all push notes to one remote)."""
     g = _open(repo)
@@ -130,7 +140,7 @@ def push_notes(repo=".", remote: str = "origin", attempts: int = 8) -> None:
     raise ExpbookError(f"git push {remote} {NOTES_REF} kept being rejected: {proc.stderr.strip()}")
 
 
-def _record_merge(repo, remote: str) -> None:
+def _record_merge(repo: pygit2.Repository, remote: str) -> None:
     """Make the remote's notes commit an ancestor of ours (a merge commit with our merged tree)
     so the next `git push` of the notes ref is a fast-forward, not a rejection."""
     theirs = repo.references[_REMOTE_TMP_REF].target
@@ -145,7 +155,8 @@ def _record_merge(repo, remote: str) -> None:
         head.set_target(theirs)  # nothing of ours is missing there: fast-forward
         return
     sig = signature(repo)
+    tree = cast("pygit2.Commit", repo[ours]).tree_id  # a notes ref points at a commit
     merge = repo.create_commit(
-        None, sig, sig, f"Merge expbook notes from {remote}", repo[ours].tree_id, [ours, theirs]
+        None, sig, sig, f"Merge expbook notes from {remote}", tree, [ours, theirs]
     )
     head.set_target(merge)
