@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import dvc, sh
+from conftest import commit_all, dvc, sh
 from test_sweep_support import exp_refs, exp_show, run_cli, tiny_repo
 
 pytestmark = pytest.mark.slow
@@ -275,6 +275,35 @@ def test_library_call_with_a_custom_backend(repo):
     ]
     assert [t["status"] for t in result.trials] == ["success", "success"]
     assert result.ranked[0]["trials"] == ["lib-001"]
+
+
+def test_workers_run_with_the_drivers_environment_not_an_older_forkservers(repo, monkeypatch):
+    """Issue 12: local workers fork from a forkserver that imported DVC once; one started
+    earlier in the process holds the environment of then, yet trials see the driver's now
+    (as a spawned worker did), and the sweep stops the server: nothing of it stays running."""
+    import multiprocessing.forkserver as forkserver
+
+    from expbook.sweep import run_sweep, runner, spec_from_options
+
+    with open(repo / "train.py", "a") as fh:  # the stage records what it sees
+        fh.write(
+            "m = json.load(open('live/metrics.json'))\n"
+            "m['env'] = float(os.environ.get('EXPBOOK_TEST_ENV', '-1'))\n"
+            "json.dump(m, open('live/metrics.json', 'w'))\n"
+        )
+    commit_all(repo, "the stage writes EXPBOOK_TEST_ENV as a metric")
+    monkeypatch.setenv("EXPBOOK_TEST_ENV", "1")
+    if runner._context().get_start_method() == "forkserver":
+        forkserver.ensure_running()  # started with EXPBOOK_TEST_ENV=1
+    monkeypatch.setenv("EXPBOOK_TEST_ENV", "7")
+    spec = spec_from_options(
+        ["train.lr=0.001,0.002", "train.epochs=1"], {"metric": "env", "name": "env"}
+    )
+    spec.new_metrics = True
+    result = run_sweep(spec, str(repo))
+    assert [t["values"] for t in result.trials] == [[7.0], [7.0]]
+    assert forkserver._forkserver._forkserver_pid is None
+    assert_clean(repo)
 
 
 def test_unknown_metric_key_is_warned_about_with_the_metrics_available(repo):

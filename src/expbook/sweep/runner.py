@@ -44,6 +44,31 @@ class Backend(Protocol):
     def close(self, kill: bool = False) -> None: ...
 
 
+PRELOAD = "expbook.sweep.preload"  # what the forkserver imports once, for every worker
+
+
+def _context() -> Any:
+    """Workers fork from a forkserver that imported DVC once (`PRELOAD`): the second worker
+    costs a fork, not another interpreter importing DVC on the same busy cores. Spawn where
+    the platform has no forkserver."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([PRELOAD])  # no-op once the server runs (same list anyway)
+    return ctx
+
+
+def _stop_forkserver() -> None:
+    """Stop the forkserver (it exits once every worker has): nothing of the sweep stays
+    running, and the workers' process time is accounted to the sweep, as with spawn."""
+    from multiprocessing import forkserver
+
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:
+        with contextlib.suppress(OSError, ChildProcessError):
+            stop()
+
+
 class LocalBackend:
     """N long-lived worker processes, each with its own worktree under .dvc/tmp/expbook/ws-K."""
 
@@ -52,18 +77,22 @@ class LocalBackend:
         self.slots = slots
         self.logs = logs
         self.threads = max(1, (os.cpu_count() or 1) // slots)
-        self._ctx = mp.get_context("spawn")
+        self._ctx = _context()
         self._results = self._ctx.Queue()
         self._tasks: list[Any] = []
         self._procs: list[Any] = []
         self._ws: dict[int, Path] = {}
         self._busy: dict[int, Handle] = {}
+        self._alive: Any = None  # the driver's end of the pipe whose EOF stops the workers
 
     def start(self) -> None:
-        """Spawn the workers and return at once: each imports DVC and makes its worktree while
-        the driver plans; `free_slots()` waits for the first one only when it has to."""
+        """Start the workers and return at once: each makes its worktree while the driver
+        plans; `free_slots()` waits for the first one only when it has to."""
         from expbook.sweep.trial import worker_main
 
+        # a killed driver closes this pipe: its workers (children of the forkserver, not of the
+        # driver) see EOF and kill themselves with their stage commands
+        watch, self._alive = self._ctx.Pipe(duplex=False)
         for slot in range(self.slots):
             tasks = self._ctx.Queue()
             proc = self._ctx.Process(
@@ -78,12 +107,15 @@ class LocalBackend:
                     self.threads,
                     tasks,
                     self._results,
-                    os.getpid(),
+                    watch,
+                    dict(os.environ),  # a forked worker would have the forkserver's
+                    os.getcwd(),
                 ),
             )
             proc.start()
             self._tasks.append(tasks)
             self._procs.append(proc)
+        watch.close()
 
     def free_slots(self) -> int:
         if not self._busy and not self._ws:  # nothing to wait on but the first ready worker
@@ -168,6 +200,10 @@ class LocalBackend:
                 except (ProcessLookupError, PermissionError):
                     proc.kill()
                 proc.join()
+        if self._alive is not None:
+            self._alive.close()
+        if self._ctx.get_start_method() == "forkserver":
+            _stop_forkserver()
         for slot in range(self.slots):
             self.prune_path(slot).unlink(missing_ok=True)
         workspace.clean_stale(self.repo)

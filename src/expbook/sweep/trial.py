@@ -1,6 +1,7 @@
 """One sweep worker process: owns a workspace, imports DVC once, runs trials in-process.
 
-Started (spawn) by expbook.sweep.runner.LocalBackend; a trial = reset worktree, write params,
+Forked (from a forkserver that imported DVC: expbook.sweep.preload) by
+expbook.sweep.runner.LocalBackend; a trial = reset worktree, write params,
 `Repo.reproduce()`, commit, create the exp ref. No `dvc` CLI start-up is paid per trial.
 """
 
@@ -21,30 +22,46 @@ from expbook.registry.dvcfiles import flatten_file
 from expbook.sweep import state, workspace
 
 
-def _watch_parent(ppid: int) -> None:
-    """A killed (-9) sweep must not leave workers committing behind its back: die with it."""
-    while True:
-        time.sleep(0.3)
-        if os.getppid() != ppid:
-            os.killpg(os.getpgrp(), signal.SIGKILL)
+def _watch_driver(alive) -> None:
+    """A killed (-9) sweep must not leave workers committing behind its back: die with it
+    (its end of the `alive` pipe closes with it)."""
+    with contextlib.suppress(EOFError, OSError):
+        while True:
+            alive.recv_bytes()
+    os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def worker_main(
-    index: int, repo: str, baseline: str, cache_dir: str, threads: int, tasks, results, ppid: int
+    index: int,
+    repo: str,
+    baseline: str,
+    cache_dir: str,
+    threads: int,
+    tasks,
+    results,
+    alive,
+    environ: dict[str, str],
+    cwd: str,
 ) -> None:
     # own process group, so the watchdog also takes down the stage commands DVC started
     os.setpgrp()
-    threading.Thread(target=_watch_parent, args=(ppid,), daemon=True).start()
+    threading.Thread(target=_watch_driver, args=(alive,), daemon=True).start()
+    # the driver's environment and directory, as a spawned worker has them (a forked one
+    # would have the forkserver's, from when it started)
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", envnames.NUM_THREADS):
         os.environ[var] = str(threads)
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     try:
         ws = workspace.create(repo, index, baseline, cache_dir)
-        _warm_up(ws)
+        import expbook.sweep.preload  # noqa: F401  (imported already when forked)
     except Exception as exc:
         results.put(("error", index, f"workspace ws-{index}: {exc}"))
         return
     results.put(("ready", index, str(ws)))
+    fresh = True  # a new worktree is at the baseline already: the first trial skips the reset
     while True:
         task = tasks.get()
         if task is None:
@@ -52,13 +69,14 @@ def worker_main(
             break
         results.put(("started", index, task["number"]))
         try:
-            result = run_trial(ws, baseline, task)
+            result = run_trial(ws, baseline, task, reset=not fresh)
         except Exception as exc:
             result = {
                 "number": task["number"],
                 "status": "failed",
                 "error": f"{type(exc).__name__}: {exc}",
             }
+        fresh = False
         results.put(("done", index, result))
     # nothing left to clean up: skip the interpreter's teardown of DVC & co (~1 s), once
     # everything sent to the driver is flushed
@@ -68,21 +86,13 @@ def worker_main(
     os._exit(0)
 
 
-def _warm_up(ws: Path) -> None:
-    """What every trial needs, once, before the first one: DVC's repo and pipeline code (its
-    graph pulls in networkx) and the params writer. Saves ~1 s on the first trial."""
-    from dvc.repo import Repo
-
-    workspace.yaml_writer()
-    with contextlib.suppress(Exception), Repo(str(ws)) as dvc_repo:
-        dvc_repo.index.graph  # noqa: B018  (a broken dvc.yaml fails the trial, not the worker)
-
-
-def run_trial(ws: Path, baseline: str, task: dict) -> dict[str, Any]:
-    """Run one trial in workspace `ws`; never raises for a failing stage (status 'failed')."""
+def run_trial(ws: Path, baseline: str, task: dict, reset: bool = True) -> dict[str, Any]:
+    """Run one trial in workspace `ws` (back at `baseline` first, unless it is there already:
+    `reset=False`); never raises for a failing stage (status 'failed')."""
     start = time.time()
     timing: dict[str, float] = {}
-    workspace.reset(ws, baseline)
+    if reset:
+        workspace.reset(ws, baseline)
     workspace.set_params(ws, task["overrides"])
     timing["prepare"] = time.time() - start
     prune_file = Path(task["prune_file"])
