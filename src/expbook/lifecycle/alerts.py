@@ -18,8 +18,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -112,6 +110,9 @@ class Alerts:
         return []
 
     def _post(self, data: bytes) -> list[str]:
+        import urllib.error  # here: urllib.request costs every `expbook sweep` ~0.05 s to import
+        import urllib.request
+
         assert self.url is not None
         request = urllib.request.Request(
             self.url,

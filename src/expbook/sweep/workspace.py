@@ -6,6 +6,7 @@ Used by the sweep worker processes (expbook.sweep.trial) and by the sweep driver
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -135,7 +136,7 @@ def commit(path: Path, name: str, baseline: str, message: str) -> tuple[str, str
     git(
         "commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=path, env=_identity(path)
     )
-    sha = git("rev-parse", "HEAD", cwd=path).strip()
+    sha = _head(path)
     ref = exp_ref(baseline, name)
     # refs are shared by all worktrees; update-ref takes git's own lock, so parallel workers
     # never corrupt each other's refs
@@ -143,8 +144,22 @@ def commit(path: Path, name: str, baseline: str, message: str) -> tuple[str, str
     return sha, ref
 
 
+def _head(path: Path) -> str:
+    """The commit of the worktree's detached HEAD, read from its file (one git process less a
+    trial); `git rev-parse` when HEAD is a symbolic ref."""
+    from expbook.registry.gitrepo import GitRepo
+
+    with open(os.path.join(GitRepo(path).git_dir, "HEAD"), encoding="utf-8") as fh:
+        text = fh.read().strip()
+    if len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text):
+        return text
+    return git("rev-parse", "HEAD", cwd=path).strip()
+
+
+@functools.lru_cache(maxsize=64)
 def _identity(path: Path) -> dict | None:
-    """DVC commits experiments even without a configured identity; so do we."""
+    """DVC commits experiments even without a configured identity; so do we. (Asked once per
+    workspace: its worker commits every trial with it.)"""
     if git("config", "user.email", cwd=path, check=False).strip():
         return None
     return {
