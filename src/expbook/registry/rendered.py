@@ -67,7 +67,7 @@ class Rendered:
         (os.sendfile) when the stream has a file descriptor, never loaded into memory."""
         stream = stream or sys.stdout
         if self._fh is None:
-            stream.write(self._text or "")
+            _write_chunked(stream, self._text or "")
             return
         stream.flush()
         out: Any = getattr(stream, "buffer", None)
@@ -156,7 +156,7 @@ def rendered(
             "warning": warning,
             "rows": count,
         }
-        _save(c.root, entries, okey, new, text.encode())
+        _save(c.root, entries, okey, new, text)
     return Rendered(text=text, rows=count, warning=warning)
 
 
@@ -197,7 +197,7 @@ def _prefix(root: str) -> str:
     return os.path.basename(_cache.cache_file(root, INDEX)).removesuffix(".pickle") + "."
 
 
-def _save(root: str, entries: dict, okey: str, entry: dict, data: bytes) -> None:
+def _save(root: str, entries: dict, okey: str, entry: dict, text: str) -> None:
     """Write the text under a fresh name, then the index naming it (last MAX_ENTRIES keys);
     delete the files of replaced and evicted entries, and orphans of crashed writers."""
     import tempfile
@@ -208,7 +208,7 @@ def _save(root: str, entries: dict, okey: str, entry: dict, data: bytes) -> None
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{prefix}", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                size = _write_chunked(fh, text)
             name = f"{prefix}{os.urandom(8).hex()}.txt"
             os.replace(tmp, os.path.join(folder, name))
         except BaseException:
@@ -218,7 +218,7 @@ def _save(root: str, entries: dict, okey: str, entry: dict, data: bytes) -> None
     except OSError:
         return  # a read-only repo still gets its registry, just without a cache
     kept = {k: v for k, v in entries.items() if k != okey and isinstance(v, dict)}
-    kept[okey] = {**entry, "file": name, "size": len(data)}
+    kept[okey] = {**entry, "file": name, "size": size}
     kept = dict(list(kept.items())[-MAX_ENTRIES:])
     _cache.save(root, INDEX, {"entries": kept})
     names = {v.get("file") for v in kept.values()}
@@ -253,6 +253,22 @@ def _evict(root: str, folder: str, prefix: str, keep: set, dropped: set) -> None
             continue
         if stale:
             _unlink(e.path)
+
+
+def _write_chunked(fh: IO, text: str) -> int:
+    """Write `text` to a binary (as UTF-8) or text stream a slice at a time: 100k rows are
+    88 MB of JSON, and encoding it whole would hold a second copy in memory. Returns bytes
+    written to a binary stream (characters to a text one)."""
+    binary = not hasattr(fh, "encoding")
+    size = 0
+    for start in range(0, len(text), _CHUNK):
+        part = text[start : start + _CHUNK]
+        size += fh.write(part.encode() if binary else part)
+    return size
+
+
+# characters written at a time by _write_chunked
+_CHUNK = 1 << 20
 
 
 def _unlink(path: str) -> None:
