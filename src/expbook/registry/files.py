@@ -6,22 +6,43 @@ work tree). Used by expbook.registry.snapshot and the registry cache.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Protocol, cast
+
+if TYPE_CHECKING:
+    import pygit2
+
+    from expbook.registry.gitrepo import GitRepo
+
+# a file's memo key: its blob id (a git tree), ("disk", path, mtime_ns, size) (the work tree),
+# or ("tree", path) for a directory
+Key = Hashable
+
+
+class Files(Protocol):
+    """What a snapshot reads files through; `read` and `listdir` only after `key` found it."""
+
+    def key(self, path: str) -> Key | None: ...
+
+    def read(self, path: str, key: Key) -> bytes: ...
+
+    def listdir(self, path: str) -> list[str]: ...
 
 
 class TreeReader:
     """Files of one git tree: `key(path)` is the blob id (memo key), None when absent."""
 
-    def __init__(self, g, tree) -> None:
+    def __init__(self, g: GitRepo, tree: pygit2.Tree) -> None:
         self.g, self.tree = g, tree
 
-    def key(self, path: str):
+    def key(self, path: str) -> Key | None:
         hit = self.g.blob_at(self.tree, path)
         if hit is None:
             return None
         return ("tree", path) if hit[0] == "tree" else hit[0]
 
-    def read(self, path: str, key) -> bytes:
-        return self.g.read(key)
+    def read(self, path: str, key: Key) -> bytes:
+        return self.g.read(cast("pygit2.Oid", key))  # key() gave the blob id
 
     def listdir(self, path: str) -> list[str]:
         return self.g.list_tree(self.tree, path)
@@ -34,7 +55,7 @@ class DiskReader:
         self.root = root
         self.seen: dict[str, tuple | None] = {}
 
-    def key(self, path: str):
+    def key(self, path: str) -> tuple | None:  # ("disk", path, mtime_ns, size) or ("tree", path)
         full = os.path.join(self.root, path)
         try:
             st = os.stat(full)
@@ -47,7 +68,7 @@ class DiskReader:
         self.seen[path] = key
         return key
 
-    def read(self, path: str, key) -> bytes:
+    def read(self, path: str, key: Key) -> bytes:
         with open(os.path.join(self.root, path), "rb") as fh:
             return fh.read()
 
@@ -62,17 +83,25 @@ class DiskReader:
 class NoFiles:
     """A snapshot with no files (a commit from before a sub-project existed)."""
 
-    def key(self, path: str):
+    def key(self, path: str) -> Key | None:
         return None
 
+    def read(self, path: str, key: Key) -> bytes:  # never called: key() finds nothing
+        raise FileNotFoundError(path)
 
-def find_dvcyamls(root: str, ignored) -> tuple[list[str], dict[str, tuple]]:
+    def listdir(self, path: str) -> list[str]:
+        return []
+
+
+def find_dvcyamls(
+    root: str, ignored: Callable[[str], bool]
+) -> tuple[list[str], dict[str, tuple[str, int]]]:
     """(every dvc.yaml of the work tree, {"<dir>/": ("dir", mtime_ns)} of the folders walked).
 
     Skips .git/.dvc, DVC sub-projects (folders holding .dvc) and folders git ignores
     (`ignored(relpath + "/")`: a virtualenv or data folder is never walked)."""
     found: list[str] = []
-    dirs: dict[str, tuple] = {}
+    dirs: dict[str, tuple[str, int]] = {}
     stack = [""]
     while stack:
         rel = stack.pop()

@@ -280,7 +280,9 @@ class GitRepo:
             obj = obj.peel(pygit2.Commit)
         return obj
 
-    def blob_at(self, tree, path: str):
+    def blob_at(
+        self, tree: pygit2.Tree, path: str
+    ) -> tuple[pygit2.Oid, None] | tuple[str, pygit2.Oid] | None:
         """(blob Oid, None) of `path` in `tree`, None when absent, ("tree", Oid) for a directory."""
         try:
             entry = tree[path]
@@ -290,7 +292,7 @@ class GitRepo:
             return ("tree", entry.id)
         return (entry.id, None)
 
-    def read(self, oid) -> bytes:
+    def read(self, oid: pygit2.Oid | str) -> bytes:
         # the object database's raw read: no Blob object built (half the cost of a cold read)
         return self.odb.read(oid)[1]
 
@@ -298,7 +300,9 @@ class GitRepo:
     def odb(self) -> Any:
         return self.repo.odb
 
-    def files_named(self, tree, filename: str, skip: tuple = (".git", ".dvc")) -> list[str]:
+    def files_named(
+        self, tree: pygit2.Tree, filename: str, skip: tuple[str, ...] = (".git", ".dvc")
+    ) -> list[str]:
         """Every path of a blob called `filename` under `tree`, memoised per subtree id."""
         return [p for p in self._index(tree, filename, skip)]
 
@@ -330,7 +334,7 @@ class GitRepo:
         except Exception:  # an odd path: treat it as not ignored
             return False
 
-    def list_tree(self, tree, prefix: str) -> list[str]:
+    def list_tree(self, tree: pygit2.Tree, prefix: str) -> list[str]:
         """All blob paths under directory `prefix` of `tree` (for metrics directories)."""
         out = []
         entry = tree[prefix]

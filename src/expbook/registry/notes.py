@@ -10,7 +10,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,8 +19,11 @@ from expbook.registry.gitrepo import GitRepo, signature
 
 NOTES_REF = "refs/notes/expbook"
 
+# a repository path, or a GitRepo already open
+RepoLike = str | os.PathLike | GitRepo
 
-def _open(repo) -> GitRepo:
+
+def _open(repo: RepoLike) -> GitRepo:
     return repo if isinstance(repo, GitRepo) else GitRepo(repo)
 
 
@@ -79,7 +82,7 @@ def _checked(data: bytes) -> dict:
     return doc
 
 
-def read_all(repo, ref: str = NOTES_REF) -> dict[str, dict]:
+def read_all(repo: RepoLike, ref: str = NOTES_REF) -> dict[str, dict[str, Any]]:
     """Every note of the ref: commit sha -> {"notes": [...], "tags": [...], "sweep": {...}}."""
     g = _open(repo)
     if ref not in g.refs():
@@ -91,7 +94,7 @@ def read_all(repo, ref: str = NOTES_REF) -> dict[str, dict]:
     return out
 
 
-def get(repo, sha: str) -> dict:
+def get(repo: RepoLike, sha: str) -> dict[str, Any]:
     """The note of one commit ({} when it has none)."""
     g = _open(repo)
     if NOTES_REF not in g.refs():
@@ -104,7 +107,7 @@ def get(repo, sha: str) -> dict:
 
 
 @contextmanager
-def _locked(g: GitRepo):
+def _locked(g: GitRepo) -> Iterator[None]:
     # flock serialises writers across processes: the read-modify-write below is not atomic
     path = os.path.join(g.common_dir, "expbook-notes.lock")
     with open(path, "a+") as fh:
@@ -169,7 +172,7 @@ def _write(g: GitRepo, sha: str, doc: dict) -> None:
         raise ExpbookError(f"could not write the note of {sha[:7]}: {NOTES_REF} moved meanwhile")
 
 
-def update(repo, sha: str, fn: Callable[[dict], dict], attempts: int = 50) -> dict:
+def update(repo: RepoLike, sha: str, fn: Callable[[dict], dict], attempts: int = 50) -> dict:
     """Apply `fn` to the commit's note and store the result; returns it.
 
     Writers of this process and other expbook processes are serialised by a lock; the ref
@@ -196,7 +199,7 @@ def update(repo, sha: str, fn: Callable[[dict], dict], attempts: int = 50) -> di
     raise ExpbookError(f"could not update the note of {sha[:7]}: {NOTES_REF} kept moving")
 
 
-def update_many(repo, fns: dict[str, Callable[[dict], dict]], attempts: int = 50) -> None:
+def update_many(repo: RepoLike, fns: dict[str, Callable[[dict], dict]], attempts: int = 50) -> None:
     """`update` of several commits' notes in one notes commit (a sweep driver landing a batch
     of finished trials: one ref move instead of one per trial)."""
     g = _open(repo)
@@ -213,7 +216,7 @@ def update_many(repo, fns: dict[str, Callable[[dict], dict]], attempts: int = 50
     raise ExpbookError(f"could not update {len(fns)} notes: {NOTES_REF} kept moving")
 
 
-def add_note(repo, sha: str, text: str) -> dict:
+def add_note(repo: RepoLike, sha: str, text: str) -> dict[str, Any]:
     """Append a free-text note to a commit's note; returns the new note. Empty text is an error."""
     if not text.strip():
         raise ExpbookError("the note text is empty")
@@ -227,7 +230,7 @@ def check_tag(name: str) -> str:
     return name
 
 
-def set_tag(repo, sha: str, name: str, remove: bool = False) -> dict:
+def set_tag(repo: RepoLike, sha: str, name: str, remove: bool = False) -> dict[str, Any]:
     """Add (or with remove=True, drop) a tag on a commit; returns the new note.
     Adding a tag twice keeps one; removing a tag the commit lacks is an error."""
     check_tag(name)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import io
 import posixpath
-from typing import Any
+from typing import IO, Any
 
 from expbook.registry.dvcfiles import ParseError
+from expbook.registry.files import Files, Key
 
 
 class _ReaderFS:
@@ -22,11 +23,11 @@ class _ReaderFS:
 
     sep = "/"
 
-    def __init__(self, reader) -> None:
+    def __init__(self, reader: Files) -> None:
         self.reader = reader
-        self.deps: dict[str, Any] = {}
+        self.deps: dict[str, Key | None] = {}
 
-    def _key(self, path: str):
+    def _key(self, path: str) -> Key | None:
         path = posixpath.normpath(path)
         if path not in self.deps:
             self.deps[path] = self.reader.key(path)
@@ -39,7 +40,7 @@ class _ReaderFS:
         key = self._key(path)
         return isinstance(key, tuple) and key[0] == "tree"
 
-    def open(self, path: str, mode: str = "r", encoding: str | None = None, **_kw):
+    def open(self, path: str, mode: str = "r", encoding: str | None = None, **_kw: Any) -> IO[Any]:
         key = self._key(path)
         if key is None or self.isdir(path):
             raise FileNotFoundError(path)
@@ -73,7 +74,9 @@ class _Repo:
         self.config: dict = {}
 
 
-def resolve(path: str, doc: dict, reader) -> tuple[dict, dict[str, dict], dict[str, Any]]:
+def resolve(
+    path: str, doc: dict, reader: Files
+) -> tuple[dict, dict[str, dict], dict[str, Key | None]]:
     """(resolved dvc.yaml, tracked vars {file: {key: value}}, files read {path: key}).
 
     The resolved document has DVC's generated stage names (`fit@big`, `grid@x-p`) and every
