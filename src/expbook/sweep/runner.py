@@ -11,6 +11,7 @@ import csv
 import multiprocessing as mp
 import os
 import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,17 @@ def _stop_forkserver() -> None:
             stop()
 
 
+def _kill_forkserver() -> None:
+    """SIGKILL the forkserver (an interrupted sweep: it may still be importing DVC)."""
+    import signal
+    from multiprocessing import forkserver
+
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if pid is not None:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 class LocalBackend:
     """N long-lived worker processes, each with its own worktree under .dvc/tmp/expbook/ws-K."""
 
@@ -84,38 +96,53 @@ class LocalBackend:
         self._ws: dict[int, Path] = {}
         self._busy: dict[int, Handle] = {}
         self._alive: Any = None  # the driver's end of the pipe whose EOF stops the workers
+        self._starter: threading.Thread | None = None
+        self._stopping = False
 
     def start(self) -> None:
-        """Start the workers and return at once: each makes its worktree while the driver
-        plans; `free_slots()` waits for the first one only when it has to."""
-        from expbook.sweep.trial import worker_main
-
+        """Start the workers and return at once: a thread starts them (with a forkserver, a
+        start returns once the server has imported DVC) while the driver plans the search;
+        each makes its worktree; `free_slots()` waits for the first one only when it has to."""
         # a killed driver closes this pipe: its workers (children of the forkserver, not of the
         # driver) see EOF and kill themselves with their stage commands
         watch, self._alive = self._ctx.Pipe(duplex=False)
-        for slot in range(self.slots):
-            tasks = self._ctx.Queue()
-            proc = self._ctx.Process(
-                target=worker_main,
-                daemon=True,
-                name=f"expbook-sweep-{slot}",
-                args=(
-                    slot,
-                    self.repo,
-                    self.baseline,
-                    self.cache_dir,
-                    self.threads,
-                    tasks,
-                    self._results,
-                    watch,
-                    dict(os.environ),  # a forked worker would have the forkserver's
-                    os.getcwd(),
-                ),
-            )
-            proc.start()
-            self._tasks.append(tasks)
-            self._procs.append(proc)
-        watch.close()
+        self._tasks = [self._ctx.Queue() for _ in range(self.slots)]
+        self._starter = threading.Thread(
+            target=self._start_workers, args=(watch, dict(os.environ), os.getcwd()), daemon=True
+        )
+        self._starter.start()
+
+    def _start_workers(self, watch: Any, environ: dict[str, str], cwd: str) -> None:
+        from expbook.sweep.trial import worker_main
+
+        try:
+            for slot in range(self.slots):
+                if self._stopping:
+                    return
+                proc = self._ctx.Process(
+                    target=worker_main,
+                    daemon=True,
+                    name=f"expbook-sweep-{slot}",
+                    args=(
+                        slot,
+                        self.repo,
+                        self.baseline,
+                        self.cache_dir,
+                        self.threads,
+                        self._tasks[slot],
+                        self._results,
+                        watch,
+                        environ,  # a forked worker would have the forkserver's
+                        cwd,
+                    ),
+                )
+                proc.start()
+                self._procs.append(proc)
+        except Exception as exc:  # the driver learns it from the results queue
+            if not self._stopping:
+                self._results.put(("error", -1, f"could not start the sweep workers: {exc}"))
+        finally:
+            watch.close()
 
     def free_slots(self) -> int:
         if not self._busy and not self._ws:  # nothing to wait on but the first ready worker
@@ -189,6 +216,11 @@ class LocalBackend:
         """Stop the workers (at once with `kill`: an interrupted sweep) and remove workspaces."""
         import signal
 
+        self._stopping = True
+        if self._starter is not None:
+            if kill and self._starter.is_alive() and self._ctx.get_start_method() == "forkserver":
+                _kill_forkserver()  # a start waiting for it to import DVC fails at once
+            self._starter.join()
         for tasks in self._tasks:
             tasks.put(None)
         for proc in self._procs:
