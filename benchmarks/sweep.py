@@ -6,8 +6,9 @@ seconds per method, process time per trial, ratios measured in the same run and 
 start-up from launch to the first stage command (no assertions: a report). Issue 12 targets:
 expbook >= 2x faster than the queue at 4 trials, >= 2.5x at 16, >= 10x with --tiny.
 
-`--startup N [--old-src DIR]`: only the start-up, N times: `expbook sweep` of 2 trivial trials
-(`-j 2`) from launch to its first stage command, interleaved with the expbook at DIR (another
+`--startup N [--old-src DIR] [--method grid|tpe]`: only the start-up, N times: `expbook sweep` of
+2 trivial trials (`-j 2`; a plain grid, or TPE + median pruning as sweeps/lr-wd.yaml) from launch
+to its first stage command, interleaved with the expbook at DIR (another
 checkout's `src/`) when given; prints medians, best runs and the load average.
 """
 
@@ -273,14 +274,28 @@ def bench_sequential(base: Path, ts: list[dict]) -> float:
     return time.perf_counter() - start
 
 
-def bench_startup(base: Path, src: Path, stamps: Path) -> tuple[float | None, float]:
+STARTUP_SPECS = {  # 2 trials, none with the baseline's params (DVC would skip that stage)
+    "grid": {"params": {"train.lr": [2e-3, 3e-3], "train.weight_decay": [1e-4]}},
+    "tpe": {  # as sweeps/lr-wd.yaml searches: TPE + median pruning (optuna on the driver)
+        "method": "tpe",
+        "trials": 2,
+        "prune": {"method": "median", "min_epochs": 1},
+        "params": {
+            "train.lr": {"low": 2e-3, "high": 9e-3, "log": True},
+            "train.weight_decay": [1e-4],
+        },
+    },
+}
+
+
+def bench_startup(
+    base: Path, src: Path, stamps: Path, method: str = "grid"
+) -> tuple[float | None, float]:
     """(launch -> first stage command, launch -> exit) of one 2-trial `expbook sweep -j 2`."""
     repo = fresh(base, f"startup-{time.monotonic_ns()}")
     spec = repo.parent / f"{repo.name}.json"
-    params = {"train.lr": [2e-3, 3e-3], "train.weight_decay": [1e-4]}  # none is the baseline's
-    spec.write_text(
-        json.dumps({"name": "up", "metric": "val.acc", "parallel": 2, "params": params})
-    )
+    body = {"name": "up", "metric": "val.acc", "parallel": 2, **STARTUP_SPECS[method]}
+    spec.write_text(json.dumps(body))
     env = {**ENV, "PYTHONPATH": str(src), "BENCH_STAMPS": str(stamps)}
     t0, start = time.time(), time.perf_counter()
     run(
@@ -299,7 +314,7 @@ def bench_startup(base: Path, src: Path, stamps: Path) -> tuple[float | None, fl
     return first, total
 
 
-def startup_report(runs: int, old_src: str | None) -> None:
+def startup_report(runs: int, old_src: str | None, method: str = "grid") -> None:
     """`--startup`: interleaved start-up runs of this checkout (and --old-src), medians."""
     srcs = {"this": ROOT / "src"}
     if old_src:
@@ -311,14 +326,15 @@ def startup_report(runs: int, old_src: str | None) -> None:
         for i in range(runs):
             names = list(srcs) if i % 2 == 0 else list(reversed(srcs))
             for name in names:
-                res[name].append(bench_startup(base, srcs[name], Path(tmp) / f"stamps-{i}-{name}"))
+                stamps = Path(tmp) / f"stamps-{i}-{name}"
+                res[name].append(bench_startup(base, srcs[name], stamps, method))
                 first, total = res[name][-1]
                 print(
                     f"  {name}: first stage command {first or float('nan'):.2f} s, exit {total:.2f} s"
                 )
             load.append(os.getloadavg()[0])
     print(
-        f"\nstart-up, {runs} run(s) each, {os.cpu_count()} cores, 1-min load {min(load):.1f}-{max(load):.1f}"
+        f"\nstart-up ({method}), {runs} run(s) each, {os.cpu_count()} cores, 1-min load {min(load):.1f}-{max(load):.1f}"
     )
     medians = {}
     for name, rows in res.items():
@@ -352,9 +368,10 @@ def main() -> None:
     parser.add_argument(
         "--old-src", default=None, help="with --startup: an older src/ to interleave"
     )
+    parser.add_argument("--method", choices=sorted(STARTUP_SPECS), default="grid", help="--startup")
     args = parser.parse_args()
     if args.startup:
-        startup_report(args.startup, args.old_src)
+        startup_report(args.startup, args.old_src, args.method)
         return
     if args.tiny:
         STAGES[:] = ["tiny"]
