@@ -10,9 +10,9 @@ import json
 import os
 import posixpath
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.registry.dvcfiles import (
     ParseError,
@@ -28,6 +28,9 @@ from expbook.registry.dvcfiles import (
 )
 from expbook.registry.files import DiskReader, NoFiles, TreeReader, find_dvcyamls  # noqa: F401
 
+if TYPE_CHECKING:
+    from expbook.registry.files import Files, Key
+
 
 def _flat_params(path: str, load: Callable[[], bytes]) -> dict:
     return flatten(load_bytes(path, load()))
@@ -37,7 +40,7 @@ def _flat_metrics(path: str, load: Callable[[], bytes]) -> dict:
     return flatten(extract_metrics(load_bytes(path, load())) or {})
 
 
-def _memo(memo: dict, key, fn):
+def _memo(memo: dict, key: Hashable, fn: Callable[..., Any]) -> tuple[str, Any]:
     hit = memo.get(key, memo)
     if hit is memo:
         try:
@@ -48,7 +51,7 @@ def _memo(memo: dict, key, fn):
     return hit
 
 
-def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> dict:
+def read_snapshot(reader: Files, dvcyamls: list[str], cache_dir: str, memo: dict) -> dict:
     """Params, metrics, outs and per-file errors of one commit (or the workspace).
 
     `memo` maps file keys (blob ids) to parse results so identical files parse once.
@@ -165,7 +168,7 @@ def read_snapshot(reader, dvcyamls: list[str], cache_dir: str, memo: dict) -> di
     }
 
 
-def _resolved(reader, path: str, key, doc: dict, memo: dict) -> tuple[str, Any]:
+def _resolved(reader: Files, path: str, key: Key | None, doc: dict, memo: dict) -> tuple[str, Any]:
     """A templated dvc.yaml resolved by DVC's resolver, memoised on the files it read (its
     vars files and params.yaml change from commit to commit; the dvc.yaml rarely does)."""
     from expbook.registry import templating
@@ -184,7 +187,7 @@ def _resolved(reader, path: str, key, doc: dict, memo: dict) -> tuple[str, Any]:
     return result
 
 
-def _source(reader, cached: _CacheFiles, path: str) -> tuple:
+def _source(reader: Files, cached: _CacheFiles, path: str) -> tuple:
     """Where a params/metrics file's bytes come from: ("ok", memo key, loader) from the tree /
     work tree or the DVC cache, else ("error", reason)."""
     key = reader.key(path)
