@@ -243,7 +243,7 @@ def run(
     else:
         data = result.to_json()
         emit_data(fmt, output, data=lambda: data, rows=lambda: _rows(data["trials"]), force=force)
-    if result.trials and all(t["status"] == "failed" for t in result.trials):
+    if result.trials and all(t.status == "failed" for t in result.trials):
         raise SystemExit(1)
 
 
@@ -284,13 +284,14 @@ def status(name: str, fmt: str | None, output: str | None, force: bool, repo: st
     from expbook.sweep.report import metrics_of
 
     fmt = format_for(fmt, output)
-    data = sweep_status(repo, name)
+    found = sweep_status(repo, name)
     if fmt != "table" or output is not None:
+        data = found.to_json()
         emit_data(fmt, output, data=lambda: data, rows=lambda: _rows(data["trials"]), force=force)
         return
-    counts = ", ".join(f"{v} {k}" for k, v in sorted(data["counts"].items()))
-    click.echo(f"sweep {name} on {str(data['baseline'])[:7]}: {counts or 'no trials'}")
-    _print_summary(data["trials"], metrics_of(data["spec"] or {}))
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(found.counts.items()))
+    click.echo(f"sweep {name} on {str(found.baseline)[:7]}: {counts or 'no trials'}")
+    _print_summary(found.trials, metrics_of(found.spec or {}))
 
 
 @sweep.command("best")
@@ -312,7 +313,8 @@ def best(name: str, top: int, fmt: str | None, output: str | None, force: bool, 
     fmt = format_for(fmt, output)
     entries = sweep_best(repo, name, top)
     if fmt != "table" or output is not None:
-        emit_data(fmt, output, data=lambda: entries, rows=lambda: _rows(entries), force=force)
+        rows = [dict(e) for e in entries]
+        emit_data(fmt, output, data=lambda: entries, rows=lambda: _rows(rows), force=force)
         return
     if not entries:
         click.echo(f"sweep {name}: no successful trial yet")

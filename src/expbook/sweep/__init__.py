@@ -5,41 +5,46 @@ Library entry points for `expbook sweep`; see driver.run_sweep, spec.load_spec, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.sweep.spec import Spec, load_spec, spec_from_options  # noqa: F401
 
+if TYPE_CHECKING:
+    from expbook.sweep.ranking import RankedConfig
+    from expbook.sweep.session import SweepResult
+    from expbook.sweep.state import SweepStatus
 
-def run_sweep(spec: Spec, repo: str = ".", **kw):
+
+def run_sweep(spec: Spec, repo: str = ".", **kw: Any) -> SweepResult:
     from expbook.sweep.driver import run_sweep as _run
 
     return _run(spec, repo, **kw)
 
 
-def status(repo: str, name: str, baseline: str | None = None) -> dict[str, Any]:
+def status(repo: str, name: str, baseline: str | None = None) -> SweepStatus:
     """The recorded state of sweep `name` (its latest baseline unless given), from git alone."""
     from expbook.sweep import state
     from expbook.sweep.ranking import rank_trials
     from expbook.sweep.report import metrics_of
 
     data = state.load_merged(repo, name)
-    trials = sorted(state.baseline_trials(data, baseline), key=lambda t: t.get("number") or 0)
-    metrics = metrics_of(data.get("spec", {}))
+    trials = sorted(state.baseline_trials(data, baseline), key=lambda t: t.number or 0)
+    metrics = metrics_of(data.get("spec") or {})
     counts: dict[str, int] = {}
     for t in trials:
-        counts[t["status"]] = counts.get(t["status"], 0) + 1
-    return {
-        "name": name,
-        "baseline": baseline or data.get("baseline"),
-        "updated": data.get("updated"),
-        "spec": data.get("spec"),
-        "counts": counts,
-        "trials": trials,
-        "ranked": rank_trials(trials, metrics),
-    }
+        counts[t.status] = counts.get(t.status, 0) + 1
+    return state.SweepStatus(
+        name=name,
+        baseline=baseline or data.get("baseline"),
+        updated=data.get("updated"),
+        spec=data.get("spec"),
+        counts=counts,
+        trials=trials,
+        ranked=rank_trials(trials, metrics),
+    )
 
 
-def best(repo: str, name: str, top: int = 1) -> list[dict[str, Any]]:
+def best(repo: str, name: str, top: int = 1) -> list[RankedConfig]:
     """The `top` best configs of sweep `name` (seeds averaged), best first."""
-    ranked = [e for e in status(repo, name)["ranked"] if e["status"] == "success"]
+    ranked = [e for e in status(repo, name).ranked if e["status"] == "success"]
     return ranked[:top]

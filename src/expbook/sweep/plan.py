@@ -99,6 +99,10 @@ class Spec:
     trial_limit: int = MAX_TRIALS  # `--max-trials`: refuse a plan with more runs than this
     new_metrics: bool = False  # `--new-metric`: the metric need not exist in the baseline yet
 
+    def seed_values(self) -> list[int | None]:
+        """The `seed_key` value of each run of a config (None: one run, the seed untouched)."""
+        return list(range(self.seeds)) if self.seeds > 1 else [None]
+
     def planned_runs(self) -> int:
         """Runs the spec plans (grid points or `trials`, times seeds), counted, never built."""
         if self.method == "grid":

@@ -57,3 +57,16 @@ def check_metrics(spec: Spec, repo: str, baseline: str) -> list[str]:
             "pass --new-metric if the trials create it"
         )
     return []
+
+
+def dirty_warning(repo: str, baseline: str) -> list[str]:
+    """A warning when tracked files have uncommitted changes: trials run on the commit."""
+    from expbook.registry.gitrepo import git
+
+    changed = git("status", "--porcelain", "--untracked-files=no", cwd=repo).strip()
+    if not changed:
+        return []
+    return [
+        f"uncommitted changes are not part of the sweep: trials run on HEAD "
+        f"({baseline[:7]}); commit first to include them"
+    ]

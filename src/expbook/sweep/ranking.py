@@ -6,71 +6,88 @@ Used by the sweep driver (promotion, summary) and by `expbook sweep status/best`
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypedDict
 
+from expbook.sweep.record import TrialRecord
 from expbook.sweep.spec import Metric, params_hash
 
 _ORDER = {"success": 0, "pruned": 1, "failed": 2}
 
 
-def _mean(values: list[float]) -> float | None:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    return sum(values) / len(values) if values else None
+class RankedConfig(TypedDict):
+    """One config of a sweep with its runs (one per seed), as `sweep status/best` show it."""
+
+    config: dict[str, Any]
+    values: list[float | None]  # per metric: the mean over the runs of `status`
+    status: str  # pruned if any run was, else success if any run was, else failed
+    trials: list[str]  # run names, by number
+    revs: list[str]
+    seeds: int  # how many runs
+    error: str | None  # the first run's error
+
+
+def _mean(values: list[float | None]) -> float | None:
+    found = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(found) / len(found) if found else None
 
 
 def rank_trials(
-    records: list[dict[str, Any]],
+    records: Sequence[TrialRecord],
     metrics: list[Metric],
     include_failed: bool = False,
     kind: str = "trial",
-) -> list[dict[str, Any]]:
+) -> list[RankedConfig]:
     """One entry per config: mean values over its seeds, status, trial names/revs; best first."""
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[TrialRecord]] = {}
     for r in records:
-        if r.get("kind", "trial") != kind or r.get("status") not in _ORDER:
+        if r.kind != kind or r.status not in _ORDER:
             continue
-        groups.setdefault(params_hash(r.get("config") or {}), []).append(r)
-    out = []
+        groups.setdefault(params_hash(r.config), []).append(r)
+    out: list[RankedConfig] = []
     for runs in groups.values():
-        statuses = {r["status"] for r in runs}
+        statuses = {r.status for r in runs}
         status = (
             "pruned" if "pruned" in statuses else "success" if "success" in statuses else "failed"
         )
         if status == "failed" and not include_failed:
             continue
-        use = [r for r in runs if r["status"] == status] or runs
+        use = [r for r in runs if r.status == status] or runs
         values = [
-            _mean([(r.get("values") or [None] * len(metrics))[i] for r in use])
+            _mean([(r.values or [None] * len(metrics))[i] for r in use])
             for i in range(len(metrics))
         ]
-        runs = sorted(runs, key=lambda r: r.get("number") or 0)
+        runs = sorted(runs, key=lambda r: r.number or 0)
         out.append(
             {
-                "config": runs[0].get("config"),
+                "config": runs[0].config,
                 "values": values,
                 "status": status,
-                "trials": [r["name"] for r in runs],
-                "revs": [r.get("rev") for r in runs if r.get("rev")],
+                "trials": [r.name for r in runs],
+                "revs": [r.rev for r in runs if r.rev],
                 "seeds": len(runs),
-                "error": next((r.get("error") for r in runs if r.get("error")), None),
+                "error": next((r.error for r in runs if r.error), None),
             }
         )
     first = metrics[0]
 
-    def key(entry):
+    def key(entry: RankedConfig) -> tuple[int, bool, float]:
         v = entry["values"][0]
-        missing = v is None
-        score = 0.0 if missing else (-v if first.mode == "max" else v)
-        return (_ORDER[entry["status"]], missing, score)
+        score = 0.0 if v is None else (-v if first.mode == "max" else v)
+        return (_ORDER[entry["status"]], v is None, score)
 
     return sorted(out, key=key)
 
 
-def pareto_trials(ranked: list[dict[str, Any]], metrics: list[Metric]) -> list[dict[str, Any]]:
+def pareto_trials(ranked: list[RankedConfig], metrics: list[Metric]) -> list[RankedConfig]:
     """The non-dominated successful configs (every metric at least as good, one better)."""
 
-    def signed(entry):
-        return [(-v if m.mode == "max" else v) for v, m in zip(entry["values"], metrics)]
+    def signed(entry: RankedConfig) -> list[float]:
+        return [
+            (-v if m.mode == "max" else v)
+            for v, m in zip(entry["values"], metrics)
+            if v is not None
+        ]
 
     pool = [e for e in ranked if e["status"] == "success" and None not in e["values"]]
     front = []

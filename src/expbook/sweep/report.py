@@ -5,14 +5,17 @@ Used by `expbook sweep` (live) and `expbook sweep status/best` (after the fact, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from expbook.sweep.ranking import rank_trials
+from expbook.sweep.ranking import RankedConfig, rank_trials
+from expbook.sweep.record import SETTLED, TrialRecord
 from expbook.sweep.spec import Metric
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress as RichProgress
+    from rich.table import Table
 
 
 def _fmt(v: Any) -> str:
@@ -61,14 +64,14 @@ class Progress:
             "sweep", total=total, completed=done, info="starting workers"
         )
 
-    def update(self, records: list[dict], running: int, metrics: list[Metric]) -> None:
+    def update(self, records: Sequence[TrialRecord], running: int, metrics: list[Metric]) -> None:
         if self._progress is None:
             return
-        done = sum(1 for r in records if r["status"] in ("success", "pruned", "failed"))
+        done = sum(1 for r in records if r.status in SETTLED)
         total = max(done + running, len(records))
         ranked = rank_trials(records, metrics)
         best = ranked[0]["values"][0] if ranked and ranked[0]["status"] == "success" else None
-        failed = sum(1 for r in records if r["status"] == "failed")
+        failed = sum(1 for r in records if r.status == "failed")
         info = f"running {running}, best {metrics[0].key}={_fmt(best)}"
         if failed:
             info += f", failed {failed}"
@@ -80,8 +83,8 @@ class Progress:
 
 
 def summary_table(
-    records: list[dict], metrics: list[Metric], top: int = 10, title: str = "top trials"
-):
+    records: Sequence[TrialRecord], metrics: list[Metric], top: int = 10, title: str = "top trials"
+) -> Table:
     """A rich Table of the best configs (seeds averaged), promoted runs after them."""
     from rich.table import Table
 
@@ -102,7 +105,7 @@ def summary_table(
     return table
 
 
-def pareto_table(front: list[dict], metrics: list[Metric]):
+def pareto_table(front: list[RankedConfig], metrics: list[Metric]) -> Table:
     from rich.table import Table
 
     table = Table(title="Pareto front")
@@ -117,9 +120,10 @@ def pareto_table(front: list[dict], metrics: list[Metric]):
     return table
 
 
-def failures(records: list[dict]) -> list[str]:
+def failures(records: Sequence[TrialRecord]) -> list[str]:
+    """`name: first line of its error` of each failed trial."""
     return [
-        f"{r['name']}: {(r.get('error') or '').splitlines()[0] if r.get('error') else ''}"
+        f"{r.name}: {r.error.splitlines()[0] if r.error else ''}"
         for r in records
-        if r["status"] == "failed"
+        if r.status == "failed"
     ]

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from expbook.errors import ExpbookError
 from expbook.sweep import workspace
+from expbook.sweep.record import TrialResult, TrialTask
 
 
 @dataclass
@@ -38,8 +39,8 @@ class Backend(Protocol):
 
     def start(self) -> None: ...  # may return before the workers are ready
     def free_slots(self) -> int: ...  # may wait for a first worker when none is ready or busy
-    def submit(self, task: dict) -> Handle: ...
-    def poll(self, timeout: float) -> list[dict]: ...  # results of finished trials
+    def submit(self, task: TrialTask) -> Handle: ...
+    def poll(self, timeout: float) -> list[TrialResult]: ...  # results of finished trials
     def curve(self, handle: Handle, metric_key: str) -> list[tuple[int, float]]: ...
     def prune(self, handle: Handle) -> None: ...
     def close(self, kill: bool = False) -> None: ...
@@ -150,7 +151,7 @@ class LocalBackend:
                 self._handle(*self._get(timeout=120))
         return len(self._ws) - len(self._busy)
 
-    def submit(self, task: dict) -> Handle:
+    def submit(self, task: TrialTask) -> Handle:
         slot = next(s for s in sorted(self._ws) if s not in self._busy)
         task = {
             **task,
@@ -165,8 +166,8 @@ class LocalBackend:
     def prune_path(self, slot: int) -> Path:
         return workspace.ws_root(self.repo) / f"prune-{slot}"
 
-    def poll(self, timeout: float) -> list[dict]:
-        done: list[dict] = []
+    def poll(self, timeout: float) -> list[TrialResult]:
+        done: list[TrialResult] = []
         deadline = time.time() + timeout
         while True:
             try:

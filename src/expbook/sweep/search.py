@@ -112,7 +112,7 @@ class Search:
     def add_finished(
         self,
         config: dict[str, Any],
-        values: list[float] | None,
+        values: list[float | None] | None,
         status: str,
         curve: dict[int, float] | None = None,
     ) -> None:
@@ -134,7 +134,9 @@ class Search:
                 params=params,
                 distributions=dists,
                 state=state,
-                values=values if state == TrialState.COMPLETE else None,
+                values=[v for v in values or [] if v is not None]
+                if state == TrialState.COMPLETE
+                else None,
                 intermediate_values=curve or {},
             )
             self.study.add_trial(trial)

@@ -1,6 +1,7 @@
 """What one sweep run holds and finds when it starts: the per-repo lock (one sweep at a
-time), the baseline's params reader, the recovery of trials a killed run committed but never
-recorded, and the result `run_sweep` returns.
+time), the baseline's params reader, what earlier runs left in the state (resume: trials to
+skip, trials a killed run committed but never recorded), what an interrupted run leaves
+behind, and the result `run_sweep` returns.
 
 Used by expbook.sweep.driver.
 """
@@ -12,21 +13,29 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError
 from expbook.registry import yamlio
+from expbook.sweep import state as st
 from expbook.sweep import workspace
-from expbook.sweep.spec import Spec
+from expbook.sweep.ranking import RankedConfig, rank_trials
+from expbook.sweep.record import KEPT, SETTLED, TrialRecord
+from expbook.sweep.spec import Spec, params_hash
+
+if TYPE_CHECKING:
+    import pygit2
+
+    from expbook.sweep.search import Search
 
 
 @dataclass
 class SweepResult:
     name: str
     baseline: str
-    trials: list[dict[str, Any]]
-    ranked: list[dict[str, Any]]
-    pareto: list[dict[str, Any]] = field(default_factory=list)
+    trials: list[TrialRecord]
+    ranked: list[RankedConfig]
+    pareto: list[RankedConfig] = field(default_factory=list)
     skipped: int = 0
     elapsed: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -35,7 +44,7 @@ class SweepResult:
         return {
             "name": self.name,
             "baseline": self.baseline,
-            "trials": self.trials,
+            "trials": [t.to_json() for t in self.trials],
             "best": self.ranked[:10],
             "pareto": self.pareto,
             "skipped": self.skipped,
@@ -44,11 +53,15 @@ class SweepResult:
         }
 
 
-def _read_params(g, baseline: str) -> Callable[[str], Any]:
-    def read(file: str):
+def _read_params(g: pygit2.Repository, baseline: str) -> Callable[[str], Any]:
+    import pygit2
+
+    def read(file: str) -> Any:  # parsed params YAML
         try:
             blob = g.revparse_single(f"{baseline}:{file}")
         except (KeyError, ValueError):
+            return None
+        if not isinstance(blob, pygit2.Blob):
             return None
         return yamlio.parse_params(f"{baseline[:7]}:{file}", blob.data) or {}
 
@@ -72,11 +85,13 @@ class _Lock:
         self.fh.close()
 
 
-def _recover(g, repo: str, spec: Spec, baseline: str, records: list[dict]) -> list[dict]:
+def _recover(
+    g: pygit2.Repository, repo: str, spec: Spec, baseline: str, records: list[TrialRecord]
+) -> list[TrialRecord]:
     """Trials whose exp ref + note exist but which the state missed (sweep killed meanwhile)."""
     from expbook.registry import notes
 
-    known = {r["name"] for r in records if r.get("rev")}
+    known = {r.name for r in records if r.rev}
     prefix = workspace.exp_ref(baseline, "")
     pattern = re.compile(re.escape(spec.name) + r"-(\d{3,})$")
     out = []
@@ -90,22 +105,71 @@ def _recover(g, repo: str, spec: Spec, baseline: str, records: list[dict]) -> li
         sweep = notes.get(repo, sha).get("sweep") or {}
         if sweep.get("name") != spec.name or "config" not in sweep:
             continue  # not ours, or its note never got written: the trial simply runs again
-        out.append(
-            {
-                "number": sweep.get("trial"),
-                "name": name,
-                "baseline": baseline,
-                "rev": sha,
-                "ref": ref,
-                "status": sweep.get("status", "success"),
-                "values": sweep.get("values"),
-                "config": sweep["config"],
-                "seed": sweep.get("seed"),
-                "params_hash": sweep.get("params_hash"),
-                "overrides": sweep.get("overrides"),
-                "parent": sweep.get("parent"),
-                "kind": sweep.get("kind", "trial"),
-                "error": None,
-            }
-        )
+        out.append(TrialRecord.from_note(sweep, name, sha, ref, baseline))
     return out
+
+
+@dataclass
+class Earlier:
+    """What earlier runs of a sweep left: its state ref plus exp refs the state missed."""
+
+    other: list[TrialRecord]  # trials of other baselines: kept in the state as they are
+    records: list[TrialRecord]  # this baseline's settled trials (failed ones run again)
+    previous: list[TrialRecord]  # those of them that succeeded or were pruned: skipped
+
+    @property
+    def done_hashes(self) -> set[str | None]:
+        return {r.params_hash for r in self.previous}
+
+
+def earlier_runs(
+    g: pygit2.Repository, repo: str, spec: Spec, baseline: str, state_name: str
+) -> Earlier:
+    old = st.trials(st.load(repo, state_name, missing_ok=True))
+    mine = [t for t in old if t.baseline == baseline]
+    other = [t for t in old if t.baseline != baseline]
+    # runs an interrupted sweep left queued/running never finished: they run again
+    mine = [t for t in mine if t.status in SETTLED]
+    mine += _recover(g, repo, spec, baseline, mine)
+    # failed trials are retried; their old records stay for history (state only)
+    return Earlier(other, mine, [r for r in mine if r.status in KEPT])
+
+
+def feed(search: Search, spec: Spec, previous: list[TrialRecord], seeds: int) -> set[str]:
+    """Previous trials of this baseline go back into the study (resume, not repeat); returns
+    the configs (params_hash of the config) that ran with every seed already."""
+    by_config: dict[str, list[TrialRecord]] = {}
+    for r in previous:
+        if r.kind == "trial":
+            by_config.setdefault(params_hash(r.config), []).append(r)
+    finished = set()
+    for key, runs in by_config.items():
+        if len(runs) >= seeds:
+            finished.add(key)
+        if not search.is_grid:
+            agg = rank_trials(runs, spec.metrics)
+            if agg:
+                search.add_finished(runs[0].config, agg[0]["values"], agg[0]["status"])
+    return finished
+
+
+def settle_interrupted(
+    g: pygit2.Repository, repo: str, spec: Spec, baseline: str, records: list[TrialRecord]
+) -> bool:
+    """An interrupted (Ctrl-C, SIGTERM, error) sweep: its queued and running trials become
+    "interrupted", so `sweep status` tells the truth; a rerun runs them again. False when
+    nothing was open (the state needs no update)."""
+    open_ = [r for r in records if r.status in ("queued", "running")]
+    if not open_:
+        return False
+    settled = [r for r in records if r.status not in ("queued", "running")]
+    # a trial may have committed its exp ref and note just before the signal arrived
+    done = {r.name: r for r in _recover(g, repo, spec, baseline, settled)}
+    for rec in open_:
+        found = done.get(rec.name)
+        if found is not None and found.params_hash == rec.params_hash:
+            rec.status, rec.rev, rec.ref = found.status, found.rev, found.ref
+            rec.values, rec.error = found.values, None
+        else:
+            rec.status = "interrupted"
+    return True

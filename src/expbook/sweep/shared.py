@@ -14,9 +14,12 @@ import sys
 import threading
 import time
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError, SpecError
+
+if TYPE_CHECKING:
+    from expbook.sweep.spec import Spec
 
 HEARTBEAT_ATTR = "expbook:heartbeat"  # journal storage: optuna's heartbeat is RDB-only
 RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")
@@ -164,6 +167,14 @@ class Publisher:
             self.pending = []
         self._run("git", "push", "-q", "-f", self.remote, f"{self.state_ref}:{self.state_ref}")
 
+    def try_publish(self, names: list[str]) -> str | None:
+        """`publish`, or the warning to show when the remote cannot be reached (retried)."""
+        try:
+            self.publish(names)
+        except ExpbookError as exc:
+            return f"could not push trials to {self.remote} (will retry): {exc}"
+        return None
+
 
 def check_spec(spec) -> None:
     if spec.promote_top:
@@ -263,3 +274,16 @@ class SharedStudy:
 
     def close(self) -> None:
         self.heartbeat.stop()
+
+
+def join(
+    repo: str, spec: Spec, baseline: str, storage: str, remote: str, heartbeat: int
+) -> tuple[SharedStudy, Publisher, str]:
+    """This worker's view of the study in `storage`, its publisher and its state ref's name:
+    one state ref per worker (each pushes its own); `sweep status` merges them."""
+    from expbook.sweep.state import STATE_PREFIX
+
+    worker = worker_id(repo)
+    study = SharedStudy(storage, spec, baseline, worker, heartbeat)
+    state_name = f"{spec.name}@{worker}"
+    return study, Publisher(repo, remote, STATE_PREFIX + state_name), state_name

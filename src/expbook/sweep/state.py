@@ -8,14 +8,43 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import NotFoundError
 from expbook.registry.gitrepo import open_repository, signature
 from expbook.share.sync import SWEEPS_PREFIX as STATE_PREFIX
+from expbook.sweep.record import SweepNote, TrialRecord
+
+if TYPE_CHECKING:
+    from expbook.sweep.ranking import RankedConfig
 
 STATE_FILE = "state.json"
+
+
+@dataclass
+class SweepStatus:
+    """A recorded sweep as `expbook sweep status` and the dashboard show it (one baseline)."""
+
+    name: str
+    baseline: str | None
+    updated: str | None  # when the state was last written (UTC, ISO 8601)
+    spec: dict[str, Any] | None  # Spec.to_dict() as stored
+    counts: dict[str, int]  # status -> trials
+    trials: list[TrialRecord]  # by number
+    ranked: list[RankedConfig]  # best first
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "baseline": self.baseline,
+            "updated": self.updated,
+            "spec": self.spec,
+            "counts": self.counts,
+            "trials": [t.to_json() for t in self.trials],
+            "ranked": self.ranked,
+        }
 
 
 def names(repo: str = ".") -> list[str]:
@@ -53,8 +82,18 @@ def load_merged(repo: str, name: str) -> dict[str, Any]:
     return merged
 
 
+def save_trials(
+    repo: str, name: str, baseline: str, spec: dict[str, Any], trials: Sequence[TrialRecord]
+) -> str:
+    """`save` the state of sweep `name`: the commit it ran on last, its Spec.to_dict(), and
+    the records of its trials (every baseline)."""
+    doc = {"name": name, "baseline": baseline, "spec": spec}
+    return save(repo, {**doc, "trials": [t.to_json() for t in trials]})
+
+
 def save(repo: str, state: dict[str, Any], message: str = "expbook sweep state") -> str:
-    """Commit `state` as the new tip of its sweep ref (history kept: parent = previous tip)."""
+    """Commit `state` (the JSON document) as the new tip of its sweep ref (history kept:
+    parent = previous tip)."""
     g = open_repository(repo)
     ref = STATE_PREFIX + state["name"]
     state = {**state, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -74,26 +113,31 @@ def save(repo: str, state: dict[str, Any], message: str = "expbook sweep state")
     return str(sha)
 
 
-def write_note(repo: str, sha: str, sweep: dict[str, Any]) -> None:
+def write_note(repo: str, sha: str, sweep: SweepNote) -> None:
     """Record the trial's sweep metadata in the experiment's expbook note (for the registry)."""
     from expbook.registry import notes
 
     notes.update(repo, sha, lambda doc: {**doc, "sweep": sweep})
 
 
-def write_notes(repo: str, sweeps: dict[str, dict[str, Any]]) -> None:
+def write_notes(repo: str, sweeps: dict[str, SweepNote]) -> None:
     """`write_note` for several trials at once (one notes commit)."""
     from expbook.registry import notes
 
-    def setter(sweep: dict[str, Any]) -> Callable[[dict], dict]:
+    def setter(sweep: SweepNote) -> Callable[[dict[str, Any]], dict[str, Any]]:
         return lambda doc: {**doc, "sweep": sweep}
 
     notes.update_many(repo, {sha: setter(sweep) for sha, sweep in sweeps.items()})
 
 
-def baseline_trials(state: dict[str, Any], baseline: str | None) -> list[dict[str, Any]]:
+def trials(state: dict[str, Any]) -> list[TrialRecord]:
+    """The trial records of a loaded state (every baseline)."""
+    where = f"sweep state {STATE_PREFIX}{state.get('name')}"
+    return [TrialRecord.from_json(t, where) for t in state.get("trials") or []]
+
+
+def baseline_trials(state: dict[str, Any], baseline: str | None) -> list[TrialRecord]:
     """Trial records of one baseline (the sweep's latest baseline when None)."""
-    trials = state.get("trials", [])
     if baseline is None:
         baseline = state.get("baseline")
-    return [t for t in trials if t.get("baseline") == baseline]
+    return [t for t in trials(state) if t.baseline == baseline]

@@ -20,6 +20,7 @@ from typing import Any
 from expbook import env as envnames
 from expbook.registry.dvcfiles import flatten_file
 from expbook.sweep import state, workspace
+from expbook.sweep.record import SweepNote, TrialResult, TrialTask
 
 
 def _watch_driver(alive) -> None:
@@ -86,7 +87,7 @@ def worker_main(
     os._exit(0)
 
 
-def run_trial(ws: Path, baseline: str, task: dict, reset: bool = True) -> dict[str, Any]:
+def run_trial(ws: Path, baseline: str, task: TrialTask, reset: bool = True) -> TrialResult:
     """Run one trial in workspace `ws` (back at `baseline` first, unless it is there already:
     `reset=False`); never raises for a failing stage (status 'failed')."""
     start = time.time()
@@ -100,7 +101,7 @@ def run_trial(ws: Path, baseline: str, task: dict, reset: bool = True) -> dict[s
     os.environ[envnames.PRUNE_FILE] = str(prune_file)
     log_path = Path(task["log"])
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = {"number": task["number"], "name": task["name"]}
+    result: TrialResult = {"number": task["number"], "name": task["name"]}
     cwd = os.getcwd()
     from dvc.repo import Repo
 
@@ -126,14 +127,14 @@ def run_trial(ws: Path, baseline: str, task: dict, reset: bool = True) -> dict[s
     pruned = prune_file.exists()
     prune_file.unlink(missing_ok=True)
     if error is not None:
-        result.update(status="failed", error=error)
+        result.update({"status": "failed", "error": error})
     else:
         mark = time.time()
         exp_hash = _lock_hash(ws)
         sha, ref = workspace.commit(
             ws, task["name"], baseline, f"dvc: commit experiment {exp_hash}"
         )
-        result.update(status="pruned" if pruned else "success", rev=sha, ref=ref)
+        result.update({"status": "pruned" if pruned else "success", "rev": sha, "ref": ref})
         result["values"] = match_values(result.get("metrics") or {}, task["metric_keys"])
         if task.get("write_note", True):  # remote backends: the driver writes it (one writer)
             # the note right after the ref: a sweep killed now still finds this trial on resume
@@ -145,7 +146,7 @@ def run_trial(ws: Path, baseline: str, task: dict, reset: bool = True) -> dict[s
     return result
 
 
-def trial_note(task: dict, result: dict) -> dict[str, Any]:
+def trial_note(task: TrialTask, result: TrialResult) -> SweepNote:
     """The `sweep` entry of a finished trial's expbook note (what the registry shows)."""
     return {**task["sweep"], "status": result["status"], "values": result["values"], "error": None}
 

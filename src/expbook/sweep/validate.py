@@ -12,6 +12,8 @@ from expbook.errors import SpecError
 from expbook.proc import run as run_child
 from expbook.registry.gitrepo import remove_worktree
 from expbook.sweep import workspace
+from expbook.sweep.search import Search, overrides_for
+from expbook.sweep.spec import Spec
 
 
 def split_command(cmd: str) -> tuple[dict[str, str], list[str]]:
@@ -29,27 +31,43 @@ def split_command(cmd: str) -> tuple[dict[str, str], list[str]]:
     return env, words
 
 
+def validate_plan(spec: Spec, search: Search, repo: str, baseline: str, cache_dir: str) -> None:
+    """Run `spec.validate` on the overrides of every grid point (sampled spaces: every choice
+    and both ends of every range), each seed."""
+    if search.is_grid:
+        configs = search.grid()
+    else:
+        lows = {p.key: (p.choices[0] if p.choices else p.low) for p in spec.swept}
+        highs = {p.key: (p.choices[-1] if p.choices else p.high) for p in spec.swept}
+        configs = [lows, highs] + [
+            {**lows, p.key: c} for p in spec.swept for c in (p.choices or [])
+        ]
+    runs = [overrides_for(spec, c, s) for c in configs for s in spec.seed_values()]
+    run_validation(repo, baseline, cache_dir, spec.validate or "", runs)
+
+
 def run_validation(
     repo: str, baseline: str, cache_dir: str, cmd: str, runs: list[dict[str, Any]]
 ) -> None:
-    """Write each run's overrides into a scratch worktree and run `cmd` there."""
+    """Write each run's overrides (`file:key -> value`) into a scratch worktree and run `cmd`
+    there."""
     if not runs:
         return
     env_extra, argv = split_command(cmd)
     path = workspace.create(repo, "validate", baseline, cache_dir)
     try:
         seen: set[str] = set()
-        for run in runs:
-            key = repr(sorted(run["overrides"].items()))
+        for overrides in runs:
+            key = repr(sorted(overrides.items()))
             if key in seen:
                 continue
             seen.add(key)
             workspace.reset(path, baseline)
-            workspace.set_params(path, run["overrides"])
+            workspace.set_params(path, overrides)
             proc = run_child(argv, cwd=path, env={**os.environ, **env_extra})
             if proc.returncode != 0:
                 out = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-3:]
-                shown = ", ".join(f"{k.split(':', 1)[-1]}={v}" for k, v in run["overrides"].items())
+                shown = ", ".join(f"{k.split(':', 1)[-1]}={v}" for k, v in overrides.items())
                 raise SpecError(
                     f"validate: `{cmd}` rejected trial params {shown}: " + " | ".join(out)
                 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.analysis import compare as cmp
 from expbook.analysis import stats as st
@@ -18,6 +18,9 @@ from expbook.analysis.curves import read_curves
 from expbook.errors import ExpbookError, NotFoundError
 from expbook.ui import files
 from expbook.ui.data import RepoData
+
+if TYPE_CHECKING:
+    from expbook.sweep.record import TrialRecord
 
 MAX_RUNS = 2000  # runs per curves request (no cap of 7 like DVC's VS Code plots)
 MAX_POINTS = 5000
@@ -152,8 +155,8 @@ def sweep_names(data: RepoData) -> list[dict]:
     for name in state.names(data.root):
         doc = state.load(data.root, name, missing_ok=True)
         counts: dict[str, int] = {}
-        for t in doc.get("trials", []):
-            counts[t.get("status", "?")] = counts.get(t.get("status", "?"), 0) + 1
+        for t in state.trials(doc):
+            counts[t.status] = counts.get(t.status, 0) + 1
         out.append({"name": name, "updated": doc.get("updated"), "counts": counts})
     return out
 
@@ -166,41 +169,34 @@ def sweep(data: RepoData, name: str) -> dict:
     from expbook.sweep.report import metrics_of
 
     doc = sw.status(data.root, name)
-    metrics = metrics_of(doc.get("spec") or {})
-    trials = doc["trials"]
+    metrics = metrics_of(doc.spec or {})
+    trials = doc.trials
     best: list[dict] = []
     if metrics:
         first, cur = metrics[0], None
         for t in trials:
-            v = _num((t.get("values") or [None])[0]) if t.get("status") == "success" else None
+            v = _num((t.values or [None])[0]) if t.status == "success" else None
             if v is not None and (cur is None or (v > cur if first.mode == "max" else v < cur)):
                 cur = v
-            best.append({"number": t.get("number"), "value": v, "best": cur})
-    front = pareto_trials(doc["ranked"], metrics) if len(metrics) > 1 else []
+            best.append({"number": t.number, "value": v, "best": cur})
+    front = pareto_trials(doc.ranked, metrics) if len(metrics) > 1 else []
     curves = []
-    for t in [t for t in trials if t.get("rev")][-MAX_SWEEP_CURVES:]:
-        found = curves_of(data, t["rev"])
+    for t in [t for t in trials if t.rev][-MAX_SWEEP_CURVES:]:
+        found = curves_of(data, t.rev or "")
         key = _curve_for(found, metrics[0].key if metrics else "")
         if key:
-            curves.append(
-                {
-                    "name": t.get("name"),
-                    "status": t.get("status"),
-                    "metric": key,
-                    **_thin(found[key]),
-                }
-            )
+            curves.append({"name": t.name, "status": t.status, "metric": key, **_thin(found[key])})
     return {
         "name": name,
-        "updated": doc.get("updated"),
-        "baseline": doc.get("baseline"),
+        "updated": doc.updated,
+        "baseline": doc.baseline,
         "metrics": [{"key": m.key, "mode": m.mode} for m in metrics],
-        "counts": doc["counts"],
-        "trials": trials,
+        "counts": doc.counts,
+        "trials": [t.to_json() for t in trials],
         "best_so_far": best,
         "pareto": front,
         "curves": curves,
-        "importance": importance(doc.get("spec") or {}, trials, metrics),
+        "importance": importance(doc.spec or {}, trials, metrics),
     }
 
 
@@ -243,14 +239,12 @@ def _distribution(key: str, values: list, spec_params: Mapping[str, dict]):
     return CategoricalDistribution(choices)
 
 
-def importance(spec: Mapping, trials: Sequence[Mapping], metrics: Sequence) -> dict:
+def importance(spec: Mapping, trials: Sequence[TrialRecord], metrics: Sequence) -> dict:
     """Optuna's param importance (fANOVA) for the first metric over finished trials."""
     done = [
         t
         for t in trials
-        if t.get("status") == "success"
-        and t.get("config")
-        and _num((t.get("values") or [None])[0]) is not None
+        if t.status == "success" and t.config and _num((t.values or [None])[0]) is not None
     ]
     if not metrics or len(done) < 3:
         return {
@@ -261,24 +255,24 @@ def importance(spec: Mapping, trials: Sequence[Mapping], metrics: Sequence) -> d
     import optuna
 
     spec_params = {str(p.get("key")): p for p in spec.get("params") or [] if isinstance(p, dict)}
-    keys = sorted({k for t in done for k in t["config"]})
+    keys = sorted({k for t in done for k in t.config})
     dists = {
-        k: _distribution(k, [t["config"].get(k) for t in done if k in t["config"]], spec_params)
+        k: _distribution(k, [t.config.get(k) for t in done if k in t.config], spec_params)
         for k in keys
     }
-    varying = {k: d for k, d in dists.items() if len({repr(t["config"].get(k)) for t in done}) > 1}
+    varying = {k: d for k, d in dists.items() if len({repr(t.config.get(k)) for t in done}) > 1}
     if not varying:
         return {"metric": metrics[0].key, "values": {}, "reason": "no param varies"}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if metrics[0].mode == "max" else "minimize")
     for t in done:
-        cfg = t["config"]
+        cfg = t.config
         if not all(k in cfg for k in varying):
             continue
         params = {k: (str(cfg[k]) if isinstance(cfg[k], (list, dict)) else cfg[k]) for k in varying}
         study.add_trial(
             optuna.trial.create_trial(
-                params=params, distributions=varying, value=float(t["values"][0])
+                params=params, distributions=varying, value=_num((t.values or [None])[0])
             )
         )
     try:

@@ -8,9 +8,17 @@ expbook.sweep.runner.LocalBackend.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError, SpecError
+
+if TYPE_CHECKING:
+    from expbook.sweep.runner import Backend
+
+# how the driver builds its Backend: (repo, baseline commit, DVC cache dir, slots, log dir)
+BackendFactory = Callable[[str, str, str, int, Path], "Backend"]
 
 NAMES = ("local", "ray")
 RAY_OPTIONS = {
@@ -76,7 +84,7 @@ def with_cli(
     return out
 
 
-def factory(backend: dict[str, Any] | None):
+def factory(backend: dict[str, Any] | None) -> BackendFactory | None:
     """The callable the driver builds its Backend with (None: the local backend)."""
     if not backend or backend.get("name", "local") == "local":
         return None

@@ -20,6 +20,7 @@ from typing import Any
 
 from expbook import env as envnames
 from expbook.sweep import workspace
+from expbook.sweep.record import TrialResult, TrialTask
 from expbook.sweep.workspace import git
 
 MAX_SLOTS = 256
@@ -136,7 +137,7 @@ class _Reporter(threading.Thread):
                 continue
 
 
-def run_task(source: dict[str, Any], task: dict[str, Any], board=None) -> dict[str, Any]:
+def run_task(source: dict[str, Any], task: TrialTask, board: Any = None) -> TrialResult:
     """The Ray task: run one trial and send its results to the remotes; never raises."""
     from expbook.sweep.trial import run_trial
 
@@ -145,7 +146,7 @@ def run_task(source: dict[str, Any], task: dict[str, Any], board=None) -> dict[s
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", envnames.NUM_THREADS):
         os.environ[var] = str(max(1, int(source.get("threads") or 1)))
-    result: dict[str, Any] = {"number": task["number"], "name": task["name"], "node": os.uname()[1]}
+    result: TrialResult = {"number": task["number"], "name": task["name"], "node": os.uname()[1]}
     fh = None
     try:
         clone = ensure_clone(source, baseline)
@@ -161,8 +162,9 @@ def run_task(source: dict[str, Any], task: dict[str, Any], board=None) -> dict[s
             "reproduce": {"pull": True} if source.get("dvc_remote") else {},
         }
         reporter = None
-        if board is not None and task.get("prune_key"):
-            reporter = _Reporter(board, task["number"], ws, task["prune_key"], prune_file)
+        prune_key = task.get("prune_key")
+        if board is not None and prune_key:
+            reporter = _Reporter(board, task["number"], ws, prune_key, prune_file)
             reporter.start()
         try:
             result.update(run_trial(ws, baseline, task))
@@ -174,7 +176,7 @@ def run_task(source: dict[str, Any], task: dict[str, Any], board=None) -> dict[s
             _send(ws, clone, source, result)
             result.setdefault("timing", {})["send"] = round(time.time() - mark, 3)
     except Exception as exc:
-        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        result.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
     finally:
         if fh is not None:
             Path(fh.name).with_suffix(".busy").unlink(missing_ok=True)
@@ -183,7 +185,7 @@ def run_task(source: dict[str, Any], task: dict[str, Any], board=None) -> dict[s
     return result
 
 
-def _send(ws: Path, clone: Path, source: dict[str, Any], result: dict[str, Any]) -> None:
+def _send(ws: Path, clone: Path, source: dict[str, Any], result: TrialResult) -> None:
     """Outputs to the DVC remote (what `dvc exp push` does), the exp commit to the git remote
     (force: a retried trial replaces its earlier attempt, never a second ref) or into a bundle."""
     if source.get("dvc_remote"):

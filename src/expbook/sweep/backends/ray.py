@@ -21,6 +21,7 @@ from typing import Any
 from expbook.errors import ExpbookError
 from expbook.registry.gitrepo import run_git
 from expbook.sweep import state, workspace
+from expbook.sweep.record import SweepNote, TrialResult, TrialTask
 from expbook.sweep.runner import Handle
 from expbook.sweep.trial import trial_note
 from expbook.sweep.workspace import git
@@ -80,7 +81,7 @@ class RayBackend:
         self.address, self.git_remote = address, git_remote
         self.cpus, self.gpus, self.max_retries = num_cpus_per_trial, num_gpus_per_trial, max_retries
         self._pending: dict[Any, Handle] = {}  # ObjectRef -> handle
-        self._tasks: dict[int, dict] = {}
+        self._tasks: dict[int, TrialTask] = {}
         self._curves: dict[int, list] = {}
         self._curves_at = 0.0
         self._board: Any = None
@@ -188,14 +189,14 @@ class RayBackend:
     def free_slots(self) -> int:
         return self.slots - len(self._pending)
 
-    def submit(self, task: dict) -> Handle:
+    def submit(self, task: TrialTask) -> Handle:
         handle = Handle(task["number"], len(self._pending))
         task = {**task, "prune_key": task["metric_keys"][0] if task.get("metric_keys") else None}
         self._tasks[task["number"]] = task
         self._pending[self._remote.remote(self.source, task, self._board)] = handle
         return handle
 
-    def poll(self, timeout: float) -> list[dict]:
+    def poll(self, timeout: float) -> list[TrialResult]:
         import ray
 
         if not self._pending:
@@ -229,7 +230,7 @@ class RayBackend:
             self._board.forget.remote(result["number"])
         return results
 
-    def _land(self, results: list[dict]) -> None:
+    def _land(self, results: list[TrialResult]) -> None:
         """Bring the finished trials' commits into the repo, write their notes, then their refs
         (driver only; a kill in between leaves a commit without ref, so the trial runs again)."""
         ok = [r for r in results if r.get("status") in ("success", "pruned")]
@@ -263,18 +264,21 @@ class RayBackend:
                         )
         except ExpbookError as exc:
             for r in ok:
-                r.update(status="failed", error=f"could not fetch the trial's exp commit: {exc}")
+                error = f"could not fetch the trial's exp commit: {exc}"
+                r.update({"status": "failed", "error": error})
             return
         import pygit2
 
         g = pygit2.Repository(self.repo)
         lines: list[str] = []
-        sweeps: dict[str, dict] = {}
+        sweeps: dict[str, SweepNote] = {}
         for r in ok:
             r.pop("bundle", None)
             obj = g.get(r["rev"])
             if obj is None or not isinstance(obj, pygit2.Commit):
-                r.update(status="failed", error=f"{r['rev']} did not arrive with {r['ref']}")
+                r.update(
+                    {"status": "failed", "error": f"{r['rev']} did not arrive with {r['ref']}"}
+                )
                 continue
             sweeps[r["rev"]] = trial_note(self._tasks[r["number"]], r)
             lines.append(f"update {r['ref']} {r['rev']}\n")
