@@ -21,6 +21,8 @@ from expbook.cli.printing import emit_data
 
 if TYPE_CHECKING:
     from expbook.sweep.plan import Metric
+    from expbook.sweep.ranking import RankedConfig
+    from expbook.sweep.record import TrialRecord
 
 
 class _DefaultRun(click.Group):
@@ -248,9 +250,9 @@ def run(
 
 
 def _print_summary(
-    trials: list[dict[str, Any]],
+    trials: list[TrialRecord],
     metrics: list[Metric],
-    pareto: list[dict[str, Any]] | None = None,
+    pareto: list[RankedConfig] | None = None,
     skipped: int = 0,
 ) -> None:
     from rich.console import Console
