@@ -125,7 +125,7 @@ def overhead(root: Path, n: int, which: list[str]) -> dict[str, float]:
         t0 = time.time()
         result = run_sweep(spec_for(name, n, 1), str(repo), backend_factory=factory)
         wall = time.time() - t0
-        bad = [t["error"] for t in result.trials if t["status"] != "success"]
+        bad = [t.error for t in result.trials if t.status != "success"]
         if bad:
             raise SystemExit(f"{name}: failed trials: {bad[:2]}")
         gaps = [b - a for a, b in zip([factory.started, *factory.done], factory.done)]

@@ -273,7 +273,7 @@ def test_library_call_with_a_custom_backend(repo):
         ("lib-001", {"params.yaml:train.epochs": 1, "params.yaml:train.wd": 0}),
         ("lib-002", {"params.yaml:train.epochs": 1, "params.yaml:train.wd": 0.01}),
     ]
-    assert [t["status"] for t in result.trials] == ["success", "success"]
+    assert [t.status for t in result.trials] == ["success", "success"]
     assert result.ranked[0]["trials"] == ["lib-001"]
 
 
