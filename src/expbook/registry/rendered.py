@@ -117,7 +117,7 @@ _NO_SENDFILE = {22, 38, 95}  # EINVAL, ENOSYS, EOPNOTSUPP
 def rendered(
     repo: str | os.PathLike,
     options: tuple,
-    render: Callable[[list], tuple[str, int]],
+    render: Callable[[list], tuple[str, int | None]],
     all_commits: bool | str,
     baseline: str | None,
 ) -> Rendered:

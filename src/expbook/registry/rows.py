@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,7 +109,11 @@ def error_summary(experiments: list[Experiment]) -> str | None:
 
 
 def _read_rows(
-    repo, all_commits: bool | str, baseline: str | None, fresh: bool = False, keep_rows: bool = True
+    repo: str | os.PathLike,
+    all_commits: bool | str,
+    baseline: str | None,
+    fresh: bool = False,
+    keep_rows: bool = True,
 ) -> tuple[list[Experiment], dict | None]:
     """(rows, stamp): stamp = the fingerprint, time and work-tree files the rows were read
     under, or None when the rows must not be reused (a cache file they need is missing)."""
@@ -317,8 +321,8 @@ def _row(
     ref: str | None,
     status: str,
     notes: dict,
-    branches=(),
-    git_tags=(),
+    branches: Sequence[str] = (),
+    git_tags: Sequence[str] = (),
 ) -> Experiment:
     note = notes.get(rev, {}) if rev != "workspace" else notes.get("", {})
     sweep = note.get("sweep") if isinstance(note.get("sweep"), dict) else None
@@ -361,7 +365,14 @@ def _row(
     )
 
 
-def _resolve_baseline(c, spec, refs, branches, tags, exps) -> str:
+def _resolve_baseline(
+    c: _col.RepoReader,
+    spec: str,
+    refs: Mapping[str, str],
+    branches: Iterable[str],
+    tags: Iterable[str],
+    exps: Iterable[tuple[str, str, str, str]],
+) -> str:
     for cand in (f"refs/heads/{spec}", f"refs/tags/{spec}", spec):
         if cand in refs:
             return c.g.commit(refs[cand]).id.__str__()

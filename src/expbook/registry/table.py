@@ -8,7 +8,7 @@ Called by `expbook registry` (expbook.cli.registry_cmds) and usable from Python:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING
 
@@ -50,7 +50,7 @@ class TableSpec:
 def prepare(
     rows: Sequence[Mapping],
     spec: TableSpec,
-    namespaces=None,
+    namespaces: Mapping[str, Iterable[str]] | None = None,
     universe: Sequence[str] | None = None,
 ) -> tuple[list, list[str]]:
     """(rows, columns) after sorting, --top and the column options; every column by default.
@@ -226,7 +226,7 @@ def render_cached(
     *,
     all_commits: bool = False,
     baseline: str | None = None,
-    warn=None,
+    warn: Callable[[str], None] | None = None,
     exp_commits: bool = False,
 ) -> tuple[str, int]:
     """(text, row count) of the registry as json or csv: render_output() as text."""
@@ -250,7 +250,7 @@ def render_output(
     *,
     all_commits: bool = False,
     baseline: str | None = None,
-    warn=None,
+    warn: Callable[[str], None] | None = None,
     exp_commits: bool = False,
 ) -> Rendered:
     """The registry as json or csv, cached under the repository's state plus spec and fmt:
@@ -275,7 +275,15 @@ def render_output(
     return _cached(repo, spec.cache_key(fmt), render, all_commits, baseline, warn, exp_commits)
 
 
-def _cached(repo, options, render, all_commits, baseline, warn, exp_commits) -> Rendered:
+def _cached(
+    repo: str | os.PathLike,
+    options: tuple,
+    render: Callable[[list[Experiment]], tuple[str, int | None]],
+    all_commits: bool,
+    baseline: str | None,
+    warn: Callable[[str], None] | None,
+    exp_commits: bool,
+) -> Rendered:
     mode = "exp" if all_commits and exp_commits else bool(all_commits)
     result = _rendered.rendered(repo, options, render, mode, baseline)
     if result.warning and warn is not None:
@@ -300,7 +308,7 @@ def collect_checked(
     *,
     all_commits: bool = False,
     baseline: str | None = None,
-    warn=None,
+    warn: Callable[[str], None] | None = None,
     exp_commits: bool = False,
 ) -> list[Experiment]:
     """collect(), handing `warn` error_summary() of the rows when some have errors."""
