@@ -54,7 +54,9 @@ def run_git(
     return proc
 
 
-def git(*args: str, cwd: str | os.PathLike, check: bool = True, env: dict | None = None) -> str:
+def git(
+    *args: str, cwd: str | os.PathLike, check: bool = True, env: dict[str, str] | None = None
+) -> str:
     """run_git()'s stdout."""
     return run_git(*args, cwd=cwd, check=check, env=env).stdout
 

@@ -31,7 +31,7 @@ def _same(values: Sequence[Any]) -> bool:
     return all(json.dumps(v, sort_keys=True, default=str) == first for v in values[1:])
 
 
-def compare(experiments: Sequence, *, all_params: bool = False) -> dict:
+def compare(experiments: Sequence[Experiment], *, all_params: bool = False) -> dict[str, Any]:
     """Params that differ (all with all_params) and every metric with its delta vs the first experiment."""
     if len(experiments) < 2:
         raise ExpbookError("compare needs at least two experiments")

@@ -11,10 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError
+
+if TYPE_CHECKING:
+    from expbook.registry import Experiment
 
 CHUNK = 1 << 20
 
@@ -140,7 +144,7 @@ def verify_outs(
     return problems
 
 
-def verify_experiments(repo: str | os.PathLike, experiments: list) -> Report:
+def verify_experiments(repo: str | os.PathLike, experiments: Sequence[Experiment]) -> Report:
     """Re-hash the cached outputs of registry Experiments (expbook.registry rows)."""
     from expbook.registry.gitrepo import GitRepo
     from expbook.registry.snapshot import dvc_cache_dir
