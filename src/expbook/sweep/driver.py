@@ -119,7 +119,7 @@ class Driver:
         if self.shared is not None and kind == "trial":  # unique across the study's workers
             seeds = self.spec.seed_values()
             assert self.search is not None
-            number = search_number(self.search, cid) * len(seeds) + seeds.index(seed) + 1
+            number = self.search.trial_number(cid) * len(seeds) + seeds.index(seed) + 1
         self.budget.launched += kind == "trial"
         record = TrialRecord(
             number=number,
@@ -375,12 +375,6 @@ class Driver:
             time.time() - start,
             self.warnings,
         )
-
-
-def search_number(search: Search, cid: int) -> int:
-    number = search.trial_number(cid)
-    assert number is not None  # a shared study's config always comes from an optuna trial
-    return number
 
 
 def run_sweep(

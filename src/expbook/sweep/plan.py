@@ -33,7 +33,7 @@ class Param:
     """One swept or fixed parameter; `key` is `file:dotted.path` (file defaults to params.yaml)."""
 
     key: str
-    choices: list | None = None  # categorical / grid values
+    choices: list[Any] | None = None  # categorical / grid values
     low: float | int | None = None  # range
     high: float | int | None = None
     log: bool = False
@@ -61,7 +61,7 @@ class Param:
         count = (self.high - self.low) / self.step + 1e-9
         return int(math.floor(count)) + 1 if math.isfinite(count) else 10**18
 
-    def grid_values(self) -> list:
+    def grid_values(self) -> list[Any]:
         if self.is_fixed:
             return [self.fixed]
         if self.choices is not None:
@@ -138,7 +138,7 @@ class Spec:
     def fixed(self) -> dict[str, Any]:
         return {p.key: p.fixed for p in self.params if p.is_fixed}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-able copy, stored in the sweep state so `sweep status` can show it."""
         from dataclasses import asdict
 

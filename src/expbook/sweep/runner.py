@@ -178,7 +178,9 @@ class LocalBackend:
                 deadline = time.time()  # drain what is queued, then return at once
         return done
 
-    def _handle(self, kind: str, slot: int, payload: Any, done: list | None = None) -> bool:
+    def _handle(
+        self, kind: str, slot: int, payload: Any, done: list[TrialResult] | None = None
+    ) -> bool:
         """Apply one worker message; True when it finished a trial (appended to `done`)."""
         if kind == "error":
             raise ExpbookError(payload)
@@ -193,7 +195,7 @@ class LocalBackend:
             return True
         return False
 
-    def _get(self, timeout: float):
+    def _get(self, timeout: float) -> tuple[str, int, Any]:  # a trial.WorkerMessage
         try:
             return self._results.get(timeout=timeout)
         except queue.Empty:

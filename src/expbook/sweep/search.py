@@ -197,10 +197,12 @@ class Search:
         else:
             self.study.tell(trial, state=TrialState.FAIL)
 
-    def trial_number(self, config_id: int) -> int | None:
+    def trial_number(self, config_id: int) -> int:
         """The study's number of a config's trial (unique across workers sharing a study)."""
         trial = self._trials.get(config_id)
-        return None if trial is None else trial.number
+        if trial is None:  # a shared study's config always comes from an optuna trial
+            raise KeyError(f"config {config_id} has no optuna trial")
+        return int(trial.number)
 
     def pareto_optuna_trials(self) -> list[Any]:
         if self.study is None or len(self.spec.metrics) < 2:

@@ -19,13 +19,17 @@ from typing import TYPE_CHECKING, Any
 from expbook.errors import ExpbookError, SpecError
 
 if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+    from optuna.storages import BaseStorage
+
     from expbook.sweep.spec import Spec
 
 HEARTBEAT_ATTR = "expbook:heartbeat"  # journal storage: optuna's heartbeat is RDB-only
 RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")
 
 
-def open_storage(url: str, heartbeat: int):
+def open_storage(url: str, heartbeat: int) -> BaseStorage:
     """An optuna storage for `url`: an RDB URL (postgresql://..., sqlite:///...) with optuna's
     heartbeat, or `journal:PATH` / a plain file path (a journal file on a shared filesystem)."""
     import optuna
@@ -83,7 +87,7 @@ def worker_id(repo: str) -> str:
 class Heartbeat:
     """Records a heartbeat for every live trial of this process, every `interval` seconds."""
 
-    def __init__(self, storage, interval: int) -> None:
+    def __init__(self, storage: BaseStorage, interval: int) -> None:
         self.storage, self.interval = storage, interval
         self.live: set[int] = set()  # optuna trial ids
         self.stopped = threading.Event()
@@ -110,7 +114,7 @@ class Heartbeat:
         self.stopped.set()
 
 
-def fail_stale(study, interval: int) -> None:
+def fail_stale(study: optuna.Study, interval: int) -> None:
     """Fail RUNNING trials whose heartbeat is older than 3 intervals and queue them again once."""
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -176,7 +180,7 @@ class Publisher:
         return None
 
 
-def check_spec(spec) -> None:
+def check_spec(spec: Spec) -> None:
     if spec.promote_top:
         raise SpecError(
             "promote: not with --storage (each worker sees only its own trials); "
@@ -184,11 +188,11 @@ def check_spec(spec) -> None:
         )
 
 
-def study_name(spec, baseline: str) -> str:
+def study_name(spec: Spec, baseline: str) -> str:
     return f"expbook-{spec.name}-{baseline[:12]}"
 
 
-def remaining(study, spec, grid_size: int | None) -> tuple[bool, bool]:
+def remaining(study: optuna.Study, spec: Spec, grid_size: int | None) -> tuple[bool, bool]:
     """(may ask now, others still running): from the whole study, not this worker's view."""
     from optuna.trial import TrialState
 
@@ -203,7 +207,9 @@ def remaining(study, spec, grid_size: int | None) -> tuple[bool, bool]:
     return live < int(spec.trials or 0), running
 
 
-def wait_for_work(study, spec, grid_size: int | None, interval: int, busy: bool) -> bool:
+def wait_for_work(
+    study: optuna.Study, spec: Spec, grid_size: int | None, interval: int, busy: bool
+) -> bool:
     """True when this worker may ask for a trial. An idle worker waits while other workers'
     trials run: one of them may go stale and be queued again for it to run."""
     while True:
@@ -216,7 +222,7 @@ def wait_for_work(study, spec, grid_size: int | None, interval: int, busy: bool)
         time.sleep(interval)
 
 
-def grid_enqueue(study, configs: list[dict[str, Any]]) -> None:
+def grid_enqueue(study: optuna.Study, configs: list[dict[str, Any]]) -> None:
     for config in configs:
         study.enqueue_trial(config)
 
@@ -224,7 +230,9 @@ def grid_enqueue(study, configs: list[dict[str, Any]]) -> None:
 class SharedStudy:
     """One optuna study in shared storage, as this worker sees it (used by search.Search)."""
 
-    def __init__(self, url: str, spec, baseline: str, worker: str, heartbeat: int = 10) -> None:
+    def __init__(
+        self, url: str, spec: Spec, baseline: str, worker: str, heartbeat: int = 10
+    ) -> None:
         check_spec(spec)
         self.url, self.spec, self.interval = url, spec, heartbeat
         self.name = study_name(spec, baseline)
@@ -233,7 +241,7 @@ class SharedStudy:
         self.heartbeat = Heartbeat(self.storage, heartbeat)
         self.grid_size: int | None = None
 
-    def open(self, kw: dict[str, Any], grid: list[dict[str, Any]] | None):
+    def open(self, kw: dict[str, Any], grid: list[dict[str, Any]] | None) -> optuna.Study:
         """Create the study, or load it when another worker did; the creator enqueues a grid."""
         import optuna
 
@@ -254,7 +262,9 @@ class SharedStudy:
                     time.sleep(0.2)
         return study
 
-    def ask(self, study, distributions, busy: bool):
+    def ask(
+        self, study: optuna.Study, distributions: dict[str, BaseDistribution], busy: bool
+    ) -> optuna.trial.Trial | None:
         if not wait_for_work(study, self.spec, self.grid_size, self.interval, busy):
             return None
         trial = study.ask(distributions)
@@ -269,7 +279,7 @@ class SharedStudy:
         self.heartbeat.beat(trial._trial_id)
         return trial
 
-    def done(self, trial) -> None:
+    def done(self, trial: optuna.trial.Trial) -> None:
         self.heartbeat.live.discard(trial._trial_id)
 
     def close(self) -> None:

@@ -56,10 +56,10 @@ def parse_duration(value: Any, where: str) -> float:
 class _Ctx:
     """Builds messages `file:line: key: problem`."""
 
-    def __init__(self, source: str, marks: dict[tuple, int] | None = None) -> None:
+    def __init__(self, source: str, marks: dict[tuple[str, ...], int] | None = None) -> None:
         self.source, self.marks = source, marks or {}
 
-    def err(self, path: tuple, problem: str) -> SpecError:
+    def err(self, path: tuple[str, ...], problem: str) -> SpecError:
         line = None
         for cut in range(len(path), -1, -1):
             line = self.marks.get(tuple(path[:cut]))
@@ -122,7 +122,7 @@ def spec_from_options(sets: list[str], overrides: dict[str, Any]) -> Spec:
     return build_spec(data, _Ctx("-S options"))
 
 
-def build_spec(data: dict, ctx: _Ctx) -> Spec:
+def build_spec(data: dict[str, Any], ctx: _Ctx) -> Spec:
     unknown = _unknown(data, TOP_KEYS)
     if unknown:
         raise ctx.err((unknown[0],), f"unknown spec key (known: {', '.join(sorted(TOP_KEYS))})")
@@ -176,12 +176,12 @@ def build_spec(data: dict, ctx: _Ctx) -> Spec:
     return spec
 
 
-def _unknown(mapping: dict, known: set[str]) -> list[str]:
+def _unknown(mapping: dict[str, Any], known: set[str]) -> list[str]:
     """Keys of `mapping` not in `known`, as sorted text (YAML keys may be numbers or null)."""
     return sorted(str(k) for k in mapping if k not in known)
 
 
-def _int(data: dict, key: str, ctx: _Ctx, low: int) -> int | None:
+def _int(data: dict[str, Any], key: str, ctx: _Ctx, low: int) -> int | None:
     value = data.get(key)
     if value is None:
         return None
@@ -242,7 +242,7 @@ def _param(key: str, raw: Any, ctx: _Ctx) -> Param:
     return Param(key, fixed=raw, is_fixed=True)
 
 
-def _number(value: Any, path: tuple, ctx: _Ctx) -> int | float:
+def _number(value: Any, path: tuple[str, ...], ctx: _Ctx) -> int | float:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise ctx.err(path, f"must be a number, got {value!r}")
     return value
@@ -306,7 +306,7 @@ class _Sub(_Ctx):
         super().__init__(parent.source, parent.marks)
         self.prefix = prefix
 
-    def err(self, path: tuple, problem: str) -> SpecError:
+    def err(self, path: tuple[str, ...], problem: str) -> SpecError:
         return super().err((self.prefix,) + tuple(path), problem)
 
 

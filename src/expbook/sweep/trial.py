@@ -15,15 +15,25 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook import env as envnames
 from expbook.registry.dvcfiles import flatten_file
 from expbook.sweep import state, workspace
 from expbook.sweep.record import SweepNote, TrialResult, TrialTask
 
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.queues import Queue
 
-def _watch_driver(alive) -> None:
+    from dvc.repo import Repo
+
+# worker -> driver: ("ready", slot, worktree path) | ("started", slot, trial number) |
+# ("done", slot, TrialResult) | ("error", slot, message)
+WorkerMessage = tuple[str, int, "str | int | TrialResult"]
+
+
+def _watch_driver(alive: Connection) -> None:
     """A killed (-9) sweep must not leave workers committing behind its back: die with it
     (its end of the `alive` pipe closes with it)."""
     with contextlib.suppress(EOFError, OSError):
@@ -38,9 +48,9 @@ def worker_main(
     baseline: str,
     cache_dir: str,
     threads: int,
-    tasks,
-    results,
-    alive,
+    tasks: Queue[TrialTask | None],
+    results: Queue[WorkerMessage],
+    alive: Connection,
     environ: dict[str, str],
     cwd: str,
 ) -> None:
@@ -69,6 +79,7 @@ def worker_main(
             workspace.remove(repo, ws)  # here, so the workers remove theirs in parallel
             break
         results.put(("started", index, task["number"]))
+        result: TrialResult
         try:
             result = run_trial(ws, baseline, task, reset=not fresh)
         except Exception as exc:
@@ -157,7 +168,7 @@ class _redirect_output:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def __enter__(self):
+    def __enter__(self) -> _redirect_output:
         sys.stdout.flush(), sys.stderr.flush()
         self.saved = (os.dup(1), os.dup(2))
         self.fh = open(self.path, "w")
@@ -165,7 +176,7 @@ class _redirect_output:
         os.dup2(self.fh.fileno(), 2)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         sys.stdout.flush(), sys.stderr.flush()
         os.dup2(self.saved[0], 1)
         os.dup2(self.saved[1], 2)
@@ -200,7 +211,7 @@ def _lock_hash(ws: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _metrics(dvc_repo) -> dict[str, Any]:
+def _metrics(dvc_repo: Repo) -> dict[str, Any]:
     """Flattened `file:dotted.key -> value` of every metrics file of the workspace."""
     out: dict[str, Any] = {}
     shown = dvc_repo.metrics.show(on_error="return")

@@ -11,10 +11,15 @@ import io
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.output import write_atomic
 from expbook.registry.gitrepo import git
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.nodes import ScalarNode
+    from ruamel.yaml.representer import RoundTripRepresenter
 
 WS_ROOT = Path(".dvc") / "tmp" / "expbook"
 WS_PREFIXES = ("ws-", "validate-")  # worktrees of ours under WS_ROOT (trials, --validate)
@@ -25,11 +30,11 @@ def exp_ref(baseline: str, name: str) -> str:
     return f"{EXPS_NAMESPACE}/{baseline[:2]}/{baseline[2:]}/{name}"
 
 
-def ws_root(repo: str | os.PathLike) -> Path:
+def ws_root(repo: str | os.PathLike[str]) -> Path:
     return Path(repo).resolve() / WS_ROOT
 
 
-def clean_stale(repo: str | os.PathLike) -> list[str]:
+def clean_stale(repo: str | os.PathLike[str]) -> list[str]:
     """Remove worktrees and prune files a killed sweep left behind; return what was removed."""
     root = ws_root(repo)
     removed = []
@@ -55,7 +60,7 @@ def clean_stale(repo: str | os.PathLike) -> list[str]:
     return sorted(set(removed))
 
 
-def create(repo: str | os.PathLike, index: int | str, baseline: str, cache_dir: str) -> Path:
+def create(repo: str | os.PathLike[str], index: int | str, baseline: str, cache_dir: str) -> Path:
     """A fresh worktree ws-<index> at `baseline` whose DVC cache is the main repo's cache."""
     path = ws_root(repo) / f"ws-{index}"
     if path.exists():
@@ -74,7 +79,7 @@ def create(repo: str | os.PathLike, index: int | str, baseline: str, cache_dir: 
     return path
 
 
-def remove(repo: str | os.PathLike, path: Path) -> None:
+def remove(repo: str | os.PathLike[str], path: Path) -> None:
     """Remove one worktree of ours, locked or half made (clean_stale removes whatever a killed
     sweep left)."""
     git("worktree", "remove", "--force", "--force", str(path), cwd=repo, check=False)
@@ -109,7 +114,7 @@ def set_params(path: Path, overrides: dict[str, Any]) -> None:
         write_atomic(target, buf.getvalue())
 
 
-def yaml_writer():
+def yaml_writer() -> YAML:
     """A round-trip YAML (ruamel) that keeps quotes and writes floats every reader parses."""
     from ruamel.yaml import YAML
 
@@ -119,7 +124,7 @@ def yaml_writer():
     return yml
 
 
-def _represent_float(representer, value: float):
+def _represent_float(representer: RoundTripRepresenter, value: float) -> ScalarNode:
     """Floats every YAML reader takes as floats: `1.0e-05`, not `1e-05` (a string to PyYAML)."""
     text = repr(value)
     if text in ("inf", "-inf", "nan"):
@@ -157,7 +162,7 @@ def _head(path: Path) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _identity(path: Path) -> dict | None:
+def _identity(path: Path) -> dict[str, str] | None:
     """DVC commits experiments even without a configured identity; so do we. (Asked once per
     workspace: its worker commits every trial with it.)"""
     if git("config", "user.email", cwd=path, check=False).strip():

@@ -14,9 +14,12 @@ Python:  from expbook.ui import create_app; app = create_app(".")
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 EXTRA_HINT = "the dashboard needs the optional extra: pip install 'expbook[ui]'"
 
@@ -30,7 +33,7 @@ def require(*modules: str) -> None:
         raise ExpbookError(f"{EXTRA_HINT} (missing: {', '.join(missing)})")
 
 
-def create_app(repo: str = ".", **kw: Any):
+def create_app(repo: str = ".", **kw: Any) -> Starlette:
     require("starlette", "uvicorn", "plotly")
     from expbook.ui.server import create_app as _create
 

@@ -36,7 +36,7 @@ class Snapshot:
     columns: list[str] = field(default_factory=list)  # every flat key, for compile_where
     taken: float = field(default_factory=time.monotonic)
     by_name: dict[str, registry.Experiment] = field(default_factory=dict)  # unique names, revs
-    dicts: dict[int, dict] = field(default_factory=dict)  # row index -> to_dict() (lazy)
+    dicts: dict[int, dict[str, Any]] = field(default_factory=dict)  # row index -> to_dict() (lazy)
     filters: dict[str, list[int]] = field(default_factory=dict)  # where -> matching indexes
     varying: list[str] = field(default_factory=list)  # params/metrics that differ between rows
 
@@ -56,7 +56,7 @@ class Snapshot:
                 snap.by_name[r.name] = r
         return snap
 
-    def row_dict(self, i: int) -> dict:
+    def row_dict(self, i: int) -> dict[str, Any]:
         d = self.dicts.get(i)
         if d is None:
             d = self.dicts[i] = self.rows[i].to_dict()
@@ -90,15 +90,16 @@ class Snapshot:
 class RepoData:
     """The registry of one repo, read once and re-read when refs move (state of one app)."""
 
-    def __init__(self, repo: str | os.PathLike) -> None:
+    def __init__(self, repo: str | os.PathLike[str]) -> None:
         self.root = find_root(repo)
         self._lock = threading.Lock()
         self._snap: Snapshot | None = None
-        self._stamp: tuple | None = None
+        self._stamp: tuple[dict[str, Any], int] | None = None
         self._refreshing = False
-        self.curves: dict[str, dict] = {}  # commit sha -> its curves (commits are immutable)
+        # commit sha -> its curves (commits are immutable)
+        self.curves: dict[str, dict[str, Any]] = {}
 
-    def _state(self) -> tuple:
+    def _state(self) -> tuple[GitRepo, int]:
         g = GitRepo(self.root)
         g.refs()
         head = os.path.join(g.git_dir, "HEAD")
@@ -187,7 +188,7 @@ def default_metric(metrics: Sequence[str], varying: Sequence[str]) -> str:
 
 
 # ---------------------------------------------------------------- table operations
-def _sort_key(value: Any, desc: bool) -> tuple:
+def _sort_key(value: Any, desc: bool) -> tuple[int, float, str]:
     # missing values last in both directions, numbers before text
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return (2, 0.0, "")
@@ -198,7 +199,9 @@ def _sort_key(value: Any, desc: bool) -> tuple:
     return (1, 0.0, str(value))
 
 
-def sort_indexes(flat: Sequence[Mapping], idx: list[int], column: str, desc: bool) -> list[int]:
+def sort_indexes(
+    flat: Sequence[Mapping[str, Any]], idx: list[int], column: str, desc: bool
+) -> list[int]:
     keyed = [(_sort_key(flat[i].get(column), desc), i) for i in idx]
     text = [k for k in keyed if k[0][0] == 1]
     rest = [k for k in keyed if k[0][0] != 1]
@@ -208,7 +211,7 @@ def sort_indexes(flat: Sequence[Mapping], idx: list[int], column: str, desc: boo
     return [i for _, i in ordered]
 
 
-def search(flat: Sequence[Mapping], idx: list[int], text: str) -> list[int]:
+def search(flat: Sequence[Mapping[str, Any]], idx: list[int], text: str) -> list[int]:
     """Quick search: rows whose name, rev, message, tags or notes contain `text`."""
     needle = text.strip().lower()
     if not needle:
@@ -238,8 +241,8 @@ def mean_std(values: Sequence[Any]) -> dict[str, Any]:
 
 
 def group_by(
-    flat: Sequence[Mapping], idx: list[int], key: str, metrics: Sequence[str]
-) -> list[dict]:
+    flat: Sequence[Mapping[str, Any]], idx: list[int], key: str, metrics: Sequence[str]
+) -> list[dict[str, Any]]:
     """One entry per value of param `key`: its rows' count and mean ± std (ddof=1) of metrics."""
     buckets: dict[str, list[int]] = {}
     values: dict[str, Any] = {}
@@ -263,7 +266,7 @@ def group_by(
     return out
 
 
-def table(data: RepoData, args: Mapping[str, str]) -> dict:
+def table(data: RepoData, args: Mapping[str, str]) -> dict[str, Any]:
     """The `/api/table` answer: one page of rows (Experiment.to_dict() shape) after where,
     search and sort, the total, the column groups and (with `group`) per-value statistics."""
     snap = data.snapshot()

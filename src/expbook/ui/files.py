@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import NotFoundError
 from expbook.registry.snapshot import dvc_cache_dir
+
+if TYPE_CHECKING:
+    from expbook.registry import Experiment
 
 IMAGE_TYPES = {
     ".png": "image/png",
@@ -98,7 +101,7 @@ def read_cache(root: str, digest: str) -> bytes | None:
     return None
 
 
-def read_file(root: str, exp, path: str) -> tuple[bytes, str]:
+def read_file(root: str, exp: Experiment, path: str) -> tuple[bytes, str]:
     """(bytes, source) of `path` for experiment `exp`: git at its commit, else its DVC out from
     the local cache; the workspace row reads the work tree. NotFoundError otherwise."""
     path = clean_path(path)
@@ -121,9 +124,9 @@ def content_type(path: str) -> str | None:
     return IMAGE_TYPES.get(ext) or PLOT_TYPES.get(ext)
 
 
-def list_media(root: str, exp) -> list[dict]:
+def list_media(root: str, exp: Experiment) -> list[dict[str, str]]:
     """Images and dvclive sklearn plots of an experiment: [{path, kind, source}]."""
-    found: dict[str, dict] = {}
+    found: dict[str, dict[str, str]] = {}
 
     def consider(path: str, source: str) -> None:
         ext = posixpath.splitext(path)[1].lower()

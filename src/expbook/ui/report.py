@@ -12,12 +12,15 @@ import html
 import json
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError
 from expbook.output import write_output
 from expbook.ui import files, views
 from expbook.ui.data import META_COLUMNS, RepoData, default_metric, varying_columns
+
+if TYPE_CHECKING:
+    from expbook.repro.check import CheckResult
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 MAX_EMBED = 2_000_000  # bytes of one embedded image
@@ -41,7 +44,7 @@ def json_for_html(value: Any) -> str:
     return to_json(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _thin(series: dict, n: int = MAX_REPORT_POINTS) -> dict:
+def _thin(series: dict[str, Any], n: int = MAX_REPORT_POINTS) -> dict[str, Any]:
     total = len(series["steps"])
     if total <= n:
         return series
@@ -61,7 +64,7 @@ def build(
     metric: str | None = None,
     sweeps: list[str] | None = None,
     runs: int = 50,
-) -> dict:
+) -> dict[str, Any]:
     """Everything the report shows, as one JSON-able dict (what app.js reads as EB.report)."""
     from expbook.sweep import state
 
@@ -117,7 +120,7 @@ def build(
     return doc
 
 
-def render(doc: dict) -> str:
+def render(doc: dict[str, Any]) -> str:
     """index.html with every asset and the data inlined."""
     from expbook.ui.server import plotly_js
 
@@ -140,7 +143,9 @@ def render(doc: dict) -> str:
     return page
 
 
-def write_report(repo: str, output: str | os.PathLike, *, force: bool = False, **kw: Any) -> int:
+def write_report(
+    repo: str, output: str | os.PathLike[str], *, force: bool = False, **kw: Any
+) -> int:
     """Build and write the report (atomically, via write_output's checks); returns its size."""
     from expbook.output import check_output_path
 
@@ -152,7 +157,7 @@ def write_report(repo: str, output: str | os.PathLike, *, force: bool = False, *
 
 
 # ---------------------------------------------------------------- expbook check --html
-def check_html(res) -> str:
+def check_html(res: CheckResult) -> str:
     """`expbook check`'s report as a self-contained HTML page (same facts as the Markdown)."""
     from expbook.repro.check import markdown_report
 

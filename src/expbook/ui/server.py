@@ -14,7 +14,7 @@ import math
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -27,6 +27,9 @@ from expbook.errors import ExpbookError, NotFoundError
 from expbook.registry import notes as notes_lib
 from expbook.ui import data as tables
 from expbook.ui import files, views
+
+if TYPE_CHECKING:
+    from expbook.registry import Experiment
 
 STATIC = Path(__file__).with_name("static")
 LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
@@ -64,7 +67,7 @@ class JSON(JSONResponse):
         return to_json(content).encode("utf-8")
 
 
-def api(fn: Callable[..., Any]) -> Callable:
+def api(fn: Callable[..., Any]) -> Callable[..., Response]:
     """One error shape for every endpoint: {"reason": ...} with 400 bad input, 404 unknown,
     403 refused, 409 conflict; the message is the one the CLI prints."""
 
@@ -96,13 +99,15 @@ class Conflict(ExpbookError):
         self.current = current
 
 
-def note_version(exp) -> str:
+def note_version(exp: Experiment) -> str:
     """What the client edited: a stale version gets 409 and the current notes."""
     blob = json.dumps({"notes": exp.notes, "tags": exp.tags}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def create_app(repo: str = ".", *, read_only: bool = False, hosts: list[str] | None = None):
+def create_app(
+    repo: str = ".", *, read_only: bool = False, hosts: list[str] | None = None
+) -> Starlette:
     """The dashboard app for `repo`; its state (rows, caches, token) lives on `app.state`."""
     data = tables.RepoData(repo)
     token = secrets.token_urlsafe(32)
@@ -133,16 +138,16 @@ def create_app(repo: str = ".", *, read_only: bool = False, hosts: list[str] | N
         return FileResponse(STATIC / name, media_type=media)
 
     @api
-    def meta(request: Request) -> dict:
+    def meta(request: Request) -> dict[str, Any]:
         snap = data.snapshot()
         return {"repo": data.root, "read_only": read_only, "count": len(snap.rows)}
 
     @api
-    def table(request: Request) -> dict:
+    def table(request: Request) -> dict[str, Any]:
         return tables.table(data, args(request))
 
     @api
-    def points(request: Request) -> dict:
+    def points(request: Request) -> dict[str, Any]:
         """Every filtered row's params and one metric, column-major (parallel coords, scatter)."""
         snap = data.snapshot()
         a = args(request)
@@ -155,21 +160,21 @@ def create_app(repo: str = ".", *, read_only: bool = False, hosts: list[str] | N
         }
 
     @api
-    def experiment(request: Request) -> dict:
+    def experiment(request: Request) -> dict[str, Any]:
         info = views.experiment(data, names(request)[0])
         info["version"] = note_version(data.find(info["name"]))
         return info
 
     @api
-    def curves(request: Request) -> dict:
+    def curves(request: Request) -> dict[str, Any]:
         return views.curves(data, names(request), request.query_params.get("metric"))
 
     @api
-    def compare(request: Request) -> dict:
+    def compare(request: Request) -> dict[str, Any]:
         return views.compare(data, names(request))
 
     @api
-    def stats(request: Request) -> dict:
+    def stats(request: Request) -> dict[str, Any]:
         a = args(request)
         snap = data.snapshot()
         idx = tables.search(snap.flat, snap.matching(a.get("where", "")), a.get("q", ""))
@@ -201,11 +206,11 @@ def create_app(repo: str = ".", *, read_only: bool = False, hosts: list[str] | N
         )
 
     @api
-    def sweeps(request: Request) -> dict:
+    def sweeps(request: Request) -> dict[str, Any]:
         return {"sweeps": views.sweep_names(data)}
 
     @api
-    def sweep(request: Request) -> dict:
+    def sweep(request: Request) -> dict[str, Any]:
         return views.sweep(data, names(request)[0])
 
     async def write(request: Request) -> Response:
@@ -233,9 +238,9 @@ def create_app(repo: str = ".", *, read_only: bool = False, hosts: list[str] | N
             return JSON({"reason": "expected a JSON object with a string 'name'"}, status_code=400)
         return _apply(what, doc)
 
-    def _apply(what: str, doc: dict) -> Response:
+    def _apply(what: str, doc: dict[str, Any]) -> Response:
         @api
-        def run(_request: Any) -> dict:
+        def run(_request: Request | None) -> dict[str, Any]:
             exp = data.find(doc["name"])
             if exp.rev == "workspace":
                 raise ExpbookError("the workspace has no commit to annotate; commit it first")

@@ -20,6 +20,10 @@ from expbook.ui import files
 from expbook.ui.data import RepoData
 
 if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+
+    from expbook.registry import Experiment
+    from expbook.sweep.plan import Metric
     from expbook.sweep.record import TrialRecord
 
 MAX_RUNS = 2000  # runs per curves request (no cap of 7 like DVC's VS Code plots)
@@ -33,7 +37,7 @@ def _num(v: Any) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-def commands(exp) -> list[str]:
+def commands(exp: Experiment) -> list[str]:
     """The shell commands that act on this row (shown on its page, copied by the user)."""
     out = [f"expbook show {exp.name}"]
     if exp.kind == "experiment":
@@ -46,7 +50,7 @@ def commands(exp) -> list[str]:
     return out
 
 
-def experiment(data: RepoData, name: str) -> dict:
+def experiment(data: RepoData, name: str) -> dict[str, Any]:
     """Everything about one row: `expbook show`'s dict plus its images, plots and commands."""
     exp = data.find(name)
     info = cmp.describe(data.root, exp)
@@ -77,7 +81,7 @@ def curves_of(data: RepoData, rev: str) -> dict[str, Any]:
     return out
 
 
-def _thin(series: dict) -> dict:
+def _thin(series: dict[str, Any]) -> dict[str, Any]:
     n = len(series["steps"])
     if n <= MAX_POINTS:
         return series
@@ -86,7 +90,7 @@ def _thin(series: dict) -> dict:
     return {k: [v[i] for i in keep] for k, v in series.items()}
 
 
-def curves(data: RepoData, names: Sequence[str], metric: str | None) -> dict:
+def curves(data: RepoData, names: Sequence[str], metric: str | None) -> dict[str, Any]:
     """Step curves of `metric` for the named runs: {metrics, metric, series: [...]}; the
     metric defaults to the first curve name they share (a loss if there is one)."""
     if len(names) > MAX_RUNS:
@@ -109,7 +113,7 @@ def curves(data: RepoData, names: Sequence[str], metric: str | None) -> dict:
     return {"metrics": available, "metric": metric, "series": series}
 
 
-def compare(data: RepoData, names: Sequence[str]) -> dict:
+def compare(data: RepoData, names: Sequence[str]) -> dict[str, Any]:
     """Differing params and metric deltas vs the first run (`expbook compare`)."""
     exps = [data.find(n) for n in names]
     return cmp.compare(exps)
@@ -120,7 +124,9 @@ _GROUP_FIELDS = [
 ]
 
 
-def stats(exps: Sequence, metric: str, group: Sequence[str], baseline: str | None) -> dict:
+def stats(
+    exps: Sequence[Experiment], metric: str, group: Sequence[str], baseline: str | None
+) -> dict[str, Any]:
     """Seed groups of the given rows with n, mean, CI and p-values vs a baseline (`expbook stats`)."""
     rows, params, metrics = st.rows_of(exps)
     if not rows:
@@ -148,7 +154,7 @@ def stats(exps: Sequence, metric: str, group: Sequence[str], baseline: str | Non
 
 
 # ---------------------------------------------------------------- sweeps
-def sweep_names(data: RepoData) -> list[dict]:
+def sweep_names(data: RepoData) -> list[dict[str, Any]]:
     from expbook.sweep import state
 
     out = []
@@ -161,7 +167,7 @@ def sweep_names(data: RepoData) -> list[dict]:
     return out
 
 
-def sweep(data: RepoData, name: str) -> dict:
+def sweep(data: RepoData, name: str) -> dict[str, Any]:
     """A sweep's trials, best-so-far per trial number, Pareto front, importance and the
     step curves of its trials (pruned ones stop early); `updated` changes with every recorded trial."""
     from expbook import sweep as sw
@@ -171,7 +177,7 @@ def sweep(data: RepoData, name: str) -> dict:
     doc = sw.status(data.root, name)
     metrics = metrics_of(doc.spec or {})
     trials = doc.trials
-    best: list[dict] = []
+    best: list[dict[str, Any]] = []
     if metrics:
         first, cur = metrics[0], None
         for t in trials:
@@ -211,7 +217,9 @@ def _curve_for(found: Mapping[str, Any], metric: str) -> str | None:
     return (hits or sorted(found))[0]
 
 
-def _distribution(key: str, values: list, spec_params: Mapping[str, dict]):
+def _distribution(
+    key: str, values: list[Any], spec_params: Mapping[str, dict[str, Any]]
+) -> BaseDistribution:
     from optuna.distributions import (
         CategoricalDistribution,
         FloatDistribution,
@@ -239,7 +247,9 @@ def _distribution(key: str, values: list, spec_params: Mapping[str, dict]):
     return CategoricalDistribution(choices)
 
 
-def importance(spec: Mapping, trials: Sequence[TrialRecord], metrics: Sequence) -> dict:
+def importance(
+    spec: Mapping[str, Any], trials: Sequence[TrialRecord], metrics: Sequence[Metric]
+) -> dict[str, Any]:
     """Optuna's param importance (fANOVA) for the first metric over finished trials."""
     done = [
         t

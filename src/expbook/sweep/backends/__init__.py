@@ -31,7 +31,7 @@ RAY_OPTIONS = {
 RAY_EXTRA = "pip install 'expbook[ray]'"
 
 
-def parse_backend(raw: Any, err) -> dict[str, Any]:
+def parse_backend(raw: Any, err: Callable[[tuple[str, ...], str], SpecError]) -> dict[str, Any]:
     """`backend: local | ray | {ray: {address: auto, ...}}` -> {"name": ..., **options}.
 
     `err(path_tuple, problem)` builds the SpecError (it knows the spec file and line).

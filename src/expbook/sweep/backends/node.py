@@ -14,14 +14,20 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from expbook import env as envnames
 from expbook.sweep import workspace
 from expbook.sweep.record import TrialResult, TrialTask
 from expbook.sweep.workspace import git
+
+if TYPE_CHECKING:
+    from ray.actor import ActorHandle
+
+    from expbook.sweep.backends.ray import ProgressBoard
 
 MAX_SLOTS = 256
 
@@ -34,7 +40,7 @@ def node_root(key: str) -> Path:
 
 
 @contextmanager
-def _flock(path: Path, blocking: bool = True):
+def _flock(path: Path, blocking: bool = True) -> Iterator[IO[str]]:
     with open(path, "a+") as fh:
         flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
         fcntl.flock(fh, flags)  # BlockingIOError when non-blocking and taken
@@ -79,14 +85,14 @@ def ensure_clone(source: dict[str, Any], baseline: str) -> Path:
     return clone
 
 
-def _get(obj):
-    """A Ray ObjectRef's value (the bundle travels through the object store)."""
+def _get(obj: Any) -> bytes:
+    """A Ray ObjectRef's value (the bundle travels through the object store), or `obj`."""
     import ray
 
     return ray.get(obj) if isinstance(obj, ray.ObjectRef) else obj
 
 
-def _slot(clone: Path, baseline: str, cache_dir: str):
+def _slot(clone: Path, baseline: str, cache_dir: str) -> tuple[Path, IO[str]]:
     """A free workspace slot of this node: (path, held lock file). Reused across trials."""
     root = clone.parent
     for index in range(MAX_SLOTS):
@@ -112,7 +118,9 @@ class _Reporter(threading.Thread):
     """Sends the trial's per-epoch metric to the driver's board; touches the prune file when
     the driver asks this trial to stop (pruning across nodes)."""
 
-    def __init__(self, board, number: int, ws: Path, key: str, prune_file: Path) -> None:
+    def __init__(
+        self, board: ActorHandle[ProgressBoard], number: int, ws: Path, key: str, prune_file: Path
+    ) -> None:
         super().__init__(daemon=True)
         self.board, self.number, self.ws, self.key = board, number, ws, key
         self.prune_file = prune_file
@@ -137,7 +145,9 @@ class _Reporter(threading.Thread):
                 continue
 
 
-def run_task(source: dict[str, Any], task: TrialTask, board: Any = None) -> TrialResult:
+def run_task(
+    source: dict[str, Any], task: TrialTask, board: ActorHandle[ProgressBoard] | None = None
+) -> TrialResult:
     """The Ray task: run one trial and send its results to the remotes; never raises."""
     from expbook.sweep.trial import run_trial
 

@@ -33,10 +33,10 @@ class ProgressBoard:
     """A Ray actor: running trials post their per-epoch curve, the driver posts prune requests."""
 
     def __init__(self) -> None:
-        self.curves: dict[int, list] = {}
+        self.curves: dict[int, list[tuple[int, float]]] = {}
         self.stop: set[int] = set()
 
-    def report(self, number: int, curve: list | None) -> bool:
+    def report(self, number: int, curve: list[tuple[int, float]] | None) -> bool:
         if curve is not None:
             self.curves[number] = curve
         return number in self.stop
@@ -44,7 +44,7 @@ class ProgressBoard:
     def prune(self, number: int) -> None:
         self.stop.add(number)
 
-    def take(self) -> dict[int, list]:
+    def take(self) -> dict[int, list[tuple[int, float]]]:
         return self.curves
 
     def forget(self, number: int) -> None:
@@ -82,7 +82,7 @@ class RayBackend:
         self.cpus, self.gpus, self.max_retries = num_cpus_per_trial, num_gpus_per_trial, max_retries
         self._pending: dict[Any, Handle] = {}  # ObjectRef -> handle
         self._tasks: dict[int, TrialTask] = {}
-        self._curves: dict[int, list] = {}
+        self._curves: dict[int, list[tuple[int, float]]] = {}
         self._curves_at = 0.0
         self._board: Any = None
         self._started_ray = False
@@ -293,7 +293,7 @@ class RayBackend:
         if time.time() - self._curves_at > 0.5 and self._board is not None:
             self._curves = ray.get(self._board.take.remote())
             self._curves_at = time.time()
-        return [tuple(p) for p in self._curves.get(handle.number, [])]
+        return [(p[0], p[1]) for p in self._curves.get(handle.number, [])]  # Ray: lists
 
     def prune(self, handle: Handle) -> None:
         self._board.prune.remote(handle.number)
