@@ -301,7 +301,7 @@ def test_workers_run_with_the_drivers_environment_not_an_older_forkservers(repo,
     )
     spec.new_metrics = True
     result = run_sweep(spec, str(repo))
-    assert [t["values"] for t in result.trials] == [[7.0], [7.0]]
+    assert [t.values for t in result.trials] == [[7.0], [7.0]]
     assert forkserver._forkserver._forkserver_pid is None
     assert_clean(repo)
 
