@@ -16,9 +16,20 @@ if TYPE_CHECKING:
 
 
 def run_sweep(spec: Spec, repo: str = ".", **kw: Any) -> SweepResult:
-    from expbook.sweep.driver import run_sweep as _run
+    """driver.run_sweep; with local workers, their forkserver starts first, so that it imports
+    DVC while the driver opens the repo and runs the pre-flight checks."""
+    from expbook.sweep import runner
 
-    return _run(spec, repo, **kw)
+    local = kw.get("backend_factory") is None
+    if local:
+        runner.prestart()
+    try:
+        from expbook.sweep.driver import run_sweep as _run
+
+        return _run(spec, repo, **kw)
+    finally:
+        if local:
+            runner.release()
 
 
 def status(repo: str, name: str, baseline: str | None = None) -> SweepStatus:

@@ -82,6 +82,25 @@ def _kill_forkserver() -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def prestart() -> None:
+    """Start the forkserver ahead of the workers (`expbook.sweep.run_sweep`): it imports DVC
+    while the driver reads the repo. `release()` afterwards."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+def release() -> None:
+    """Stop a `prestart()`ed forkserver that is still running: the sweep started no worker
+    (a pre-flight error, nothing left to run); a backend's close() stops it otherwise."""
+    from multiprocessing import forkserver
+
+    if getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None) is not None:
+        _kill_forkserver()  # it may still be importing DVC: do not wait for that
+        _stop_forkserver()
+
+
 class LocalBackend:
     """N long-lived worker processes, each with its own worktree under .dvc/tmp/expbook/ws-K."""
 
