@@ -277,6 +277,28 @@ def test_library_call_with_a_custom_backend(repo):
     assert result.ranked[0]["trials"] == ["lib-001"]
 
 
+def test_a_plain_grid_sweeps_driver_imports_no_dvc_optuna_or_ray(repo):
+    """Issue 12 (start-up): on a plain grid's path the driver process imports neither DVC (the
+    workers' forkserver does, once), nor optuna (no sampler or pruner needed), nor Ray."""
+    import subprocess
+    import sys
+
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('IMPORTED', sorted(m for m in ('dvc', 'optuna', 'ray')"
+        " if m in sys.modules)))\n"
+        "sys.argv = ['expbook', 'sweep', '-S', 'train.lr=0.001,0.002', '-m', 'val.acc', '-j', '2',"
+        " '--json']\n"
+        "from expbook.cli import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True
+    )
+    assert "IMPORTED []" in proc.stdout
+    assert len(exp_refs(repo)) == 2
+
+
 def test_workers_run_with_the_drivers_environment_not_an_older_forkservers(repo, monkeypatch):
     """Issue 12: local workers fork from a forkserver that imported DVC once; one started
     earlier in the process holds the environment of then, yet trials see the driver's now
