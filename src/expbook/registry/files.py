@@ -34,12 +34,15 @@ class TreeReader:
 
     def __init__(self, g: GitRepo, tree: pygit2.Tree) -> None:
         self.g, self.tree = g, tree
+        self.keys: dict = {}  # path -> key: a snapshot asks for most paths twice
 
     def key(self, path: str) -> Key | None:
-        hit = self.g.blob_at(self.tree, path)
-        if hit is None:
-            return None
-        return ("tree", path) if hit[0] == "tree" else hit[0]
+        hit = self.keys.get(path, self)
+        if hit is self:
+            found = self.g.blob_at(self.tree, path)
+            hit = None if found is None else ("tree", path) if found[0] == "tree" else found[0]
+            self.keys[path] = hit
+        return cast("Key | None", hit)
 
     def read(self, path: str, key: Key) -> bytes:
         return self.g.read(cast("pygit2.Oid", key))  # key() gave the blob id

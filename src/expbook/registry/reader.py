@@ -37,6 +37,8 @@ class RepoReader:
         self.cache_dir = snapshot.dvc_cache_dir(self.root)
         self.dirty = False
         self.memo: dict = {}
+        # ids of snapshot dicts a row holds (rows._own); the snapshots keep them alive
+        self.handed_out: set[int] = set()
 
     def any_in_cache(self, objects: list[str]) -> bool:
         """Whether any of `objects` (paths relative to the DVC cache dir) is there."""

@@ -355,14 +355,24 @@ def _row(
         message=data.get("message", ""),
         branches=list(branches),
         git_tags=list(git_tags),
-        params=dict(data["params"]),
-        metrics=dict(metrics),
+        params=_own(c, data["params"]),
+        metrics=_own(c, metrics),
         outs=outs,
         notes=list(note.get("notes", [])),
         tags=list(note.get("tags", [])),
         sweep=sweep,
-        errors=dict(errors),
+        errors=_own(c, errors),
     )
+
+
+def _own(c: _col.RepoReader, values: dict) -> dict:
+    """`values` for one row: the snapshot's dict itself the first time (no copy of 100k
+    params dicts on a cold read), a copy when another row got it already (snapshots with
+    identical files share their dicts), so no row changes another."""
+    if id(values) in c.handed_out:
+        return dict(values)
+    c.handed_out.add(id(values))
+    return values
 
 
 def _resolve_baseline(

@@ -32,12 +32,31 @@ if TYPE_CHECKING:
     from expbook.registry.files import Files, Key
 
 
-def _flat_params(path: str, load: Callable[[], bytes]) -> dict:
-    return flatten(load_bytes(path, load()))
+def _params_of(path: str, load: Callable[[], bytes], keys: list[str] | None) -> dict:
+    """The tracked params of a params file, keyed `path:a.b` as the registry names them."""
+    flat = select_params(flatten(load_bytes(path, load())), keys)
+    return {sys.intern(f"{path}:{name}"): val for name, val in flat.items()}
 
 
-def _flat_metrics(path: str, load: Callable[[], bytes]) -> dict:
-    return flatten(extract_metrics(load_bytes(path, load())) or {})
+def _metrics_of(path: str, load: Callable[[], bytes]) -> dict:
+    """The numbers/strings of a metrics file, keyed `path:a.b`."""
+    flat = flatten(extract_metrics(load_bytes(path, load())) or {})
+    return {sys.intern(f"{path}:{name}"): val for name, val in flat.items()}
+
+
+def _lock_of(path: str, data: bytes) -> tuple[dict, dict]:
+    """(parse_lock(), the snapshot's `outs` of it)."""
+    locks = parse_lock(path, data)
+    outs = {
+        out: {
+            "hash": f"md5:{o['md5']}" if o["md5"] else None,
+            "size": o["size"],
+            # relative to the cache dir: cached snapshots survive a moved cache/repo
+            "cache": _rel_cache_path(o["md5"], o["legacy"]) if o["md5"] else None,
+        }
+        for out, o in locks.items()
+    }
+    return locks, outs
 
 
 def _memo(memo: dict, key: Hashable, fn: Callable[..., Any]) -> tuple[str, Any]:
@@ -51,10 +70,31 @@ def _memo(memo: dict, key: Hashable, fn: Callable[..., Any]) -> tuple[str, Any]:
     return hit
 
 
+class _Merged:
+    """Dicts merged from per-file parts without copying the common single part: the parts
+    are memoised and shared between snapshots, so they are never changed in place."""
+
+    def __init__(self) -> None:
+        self.value: dict = {}
+        self.owned = True
+
+    def add(self, part: dict) -> None:
+        if not self.value:
+            self.value, self.owned = part, False
+        elif part:
+            if not self.owned:
+                self.value, self.owned = dict(self.value), True
+            self.value.update(part)
+
+    def set(self, key: str, val: Any) -> None:
+        self.add({key: val})
+
+
 def read_snapshot(reader: Files, dvcyamls: list[str], cache_dir: str, memo: dict) -> dict:
     """Params, metrics, outs and per-file errors of one commit (or the workspace).
 
-    `memo` maps file keys (blob ids) to parse results so identical files parse once.
+    `memo` maps file keys (blob ids) to parse results so identical files parse once; the
+    returned dicts may be shared with other snapshots read with the same memo (read-only).
     Returns {"params", "metrics", "outs", "errors", "unreadable", "missing", "metric_files"};
     `unreadable` lists the files of `errors` that exist but do not parse, `missing` the cache
     objects (relative to the cache dir) that were absent (re-read when they appear).
@@ -62,7 +102,8 @@ def read_snapshot(reader: Files, dvcyamls: list[str], cache_dir: str, memo: dict
     errors: dict[str, str] = {}
     unreadable: list[str] = []  # files that exist but cannot be parsed: the row's status is error
     parsed: list[dict] = []
-    locks: dict[str, dict] = {}
+    locks = _Merged()
+    outs = _Merged()
     tracked: dict[str, dict] = {}
     for path in dvcyamls:
         key = reader.key(path)
@@ -88,47 +129,48 @@ def read_snapshot(reader: Files, dvcyamls: list[str], cache_dir: str, memo: dict
             state, value = _memo(
                 memo,
                 ("dvc.lock", lock, lkey),
-                lambda lock=lock, lkey=lkey: parse_lock(lock, reader.read(lock, lkey)),
+                lambda lock=lock, lkey=lkey: _lock_of(lock, reader.read(lock, lkey)),
             )
             if state == "error":
                 errors[lock] = value
                 unreadable.append(lock)
             else:
-                locks.update(value)
-    spec = merge_dvcyamls(parsed, reader.key("params.yaml") is not None)
-    cached = _CacheFiles(cache_dir, locks)
+                locks.add(value[0])
+                outs.add(value[1])
+    spec = _spec(memo, parsed, reader.key("params.yaml") is not None)
+    cached = _CacheFiles(cache_dir, locks.value)
 
-    def read(
-        path: str, kind: str, parse: Callable[[str, Callable[[], bytes]], dict]
-    ) -> dict | None:
-        """A params/metrics file parsed once per content (memo); None, with the reason in
-        `errors`, when it is absent or does not parse."""
+    def read(path: str, what: tuple, parse: Callable[[Callable[[], bytes]], dict]) -> dict | None:
+        """A params/metrics file's values parsed once per content (memo); None, with the
+        reason in `errors`, when it is absent or does not parse."""
         found = _source(reader, cached, path)
         if found[0] != "ok":
             errors[path] = found[1]
             return None
-        state, value = _memo(memo, (kind, found[1]), partial(parse, path, found[2]))
+        state, value = _memo(memo, (*what, path, found[1]), partial(parse, found[2]))
         if state == "error":
             errors[path] = value
             unreadable.append(path)
             return None
         return value
 
-    params: dict[str, Any] = {}
+    params = _Merged()
     for file, keys in spec["params"].items():
-        value = read(file, "flat", _flat_params)
-        if value is None:
-            continue
-        for name, val in select_params(value, keys).items():
-            params[sys.intern(f"{file}:{name}")] = val
+        value = read(
+            file,
+            ("params", None if keys is None else tuple(keys)),
+            partial(_params_of, file, keys=keys),
+        )
+        if value is not None:
+            params.add(value)
     # values of vars files that stages interpolated: DVC lists them as params unless the file
     # is a params file already (dvc/repo/params/show.py:_collect_vars)
     for file, values in tracked.items():
         if file not in spec["params"]:
             for name, val in flatten(values).items():
-                params[sys.intern(f"{file}:{name}")] = val
+                params.set(sys.intern(f"{file}:{name}"), val)
 
-    metrics: dict[str, Any] = {}
+    metrics = _Merged()
     for file in spec["metrics"]:
         key = reader.key(file)
         if isinstance(key, tuple) and key[0] == "tree":
@@ -142,30 +184,32 @@ def read_snapshot(reader: Files, dvcyamls: list[str], cache_dir: str, memo: dict
         else:
             paths = [file]
         for path in paths:
-            value = read(path, "metric", _flat_metrics)
-            if value is None:
-                continue
-            for name, val in value.items():
-                metrics[sys.intern(f"{path}:{name}")] = val
+            value = read(path, ("metrics",), partial(_metrics_of, path))
+            if value is not None:
+                metrics.add(value)
 
-    outs = {
-        path: {
-            "hash": f"md5:{o['md5']}" if o["md5"] else None,
-            "size": o["size"],
-            # relative to the cache dir: cached snapshots survive a moved cache/repo
-            "cache": _rel_cache_path(o["md5"], o["legacy"]) if o["md5"] else None,
-        }
-        for path, o in locks.items()
-    }
     return {
-        "params": params,
-        "metrics": metrics,
-        "outs": outs,
+        "params": params.value,
+        "metrics": metrics.value,
+        "outs": outs.value,
         "errors": errors,
         "unreadable": unreadable,
         "missing": cached.missing,
-        "metric_files": list(spec["metrics"]),
+        "metric_files": spec["metric_files"],
     }
+
+
+def _spec(memo: dict, parsed: list[dict], has_default_params: bool) -> dict:
+    """merge_dvcyamls() of the snapshot's parsed dvc.yaml files, once per distinct set (the
+    parsed values are memoised objects, so identity tells them apart)."""
+    key = ("spec", tuple(map(id, parsed)), has_default_params)
+    hit = memo.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], parsed)):
+        return hit[1]
+    spec = merge_dvcyamls(parsed, has_default_params)
+    spec["metric_files"] = list(spec["metrics"])
+    memo[key] = (tuple(parsed), spec)
+    return spec
 
 
 def _resolved(reader: Files, path: str, key: Key | None, doc: dict, memo: dict) -> tuple[str, Any]:
