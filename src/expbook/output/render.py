@@ -216,10 +216,12 @@ def to_json(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
 
 
-def to_json_records(records: Sequence[Mapping]) -> str:
-    """A JSON array of nested records (the registry's JSON rows), one per line."""
+def to_json_records(records: Iterable[Mapping]) -> str:
+    """A JSON array of nested records (the registry's JSON rows), one per line. `records` may
+    be a generator: each record is encoded and dropped (100k row dicts never live at once)."""
     dumps = json.JSONEncoder(default=str, separators=(", ", ": ")).encode
-    return "[\n" + ",\n".join(map(dumps, records)) + "\n]\n" if records else "[]\n"
+    body = ",\n".join(map(dumps, records))  # a record is never empty text ("{}" at least)
+    return "[\n" + body + "\n]\n" if body else "[]\n"
 
 
 def to_csv(rows: Sequence[Mapping], columns: Sequence[str]) -> str:

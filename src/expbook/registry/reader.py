@@ -86,9 +86,9 @@ class RepoReader:
         return snap
 
     def prefetch(self, shas: list[str]) -> None:
-        """Read many uncached commits on PARALLEL_JOBS cores (cold runs): forked children
-        each read a share and send it back marshalled through a pipe; this process reads
-        its own share meanwhile (nothing to send back)."""
+        """Read many uncached commits on PARALLEL_JOBS cores (cold runs): this process and
+        forked children take chunks of them from one queue (a pipe of chunk numbers: a busy
+        core takes fewer), the children send theirs back marshalled through a pipe."""
         todo = [sha for sha in dict.fromkeys(shas) if sha not in self.commits]
         jobs = min(PARALLEL_JOBS, os.cpu_count() or 1)
         if len(todo) < PARALLEL_MIN or jobs < 2 or not hasattr(os, "fork"):
@@ -97,24 +97,27 @@ class RepoReader:
 
         if threading.active_count() > 1:
             return  # forking a threaded process can deadlock the child on a held lock
-        size = -(-len(todo) // jobs)
-        shares = [todo[i : i + size] for i in range(0, len(todo), size)]
+        size = max(CHUNK, -(-len(todo) // MAX_CHUNKS))
+        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+        queue = _chunk_queue(len(chunks))
+        if queue is None:
+            return
         children = []
         try:
-            for share in shares[1:]:
-                child = _fork_reader(self.root, self.cache_dir, share, self.prefix)
+            for _ in range(jobs - 1):
+                child = _fork_reader((self.root, self.cache_dir, self.prefix, queue, chunks))
                 if child is not None:
                     children.append(child)
-                else:  # no process to be had: this one reads that share too
-                    shares[0] = shares[0] + share
-            for sha in shares[0]:
-                snap = read_commit(self.g, sha, self.cache_dir, self.memo, self.prefix)
-                if snap is not None:
-                    self.commits[sha] = snap
-            while children:
+            self.commits.update(
+                _drain(queue, chunks, self.g, self.cache_dir, self.memo, self.prefix)
+            )
+            # the parse results of this process's share: held by its snapshots already
+            self.memo.clear()
+            while children:  # commits a failed child took are read one by one later
                 self.commits.update(_collect(children[0]))
                 children.pop(0)
         finally:
+            os.close(queue)
             for pid, fd in children:  # interrupted: stop the others, leave no zombie
                 _stop(pid, fd)
         self.dirty = True
@@ -160,9 +163,12 @@ class RepoReader:
 
 
 # cold reads of this many commits or more use PARALLEL_JOBS processes (reading git objects
-# and parsing YAML is CPU-bound; below the threshold a pool costs more than it saves)
+# and parsing YAML is CPU-bound; below the threshold a fork costs more than it saves)
 PARALLEL_MIN = 1500
 PARALLEL_JOBS = 2
+# commits per chunk of the prefetch queue (at most MAX_CHUNKS chunks: 4 bytes each in a pipe)
+CHUNK = 250
+MAX_CHUNKS = 4000
 
 
 def project_root(start: str | os.PathLike, git_root: str) -> str:
@@ -202,12 +208,40 @@ def read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict, prefix: str = 
     return snap
 
 
-def _fork_reader(root: str, cache_dir: str, shas: list[str], prefix: str) -> tuple | None:
-    """(pid, read end of its pipe) of a forked child reading `shas`, None if fork failed.
+def _chunk_queue(count: int) -> int | None:
+    """The read end of a pipe holding the numbers 0..count-1 (4 bytes each, written at once,
+    so every 4-byte read takes one whole number), None when no pipe is to be had."""
+    try:
+        rfd, wfd = os.pipe()
+    except OSError:
+        return None
+    try:
+        os.write(wfd, b"".join(i.to_bytes(4, "little") for i in range(count)))
+    finally:
+        os.close(wfd)
+    return rfd
 
-    The child writes read_chunk()'s result marshalled (pickled if marshal cannot write a
-    value, e.g. a YAML date) and exits at once: no atexit hooks, no flushing of the parent's
-    buffers, default signal handling (Ctrl-C or SIGTERM end it quietly)."""
+
+def _drain(
+    queue: int, chunks: list[list[str]], g: GitRepo, cache_dir: str, memo: dict, prefix: str
+) -> dict[str, dict]:
+    """Snapshots of the chunks taken from `queue` until it is empty."""
+    out: dict[str, dict] = {}
+    while len(took := os.read(queue, 4)) == 4:
+        for sha in chunks[int.from_bytes(took, "little")]:
+            snap = read_commit(g, sha, cache_dir, memo, prefix)
+            if snap is not None:
+                out[sha] = snap
+    return out
+
+
+def _fork_reader(args: tuple) -> tuple | None:
+    """(pid, read end of its pipe) of a forked child running read_chunk(args), None if fork
+    failed.
+
+    The child writes the result marshalled (pickled if marshal cannot write a value, e.g. a
+    YAML date) and exits at once: no atexit hooks, no flushing of the parent's buffers,
+    default signal handling (Ctrl-C or SIGTERM end it quietly)."""
     import signal
 
     try:
@@ -231,7 +265,7 @@ def _fork_reader(root: str, cache_dir: str, shas: list[str], prefix: str) -> tup
         import gc
 
         gc.disable()  # short-lived, builds no cycles: collections would be wasted time
-        out = read_chunk((root, cache_dir, shas, prefix))
+        out = read_chunk(args)
         try:
             import marshal
 
@@ -277,17 +311,10 @@ def _stop(pid: int, fd: int) -> None:
         os.close(fd)
 
 
-def read_chunk(args: tuple[str, str, list[str], str]) -> dict[str, dict]:
-    """A forked reader's work: its commits, with a fresh repository handle."""
-    root, cache_dir, shas, prefix = args
-    g = GitRepo(root)
-    memo: dict[Any, Any] = {}
-    out: dict[str, dict] = {}
-    for sha in shas:
-        snap = read_commit(g, sha, cache_dir, memo, prefix)
-        if snap is not None:
-            out[sha] = snap
-    return out
+def read_chunk(args: tuple) -> dict[str, dict]:
+    """A forked reader's work: chunks from the queue, with a fresh repository handle."""
+    root, cache_dir, prefix, queue, chunks = args
+    return _drain(queue, chunks, GitRepo(root), cache_dir, {}, prefix)
 
 
 def all_commits(c: RepoReader, starts: list[str]) -> list[str]:

@@ -263,7 +263,7 @@ def render_output(
 
         if fmt == "json" and spec == TableSpec():
             # every row as it is: no flat rows or columns to build (~1 s at 100k)
-            return out.to_json_records([e.to_dict() for e in experiments]), len(experiments)
+            return out.to_json_records(e.to_dict() for e in experiments), len(experiments)
         rows, cols, chosen = build_with_experiments(experiments, spec)
         if fmt == "json":
             narrowed = bool(spec.columns or spec.drop or spec.only_changed)
