@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import dvc, sh
+from conftest import commit_all, dvc, git_init, sh
 from test_sweep_support import exp_refs, run_cli, tiny_repo
 
 pytestmark = pytest.mark.slow
@@ -120,3 +120,27 @@ def test_kill_9_of_one_trial_marks_it_failed_and_the_sweep_goes_on(tmp_path, tmp
     assert status == {"k-001": "success", "k-002": "failed", "k-003": "success"}
     assert sorted(exp_refs(repo)) == ["k-001", "k-003"]
     assert_clean(repo)
+
+
+@pytest.mark.parametrize("dir_left", [True, False], ids=["dir-left", "dir-gone"])
+def test_a_worktree_locked_by_a_killed_worktree_add_is_removed(tmp_path, dir_left):
+    """Issue 12: a worker killed inside `git worktree add` (Ctrl-C now kills workers that are
+    still setting up) leaves the entry locked "initializing", which `git worktree prune` keeps
+    and `git worktree remove --force` refuses; the next cleanup removes it all the same."""
+    from expbook.sweep import workspace
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git_init(repo)
+    (repo / "a.txt").write_text("a\n")
+    commit_all(repo, "one file")
+    ws = workspace.ws_root(repo) / "ws-0"
+    ws.parent.mkdir(parents=True)
+    sh("git", "worktree", "add", "--detach", "-q", str(ws), "HEAD", cwd=repo)
+    (repo / ".git/worktrees/ws-0/locked").write_text("initializing")
+    if not dir_left:
+        sh("rm", "-rf", str(ws))
+    assert "locked" in sh("git", "worktree", "list", cwd=repo).stdout
+    assert workspace.clean_stale(repo) == ["ws-0"]
+    assert len(sh("git", "worktree", "list", cwd=repo).stdout.splitlines()) == 1
+    assert not ws.exists() and not (repo / ".git/worktrees/ws-0").exists()
