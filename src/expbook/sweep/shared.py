@@ -169,7 +169,11 @@ class Publisher:
             self._run(sys.executable, "-m", "dvc", "exp", "push", self.remote, *self.pending, *flag)
             sync.push_notes(self.repo, self.remote)
             self.pending = []
-        self._run("git", "push", "-q", "-f", self.remote, f"{self.state_ref}:{self.state_ref}")
+        from expbook.registry.gitrepo import run_git
+
+        run_git(
+            "push", "-q", "-f", self.remote, f"{self.state_ref}:{self.state_ref}", cwd=self.repo
+        )
 
     def try_publish(self, names: list[str]) -> str | None:
         """`publish`, or the warning to show when the remote cannot be reached (retried)."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from expbook.errors import ExpbookError
-from expbook.registry.gitrepo import run_git
+from expbook.registry.gitrepo import open_repository, run_git
 from expbook.sweep import state, workspace
 from expbook.sweep.record import SweepNote, TrialResult, TrialTask
 from expbook.sweep.runner import Handle
@@ -269,7 +269,7 @@ class RayBackend:
             return
         import pygit2
 
-        g = pygit2.Repository(self.repo)
+        g = open_repository(self.repo)
         lines: list[str] = []
         sweeps: dict[str, SweepNote] = {}
         for r in ok:
