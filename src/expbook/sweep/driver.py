@@ -384,11 +384,14 @@ def run_sweep(
     backend_factory: BackendFactory | None = None,
     progress: Progress | None = None,
     on_best: BestWatcher | None = None,
-    **shared: Any,
+    storage: str | None = None,
+    git_remote: str | None = None,
+    heartbeat: int = 10,
 ) -> SweepResult:
     """Run (or resume) a sweep in `repo`; every finished trial is a DVC experiment ref.
 
     `on_best`: a `expbook.lifecycle.alerts.BestWatch` told of each finished trial.
     `storage=URL` (with `git_remote`, `heartbeat`) joins a study shared with other workers.
     """
-    return Driver(spec, repo, backend_factory, progress, on_best, **shared).run()
+    driver = Driver(spec, repo, backend_factory, progress, on_best, storage, git_remote, heartbeat)
+    return driver.run()

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.sweep.spec import Spec, qualify
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+
+    from expbook.sweep.shared import SharedStudy
 
 
 def _quiet() -> None:
@@ -23,15 +29,15 @@ class Search:
     """Wraps one optuna study (in memory, or shared through `shared`: see sweep.shared);
     configs are dicts of spec key -> value."""
 
-    def __init__(self, spec: Spec, shared: Any = None) -> None:
+    def __init__(self, spec: Spec, shared: SharedStudy | None = None) -> None:
         self.spec = spec
         self.shared = shared  # a SharedStudy: storage, study name, heartbeat
-        self._trials: dict[int, Any] = {}  # config id -> optuna trial
+        self._trials: dict[int, optuna.trial.Trial] = {}  # config id -> its optuna trial
         self._reported: dict[int, set[int]] = {}
         if spec.method == "grid" and spec.prune == "none" and shared is None:
             # a plain grid asks nothing of a sampler or pruner: no optuna (~0.7 s of start-up)
-            self.study: Any = None
-            self.distributions: dict[str, Any] = {}
+            self.study: optuna.Study | None = None
+            self.distributions: dict[str, BaseDistribution] = {}
             self._grid: list[dict[str, Any]] | None = self.grid()
             self._grid_total = len(self._grid)
             return
@@ -74,9 +80,8 @@ class Search:
             self.study = shared.open(kw, self._grid)
             self._grid = [] if self._grid is not None else None  # enqueued in the study
 
-    def _distributions(self) -> dict[str, Any]:
+    def _distributions(self) -> dict[str, BaseDistribution]:
         from optuna.distributions import (
-            BaseDistribution,
             CategoricalDistribution,
             FloatDistribution,
             IntDistribution,
@@ -146,6 +151,7 @@ class Search:
     def ask(self, config_id: int, skip: set[str] | None = None) -> dict[str, Any] | None:
         """The next config to run (None when a grid is exhausted); `skip` = configs done already."""
         if self.shared is not None:
+            assert self.study is not None  # a shared study is opened in __init__
             trial = self.shared.ask(self.study, self.distributions, busy=bool(self._trials))
             if trial is None:
                 return None
@@ -164,6 +170,7 @@ class Search:
                 break
             else:
                 return None
+        assert self.study is not None
         trial = self.study.ask(self.distributions)
         self._trials[config_id] = trial
         return dict(trial.params)
@@ -189,6 +196,7 @@ class Search:
 
         if self.shared is not None:
             self.shared.done(trial)
+        assert self.study is not None  # a config with an optuna trial came from the study
         finite = [v for v in values or [] if v is not None and math.isfinite(v)]
         if status == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -149,7 +150,7 @@ class Publisher:
         self.repo, self.remote, self.state_ref = repo, remote, state_ref
         self.pending: list[str] = []  # trials not pushed yet (a failed push is tried again)
 
-    def _run(self, *args: str, check: bool = True) -> Any:
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         from expbook.proc import run
 
         proc = run(list(args), cwd=self.repo)

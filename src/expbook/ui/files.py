@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from expbook.errors import NotFoundError
 from expbook.registry.snapshot import dvc_cache_dir
 
 if TYPE_CHECKING:
+    import pygit2
+
     from expbook.registry import Experiment
 
 IMAGE_TYPES = {
@@ -51,7 +53,7 @@ def clean_path(path: str) -> str:
     return posixpath.normpath(path)
 
 
-def _git(root: str) -> Any:
+def _git(root: str) -> pygit2.Repository:
     from expbook.registry.gitrepo import open_repository
 
     return open_repository(root)
@@ -69,7 +71,8 @@ def read_git(root: str, rev: str, path: str) -> bytes | None:
         return None
     if entry.filemode == SYMLINK_MODE or entry.type_str != "blob":
         return None
-    return repo[entry.id].data
+    blob = repo[entry.id]
+    return blob.data if isinstance(blob, pygit2.Blob) else None
 
 
 def read_workspace(root: str, path: str) -> bytes | None:
@@ -158,10 +161,12 @@ def list_media(root: str, exp: Experiment) -> list[dict[str, str]]:
         while stack and len(found) < MAX_FILES:
             prefix, sub = stack.pop()
             for entry in sub:
-                path = prefix + entry.name
+                path = prefix + (entry.name or "")
                 if entry.type_str == "tree":
                     if entry.name not in SKIP_DIRS and not (not prefix and entry.name in DOC_DIRS):
-                        stack.append((path + "/", repo[entry.id]))
+                        child = repo[entry.id]
+                        if isinstance(child, pygit2.Tree):
+                            stack.append((path + "/", child))
                 elif entry.filemode != SYMLINK_MODE:
                     consider(path, "git")
     for path, out in sorted((exp.outs or {}).items()):

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError
 from expbook.registry.gitrepo import open_repository, run_git
@@ -25,6 +25,9 @@ from expbook.sweep.record import SweepNote, TrialResult, TrialTask
 from expbook.sweep.runner import Handle
 from expbook.sweep.trial import trial_note
 from expbook.sweep.workspace import git
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
 
 BASELINE_PREFIX = "refs/expbook/baselines/"  # where Ray nodes fetch the baseline commit from
 
@@ -80,10 +83,11 @@ class RayBackend:
         self.slots, self.logs = slots, logs
         self.address, self.git_remote = address, git_remote
         self.cpus, self.gpus, self.max_retries = num_cpus_per_trial, num_gpus_per_trial, max_retries
-        self._pending: dict[Any, Handle] = {}  # ObjectRef -> handle
+        self._pending: dict[ObjectRef[TrialResult], Handle] = {}
         self._tasks: dict[int, TrialTask] = {}
         self._curves: dict[int, list[tuple[int, float]]] = {}
         self._curves_at = 0.0
+        # a ProgressBoard actor; Any: ray's stubs do not type actor method calls
         self._board: Any = None
         self._started_ray = False
 
