@@ -7,24 +7,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, TypedDict
 
-from expbook.sweep.record import TrialRecord
+from expbook.sweep.record import RankedConfig, TrialRecord
 from expbook.sweep.spec import Metric, params_hash
 
 _ORDER = {"success": 0, "pruned": 1, "failed": 2}
-
-
-class RankedConfig(TypedDict):
-    """One config of a sweep with its runs (one per seed), as `sweep status/best` show it."""
-
-    config: dict[str, Any]
-    values: list[float | None]  # per metric: the mean over the runs of `status`
-    status: str  # pruned if any run was, else success if any run was, else failed
-    trials: list[str]  # run names, by number
-    revs: list[str]
-    seeds: int  # how many runs
-    error: str | None  # the first run's error
 
 
 def _mean(values: list[float | None]) -> float | None:

@@ -1,5 +1,6 @@
-"""One sweep trial's record (`TrialRecord`) and the dicts that carry a trial to a worker and back
-(`TrialTask`, `TrialResult`) and into its expbook note (`SweepNote`).
+"""One sweep trial's record (`TrialRecord`), the dicts that carry a trial to a worker and back
+(`TrialTask`, `TrialResult`) and into its expbook note (`SweepNote`), and a config's runs
+ranked together (`RankedConfig`, made by expbook.sweep.ranking).
 
 The driver keeps one record per run; the sweep state (expbook.sweep.state) stores `to_json()` of
 each and `from_json()` reads them back, also from states written before this type existed: the
@@ -66,6 +67,18 @@ class TrialResult(TypedDict, total=False):
     timing: dict[str, float]  # seconds per phase (prepare, reproduce, metrics, commit, send)
     node: str  # Ray: the host that ran it
     bundle: bytes  # Ray without a git remote: the exp commit as a git bundle
+
+
+class RankedConfig(TypedDict):
+    """One config of a sweep with its runs (one per seed), as `sweep status/best` show it."""
+
+    config: dict[str, Any]
+    values: list[float | None]  # per metric: the mean over the runs of `status`
+    status: str  # pruned if any run was, else success if any run was, else failed
+    trials: list[str]  # run names, by number
+    revs: list[str]
+    seeds: int  # how many runs
+    error: str | None  # the first run's error
 
 
 # key -> the JSON types a stored value may have (checked on load: an error names the key)

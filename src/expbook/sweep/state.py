@@ -10,15 +10,12 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from expbook.errors import NotFoundError
 from expbook.registry.gitrepo import open_repository, signature
 from expbook.share.sync import SWEEPS_PREFIX as STATE_PREFIX
-from expbook.sweep.record import SweepNote, TrialRecord
-
-if TYPE_CHECKING:
-    from expbook.sweep.ranking import RankedConfig
+from expbook.sweep.record import RankedConfig, SweepNote, TrialRecord
 
 STATE_FILE = "state.json"
 

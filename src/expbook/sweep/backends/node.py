@@ -27,8 +27,6 @@ from expbook.sweep.workspace import git
 if TYPE_CHECKING:
     from ray.actor import ActorHandle
 
-    from expbook.sweep.backends.ray import ProgressBoard
-
 MAX_SLOTS = 256
 
 
@@ -119,8 +117,8 @@ class _Reporter(threading.Thread):
     the driver asks this trial to stop (pruning across nodes)."""
 
     def __init__(
-        self, board: ActorHandle[ProgressBoard], number: int, ws: Path, key: str, prune_file: Path
-    ) -> None:
+        self, board: ActorHandle[Any], number: int, ws: Path, key: str, prune_file: Path
+    ) -> None:  # board: the driver's backends.ray.ProgressBoard
         super().__init__(daemon=True)
         self.board, self.number, self.ws, self.key = board, number, ws, key
         self.prune_file = prune_file
@@ -146,7 +144,7 @@ class _Reporter(threading.Thread):
 
 
 def run_task(
-    source: dict[str, Any], task: TrialTask, board: ActorHandle[ProgressBoard] | None = None
+    source: dict[str, Any], task: TrialTask, board: ActorHandle[Any] | None = None
 ) -> TrialResult:
     """The Ray task: run one trial and send its results to the remotes; never raises."""
     from expbook.sweep.trial import run_trial
