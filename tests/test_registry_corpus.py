@@ -449,6 +449,21 @@ def test_rows_and_values_equal_dvc_exp_show_all_commits(corpus, layout):
         assert row.status in ("success", "error"), (layout, row.name)
 
 
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_batched_parallel_read_equals_commit_by_commit(corpus, layout, monkeypatch):
+    """The cold read's forked, batched path (chunks of 2 commits: the first of each shows what
+    the other's files are, which are then read and parsed ahead) gives the same rows as
+    reading commit by commit, on every layout (templated, metrics dirs, sub-projects...)."""
+    from expbook.registry import reader
+
+    path = corpus[layout]
+    monkeypatch.setenv("EXPBOOK_NO_CACHE", "1")
+    serial = registry.collect(path, all_commits=True)
+    monkeypatch.setattr(reader, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(reader, "CHUNK", 2)
+    assert registry.collect(path, all_commits=True) == serial
+
+
 def test_templated_names_and_keys(corpus):
     """What the issue saw missing: stage metrics of foreach/matrix stages, vars-file params."""
     rows = {r.name: r for r in registry.collect(corpus["matrix_stage"])}

@@ -11,11 +11,12 @@ import os
 import posixpath
 import time
 from functools import cached_property
+from itertools import islice
 from typing import Any
 
 from expbook.errors import NotFoundError
 from expbook.registry import cache as _cache
-from expbook.registry import dvcstate, snapshot
+from expbook.registry import dvcstate, forked, snapshot
 from expbook.registry.gitrepo import RACY_NS, GitRepo
 from expbook.registry.notes import NOTES_REF
 
@@ -99,13 +100,15 @@ class RepoReader:
             return  # forking a threaded process can deadlock the child on a held lock
         size = max(CHUNK, -(-len(todo) // MAX_CHUNKS))
         chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-        queue = _chunk_queue(len(chunks))
+        queue = forked.chunk_queue(len(chunks))
         if queue is None:
             return
         children = []
         try:
             for _ in range(jobs - 1):
-                child = _fork_reader((self.root, self.cache_dir, self.prefix, queue, chunks))
+                child = forked.fork_reader(
+                    read_chunk, (self.root, self.cache_dir, self.prefix, queue, chunks)
+                )
                 if child is not None:
                     children.append(child)
             self.commits.update(
@@ -114,12 +117,12 @@ class RepoReader:
             # the parse results of this process's share: held by its snapshots already
             self.memo.clear()
             while children:  # commits a failed child took are read one by one later
-                self.commits.update(_collect(children[0]))
+                self.commits.update(forked.collect(children[0]))
                 children.pop(0)
         finally:
             os.close(queue)
             for pid, fd in children:  # interrupted: stop the others, leave no zombie
-                _stop(pid, fd)
+                forked.stop(pid, fd)
         self.dirty = True
 
     def workspace_data(self, head: str | None) -> dict:
@@ -183,15 +186,15 @@ def project_root(start: str | os.PathLike, git_root: str) -> str:
     return git_root
 
 
-def read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict, prefix: str = "") -> dict | None:
-    try:
-        commit = g.commit(sha)
-    except NotFoundError:
-        return None
-    tree: Any = commit.tree
-    if prefix:  # a sub-project: its folder of the commit
-        hit = g.blob_at(tree, prefix)
-        tree = g.repo[hit[1]] if hit and hit[0] == "tree" else None
+def read_commit(
+    g: GitRepo, sha: str, cache_dir: str, memo: dict, prefix: str = "", commit: Any = None
+) -> dict | None:
+    if commit is None:
+        try:
+            commit = g.commit(sha)
+        except NotFoundError:
+            return None
+    tree = project_tree(g, commit, prefix)
     if tree is None:  # the commit predates the sub-project: nothing of it to read
         snap = snapshot.read_snapshot(snapshot.NoFiles(), [], cache_dir, memo)
         dvcyamls = []
@@ -208,18 +211,14 @@ def read_commit(g: GitRepo, sha: str, cache_dir: str, memo: dict, prefix: str = 
     return snap
 
 
-def _chunk_queue(count: int) -> int | None:
-    """The read end of a pipe holding the numbers 0..count-1 (4 bytes each, written at once,
-    so every 4-byte read takes one whole number), None when no pipe is to be had."""
-    try:
-        rfd, wfd = os.pipe()
-    except OSError:
-        return None
-    try:
-        os.write(wfd, b"".join(i.to_bytes(4, "little") for i in range(count)))
-    finally:
-        os.close(wfd)
-    return rfd
+def project_tree(g: GitRepo, commit: Any, prefix: str) -> Any:
+    """The tree of the DVC project in `commit`: its root tree, or the sub-project's folder
+    (None when the commit predates the sub-project)."""
+    tree = commit.tree
+    if prefix:
+        hit = g.blob_at(tree, prefix)
+        tree = g.repo[hit[1]] if hit and hit[0] == "tree" else None
+    return tree
 
 
 def _drain(
@@ -228,87 +227,54 @@ def _drain(
     """Snapshots of the chunks taken from `queue` until it is empty."""
     out: dict[str, dict] = {}
     while len(took := os.read(queue, 4)) == 4:
-        for sha in chunks[int.from_bytes(took, "little")]:
-            snap = read_commit(g, sha, cache_dir, memo, prefix)
-            if snap is not None:
-                out[sha] = snap
+        out.update(read_commits(g, chunks[int.from_bytes(took, "little")], cache_dir, memo, prefix))
     return out
 
 
-def _fork_reader(args: tuple) -> tuple | None:
-    """(pid, read end of its pipe) of a forked child running read_chunk(args), None if fork
-    failed.
+def read_commits(
+    g: GitRepo, shas: list[str], cache_dir: str, memo: dict, prefix: str = ""
+) -> dict[str, dict]:
+    """read_commit() of each of `shas`, one kind of work at a time: the first commit shows
+    which files a snapshot parses; those of the others are read from git together, then
+    parsed one kind of file after another into `memo` (snapshot.prime), then each snapshot is
+    put together from the memo. ~30% less CPU than commit by commit. A commit laid out
+    otherwise is read as usual: what it needs that is not primed is parsed on demand."""
+    import pygit2
 
-    The child writes the result marshalled (pickled if marshal cannot write a value, e.g. a
-    YAML date) and exits at once: no atexit hooks, no flushing of the parent's buffers,
-    default signal handling (Ctrl-C or SIGTERM end it quietly)."""
-    import signal
-
-    try:
-        rfd, wfd = os.pipe()
-    except OSError:
-        return None
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(rfd)
-        os.close(wfd)
-        return None
-    if pid:
-        os.close(wfd)
-        return pid, rfd
-    code = 1
-    try:  # the child
-        os.close(rfd)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        import gc
-
-        gc.disable()  # short-lived, builds no cycles: collections would be wasted time
-        out = read_chunk(args)
+    out: dict[str, dict] = {}
+    commits = []
+    for sha in shas:
         try:
-            import marshal
-
-            blob = b"m" + marshal.dumps(out)
-        except ValueError:
-            import pickle
-
-            blob = b"p" + pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
-        with open(wfd, "wb", closefd=True) as fh:
-            fh.write(blob)
-        code = 0
-    finally:
-        os._exit(code)
-
-
-def _collect(child: tuple[int, int]) -> dict[str, dict]:
-    """What a _fork_reader child sent ({} when it failed: those commits are read here)."""
-    pid, fd = child
-    with open(fd, "rb", closefd=True) as fh:
-        blob = fh.read()
-    _, status = os.waitpid(pid, 0)
-    if status != 0 or not blob:
-        return {}
-    if blob[:1] == b"m":
-        import marshal
-
-        out = marshal.loads(memoryview(blob)[1:])
-    else:
-        import pickle
-
-        out = pickle.loads(memoryview(blob)[1:])
-    return out if isinstance(out, dict) else {}
-
-
-def _stop(pid: int, fd: int) -> None:
-    import signal
-    from contextlib import suppress
-
-    with suppress(OSError):
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    with suppress(OSError):
-        os.close(fd)
+            commits.append((sha, g.commit(sha)))
+        except NotFoundError:
+            continue
+    templates: list[tuple] = []
+    rest: list[tuple[str, Any]] = []
+    for i, (sha, commit) in enumerate(commits):
+        before = len(memo)
+        snap = read_commit(g, sha, cache_dir, memo, prefix, commit)
+        if snap is not None:
+            out[sha] = snap
+        new = list(islice(reversed(memo.keys()), len(memo) - before))
+        templates = [k for k in new if k[0] in snapshot.PRIMED and type(k[-1]) is pygit2.Oid]
+        if templates:
+            rest = commits[i + 1 :]
+            break
+    jobs = []
+    for _, commit in rest:
+        tree = project_tree(g, commit, prefix)
+        if tree is not None:
+            files = snapshot.TreeReader(g, tree)
+            for key in templates:
+                oid = files.key(key[-2])  # the file's path: second to last in a memo key
+                if type(oid) is pygit2.Oid:
+                    jobs.append(((*key[:-1], oid), oid))
+    snapshot.prime(memo, g, jobs)
+    for sha, commit in rest:
+        snap = read_commit(g, sha, cache_dir, memo, prefix, commit)
+        if snap is not None:
+            out[sha] = snap
+    return out
 
 
 def read_chunk(args: tuple) -> dict[str, dict]:

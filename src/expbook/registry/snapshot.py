@@ -59,6 +59,34 @@ def _lock_of(path: str, data: bytes) -> tuple[dict, dict]:
     return locks, outs
 
 
+# what read_snapshot() memoises per blob, by the first item of the memo key: the function of
+# (key, the blob's bytes) it stores, so prime() can fill the memo ahead for many commits
+PRIMED: dict[str, Callable[[tuple, bytes], Any]] = {
+    "dvc.lock": lambda key, data: _lock_of(key[1], data),
+    "params": lambda key, data: _params_of(
+        key[2], lambda: data, None if key[1] is None else list(key[1])
+    ),
+    "metrics": lambda key, data: _metrics_of(key[1], lambda: data),
+}
+
+
+def prime(memo: dict, g: Any, jobs: list[tuple[tuple, Any]]) -> None:
+    """Fill `memo` for many commits: `jobs` are (memo key as read_snapshot makes it, blob id).
+    All blobs are read, then every lock file parsed, then every params file...: one kind of
+    work at a time keeps it in the CPU's caches. A failing job is left to read_snapshot."""
+    todo = [(key, oid) for key, oid in dict(jobs).items() if key not in memo]
+    try:
+        blobs = [g.read(oid) for _, oid in todo]
+    except Exception:  # a missing object: read_snapshot says so for its own commit
+        return
+    for i in sorted(range(len(todo)), key=lambda i: todo[i][0][0]):
+        key = todo[i][0]
+        try:
+            _memo(memo, key, partial(PRIMED[key[0]], key, blobs[i]))
+        except Exception:
+            continue
+
+
 def _memo(memo: dict, key: Hashable, fn: Callable[..., Any]) -> tuple[str, Any]:
     hit = memo.get(key, memo)
     if hit is memo:
