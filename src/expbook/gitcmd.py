@@ -26,7 +26,7 @@ class GitError(ExpbookError):
 
 def run_git(
     *args: str,
-    cwd: str | os.PathLike,
+    cwd: str | os.PathLike[str],
     check: bool = True,
     env: dict[str, str] | None = None,
     input: str | None = None,
@@ -55,13 +55,15 @@ def run_git(
 
 
 def git(
-    *args: str, cwd: str | os.PathLike, check: bool = True, env: dict[str, str] | None = None
+    *args: str, cwd: str | os.PathLike[str], check: bool = True, env: dict[str, str] | None = None
 ) -> str:
     """run_git()'s stdout."""
     return run_git(*args, cwd=cwd, check=check, env=env).stdout
 
 
-def remove_worktree(repo: str | os.PathLike, path: str | os.PathLike, prune: bool = True) -> None:
+def remove_worktree(
+    repo: str | os.PathLike[str], path: str | os.PathLike[str], prune: bool = True
+) -> None:
     """Remove the worktree `path` and whatever is left of its directory; best effort."""
     import shutil
 

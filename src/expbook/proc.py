@@ -47,7 +47,9 @@ def exit_code(exc: BaseException) -> int:
     return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
 
 
-def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = GRACE_SECONDS) -> None:
+def stop(
+    proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace: float = GRACE_SECONDS
+) -> None:
     """Stop `proc`'s whole process group: `sig`, then SIGKILL after `grace` seconds."""
     import subprocess
 
@@ -65,7 +67,7 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = GRACE
 
 
 @contextlib.contextmanager
-def popen(args: Sequence[str], **kwargs: Any) -> Iterator[subprocess.Popen]:
+def popen(args: Sequence[str], **kwargs: Any) -> Iterator[subprocess.Popen[Any]]:
     """`subprocess.Popen(args)` in a new process group, stopped (group and all) when the block
     raises, is interrupted or terminated; the block's own exception goes on afterwards."""
     import subprocess
@@ -84,14 +86,14 @@ def popen(args: Sequence[str], **kwargs: Any) -> Iterator[subprocess.Popen]:
 def run(
     args: Sequence[str],
     *,
-    cwd: str | os.PathLike | None = None,
+    cwd: str | os.PathLike[str] | None = None,
     env: dict[str, str] | None = None,
     capture: bool = True,
     text: bool = True,
     input: str | bytes | None = None,
     timeout: float | None = None,
     **kwargs: Any,
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[Any]:
     """Like `subprocess.run(args, capture_output=capture, text=text)`, the child in its own
     process group, which is stopped on Ctrl-C, SIGTERM or `timeout` (TimeoutExpired)."""
     import subprocess

@@ -179,7 +179,7 @@ def describe(repo: str, exp: Experiment) -> dict[str, Any]:
 
 
 def hand_over(
-    repo: str | os.PathLike, action: str, exp: Experiment, branch: str | None = None
+    repo: str | os.PathLike[str], action: str, exp: Experiment, branch: str | None = None
 ) -> str:
     """Run `dvc exp apply` / `dvc exp branch` (dvc_handover) on `exp` in `repo`; returns dvc's
     output, ExpbookError naming the command when it fails."""

@@ -35,7 +35,7 @@ class Curve:
     values: list[float] = field(default_factory=list)
     timestamps: list[int | None] = field(default_factory=list)
 
-    def summary(self, mode: str | None = None) -> dict:
+    def summary(self, mode: str | None = None) -> dict[str, Any]:
         return summarize(self, mode)
 
 
@@ -65,11 +65,11 @@ def parse_tsv(text: str, path: str = "<tsv>") -> tuple[list[int], list[float], l
     return steps, values, stamps
 
 
-def summarize(curve: Curve, mode: str | None = None) -> dict:
+def summarize(curve: Curve, mode: str | None = None) -> dict[str, Any]:
     """first/last/min/max/mean/std and the best value's step (mode max|min, guessed from the name)."""
     values = [v for v in curve.values if not math.isnan(v)]
     mode = mode or guess_mode(curve.name)
-    out: dict = {"metric": curve.name, "steps": len(curve.values), "mode": mode}
+    out: dict[str, Any] = {"metric": curve.name, "steps": len(curve.values), "mode": mode}
     if not values:
         return {
             **out,
@@ -132,7 +132,7 @@ def _workspace_tsvs(repo_path: str) -> Iterator[tuple[str, bytes]]:
                     yield rel, (Path(dirpath) / name).read_bytes()
 
 
-def read_curves(repo: str | os.PathLike = ".", rev: str = "workspace") -> dict[str, Curve]:
+def read_curves(repo: str | os.PathLike[str] = ".", rev: str = "workspace") -> dict[str, Curve]:
     """Every dvclive step curve of a commit (or the workspace), keyed by metric name."""
     repo = os.fspath(repo)
     found = _workspace_tsvs(repo) if rev == "workspace" else _git_tsvs(repo, rev)
@@ -174,7 +174,7 @@ def not_in_cache_hint(exp: Experiment) -> str:
     )
 
 
-def read_file_at(repo: str | os.PathLike, rev: str, path: str) -> bytes | None:
+def read_file_at(repo: str | os.PathLike[str], rev: str, path: str) -> bytes | None:
     """A file's bytes at a commit (or in the workspace); None when it is not there."""
     repo = os.fspath(repo)
     if rev == "workspace":
@@ -189,7 +189,7 @@ def read_file_at(repo: str | os.PathLike, rev: str, path: str) -> bytes | None:
     return obj.read_raw() if obj.type_str == "blob" else None
 
 
-def exists_at(repo: str | os.PathLike, rev: str, path: str) -> bool:
+def exists_at(repo: str | os.PathLike[str], rev: str, path: str) -> bool:
     """Whether a file or directory is committed at `rev` (or present in the workspace)."""
     repo = os.fspath(repo)
     if rev == "workspace":
@@ -202,7 +202,7 @@ def exists_at(repo: str | os.PathLike, rev: str, path: str) -> bool:
 
 
 def metric_series(
-    repo: str | os.PathLike, experiments: Iterable[Experiment], metric: str
+    repo: str | os.PathLike[str], experiments: Iterable[Experiment], metric: str
 ) -> list[tuple[str, Curve]]:
     """(experiment name, its `metric` curve) for each experiment; `metric` may be a suffix."""
     series = []

@@ -130,7 +130,7 @@ def export_mlflow(
             for k, v in sorted(exp.params.items())
             if mlflow_key(params[k]) not in have  # params are immutable in MLflow
         ]
-        points: list = []
+        points: list[Metric] = []
         for key, value in sorted(exp.metrics.items()):
             number = metric_number(value)
             if number is not None:

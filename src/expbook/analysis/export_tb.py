@@ -68,7 +68,7 @@ def run_dirs(names: Sequence[str], out_dir: Path) -> list[Path]:
 
 
 def export_tensorboard(
-    items: Sequence[tuple[Experiment, Mapping[str, Curve]]], out_dir: str | os.PathLike
+    items: Sequence[tuple[Experiment, Mapping[str, Curve]]], out_dir: str | os.PathLike[str]
 ) -> list[Path]:
     """Write one TensorBoard run per (registry Experiment, curves); returns the run dirs."""
     summary_writer, hparams = _writer_class()

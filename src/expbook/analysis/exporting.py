@@ -61,7 +61,7 @@ def safe_filename(name: str) -> str:
 
 def export_curves(
     items: Sequence[tuple[str, Mapping[str, Curve]]],
-    out_dir: str | os.PathLike,
+    out_dir: str | os.PathLike[str],
     *,
     force: bool = False,
 ) -> list[Path]:

@@ -50,7 +50,7 @@ def mean_curve(curves: Sequence[Curve]) -> tuple[list[int], list[float], list[fl
 
 
 def group_curves(
-    repo: str | os.PathLike, groups: Iterable[tuple[str, Sequence[str]]], metric: str
+    repo: str | os.PathLike[str], groups: Iterable[tuple[str, Sequence[str]]], metric: str
 ) -> list[tuple[str, list[Curve]]]:
     """(label, curves) for (label, revs) pairs: each rev's dvclive step curve named `metric`.
 
@@ -117,7 +117,7 @@ def render_group_plot(
 def plot_group_curves(
     metric: str,
     groups: Sequence[tuple[str, Sequence[Curve]]] | Mapping[str, Sequence[Curve]],
-    output: str | os.PathLike,
+    output: str | os.PathLike[str],
     title: str | None = None,
     *,
     force: bool = False,
@@ -131,7 +131,7 @@ def plot_group_curves(
 
 
 def seed_group_series(
-    repo: str | os.PathLike,
+    repo: str | os.PathLike[str],
     experiments: Sequence[Experiment],
     metric: str,
     group_by: str | Sequence[str] | None,

@@ -61,7 +61,7 @@ def render_plot(metric: str, series: Sequence[tuple[str, Curve]], fmt: str) -> b
     ).encode()
 
 
-def plot_format(output: str | os.PathLike, formats: dict[str, str]) -> str:
+def plot_format(output: str | os.PathLike[str], formats: dict[str, str]) -> str:
     """The format `output`'s extension names; ExpbookError listing the known ones otherwise."""
     ext = Path(output).suffix.lower()
     if ext not in formats:
@@ -74,7 +74,7 @@ def plot_format(output: str | os.PathLike, formats: dict[str, str]) -> str:
 def plot_curves(
     metric: str,
     series: Sequence[tuple[str, Curve]],
-    output: str | os.PathLike,
+    output: str | os.PathLike[str],
     *,
     force: bool = False,
 ) -> Path:

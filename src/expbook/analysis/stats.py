@@ -94,7 +94,7 @@ def is_seed_key(key: str, seed_keys: Iterable[str] = DEFAULT_SEED_KEYS) -> bool:
     return any(fnmatch.fnmatchcase(key, pat) for pat in seed_keys)
 
 
-def differing_params(rows: Sequence[Mapping], param_keys: Iterable[str]) -> list[str]:
+def differing_params(rows: Sequence[Mapping[str, Any]], param_keys: Iterable[str]) -> list[str]:
     """The params (in `param_keys` order) whose value is not the same in every row."""
     out = []
     for key in param_keys:
@@ -117,11 +117,12 @@ def _label(keys: Sequence[str], values: Sequence[Any]) -> str:
 class Grouping:
     keys: list[str]  # the params that define groups
     seed_keys: list[str]  # the seed params found
-    groups: list[tuple[str, dict[str, Any], list[Mapping]]]  # (label, params, rows), sorted
+    # (label, params, rows), sorted
+    groups: list[tuple[str, dict[str, Any], list[Mapping[str, Any]]]]
 
 
 def _key_spaces(
-    rows: Sequence[Mapping], param_keys: list[str], metric_keys: Iterable[str] | None
+    rows: Sequence[Mapping[str, Any]], param_keys: list[str], metric_keys: Iterable[str] | None
 ) -> tuple[list[str], dict[str, list[str]]]:
     """(every column, {"params": ..., "metrics": ...}) for resolving `params.`/`metrics.` keys;
     without `metric_keys` every column that is not a param counts as a metric."""
@@ -135,7 +136,7 @@ def _key_spaces(
 
 
 def group_rows(
-    rows: Sequence[Mapping],
+    rows: Sequence[Mapping[str, Any]],
     param_keys: Iterable[str],
     *,
     group_by: Sequence[str] | None = None,
@@ -153,7 +154,7 @@ def group_rows(
         keys = [resolve_key(k, param_keys or columns, spaces) for k in group_by]
     else:
         keys = [k for k in differing_params(rows, param_keys) if k not in seeds]
-    buckets: dict[tuple, tuple[str, dict[str, Any], list[Mapping]]] = {}
+    buckets: dict[tuple[Any, ...], tuple[str, dict[str, Any], list[Mapping[str, Any]]]] = {}
     for row in rows:
         values = tuple(_hashable(row.get(k)) for k in keys)
         if values not in buckets:
@@ -173,7 +174,7 @@ def group_rows(
 
 
 def group_stats(
-    rows: Sequence[Mapping],
+    rows: Sequence[Mapping[str, Any]],
     metric: str,
     param_keys: Iterable[str],
     *,
@@ -230,7 +231,7 @@ def group_stats(
 
 def _find_baseline(
     groups: list[GroupStats],
-    rows: Sequence[Mapping],
+    rows: Sequence[Mapping[str, Any]],
     keys: Sequence[str],
     baseline: str | None,
     param_keys: Sequence[str],
@@ -332,7 +333,7 @@ class Ranking:
 
 
 def best_by_group(
-    rows: Sequence[Mapping],
+    rows: Sequence[Mapping[str, Any]],
     metric: str,
     param_keys: Iterable[str],
     *,
@@ -370,7 +371,7 @@ def best_by_group(
 
 def rows_of(
     experiments: Iterable[Any], statuses: Iterable[str] | None = ("success",)
-) -> tuple[list[dict], list[str], list[str]]:
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
     """Flat rows, param keys and metric keys of registry Experiments with one of `statuses`
     (None: any). The workspace row is left out: it repeats the commit it sits on, and a pruned
     or failed run's metric is not a sample of the finished config."""

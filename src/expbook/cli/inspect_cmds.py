@@ -5,6 +5,8 @@ Thin click commands over expbook.analysis.compare (describe, compare); run throu
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from expbook.cli.options import format_options, repo_option
@@ -62,7 +64,7 @@ def show(
         raise SystemExit(1)
 
 
-def _show_rows(info: dict) -> list[dict]:
+def _show_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
     """`show` as (section, key, value) rows for csv/md/html."""
     rows = [
         {"section": "experiment", "key": key, "value": info[key]}
@@ -90,7 +92,7 @@ def _show_rows(info: dict) -> list[dict]:
     return rows
 
 
-def _show_text(info: dict) -> str:
+def _show_text(info: dict[str, Any]) -> str:
     from expbook.output import cell
 
     lines = [f"{info['name']}  {info['rev']}"]
@@ -131,7 +133,7 @@ def _show_text(info: dict) -> str:
         else:
             lines.append("  " + str(content).strip().replace("\n", "\n  "))
 
-    def where(o: dict) -> str:
+    def where(o: dict[str, Any]) -> str:
         if o.get("in_cache"):
             return "in cache"
         return "in git" if o.get("in_git") else "NOT in local cache"
@@ -191,7 +193,7 @@ def compare(
     emit_data(fmt, output, data=lambda: result, rows=lambda: _compare_rows(result), force=force)
 
 
-def _compare_rows(result: dict) -> tuple[list[dict], list[str]]:
+def _compare_rows(result: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     """One row per differing param and per metric: the values (with deltas) of each experiment."""
     from expbook.output import cell, short_names
 

@@ -20,10 +20,10 @@ FORMATS = ("table", "json", "csv", "md", "html")
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 
-def stack(*decorators: Callable) -> Callable:
+def stack(*decorators: Callable[..., Any]) -> Callable[..., Any]:
     """One decorator that applies `decorators` as if written one above the other, in order."""
 
-    def apply(func: Callable) -> Callable:
+    def apply(func: Callable[..., Any]) -> Callable[..., Any]:
         for decorator in reversed(decorators):
             func = decorator(func)
         return func
@@ -36,12 +36,12 @@ def warn_deprecated(old: str, new: str) -> None:
     click.echo(f"warning: {old} is deprecated and will be removed; use {new}", err=True)
 
 
-def deprecated_alias(*decls: str, dest: str, new: str, **attrs: Any) -> Callable:
+def deprecated_alias(*decls: str, dest: str, new: str, **attrs: Any) -> Callable[..., Any]:
     """A hidden option (`decls`, e.g. "--group") that fills the parameter `dest` of the renamed
     option `new`, warning on stderr that the old spelling is deprecated."""
     hidden = f"_deprecated_{dest}_{decls[0].lstrip('-').replace('-', '_')}"
 
-    def decorate(func: Callable) -> Callable:
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             value = kwargs.pop(hidden)
@@ -85,7 +85,7 @@ def out_option(
     required: bool = False,
     directory: bool = False,
     aliases: tuple[str, ...] = (),
-) -> Callable:
+) -> Callable[..., Any]:
     """`-o/--out FILE` (`--output` and `aliases` are kept as other names), the one spelling
     for files written."""
     return click.option(
@@ -103,12 +103,12 @@ def out_option(
 
 
 def format_options(
-    func: Callable | None = None,
+    func: Callable[..., Any] | None = None,
     *,
     formats: tuple[str, ...] = FORMATS,
     out: bool = True,
     default: str | None = None,
-) -> Callable:
+) -> Callable[..., Any]:
     """`-f/--format`, `--json` (short for `-f json`) and, with out=True, `-o/--out FILE` and
     `--force`.
 
@@ -152,7 +152,7 @@ def format_options(
     return stack(*decorators)(wrapper)
 
 
-def alert_options(event: str, command_help: str, url_help: str) -> Callable:
+def alert_options(event: str, command_help: str, url_help: str) -> Callable[..., Any]:
     """`--on-EVENT 'CMD [ARGS...]'` and `--on-EVENT-url URL`: the hooks expbook.lifecycle.alerts
     runs (Alerts.from_options); the command receives `on_EVENT` and `on_EVENT_url`."""
     return stack(
@@ -171,7 +171,9 @@ where_option = click.option(
 )
 
 
-def top_option(default: int | None = None, help: str = "Keep only the first N rows.") -> Callable:
+def top_option(
+    default: int | None = None, help: str = "Keep only the first N rows."
+) -> Callable[..., Any]:
     """`-n/--top N`: -n means the number of rows shown, in every command."""
     return click.option(
         "--top",
@@ -186,12 +188,12 @@ def top_option(default: int | None = None, help: str = "Keep only the first N ro
 
 def metric_option(
     required: bool = False, help: str = "The metric (full key or suffix).", **kw: Any
-) -> Callable:
+) -> Callable[..., Any]:
     """`-m/--metric KEY`."""
     return click.option("--metric", "-m", required=required, metavar="KEY", help=help, **kw)
 
 
-def group_by_option(help: str, multiple: bool = False) -> Callable:
+def group_by_option(help: str, multiple: bool = False) -> Callable[..., Any]:
     """`-g/--group-by KEYS`: comma-separated params that define a group of runs."""
     return click.option(
         "--group-by", "-g", "group_by", multiple=multiple, default=None, metavar="KEYS", help=help

@@ -32,7 +32,7 @@ def emit_data(
     output: str | None,
     *,
     data: Callable[[], Any],
-    rows: Callable[[], tuple[Sequence[Mapping], list[str]]],
+    rows: Callable[[], tuple[Sequence[Mapping[str, Any]], list[str]]],
     text: Callable[[], str] | None = None,
     title: str | None = None,
     force: bool = False,
@@ -56,7 +56,9 @@ def emit_data(
     )
 
 
-def mapping_lines(title: str, mapping: Mapping, fmt: Callable[[Any], str] | None = None) -> list:
+def mapping_lines(
+    title: str, mapping: Mapping[str, Any], fmt: Callable[[Any], str] | None = None
+) -> list[str]:
     """`title:` then one aligned `key  value` line per item (short key names); [] when empty."""
     if not mapping:
         return []

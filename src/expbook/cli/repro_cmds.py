@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from expbook.repro.selection import Comparison
 
 
-def comparison_options(func: Callable) -> Callable:
+def comparison_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """`-t/--tolerance`, `-i/--ignore`, `--ignore-out`, `--no-default-ignores` and `--keep`,
     handed to the command as one `comparison` (repro.selection.Comparison: the globs with the
     defaults applied), the keyword arguments of reproduce() and check()."""

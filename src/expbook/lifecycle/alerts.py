@@ -131,7 +131,7 @@ class Alerts:
         return []
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen[Any]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -145,7 +145,7 @@ class AlertQueue:
 
     def __init__(self, alerts: Alerts) -> None:
         self.alerts = alerts
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.Queue[tuple[dict[str, Any], dict[str, str]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="expbook-alerts", daemon=True)
         self._thread.start()
 
@@ -186,7 +186,7 @@ class BestWatch:
         self.best: float | None = None
         self.sent = 0
 
-    def _value(self, record: dict) -> float | None:
+    def _value(self, record: dict[str, Any]) -> float | None:
         if record.get("status") != "success":
             return None
         values = record.get("values") or []
@@ -197,12 +197,12 @@ class BestWatch:
             return True
         return value > self.best if self.mode == "max" else value < self.best
 
-    def seed(self, record: dict) -> None:
+    def seed(self, record: dict[str, Any]) -> None:
         value = self._value(record)
         if value is not None and self._beats(value):
             self.best = value
 
-    def offer(self, record: dict) -> bool:
+    def offer(self, record: dict[str, Any]) -> bool:
         value = self._value(record)
         if value is None or not self._beats(value):
             return False

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError
 from expbook.registry import Experiment, collect
@@ -105,7 +105,7 @@ def _created_ts(exp: Experiment) -> float:
 
 
 def make_plan(
-    repo: str | os.PathLike = ".",
+    repo: str | os.PathLike[str] = ".",
     *,
     keep_best: int | None = None,
     metric: str | None = None,
@@ -242,7 +242,9 @@ def _remote_odbs(dvc_repo: Repo, remote: str) -> list[HashFileDB]:
         raise ExpbookError(f"--remote {remote!r}: {exc}") from None
 
 
-def cache_report(repo: str | os.PathLike, plan: Plan, remote: str | None = None) -> CacheReport:
+def cache_report(
+    repo: str | os.PathLike[str], plan: Plan, remote: str | None = None
+) -> CacheReport:
     """The objects (and bytes) a gc of `plan` would delete from the local cache or `remote`."""
     root = find_root(repo)
     with _dvc_repo(root) as dvc_repo:
@@ -254,7 +256,7 @@ def cache_report(repo: str | os.PathLike, plan: Plan, remote: str | None = None)
     return report
 
 
-def delete_unused(repo: str | os.PathLike, remote: str | None = None) -> CacheReport:
+def delete_unused(repo: str | os.PathLike[str], remote: str | None = None) -> CacheReport:
     """Delete the objects no commit, experiment or workspace output references (after a
     removal) from the local cache or `remote`, with DVC's own gc; returns what went."""
     from dvc_data.hashfile.db import get_index
@@ -299,7 +301,7 @@ def _journal_path(g: GitRepo) -> str:
     return os.path.join(g.common_dir, JOURNAL)
 
 
-def pending_journal(repo: str | os.PathLike) -> dict | None:
+def pending_journal(repo: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The removal an interrupted gc left unfinished ({"refs": {ref: sha}}), if any."""
     g = GitRepo(find_root(repo))
     try:
@@ -312,7 +314,7 @@ def pending_journal(repo: str | os.PathLike) -> dict | None:
     return doc if isinstance(doc.get("refs"), dict) else {"refs": {}}
 
 
-def apply(repo: str | os.PathLike, plan: Plan) -> list[str]:
+def apply(repo: str | os.PathLike[str], plan: Plan) -> list[str]:
     """Remove the plan's exp refs and their notes; returns the removed refs.
 
     Order: journal (atomic write) -> one atomic ref transaction -> notes -> journal removed.
@@ -328,7 +330,7 @@ def apply(repo: str | os.PathLike, plan: Plan) -> list[str]:
     return finish_journal(g.root)
 
 
-def finish_journal(repo: str | os.PathLike) -> list[str]:
+def finish_journal(repo: str | os.PathLike[str]) -> list[str]:
     """Complete the journaled removal: refs still at their journaled sha go (with DVC's
     EXEC_APPLY when it points at one of them), then the notes of commits no ref keeps."""
     root = find_root(repo)

@@ -15,7 +15,7 @@ from expbook import env
 from expbook.errors import ExpbookError
 
 
-def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
+def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     """Write a file via a temp file + os.replace so a failure never leaves half a file.
 
     The new file gets the mode an ordinary `open(path, "w")` would (0666 minus the umask, or the
@@ -50,7 +50,7 @@ def _umask() -> int:
     return mask
 
 
-def write_output(path: str | os.PathLike, data: str | bytes, *, force: bool = False) -> str:
+def write_output(path: str | os.PathLike[str], data: str | bytes, *, force: bool = False) -> str:
     """THE writer of every user-chosen output path (-o/--output/--report); returns where it wrote.
 
     `-` writes to stdout. The path is checked first (`check_output_path`), then written
@@ -70,7 +70,7 @@ def write_output(path: str | os.PathLike, data: str | bytes, *, force: bool = Fa
     return os.fspath(path)
 
 
-def check_output_path(path: str | os.PathLike, *, force: bool = False) -> Path:
+def check_output_path(path: str | os.PathLike[str], *, force: bool = False) -> Path:
     """The real file a user-chosen output path will replace (symlinks followed), or ExpbookError.
 
     Refused (issue 14): a path inside a `.git/` or `.dvc/` directory (except expbook's own cache
@@ -97,7 +97,7 @@ def check_output_path(path: str | os.PathLike, *, force: bool = False) -> Path:
     return target
 
 
-def check_output_dir(path: str | os.PathLike) -> Path:
+def check_output_dir(path: str | os.PathLike[str]) -> Path:
     """The real directory a user-chosen output folder (export -o) names, refused like files."""
     shown = os.fspath(path)
     target = Path(os.path.realpath(path))

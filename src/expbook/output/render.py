@@ -48,7 +48,7 @@ BASE_COLUMNS = (
 )
 
 
-def format_for(fmt: str | None, path: str | os.PathLike | None) -> str:
+def format_for(fmt: str | None, path: str | os.PathLike[str] | None) -> str:
     """The output format: explicit --format, else from -o's extension, else a table."""
     if fmt:
         if fmt not in FORMATS:
@@ -69,7 +69,7 @@ def data_columns(columns: Iterable[str]) -> list[str]:
     return [c for c in columns if c not in BASE_COLUMNS]
 
 
-def ordered_columns(rows: Iterable[Mapping]) -> list[str]:
+def ordered_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     """Base columns first (fixed order), then params/metrics keys in first-seen order."""
     seen: dict[str, None] = {}
     for row in rows:
@@ -116,7 +116,7 @@ def select_columns(
     return [c for c in columns if not any(hit(c, p) for p in drop)]
 
 
-def only_changed(rows: Sequence[Mapping], columns: Sequence[str]) -> list[str]:
+def only_changed(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[str]:
     """Drop params/metrics columns whose value is the same in every row (base columns stay)."""
     if len(rows) < 2:
         return list(columns)
@@ -132,10 +132,12 @@ def _hashable(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def sort_rows(rows: Sequence[Mapping], column: str, descending: bool = False) -> list[Mapping]:
+def sort_rows(
+    rows: Sequence[Mapping[str, Any]], column: str, descending: bool = False
+) -> list[Mapping[str, Any]]:
     """Rows sorted by one column; missing values always last, numbers before strings."""
 
-    def key(row: Mapping) -> float | str:
+    def key(row: Mapping[str, Any]) -> float | str:
         value = row[column]
         if isinstance(value, (int, float)):
             return -float(value) if descending else float(value)
@@ -184,7 +186,7 @@ def _csv_cell(value: Any) -> Any:
 
 # ---------------------------------------------------------------- renderers
 def render(
-    rows: Sequence[Mapping],
+    rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str],
     fmt: str,
     *,
@@ -206,7 +208,7 @@ def render(
     raise ExpbookError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def to_json(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
+def to_json(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """A JSON array, one row per line; compact because indent= forces json's slow pure-Python path."""
     columns = list(columns)
     dumps = json.JSONEncoder(default=str, separators=(", ", ": ")).encode
@@ -216,7 +218,7 @@ def to_json(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
 
 
-def to_json_records(records: Iterable[Mapping]) -> str:
+def to_json_records(records: Iterable[Mapping[str, Any]]) -> str:
     """A JSON array of nested records (the registry's JSON rows), one per line. `records` may
     be a generator: each record is encoded and dropped (100k row dicts never live at once)."""
     dumps = json.JSONEncoder(default=str, separators=(", ", ": ")).encode
@@ -224,7 +226,7 @@ def to_json_records(records: Iterable[Mapping]) -> str:
     return "[\n" + body + "\n]\n" if body else "[]\n"
 
 
-def to_csv(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
+def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     import csv
     import io
 
@@ -239,7 +241,9 @@ def to_csv(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def to_markdown(rows: Sequence[Mapping], columns: Sequence[str], names: Mapping[str, str]) -> str:
+def to_markdown(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], names: Mapping[str, str]
+) -> str:
     def esc(text: str) -> str:
         return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
@@ -252,7 +256,7 @@ def to_markdown(rows: Sequence[Mapping], columns: Sequence[str], names: Mapping[
 
 
 def to_html(
-    rows: Sequence[Mapping],
+    rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str],
     names: Mapping[str, str],
     title: str | None = None,
@@ -276,7 +280,7 @@ def to_html(
 
 
 def to_table(
-    rows: Sequence[Mapping],
+    rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str],
     names: Mapping[str, str],
     title: str | None = None,
@@ -298,7 +302,7 @@ def to_table(
 
 
 def rich_table(
-    rows: Sequence[Mapping],
+    rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str],
     names: Mapping[str, str],
     title: str | None = None,
@@ -331,13 +335,13 @@ def terminal_width() -> int:
     return max(shutil.get_terminal_size((160, 24)).columns, 80)
 
 
-def emit(text: str | bytes, output: str | os.PathLike | None, *, force: bool = False) -> None:
+def emit(text: str | bytes, output: str | os.PathLike[str] | None, *, force: bool = False) -> None:
     """Print to stdout, or write `output` safely and atomically (see `write_output`)."""
     write_output("-" if output is None else output, text, force=force)
 
 
 def print_table(
-    rows: Sequence[Mapping],
+    rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str],
     *,
     full_names: bool = False,

@@ -309,7 +309,7 @@ def compile_expr(
 
 def compile_where(
     text: str, columns: Iterable[str], namespaces: Mapping[str, Iterable[str]] | None = None
-) -> Callable[[Mapping], bool]:
+) -> Callable[[Mapping[str, Any]], bool]:
     """A row predicate for a --where expression."""
     func = compile_expr(text, columns, namespaces)
     return lambda row: _truth(func(row))
@@ -317,7 +317,7 @@ def compile_where(
 
 def compile_score(
     text: str, columns: Iterable[str], namespaces: Mapping[str, Iterable[str]] | None = None
-) -> Callable[[Mapping], float | None]:
+) -> Callable[[Mapping[str, Any]], float | None]:
     """A row -> number function for a --score expression (None when a term is missing)."""
     func = compile_expr(text, columns, namespaces)
 
@@ -330,7 +330,7 @@ def compile_score(
     return score
 
 
-def columns_of(rows: Iterable[Mapping]) -> list[str]:
+def columns_of(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     """The union of the rows' keys, in first-seen order."""
     seen: dict[str, None] = {}
     for row in rows:

@@ -96,7 +96,7 @@ def evaluate_rule(rule: str, current: dict[str, Any], reference: dict[str, Any])
     return RuleResult(rule, metric, current.get(metric) if metric else None, row[REF], fired)
 
 
-def reference_metrics(repo: str | os.PathLike, rev: str) -> dict[str, Any]:
+def reference_metrics(repo: str | os.PathLike[str], rev: str) -> dict[str, Any]:
     """The metrics committed at `rev` (read by DVC from git, or the local cache for cached ones)."""
     from dvc.repo import Repo
 
@@ -111,7 +111,7 @@ def reference_metrics(repo: str | os.PathLike, rev: str) -> dict[str, Any]:
 
 
 def check(
-    repo: str | os.PathLike = ".",
+    repo: str | os.PathLike[str] = ".",
     rev: str = "HEAD",
     *,
     name: str | None = None,
@@ -241,7 +241,7 @@ def markdown_report(res: CheckResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(res: CheckResult, path: str | os.PathLike, *, force: bool = False) -> None:
+def write_report(res: CheckResult, path: str | os.PathLike[str], *, force: bool = False) -> None:
     from expbook.output import write_output
 
     write_output(path, markdown_report(res), force=force)  # a refused path: ExpbookError

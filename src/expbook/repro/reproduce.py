@@ -89,13 +89,13 @@ class Reproduction:
         return f"{self.name} ({self.rev[:7]}): NOT reproduced ({len(bad)} differences)"
 
 
-def rev_parse(repo: str | os.PathLike, rev: str) -> str:
+def rev_parse(repo: str | os.PathLike[str], rev: str) -> str:
     """The full sha of a commit-ish; NotFoundError naming `rev` otherwise."""
     return str(GitRepo(repo).rev_commit(rev).id)
 
 
 @contextmanager
-def worktree(repo: str | os.PathLike, rev: str, keep: bool = False) -> Iterator[Path]:
+def worktree(repo: str | os.PathLike[str], rev: str, keep: bool = False) -> Iterator[Path]:
     """A detached git worktree of `rev` with its own empty DVC cache; removed on exit unless keep."""
     root = Path(tempfile.mkdtemp(prefix="expbook-reproduce-"))
     path = root / "ws"
@@ -153,7 +153,7 @@ class Snapshot:
 
 
 def hash_tree(
-    root: str | os.PathLike,
+    root: str | os.PathLike[str],
     ignore: Iterable[str] = DEFAULT_IGNORE,
     recorded_cache: str | None = None,
 ) -> Snapshot:
@@ -200,7 +200,7 @@ def _restore(cache: Path, md5: str, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def cache_dir(repo: str | os.PathLike) -> str | None:
+def cache_dir(repo: str | os.PathLike[str]) -> str | None:
     """The files/md5 directory of a repo's local DVC cache (None if DVC cannot tell)."""
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
@@ -308,7 +308,7 @@ def _compare_files(path: str, a: OutState, b: OutState, ignore_out: list[str]) -
     return Diff("out", path, a.hash, b.hash, "differs", f"changed: {shown}")
 
 
-def _check_recorded_cache(repo: str | os.PathLike, sha: str, before: Snapshot) -> None:
+def _check_recorded_cache(repo: str | os.PathLike[str], sha: str, before: Snapshot) -> None:
     """A recorded output whose object in the repo's DVC cache no longer matches its dvc.lock
     hash (a tampered/bit-rotted checkpoint) fails the reproduction (issue 14)."""
     from expbook.registry.gitrepo import find_root
@@ -322,7 +322,7 @@ def _check_recorded_cache(repo: str | os.PathLike, sha: str, before: Snapshot) -
 
 # ---------------------------------------------------------------- entry points
 def reproduce(
-    repo: str | os.PathLike = ".",
+    repo: str | os.PathLike[str] = ".",
     rev: str = "HEAD",
     *,
     name: str | None = None,

@@ -41,7 +41,7 @@ class Comparison(TypedDict):
 
 
 def sample(
-    repo: str | os.PathLike, n: int, where: str | None = None, seed: int = 0
+    repo: str | os.PathLike[str], n: int, where: str | None = None, seed: int = 0
 ) -> list[tuple[str, str]]:
     """(sha, name) of up to `n` finished experiments matching `where`, picked at random with
     `seed` (the same seed picks the same ones)."""

@@ -123,7 +123,7 @@ class Verifier:
 
 
 def verify_outs(
-    verifier: Verifier, exp: str, outs: dict[str, dict], in_git: Any = None
+    verifier: Verifier, exp: str, outs: dict[str, dict[str, Any]], in_git: Any = None
 ) -> list[Problem]:
     """Problems of one experiment's outs ({path: {"hash": "md5:..."}}); `in_git(path)` says
     whether git holds an out that is not in the cache (a `cache: false` output: not checked)."""
@@ -144,7 +144,7 @@ def verify_outs(
     return problems
 
 
-def verify_experiments(repo: str | os.PathLike, experiments: Sequence[Experiment]) -> Report:
+def verify_experiments(repo: str | os.PathLike[str], experiments: Sequence[Experiment]) -> Report:
     """Re-hash the cached outputs of registry Experiments (expbook.registry rows)."""
     from expbook.registry.gitrepo import GitRepo
     from expbook.registry.snapshot import dvc_cache_dir

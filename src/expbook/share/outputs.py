@@ -113,7 +113,7 @@ def _present(odb: HashFileDB, ids: set[HashInfo]) -> set[str]:
 
 @contextmanager
 def _outputs_of(
-    repo: str | os.PathLike, names: list[str] | None, check: OutputCheck
+    repo: str | os.PathLike[str], names: list[str] | None, check: OutputCheck
 ) -> Iterator[tuple[Repo | None, Outputs, dict[str, str], set[HashInfo]]]:
     """(open DVC repo, or None when there are no experiments; {name: {path: hash ids}};
     {name: error}; every hash id) of the experiments `names` (None: all); counts the outputs
@@ -147,7 +147,7 @@ def _mark_missing(
 
 
 def ensure_shared(
-    repo: str | os.PathLike, remote: str | None = None, names: list[str] | None = None
+    repo: str | os.PathLike[str], remote: str | None = None, names: list[str] | None = None
 ) -> OutputCheck:
     """Check every cached output of the experiments (`names`, default all) is on the DVC
     remote (`remote`, default the workspace's default remote); push missing objects from the
@@ -171,7 +171,7 @@ def ensure_shared(
 
 
 def missing_outputs(
-    repo: str | os.PathLike, names: list[str], remote: str | None = None
+    repo: str | os.PathLike[str], names: list[str], remote: str | None = None
 ) -> OutputCheck:
     """Outputs of the experiments `names` that are neither in the local cache nor on the DVC
     remote (what a `dvc exp apply` + `dvc pull` of them could not restore)."""
@@ -202,7 +202,7 @@ def _commit_has_remote(g: GitRepo, sha: str, name: str) -> bool:
     return has_default and parser.has_section(f'remote "{name}"')
 
 
-def pin_remote(repo: str | os.PathLike, names: list[str]) -> str | None:
+def pin_remote(repo: str | os.PathLike[str], names: list[str]) -> str | None:
     """Copy the workspace's default DVC remote into `.dvc/config.local` when some of the
     experiments `names` were committed without it: `dvc exp apply` restores the experiment's
     own `.dvc/config`, and a `dvc pull` after it must still find the remote. Never overrides
@@ -228,7 +228,7 @@ def pin_remote(repo: str | os.PathLike, names: list[str]) -> str | None:
     return name
 
 
-def remote_exp_names(repo: str | os.PathLike, git_remote: str) -> list[str]:
+def remote_exp_names(repo: str | os.PathLike[str], git_remote: str) -> list[str]:
     """Names of the experiments the git remote holds (what `dvc exp pull --all-commits` got)."""
     proc = run_git("ls-remote", git_remote, "refs/exps/*", cwd=GitRepo(repo).root, check=False)
     names = []

@@ -59,7 +59,7 @@ SWEEPS_PREFIX = "refs/expbook/sweeps/"  # expbook.sweep.state keeps one state re
 
 
 def push(
-    repo: str | os.PathLike = ".", remote: str = "origin", with_cache: bool | None = None
+    repo: str | os.PathLike[str] = ".", remote: str = "origin", with_cache: bool | None = None
 ) -> OutputCheck | None:
     """`dvc exp push REMOTE --all-commits` then push refs/notes/expbook to the git remote.
 
@@ -91,7 +91,7 @@ def push(
 
 
 def pull(
-    repo: str | os.PathLike = ".", remote: str = "origin", with_cache: bool | None = None
+    repo: str | os.PathLike[str] = ".", remote: str = "origin", with_cache: bool | None = None
 ) -> int:
     """`dvc exp pull REMOTE --all-commits`, fetch the remote notes and merge them into ours.
 
@@ -128,7 +128,9 @@ def merge_remote_notes(g: GitRepo, remote: str) -> int:
     return changed
 
 
-def push_notes(repo: str | os.PathLike = ".", remote: str = "origin", attempts: int = 8) -> None:
+def push_notes(
+    repo: str | os.PathLike[str] = ".", remote: str = "origin", attempts: int = 8
+) -> None:
     """Push the notes ref; when another writer pushed first, merge theirs and try again
     (sweep workers sharing one study all push notes to one remote)."""
     g = _open(repo)
