@@ -87,17 +87,28 @@ class RepoReader:
         return snap
 
     def prefetch(self, shas: list[str]) -> None:
-        """Read many uncached commits on PARALLEL_JOBS cores (cold runs): this process and
-        forked children take chunks of them from one queue (a pipe of chunk numbers: a busy
-        core takes fewer), the children send theirs back marshalled through a pipe."""
+        """Read the uncached commits in batches (read_commits); from PARALLEL_MIN of them on
+        PARALLEL_JOBS cores: this process and forked children take chunks from one queue (a
+        pipe of chunk numbers: a busy core takes fewer), the children send theirs back
+        marshalled through a pipe."""
         todo = [sha for sha in dict.fromkeys(shas) if sha not in self.commits]
         jobs = min(PARALLEL_JOBS, os.cpu_count() or 1)
-        if len(todo) < PARALLEL_MIN or jobs < 2 or not hasattr(os, "fork"):
-            return
         import threading
 
-        if threading.active_count() > 1:
-            return  # forking a threaded process can deadlock the child on a held lock
+        # forking a threaded process can deadlock the child on a held lock
+        if (
+            len(todo) < PARALLEL_MIN
+            or jobs < 2
+            or not hasattr(os, "fork")
+            or threading.active_count() > 1
+        ):
+            for i in range(0, len(todo), CHUNK):  # in this process, still in batches
+                part = todo[i : i + CHUNK]
+                self.commits.update(
+                    read_commits(self.g, part, self.cache_dir, self.memo, self.prefix)
+                )
+            self.dirty = self.dirty or bool(todo)
+            return
         size = max(CHUNK, -(-len(todo) // MAX_CHUNKS))
         chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
         queue = forked.chunk_queue(len(chunks))
