@@ -10,7 +10,10 @@ import json
 import posixpath
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ast
 
 _fast_json_loads: Callable[[bytes | str], Any]
 try:  # a dependency of DVC; ~3x faster to parse than json (10k metrics files on a cold read)
@@ -63,7 +66,7 @@ def load_bytes(path: str, data: bytes) -> Any:
         ) from exc
 
 
-def parse_py(text: str, path: str) -> dict:
+def parse_py(text: str, path: str) -> dict[str, Any]:
     """A python params file as DVC reads it (dvc/utils/serialize/_py.py): module-level and class
     attribute assignments of literals, `self.x = ...` in `__init__`; never imported or run."""
     import ast
@@ -75,10 +78,10 @@ def parse_py(text: str, path: str) -> dict:
     return _py_body(tree.body, False)
 
 
-def _py_body(body: list, only_self: bool) -> dict:
+def _py_body(body: list[ast.stmt], only_self: bool) -> dict[str, Any]:
     import ast
 
-    out: dict = {}
+    out: dict[str, Any] = {}
     for node in body:
         try:
             if isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -120,7 +123,7 @@ def _py_value(node: Any) -> Any:  # an ast node
     return ast.literal_eval(node)
 
 
-def flatten(data: Any, prefix: str = "", out: dict | None = None) -> dict[str, Any]:
+def flatten(data: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
     """Nested dicts -> {"a.b.c": value}; lists and scalars stay values."""
     if out is None:
         out = {}
@@ -175,7 +178,7 @@ def _join(wdir: str, path: str) -> str:
     return posixpath.normpath(posixpath.join(wdir, path)) if wdir else posixpath.normpath(path)
 
 
-def parse_dvcyaml(path: str, data: bytes) -> dict:
+def parse_dvcyaml(path: str, data: bytes) -> dict[str, Any]:
     """dvc.yaml -> {"params": {file: [keys] | None}, "metrics": {file: cached?}}, or
     {"templated": doc} when it uses vars/${}/foreach/matrix (resolved by snapshot.py).
 
@@ -193,7 +196,7 @@ def parse_dvcyaml(path: str, data: bytes) -> dict:
 _MARKERS = (b"${", b"foreach", b"matrix", b"vars")
 
 
-def is_templated(data: bytes, doc: dict) -> bool:
+def is_templated(data: bytes, doc: dict[str, Any]) -> bool:
     """Whether DVC's resolver would change this dvc.yaml (a cheap test first: most are not)."""
     if not any(marker in data for marker in _MARKERS):
         return False
@@ -205,7 +208,7 @@ def is_templated(data: bytes, doc: dict) -> bool:
     )
 
 
-def parse_dvcyaml_doc(path: str, doc: dict) -> dict:
+def parse_dvcyaml_doc(path: str, doc: dict[str, Any]) -> dict[str, Any]:
     """parse_dvcyaml() of an already parsed (or resolved) dvc.yaml document."""
     try:
         return _dvcyaml_files(path, doc)
@@ -215,7 +218,7 @@ def parse_dvcyaml_doc(path: str, doc: dict) -> dict:
         raise ParseError(f"{path}: not a DVC pipeline file ({exc})") from exc
 
 
-def _dvcyaml_files(path: str, doc: dict) -> dict:
+def _dvcyaml_files(path: str, doc: dict[str, Any]) -> dict[str, Any]:
     base = posixpath.dirname(path)
     params: dict[str, list[str] | None] = {}
     metrics: dict[str, bool] = {}
@@ -252,7 +255,7 @@ def _dvcyaml_files(path: str, doc: dict) -> dict:
     return {"params": params, "metrics": metrics}
 
 
-def _merge(params: dict, file: str, keys: list[str] | None) -> None:
+def _merge(params: dict[str, Any], file: str, keys: list[str] | None) -> None:
     # a file tracked whole anywhere is reported whole (DVC's _merge_params)
     if file in params and params[file] is None:
         return
@@ -262,7 +265,7 @@ def _merge(params: dict, file: str, keys: list[str] | None) -> None:
         params.setdefault(file, []).extend(k for k in keys if k not in params[file])
 
 
-def parse_lock(path: str, data: bytes) -> dict[str, dict]:
+def parse_lock(path: str, data: bytes) -> dict[str, dict[str, Any]]:
     """dvc.lock -> {out path: {"md5": hex, "size": int|None, "legacy": bool, "dir": bool}}."""
     outs = _fast_lock_outs(data)
     if outs is None:
@@ -283,7 +286,7 @@ def parse_lock(path: str, data: bytes) -> dict[str, dict]:
     return result
 
 
-def _lock_outs(path: str, doc: Any) -> list[dict]:
+def _lock_outs(path: str, doc: Any) -> list[dict[str, Any]]:
     """The outs of a parsed dvc.lock; ParseError naming the file when it is not one (a garbage
     lock must be an error of its row, never a row without outs)."""
 
@@ -310,7 +313,7 @@ def _lock_outs(path: str, doc: Any) -> list[dict]:
     return outs
 
 
-def _fast_lock_outs(data: bytes) -> list[dict] | None:
+def _fast_lock_outs(data: bytes) -> list[dict[str, Any]] | None:
     """The outs of a DVC-written (schema 2.0) dvc.lock by a line scan; None if unusual.
 
     Reading only `outs` lists skips parsing deps/params, which dominate a lock file and
@@ -321,7 +324,7 @@ def _fast_lock_outs(data: bytes) -> list[dict] | None:
         return None
     from expbook.registry.fastyaml import scalar
 
-    outs: list[dict] = []
+    outs: list[dict[str, Any]] = []
     pos = 0
     while True:
         # jump from one `outs:` line to the next: deps and params lines are never looked at
@@ -337,7 +340,7 @@ def _fast_lock_outs(data: bytes) -> list[dict] | None:
         if text[hit + 5 : end].strip():
             return None  # `outs: <value>` on one line: unusual, the full parser judges it
         outs_indent = hit - start
-        current: dict | None = None
+        current: dict[str, Any] | None = None
         while pos < len(text):
             end = text.find("\n", pos)
             end = len(text) if end < 0 else end
@@ -384,7 +387,7 @@ def cache_path(cache_dir: str, md5: str, legacy: bool) -> str:
     return posixpath.join(cache_dir, "files", "md5", md5[:2], md5[2:])
 
 
-def merge_dvcyamls(parsed: list[dict], has_default_params: bool) -> dict:
+def merge_dvcyamls(parsed: list[dict[str, Any]], has_default_params: bool) -> dict[str, Any]:
     """Combine parsed dvc.yaml files; a root params.yaml is tracked whole when present."""
     params: dict[str, list[str] | None] = {}
     metrics: dict[str, bool] = {}

@@ -29,10 +29,10 @@ class Experiment:
     git_tags: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
-    outs: dict[str, dict] = field(default_factory=dict)
+    outs: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
-    sweep: dict | None = None
+    sweep: dict[str, Any] | None = None
     errors: dict[str, str] = field(default_factory=dict)
 
     def flat(self) -> dict[str, Any]:
@@ -85,7 +85,7 @@ SCHEMA_KEYS = (
 _FIELDS = tuple(f.name for f in fields(Experiment))
 
 
-def _to_plain(row: Experiment) -> dict:
+def _to_plain(row: Experiment) -> dict[str, Any]:
     # plain containers only, so the cache can be written with marshal; a dataclass instance's
     # __dict__ holds exactly its fields (10x faster than getattr per field); it is written
     # at once, so it needs no copy
@@ -96,7 +96,7 @@ def _to_plain(row: Experiment) -> dict:
 _FIELD_SET = frozenset(_FIELDS)
 
 
-def _from_plain(values: dict) -> Experiment:
+def _from_plain(values: dict[str, Any]) -> Experiment:
     if values.keys() != _FIELD_SET:  # a cache entry of another shape (see _SHAPE_ERRORS)
         raise TypeError("cached row has other fields")
     row = object.__new__(Experiment)  # skips __init__: the values were one already

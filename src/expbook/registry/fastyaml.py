@@ -134,11 +134,11 @@ _PENDING = object()  # a key whose value is on the following lines
 _SKIP = ()  # a blank or comment line
 # tokenized lines by their text: params.yaml/dvc.lock files of many experiments share most
 # lines, so a cold read of thousands of commits tokenizes each distinct line once
-_LINES: dict[str, tuple] = {}
+_LINES: dict[str, tuple[Any, ...]] = {}
 _LINES_MAX = 200_000
 
 
-def _tokenize(raw: str) -> tuple:
+def _tokenize(raw: str) -> tuple[Any, ...]:
     """(kind, indent, key, value, child indent) of one line; kind: "key", "ikey", "item"."""
     stripped = raw.strip()
     if not stripped or stripped.startswith("#"):
@@ -170,7 +170,7 @@ def _tokenize(raw: str) -> tuple:
 
 
 def _parse(text: str) -> Any:
-    root: dict = {}
+    root: dict[str, Any] = {}
     # (indent of the container's lines, container); a key without a value waits in `pending`
     # until the next line shows whether it holds a mapping, a list, or nothing (null)
     stack: list[tuple[int, Any]] = [(0, root)]
@@ -212,10 +212,10 @@ def _parse(text: str) -> Any:
         if top_indent != indent or type(container) is not want:
             raise _Fallback
         if kind == "item":
-            cast(list, container).append(value)
+            cast("list[Any]", container).append(value)
         elif kind == "ikey":
-            item: dict = {}
-            cast(list, container).append(item)
+            item: dict[str, Any] = {}
+            cast("list[Any]", container).append(item)
             stack.append((child_indent, item))
             if len(stack) > MAX_DEPTH:
                 raise LimitError(f"YAML nests deeper than {MAX_DEPTH} levels")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 if TYPE_CHECKING:
     import pygit2
@@ -34,7 +34,7 @@ class TreeReader:
 
     def __init__(self, g: GitRepo, tree: pygit2.Tree) -> None:
         self.g, self.tree = g, tree
-        self.keys: dict = {}  # path -> key: a snapshot asks for most paths twice
+        self.keys: dict[str, Any] = {}  # path -> key: a snapshot asks for most paths twice
 
     def key(self, path: str) -> Key | None:
         hit = self.keys.get(path, self)
@@ -56,9 +56,11 @@ class DiskReader:
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self.seen: dict[str, tuple | None] = {}
+        self.seen: dict[str, tuple[Any, ...] | None] = {}
 
-    def key(self, path: str) -> tuple | None:  # ("disk", path, mtime_ns, size) or ("tree", path)
+    def key(
+        self, path: str
+    ) -> tuple[Any, ...] | None:  # ("disk", path, mtime_ns, size) or ("tree", path)
         full = os.path.join(self.root, path)
         try:
             st = os.stat(full)

@@ -42,7 +42,7 @@ def _read_packed(path: str) -> tuple[dict[str, str], dict[str, str]]:
     return out, peeled
 
 
-def find_root(start: str | os.PathLike = ".") -> str:
+def find_root(start: str | os.PathLike[str] = ".") -> str:
     """The work tree root above `start` (the directory holding `.git`)."""
     path = os.path.abspath(start)
     while True:
@@ -57,7 +57,7 @@ def find_root(start: str | os.PathLike = ".") -> str:
 class GitRepo:
     """A git repository opened lazily: cheap file reads first, pygit2 when objects are needed."""
 
-    def __init__(self, path: str | os.PathLike = ".") -> None:
+    def __init__(self, path: str | os.PathLike[str] = ".") -> None:
         self.root = find_root(path)
         dotgit = os.path.join(self.root, ".git")
         if os.path.isfile(dotgit):  # a worktree / submodule: `gitdir: <path>`
@@ -75,7 +75,7 @@ class GitRepo:
         self.ref_state: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ pure-file reads
-    def refs(self, prev: dict | None = None) -> dict[str, str]:
+    def refs(self, prev: dict[str, Any] | None = None) -> dict[str, str]:
         """Every ref -> sha (loose refs override packed ones); annotated tags are peeled lazily.
 
         `prev` is the `ref_state` of an earlier call: directories and files whose stat did not
@@ -86,7 +86,7 @@ class GitRepo:
         prev = prev or {}
         trusted_before = prev.get("time_ns", 0) - RACY_NS
         old_dirs = prev.get("dirs", {})
-        new_dirs: dict[str, tuple] = {}
+        new_dirs: dict[str, tuple[Any, ...]] = {}
         out: dict[str, str] = {}
         peeled: dict[str, str] = {}
         packed = os.path.join(self.common_dir, "packed-refs")
@@ -129,7 +129,7 @@ class GitRepo:
         self.ref_state = {"time_ns": now_ns, "dirs": new_dirs, "packed": new_packed}
         return out
 
-    def ref_stamp(self) -> dict:
+    def ref_stamp(self) -> dict[str, Any]:
         """A small summary of the last refs() read: what refs_unchanged() needs."""
         st = self.ref_state
         return {
@@ -138,7 +138,7 @@ class GitRepo:
             "dirs": {d: (v[0], v[2]) for d, v in st["dirs"].items()},
         }
 
-    def refs_unchanged(self, stamp: dict) -> bool:
+    def refs_unchanged(self, stamp: dict[str, Any]) -> bool:
         """Whether refs() would still return what it did when `stamp` was taken, checked by
         stat alone: git writes refs by rename, so any change moves a directory's mtime."""
         trusted_before = stamp["time_ns"] - RACY_NS
@@ -166,8 +166,10 @@ class GitRepo:
         return True
 
     @staticmethod
-    def _scan_dir(dirpath: str, old_files: dict, trusted_before: int) -> tuple[dict, list]:
-        files: dict[str, tuple] = {}
+    def _scan_dir(
+        dirpath: str, old_files: dict[str, Any], trusted_before: int
+    ) -> tuple[dict[str, Any], list[Any]]:
+        files: dict[str, tuple[Any, ...]] = {}
         subdirs: list[str] = []
         with os.scandir(dirpath) as it:
             for entry in it:
@@ -350,7 +352,7 @@ class GitRepo:
         return sorted(out)
 
 
-def open_repository(path: str | os.PathLike = ".") -> Any:
+def open_repository(path: str | os.PathLike[str] = ".") -> Any:
     """The pygit2 repository of the work tree holding `path` (NotFoundError outside one)."""
     return GitRepo(path).repo
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def resolve_many(repo: str | os.PathLike, names: Iterable[str]) -> list[Experiment]:
+def resolve_many(repo: str | os.PathLike[str], names: Iterable[str]) -> list[Experiment]:
     """The rows for EXP arguments, in order: HEAD's registry first (one read for all names),
     then the registry's wider search (every commit) for a name HEAD's registry lacks."""
     experiments = collect(repo)
@@ -32,13 +32,13 @@ def resolve_many(repo: str | os.PathLike, names: Iterable[str]) -> list[Experime
     return out
 
 
-def _rev_parse(repo: str | os.PathLike, rev: str) -> str:
+def _rev_parse(repo: str | os.PathLike[str], rev: str) -> str:
     """The full sha of any commit-ish git understands (HEAD~2, a hand-made ref, a tag);
     NotFoundError naming `rev` otherwise."""
     return str(GitRepo(repo).rev_commit(rev).id)
 
 
-def resolve_commit(repo: str | os.PathLike, exp: str) -> tuple[str, str]:
+def resolve_commit(repo: str | os.PathLike[str], exp: str) -> tuple[str, str]:
     """(sha, display name) of an experiment name / sha / ref / branch / tag, or of any git
     revision the registry does not list; the registry's NotFoundError when neither matches."""
     try:
@@ -51,7 +51,7 @@ def resolve_commit(repo: str | os.PathLike, exp: str) -> tuple[str, str]:
     return found.rev, found.name
 
 
-def resolve_annotatable(repo: str | os.PathLike, exp: str) -> Experiment:
+def resolve_annotatable(repo: str | os.PathLike[str], exp: str) -> Experiment:
     """The row `exp` names, which must be a commit (notes and tags are keyed by commit)."""
     target = resolve_many(repo, [exp])[0]
     if target.rev == "workspace":
@@ -60,7 +60,7 @@ def resolve_annotatable(repo: str | os.PathLike, exp: str) -> Experiment:
 
 
 def select(
-    repo: str | os.PathLike, names: Iterable[str] = (), where: str | None = None
+    repo: str | os.PathLike[str], names: Iterable[str] = (), where: str | None = None
 ) -> list[Experiment]:
     """The rows `names` name (resolve_many), or else the committed rows `where` selects
     (default: every committed row); ExpbookError when both are given or nothing is selected."""
@@ -81,7 +81,7 @@ def select(
 
 
 def resolve(
-    repo: str | os.PathLike, exp: str, experiments: list[Experiment] | None = None
+    repo: str | os.PathLike[str], exp: str, experiments: list[Experiment] | None = None
 ) -> Experiment:
     """The one row `exp` names: exp/baseline name, sha prefix, ref, branch or git tag.
 
@@ -117,7 +117,7 @@ def resolve(
     raise NotFoundError(f"experiment {exp!r} is ambiguous, it matches: {listing}")
 
 
-def load(repo: str | os.PathLike = ".", where: str | None = None, **kw: Any) -> pd.DataFrame:
+def load(repo: str | os.PathLike[str] = ".", where: str | None = None, **kw: Any) -> pd.DataFrame:
     """The registry as a pandas DataFrame (one row per Experiment.flat()), filtered by `where`."""
     import pandas as pd
 

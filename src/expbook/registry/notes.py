@@ -20,14 +20,14 @@ from expbook.registry.gitrepo import GitRepo, signature
 NOTES_REF = "refs/notes/expbook"
 
 # a repository path, or a GitRepo already open
-RepoLike = str | os.PathLike | GitRepo
+RepoLike = str | os.PathLike[str] | GitRepo
 
 
 def _open(repo: RepoLike) -> GitRepo:
     return repo if isinstance(repo, GitRepo) else GitRepo(repo)
 
 
-def _parse(text: str, sha: str) -> dict:
+def _parse(text: str, sha: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
     except ValueError:
@@ -38,11 +38,11 @@ def _parse(text: str, sha: str) -> dict:
     return doc
 
 
-def read_tree(g: GitRepo, commit_sha: str) -> dict[str, dict]:
+def read_tree(g: GitRepo, commit_sha: str) -> dict[str, dict[str, Any]]:
     """Every note of a notes commit, read from its tree (fan-out paths `ab/cdef..`), without
     asking git to resolve the ref (a corrupt packed-refs file does not stop it). A note that
     cannot be read keeps what it can and carries an "error" for the registry row."""
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     stack: list[tuple[str, Any]] = [("", g.commit(commit_sha).tree)]
     while stack:
         prefix, tree = stack.pop()
@@ -55,7 +55,7 @@ def read_tree(g: GitRepo, commit_sha: str) -> dict[str, dict]:
     return out
 
 
-def _checked(data: bytes) -> dict:
+def _checked(data: bytes) -> dict[str, Any]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -127,13 +127,13 @@ def _tip(g: GitRepo) -> str | None:
     return str(ref.target) if ref is not None else None
 
 
-def _swap(g: GitRepo, sha: str, doc: dict, old_tip: str | None) -> bool:
+def _swap(g: GitRepo, sha: str, doc: dict[str, Any], old_tip: str | None) -> bool:
     """Write the note on top of `old_tip` and move the notes ref only if it still points there
     (compare-and-swap); False when another writer won."""
     return _swap_many(g, {sha: doc}, old_tip)
 
 
-def _swap_many(g: GitRepo, docs: dict[str, dict], old_tip: str | None) -> bool:
+def _swap_many(g: GitRepo, docs: dict[str, dict[str, Any]], old_tip: str | None) -> bool:
     """`_swap` of several notes at once: one ref move for all of them."""
     import secrets
 
@@ -166,13 +166,15 @@ def _swap_many(g: GitRepo, docs: dict[str, dict], old_tip: str | None) -> bool:
     return True
 
 
-def _write(g: GitRepo, sha: str, doc: dict) -> None:
+def _write(g: GitRepo, sha: str, doc: dict[str, Any]) -> None:
     """Store `doc` as the note of `sha` (caller holds the lock; used by `expbook pull`)."""
     if not _swap(g, sha, doc, _tip(g)):
         raise ExpbookError(f"could not write the note of {sha[:7]}: {NOTES_REF} moved meanwhile")
 
 
-def update(repo: RepoLike, sha: str, fn: Callable[[dict], dict], attempts: int = 50) -> dict:
+def update(
+    repo: RepoLike, sha: str, fn: Callable[[dict[str, Any]], dict[str, Any]], attempts: int = 50
+) -> dict[str, Any]:
     """Apply `fn` to the commit's note and store the result; returns it.
 
     Writers of this process and other expbook processes are serialised by a lock; the ref
@@ -199,7 +201,9 @@ def update(repo: RepoLike, sha: str, fn: Callable[[dict], dict], attempts: int =
     raise ExpbookError(f"could not update the note of {sha[:7]}: {NOTES_REF} kept moving")
 
 
-def update_many(repo: RepoLike, fns: dict[str, Callable[[dict], dict]], attempts: int = 50) -> None:
+def update_many(
+    repo: RepoLike, fns: dict[str, Callable[[dict[str, Any]], dict[str, Any]]], attempts: int = 50
+) -> None:
     """`update` of several commits' notes in one notes commit (a sweep driver landing a batch
     of finished trials: one ref move instead of one per trial)."""
     g = _open(repo)
@@ -235,7 +239,7 @@ def set_tag(repo: RepoLike, sha: str, name: str, remove: bool = False) -> dict[s
     Adding a tag twice keeps one; removing a tag the commit lacks is an error."""
     check_tag(name)
 
-    def fn(d: dict) -> dict:
+    def fn(d: dict[str, Any]) -> dict[str, Any]:
         tags = [t for t in d.get("tags", []) if t != name]
         if remove and len(tags) == len(d.get("tags", [])):
             raise ExpbookError(f"{sha[:7]} has no tag {name!r}")

@@ -71,12 +71,12 @@ class _Repo:
 
     def __init__(self, fs: _ReaderFS) -> None:
         self.fs = fs
-        self.config: dict = {}
+        self.config: dict[str, Any] = {}
 
 
 def resolve(
-    path: str, doc: dict, reader: Files
-) -> tuple[dict, dict[str, dict], dict[str, Key | None]]:
+    path: str, doc: dict[str, Any], reader: Files
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Key | None]]:
     """(resolved dvc.yaml, tracked vars {file: {key: value}}, files read {path: key}).
 
     The resolved document has DVC's generated stage names (`fit@big`, `grid@x-p`) and every
@@ -97,7 +97,7 @@ def resolve(
         }
     except Exception as exc:  # DVC's ResolveError and friends; its message names the problem
         raise ParseError(f"{path}: {_first_line(exc)}") from exc
-    tracked: dict[str, dict] = {}
+    tracked: dict[str, dict[str, Any]] = {}
     for per_file in resolver.tracked_vars.values():
         for file, values in per_file.items():
             tracked.setdefault(posixpath.normpath(file), {}).update(values)

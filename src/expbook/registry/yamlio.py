@@ -66,7 +66,7 @@ def parse(text: str | bytes, source: str) -> Any:
         raise YAMLFileError(f"{source}: a value cannot be read ({_short(exc)})") from exc
 
 
-def load(path: str | os.PathLike) -> Any:
+def load(path: str | os.PathLike[str]) -> Any:
     """parse() of a file; YAMLFileError when it cannot be read."""
     try:
         with open(path, encoding="utf-8") as fh:
