@@ -146,6 +146,14 @@ def sweep() -> None:
     show_default=True,
     help="With --storage: seconds between heartbeats; a trial silent for 3 is failed and rerun.",
 )
+@click.option(
+    "--warm-stages",
+    is_flag=True,
+    default=False,
+    help="Opt-in: run stage commands that are exactly `python -m MOD ...` / `python FILE.py "
+    "...` in a child forked from a warm process that imported numpy and torch once (spec key "
+    "`warm_stages: [modules]` picks them); any other command runs the normal way.",
+)
 @format_options
 @repo_option
 def run(
@@ -174,6 +182,7 @@ def run(
     git_remote: str | None,
     storage: str | None,
     heartbeat: int,
+    warm_stages: bool,
     repo: str,
 ) -> None:
     """Run (or resume) a sweep from a YAML spec or -S options.
@@ -188,6 +197,7 @@ def run(
             --on-best-url http://127.0.0.1:8000/hook
         expbook sweep sweeps/lr-wd.yaml --backend ray --ray-address auto -j 16
         expbook sweep sweeps/lr-wd.yaml --storage postgresql://db/optuna --git-remote origin
+        expbook sweep -S train.lr=0.001,0.01 -m val.acc -j 2 --warm-stages
     """
     from expbook.errors import SpecError
     from expbook.lifecycle.alerts import Alerts, BestWatch
@@ -220,6 +230,8 @@ def run(
     else:
         raise SpecError("nothing to sweep: give a spec file or -S KEY=VALUES options")
     spec.trial_limit, spec.new_metrics = max_trials, new_metric
+    if warm_stages and spec.warm_stages is None:
+        spec.warm_stages = []  # the default modules
     spec.check_size()  # before the repo is even opened
     fmt = format_for(fmt, output)
     progress = None if fmt != "table" or output or not sys.stderr.isatty() else Progress()

@@ -217,6 +217,8 @@ class Driver:
         factory = self.backend_factory or LocalBackend
         logs = workspace.ws_root(self.repo) / "logs" / spec.name
         backend = factory(self.repo, self.baseline, cache_dir, min(spec.parallel, most), logs)
+        if isinstance(backend, LocalBackend):
+            backend.warm = spec.warm_stages
         backend.start()
         return backend
 

@@ -98,6 +98,9 @@ class Spec:
     lines: dict[str, int] = field(default_factory=dict)  # "params.train.lr" -> line in source
     trial_limit: int = MAX_TRIALS  # `--max-trials`: refuse a plan with more runs than this
     new_metrics: bool = False  # `--new-metric`: the metric need not exist in the baseline yet
+    # `--warm-stages` / `warm_stages:`: python stage commands run forked from a warm process
+    # that preloaded these modules ([]: expbook.sweep.warm.DEFAULT_MODULES); None: off
+    warm_stages: list[str] | None = None
 
     def seed_values(self) -> list[int | None]:
         """The `seed_key` value of each run of a config (None: one run, the seed untouched)."""

@@ -118,6 +118,7 @@ class LocalBackend:
         self._alive: Any = None  # the driver's end of the pipe whose EOF stops the workers
         self._starter: threading.Thread | None = None
         self._stopping = False
+        self.warm: list[str] | None = None  # --warm-stages: modules to preload ([]: default)
 
     def start(self) -> None:
         """Start the workers and return at once: a thread starts them (with a forkserver, a
@@ -154,6 +155,7 @@ class LocalBackend:
                         watch,
                         environ,  # a forked worker would have the forkserver's
                         cwd,
+                        self.warm,
                     ),
                 )
                 proc.start()

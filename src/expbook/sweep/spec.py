@@ -38,6 +38,7 @@ TOP_KEYS = {
     "promote",
     "validate",
     "backend",
+    "warm_stages",
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -173,7 +174,22 @@ def build_spec(data: dict[str, Any], ctx: _Ctx) -> Spec:
     from expbook.sweep.backends import parse_backend
 
     spec.backend = parse_backend(data.get("backend"), ctx.err)
+    spec.warm_stages = _warm(data.get("warm_stages"), ctx)
     return spec
+
+
+def _warm(raw: Any, ctx: _Ctx) -> list[str] | None:
+    """`warm_stages: true` (preload numpy, torch) or a list of module names; false/absent: off."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return []
+    if isinstance(raw, list) and raw and all(isinstance(m, str) and m for m in raw):
+        for m in raw:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", m):
+                raise ctx.err(("warm_stages",), f"bad module name {m!r}")
+        return list(raw)
+    raise ctx.err(("warm_stages",), "must be true, false or a list of module names")
 
 
 def _unknown(mapping: dict[str, Any], known: set[str]) -> list[str]:

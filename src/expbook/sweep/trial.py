@@ -53,6 +53,7 @@ def worker_main(
     alive: Connection,
     environ: dict[str, str],
     cwd: str,
+    warm: list[str] | None = None,
 ) -> None:
     # own process group, so the watchdog also takes down the stage commands DVC started
     os.setpgrp()
@@ -65,6 +66,10 @@ def worker_main(
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", envnames.NUM_THREADS):
         os.environ[var] = str(threads)
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    if warm is not None:  # --warm-stages: its server imports torch & co while the worktree is made
+        from expbook.sweep import warm as warmstages
+
+        warmstages.install(warmstages.WarmRunner(warm or warmstages.DEFAULT_MODULES))
     try:
         ws = workspace.create(repo, index, baseline, cache_dir)
         import expbook.sweep.preload  # noqa: F401  (imported already when forked)

@@ -1,0 +1,216 @@
+"""`expbook sweep --warm-stages`: stage commands run forked from a warm process give the same
+outputs, exp refs, failures and process state as plain runs (real git+DVC repos, tiny pipeline;
+the demo pipeline check is marked slow).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import commit_all, dvc, dvc_init, git_init, sh
+from expbook.errors import SpecError
+from expbook.sweep.spec import load_spec
+from expbook.sweep.warm import plan
+from test_sweep_support import exp_refs, exp_show
+
+# a stage that also records, outside the repo ($WARM_PROBE), what its process looks like
+TRAIN_PY = textwrap.dedent("""\
+    import json, os, sys
+    import yaml
+    p = yaml.safe_load(open("params.yaml"))["train"]
+    probe = os.environ.get("WARM_PROBE")
+    if probe:
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as fh:
+            parent = fh.read().replace(b"\\0", b" ").decode()
+        state = {
+            "warm": "warmserver.py" in parent,
+            "argv": sys.argv, "path": sys.path, "cwd": os.getcwd(), "name": __name__,
+            "file": __file__, "env": dict(os.environ), "exe": sys.executable,
+            "main": sorted(k for k in globals()), "stdout": [sys.stdout.name,
+            sys.stdout.line_buffering, sys.stderr.line_buffering, sys.stdout.encoding],
+        }
+        with open(probe, "a") as fh:
+            fh.write(json.dumps(state) + "\\n")
+    if p["lr"] == 0.5:
+        print("train: exit 3 asked", file=sys.stderr)
+        sys.exit(3)
+    if p["lr"] == 0.7:
+        raise ValueError("train: lr 0.7 is bad")
+    os.makedirs("live", exist_ok=True)
+    with open("live/metrics.json", "w") as f:
+        json.dump({"val": {"acc": round(1 - abs(p["lr"] - 0.01) * 10, 6)}}, f)
+    with open("model.bin", "w") as f:
+        f.write("model %s" % p["lr"])
+    print("trained", p["lr"])
+""")
+
+DVC_YAML = """\
+stages:
+  train:
+    cmd: {cmd}
+    deps: [train.py]
+    params: [train]
+    outs: [model.bin]
+    metrics:
+      - live/metrics.json:
+          cache: false
+"""
+
+
+def make_repo(path: Path, cmd: str = "python train.py") -> Path:
+    path.mkdir(parents=True)
+    git_init(path)
+    dvc_init(path)
+    (path / "train.py").write_text(TRAIN_PY)
+    (path / "dvc.yaml").write_text(DVC_YAML.format(cmd=cmd))
+    (path / "params.yaml").write_text("train:\n  lr: 0.01\n")
+    dvc("repro", "-q", cwd=path)
+    commit_all(path, "tiny pipeline")
+    return path
+
+
+def sweep(repo: Path, probe: Path, *args: str) -> dict:
+    env = {**os.environ, "WARM_PROBE": str(probe)}
+    proc = subprocess.run(
+        [sys.executable, "-c", "from expbook.cli import main; main()", "sweep", *args, "--json"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.stdout, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def probes(path: Path, repo: Path) -> list[dict]:
+    text = path.read_text().replace(str(repo), "REPO")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_warm_sweep_matches_plain_outputs_refs_failures_and_process_state(tmp_path):
+    args = ("-S", "train.lr=0.001,0.02,0.5,0.7", "-m", "val.acc", "--name", "w")
+    repos, outs, seen = {}, {}, {}
+    for mode in ("plain", "warm"):
+        repos[mode] = make_repo(tmp_path / mode)
+        flag = ("--warm-stages",) if mode == "warm" else ()
+        outs[mode] = sweep(repos[mode], tmp_path / f"{mode}.jsonl", *args, *flag)
+        seen[mode] = probes(tmp_path / f"{mode}.jsonl", repos[mode])
+    assert [p["warm"] for p in seen["plain"]] == [False] * 4
+    assert [p["warm"] for p in seen["warm"]] == [True] * 4
+    for p in seen["plain"] + seen["warm"]:
+        del p["warm"]
+    assert seen["warm"] == seen["plain"]  # argv, sys.path, cwd, env, __main__, stdio
+    statuses = {m: [(t["name"], t["status"]) for t in outs[m]["trials"]] for m in outs}
+    assert (
+        statuses["warm"]
+        == statuses["plain"]
+        == [
+            ("w-001", "success"),
+            ("w-002", "success"),
+            ("w-003", "failed"),
+            ("w-004", "failed"),
+        ]
+    )
+    # exit 3, and the exception's traceback: the same words
+    errors = {
+        m: [str(t.get("error")).replace(str(repos[m]), "R") for t in outs[m]["trials"]]
+        for m in outs
+    }
+    assert errors["warm"] == errors["plain"]
+    assert (
+        "exit 3 asked" in errors["warm"][2]
+        and "ValueError: train: lr 0.7 is bad" in (errors["warm"][3])
+    )
+    refs = {m: exp_refs(repos[m]) for m in repos}
+    assert sorted(refs["warm"]) == sorted(refs["plain"]) == ["w-001", "w-002"]
+    for name in refs["warm"]:
+        for file in ("dvc.lock", "live/metrics.json", "params.yaml"):
+            a, b = (
+                sh("git", "show", f"{refs[m][name]}:{file}", cwd=repos[m]).stdout for m in repos
+            )
+            assert a == b, (name, file)
+    shown = {m: exp_show(repos[m]) for m in repos}
+    for name in refs["warm"]:
+        assert shown["warm"][name]["data"]["metrics"] == shown["plain"][name]["data"]["metrics"]
+    logs = {
+        m: sorted(p.name for p in (repos[m] / ".dvc/tmp/expbook/logs/w").iterdir()) for m in repos
+    }
+    assert logs["warm"] == logs["plain"] == ["w-003.log", "w-004.log"]
+    for name in logs["warm"]:
+        texts = {m: (repos[m] / ".dvc/tmp/expbook/logs/w" / name).read_text() for m in repos}
+        assert texts["warm"].replace(str(repos["warm"]), "R") == texts["plain"].replace(
+            str(repos["plain"]), "R"
+        )
+
+
+def test_warm_sweep_runs_a_shell_command_the_normal_way(tmp_path):
+    repo = make_repo(tmp_path / "repo", cmd="python train.py | tee train.txt")
+    out = sweep(
+        repo,
+        tmp_path / "probe.jsonl",
+        "-S",
+        "train.lr=0.001,0.02",
+        "-m",
+        "val.acc",
+        "--warm-stages",
+    )
+    assert [t["status"] for t in out["trials"]] == ["success", "success"]
+    assert [p["warm"] for p in probes(tmp_path / "probe.jsonl", repo)] == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", []), ("false", None), ("[torch, numpy.linalg]", ["torch", "numpy.linalg"])],
+)
+def test_warm_stages_spec_key(tmp_path, value, expected):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"metric: val.acc\nparams:\n  train.lr: [0.1, 0.2]\nwarm_stages: {value}\n")
+    assert load_spec(path).warm_stages == expected
+
+
+@pytest.mark.parametrize("value", ["3", "[torch, 'a b']", "[]"])
+def test_bad_warm_stages_spec_key_names_it(tmp_path, value):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"metric: val.acc\nparams:\n  train.lr: [0.1, 0.2]\nwarm_stages: {value}\n")
+    with pytest.raises(SpecError, match="warm_stages"):
+        load_spec(path)
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        "python train.py | tee log",
+        "python train.py > out",
+        "python -c print(1)",
+        "python -u train.py",
+        "python $SCRIPT",
+        "python 'train.py'",
+        "python *.py",
+        "PATH=/x python train.py",
+        "python3.99 train.py",
+        "cd sub && python train.py",
+    ],
+)
+def test_commands_the_shell_would_treat_differently_run_the_normal_way(tmp_path, cmd):
+    (tmp_path / "train.py").write_text("")
+    assert plan(cmd, str(tmp_path), dict(os.environ), "/bin/bash") is None
+
+
+def test_plain_python_commands_are_planned_with_their_argv_and_path(tmp_path):
+    (tmp_path / "train.py").write_text("")
+    env = dict(os.environ)
+    req = plan("python train.py --lr=0.1", str(tmp_path), env, "/bin/bash")
+    assert req is not None and req["argv"] == ["train.py", "--lr=0.1"]
+    assert req["path0"] == os.path.realpath(tmp_path)
+    req = plan("PYTHONPATH=src python -m pipeline.train", str(tmp_path), env, "/bin/bash")
+    assert req is not None and req["module"] == "pipeline.train"
+    assert req["env"]["PYTHONPATH"] == "src" and req["path0"] == str(tmp_path)
+    assert plan("python train.py", str(tmp_path), env, "/usr/bin/fish") is None
