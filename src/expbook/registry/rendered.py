@@ -7,7 +7,7 @@ was rendered under (the same fingerprint as collect()'s) plus the name of the fi
 text. Each text file is written under a fresh name (temp file + os.replace), the index after
 it, so a concurrent reader sees either the old or the new entry, never half a file; the index
 keeps the last MAX_ENTRIES keys and the files it no longer names are deleted, so the cache
-stays bounded on disk. Used by expbook.registry.table (render_cached, collect_rendered).
+stays bounded on disk. Used by expbook.registry.table (render_output, collect_rendered).
 """
 
 from __future__ import annotations

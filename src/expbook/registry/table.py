@@ -219,30 +219,6 @@ def hidden_line(hidden: Mapping[str, int]) -> str | None:
     return f"{total} columns hidden ({', '.join(why)}); show them with --columns all"
 
 
-def render_cached(
-    repo: str | os.PathLike,
-    fmt: str,
-    spec: TableSpec,
-    *,
-    all_commits: bool = False,
-    baseline: str | None = None,
-    warn: Callable[[str], None] | None = None,
-    exp_commits: bool = False,
-) -> tuple[str, int]:
-    """(text, row count) of the registry as json or csv: render_output() as text."""
-    result = render_output(
-        repo,
-        fmt,
-        spec,
-        all_commits=all_commits,
-        baseline=baseline,
-        warn=warn,
-        exp_commits=exp_commits,
-    )
-    text = result.text()
-    return text, result.rows if result.rows is not None else count_rows(text, fmt)
-
-
 def render_output(
     repo: str | os.PathLike,
     fmt: str,
@@ -294,18 +270,6 @@ def _cached(
     return result
 
 
-def count_rows(text: str, fmt: str) -> int:
-    """Rows in a rendered json or csv registry (header excluded)."""
-    if fmt == "json":
-        # one row per line between "[" and "]" (to_json/to_json_records; JSON escapes
-        # newlines inside strings): counted without parsing 100k rows
-        return 0 if text.strip() == "[]" else text.count("\n") - 1
-    import csv
-    import io
-
-    return max(sum(1 for _ in csv.reader(io.StringIO(text))) - 1, 0)
-
-
 def collect_checked(
     repo: str | os.PathLike,
     *,
@@ -330,13 +294,11 @@ __all__ = [
     "build",
     "build_with_experiments",
     "collect_checked",
-    "count_rows",
     "hidden_line",
     "nested",
     "prepare",
     "readable_columns",
     "readable_table",
-    "render_cached",
     "render_output",
 ]
 
