@@ -4,6 +4,8 @@ each next to a bare `python -c "import torch"` timed in the same run (medians, i
 
 Run: `python benchmarks/stages.py [--runs 5] [--src OTHER/src ...]`; each `--src` (e.g. an older
 checkout's src/) is timed alongside this checkout's pipeline, for before/after numbers.
+`--warm`: a demo trial (train + evaluate, the dvc.yaml commands) as plain processes vs through
+`expbook sweep --warm-stages`' warm server (expbook.sweep.warm), interleaved, same run.
 Targets (issue 12): trial <= 3.5 s process time, start-up <= 1.5 s, evaluate <= 1.5 s wall.
 """
 
@@ -64,11 +66,74 @@ def workdir(tmp: Path, name: str, src: str) -> Path:
     return path
 
 
+def warm_vs_plain(runs: int) -> None:
+    """Process time and wall of a demo trial: plain stage processes vs the warm server."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from expbook.sweep import warm
+
+    os.environ["OMP_NUM_THREADS"] = "1"  # as _run and a `-j 2` sweep worker on 2 cores
+    cmds = ["PYTHONPATH=src python -m pipeline.train", "PYTHONPATH=src python -m pipeline.evaluate"]
+    rows: dict[str, list[float]] = {"plain": [], "plain wall": [], "warm": [], "warm wall": []}
+    with tempfile.TemporaryDirectory(prefix="expbook-bench-warm-") as tmp:
+        path = workdir(Path(tmp), "w", str(ROOT / "src"))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        runner = warm.WarmRunner()
+        ready = runner._wait_ready()
+        server_wall = time.perf_counter() - start
+        if not ready:
+            raise SystemExit(f"the warm server is cold: {runner.why}")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for _ in range(runs):
+            wall = cpu = 0.0
+            for argv in (
+                [sys.executable, "-m", "pipeline.train"],
+                [sys.executable, "-m", "pipeline.evaluate"],
+            ):
+                w, c, _err = _run(argv, path, "src")
+                wall, cpu = wall + w, cpu + c
+            rows["plain"].append(cpu)
+            rows["plain wall"].append(wall)
+            mark, cpu0 = time.perf_counter(), runner.cpu
+            saved = os.dup(1), os.dup(2)
+            os.dup2(devnull, 1), os.dup2(devnull, 2)
+            try:
+                for cmd in cmds:
+                    req = warm.plan(cmd, str(path), dict(os.environ), "/bin/bash")
+                    if req is None or runner.run(req) != 0:
+                        raise SystemExit(f"{cmd}: not run warm, or failed")
+            finally:
+                os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+            rows["warm wall"].append(time.perf_counter() - mark)
+            rows["warm"].append(runner.cpu - cpu0)
+        stages = runner.cpu
+        runner.close()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    plain_cpu = sum(rows["plain"])
+    server = total - plain_cpu - stages  # its imports, once per sweep worker
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    print(
+        f"\n{runs} runs, demo trial (train + evaluate, train.epochs={EPOCHS}), "
+        f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
+    )
+    print(f"plain processes:   {med['plain']:.2f} s process, {med['plain wall']:.2f} s wall")
+    print(f"warm (--warm-stages): {med['warm']:.2f} s process, {med['warm wall']:.2f} s wall")
+    print(f"ratio warm/plain:  {med['warm'] / med['plain']:.2f}x process time")
+    print(
+        f"warm server start-up, once per worker: {server:.2f} s process, {server_wall:.2f} s wall"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--src", action="append", default=[], help="another pipeline's src/")
+    parser.add_argument("--warm", action="store_true", help="plain vs --warm-stages trial")
     args = parser.parse_args()
+    if args.warm:
+        warm_vs_plain(args.runs)
+        return
     variants = {"this checkout": str(ROOT / "src")}
     variants.update({src: str(Path(src).resolve()) for src in args.src})
     py = sys.executable

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,11 @@ TRAIN_PY = textwrap.dedent("""\
         }
         with open(probe, "a") as fh:
             fh.write(json.dumps(state) + "\\n")
+    if p["lr"] == 0.9:  # lets a test interrupt the sweep while this stage runs
+        with open(os.environ["WARM_PID"], "w") as fh:
+            fh.write(str(os.getpid()))
+        import time
+        time.sleep(120)
     if p["lr"] == 0.5:
         print("train: exit 3 asked", file=sys.stderr)
         sys.exit(3)
@@ -166,6 +173,42 @@ def test_warm_sweep_runs_a_shell_command_the_normal_way(tmp_path):
     assert [p["warm"] for p in probes(tmp_path / "probe.jsonl", repo)] == [False, False]
 
 
+def test_interrupting_the_sweep_stops_a_warm_stage(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    pidfile = tmp_path / "stage.pid"
+    env = {**os.environ, "WARM_PID": str(pidfile), "WARM_PROBE": str(tmp_path / "p.jsonl")}
+    cli = [sys.executable, "-c", "from expbook.cli import main; main()", "sweep"]
+    args = ["-S", "train.lr=0.9,0.91", "-m", "val.acc", "--warm-stages"]
+    proc = subprocess.Popen(
+        [*cli, *args], cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.time() + 60
+        while not (pidfile.exists() and pidfile.read_text()) and time.time() < deadline:
+            assert proc.poll() is None, "the sweep ended early"
+            time.sleep(0.1)
+        pid = int(pidfile.read_text())
+        assert probes(tmp_path / "p.jsonl", repo)[0]["warm"]
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        proc.wait(timeout=60)
+        deadline = time.time() + 10
+        while _alive(pid) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not _alive(pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("true", []), ("false", None), ("[torch, numpy.linalg]", ["torch", "numpy.linalg"])],
@@ -214,3 +257,58 @@ def test_plain_python_commands_are_planned_with_their_argv_and_path(tmp_path):
     assert req is not None and req["module"] == "pipeline.train"
     assert req["env"]["PYTHONPATH"] == "src" and req["path0"] == str(tmp_path)
     assert plan("python train.py", str(tmp_path), env, "/usr/bin/fish") is None
+
+
+@pytest.mark.slow
+def test_demo_pipeline_checkpoints_and_metrics_match_with_warm_stages(tmp_path):
+    """The torch demo (train.epochs 1, two trials): identical checkpoints and metrics, and
+    train + evaluate really ran warm."""
+    from pipeline_helpers import make_repo as demo_repo
+    from pipeline_helpers import without_timing
+
+    args = ("-S", "train.lr=0.01,0.02", "-m", "val.acc", "--new-metric", "--name", "d")
+    repos, logs = {}, {}
+    for mode in ("plain", "warm"):
+        repos[mode] = demo_repo(tmp_path / mode, {"train.epochs": 1})
+        logs[mode] = tmp_path / f"{mode}.log"
+        flag = ("--warm-stages",) if mode == "warm" else ()
+        env = {**os.environ, "EXPBOOK_WARM_LOG": str(logs[mode])}
+        proc = subprocess.run(
+            [sys.executable, "-c", "from expbook.cli import main; main()", "sweep", *args, *flag],
+            cwd=repos[mode],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert not logs["plain"].exists()
+    ran = sorted(logs["warm"].read_text().splitlines())
+    assert [line.split("\t")[0] for line in ran] == ["warm"] * len(ran)
+    assert any("pipeline.train" in x for x in ran) and any("pipeline.evaluate" in x for x in ran)
+    refs = {m: exp_refs(repos[m]) for m in repos}
+    assert sorted(refs["warm"]) == sorted(refs["plain"]) == ["d-001", "d-002"]
+    for name in refs["warm"]:
+        locks = {
+            m: sh("git", "show", f"{refs[m][name]}:dvc.lock", cwd=repos[m]).stdout for m in repos
+        }
+        assert locks["warm"].count("md5") > 4
+        # checkpoints and data: the same bytes; metrics: the same but for wall-clock values
+        assert _out_md5s(locks["warm"]) == _out_md5s(locks["plain"])
+    shown = {m: exp_show(repos[m]) for m in repos}
+    for name in refs["warm"]:
+        metrics = {m: without_timing(shown[m][name]["data"]["metrics"]) for m in repos}
+        assert metrics["warm"] == metrics["plain"]
+
+
+def _out_md5s(lock_text: str) -> dict:
+    """path -> md5 of every cached out (checkpoints) in a dvc.lock."""
+    import yaml
+
+    doc = yaml.safe_load(lock_text)
+    return {
+        o["path"]: o.get("md5")
+        for stage in doc["stages"].values()
+        for o in stage.get("outs", [])
+        if o["path"].startswith(("models", "data"))
+    }

@@ -17,3 +17,5 @@ CHECK_NAME = "EXPBOOK_CHECK_NAME"
 CHECK_FAILED = "EXPBOOK_CHECK_FAILED"
 # Where a Ray node keeps its clone and trial workspaces (default: $TMPDIR/expbook-ray-<uid>).
 WORKDIR = "EXPBOOK_WORKDIR"
+# `sweep --warm-stages` diagnostics: each stage command appends "warm|normal<TAB>command" here
+WARM_LOG = "EXPBOOK_WARM_LOG"

@@ -25,6 +25,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from expbook import env as envnames
+
 DEFAULT_MODULES = ("numpy", "torch")
 # words the shell passes through unchanged: no quotes, $, globs, ~, braces, redirections, ;&|
 _WORD = re.compile(r"^[A-Za-z0-9_./:,=+@%-]+$")
@@ -168,6 +170,10 @@ def install(runner: WarmRunner) -> None:
         if set(kwargs) == {"cwd", "env", "close_fds", "shell"} and not kwargs["shell"]:
             req = plan(cmd, str(kwargs["cwd"]), dict(kwargs["env"]), executable)
         code = runner.run(req) if req is not None else None
+        log = os.environ.get(envnames.WARM_LOG)
+        if log:
+            with open(log, "a") as fh:
+                fh.write(f"{'normal' if code is None else 'warm'}\t{cmd}\n")
         if code is None:
             original(executable, cmd, **kwargs)
         elif code != 0:
