@@ -3,7 +3,8 @@ sequential `dvc exp run`, and the compute limit (the stage commands alone, two a
 
 Run: `.venv/bin/python benchmarks/sweep.py [--trials 16] [--tiny] [--skip queue,sequential]`; prints
 seconds per method, process time per trial, ratios measured in the same run and (--tiny) the
-start-up from launch to the first stage command (no assertions: a report). Issue 12 targets:
+start-up from launch to the first stage command (no assertions: a report); `--warm` adds
+`expbook sweep` with `warm_stages: true` (opt-in warm stage runner). Issue 12 targets:
 expbook >= 2x faster than the queue at 4 trials, >= 2.5x at 16, >= 10x with --tiny.
 
 `--startup N [--old-src DIR] [--method grid|tpe]`: only the start-up, N times: `expbook sweep` of
@@ -202,9 +203,11 @@ def bench_compute_limit(base: Path, ts: list[dict]) -> float:
     return time.perf_counter() - start
 
 
-def bench_expbook(base: Path, ts: list[dict]) -> tuple[float, int]:
-    repo = fresh(base, "expbook")
-    spec = repo.parent / "bench-sweep.yaml"
+def bench_expbook(base: Path, ts: list[dict], warm: bool = False) -> tuple[float, int]:
+    """`expbook sweep -j 2` of the trials (`warm`: with `warm_stages: true`)."""
+    label = "expbook --warm-stages" if warm else "expbook"
+    repo = fresh(base, "expbook-warm" if warm else "expbook")
+    spec = repo.parent / f"bench-sweep{'-warm' if warm else ''}.yaml"
     lrs = sorted({t["train.lr"] for t in ts})
     wds = sorted({t["train.weight_decay"] for t in ts})
     spec.write_text(
@@ -215,6 +218,7 @@ def bench_expbook(base: Path, ts: list[dict]) -> tuple[float, int]:
                 "parallel": 2,
                 "params": {"train.lr": lrs, "train.weight_decay": wds, "train.epochs": EPOCHS},
                 "budget": {"max_trials": len(ts)},
+                **({"warm_stages": True} if warm else {}),
             }
         )
     )
@@ -229,8 +233,8 @@ def bench_expbook(base: Path, ts: list[dict]) -> tuple[float, int]:
         cwd=repo,
     )
     elapsed = time.perf_counter() - start
-    CPU["expbook"] = child_cpu() - cpu  # the workers reap their stage commands: all counted
-    STARTUP["expbook"] = first_stamp(t0)
+    CPU[label] = child_cpu() - cpu  # the workers reap their stage commands: all counted
+    STARTUP[label] = first_stamp(t0)
     shown = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
     names = {
         rev.get("name")
@@ -369,6 +373,9 @@ def main() -> None:
         "--old-src", default=None, help="with --startup: an older src/ to interleave"
     )
     parser.add_argument("--method", choices=sorted(STARTUP_SPECS), default="grid", help="--startup")
+    parser.add_argument(
+        "--warm", action="store_true", help="also `expbook sweep` with --warm-stages, same run"
+    )
     args = parser.parse_args()
     if args.startup:
         startup_report(args.startup, args.old_src, args.method)
@@ -394,6 +401,10 @@ def main() -> None:
             secs, visible = bench_expbook(base, ts)
             record("expbook sweep -j 2", secs)
             print(f"  expbook: {visible}/{len(ts)} trials visible to `dvc exp show --json`")
+            if args.warm:
+                secs, visible = bench_expbook(base, ts, warm=True)
+                record("expbook sweep -j 2 --warm-stages", secs)
+                print(f"  warm: {visible}/{len(ts)} trials visible to `dvc exp show --json`")
         if "queue" not in skip:
             record(
                 "dvc exp run --queue + queue start -j 2", bench_queue(base, ts, args.queue_timeout)
@@ -411,7 +422,9 @@ def main() -> None:
         line = f"{name:45s} {secs:8.1f} s  {secs / len(ts):6.2f} s/trial"
         if limit:
             line += f"  {secs / limit:5.2f}x limit"
-        if ours and name != "expbook sweep -j 2":
+        if ours and name.startswith("expbook sweep -j 2 --warm"):
+            line += f"  {secs / ours:4.2f}x expbook's plain time"
+        elif ours and name != "expbook sweep -j 2":
             line += f"  expbook is {secs / ours:4.1f}x faster"
         print(line)
     for name, cpu in CPU.items():

@@ -312,3 +312,13 @@ def _out_md5s(lock_text: str) -> dict:
         for o in stage.get("outs", [])
         if o["path"].startswith(("models", "data"))
     }
+
+
+def test_warm_stages_with_the_ray_backend_is_an_error(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", "from expbook.cli import main; main()", "sweep", "-S",
+         "train.lr=0.1,0.2", "-m", "val.acc", "--warm-stages", "--backend", "ray"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "Error: --warm-stages (warm_stages:) works with the local backend only" in proc.stderr

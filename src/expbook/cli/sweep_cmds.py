@@ -241,6 +241,8 @@ def run(
     spec.backend = backends.with_cli(spec.backend, backend, ray_address, git_remote)
     if git_remote and spec.backend["name"] != "ray" and not storage:
         raise SpecError("--git-remote needs --backend ray or --storage")
+    if spec.warm_stages is not None and spec.backend["name"] != "local":
+        raise SpecError("--warm-stages (warm_stages:) works with the local backend only")
     factory = backends.factory(spec.backend)
     alerts = Alerts.from_options(on_best, on_best_url)
     watch = None

@@ -66,10 +66,13 @@ def worker_main(
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", envnames.NUM_THREADS):
         os.environ[var] = str(threads)
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    server = None
     if warm is not None:  # --warm-stages: its server imports torch & co while the worktree is made
         from expbook.sweep import warm as warmstages
 
-        warmstages.install(warmstages.WarmRunner(warm or warmstages.DEFAULT_MODULES))
+        with contextlib.suppress(OSError):  # no server: every stage runs the normal way
+            server = warmstages.WarmRunner(warm or warmstages.DEFAULT_MODULES)
+            warmstages.install(server)
     try:
         ws = workspace.create(repo, index, baseline, cache_dir)
         import expbook.sweep.preload  # noqa: F401  (imported already when forked)
@@ -97,6 +100,8 @@ def worker_main(
         results.put(("done", index, result))
     # nothing left to clean up: skip the interpreter's teardown of DVC & co (~1 s), once
     # everything sent to the driver is flushed
+    if server is not None:  # reaped here: its process time counts as the sweep's
+        server.close()
     sys.stdout.flush(), sys.stderr.flush()
     results.close()
     results.join_thread()

@@ -124,9 +124,14 @@ class WarmRunner:
         """The stage's exit code (negative: killed by that signal), or None: run it normally."""
         if not self._wait_ready():
             return None
-        self.sock.sendmsg(
-            [json.dumps(req).encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fds())]
-        )
+        try:
+            self.sock.sendmsg(
+                [json.dumps(req).encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _fds())]
+            )
+        except OSError:  # nothing started: the normal way is safe (a dead server: from now on)
+            if self.proc.poll() is not None:
+                self.ready, self.why = False, "the server died"
+            return None
         main = threading.current_thread() is threading.main_thread()
         old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
@@ -135,7 +140,8 @@ class WarmRunner:
             if old is not None:
                 signal.signal(signal.SIGINT, old)
         if not msg:
-            raise OSError("the warm stage server died")
+            self.ready, self.why = False, "the server died"  # later stages: the normal way
+            raise OSError("the warm stage server died while running the stage")
         reply = json.loads(msg)
         if "fallback" in reply:
             return None
