@@ -229,6 +229,38 @@ def exp_show_json(path: Path, *extra: str) -> list:
     return json.loads(out)
 
 
+def exp_show_values(doc: list) -> dict[str, dict]:
+    """rev -> {"params", "metrics", "param_errors", "metric_errors", "name"} from `dvc exp show
+    --json`: each file's values flattened to "file:dotted.key" (the registry's key form)."""
+    from expbook.registry import dvcfiles
+
+    def flat(section: dict | None) -> tuple[dict, set]:
+        values, errors = {}, set()
+        for file, res in (section or {}).items():
+            if res.get("error"):
+                errors.add(file)
+                continue
+            for key, value in dvcfiles.flatten(res.get("data") or {}).items():
+                values[f"{file}:{key}"] = value
+        return values, errors
+
+    out = {}
+    for base in doc:
+        entries = [base] + [r for rng in base.get("experiments") or [] for r in rng["revs"]]
+        for entry in entries:
+            data = entry.get("data") or {}
+            params, param_errors = flat(data.get("params"))
+            metrics, metric_errors = flat(data.get("metrics"))
+            out[entry["rev"]] = {
+                "params": params,
+                "metrics": metrics,
+                "param_errors": param_errors,
+                "metric_errors": metric_errors,
+                "name": entry.get("name"),
+            }
+    return out
+
+
 if __name__ == "__main__":  # build one by hand to look at: python tests/repo_factory.py /tmp/x
     sys.path.insert(0, str(Path(__file__).parent))
     target = Path(sys.argv[1])

@@ -11,8 +11,7 @@ import pytest
 
 from expbook import registry
 from expbook.errors import NotFoundError
-from expbook.registry import dvcfiles
-from repo_factory import build_rich_repo, exp_show_json
+from repo_factory import build_rich_repo, exp_show_json, exp_show_values
 
 pytestmark = pytest.mark.slow
 
@@ -34,38 +33,9 @@ def dvc_show(rich):
     return exp_show_json(rich.path, "-a", "-T")
 
 
-def _dvc_values(doc: list) -> dict[str, dict]:
-    """rev -> {"params", "metrics", "metric_errors", "name"} from `dvc exp show --json`."""
-
-    def flat(section):
-        values, errors = {}, set()
-        for file, res in (section or {}).items():
-            if res.get("error"):
-                errors.add(file)
-                continue
-            for key, value in dvcfiles.flatten(res.get("data") or {}).items():
-                values[f"{file}:{key}"] = value
-        return values, errors
-
-    out = {}
-    for base in doc:
-        entries = [base] + [r for rng in base.get("experiments") or [] for r in rng["revs"]]
-        for entry in entries:
-            data = entry.get("data") or {}
-            params, _ = flat(data.get("params"))
-            metrics, metric_errors = flat(data.get("metrics"))
-            out[entry["rev"]] = {
-                "params": params,
-                "metrics": metrics,
-                "metric_errors": metric_errors,
-                "name": entry.get("name"),
-            }
-    return out
-
-
 def test_every_dvc_row_has_equal_params_and_metrics(rows, dvc_show):
     ours = {row.rev: row for row in rows}
-    theirs = _dvc_values(dvc_show)
+    theirs = exp_show_values(dvc_show)
     assert set(theirs) == set(ours)
     for rev, want in theirs.items():
         row = ours[rev]

@@ -19,8 +19,7 @@ import pytest
 
 from conftest import commit_all, dvc, dvc_init, git_init, sh
 from expbook import registry
-from expbook.registry import dvcfiles
-from repo_factory import exp_run, exp_show_json, rev_parse
+from repo_factory import exp_run, exp_show_json, exp_show_values, rev_parse
 
 pytestmark = pytest.mark.slow
 
@@ -406,39 +405,13 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     return built
 
 
-def _dvc_rows(doc: list) -> dict[str, dict]:
-    """rev -> {"params", "metrics", "errors"} from `dvc exp show --json`."""
-
-    def flat(section):
-        values, errors = {}, set()
-        for file, res in (section or {}).items():
-            if res.get("error"):
-                errors.add(file)
-                continue
-            for key, value in dvcfiles.flatten(res.get("data") or {}).items():
-                values[f"{file}:{key}"] = value
-        return values, errors
-
-    out = {}
-    for base in doc:
-        entries = [base] + [r for rng in base.get("experiments") or [] for r in rng["revs"]]
-        for entry in entries:
-            data = entry.get("data") or {}
-            params, perr = flat(data.get("params"))
-            metrics, merr = flat(data.get("metrics"))
-            out[entry["rev"]] = {
-                "params": params,
-                "metrics": metrics,
-                "errors": perr | merr,
-                "name": entry.get("name"),
-            }
-    return out
-
-
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_rows_and_values_equal_dvc_exp_show_all_commits(corpus, layout):
     path = corpus[layout]
-    theirs = _dvc_rows(exp_show_json(path, "-A"))
+    theirs = {
+        rev: {**v, "errors": v["param_errors"] | v["metric_errors"]}
+        for rev, v in exp_show_values(exp_show_json(path, "-A")).items()
+    }
     ours = {r.rev: r for r in registry.collect(path, all_commits=True)}
     assert set(ours) == set(theirs), layout
     for rev, want in theirs.items():
