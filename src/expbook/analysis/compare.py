@@ -117,9 +117,9 @@ def _read_environment(repo: str, exp: Experiment) -> tuple[str, Any] | None:
     """The first environment.json-like out of the experiment: from its git tree, else the DVC cache
     (the registry's: `cache.dir` honoured)."""
     from expbook.analysis.curves import read_file_at
+    from expbook.registry.dvccache import dvc_cache_dir
     from expbook.registry.dvcfiles import cache_path
     from expbook.registry.gitrepo import find_root
-    from expbook.registry.snapshot import dvc_cache_dir
 
     cache_dir = dvc_cache_dir(find_root(repo))
 

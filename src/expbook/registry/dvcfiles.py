@@ -10,10 +10,7 @@ import json
 import posixpath
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import ast
+from typing import Any
 
 _fast_json_loads: Callable[[bytes | str], Any]
 try:  # a dependency of DVC; ~3x faster to parse than json (10k metrics files on a cold read)
@@ -50,7 +47,12 @@ def load_bytes(path: str, data: bytes) -> Any:
 
             return tomllib.loads(data.decode("utf-8"))
         if ext == ".py":
-            return parse_py(data.decode("utf-8"), path)
+            from expbook.registry.pyparams import parse_py
+
+            try:
+                return parse_py(data.decode("utf-8"), path)
+            except SyntaxError as exc:
+                raise ParseError(f"{path}: Python file structure is corrupted") from exc
         from expbook.registry import fastyaml
 
         try:
@@ -64,63 +66,6 @@ def load_bytes(path: str, data: bytes) -> Any:
         raise ParseError(
             f"{path}: {kind} file structure is corrupted ({exc.__class__.__name__})"
         ) from exc
-
-
-def parse_py(text: str, path: str) -> dict[str, Any]:
-    """A python params file as DVC reads it (dvc/utils/serialize/_py.py): module-level and class
-    attribute assignments of literals, `self.x = ...` in `__init__`; never imported or run."""
-    import ast
-
-    try:
-        tree = ast.parse(text, filename=path)
-    except SyntaxError as exc:
-        raise ParseError(f"{path}: Python file structure is corrupted") from exc
-    return _py_body(tree.body, False)
-
-
-def _py_body(body: list[ast.stmt], only_self: bool) -> dict[str, Any]:
-    import ast
-
-    out: dict[str, Any] = {}
-    for node in body:
-        try:
-            if isinstance(node, (ast.Assign, ast.AnnAssign)):
-                targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
-                if len(targets) != 1 or node.value is None:
-                    continue
-                target = targets[0]
-                if isinstance(target, ast.Name) and not only_self:
-                    name = target.id
-                elif (
-                    isinstance(target, ast.Attribute)
-                    and isinstance(target.value, ast.Name)
-                    and target.value.id == "self"
-                ):
-                    name = target.attr
-                else:
-                    continue
-                out[name] = _py_value(node.value)
-            elif isinstance(node, ast.ClassDef):
-                out[node.name] = _py_body(node.body, False)
-            elif isinstance(node, ast.FunctionDef) and node.name == "__init__":
-                out.update(_py_body(node.body, True))
-        except ValueError:
-            continue  # not a literal: DVC skips it too
-    return out
-
-
-def _py_value(node: Any) -> Any:  # an ast node
-    import ast
-
-    if isinstance(node, ast.Dict):
-        return {ast.literal_eval(k): ast.literal_eval(v) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
-    if isinstance(node, ast.List):
-        return [ast.literal_eval(v) for v in node.elts]
-    if isinstance(node, ast.Set):
-        return {ast.literal_eval(v) for v in node.elts}
-    if isinstance(node, ast.Tuple):
-        return tuple(ast.literal_eval(v) for v in node.elts)
-    return ast.literal_eval(node)
 
 
 def flatten(data: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:

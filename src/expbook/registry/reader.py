@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import posixpath
 import time
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from itertools import islice
 from typing import Any
 
 from expbook.errors import NotFoundError
 from expbook.registry import cache as _cache
-from expbook.registry import dvcstate, forked, snapshot
+from expbook.registry import dvccache, dvcstate, forked, snapshot
 from expbook.registry.gitrepo import RACY_NS, GitRepo
 from expbook.registry.notes import NOTES_REF
 
@@ -35,7 +36,7 @@ class RepoReader:
         self.prefix = os.path.relpath(self.root, self.g.root).replace(os.sep, "/")
         self.prefix = "" if self.prefix == "." else self.prefix
         self.dvc_dir = os.path.join(self.root, ".dvc")
-        self.cache_dir = snapshot.dvc_cache_dir(self.root)
+        self.cache_dir = dvccache.dvc_cache_dir(self.root)
         self.dirty = False
         self.memo: dict = {}
         # ids of snapshot dicts a row holds (rows._own); the snapshots keep them alive
@@ -47,6 +48,33 @@ class RepoReader:
         return any(
             rel.rpartition("/")[0] in dirs and os.path.exists(os.path.join(self.cache_dir, rel))
             for rel in objects
+        )
+
+    def resolve_baseline(
+        self,
+        spec: str,
+        refs: Mapping[str, str],
+        branches: Iterable[str],
+        tags: Iterable[str],
+        exps: Iterable[tuple[str, str, str, str]],
+    ) -> str:
+        """The commit sha `--baseline` names: a branch, tag or ref, a unique prefix of a known
+        baseline commit, or any revision git resolves; NotFoundError names it otherwise."""
+        for cand in (f"refs/heads/{spec}", f"refs/tags/{spec}", spec):
+            if cand in refs:
+                return self.g.commit(refs[cand]).id.__str__()
+        known = set(branches) | set(tags) | {e[0] for e in exps}
+        matches = sorted(s for s in known if s.startswith(spec.lower()))
+        if len(matches) == 1:
+            return matches[0]
+        try:
+            return str(self.g.commit(spec).id)
+        except (NotFoundError, ValueError):
+            pass
+        raise NotFoundError(
+            f"baseline {spec!r} matches no commit"
+            if not matches
+            else f"baseline {spec!r} is ambiguous: {', '.join(m[:10] for m in matches)}"
         )
 
     @cached_property

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -208,7 +208,7 @@ def _build(
                 seen.add(sha)
     only = None
     if baseline is not None:
-        only = _resolve_baseline(c, baseline, refs, branches, tags, exps)
+        only = c.resolve_baseline(baseline, refs, branches, tags, exps)
         baselines = [only]
 
     c.prefetch(baselines + [e[2] for e in exps] + [p.rev for p in pending])
@@ -373,29 +373,3 @@ def _own(c: _col.RepoReader, values: dict) -> dict:
         return dict(values)
     c.handed_out.add(id(values))
     return values
-
-
-def _resolve_baseline(
-    c: _col.RepoReader,
-    spec: str,
-    refs: Mapping[str, str],
-    branches: Iterable[str],
-    tags: Iterable[str],
-    exps: Iterable[tuple[str, str, str, str]],
-) -> str:
-    for cand in (f"refs/heads/{spec}", f"refs/tags/{spec}", spec):
-        if cand in refs:
-            return c.g.commit(refs[cand]).id.__str__()
-    known = set(branches) | set(tags) | {e[0] for e in exps}
-    matches = sorted(s for s in known if s.startswith(spec.lower()))
-    if len(matches) == 1:
-        return matches[0]
-    try:
-        return str(c.g.commit(spec).id)
-    except (NotFoundError, ValueError):
-        pass
-    raise NotFoundError(
-        f"baseline {spec!r} matches no commit"
-        if not matches
-        else f"baseline {spec!r} is ambiguous: {', '.join(m[:10] for m in matches)}"
-    )

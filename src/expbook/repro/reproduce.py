@@ -311,8 +311,8 @@ def _compare_files(path: str, a: OutState, b: OutState, ignore_out: list[str]) -
 def _check_recorded_cache(repo: str | os.PathLike[str], sha: str, before: Snapshot) -> None:
     """A recorded output whose object in the repo's DVC cache no longer matches its dvc.lock
     hash (a tampered/bit-rotted checkpoint) fails the reproduction (issue 14)."""
+    from expbook.registry.dvccache import dvc_cache_dir
     from expbook.registry.gitrepo import find_root
-    from expbook.registry.snapshot import dvc_cache_dir
     from expbook.repro.verify import check_recorded
 
     recorded = {rel: o.hash for rel, o in before.outs.items() if o.use_cache and o.hash}

@@ -146,8 +146,8 @@ def verify_outs(
 
 def verify_experiments(repo: str | os.PathLike[str], experiments: Sequence[Experiment]) -> Report:
     """Re-hash the cached outputs of registry Experiments (expbook.registry rows)."""
+    from expbook.registry.dvccache import dvc_cache_dir
     from expbook.registry.gitrepo import GitRepo
-    from expbook.registry.snapshot import dvc_cache_dir
 
     g = GitRepo(repo)
     verifier = Verifier(dvc_cache_dir(g.root))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from expbook.errors import ExpbookError
-from expbook.registry.snapshot import dvc_cache_dir
+from expbook.registry.dvccache import dvc_cache_dir
 from expbook.sweep import preflight, session, workspace
 from expbook.sweep import state as st
 from expbook.sweep.budget import Budget, most_workers

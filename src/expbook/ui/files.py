@@ -11,7 +11,7 @@ import posixpath
 from typing import TYPE_CHECKING
 
 from expbook.errors import NotFoundError
-from expbook.registry.snapshot import dvc_cache_dir
+from expbook.registry.dvccache import dvc_cache_dir
 
 if TYPE_CHECKING:
     import pygit2
