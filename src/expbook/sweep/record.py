@@ -101,7 +101,8 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "duration": (int, float, type(None)),
     "timing": (dict, type(None)),
 }
-NEW_KEYS = tuple(_JSON_TYPES)[:15]  # a record the driver makes; a finished run adds the last two
+# a record the driver makes; a finished run adds duration and timing
+NEW_KEYS = tuple(k for k in _JSON_TYPES if k not in ("duration", "timing"))
 _NOTE_KEYS = (  # a record rebuilt from its note (`from_note`): no cid, duration or timing
     *("number", "name", "baseline", "rev", "ref", "status", "values", "config", "seed"),
     *("params_hash", "overrides", "parent", "kind", "error"),

@@ -73,11 +73,16 @@ def worker_main(
         with contextlib.suppress(OSError):  # no server: every stage runs the normal way
             server = warmstages.WarmRunner(warm or warmstages.DEFAULT_MODULES)
             warmstages.install(server)
+    where = f"worker {index}: importing DVC"
     try:
-        ws = workspace.create(repo, index, baseline, cache_dir)
         import expbook.sweep.preload  # noqa: F401  (imported already when forked)
+
+        where = f"workspace ws-{index}"
+        ws = workspace.create(repo, index, baseline, cache_dir)
     except Exception as exc:
-        results.put(("error", index, f"workspace ws-{index}: {exc}"))
+        results.put(("error", index, f"{where}: {exc}"))
+        if server is not None:
+            server.close()
         return
     results.put(("ready", index, str(ws)))
     fresh = True  # a new worktree is at the baseline already: the first trial skips the reset

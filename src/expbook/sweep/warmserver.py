@@ -140,7 +140,6 @@ def _print_exception(exc: BaseException) -> None:
 
 def _child(sock: socket.socket, req: dict[str, Any], fds: list[int], path: list[str]) -> None:
     """The forked child: become the stage process, run it, exit with its code."""
-    code = 1
     try:
         sock.close()
         for target, fd in enumerate(fds):
@@ -256,28 +255,37 @@ def serve(fd: int, modules: list[str]) -> None:
             return
         if not msg:
             return  # the worker closed its end
-        req = json.loads(msg)
-        reply: dict[str, Any]
-        env, cwd = req["env"], req["cwd"]
-        path = _dedup([req["path0"] or cwd, *_entries(env.get("PYTHONPATH"), cwd), *tail])
-        if _startup_env(env) != startup:
-            reply = {"fallback": "its environment differs in a start-up variable"}
-        elif len(fds) != 3:
-            reply = {"fallback": "no stdio"}
-        elif (foreign := _foreign_modules(path)) is not None:
-            reply = {"fallback": f"its sys.path has another {foreign}"}
-        else:
-            pid = os.fork()
-            if pid == 0:
-                _child(sock, req, fds, path)
-            _pid, status, usage = os.wait4(pid, 0)
-            reply = {
-                "code": os.waitstatus_to_exitcode(status),
-                "cpu": usage.ru_utime + usage.ru_stime,
-            }
+        try:
+            reply = _serve_one(sock, msg, fds, startup, tail)
+        except (ValueError, KeyError, TypeError) as exc:  # a request it cannot read
+            reply = {"fallback": f"an unreadable request ({exc.__class__.__name__})"}
         for fd in fds:
             os.close(fd)
         sock.send(json.dumps(reply).encode())
+
+
+def _serve_one(
+    sock: socket.socket, msg: bytes, fds: list[int], startup: Any, tail: list[str]
+) -> dict[str, Any]:
+    """Run one stage request in a forked child: {"code", "cpu"}, or {"fallback": why} when the
+    stage must run the normal way (nothing of it has run then)."""
+    req = json.loads(msg)
+    env, cwd = req["env"], req["cwd"]
+    path = _dedup([req["path0"] or cwd, *_entries(env.get("PYTHONPATH"), cwd), *tail])
+    if _startup_env(env) != startup:
+        return {"fallback": "its environment differs in a start-up variable"}
+    if len(fds) != 3:
+        return {"fallback": "no stdio"}
+    if (foreign := _foreign_modules(path)) is not None:
+        return {"fallback": f"its sys.path has another {foreign}"}
+    try:
+        pid = os.fork()
+    except OSError as exc:  # EAGAIN/ENOMEM: the stage is not lost, it runs DVC's way
+        return {"fallback": f"fork failed ({exc.strerror})"}
+    if pid == 0:
+        _child(sock, req, fds, path)
+    _pid, status, usage = os.wait4(pid, 0)
+    return {"code": os.waitstatus_to_exitcode(status), "cpu": usage.ru_utime + usage.ru_stime}
 
 
 if __name__ == "__main__":
