@@ -123,24 +123,23 @@ class RepoReader:
         jobs = min(PARALLEL_JOBS, os.cpu_count() or 1)
         import threading
 
-        # forking a threaded process can deadlock the child on a held lock
+        size = max(CHUNK, -(-len(todo) // MAX_CHUNKS))
+        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+        queue = None  # forking a threaded process can deadlock the child on a held lock
         if (
-            len(todo) < PARALLEL_MIN
-            or jobs < 2
-            or not hasattr(os, "fork")
-            or threading.active_count() > 1
+            len(todo) >= PARALLEL_MIN
+            and jobs >= 2
+            and hasattr(os, "fork")
+            and threading.active_count() == 1
         ):
-            for i in range(0, len(todo), CHUNK):  # in this process, still in batches
+            queue = forked.chunk_queue(len(chunks))
+        if queue is None:  # in this process, still in batches
+            for i in range(0, len(todo), CHUNK):
                 part = todo[i : i + CHUNK]
                 self.commits.update(
                     read_commits(self.g, part, self.cache_dir, self.memo, self.prefix)
                 )
             self.dirty = self.dirty or bool(todo)
-            return
-        size = max(CHUNK, -(-len(todo) // MAX_CHUNKS))
-        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-        queue = forked.chunk_queue(len(chunks))
-        if queue is None:
             return
         children = []
         try:

@@ -12,6 +12,7 @@ stays bounded on disk. Used by expbook.registry.table (render_output, collect_re
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Callable
@@ -111,7 +112,7 @@ def _sendfile(src: int, dst: int) -> bool:
 
 # errno values of an fd pair sendfile cannot serve (a stream opened in append mode, a socket
 # type it does not support...): the copy falls back to read/write
-_NO_SENDFILE = {22, 38, 95}  # EINVAL, ENOSYS, EOPNOTSUPP
+_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
 
 
 def rendered(
@@ -167,7 +168,7 @@ def _open_if_valid(
     rendered under; else None."""
     from expbook.registry import reader as _col
 
-    warning, rows, name = entry["warning"], entry["rows"], entry["file"]
+    warning, rows, name, size = entry["warning"], entry["rows"], entry["file"], entry["size"]
     if warning is not None and not isinstance(warning, str):
         raise TypeError("cached warning is not text")
     if not isinstance(name, str) or os.sep in name or (rows is not None and type(rows) is not int):
@@ -182,7 +183,7 @@ def _open_if_valid(
         fh = open(os.path.join(_folder(c.root), name), "rb")  # noqa: SIM115 (Rendered closes it)
     except OSError:  # evicted by a concurrent writer since the index was read: a miss
         return None
-    if os.fstat(fh.fileno()).st_size != entry["size"]:
+    if os.fstat(fh.fileno()).st_size != size:
         fh.close()
         return None
     return Rendered(fh=fh, rows=rows, warning=warning)
