@@ -144,3 +144,20 @@ def test_a_worktree_locked_by_a_killed_worktree_add_is_removed(tmp_path, dir_lef
     assert workspace.clean_stale(repo) == ["ws-0"]
     assert len(sh("git", "worktree", "list", cwd=repo).stdout.splitlines()) == 1
     assert not ws.exists() and not (repo / ".git/worktrees/ws-0").exists()
+
+
+def test_reset_drops_a_rwlock_a_killed_dvc_left_half_written(tmp_path, tmp_path_factory):
+    """A DVC process killed while rewriting .dvc/tmp/rwlock (a killed sweep or Ray driver)
+    left truncated JSON that failed every later trial in that reused workspace."""
+    from expbook.registry.dvccache import dvc_cache_dir
+    from expbook.sweep import workspace
+
+    repo = tiny_repo(tmp_path / "repo", tmp_path_factory)
+    baseline = sh("git", "rev-parse", "HEAD", cwd=repo).stdout.strip()
+    ws = workspace.create(repo, 0, baseline, dvc_cache_dir(str(repo)))
+    (ws / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
+    (ws / ".dvc" / "tmp" / "rwlock").write_text('{"read": {}, "wri')
+    assert "corrupted" in dvc("repro", "-f", cwd=ws, check=False).stderr
+    workspace.reset(ws, baseline)
+    assert dvc("repro", "-f", cwd=ws).returncode == 0
+    workspace.remove(repo, ws)

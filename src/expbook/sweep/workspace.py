@@ -87,9 +87,13 @@ def remove(repo: str | os.PathLike[str], path: Path) -> None:
 
 
 def reset(path: Path, baseline: str) -> None:
-    """Back to the baseline commit; ignored files (DVC outputs, .dvc/tmp) stay for reuse."""
+    """Back to the baseline commit; ignored files (DVC outputs, .dvc/tmp) stay for reuse, but
+    DVC's rwlock goes: DVC rewrites it in place, so a DVC process killed mid-write (a killed
+    sweep or Ray driver) leaves JSON that fails every later stage here ("RWLock-file ...
+    corrupted"); between trials no DVC process of ours holds it."""
     git("reset", "-q", "--hard", baseline, cwd=path)
     git("clean", "-q", "-fd", cwd=path)
+    (path / ".dvc" / "tmp" / "rwlock").unlink(missing_ok=True)
 
 
 def set_params(path: Path, overrides: dict[str, Any]) -> None:
