@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,8 +84,12 @@ def make_repo(path: Path, cmd: str = "python train.py") -> Path:
     return path
 
 
-def sweep(repo: Path, probe: Path, *args: str) -> dict:
+def sweep(repo: Path, probe: Path, *args: str, shell: str | None = None) -> dict:
     env = {**os.environ, "WARM_PROBE": str(probe)}
+    if shell is not None:  # DVC runs stage commands with $SHELL, or /bin/sh when it is unset
+        env.pop("SHELL", None)
+        if shell:
+            env["SHELL"] = shell
     proc = subprocess.run(
         [sys.executable, "-c", "from expbook.cli import main; main()", "sweep", *args, "--json"],
         cwd=repo,
@@ -102,14 +107,16 @@ def probes(path: Path, repo: Path) -> list[dict]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-def test_warm_sweep_matches_plain_outputs_refs_failures_and_process_state(tmp_path):
+@pytest.mark.parametrize("shell", ["/bin/bash", ""], ids=["bash", "sh"])
+def test_warm_sweep_matches_plain_outputs_refs_failures_and_process_state(tmp_path, shell):
     args = ("-S", "train.lr=0.001,0.02,0.5,0.7", "-m", "val.acc", "--name", "w")
     repos, outs, seen = {}, {}, {}
     for mode in ("plain", "warm"):
         repos[mode] = make_repo(tmp_path / mode)
         flag = ("--warm-stages",) if mode == "warm" else ()
-        outs[mode] = sweep(repos[mode], tmp_path / f"{mode}.jsonl", *args, *flag)
-        seen[mode] = probes(tmp_path / f"{mode}.jsonl", repos[mode])
+        probe = tmp_path / f"{mode}.jsonl"
+        outs[mode] = sweep(repos[mode], probe, *args, *flag, shell=shell)
+        seen[mode] = probes(probe, repos[mode])
     assert [p["warm"] for p in seen["plain"]] == [False] * 4
     assert [p["warm"] for p in seen["warm"]] == [True] * 4
     for p in seen["plain"] + seen["warm"]:
@@ -245,6 +252,21 @@ def test_bad_warm_stages_spec_key_names_it(tmp_path, value):
 def test_commands_the_shell_would_treat_differently_run_the_normal_way(tmp_path, cmd):
     (tmp_path / "train.py").write_text("")
     assert plan(cmd, str(tmp_path), dict(os.environ), "/bin/bash") is None
+
+
+@pytest.mark.parametrize("shell", ["/bin/sh", "/bin/bash", "bash"])
+@pytest.mark.parametrize("inherited", ["/usr/bin/make", None])
+def test_planned_environment_is_what_the_real_shell_gives_the_command(tmp_path, shell, inherited):
+    (tmp_path / "t.py").write_text("import json, os; print(json.dumps(dict(os.environ)))")
+    env = {k: v for k, v in os.environ.items() if k != "_"}
+    if inherited:
+        env["_"] = inherited
+    cmd = f"{sys.executable} t.py"
+    req = plan(cmd, str(tmp_path), env, shell)
+    assert req is not None
+    exe = shutil.which(shell) or shell
+    ran = subprocess.run([exe, "-c", cmd], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert req["env"] == json.loads(ran.stdout)  # `_` and PWD included
 
 
 def test_plain_python_commands_are_planned_with_their_argv_and_path(tmp_path):

@@ -4,7 +4,8 @@ in a child forked from a warm server (expbook/sweep/warmserver.py) that imported
 numpy once, instead of a fresh interpreter that imports them again (~1.7 s of CPU per stage).
 
 The child gets what the shell would give the command: cwd, DVC's environment (plus the
-command's NAME=VALUE prefixes, PWD and `_` as bash sets them), sys.argv, sys.path (script
+command's NAME=VALUE prefixes, PWD and `_` as the shell DVC starts sets them: bash sets `_`
+to the command's path, dash passes the inherited one through), sys.argv, sys.path (script
 directory or cwd first, then PYTHONPATH), `__main__`, stdio fds, exit code; it is in the
 worker's process group, which the sweep kills. Every other command, or one the server cannot
 run exactly (another interpreter, flags, shell syntax, a start-up variable that differs),
@@ -32,12 +33,13 @@ DEFAULT_MODULES = ("numpy", "torch")
 _WORD = re.compile(r"^[A-Za-z0-9_./:,=+@%-]+$")
 _ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_SHELLS = ("bash", "sh", "dash")
+_SHELLS = ("bash", "dash")  # by the binary a shell path resolves to (/bin/sh -> dash)
 
 
 def plan(cmd: str, cwd: str, env: dict[str, str], shell: str | None) -> dict[str, Any] | None:
     """The warm-server request for a stage command, or None when it must run the normal way."""
-    if shell is None or os.path.basename(shell) not in _SHELLS:
+    kind = _shell_kind(shell)
+    if kind is None:
         return None
     words = cmd.split()
     if not words or "\n" in cmd or not all(_WORD.match(w) for w in words):
@@ -71,13 +73,26 @@ def plan(cmd: str, cwd: str, env: dict[str, str], shell: str | None) -> dict[str
         req.update(script=words[1], argv=words[1:], path0=path0)
     else:
         return None
-    # bash: `_` is the command's path; PWD the directory, unless the inherited one names it
-    env["_"] = found
+    # bash sets `_` to the command's path (dash leaves it as inherited); both set PWD to the
+    # directory, unless the inherited one names it
+    if kind == "bash":
+        env["_"] = found
     pwd = env.get("PWD")
     if not (pwd and os.path.isabs(pwd) and _same_dir(pwd, cwd)):
         env["PWD"] = os.path.realpath(cwd)
     req["env"] = env
     return req
+
+
+def _shell_kind(shell: str | None) -> str | None:
+    """The kind, "bash" or "dash", of the binary `shell` runs (links followed), else None."""
+    if shell is None:
+        return None
+    found = shell if os.path.isabs(shell) else shutil.which(shell)
+    if not found:
+        return None
+    name = os.path.basename(os.path.realpath(found))
+    return name if name in _SHELLS else None
 
 
 def _same_dir(a: str, b: str) -> bool:
