@@ -221,8 +221,18 @@ def to_json(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
 def to_json_records(records: Iterable[Mapping[str, Any]]) -> str:
     """A JSON array of nested records (the registry's JSON rows), one per line. `records` may
     be a generator: each record is encoded and dropped (100k row dicts never live at once)."""
+    return json_array(json_record_lines(records))
+
+
+def json_record_lines(records: Iterable[Mapping[str, Any]]) -> str:
+    """The records of to_json_records() without the brackets: one per line, joined by ",\\n"
+    (parts made apart are joined the same way by json_array)."""
     dumps = json.JSONEncoder(default=str, separators=(", ", ": ")).encode
-    body = ",\n".join(map(dumps, records))  # a record is never empty text ("{}" at least)
+    return ",\n".join(map(dumps, records))  # a record is never empty text ("{}" at least)
+
+
+def json_array(*parts: str) -> str:
+    body = ",\n".join(p for p in parts if p)
     return "[\n" + body + "\n]\n" if body else "[]\n"
 
 

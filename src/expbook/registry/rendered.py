@@ -264,7 +264,11 @@ def _write_chunked(fh: IO, text: str) -> int:
     size = 0
     for start in range(0, len(text), _CHUNK):
         part = text[start : start + _CHUNK]
-        size += fh.write(part.encode() if binary else part)
+        data = part.encode() if binary else part
+        # what write() returns is not counted on: a stream wrapper may return None (colorama's,
+        # around sys.stdout once `import dvc` ran, as for a templated dvc.yaml)
+        fh.write(data)
+        size += len(data)
     return size
 
 

@@ -96,7 +96,7 @@ def _memo(memo: dict, key: Hashable, fn: Callable[..., Any]) -> tuple[str, Any]:
     return hit
 
 
-class _Merged:
+class Merged:
     """Dicts merged from per-file parts without copying the common single part: the parts
     are memoised and shared between snapshots, so they are never changed in place."""
 
@@ -116,7 +116,9 @@ class _Merged:
         self.add({key: val})
 
 
-def read_snapshot(reader: Files, dvcyamls: list[str], cache_dir: str, memo: dict) -> dict:
+def read_snapshot(
+    reader: Files, dvcyamls: list[str], cache_dir: str, memo: dict, recipe: list | None = None
+) -> dict:
     """Params, metrics, outs and per-file errors of one commit (or the workspace).
 
     `memo` maps file keys (blob ids) to parse results so identical files parse once; the
@@ -124,12 +126,16 @@ def read_snapshot(reader: Files, dvcyamls: list[str], cache_dir: str, memo: dict
     Returns {"params", "metrics", "outs", "errors", "unreadable", "missing", "metric_files"};
     `unreadable` lists the files of `errors` that exist but do not parse, `missing` the cache
     objects (relative to the cache dir) that were absent (re-read when they appear).
+    `recipe`, when given, gets the memo key of each part merged into params, metrics and outs,
+    in order, and ("other", what) for anything else read (templating, a metrics directory,
+    a file from the DVC cache): registry/commits.py puts snapshots of commits laid out the
+    same way together from it.
     """
     errors: dict[str, str] = {}
     unreadable: list[str] = []  # files that exist but cannot be parsed: the row's status is error
     parsed: list[dict] = []
-    locks = _Merged()
-    outs = _Merged()
+    locks = Merged()
+    outs = Merged()
     tracked: dict[str, dict] = {}
     for path in dvcyamls:
         key = reader.key(path)
@@ -141,6 +147,8 @@ def read_snapshot(reader: Files, dvcyamls: list[str], cache_dir: str, memo: dict
             lambda path=path, key=key: parse_dvcyaml(path, reader.read(path, key)),
         )
         if state == "ok" and "templated" in value:
+            if recipe is not None:
+                recipe.append(("other", "templated"))
             state, value = _resolved(reader, path, key, value["templated"], memo)
         if state == "error":
             errors[path] = value
@@ -163,6 +171,8 @@ def read_snapshot(reader: Files, dvcyamls: list[str], cache_dir: str, memo: dict
             else:
                 locks.add(value[0])
                 outs.add(value[1])
+                if recipe is not None:
+                    recipe.append(("dvc.lock", lock, lkey))
     spec = _spec(memo, parsed, reader.key("params.yaml") is not None)
     cached = CacheFiles(cache_dir, locks.value)
 
@@ -173,14 +183,17 @@ def read_snapshot(reader: Files, dvcyamls: list[str], cache_dir: str, memo: dict
         if found[0] != "ok":
             errors[path] = found[1]
             return None
-        state, value = _memo(memo, (*what, path, found[1]), partial(parse, found[2]))
+        key = (*what, path, found[1])
+        state, value = _memo(memo, key, partial(parse, found[2]))
         if state == "error":
             errors[path] = value
             unreadable.append(path)
             return None
+        if recipe is not None:
+            recipe.append(key)
         return value
 
-    params = _Merged()
+    params = Merged()
     for file, keys in spec["params"].items():
         value = read(
             file,
@@ -193,14 +206,18 @@ def read_snapshot(reader: Files, dvcyamls: list[str], cache_dir: str, memo: dict
     # is a params file already (dvc/repo/params/show.py:_collect_vars)
     for file, values in tracked.items():
         if file not in spec["params"]:
+            if recipe is not None:
+                recipe.append(("other", "vars"))
             for name, val in flatten(values).items():
                 params.set(sys.intern(f"{file}:{name}"), val)
 
-    metrics = _Merged()
+    metrics = Merged()
     for file in spec["metrics"]:
         key = reader.key(file)
         if isinstance(key, tuple) and key[0] == "tree":
             paths = reader.listdir(file)  # a metrics directory: every file in it, as DVC does
+            if recipe is not None:
+                recipe.append(("other", "listdir"))
         elif key is None and cached.is_dir(file):
             listed = cached.listdir(file)
             if isinstance(listed, str):

@@ -1,0 +1,172 @@
+"""Commits into snapshots: one commit (`read_commit`), or many at once (`read_commits`, the
+cold read's batches), where most commits are laid out like the one before them.
+
+A batch reads its first commit the ordinary way (snapshot.read_snapshot), which shows the
+files a snapshot of that layout parses; the other commits' files are then read from git and
+parsed together, one kind of file after another (snapshot.prime). A commit whose tree matches
+the first one's layout (the same dvc.yaml files, the same blob for every file the first one
+looked up except the parsed parts, each of those parsed without error) is put together from
+the parsed parts directly (`_Layout`), with what read_snapshot would give it; any other commit
+is read the ordinary way. Used by expbook.registry.reader.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any
+
+from expbook.errors import NotFoundError
+from expbook.registry import snapshot
+from expbook.registry.gitrepo import GitRepo
+
+
+def read_commit(
+    g: GitRepo, sha: str, cache_dir: str, memo: dict, prefix: str = "", commit: Any = None
+) -> dict | None:
+    """The snapshot of commit `sha` (None when it is not in the repository)."""
+    if commit is None:
+        try:
+            commit = g.commit(sha)
+        except NotFoundError:
+            return None
+    return _read(g, commit, cache_dir, memo, prefix)[0]
+
+
+def _read(
+    g: GitRepo, commit: Any, cache_dir: str, memo: dict, prefix: str, recipe: list | None = None
+) -> tuple[dict, snapshot.TreeReader | None]:
+    """(the snapshot of `commit`, the reader of its tree: what it looked up)."""
+    tree = project_tree(g, commit, prefix)
+    files = None
+    if tree is None:  # the commit predates the sub-project: nothing of it to read
+        snap = snapshot.read_snapshot(snapshot.NoFiles(), [], cache_dir, memo)
+        dvcyamls: list[str] = []
+    else:
+        dvcyamls = g.files_named(tree, "dvc.yaml")
+        files = snapshot.TreeReader(g, tree)
+        snap = snapshot.read_snapshot(files, dvcyamls, cache_dir, memo, recipe)
+    _stamp(snap, commit, dvcyamls)
+    return snap, files
+
+
+def _stamp(snap: dict, commit: Any, dvcyamls: list[str]) -> None:
+    snap.update(
+        sha=str(commit.id),
+        time=commit.commit_time,
+        message=commit.message.split("\n", 1)[0].strip(),
+        parents=[str(p) for p in commit.parent_ids],
+        dvcyamls=dvcyamls,
+    )
+
+
+def project_tree(g: GitRepo, commit: Any, prefix: str) -> Any:
+    """The tree of the DVC project in `commit`: its root tree, or the sub-project's folder
+    (None when the commit predates the sub-project)."""
+    tree = commit.tree
+    if prefix:
+        hit = g.blob_at(tree, prefix)
+        tree = g.repo[hit[1]] if hit and hit[0] == "tree" else None
+    return tree
+
+
+class _Layout:
+    """What the snapshot of a template commit was made of: the memo keys of its parts (lock
+    outs, params, metrics, in the order read_snapshot merged them) and every other file it
+    looked up. `usable` is False when it read anything else (templating, a metrics directory,
+    a file from the DVC cache) or had errors: then no commit is put together from it."""
+
+    def __init__(self, snap: dict, files: snapshot.TreeReader | None, recipe: list) -> None:
+        import pygit2
+
+        self.snap = snap
+        self.parts = recipe
+        self.part_paths = {key[-2] for key in recipe}
+        self.fixed = {} if files is None else dict(files.keys)
+        for path in self.part_paths:
+            self.fixed.pop(path, None)
+        self.usable = (
+            files is not None
+            and not (snap["errors"] or snap["unreadable"] or snap["missing"])
+            and all(key[0] in snapshot.PRIMED and type(key[-1]) is pygit2.Oid for key in recipe)
+            and all(key is None or type(key) is pygit2.Oid for key in self.fixed.values())
+        )
+
+    def snapshot(self, files: snapshot.TreeReader, dvcyamls: list[str], memo: dict) -> dict | None:
+        """The snapshot of a commit whose tree `files` reads, put together from `memo`; None
+        when that commit is laid out otherwise or a part of it is not parsed (yet)."""
+        if dvcyamls != self.snap["dvcyamls"]:
+            return None
+        if any(files.key(path) != key for path, key in self.fixed.items()):
+            return None
+        merged = {"dvc.lock": snapshot.Merged(), "params": snapshot.Merged()}
+        merged["metrics"] = snapshot.Merged()
+        for key in self.parts:
+            hit = memo.get((*key[:-1], files.key(key[-2])))
+            if hit is None or hit[0] != "ok":
+                return None
+            merged[key[0]].add(hit[1][1] if key[0] == "dvc.lock" else hit[1])
+        return {
+            "params": merged["params"].value,
+            "metrics": merged["metrics"].value,
+            "outs": merged["dvc.lock"].value,
+            "errors": {},
+            "unreadable": [],
+            "missing": [],
+            "metric_files": self.snap["metric_files"],
+        }
+
+
+def read_commits(
+    g: GitRepo, shas: list[str], cache_dir: str, memo: dict, prefix: str = ""
+) -> dict[str, dict]:
+    """read_commit() of each of `shas`, one kind of work at a time: the first commit shows
+    which files a snapshot parses; those of the others are read from git together, then
+    parsed one kind of file after another into `memo` (snapshot.prime), then each snapshot is
+    put together from the memo (_Layout), or read as usual when its commit is laid out
+    otherwise: what it needs that is not primed is parsed on demand."""
+    import pygit2
+
+    out: dict[str, dict] = {}
+    commits = []
+    for sha in shas:
+        try:
+            commits.append((sha, g.commit(sha)))
+        except NotFoundError:
+            continue
+    templates: list[tuple] = []
+    rest: list[tuple[str, Any]] = []
+    layout = None
+    for i, (sha, commit) in enumerate(commits):
+        before = len(memo)
+        recipe: list = []
+        snap, files = _read(g, commit, cache_dir, memo, prefix, recipe)
+        out[sha] = snap
+        new = list(islice(reversed(memo.keys()), len(memo) - before))
+        templates = [k for k in new if k[0] in snapshot.PRIMED and type(k[-1]) is pygit2.Oid]
+        if templates:
+            layout = _Layout(snap, files, recipe)
+            rest = commits[i + 1 :]
+            break
+    if layout is not None and layout.usable:
+        templates = layout.parts  # every part, also those an earlier commit parsed already
+    jobs = []
+    readers: list[tuple[str, Any, Any, Any]] = []  # (sha, commit, tree, its reader)
+    for sha, commit in rest:
+        tree = project_tree(g, commit, prefix)
+        files = None if tree is None else snapshot.TreeReader(g, tree)
+        readers.append((sha, commit, tree, files))
+        if files is not None:
+            for key in templates:
+                oid = files.key(key[-2])  # the file's path: second to last in a memo key
+                if type(oid) is pygit2.Oid:
+                    jobs.append(((*key[:-1], oid), oid))
+    snapshot.prime(memo, g, jobs)
+    for sha, commit, tree, files in readers:
+        made: dict | None = None
+        if files is not None and layout is not None and layout.usable:
+            dvcyamls = g.files_named(tree, "dvc.yaml")
+            made = layout.snapshot(files, dvcyamls, memo)
+            if made is not None:
+                _stamp(made, commit, dvcyamls)
+        out[sha] = made if made is not None else _read(g, commit, cache_dir, memo, prefix)[0]
+    return out

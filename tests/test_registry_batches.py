@@ -1,0 +1,192 @@
+"""The cold read's batches (registry/commits.py): commits put together from the layout of the
+batch's first commit give exactly what reading each commit on its own gives, on a history
+whose layout changes from commit to commit (a file deleted, a metrics directory, a broken
+lock, a params file that does not parse, a new sub-directory dvc.yaml, a templated dvc.yaml,
+an edited dvc.yaml...), in batches of every size; and `registry --format json` renders the
+same text when its rows are rendered in two halves by a forked child.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import commit_all, dvc_init, git_init, sh
+from expbook.registry import commits
+from expbook.registry.gitrepo import GitRepo
+
+DVC_YAML = """\
+stages:
+  train:
+    cmd: python train.py
+    params: [train]
+    outs: [model.bin]
+    metrics:
+      - metrics.json:
+          cache: false
+"""
+
+
+def lock(lr: float, metrics: str) -> str:
+    return (
+        "schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n    params:\n"
+        f"      params.yaml:\n        train:\n          lr: {lr}\n"
+        "    outs:\n    - path: metrics.json\n      hash: md5\n"
+        f"      md5: {hashlib.md5(metrics.encode()).hexdigest()}\n      size: {len(metrics)}\n"
+        f"    - path: model.bin\n      hash: md5\n      md5: {'ab' * 16}\n      size: 100\n"
+    )
+
+
+def plain(path: Path, i: int) -> None:
+    lr = round(0.001 * (i + 1), 6)
+    metrics = json.dumps({"val": {"acc": round(1 - lr, 6)}, "epoch": i})
+    (path / "params.yaml").write_text(f"train:\n  lr: {lr}\n  epochs: {i % 3}\nseed: {i}\n")
+    (path / "metrics.json").write_text(metrics)
+    (path / "dvc.lock").write_text(lock(lr, metrics))
+
+
+def rm(path: Path, rel: str) -> None:
+    target = path / rel
+    if target.is_dir():
+        for child in target.iterdir():
+            child.unlink()
+        target.rmdir()
+    elif target.exists():
+        target.unlink()
+
+
+# each step changes the work tree of the last one, then it is committed
+STEPS = [
+    *[lambda p, i: plain(p, i)] * 4,
+    lambda p, i: rm(p, "params.yaml"),  # a tracked params file gone: an error of the row
+    *[lambda p, i: plain(p, i)] * 3,
+    lambda p, i: (p / "dvc.lock").write_text("stages: [not, a, lock"),  # not YAML
+    *[lambda p, i: plain(p, i)] * 2,
+    lambda p, i: (p / "params.yaml").write_text("train: {lr: [unclosed\n"),
+    lambda p, i: plain(p, i),
+    lambda p, i: (rm(p, "metrics.json"), (p / "metrics.json").mkdir(), plain_dir(p, i)),
+    lambda p, i: plain_dir(p, i),
+    lambda p, i: (rm(p, "metrics.json"), plain(p, i)),
+    lambda p, i: rm(p, "dvc.lock"),
+    lambda p, i: plain(p, i),
+    lambda p, i: (
+        (p / "sub").mkdir(exist_ok=True),
+        (p / "sub" / "dvc.yaml").write_text(DVC_YAML.replace("train", "fit")),
+        (p / "sub" / "metrics.json").write_text('{"x": 1}'),
+    ),
+    *[lambda p, i: plain(p, i)] * 3,
+    lambda p, i: (p / "dvc.yaml").write_text(DVC_YAML.replace("params: [train]", "params: [seed]")),
+    *[lambda p, i: plain(p, i)] * 2,
+    lambda p, i: (
+        (p / "dvc.yaml").write_text(
+            "vars: [{m: metrics.json}]\n" + DVC_YAML.replace("- metrics.json:", "- ${m}:")
+        ),
+        plain(p, i),
+    ),
+    *[lambda p, i: plain(p, i)] * 3,
+]
+
+
+def plain_dir(path: Path, i: int) -> None:
+    (path / "metrics.json" / "a.json").write_text(json.dumps({"a": i}))
+    (path / "metrics.json" / "b.json").write_text(json.dumps({"b": -i}))
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> tuple[Path, list[str]]:
+    path = tmp_path_factory.mktemp("batches")
+    git_init(path)
+    dvc_init(path)
+    (path / "dvc.yaml").write_text(DVC_YAML)
+    shas = []
+    for i, step in enumerate(STEPS):
+        step(path, i)
+        shas.append(commit_all(path, f"step {i}"))
+    return path, shas
+
+
+@pytest.mark.parametrize("size", [2, 3, 5, 250])
+def test_batched_snapshots_equal_commit_by_commit(history, size):
+    path, shas = history
+    g = GitRepo(path)
+    cache_dir = str(path / ".dvc" / "cache")
+    alone = {sha: commits.read_commit(g, sha, cache_dir, {}) for sha in shas}
+    memo: dict = {}  # one memo for all batches, as the registry's read keeps it
+    batched: dict = {}
+    for i in range(0, len(shas), size):
+        batched.update(commits.read_commits(g, shas[i : i + size], cache_dir, memo))
+    assert list(batched) == shas
+    for sha in shas:
+        assert batched[sha] == alone[sha], f"step {shas.index(sha)}"
+    # the history covers what it claims: errors, a metrics directory, a second dvc.yaml
+    assert any(s["errors"] for s in alone.values())
+    assert any("metrics.json/a.json:a" in s["metrics"] for s in alone.values())
+    assert any(s["dvcyamls"] == ["dvc.yaml", "sub/dvc.yaml"] for s in alone.values())
+
+
+def test_a_template_with_errors_or_templating_puts_no_commit_together(history):
+    path, shas = history
+    g = GitRepo(path)
+    cache_dir = str(path / ".dvc" / "cache")
+
+    def layout(i: int) -> commits._Layout:
+        recipe: list = []
+        snap, files = commits._read(g, g.commit(shas[i]), cache_dir, {}, "", recipe)
+        return commits._Layout(snap, files, recipe)
+
+    assert layout(1).usable  # an ordinary commit
+    assert not layout(4).usable  # params.yaml gone
+    assert not layout(8).usable  # a lock that is not YAML
+    assert not layout(13).usable  # a metrics directory
+    assert not layout(len(STEPS) - 1).usable  # a templated dvc.yaml
+
+
+def test_json_rendered_in_two_halves_is_the_same_text(history):
+    path, _ = history
+    env = {**os.environ, "EXPBOOK_NO_CACHE": "1"}
+    code = (
+        "import sys\nfrom expbook.registry import table\ntable.PARALLEL_JSON = int(sys.argv[1])\n"
+        "from expbook.cli import main\nsys.argv[1:2] = []\nmain()\n"
+    )
+
+    def render(threshold: int) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(threshold), "registry", "-A", "--format", "json"],
+            cwd=path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    halves, whole = render(1), render(10**9)
+    assert halves == whole
+    assert len(json.loads(halves)) == len(STEPS) + 1  # every commit, and the workspace
+    assert sh("git", "status", "--porcelain", cwd=path).stdout == ""
+
+
+def test_a_cold_read_that_imported_dvc_prints_its_json_to_a_pipe(history, tmp_path):
+    """The templated dvc.yaml makes the cold read import DVC, whose logger wraps sys.stdout
+    (colorama) in a stream whose write() returns None: printing must not count on it."""
+    path, _ = history
+    env = {**os.environ, "EXPBOOK_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", "from expbook.cli import main; main()", "registry", "--json"],
+            cwd=path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        for _ in ("cold", "warm")
+    ]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout
+    assert json.loads(runs[0].stdout)[1]["metrics"]["metrics.json:val.acc"] > 0
