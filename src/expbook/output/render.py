@@ -232,8 +232,13 @@ def json_record_lines(records: Iterable[Mapping[str, Any]]) -> str:
 
 
 def json_array(*parts: str) -> str:
-    body = ",\n".join(p for p in parts if p)
-    return "[\n" + body + "\n]\n" if body else "[]\n"
+    """The JSON array of json_record_lines() parts, built in one join: at 100k rows each copy
+    of the text is 88 MB."""
+    pieces = ["[\n"]
+    for part in parts:
+        if part:
+            pieces += [",\n", part] if len(pieces) > 1 else [part]
+    return "".join([*pieces, "\n]\n"]) if len(pieces) > 1 else "[]\n"
 
 
 def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
