@@ -2,8 +2,8 @@
 batch's first commit give exactly what reading each commit on its own gives, on a history
 whose layout changes from commit to commit (a file deleted, a metrics directory, a broken
 lock, a params file that does not parse, a new sub-directory dvc.yaml, a templated dvc.yaml,
-an edited dvc.yaml...), in batches of every size; and `registry --format json` renders the
-same text when its rows are rendered in two halves by a forked child.
+an edited dvc.yaml...), in batches of every size; and a cold read of that history prints
+its JSON to a pipe.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commit_all, dvc_init, git_init, sh
+from conftest import commit_all, dvc_init, git_init
 from expbook.registry import commits
 from expbook.registry.gitrepo import GitRepo
 
@@ -145,31 +145,6 @@ def test_a_template_with_errors_or_templating_puts_no_commit_together(history):
     assert not layout(8).usable  # a lock that is not YAML
     assert not layout(13).usable  # a metrics directory
     assert not layout(len(STEPS) - 1).usable  # a templated dvc.yaml
-
-
-def test_json_rendered_in_two_halves_is_the_same_text(history):
-    path, _ = history
-    env = {**os.environ, "EXPBOOK_NO_CACHE": "1"}
-    code = (
-        "import sys\nfrom expbook.registry import table\ntable.PARALLEL_JSON = int(sys.argv[1])\n"
-        "from expbook.cli import main\nsys.argv[1:2] = []\nmain()\n"
-    )
-
-    def render(threshold: int) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-c", code, str(threshold), "registry", "-A", "--format", "json"],
-            cwd=path,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout
-
-    halves, whole = render(1), render(10**9)
-    assert halves == whole
-    assert len(json.loads(halves)) == len(STEPS) + 1  # every commit, and the workspace
-    assert sh("git", "status", "--porcelain", cwd=path).stdout == ""
 
 
 def test_a_cold_read_that_imported_dvc_prints_its_json_to_a_pipe(history, tmp_path):

@@ -19,8 +19,6 @@ from expbook.output.render import (  # noqa: F401
     data_columns,
     emit,
     format_for,
-    json_array,
-    json_record_lines,
     natural_width,
     only_changed,
     ordered_columns,

@@ -221,24 +221,9 @@ def to_json(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
 def to_json_records(records: Iterable[Mapping[str, Any]]) -> str:
     """A JSON array of nested records (the registry's JSON rows), one per line. `records` may
     be a generator: each record is encoded and dropped (100k row dicts never live at once)."""
-    return json_array(json_record_lines(records))
-
-
-def json_record_lines(records: Iterable[Mapping[str, Any]]) -> str:
-    """The records of to_json_records() without the brackets: one per line, joined by ",\\n"
-    (parts made apart are joined the same way by json_array)."""
     dumps = json.JSONEncoder(default=str, separators=(", ", ": ")).encode
-    return ",\n".join(map(dumps, records))  # a record is never empty text ("{}" at least)
-
-
-def json_array(*parts: str) -> str:
-    """The JSON array of json_record_lines() parts, built in one join: at 100k rows each copy
-    of the text is 88 MB."""
-    pieces = ["[\n"]
-    for part in parts:
-        if part:
-            pieces += [",\n", part] if len(pieces) > 1 else [part]
-    return "".join([*pieces, "\n]\n"]) if len(pieces) > 1 else "[]\n"
+    body = ",\n".join(map(dumps, records))  # a record is never empty text ("{}" at least)
+    return "[\n" + body + "\n]\n" if body else "[]\n"
 
 
 def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

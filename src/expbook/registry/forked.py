@@ -2,8 +2,7 @@
 processes take work from, children that send a dict back marshalled through a pipe and exit
 with os._exit (no atexit hooks, no inherited buffers flushed, default signal handling).
 
-Used by expbook.registry.reader (RepoReader.prefetch) and, to render the JSON of many rows
-in two halves at once, expbook.registry.table (`halves`); plain os.fork and pipes, no
+Used by expbook.registry.reader (RepoReader.prefetch); plain os.fork and pipes, no
 multiprocessing (its Pool could hang the process at exit: issue 8).
 """
 
@@ -98,24 +97,6 @@ def fork_safe() -> bool:
     import threading
 
     return hasattr(os, "fork") and threading.active_count() == 1 and (os.cpu_count() or 1) >= 2
-
-
-def halves(items: list, render: Callable[[list], str], min_items: int) -> list[str]:
-    """[render(first half), render(second half)], the second rendered at the same time by a
-    forked child when there are `min_items` or more and fork_safe(); else [render(items)].
-    A child that fails leaves its half to this process."""
-    child, half = None, len(items) // 2
-    if len(items) >= min_items and fork_safe():
-        child = fork_reader(lambda rest: {"text": render(rest)}, items[half:])
-    if child is None:
-        return [render(items)]
-    try:
-        first = render(items[:half])
-    except BaseException:
-        stop(*child)
-        raise
-    text = collect(child).get("text")
-    return [first, text if isinstance(text, str) else render(items[half:])]
 
 
 def stop(pid: int, fd: int) -> None:

@@ -24,9 +24,6 @@ READABLE_BASE = ("name", "status", "created")
 READABLE_OPTIONAL = ("tags", "sweep", "trial", "errors")
 # `--columns all`: every column of every row
 ALL = "all"
-# JSON of this many rows or more is rendered in two halves at once (forked.halves): below it
-# the fork costs more than half the rendering saves
-PARALLEL_JSON = 5000
 
 
 @dataclass(frozen=True)
@@ -241,16 +238,8 @@ def render_output(
         from expbook import output as out
 
         if fmt == "json" and spec == TableSpec():
-            # every row as it is: no flat rows or columns to build (~1 s at 100k); from
-            # PARALLEL_JSON rows on, the second half is rendered by a forked child meanwhile
-            from expbook.registry import forked
-
-            parts = forked.halves(
-                experiments,
-                lambda part: out.json_record_lines(e.to_dict() for e in part),
-                PARALLEL_JSON,
-            )
-            return out.json_array(*parts), len(experiments)
+            # every row as it is: no flat rows or columns to build (~1 s at 100k)
+            return out.to_json_records(e.to_dict() for e in experiments), len(experiments)
         rows, cols, chosen = build_with_experiments(experiments, spec)
         if fmt == "json":
             narrowed = bool(spec.columns or spec.drop or spec.only_changed)
