@@ -130,6 +130,81 @@ def test_batched_snapshots_equal_commit_by_commit(history, size):
     assert any(s["dvcyamls"] == ["dvc.yaml", "sub/dvc.yaml"] for s in alone.values())
 
 
+def _commits(path: Path, states: list[dict[str, str]]) -> list[str]:
+    """Commit each state of the work tree (files written over the last state) in `path`."""
+    shas = []
+    for i, files in enumerate(states):
+        for rel, text in files.items():
+            (path / rel).parent.mkdir(parents=True, exist_ok=True)
+            (path / rel).write_text(text)
+        shas.append(commit_all(path, f"state {i}"))
+    return shas
+
+
+def _same_batched(path: Path, shas: list[str]) -> None:
+    g = GitRepo(path)
+    cache_dir = str(path / ".dvc" / "cache")
+    alone = {sha: commits.read_commit(g, sha, cache_dir, {}) for sha in shas}
+    assert commits.read_commits(g, shas, cache_dir, {}) == alone
+
+
+def test_a_template_reading_a_cached_metrics_directory_is_not_a_layout(tmp_path):
+    """An empty metrics directory in the DVC cache (its .dir object "[]"): the first commit
+    reads the cache; the next, with a file in that directory or with the directory not in the
+    local cache, must be read from the cache too (value, error, `missing`)."""
+    git_init(tmp_path)
+    dvc_init(tmp_path)
+    cache = tmp_path / ".dvc" / "cache" / "files" / "md5"
+
+    def put(data: bytes, suffix: str = "") -> str:
+        md5 = hashlib.md5(data).hexdigest()
+        (cache / md5[:2]).mkdir(parents=True, exist_ok=True)
+        (cache / md5[:2] / (md5[2:] + suffix)).write_bytes(data)
+        return md5 + suffix
+
+    def lock(md5: str) -> str:
+        return (
+            "schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n    outs:\n"
+            f"    - path: metrics\n      hash: md5\n      md5: {md5}\n"
+        )
+
+    one = put(json.dumps([{"md5": put(b'{"acc": 0.5}'), "relpath": "a.json"}]).encode(), ".dir")
+    dvc_yaml = "stages:\n  train:\n    cmd: python train.py\n    params: [lr]\n"
+    shas = _commits(
+        tmp_path,
+        [
+            {
+                ".gitignore": "/metrics\n",
+                "dvc.yaml": dvc_yaml + "    metrics: [metrics]\n",
+                "params.yaml": "lr: 0.1\n",
+                "dvc.lock": lock(put(b"[]", ".dir")),
+            },
+            {"params.yaml": "lr: 0.2\n", "dvc.lock": lock(one)},
+            {"params.yaml": "lr: 0.3\n", "dvc.lock": lock("0" * 32 + ".dir")},
+        ],
+    )
+    _same_batched(tmp_path, shas)
+    g = GitRepo(tmp_path)
+    read = commits.read_commits(g, shas, str(tmp_path / ".dvc" / "cache"), {})
+    assert read[shas[1]]["metrics"] == {"metrics/a.json:acc": 0.5}
+    assert "not in local cache" in read[shas[2]]["errors"]["metrics"] and read[shas[2]]["missing"]
+
+
+def test_a_dvc_yaml_that_is_also_a_params_file_stays_part_of_the_layout(tmp_path):
+    git_init(tmp_path)
+    dvc_init(tmp_path)
+    base = "stages:\n  train:\n    cmd: python train.py\n    params:\n"
+    base += "    - dvc.yaml: [stages.train.cmd]\n"
+    shas = _commits(
+        tmp_path,
+        [
+            {"dvc.yaml": base, "m.json": '{"acc": 0}'},
+            {"dvc.yaml": base + "    metrics: [m.json]\n", "m.json": '{"acc": 1}'},
+        ],
+    )
+    _same_batched(tmp_path, shas)
+
+
 def test_a_template_with_errors_or_templating_puts_no_commit_together(history):
     path, shas = history
     g = GitRepo(path)

@@ -82,8 +82,8 @@ class _Layout:
         self.parts = recipe
         self.part_paths = {key[-2] for key in recipe}
         self.fixed = {} if files is None else dict(files.keys)
-        for path in self.part_paths:
-            self.fixed.pop(path, None)
+        for path in self.part_paths - set(snap["dvcyamls"]):  # a dvc.yaml stays fixed, also
+            self.fixed.pop(path, None)  # when it is a params or metrics file too
         self.usable = (
             files is not None
             and not (snap["errors"] or snap["unreadable"] or snap["missing"])

@@ -219,6 +219,8 @@ def read_snapshot(
             if recipe is not None:
                 recipe.append(("other", "listdir"))
         elif key is None and cached.is_dir(file):
+            if recipe is not None:
+                recipe.append(("other", "cached dir"))
             listed = cached.listdir(file)
             if isinstance(listed, str):
                 errors[file] = listed
