@@ -205,6 +205,37 @@ def test_a_dvc_yaml_that_is_also_a_params_file_stays_part_of_the_layout(tmp_path
     _same_batched(tmp_path, shas)
 
 
+def test_a_dvc_yaml_dvc_cannot_resolve_in_one_commit_still_resolves_in_the_others(tmp_path):
+    """The newest commit drops a key `${}` uses: its row has DVC's error; reading it first (as
+    the registry does, newest first, one memo) must not give that error to older commits."""
+    git_init(tmp_path)
+    dvc_init(tmp_path)
+    dvc_yaml = "stages:\n  train:\n    cmd: python train.py ${train.lr}\n    metrics: [m.json]\n"
+    shas = _commits(
+        tmp_path,
+        [
+            {"dvc.yaml": dvc_yaml, "m.json": '{"acc": 1}', "params.yaml": "train: {lr: 0.1}\n"},
+            {"params.yaml": "train: {epochs: 1}\n"},
+        ],
+    )
+    g = GitRepo(tmp_path)
+    cache_dir = str(tmp_path / ".dvc" / "cache")
+    memo: dict = {}
+    newest, oldest = (commits.read_commit(g, sha, cache_dir, memo) for sha in reversed(shas))
+    assert "Could not find 'train.lr'" in newest["errors"]["dvc.yaml"]
+    assert oldest["errors"] == {} and oldest["metrics"] == {"m.json:acc": 1}
+    _same_batched(tmp_path, shas[::-1])
+    proc = subprocess.run(
+        [sys.executable, "-c", "from expbook.cli import main; main()", "registry", "-A", "--json"],
+        cwd=tmp_path,
+        env={**os.environ, "EXPBOOK_NO_CACHE": "1"},
+        capture_output=True,
+        text=True,
+    )
+    rows = {row["rev"]: row for row in json.loads(proc.stdout)}
+    assert rows[shas[0]]["errors"] == {} and "dvc.yaml" in rows[shas[1]]["errors"]
+
+
 def test_a_template_with_errors_or_templating_puts_no_commit_together(history):
     path, shas = history
     g = GitRepo(path)

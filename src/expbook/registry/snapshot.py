@@ -263,16 +263,20 @@ def _resolved(reader: Files, path: str, key: Key | None, doc: dict, memo: dict) 
     from expbook.registry import templating
 
     seen = memo.setdefault(("templated", path, key), [])
-    for deps, result in seen:
-        if all(reader.key(p) == k for p, k in deps.items()):
-            return result
-    deps = {}
+    for read, earlier in seen:
+        if all(reader.key(p) == k for p, k in read.items()):
+            return earlier
+    deps: dict | None = None
+    result: tuple[str, Any]
     try:
         resolved, tracked, deps = templating.resolve(path, doc, reader)
         result = ("ok", {**parse_dvcyaml_doc(path, resolved), "tracked": tracked})
+    except templating.UnresolvedError as exc:
+        result, deps = ("error", str(exc)), exc.deps
     except ParseError as exc:
         result = ("error", str(exc))
-    seen.append((deps, result))
+    if deps is not None:  # memoised on the files the resolver read: never on no files at all
+        seen.append((deps, result))
     return result
 
 

@@ -16,6 +16,15 @@ from expbook.registry.dvcfiles import ParseError
 from expbook.registry.files import Files, Key
 
 
+class UnresolvedError(ParseError):
+    """DVC could not resolve the dvc.yaml either; `deps` are the files its resolver read before
+    it gave up (the same files give the same error: the error is memoised on them)."""
+
+    def __init__(self, message: str, deps: dict[str, Key | None]) -> None:
+        super().__init__(message)
+        self.deps = deps
+
+
 class _ReaderFS:
     """The few filesystem calls dvc.parsing makes, answered from a snapshot reader (a git tree
     or the work tree); records every path it was asked about with its key, so the result is
@@ -81,7 +90,7 @@ def resolve(
 
     The resolved document has DVC's generated stage names (`fit@big`, `grid@x-p`) and every
     `${}` substituted; tracked vars are the values of vars files the stages used (DVC lists
-    those as params when the file is not a params file already). Raises ParseError with
+    those as params when the file is not a params file already). Raises UnresolvedError with
     DVC's message when DVC could not resolve the file either.
     """
     from dvc.parsing import DataResolver
@@ -96,7 +105,7 @@ def resolve(
             "metrics": resolver.resolve_metrics(),
         }
     except Exception as exc:  # DVC's ResolveError and friends; its message names the problem
-        raise ParseError(f"{path}: {_first_line(exc)}") from exc
+        raise UnresolvedError(f"{path}: {_first_line(exc)}", dict(fs.deps)) from exc
     tracked: dict[str, dict[str, Any]] = {}
     for per_file in resolver.tracked_vars.values():
         for file, values in per_file.items():
