@@ -271,3 +271,31 @@ def test_a_cold_read_that_imported_dvc_prints_its_json_to_a_pipe(history, tmp_pa
     assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
     assert runs[0].stdout == runs[1].stdout
     assert json.loads(runs[0].stdout)[1]["metrics"]["metrics.json:val.acc"] > 0
+
+
+def test_a_cold_read_prints_escape_sequences_in_values_as_they_are(tmp_path):
+    """CSV keeps a value's ESC character; the cold read (which imported DVC for a templated
+    dvc.yaml, so colorama wraps stdout) prints the same bytes as the warm one."""
+    git_init(tmp_path)
+    dvc_init(tmp_path)
+    dvc_yaml = "vars: [{m: m.json}]\nstages:\n  train:\n    cmd: python t.py\n"
+    _commits(
+        tmp_path,
+        [
+            {
+                "dvc.yaml": dvc_yaml + "    params: [note]\n    metrics:\n      - ${m}\n",
+                "params.yaml": 'note: "a\\e[31mred"\n',
+                "m.json": '{"acc": 1}',
+            }
+        ],
+    )
+    env = {**os.environ, "EXPBOOK_CACHE_DIR": str(tmp_path / "cache")}
+    cli = [sys.executable, "-c", "from expbook.cli import main; main()"]
+    outs = [
+        subprocess.run(
+            [*cli, "registry", "--format", "csv"], cwd=tmp_path, env=env, capture_output=True
+        ).stdout
+        for _ in ("cold", "warm")
+    ]
+    assert outs[0] == outs[1] and b"a\x1b[31mred" in outs[0]
+    assert b",success," in outs[0] and b"m.json:acc" in outs[0]  # resolved: by DVC's resolver
