@@ -254,19 +254,48 @@ def test_commands_the_shell_would_treat_differently_run_the_normal_way(tmp_path,
     assert plan(cmd, str(tmp_path), dict(os.environ), "/bin/bash") is None
 
 
+# environments that bash and dash pass on differently from what they got
+ENV_CASES = {
+    "inherited _": {"_": "/usr/bin/make"},
+    "no _": {"_": None},
+    "no SHLVL": {"SHLVL": None},
+    "SHLVL 05": {"SHLVL": "05"},
+    "OLDPWD gone": {"OLDPWD": "/nonexistent/dir"},
+    "IFS": {"IFS": ","},
+    "no shell name": {"a.b": "1", "A-B": "2"},
+}
+
+
 @pytest.mark.parametrize("shell", ["/bin/sh", "/bin/bash", "bash"])
-@pytest.mark.parametrize("inherited", ["/usr/bin/make", None])
-def test_planned_environment_is_what_the_real_shell_gives_the_command(tmp_path, shell, inherited):
+@pytest.mark.parametrize("case", list(ENV_CASES))
+@pytest.mark.parametrize("exe", ["absolute", "relative"])
+def test_planned_environment_is_what_the_real_shell_gives_the_command(tmp_path, shell, case, exe):
     (tmp_path / "t.py").write_text("import json, os; print(json.dumps(dict(os.environ)))")
-    env = {k: v for k, v in os.environ.items() if k != "_"}
-    if inherited:
-        env["_"] = inherited
-    cmd = f"{sys.executable} t.py"
+    env = dict(os.environ)
+    for name, value in ENV_CASES[case].items():
+        env.pop(name, None)
+        if value is not None:
+            env[name] = value
+    # relative (`../../venv/bin/python t.py`): bash's `_` is the command as written
+    python = os.path.relpath(sys.executable, tmp_path) if exe == "relative" else sys.executable
+    cmd = f"{python} t.py"
     req = plan(cmd, str(tmp_path), env, shell)
     assert req is not None
-    exe = shutil.which(shell) or shell
-    ran = subprocess.run([exe, "-c", cmd], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert req["env"] == json.loads(ran.stdout)  # `_` and PWD included
+    ran = subprocess.run(
+        [shutil.which(shell) or shell, "-c", cmd], cwd=tmp_path, env=env, capture_output=True
+    )
+    assert req["env"] == json.loads(ran.stdout)  # `_`, PWD, SHLVL, OLDPWD, IFS, names
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"BASH_ENV": "/etc/profile"}, {"POSIXLY_CORRECT": "1"}, {"SHLVL": "1200"}, {"SHLVL": "x"}],
+)
+def test_bash_start_up_not_copied_runs_the_normal_way(tmp_path, env):
+    (tmp_path / "t.py").write_text("")
+    assert plan(f"{sys.executable} t.py", str(tmp_path), env, "/bin/bash") is None
+    assert plan(f"{sys.executable} t.py", str(tmp_path), env, "/bin/sh") is not None
+    assert plan(f"{sys.executable} t.py", str(tmp_path), {}, "/nonexistent/bash") is None
 
 
 def test_plain_python_commands_are_planned_with_their_argv_and_path(tmp_path):

@@ -3,9 +3,9 @@ commands that are exactly `[NAME=VALUE ...] python -m MODULE ARGS` or `python FI
 in a child forked from a warm server (expbook/sweep/warmserver.py) that imported torch and
 numpy once, instead of a fresh interpreter that imports them again (~1.7 s of CPU per stage).
 
-The child gets what the shell would give the command: cwd, DVC's environment (plus the
-command's NAME=VALUE prefixes, PWD and `_` as the shell DVC starts sets them: bash sets `_`
-to the command's path, dash passes the inherited one through), sys.argv, sys.path (script
+The child gets what the shell would give the command: cwd, DVC's environment as the shell
+DVC starts passes it on (bash or dash: `_`, PWD, SHLVL, OLDPWD, IFS, names dash drops; see
+_shell_env), plus the command's NAME=VALUE prefixes, sys.argv, sys.path (script
 directory or cwd first, then PYTHONPATH), `__main__`, stdio fds, exit code; it is in the
 worker's process group, which the sweep kills. Every other command, or one the server cannot
 run exactly (another interpreter, flags, shell syntax, a start-up variable that differs),
@@ -32,6 +32,7 @@ DEFAULT_MODULES = ("numpy", "torch")
 # words the shell passes through unchanged: no quotes, $, globs, ~, braces, redirections, ;&|
 _WORD = re.compile(r"^[A-Za-z0-9_./:,=+@%-]+$")
 _ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _SHELLS = ("bash", "dash")  # by the binary a shell path resolves to (/bin/sh -> dash)
 
@@ -44,9 +45,12 @@ def plan(cmd: str, cwd: str, env: dict[str, str], shell: str | None) -> dict[str
     words = cmd.split()
     if not words or "\n" in cmd or not all(_WORD.match(w) for w in words):
         return None
-    env = dict(env)
+    shell_env = _shell_env(kind, env)
+    if shell_env is None:
+        return None
+    env = shell_env
     while words and (m := _ASSIGN.match(words[0])):
-        if m.group(1) in ("PATH", "PWD", "_"):
+        if m.group(1) in ("PATH", "PWD", "_", "SHLVL", "IFS", "OLDPWD"):
             return None
         env[m.group(1)] = m.group(2)
         words = words[1:]
@@ -73,10 +77,10 @@ def plan(cmd: str, cwd: str, env: dict[str, str], shell: str | None) -> dict[str
         req.update(script=words[1], argv=words[1:], path0=path0)
     else:
         return None
-    # bash sets `_` to the command's path (dash leaves it as inherited); both set PWD to the
-    # directory, unless the inherited one names it
+    # bash sets `_` to the command as found (dash leaves it as inherited); both set PWD to
+    # the directory, unless the inherited one names it
     if kind == "bash":
-        env["_"] = found
+        env["_"] = exe if "/" in exe else found
     pwd = env.get("PWD")
     if not (pwd and os.path.isabs(pwd) and _same_dir(pwd, cwd)):
         env["PWD"] = os.path.realpath(cwd)
@@ -84,12 +88,35 @@ def plan(cmd: str, cwd: str, env: dict[str, str], shell: str | None) -> dict[str
     return req
 
 
+def _shell_env(kind: str, env: dict[str, str]) -> dict[str, str] | None:
+    """The environment `kind` of shell passes on to the command it runs (before the command's
+    own NAME=VALUE words), or None when it would run start-up code or change a variable in a
+    way not copied here (then the stage runs DVC's way)."""
+    env = dict(env)
+    if "IFS" in env:  # both reset it, and export the default
+        env["IFS"] = " \t\n"
+    if kind == "dash":  # drops what is no shell variable name (a.b=1, A-B=1)
+        return {name: value for name, value in env.items() if _NAME.match(name)}
+    if env.get("BASH_ENV") or "POSIXLY_CORRECT" in env:
+        return None  # a file bash would source first; posix mode rewrites the variable
+    level = env.get("SHLVL")  # bash counts it up, and down again to exec the command
+    if level is None:
+        env["SHLVL"] = "0"
+    elif level.isdigit() and int(level) <= 998:
+        env["SHLVL"] = str(int(level))
+    else:
+        return None  # bash resets (and warns about) a level out of range
+    if "OLDPWD" in env and not os.path.isdir(env["OLDPWD"]):
+        del env["OLDPWD"]
+    return env
+
+
 def _shell_kind(shell: str | None) -> str | None:
     """The kind, "bash" or "dash", of the binary `shell` runs (links followed), else None."""
     if shell is None:
         return None
     found = shell if os.path.isabs(shell) else shutil.which(shell)
-    if not found:
+    if not found or not os.access(found, os.X_OK):
         return None
     name = os.path.basename(os.path.realpath(found))
     return name if name in _SHELLS else None
