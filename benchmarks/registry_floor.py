@@ -7,8 +7,8 @@ budget the 100k cold target leaves (target seconds x cores / 100,000):
   git      pygit2 reads each experiment's commit, tree and its three blobs, nothing else
   cat-file `git cat-file --batch` does the same lookups in C (its own CPU, user + sys)
   parse    the registry's own parsers on those bytes (dvc.lock, params.yaml, metrics.json)
-  lean     git, then parse, over all experiments (one kind of work at a time, as the
-           registry's batches do): no memo, snapshot assembly, cache or row
+  lean     git, then parse, over all experiments (all reads, then all parses; the registry
+           does this per batch of 250): no memo, snapshot assembly, cache or row
   mixed    the same commit by commit (read one experiment's blobs, parse them, next)
   expbook  what expbook's cold read costs as a whole (`registry --format json`, CPU of all
            its processes; registry.py times its wall clock)
@@ -33,15 +33,36 @@ import registry as bench  # benchmarks/registry.py: the synthesized repos
 
 sys.path.insert(0, str(bench.ROOT / "src"))
 FILES = ("dvc.lock", "params.yaml", "metrics.json")
+PARALLEL_JOBS = 2  # expbook.registry.reader.PARALLEL_JOBS
 
 
-def read_blobs(repo, shas: list[str]) -> list[tuple]:
+def read_blobs(path: Path, shas: list[str]) -> list[tuple]:
+    """Each commit's time, message and three blobs, through a new repository handle (cold
+    libgit2 object cache, as a cold registry read has), looked up by Oid as GitRepo does."""
+    import pygit2
+
+    repo = pygit2.Repository(str(path))
     odb = repo.odb
     out = []
     for sha in shas:
-        commit = repo[sha]
+        commit = repo[pygit2.Oid(hex=sha)]
         tree = commit.tree
         out.append((commit.commit_time, commit.message, *(odb.read(tree[f].id)[1] for f in FILES)))
+    return out
+
+
+def mixed(path: Path, shas: list[str]) -> list[dict]:
+    """read_blobs() and parse() commit by commit, through one new repository handle."""
+    import pygit2
+
+    repo = pygit2.Repository(str(path))
+    odb = repo.odb
+    out = []
+    for sha in shas:
+        commit = repo[pygit2.Oid(hex=sha)]
+        tree = commit.tree
+        blobs = (odb.read(tree[f].id)[1] for f in FILES)
+        out.append(parse((commit.commit_time, commit.message, *blobs)))
     return out
 
 
@@ -73,6 +94,7 @@ def cpu_us(fn, n: int) -> float:
 def children_cpu_us(args: list[str], cwd: Path, n: int, stdin: bytes | None = None) -> float:
     """CPU microseconds per experiment of a child process (user + sys of the children)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    env = {k: v for k, v in bench.ENV.items() if k != "EXPBOOK_CACHE_DIR"}  # the cache it drops
     subprocess.run(
         args,
         cwd=cwd,
@@ -80,7 +102,7 @@ def children_cpu_us(args: list[str], cwd: Path, n: int, stdin: bytes | None = No
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         check=True,
-        env=bench.ENV,
+        env=env,
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     spent = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -105,23 +127,23 @@ def main(argv: list[str] | None = None) -> None:
         str(ref.target) for ref in repo.references.iterator() if ref.name.startswith("refs/exps/")
     ]
     n = len(shas)
-    blobs = read_blobs(repo, shas)
+    blobs = read_blobs(path, shas)
     batch = "".join(f"{s}:{f}\n" for s in shas for f in FILES).encode()
     cache = path / ".dvc" / "tmp" / "expbook"
     measures = {
-        "git": lambda: cpu_us(lambda: read_blobs(repo, shas), n),
+        "git": lambda: cpu_us(lambda: read_blobs(path, shas), n),
         "cat-file": lambda: children_cpu_us(
             ["git", "cat-file", "--batch", "--buffer"], path, n, batch
         ),
         "parse": lambda: cpu_us(lambda: [parse(b) for b in blobs], n),
-        "lean": lambda: cpu_us(lambda: [parse(b) for b in read_blobs(repo, shas)], n),
-        "mixed": lambda: cpu_us(lambda: [parse(read_blobs(repo, [s])[0]) for s in shas], n),
+        "lean": lambda: cpu_us(lambda: [parse(b) for b in read_blobs(path, shas)], n),
+        "mixed": lambda: cpu_us(lambda: mixed(path, shas), n),
         "expbook": lambda: (
             shutil.rmtree(cache, ignore_errors=True),
             children_cpu_us(bench.EXPBOOK, path, n),
         )[1],
     }
-    cores = os.cpu_count() or 1
+    cores = min(PARALLEL_JOBS, os.cpu_count() or 1)  # the processes a cold read uses
     budget = args.target * cores / 100_000 * 1e6
     print(f"# N={n} experiments, {cores} cores, load {os.getloadavg()[0]:.1f}, {args.runs} runs")
     print(
