@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,34 +37,27 @@ FILES = ("dvc.lock", "params.yaml", "metrics.json")
 PARALLEL_JOBS = 2  # expbook.registry.reader.PARALLEL_JOBS
 
 
-def read_blobs(path: Path, shas: list[str]) -> list[tuple]:
-    """Each commit's time, message and three blobs, through a new repository handle (cold
-    libgit2 object cache, as a cold registry read has), looked up by Oid as GitRepo does."""
+def blobs_of(path: Path, shas: list[str]) -> Iterator[tuple]:
+    """Each commit's time, message and three blobs, read as they are asked for, through a new
+    repository handle (cold libgit2 object cache, as a cold registry read has), looked up by
+    Oid as GitRepo does."""
     import pygit2
 
     repo = pygit2.Repository(str(path))
     odb = repo.odb
-    out = []
     for sha in shas:
         commit = repo[pygit2.Oid(hex=sha)]
         tree = commit.tree
-        out.append((commit.commit_time, commit.message, *(odb.read(tree[f].id)[1] for f in FILES)))
-    return out
+        yield (commit.commit_time, commit.message, *(odb.read(tree[f].id)[1] for f in FILES))
+
+
+def read_blobs(path: Path, shas: list[str]) -> list[tuple]:
+    return list(blobs_of(path, shas))
 
 
 def mixed(path: Path, shas: list[str]) -> list[dict]:
-    """read_blobs() and parse() commit by commit, through one new repository handle."""
-    import pygit2
-
-    repo = pygit2.Repository(str(path))
-    odb = repo.odb
-    out = []
-    for sha in shas:
-        commit = repo[pygit2.Oid(hex=sha)]
-        tree = commit.tree
-        blobs = (odb.read(tree[f].id)[1] for f in FILES)
-        out.append(parse((commit.commit_time, commit.message, *blobs)))
-    return out
+    """read and parse commit by commit."""
+    return [parse(item) for item in blobs_of(path, shas)]
 
 
 def parse(item: tuple) -> dict:
