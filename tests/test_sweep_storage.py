@@ -44,6 +44,37 @@ def storage(request, tmp_path):
     return server.url.rsplit("/", 1)[0] + "/" + name
 
 
+OPEN_AT_ONCE = """\
+import sys, time
+from expbook.sweep.shared import open_storage
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all start creating tables together
+open_storage(sys.argv[1], 5)
+"""
+
+
+def test_workers_opening_an_empty_database_at_once_all_open_it(postgres, tmp_path):
+    """Optuna creates its tables on first open: workers of a job array starting together on
+    an empty database race to create them (UniqueViolation, DuplicateTable): every one of
+    them must get the storage."""
+    for round_ in range(2):
+        name = f"race{abs(hash(str(tmp_path))) % 10**6}r{round_}"
+        sh("psql", "-h", "127.0.0.1", "-p", postgres.port, "-U", "expbook", "-d", "optuna",
+           "-c", f"CREATE DATABASE {name}")  # fmt: skip
+        url = postgres.url.rsplit("/", 1)[0] + "/" + name
+        at = str(time.time() + 3)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPEN_AT_ONCE, url, at],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        outs = [p.communicate(timeout=120)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 6, outs
+
+
 def workers(tmp_path: Path, factory, n: int = 2) -> list[Path]:
     """`n` clones of one bare remote (a local DVC remote configured in the repo)."""
     seed = tiny_repo(tmp_path / "seed", factory)

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 HEARTBEAT_ATTR = "expbook:heartbeat"  # journal storage: optuna's heartbeat is RDB-only
 RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")
+# what PostgreSQL says to the loser of two CREATE TABLEs of one table at once (seen in CI:
+# DuplicateTable; UniqueViolation on its catalog; DuplicateObject for a type or sequence)
+_CREATE_RACES = ("UniqueViolation", "DuplicateTable", "DuplicateObject")
 
 
 def open_storage(url: str, heartbeat: int) -> BaseStorage:
@@ -60,7 +63,8 @@ def open_storage(url: str, heartbeat: int) -> BaseStorage:
         except Exception as exc:  # sqlalchemy's: bad URL, server down, no driver, a race
             if not type(exc).__module__.startswith(("sqlalchemy", "psycopg", "optuna")):
                 raise
-            if attempt == 4 or "UniqueViolation" not in str(exc) + repr(exc):
+            text = str(exc) + repr(exc)
+            if attempt == 4 or not any(race in text for race in _CREATE_RACES):
                 raise ExpbookError(f"--storage {url!r}: cannot open it ({exc})") from exc
             # two workers creating optuna's tables in an empty database at once: the loser
             # finds them made on the next try
