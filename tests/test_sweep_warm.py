@@ -263,6 +263,9 @@ ENV_CASES = {
     "OLDPWD gone": {"OLDPWD": "/nonexistent/dir"},
     "IFS": {"IFS": ","},
     "no shell name": {"a.b": "1", "A-B": "2"},
+    "prompts": {"PS1": "$ ", "PS2": "> "},
+    "OLDPWD relative": {"OLDPWD": "sub"},  # a folder of the stage's directory
+    "OLDPWD relative gone": {"OLDPWD": "src"},
 }
 
 
@@ -271,6 +274,7 @@ ENV_CASES = {
 @pytest.mark.parametrize("exe", ["absolute", "relative"])
 def test_planned_environment_is_what_the_real_shell_gives_the_command(tmp_path, shell, case, exe):
     (tmp_path / "t.py").write_text("import json, os; print(json.dumps(dict(os.environ)))")
+    (tmp_path / "sub").mkdir()
     env = dict(os.environ)
     for name, value in ENV_CASES[case].items():
         env.pop(name, None)
@@ -287,15 +291,43 @@ def test_planned_environment_is_what_the_real_shell_gives_the_command(tmp_path, 
     assert req["env"] == json.loads(ran.stdout)  # `_`, PWD, SHLVL, OLDPWD, IFS, names
 
 
-@pytest.mark.parametrize(
-    "env",
-    [{"BASH_ENV": "/etc/profile"}, {"POSIXLY_CORRECT": "1"}, {"SHLVL": "1200"}, {"SHLVL": "x"}],
-)
-def test_bash_start_up_not_copied_runs_the_normal_way(tmp_path, env):
+# environments a shell would act on in ways not copied: the stage runs DVC's way under
+# the shells named (and warm under the other)
+FALL_BACK = {
+    "BASH_ENV": ({"BASH_ENV": "/etc/profile"}, {"bash"}),
+    "POSIXLY_CORRECT": ({"POSIXLY_CORRECT": "1"}, {"bash"}),
+    "SHLVL too high": ({"SHLVL": "1200"}, {"bash"}),
+    "SHLVL word": ({"SHLVL": "x"}, {"bash"}),
+    "SHLVL other digits": ({"SHLVL": "\u00b2"}, {"bash"}),
+    "exported function": ({"BASH_FUNC_python%%": "() { echo hijacked; }"}, {"bash"}),
+    "SHELLOPTS": ({"SHELLOPTS": "xtrace"}, {"bash"}),
+    "PPID": ({"PPID": "1"}, {"bash", "dash"}),
+    "OPTIND": ({"OPTIND": "3"}, {"bash", "dash"}),
+    "relative PATH": ({"PATH": f"bin:{os.path.dirname(sys.executable)}"}, {"bash", "dash"}),
+}
+
+
+@pytest.mark.parametrize("case", list(FALL_BACK))
+def test_shell_start_up_not_copied_runs_the_normal_way(tmp_path, case):
     (tmp_path / "t.py").write_text("")
-    assert plan(f"{sys.executable} t.py", str(tmp_path), env, "/bin/bash") is None
-    assert plan(f"{sys.executable} t.py", str(tmp_path), env, "/bin/sh") is not None
+    extra, falls_back = FALL_BACK[case]
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable), **extra}
+    for shell, kind in (("/bin/bash", "bash"), ("/bin/dash", "dash")):
+        planned = plan("python t.py", str(tmp_path), env, shell)
+        assert (planned is None) == (kind in falls_back), (shell, case)
     assert plan(f"{sys.executable} t.py", str(tmp_path), {}, "/nonexistent/bash") is None
+
+
+def test_a_restricted_shell_runs_the_normal_way(tmp_path):
+    (tmp_path / "t.py").write_text("")
+    (tmp_path / "rbash").symlink_to("/bin/bash")
+    assert plan(f"{sys.executable} t.py", str(tmp_path), {}, str(tmp_path / "rbash")) is None
+
+
+def test_a_prefix_the_shell_keeps_to_itself_runs_the_normal_way(tmp_path):
+    (tmp_path / "t.py").write_text("")
+    for name in ("PPID", "UID", "SHELLOPTS", "SHLVL", "IFS"):
+        assert plan(f"{name}=1 {sys.executable} t.py", str(tmp_path), {}, "/bin/bash") is None
 
 
 def test_plain_python_commands_are_planned_with_their_argv_and_path(tmp_path):

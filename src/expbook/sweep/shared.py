@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 
 HEARTBEAT_ATTR = "expbook:heartbeat"  # journal storage: optuna's heartbeat is RDB-only
 RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")
-# what PostgreSQL says to the loser of two CREATE TABLEs of one table at once (seen in CI:
-# DuplicateTable; UniqueViolation on its catalog; DuplicateObject for a type or sequence)
+# what PostgreSQL says to the loser of two CREATE TABLEs of one table at once, by the driver's
+# error name and by SQLSTATE: DuplicateTable (seen in CI), UniqueViolation on its catalog,
+# DuplicateObject for a type or sequence
 _CREATE_RACES = ("UniqueViolation", "DuplicateTable", "DuplicateObject")
+_CREATE_RACE_CODES = ("23505", "42P07", "42710")
 
 
 def open_storage(url: str, heartbeat: int) -> BaseStorage:
@@ -63,8 +65,11 @@ def open_storage(url: str, heartbeat: int) -> BaseStorage:
         except Exception as exc:  # sqlalchemy's: bad URL, server down, no driver, a race
             if not type(exc).__module__.startswith(("sqlalchemy", "psycopg", "optuna")):
                 raise
+            orig = getattr(exc, "orig", None)  # the driver's error: its SQLSTATE, or its name
+            code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
             text = str(exc) + repr(exc)
-            if attempt == 4 or not any(race in text for race in _CREATE_RACES):
+            race = code in _CREATE_RACE_CODES or any(name in text for name in _CREATE_RACES)
+            if attempt == 4 or not race:
                 raise ExpbookError(f"--storage {url!r}: cannot open it ({exc})") from exc
             # two workers creating optuna's tables in an empty database at once: the loser
             # finds them made on the next try

@@ -33,6 +33,18 @@ DEFAULT_MODULES = ("numpy", "torch")
 _WORD = re.compile(r"^[A-Za-z0-9_./:,=+@%-]+$")
 _ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# what each shell sets or resets at start-up beyond what _shell_env copies: from the
+# environment, such a variable sends the stage DVC's way (compared with bash 5.2, dash 0.5.12)
+_SHELL_SET = {
+    "bash": (
+        "POSIXLY_CORRECT", "SHELLOPTS", "BASHOPTS", "PS4", "PPID", "BASHPID", "RANDOM",
+        "SRANDOM", "LINENO", "OPTIND", "BASH", "SECONDS", "HISTCMD", "BASH_ARGV0",
+        "EPOCHSECONDS", "EPOCHREALTIME", "GROUPS", "FUNCNAME", "UID", "EUID",
+    ),
+    "dash": ("PPID", "OPTIND"),
+}  # fmt: skip
+# NAME=VALUE words of a command the server does not copy (read-only or shell-set names)
+_NOT_PREFIXED = {"PATH", "PWD", "_", "SHLVL", "IFS", "OLDPWD", *_SHELL_SET["bash"]}
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _SHELLS = ("bash", "dash")  # by the binary a shell path resolves to (/bin/sh -> dash)
 
@@ -45,19 +57,22 @@ def plan(cmd: str, cwd: str, env: dict[str, str], shell: str | None) -> dict[str
     words = cmd.split()
     if not words or "\n" in cmd or not all(_WORD.match(w) for w in words):
         return None
-    shell_env = _shell_env(kind, env)
+    shell_env = _shell_env(kind, env, cwd)
     if shell_env is None:
         return None
     env = shell_env
     while words and (m := _ASSIGN.match(words[0])):
-        if m.group(1) in ("PATH", "PWD", "_", "SHLVL", "IFS", "OLDPWD"):
+        if m.group(1) in _NOT_PREFIXED:
             return None
         env[m.group(1)] = m.group(2)
         words = words[1:]
     if len(words) < 2:
         return None
     exe = words[0]
-    found = os.path.join(cwd, exe) if "/" in exe else shutil.which(exe, path=env.get("PATH", ""))
+    path = env.get("PATH", "")
+    if "/" not in exe and not all(os.path.isabs(p) for p in path.split(os.pathsep)):
+        return None  # the shell looks a relative PATH entry up from the stage's directory
+    found = os.path.join(cwd, exe) if "/" in exe else shutil.which(exe, path=path)
     if not found or not _same_python(found):
         return None
     req: dict[str, Any] = {
@@ -88,25 +103,29 @@ def plan(cmd: str, cwd: str, env: dict[str, str], shell: str | None) -> dict[str
     return req
 
 
-def _shell_env(kind: str, env: dict[str, str]) -> dict[str, str] | None:
-    """The environment `kind` of shell passes on to the command it runs (before the command's
-    own NAME=VALUE words), or None when it would run start-up code or change a variable in a
-    way not copied here (then the stage runs DVC's way)."""
+def _shell_env(kind: str, env: dict[str, str], cwd: str) -> dict[str, str] | None:
+    """The environment `kind` of shell passes on to the command it runs in `cwd` (before the
+    command's own NAME=VALUE words), or None when it would run start-up code or change a
+    variable in a way not copied here (then the stage runs DVC's way)."""
     env = dict(env)
     if "IFS" in env:  # both reset it, and export the default
         env["IFS"] = " \t\n"
+    if any(name in env for name in _SHELL_SET[kind]):
+        return None  # variables the shell sets or resets itself
     if kind == "dash":  # drops what is no shell variable name (a.b=1, A-B=1)
         return {name: value for name, value in env.items() if _NAME.match(name)}
-    if env.get("BASH_ENV") or "POSIXLY_CORRECT" in env:
-        return None  # a file bash would source first; posix mode rewrites the variable
+    if env.get("BASH_ENV") or any(name.startswith("BASH_FUNC_") for name in env):
+        return None  # a file bash would source first; exported functions (may be the command)
+    for name in ("PS1", "PS2"):  # a shell that is not interactive drops its prompts
+        env.pop(name, None)
     level = env.get("SHLVL")  # bash counts it up, and down again to exec the command
     if level is None:
         env["SHLVL"] = "0"
-    elif level.isdigit() and int(level) <= 998:
+    elif re.fullmatch("[0-9]+", level) and int(level) <= 998:
         env["SHLVL"] = str(int(level))
     else:
         return None  # bash resets (and warns about) a level out of range
-    if "OLDPWD" in env and not os.path.isdir(env["OLDPWD"]):
+    if "OLDPWD" in env and not os.path.isdir(os.path.join(cwd, env["OLDPWD"])):
         del env["OLDPWD"]
     return env
 
@@ -116,8 +135,8 @@ def _shell_kind(shell: str | None) -> str | None:
     if shell is None:
         return None
     found = shell if os.path.isabs(shell) else shutil.which(shell)
-    if not found or not os.access(found, os.X_OK):
-        return None
+    if not found or not os.access(found, os.X_OK) or os.path.basename(found).startswith("r"):
+        return None  # missing, or restricted (rbash refuses a command with a slash)
     name = os.path.basename(os.path.realpath(found))
     return name if name in _SHELLS else None
 
