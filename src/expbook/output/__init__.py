@@ -18,6 +18,7 @@ from expbook.output.render import (  # noqa: F401
     cell,
     data_columns,
     emit,
+    escape_control,
     format_for,
     natural_width,
     only_changed,

@@ -184,6 +184,20 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
+def escape_control(text: str) -> str:
+    """`text` with control characters shown escaped (ESC -> `\\x1b`, CR -> `\\r`), so a
+    user string printed to a terminal cannot move the cursor, recolour or hide output; tabs
+    and newlines are kept."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch
+        if ch.isprintable() or ch in "\t\n"
+        else (ch.encode("unicode_escape").decode("ascii") if ord(ch) < 0x10000 else ch)
+        for ch in text
+    )
+
+
 # ---------------------------------------------------------------- renderers
 def render(
     rows: Sequence[Mapping[str, Any]],
