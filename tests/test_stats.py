@@ -142,7 +142,8 @@ def test_unpaired_when_seeds_differ_and_holm_over_two_groups():
         ("train.lr=0.1", "train.lr=0.1"),
         ("lr=0.1", "train.lr=0.1"),
         ("b2", "train.lr=0.01"),
-        (None, "train.lr=0.001"),  # no kind=baseline row: the first group
+        # no --control: the first of the largest groups, not the lone n=1 group (issue 18)
+        (None, "train.lr=0.01"),
     ],
 )
 def test_baseline_by_label_spec_or_experiment(baseline, label):
@@ -233,3 +234,49 @@ def test_rows_of_keeps_finished_runs_only():
     rows, params, metrics = rows_of(exps)
     assert [r["name"] for r in rows] == ["b"] and params == [LR] and metrics == [ACC]
     assert [r["name"] for r in rows_of(exps, ("success", "pruned"))[0]] == ["b", "p"]
+
+
+def test_default_control_is_the_largest_group_not_the_lone_baseline():
+    """issue 18: with no --control, `stats` tested every group against the baseline commit's
+    group of n=1, so every row said "no test"; the largest group is the control now."""
+    rows = [row(f"a{s}", 0.1, s, a) for s, a in zip([1, 2, 3], A)]
+    rows += [row(f"b{s}", 0.01, s, b) for s, b in zip([1, 2, 3], B)]
+    rows += [row("main", 0.5, 1, 0.7, kind="baseline")]
+    res = group_stats(rows, ACC, PARAMS)
+    assert res.baseline.label == "train.lr=0.01" and res.control_reason == "largest"
+    tested = [g for g in res.groups if g.p_welch is not None]
+    assert [g.label for g in tested] == ["train.lr=0.1"]
+    # among groups of the same size, the baseline commit's group stays the control
+    rows += [row(f"m{s}", 0.5, s, 0.7 + s / 100, kind="experiment") for s in (2, 3)]
+    assert group_stats(rows, ACC, PARAMS).baseline.label == "train.lr=0.5"
+    assert group_stats(rows, ACC, PARAMS, baseline="b1").control_reason == "--control"
+
+
+def test_confidence_interval_of_an_accuracy_is_clipped_to_one():
+    """issue 18: the upper CI of an accuracy was printed as 1.061."""
+    rows = [row(f"a{s}", 0.1, s, a) for s, a in zip([1, 2, 3], [1.0, 0.95, 0.98])]
+    rows += [row(f"b{s}", 0.01, s, b) for s, b in zip([1, 2, 3], B)]
+    res = group_stats(rows, ACC, PARAMS)
+    high = next(g for g in res.groups if g.label == "train.lr=0.1")
+    raw = summarize([1.0, 0.95, 0.98])
+    assert raw["ci_high"] > 1 and res.bounds == (0.0, 1.0)
+    assert high.ci_high == 1.0 and high.ci_clipped is True
+    assert high.ci_low == pytest.approx(raw["ci_low"])
+    other = next(g for g in res.groups if g.label == "train.lr=0.01")
+    assert other.ci_clipped is False
+
+
+@pytest.mark.parametrize(
+    "metric, values, bounds",
+    [
+        ("metrics.json:test.acc", [0.5, 1.0], (0.0, 1.0)),
+        ("val/f1", [0.2, 0.3], (0.0, 1.0)),
+        ("test.acc", [55.0, 98.0], None),  # a percentage: not clipped to [0, 1]
+        ("val.loss", [0.2, 0.3], None),
+        ("r2", [0.2, 0.3], None),  # r2 can be negative
+    ],
+)
+def test_proportion_bounds(metric, values, bounds):
+    from expbook.analysis.significance import proportion_bounds
+
+    assert proportion_bounds(metric, values) == bounds

@@ -6,12 +6,29 @@ when a test runs); expbook.analysis.stats groups runs and calls them.
 from __future__ import annotations
 
 import math
+import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+# tokens of a metric's name that make it a proportion (accuracy-like): its values lie in
+# [0, 1] and so must its confidence interval (issue 18: an accuracy's CI printed as 1.061)
+_PROPORTION_TOKENS = frozenset(
+    "acc accuracy f1 f1score fbeta auc roc rocauc auroc aupr prauc precision recall iou miou "  # noqa: SIM905
+    "map map50 dice jaccard top1 top5 ndcg mrr".split()
+)
 
 
 # ---------------------------------------------------------------- summaries
+def proportion_bounds(metric: str, values: Iterable[float]) -> tuple[float, float] | None:
+    """(0, 1) when `metric` is accuracy-like by its name and every value lies in [0, 1]
+    (a percentage accuracy, 0..100, is not clipped); None otherwise."""
+    last = re.split(r"[./:]", metric)[-1].lower()
+    if not set(re.findall(r"[a-z0-9]+", last)) & _PROPORTION_TOKENS:
+        return None
+    return (0.0, 1.0) if all(0.0 <= v <= 1.0 for v in values) else None
+
+
 def summarize(values: Sequence[float], confidence: float = 0.95) -> dict[str, float | None]:
     """n, mean, std (ddof=1), sem, t-interval, min, max of some numbers; spread is None for n < 2."""
     from scipy import stats as st

@@ -15,6 +15,7 @@ from expbook.analysis.significance import (
     cohen_d,
     holm,
     paired_p,
+    proportion_bounds,
     summarize,
     welch_p,
 )
@@ -51,12 +52,13 @@ class GroupStats:
     cohen_d: float | None = None
     p_holm: float | None = None  # Holm-adjusted p (of the paired test when there is one)
     significant: bool | None = None
+    ci_clipped: bool = False  # the interval ran past the metric's bounds and was cut to them
     note: str = ""
 
     def row(self) -> dict[str, Any]:
         """A flat dict for tables (values/seeds/names left out)."""
         out = asdict(self)
-        for key in ("values", "seeds", "names", "params", "revs"):
+        for key in ("values", "seeds", "names", "params", "revs", "ci_clipped"):
             out.pop(key)
         return {"group": out.pop("label"), **out}
 
@@ -69,6 +71,8 @@ class StatsResult:
     groups: list[GroupStats] = field(default_factory=list)
     alpha: float = ALPHA
     skipped: list[str] = field(default_factory=list)  # runs without the metric
+    control_reason: str = ""  # why the control group is the control ("--control", "largest")
+    bounds: tuple[float, float] | None = None  # the metric's range when it is a proportion
 
     @property
     def baseline(self) -> GroupStats | None:
@@ -187,8 +191,9 @@ def group_stats(
     """Group runs by params (default: every differing non-seed param) and test each vs a baseline.
 
     `metric`/`group_by` are query keys (suffixes allowed); `baseline` is a group label, a
-    `key=value[,key=value]` spec or an experiment name; default: the group of the newest row of
-    kind "baseline", else the first group. Rows lacking the metric are listed in `skipped`.
+    `key=value[,key=value]` spec or an experiment name; default: the largest group (among
+    equals the newest baseline commit's, else the first). Rows lacking the metric are listed
+    in `skipped`. An accuracy-like metric's intervals are clipped to [0, 1] (`bounds`).
     """
     param_keys = list(dict.fromkeys(param_keys))
     columns, spaces = _key_spaces(rows, param_keys, metric_keys)
@@ -217,13 +222,21 @@ def group_stats(
             group.seeds.append(seed[0] if len(seed) == 1 else seed)
             group.values.append(float(row[metric_col]))  # `used`: a number
         result.groups.append(group)
+    result.bounds = proportion_bounds(metric_col, [float(r[metric_col]) for r in used])
     for group in result.groups:
         for key, value in summarize(group.values).items():
             setattr(group, key, value)
+        if result.bounds and group.ci_low is not None and group.ci_high is not None:
+            low, high = result.bounds
+            group.ci_clipped = bool(group.ci_low < low or group.ci_high > high)
+            group.ci_low = float(max(group.ci_low, low))
+            group.ci_high = float(min(group.ci_high, high))
         if group.n < 2:
             group.note = "n<2: no spread, no test"
     if result.groups:
-        base = _find_baseline(result.groups, used, keys, baseline, param_keys, spaces)
+        base, result.control_reason = _find_baseline(
+            result.groups, used, keys, baseline, param_keys, spaces
+        )
         base.baseline = True
         _compare_all(result, base)
     return result
@@ -236,16 +249,23 @@ def _find_baseline(
     baseline: str | None,
     param_keys: Sequence[str],
     spaces: Mapping[str, Iterable[str]],
-) -> GroupStats:
+) -> tuple[GroupStats, str]:
+    """The control group and why: ("--control", the one asked for) or ("largest", the
+    group with the most runs; among equals the newest baseline commit's, else the first).
+    A lone baseline commit makes a poor control: n=1 gets no test (issue 18)."""
     if baseline is None:
+        most = max(g.n for g in groups)
+        largest = [g for g in groups if g.n == most]
         bases = [r for r in rows if r.get("kind") == "baseline"]
         if bases:
             newest = max(bases, key=lambda r: str(r.get("created") or ""))
-            return next(g for g in groups if str(newest.get("name")) in g.names)
-        return groups[0]
+            hit = next((g for g in largest if str(newest.get("name")) in g.names), None)
+            if hit is not None:
+                return hit, "largest"
+        return largest[0], "largest"
     for group in groups:
         if group.label == baseline:
-            return group
+            return group, "--control"
     if "=" in baseline:
         wanted = {}
         for part in baseline.split(","):
@@ -260,14 +280,14 @@ def _find_baseline(
             )
         ]
         if len(hits) == 1:
-            return hits[0]
+            return hits[0], "--control"
         raise NotFoundError(
             f"baseline {baseline!r} matches {len(hits)} groups; groups: "
             + "; ".join(g.label for g in groups)
         )
     hits = [g for g in groups if baseline in g.names]
     if len(hits) == 1:
-        return hits[0]
+        return hits[0], "--control"
     raise NotFoundError(
         f"baseline {baseline!r} is neither a group nor an experiment in the "
         "selection; groups: " + "; ".join(g.label for g in groups)
