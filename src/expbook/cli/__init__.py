@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from expbook import __version__
 from expbook.cli.options import CONTEXT_SETTINGS
 from expbook.errors import ExpbookError
 
@@ -33,6 +34,8 @@ COMMANDS: dict[str, str] = {
     "gc": "expbook.cli.gc_cmds:gc",
     "ui": "expbook.cli.ui_cmds:ui",
     "report": "expbook.cli.ui_cmds:report",
+    "init": "expbook.cli.init_cmds:init",
+    "model": "expbook.cli.model_cmds:model",
 }
 
 
@@ -83,7 +86,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
-@click.version_option(package_name="expbook")
+@click.version_option(__version__, "--version", prog_name="expbook")
 def cli() -> None:
     """expbook: query, compare, sweep and reproduce DVC experiments, straight from git.
 
