@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from expbook.analysis.curves import Curve, match_metric, read_curves
-from expbook.analysis.plotting import plot_format
+from expbook.analysis.plotting import plot_format, pyplot
 from expbook.errors import ExpbookError, NotFoundError
 from expbook.output import write_output
 
@@ -83,11 +83,7 @@ def render_group_plot(
     drawn = [(label, curves) for label, curves in groups if curves]
     if not drawn:
         raise ExpbookError(f"nothing to plot for {metric!r}: no group has a curve")
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers/CI; must precede pyplot
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     try:
         for label, curves in drawn:

@@ -19,12 +19,22 @@ from expbook.output import write_output
 PLOT_FORMATS = {".png": "png", ".svg": "svg", ".html": "html", ".htm": "html"}
 
 
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, or an ExpbookError naming the `plot` extra."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display on servers/CI; must precede pyplot
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ExpbookError(
+            "plots are drawn with matplotlib, which is not installed: pip install 'expbook[plot]'"
+        ) from None
+    return plt
+
+
 def _figure(metric: str, series: Sequence[tuple[str, Curve]]) -> Any:  # a matplotlib Figure
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers/CI; must precede pyplot
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for label, curve in series:
         ax.plot(
