@@ -1,14 +1,22 @@
 """`expbook gc`: remove experiments a keep policy leaves out (dry run unless --yes).
 
-A thin click command over expbook.lifecycle.gc.
+A thin click command over expbook.lifecycle.gc (the plan, refs and notes) and
+expbook.lifecycle.gc_cache (DVC objects and the checks before any change).
 """
 
 from __future__ import annotations
 
 import click
 
-from expbook.cli.options import metric_option, repo_option, where_option
+from expbook.cli.options import metric_option, repo_option
 from expbook.errors import ExpbookError
+
+# --where selects what gc REMOVES (issue 18: the shared "Keep experiments matching" help said
+# the opposite); tests/test_gc_help.py runs these examples and checks they do what they say.
+WHERE_HELP = (
+    'Remove only experiments matching EXPR (the others are not touched), e.g. "val.acc < 0.95".'
+)
+KEEP_WHERE_HELP = 'Never remove experiments matching EXPR, e.g. "val.acc >= 0.99".'
 
 
 def _size(n: int) -> str:
@@ -23,7 +31,13 @@ def _size(n: int) -> str:
 @click.command()
 @click.option("--keep-best", type=click.IntRange(min=1), default=None, metavar="N")
 @metric_option(help="The metric --keep-best ranks by.")
-@click.option("--mode", type=click.Choice(["max", "min"]), default="max", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["max", "min"]),
+    default=None,
+    help="Whether higher or lower --metric is better (default: declared in pyproject.toml "
+    "[tool.expbook.directions], else from the name: loss -> min, acc -> max; else refused).",
+)
 @click.option(
     "--keep-last", type=click.IntRange(min=1), default=None, metavar="N", help="Keep the N newest."
 )
@@ -33,7 +47,8 @@ def _size(n: int) -> str:
     metavar="AGE",
     help="Only remove experiments older than AGE (30d, 12h, 2w).",
 )
-@where_option
+@click.option("--where", "-w", default=None, metavar="EXPR", help=WHERE_HELP)
+@click.option("--keep-where", default=None, metavar="EXPR", help=KEEP_WHERE_HELP)
 @click.option("--sweep", default=None, metavar="NAME", help="Only this sweep's trials.")
 @click.option(
     "--cache",
@@ -53,87 +68,107 @@ def _size(n: int) -> str:
     is_flag=True,
     help="Confirms --remote: objects deleted there are gone for every clone.",
 )
+@click.option(
+    "--projects",
+    multiple=True,
+    metavar="PATH",
+    type=click.Path(file_okay=False),
+    help="Every project sharing the DVC cache (cache.dir outside .dvc/cache) or the remote; "
+    "repeat it. Objects any of them uses are kept. Required for --cache with a shared cache.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do it (default: a dry run that changes nothing).")
 @repo_option
 def gc(
     keep_best: int | None,
     metric: str | None,
-    mode: str,
+    mode: str | None,
     keep_last: int | None,
     older_than: str | None,
     where: str | None,
+    keep_where: str | None,
     sweep: str | None,
     cache: bool,
     remote: str | None,
     confirm_remote: bool,
+    projects: tuple[str, ...],
     yes: bool,
     repo: str,
 ) -> None:
     """Remove experiments a keep policy leaves out, their notes, and (--cache) unused outputs.
 
-    Never removes baselines, branch/tag heads, experiments tagged or noted `keep`, experiments
-    a branch or git tag points at, or queued/running ones. Without --yes it only prints what
-    it would remove (refs, cache objects, bytes) and changes nothing.
+    Never removes baselines, branch/tag heads, experiments with any expbook tag or a note
+    starting with `keep`, experiments a branch or git tag points at, or queued/running ones.
+    Every check (policy, metric direction, remote, running sweeps, shared cache) passes before
+    the first change; a refusal changes nothing. Without --yes it only prints what it would
+    remove (refs, cache objects, bytes).
 
     \b
     Example:
-        expbook gc --keep-best 2 --metric val.acc --cache            # dry run
+        expbook gc --keep-best 2 --metric val.loss --cache           # dry run
         expbook gc --keep-best 2 --metric val.acc --cache --yes
+        expbook gc --where "status = 'failed'" --yes                 # remove the failed runs
         expbook gc --sweep lr-wd --keep-last 5 --older-than 30d --yes
-        expbook gc --where "status = 'failed'" --yes
+        expbook gc --keep-last 3 --cache --projects ../other --yes   # shared cache.dir
     """
     from expbook.lifecycle import gc as lgc
+    from expbook.lifecycle import gc_cache
+    from expbook.registry import collect
+    from expbook.registry.gitrepo import find_root
 
     if remote and yes and not confirm_remote:
         raise ExpbookError(
             f"--remote {remote} deletes objects on the shared DVC remote for every clone: "
             "add --i-know-this-deletes-remote-data to confirm"
         )
-    pending = lgc.pending_journal(repo)
-    if pending is not None:
-        if yes:
-            done = lgc.finish_journal(repo)
-            click.echo(f"finished an interrupted gc: removed {len(done)} ref(s)")
-        else:
-            click.echo(
-                f"an interrupted gc left {len(pending['refs'])} ref(s) to remove; --yes finishes it"
-            )
+    if projects and not (cache or remote):
+        raise ExpbookError("--projects is used with --cache or --remote")
+    root = find_root(repo)
+    pending = lgc.pending_journal(root)
+    pending_refs = pending["refs"] if pending is not None else {}
+    rows = collect(root)
     plan = lgc.make_plan(
-        repo,
+        root,
         keep_best=keep_best,
         metric=metric,
         mode=mode,
         keep_last=keep_last,
         older_than=older_than,
         where=where,
+        keep_where=keep_where,
         sweep=sweep,
+        experiments=rows,
+        skip_refs=pending_refs,
     )
-    verb = "removing" if yes else "would remove"
-    click.echo(f"{verb} {len(plan.remove)} experiment(s):")
-    for exp in plan.remove:
-        click.echo(f"  {exp.name}\t{exp.rev[:7]}\t{exp.ref}")
-    for exp, why in plan.kept:
-        click.echo(f"  keep {exp.name}\t{exp.rev[:7]}\t({why})")
-    reports = []
-    if not yes:
-        if cache:
-            reports.append(lgc.cache_report(repo, plan))
-        if remote:
-            reports.append(lgc.cache_report(repo, plan, remote))
-        for report in reports:
+    with gc_cache.open_store(
+        root, rows, cache=cache, remote=remote, projects=projects, deleting=yes
+    ) as store:
+        # every check has passed: from here on gc changes things (with --yes)
+        if pending is not None:
+            if yes:
+                done = lgc.finish_journal(root)
+                click.echo(f"finished an interrupted gc: removed {len(done)} ref(s)")
+            else:
+                click.echo(
+                    f"an interrupted gc left {len(pending_refs)} ref(s) to remove; "
+                    "--yes finishes it"
+                )
+        verb = "removing" if yes else "would remove"
+        click.echo(f"{verb} {len(plan.remove)} experiment(s):")
+        for exp in plan.remove:
+            click.echo(f"  {exp.name}\t{exp.rev[:7]}\t{exp.ref}")
+        for exp, why in plan.kept:
+            click.echo(f"  keep {exp.name}\t{exp.rev[:7]}\t({why})")
+        if not yes:
+            for report in store.reports(plan) if store else []:
+                click.echo(
+                    f"{report.where}: would delete {len(report.objects)} object(s), "
+                    f"{_size(report.bytes)}"
+                )
+            click.echo("dry run: nothing changed (add --yes to do it)")
+            return
+        removed = lgc.apply(root, plan)
+        click.echo(f"removed {len(removed)} ref(s) and their notes")
+        for report in store.delete_unused() if store else []:
             click.echo(
-                f"{report.where}: would delete {len(report.objects)} object(s), "
-                f"{_size(report.bytes)}"
+                f"{report.where}: deleted {len(report.objects)} object(s), {_size(report.bytes)}"
             )
-        click.echo("dry run: nothing changed (add --yes to do it)")
-        return
-    removed = lgc.apply(repo, plan)
-    click.echo(f"removed {len(removed)} ref(s) and their notes")
-    if cache:
-        reports.append(lgc.delete_unused(repo))
-    if remote:
-        reports.append(lgc.delete_unused(repo, remote))
-    for report in reports:
-        click.echo(
-            f"{report.where}: deleted {len(report.objects)} object(s), {_size(report.bytes)}"
-        )

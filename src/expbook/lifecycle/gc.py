@@ -1,42 +1,35 @@
-"""`expbook gc`: remove the experiments a keep-best / keep-last / age policy leaves out, drop
-their notes, and (with `cache=True`) delete the DVC cache objects nothing references any more.
+"""`expbook gc`: which experiments a keep-best / keep-last / age / where policy removes, and the
+removal of their exp refs and notes.
 
 Ref removal is `dvc exp remove`'s (the exp ref, plus DVC's EXEC_APPLY ref when it points at a
 removed experiment) done in one atomic `git update-ref --stdin` transaction; a journal in the
-git dir lets a rerun finish an interrupted removal (notes included) after a kill -9. Cache
-objects are DVC's own count: what `dvc gc --workspace --all-commits --all-experiments` keeps
-after the removal, computed before it, so a dry run reports exactly what `--yes` frees.
+git dir lets a rerun finish an interrupted removal (notes included) after a kill -9. The DVC
+cache side (unused objects, a shared cache, running sweeps) is `expbook.lifecycle.gc_cache`.
 
-Used by `expbook gc`; Python: `plan = gc.make_plan(".", keep_best=2, metric="val.acc")`,
-`gc.cache_report(".", plan)`, `gc.apply(".", plan)`.
+Used by `expbook gc`; Python: `plan = gc.make_plan(".", keep_best=2, metric="val.loss")`,
+`gc.apply(".", plan)`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from expbook.errors import ExpbookError
 from expbook.registry import Experiment, collect
+from expbook.registry.directions import Direction, load_declared, require, resolve
 from expbook.registry.gitrepo import GitError, GitRepo, find_root, git, run_git
 from expbook.registry.notes import NOTES_REF, _locked
 
-if TYPE_CHECKING:  # DVC is imported on use (only gc --cache/--remote needs it)
-    from dvc.repo import Repo
-    from dvc_data.hashfile.db import HashFileDB
-
-KEEP_WORD = "keep"  # an expbook tag, or a note starting with this word, protects an experiment
+KEEP_WORD = "keep"  # a note starting with this word protects an experiment (so does any tag)
 EXEC_APPLY = "refs/exps/exec/EXEC_APPLY"  # DVC drops it with the experiment it points at
 JOURNAL = "expbook-gc.json"  # in the git common dir: refs/notes left to remove after a kill
-SWEEP_LOCK = os.path.join(".dvc", "tmp", "expbook", "sweep.lock")  # held by `expbook sweep`
 _KEEP_NOTE = re.compile(rf"\s*{KEEP_WORD}\b", re.I)  # "keep", "Keep: paper figure 3"
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -52,34 +45,26 @@ def parse_age(text: str) -> float:
 
 @dataclass
 class Plan:
-    """What a gc would do: `remove` (experiments with exp refs), `kept` ((experiment, why))."""
+    """What a gc would do: `remove` (experiments with exp refs), `kept` ((experiment, why)),
+    and for --keep-best the ranked column and its direction."""
 
     remove: list[Experiment] = field(default_factory=list)
     kept: list[tuple[Experiment, str]] = field(default_factory=list)
+    column: str | None = None
+    direction: Direction | None = None
 
     @property
     def refs(self) -> dict[str, str]:
         return {e.ref: e.rev for e in self.remove if e.ref}
 
 
-@dataclass
-class CacheReport:
-    """Unused DVC cache objects: `objects` [(odb hash name, oid, path, size)] and their bytes."""
-
-    where: str  # "local cache" or "remote NAME"
-    objects: list[tuple[str, str, str, int]] = field(default_factory=list)
-
-    @property
-    def bytes(self) -> int:
-        return sum(o[3] for o in self.objects)
-
-
 def protection(exp: Experiment) -> str | None:
-    """Why gc must never remove `exp` (None: it may)."""
+    """Why gc must never remove `exp` (None: it may). Any expbook tag protects (`candidate`,
+    `keep`, ...: issue 18): untag it (`expbook tag EXP NAME --remove`) to let gc remove it."""
     if exp.status in ("queued", "running"):
         return exp.status
-    if KEEP_WORD in exp.tags:
-        return f"tagged {KEEP_WORD!r}"
+    if exp.tags:
+        return f"tagged {exp.tags[0]!r}"
     if any(_KEEP_NOTE.match(n) for n in exp.notes):
         return f"noted {KEEP_WORD!r}"
     if exp.branches:
@@ -104,39 +89,62 @@ def _created_ts(exp: Experiment) -> float:
     return datetime.fromisoformat(exp.created.replace("Z", "+00:00")).timestamp()
 
 
+def metric_direction(root: str, key: str, column: str, mode: str | None) -> Direction:
+    """The direction --keep-best ranks `key` (resolved to `column`) by: --mode, the project's
+    declaration, or the name (of the key as typed, then of the column); refuses when unknown
+    (gc never guesses: issue 18)."""
+    declared = load_declared(root) if mode is None else {}
+    direction = resolve(key, mode, declared)
+    if not direction.known and column != key:
+        direction = resolve(column, mode, declared)
+    return direction if direction.known else require(key, mode, declared)
+
+
 def make_plan(
     repo: str | os.PathLike[str] = ".",
     *,
     keep_best: int | None = None,
     metric: str | None = None,
-    mode: str = "max",
+    mode: str | None = None,
     keep_last: int | None = None,
     older_than: str | None = None,
     where: str | None = None,
+    keep_where: str | None = None,
     sweep: str | None = None,
     now: float | None = None,
     experiments: list[Experiment] | None = None,
+    skip_refs: Collection[str] = (),
 ) -> Plan:
     """Which experiments a policy removes. The scope is every experiment with an exp ref that
-    is not protected (see `protection`), narrowed by `where` and `sweep`; within it the
-    `keep_best` best by `metric` (finished runs only) and the `keep_last` newest are kept, and
-    with `older_than` only experiments older than that go. With no keep/age rule, the whole
-    (where/sweep-narrowed) scope goes."""
+    is not protected (see `protection`) and does not match `keep_where`, narrowed to those
+    matching `where` and in `sweep`; within it the `keep_best` best by `metric` (finished runs
+    only, direction from `mode`, the declaration or the name) and the `keep_last` newest are
+    kept, and with `older_than` only experiments older than that go. With no keep/age rule the
+    whole scope goes. Experiments whose ref is in `skip_refs` (an interrupted gc's journal)
+    are left out: they are going already."""
     from expbook.query import columns_of, filter_experiments, namespaces_of, resolve_key
 
     if keep_best is not None and not metric:
-        raise ExpbookError("--keep-best needs --metric KEY (and --mode max|min)")
+        raise ExpbookError(
+            "--keep-best needs --metric KEY (and --mode max|min when its name does not say)"
+        )
     if metric and keep_best is None:
         raise ExpbookError("--metric is used with --keep-best N")
-    if mode not in ("max", "min"):
-        raise ExpbookError(f"--mode must be 'max' or 'min', not {mode!r}")
-    if not any(x is not None for x in (keep_best, keep_last, older_than, where, sweep)):
+    if mode is not None and keep_best is None:
+        raise ExpbookError("--mode is used with --keep-best N --metric KEY")
+    policy = (keep_best, keep_last, older_than, where, keep_where, sweep)
+    if not any(x is not None for x in policy):
         raise ExpbookError(
             "give a policy: --keep-best N --metric KEY, --keep-last N, --older-than AGE, "
-            "--where EXPR or --sweep NAME (gc never removes every experiment by default)"
+            "--where EXPR (what to remove), --keep-where EXPR or --sweep NAME "
+            "(gc never removes every experiment by default)"
         )
+    if mode is not None:
+        resolve(metric or "", mode)  # a bad --mode is an error before anything is read
     max_age = parse_age(older_than) if older_than is not None else None
-    rows = experiments if experiments is not None else collect(repo)
+    root = find_root(repo)
+    rows = experiments if experiments is not None else collect(root)
+    rows = [e for e in rows if not (e.ref and e.ref in skip_refs)]
     plan = Plan()
     candidates = []
     for exp in rows:
@@ -147,6 +155,10 @@ def make_plan(
             plan.kept.append((exp, why))
         elif _is_exp_ref(exp.ref):
             candidates.append(exp)
+    if keep_where:
+        spared = {id(e) for e in filter_experiments(candidates, keep_where)}
+        plan.kept += [(e, "matches --keep-where") for e in candidates if id(e) in spared]
+        candidates = [e for e in candidates if id(e) not in spared]
     scope = filter_experiments(candidates, where)
     if sweep is not None:
         scope = [e for e in scope if (e.sweep or {}).get("name") == sweep]
@@ -155,14 +167,17 @@ def make_plan(
     if keep_best:
         flat = [e.flat() for e in rows if e.kind != "workspace"]
         column = resolve_key(metric or "", columns_of(flat), namespaces_of(rows))
+        direction = metric_direction(root, metric or "", column, mode)
+        plan.column, plan.direction = column, direction
+        sign = -1 if direction.mode == "max" else 1
         ranked = []
         for exp in scope:
             value = exp.flat().get(column)
             if exp.status == "success" and isinstance(value, int | float) and value == value:
                 ranked.append((value, _created_ts(exp), exp))
-        ranked.sort(key=lambda t: (-t[0] if mode == "max" else t[0], -t[1]))
+        ranked.sort(key=lambda t: (sign * t[0], -t[1]))
         for value, _, exp in ranked[:keep_best]:
-            keep[id(exp)] = f"best {column} = {value:.6g}"
+            keep[id(exp)] = f"best {column} = {value:.6g} {direction.label}"
     if keep_last:
         newest = sorted(scope, key=_created_ts, reverse=True)[:keep_last]
         for exp in newest:
@@ -179,121 +194,6 @@ def make_plan(
             plan.remove.append(exp)
     plan.remove.sort(key=lambda e: (_created_ts(e), e.name))
     return plan
-
-
-# ---------------------------------------------------------------- cache objects (DVC)
-@contextmanager
-def _dvc_repo(root: str) -> Iterator[Repo]:
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    try:
-        with Repo(root) as dvc_repo, dvc_repo.lock:
-            yield dvc_repo
-    except DvcException as exc:
-        raise ExpbookError(f"DVC: {exc}") from exc
-
-
-def _used(dvc_repo: Repo, removed_refs: set[str]) -> set[tuple[str, str]]:
-    """(hash name, value) of every object the workspace, every commit and every remaining
-    experiment uses: `dvc gc -w --all-commits --all-experiments` as it would run after the
-    removal (DVC's own brancher and index)."""
-    from dvc.repo.experiments.utils import exp_commits, exp_refs
-
-    remaining = [info for info in exp_refs(dvc_repo.scm) if str(info) not in removed_refs]
-    # exp_commits() of an empty list means "all experiments": only call it with some
-    revs = sorted(exp_commits(dvc_repo.scm, remaining)) if remaining else None
-    used = dvc_repo.used_objs(all_commits=True, revs=revs, force=True)
-    return {(h.name, h.value) for objs in used.values() for h in objs if h.value}
-
-
-def _unused(odb: HashFileDB, used: set[tuple[str, str]]) -> list[tuple[str, str, str, int]]:
-    out = []
-    for oid in odb.all():
-        if (odb.hash_name, oid) in used:
-            continue
-        path = odb.oid_to_path(oid)
-        try:
-            size = int(odb.fs.size(path) or 0)
-        except (OSError, FileNotFoundError):
-            size = 0
-        out.append((odb.hash_name, oid, path, size))
-    return out
-
-
-def _local_odbs(dvc_repo: Repo) -> list[HashFileDB]:
-    seen, out = set(), []
-    for _scheme, odb in dvc_repo.cache.by_scheme():
-        if odb is not None and odb.path not in seen:
-            seen.add(odb.path)
-            out.append(odb)
-    return out
-
-
-def _remote_odbs(dvc_repo: Repo, remote: str) -> list[HashFileDB]:
-    from dvc.config import NoRemoteError
-
-    try:
-        return [
-            dvc_repo.cloud.get_remote_odb(remote, "gc -c", hash_name=name)
-            for name in ("md5", "md5-dos2unix")
-        ]
-    except NoRemoteError as exc:
-        raise ExpbookError(f"--remote {remote!r}: {exc}") from None
-
-
-def cache_report(
-    repo: str | os.PathLike[str], plan: Plan, remote: str | None = None
-) -> CacheReport:
-    """The objects (and bytes) a gc of `plan` would delete from the local cache or `remote`."""
-    root = find_root(repo)
-    with _dvc_repo(root) as dvc_repo:
-        used = _used(dvc_repo, set(plan.refs))
-        odbs = _remote_odbs(dvc_repo, remote) if remote else _local_odbs(dvc_repo)
-        report = CacheReport(f"remote {remote}" if remote else "local cache")
-        for odb in odbs:
-            report.objects += _unused(odb, used)
-    return report
-
-
-def delete_unused(repo: str | os.PathLike[str], remote: str | None = None) -> CacheReport:
-    """Delete the objects no commit, experiment or workspace output references (after a
-    removal) from the local cache or `remote`, with DVC's own gc; returns what went."""
-    from dvc_data.hashfile.db import get_index
-    from dvc_data.hashfile.gc import gc as odb_gc
-    from dvc_data.hashfile.hash_info import HashInfo
-
-    root = find_root(repo)
-    _refuse_while_running(root)
-    with _dvc_repo(root) as dvc_repo:
-        used = _used(dvc_repo, set())
-        infos = [HashInfo(name, value) for name, value in used]
-        report = CacheReport(f"remote {remote}" if remote else "local cache")
-        for odb in _remote_odbs(dvc_repo, remote) if remote else _local_odbs(dvc_repo):
-            report.objects += _unused(odb, used)
-            if odb_gc(odb, infos, dry=False) and remote:
-                get_index(odb).clear()
-    return report
-
-
-def _refuse_while_running(root: str) -> None:
-    """Outputs of a running trial are in the cache before any ref names them: no cache gc."""
-    path = os.path.join(root, SWEEP_LOCK)
-    if os.path.exists(path):
-        with open(path, "a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ExpbookError(
-                    "an expbook sweep is running in this repository: its new outputs are not "
-                    "referenced yet; run gc --cache after it"
-                ) from None
-            fcntl.flock(fh, fcntl.LOCK_UN)
-    running = [e.name for e in collect(root) if e.status == "running"]
-    if running:
-        raise ExpbookError(
-            f"experiments are running ({', '.join(running)}): run gc --cache after they finish"
-        )
 
 
 # ---------------------------------------------------------------- removing refs and notes
