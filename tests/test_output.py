@@ -179,13 +179,14 @@ def test_readable_columns_hide_constant_and_empty_columns():
     )
 
 
-def test_readable_columns_fit_the_width_keeping_name_and_metrics_longest():
+def test_readable_columns_fit_the_width_keeping_name_key_metrics_and_varied_params():
+    """Issue 18: varied params are kept with the val/test metrics (they were dropped first)."""
     cols, _ = readable_columns(ROWS, ordered_columns(ROWS))
     metrics = {"m.json:val.acc", "m.json:val.loss"}
     narrow, hidden = readable_columns(ROWS, ordered_columns(ROWS), width=40, metric_keys=metrics)
     assert narrow == [c for c in cols if c in narrow] and len(narrow) < len(cols)  # order kept
-    assert narrow[0] == "name" and "m.json:val.loss" in narrow  # params went first
-    assert "params.yaml:train.lr" not in narrow and "tags" not in narrow
+    assert narrow[0] == "name" and "m.json:val.loss" in narrow and "m.json:val.acc" in narrow
+    assert "params.yaml:train.lr" in narrow and "tags" not in narrow
     assert hidden["width"] == len(cols) - len(narrow)
     assert readable_columns(ROWS, ["name"], width=5)[0] == ["name"]  # never nothing
     assert hidden_line({"constant": 0, "width": 0}) is None

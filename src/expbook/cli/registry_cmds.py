@@ -25,6 +25,7 @@ from expbook.errors import ExpbookError
 
 if TYPE_CHECKING:
     from expbook.registry import Experiment
+    from expbook.registry.table import TableSpec
 
 
 @click.command()
@@ -38,6 +39,12 @@ if TYPE_CHECKING:
 @where_option
 @sort_options
 @column_options
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Every row: a terminal shows one page of rows by default (a pipe or file gets all).",
+)
 @format_options
 def registry(
     repo: str,
@@ -52,21 +59,24 @@ def registry(
     drop: tuple[str, ...],
     only_changed: bool,
     full_names: bool,
+    show_all: bool,
     fmt: str | None,
     output: str | None,
     force: bool,
 ) -> None:
     """List experiments with their params and metrics, one row each.
 
-    In a terminal the table shows name, status, created and the params and metrics that differ
-    between rows, dropping the least important columns to fit; its last line says how many
-    columns it hid (`--columns all` shows them). Files and csv/json/md/html keep every column.
+    In a terminal the table shows one page of rows (newest first, or the top of --sort-by)
+    with the columns that matter most and fit: the varied params, val/test metrics, status;
+    per-item breakdowns (class_counts.3) and constants last. Its last lines say how many
+    columns and rows it left out (`--columns all`, `-n N`, `--where`, `--all` show them).
+    A pipe gets every row; files and csv/json/md/html keep every column.
 
     \b
     Example:
         expbook registry --where "val.acc > 0.9 and tag = 'best'" --sort-by val.acc --top 5
         expbook registry --only-changed --drop 'train.*' -o registry.csv
-        expbook registry --columns all
+        expbook registry --columns all --all | less -S
         expbook registry --json | jq '.[0]'
     """
     from expbook.registry import table
@@ -94,22 +104,78 @@ def registry(
             return
         emit(result.data(), output, f"{result.rows} rows, {fmt}", force=force)
         return
+    if fmt == "table":
+        _table(repo, spec, all_commits, baseline, exp_commits, full_names, show_all, output, force)
+        return
     from expbook import output as out
 
     exps = table.collect_checked(
         repo, all_commits=all_commits, baseline=baseline, warn=_warn, exp_commits=exp_commits
     )
-    if fmt == "table" and output is None:
-        width = out.terminal_width() if sys.stdout.isatty() else None
-        rows, cols, hidden = table.readable_table(exps, spec, width)
-        out.print_table(rows, cols, full_names=full_names)
-        line = table.hidden_line(hidden) if hidden else None
-        if line:
-            click.echo(line)
-        return
     rows, cols = table.build(exps, spec)
     text = out.render(rows, cols, fmt, full_names=full_names)
     emit(text, output, f"{len(rows)} rows, {fmt}", force=force)
+
+
+def _table(
+    repo: str,
+    spec: TableSpec,
+    all_commits: bool,
+    baseline: str | None,
+    exp_commits: bool,
+    full_names: bool,
+    show_all: bool,
+    output: str | None,
+    force: bool,
+) -> None:
+    """`registry` as a text table (issue 18): a terminal gets a cached page that fits it (or,
+    with --all, every row fitted to its width); stdout that is no terminal every row with the
+    readable columns, streamed; `-o FILE` every row and column."""
+    import os
+    import shutil
+
+    from expbook.registry import table as _t
+    from expbook.registry import tabletext
+
+    def rows() -> list[Experiment]:
+        return _t.collect_checked(
+            repo, all_commits=all_commits, baseline=baseline, warn=_warn, exp_commits=exp_commits
+        )
+
+    if output not in (None, "-"):
+        import io
+
+        buf = io.StringIO()
+        exps = rows()
+        n = tabletext.write(buf, exps, spec, tabletext.View(full_names=full_names, readable=False))
+        emit(buf.getvalue(), output, f"{n} rows, table", force=force)
+        return
+    stdout = tabletext.Utf8Out(sys.stdout)
+    try:
+        if sys.stdout.isatty():
+            size = shutil.get_terminal_size((80, 0))
+            color = "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+            page = None if show_all or spec.top is not None else tabletext.page_rows(size.lines)
+            view = tabletext.View(max(size.columns, 40), page, color, full_names)
+            if not show_all:
+                rendered = tabletext.render_page(
+                    repo,
+                    spec,
+                    view,
+                    all_commits=all_commits,
+                    baseline=baseline,
+                    warn=_warn,
+                    exp_commits=exp_commits,
+                )
+                rendered.write_to(sys.stdout)
+                return
+        else:
+            view = tabletext.View(full_names=full_names)
+        tabletext.write(stdout, rows(), spec, view)
+        stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _warn(text: str) -> None:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 READABLE_BASE = ("name", "status", "created")
 # shown by the readable default only when some row has a value and the rows differ
 READABLE_OPTIONAL = ("tags", "sweep", "trial", "errors")
+# the registry columns of a readable table, in display order (any other one after them)
+_META_ORDER = [*READABLE_BASE, *READABLE_OPTIONAL]
 # `--columns all`: every column of every row
 ALL = "all"
 
@@ -146,49 +148,54 @@ def readable_columns(
     columns: Sequence[str],
     width: int | None = None,
     metric_keys: Collection[str] = (),
+    sort_by: str | None = None,
+    max_cell: int | None = None,
 ) -> tuple[list[str], dict[str, int]]:
-    """The columns a person reads first: name/status/created, tags/sweep/trial when set, then
-    every params/metrics column whose value differs between rows. With `width`, columns are
-    dropped until the table fits, least important first: created, tags/sweep/trial, params,
-    status, then metrics (`metric_keys`), the rightmost first in each; never name.
+    """The columns a person reads first: name, then status/created and tags/sweep/trial when
+    set, the params and metrics whose value differs between rows. With `width`, the columns
+    kept are the first that fit in ranking.rank_columns() order (the --sort-by column, key
+    metrics, varied params, status... breakdowns such as class_counts.3 last); never less than
+    name. Shown grouped: registry columns, params, metrics, each in ranked order.
     Returns (columns, {"constant": n, "width": n} hidden)."""
     from expbook import output as out
+    from expbook.output.textable import TextTable
+    from expbook.registry import ranking
 
-    keep = [
+    varied = [
         c
         for c in columns
         if c in READABLE_BASE
         or ((c in READABLE_OPTIONAL or c not in out.BASE_COLUMNS) and _varies(rows, c))
     ]
-    hidden = {"constant": len(columns) - len(keep), "width": 0}
-    if width is not None:
-        names = out.short_names(keep)
-        # a rich table with a box: one border per column plus one, a space each side of a cell
-        widths = {
-            c: max([len(names[c])] + [len(out.cell(r.get(c), c)) for r in rows]) + 3 for c in keep
-        }
-        order = sorted(
-            (c for c in keep if c != "name"),
-            key=lambda c: (_importance(c, metric_keys), -keep.index(c)),
-        )
-        total = 1 + sum(widths.values())
-        for col in order:
-            if total <= width:
-                break
-            total -= widths[col]
-            keep.remove(col)
-            hidden["width"] += 1
-    return keep, hidden
-
-
-def _importance(col: str, metric_keys: Collection[str]) -> int:
-    if col == "created":
-        return 0
-    if col in READABLE_OPTIONAL:
-        return 1
-    if col in metric_keys:
-        return 4
-    return 3 if col == "status" else 2
+    hidden = {"constant": len(columns) - len(varied), "width": 0}
+    meta = [c for c in varied if c in out.BASE_COLUMNS and c != "name"]
+    data = [c for c in varied if c not in out.BASE_COLUMNS]
+    ranked = ranking.rank_columns(
+        [c for c in data if c not in metric_keys],
+        [c for c in data if c in metric_keys],
+        data,
+        sort_by,
+        meta,
+    )
+    keep = {"name"} if "name" in varied else set()
+    if width is None:
+        keep.update(ranked)
+    else:
+        names = out.short_names(varied)
+        sizes = TextTable(varied, names, max_cell=max_cell).measure(rows).widths
+        total = 1 + sum(sizes[c] + 3 for c in keep)
+        for col in ranked:  # the most wanted first; one too wide leaves room for narrower ones
+            if total + sizes[col] + 3 <= width:
+                keep.add(col)
+                total += sizes[col] + 3
+            else:
+                hidden["width"] += 1
+    groups = (
+        sorted((c for c in varied if c in out.BASE_COLUMNS), key=_META_ORDER.index),
+        [c for c in ranked if c not in metric_keys and c not in out.BASE_COLUMNS],
+        [c for c in ranked if c in metric_keys],
+    )
+    return [c for group in groups for c in group if c in keep], hidden
 
 
 def readable_table(
@@ -196,27 +203,29 @@ def readable_table(
 ) -> tuple[list, list[str], dict[str, int] | None]:
     """The terminal table: build(), then readable_columns() unless spec names --columns.
     Returns (rows, columns, hidden counts or None)."""
-    from expbook.query import namespaces_of
+    from expbook.query import namespaces_of, resolve_key
 
     rows, cols, shown = build_with_experiments(experiments, spec)
     if spec.columns:
         return rows, cols, None
     metrics = namespaces_of(shown)["metrics"]
-    cols, hidden = readable_columns(rows, cols, width, metric_keys=metrics)
+    sort_col = resolve_key(spec.sort_by, cols, namespaces_of(shown)) if spec.sort_by else None
+    cols, hidden = readable_columns(rows, cols, width, metrics, sort_col)
     return rows, cols, hidden
 
 
 def hidden_line(hidden: Mapping[str, int]) -> str | None:
-    """The one line under a readable table: how many columns it hid and how to show them."""
+    """The one line under a readable table: how many columns it hid and how to show them
+    (under 80 characters at any count)."""
     total = sum(hidden.values())
     if not total:
         return None
     why = []
     if hidden.get("constant"):
-        why.append(f"{hidden['constant']} equal in every row or empty")
+        why.append(f"{hidden['constant']} constant")
     if hidden.get("width"):
-        why.append(f"{hidden['width']} beyond the terminal width")
-    return f"{total} columns hidden ({', '.join(why)}); show them with --columns all"
+        why.append(f"{hidden['width']} too wide")
+    return f"{total} columns hidden ({', '.join(why)}): see --columns all"
 
 
 def render_output(
@@ -251,10 +260,10 @@ def render_output(
             text = out.render(rows, cols, fmt)
         return text, len(rows)
 
-    return _cached(repo, spec.cache_key(fmt), render, all_commits, baseline, warn, exp_commits)
+    return cached_text(repo, spec.cache_key(fmt), render, all_commits, baseline, warn, exp_commits)
 
 
-def _cached(
+def cached_text(
     repo: str | os.PathLike,
     options: tuple,
     render: Callable[[list[Experiment]], tuple[str, int | None]],
@@ -263,6 +272,8 @@ def _cached(
     warn: Callable[[str], None] | None,
     exp_commits: bool,
 ) -> Rendered:
+    """`render(rows) -> (text, row count)` of the registry, through the rendered-output cache
+    under the repository's state plus `options`; `warn` gets error_summary() of the rows."""
     mode = "exp" if all_commits and exp_commits else bool(all_commits)
     result = _rendered.rendered(repo, options, render, mode, baseline)
     if result.warning and warn is not None:
@@ -293,6 +304,7 @@ __all__ = [
     "TableSpec",
     "build",
     "build_with_experiments",
+    "cached_text",
     "collect_checked",
     "hidden_line",
     "nested",
@@ -321,7 +333,7 @@ def collect_rendered(
     afresh. `render` may raise (e.g. a bad --where): nothing is cached then. `warn` is called
     with error_summary() of the rows when some have errors (also on a cache hit).
     """
-    result = _cached(
+    result = cached_text(
         repo, options, lambda rows: (render(rows), None), all_commits, baseline, warn, exp_commits
     )
     return result.text()

@@ -18,6 +18,7 @@ from expbook import registry
 from expbook.errors import ExpbookError, QueryError
 from expbook.query import columns_of, compile_where, parse
 from expbook.registry.gitrepo import GitRepo, find_root
+from expbook.registry.ranking import rank_columns
 
 META_COLUMNS = ("name", "kind", "status", "created", "rev", "baseline", "tags", "notes", "sweep")
 MAX_WHERE = 4000  # characters; a longer expression is refused before parsing
@@ -39,6 +40,7 @@ class Snapshot:
     dicts: dict[int, dict[str, Any]] = field(default_factory=dict)  # row index -> to_dict() (lazy)
     filters: dict[str, list[int]] = field(default_factory=dict)  # where -> matching indexes
     varying: list[str] = field(default_factory=list)  # params/metrics that differ between rows
+    ranked: list[str] = field(default_factory=list)  # params/metrics, most wanted first
 
     @classmethod
     def of(cls, rows: list[registry.Experiment]) -> Snapshot:
@@ -47,6 +49,8 @@ class Snapshot:
         flat = [r.flat() for r in rows]
         snap = cls(rows, flat, params, metrics, columns_of(flat))
         snap.varying = varying_columns(rows, params, metrics)
+        # the terminal table's ranking (issue 18): the dashboard's default columns follow it
+        snap.ranked = rank_columns(params, metrics, snap.varying)
         seen: dict[str, int] = {}
         for r in rows:
             seen[r.name] = seen.get(r.name, 0) + 1
@@ -290,6 +294,7 @@ def table(data: RepoData, args: Mapping[str, str]) -> dict[str, Any]:
             "params": snap.params,
             "metrics": snap.metrics,
             "varying": snap.varying,
+            "ranked": snap.ranked,
         },
         "rows": [snap.row_dict(i) for i in idx[offset : offset + limit]],
     }

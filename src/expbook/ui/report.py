@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError
 from expbook.output import write_output
+from expbook.registry.ranking import rank_columns
 from expbook.ui import files, views
 from expbook.ui.data import META_COLUMNS, RepoData, default_metric, varying_columns
 
@@ -74,6 +75,7 @@ def build(
     rows = [snap.rows[i] for i in idx]
     params = [k for k in snap.params if any(k in r.params for r in rows)]
     metrics = [k for k in snap.metrics if any(k in r.metrics for r in rows)]
+    varying = varying_columns(rows, params, metrics)
     doc: dict[str, Any] = {
         "repo": data.root,
         "where": where or "",
@@ -82,7 +84,8 @@ def build(
             "meta": list(META_COLUMNS),
             "params": params,
             "metrics": metrics,
-            "varying": varying_columns(rows, params, metrics),
+            "varying": varying,
+            "ranked": rank_columns(params, metrics, varying),  # the terminal table's ranking
         },
         "rows": [snap.row_dict(i) for i in idx],
         "curves": {},

@@ -211,20 +211,14 @@ EB.local = {
 };
 
 // ---------------------------------------------------------------- experiments table
-function metricRank(key) {
-  // validation/test results first, per-item breakdowns (class_counts.3, per_class_acc.7) last
-  const k = EB.short(key).toLowerCase();
-  if (/\.\d+$/.test(k)) return 3;
-  if (/^(val|valid|test|eval)[./_]/.test(k)) return /acc|f1|auc|loss|score/.test(k) ? 0 : 1;
-  return /^(train)[./_]/.test(k) ? 1 : 2;
-}
 function defaultColumns(cols) {
-  // like `expbook registry`: the params and metrics that differ between rows (at most 10
-  // params and 8 metrics; "Columns" shows the rest), after name/status/created/tags
+  // like `expbook registry`: the params and metrics that differ between rows, in the ranking
+  // the server sends (expbook.registry.ranking: key metrics and varied params first, per-item
+  // breakdowns last), at most 10 params and 8 metrics ("Columns" shows the rest)
   const vary = new Set(cols.varying || [...cols.params, ...cols.metrics]);
-  const params = cols.params.filter((k) => vary.has(k)).slice(0, 10);
-  const metrics = cols.metrics.filter((k) => vary.has(k)).map((k, i) => [metricRank(k), i, k])
-    .sort((a, b) => a[0] - b[0] || a[1] - b[1]).slice(0, 8).map((x) => x[2]);
+  const ranked = (cols.ranked || [...cols.params, ...cols.metrics]).filter((k) => vary.has(k));
+  const params = ranked.filter((k) => cols.params.includes(k)).slice(0, 10);
+  const metrics = ranked.filter((k) => cols.metrics.includes(k)).slice(0, 8);
   return ["name", "status", "created", "tags", ...params, ...metrics];
 }
 function cellFor(row, col) {
