@@ -118,7 +118,7 @@ def _git_tsvs(repo_path: str, rev: str) -> Iterator[tuple[str, bytes]]:
             elif entry.name.endswith(".tsv") and _split(path):
                 yield path, repo[entry.id].read_raw()
 
-    yield from walk(commit.tree, "")
+    yield from walk(g.tree_of(commit), "")
 
 
 def _workspace_tsvs(repo_path: str) -> Iterator[tuple[str, bytes]]:
@@ -182,7 +182,7 @@ def read_file_at(repo: str | os.PathLike[str], rev: str, path: str) -> bytes | N
         return target.read_bytes() if target.is_file() else None
     g = GitRepo(repo)
     try:
-        entry = g.rev_commit(rev).tree[path]
+        entry = g.tree_of(g.rev_commit(rev))[path]
     except (KeyError, NotFoundError):
         return None
     obj = g.repo[entry.id]
@@ -195,7 +195,8 @@ def exists_at(repo: str | os.PathLike[str], rev: str, path: str) -> bool:
     if rev == "workspace":
         return (Path(repo) / path).exists()
     try:
-        GitRepo(repo).rev_commit(rev).tree[path]
+        g = GitRepo(repo)
+        g.tree_of(g.rev_commit(rev))[path]
     except (KeyError, NotFoundError):
         return False
     return True

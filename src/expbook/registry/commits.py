@@ -17,19 +17,48 @@ from typing import Any
 
 from expbook.errors import NotFoundError
 from expbook.registry import snapshot
-from expbook.registry.gitrepo import GitRepo
+from expbook.registry.gitrepo import GitRepo, NotACommitError
 
 
 def read_commit(
     g: GitRepo, sha: str, cache_dir: str, memo: dict, prefix: str = "", commit: Any = None
 ) -> dict | None:
-    """The snapshot of commit `sha` (None when it is not in the repository)."""
-    if commit is None:
-        try:
+    """The snapshot of commit `sha`; None when it is not a readable commit of the repository
+    (missing, a blob/tree/tag of none, a commit whose tree is missing or damaged): the row
+    then names the problem (GitRepo.problem)."""
+    try:
+        if commit is None:
             commit = g.commit(sha)
-        except NotFoundError:
-            return None
-    return _read(g, commit, cache_dir, memo, prefix)[0]
+        return _read(g, commit, cache_dir, memo, prefix)[0]
+    except damaged():
+        return None
+
+
+def problem(g: GitRepo, sha: str) -> str:
+    """What is wrong with `sha` as a commit to read, in the words a ref's error row shows
+    ("points at a blob, not a commit (<sha>)", a missing object, a commit whose tree is
+    missing); asked only for a row that read_commit could not read."""
+    try:
+        commit = g.commit(sha)
+    except NotACommitError as exc:
+        return f"points at {exc.kind}, not a commit ({sha})"
+    except NotFoundError:
+        return f"points to {sha!r}, which is not a commit in the repository"
+    if str(commit.id) != sha:
+        return f"points at an annotated tag ({sha}), not a commit"
+    try:
+        g.tree_of(commit)
+    except NotFoundError:
+        return f"points at commit {sha}, whose tree {commit.tree_id} is missing or damaged"
+    return f"points at commit {sha}, which could not be read (a damaged object in its tree)"
+
+
+def damaged() -> tuple[type[Exception], ...]:
+    """What reading a commit whose objects are missing or damaged raises (libgit2's GitError
+    for a tree it cannot read, KeyError for a missing object, NotFoundError from GitRepo)."""
+    import pygit2
+
+    return (NotFoundError, KeyError, pygit2.GitError)
 
 
 def _read(
@@ -62,11 +91,11 @@ def _stamp(snap: dict, commit: Any, dvcyamls: list[str]) -> None:
 def project_tree(g: GitRepo, commit: Any, prefix: str) -> Any:
     """The tree of the DVC project in `commit`: its root tree, or the sub-project's folder
     (None when the commit predates the sub-project)."""
-    tree = commit.tree
-    if prefix:
-        hit = g.blob_at(tree, prefix)
-        tree = g.repo[hit[1]] if hit and hit[0] == "tree" else None
-    return tree
+    tree = g.tree_of(commit)
+    if not prefix:
+        return tree
+    hit = g.blob_at(tree, prefix)
+    return g.repo[hit[1]] if hit and hit[0] == "tree" else None
 
 
 class _Layout:
@@ -139,7 +168,10 @@ def read_commits(
     for i, (sha, commit) in enumerate(commits):
         before = len(memo)
         recipe: list = []
-        snap, files = _read(g, commit, cache_dir, memo, prefix, recipe)
+        try:
+            snap, files = _read(g, commit, cache_dir, memo, prefix, recipe)
+        except damaged():
+            continue  # read alone later (read_commit), which names the problem
         out[sha] = snap
         new = list(islice(reversed(memo.keys()), len(memo) - before))
         templates = [k for k in new if k[0] in snapshot.PRIMED and type(k[-1]) is pygit2.Oid]
@@ -152,7 +184,10 @@ def read_commits(
     jobs = []
     readers: list[tuple[str, Any, Any, Any]] = []  # (sha, commit, tree, its reader)
     for sha, commit in rest:
-        tree = project_tree(g, commit, prefix)
+        try:
+            tree = project_tree(g, commit, prefix)
+        except damaged():
+            continue  # read alone later (read_commit), which names the problem
         files = None if tree is None else snapshot.TreeReader(g, tree)
         readers.append((sha, commit, tree, files))
         if files is not None:
@@ -168,5 +203,8 @@ def read_commits(
             made = layout.snapshot(files, dvcyamls, memo)
             if made is not None:
                 _stamp(made, commit, dvcyamls)
-        out[sha] = made if made is not None else _read(g, commit, cache_dir, memo, prefix)[0]
+        if made is None:
+            made = read_commit(g, sha, cache_dir, memo, prefix, commit)
+        if made is not None:
+            out[sha] = made
     return out

@@ -42,6 +42,19 @@ def _read_packed(path: str) -> tuple[dict[str, str], dict[str, str]]:
     return out, peeled
 
 
+# how an object kind reads in an error row
+_KINDS = {"blob": "a blob", "tree": "a tree", "tag": "an annotated tag", "commit": "a commit"}
+
+
+class NotACommitError(NotFoundError):
+    """A sha (a ref's target) that names an object other than a commit: a blob, a tree, a tag
+    of one. `kind` says which ("a blob"), for the error row of the ref."""
+
+    def __init__(self, sha: str, kind: str) -> None:
+        super().__init__(f"{sha} is {kind}, not a commit")
+        self.sha, self.kind = sha, kind
+
+
 def find_root(start: str | os.PathLike[str] = ".") -> str:
     """The work tree root above `start` (the directory holding `.git`)."""
     path = os.path.abspath(start)
@@ -270,7 +283,10 @@ class GitRepo:
             raise NotFoundError(f"unknown revision {rev!r} in {self.root}") from exc
 
     def commit(self, sha: str) -> pygit2.Commit:
-        """The commit `sha` names (an annotated tag is peeled); NotFoundError if missing."""
+        """The commit `sha` names (an annotated tag is peeled); NotFoundError if missing,
+        NotACommitError when it names a blob or a tree (or a tag of one): the one place a
+        ref's object is peeled to a commit, so a ref to any other object is an error, never
+        an AttributeError further on."""
         import pygit2
 
         try:
@@ -279,8 +295,23 @@ class GitRepo:
         except (KeyError, ValueError, TypeError) as exc:
             raise NotFoundError(f"commit {sha} is not in the repository") from exc
         if obj.type == pygit2.enums.ObjectType.TAG:
-            obj = obj.peel(pygit2.Commit)
+            try:
+                obj = obj.peel(pygit2.Commit)
+            except (KeyError, ValueError, TypeError, pygit2.GitError, pygit2.InvalidSpecError):
+                raise NotACommitError(sha, "an annotated tag of no commit") from None
+        if obj.type != pygit2.enums.ObjectType.COMMIT:
+            raise NotACommitError(sha, _KINDS.get(obj.type_str, obj.type_str))
         return obj
+
+    def tree_of(self, commit: pygit2.Commit) -> pygit2.Tree:
+        """`commit.tree`; NotFoundError naming the commit when its tree is missing or damaged
+        (libgit2 raises GitError there)."""
+        try:
+            return commit.tree
+        except Exception as exc:  # pygit2.GitError, KeyError: a damaged object
+            raise NotFoundError(
+                f"commit {commit.id}: its tree {commit.tree_id} is missing or damaged"
+            ) from exc
 
     def blob_at(
         self, tree: pygit2.Tree, path: str

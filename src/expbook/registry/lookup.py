@@ -56,22 +56,39 @@ def resolve_annotatable(repo: str | os.PathLike[str], exp: str) -> Experiment:
     target = resolve_many(repo, [exp])[0]
     if target.rev == "workspace":
         raise ExpbookError(f"{exp!r} is the uncommitted workspace; notes and tags need a commit")
-    return target
+    return require_commit(target)
+
+
+def no_commit(row: Experiment) -> str | None:
+    """Why `row` has no readable commit (its ref points at a blob, a tree, a tag, a missing
+    object or a commit with a damaged tree: the error the registry lists), else None."""
+    return row.errors.get(row.ref) if row.ref else None
+
+
+def require_commit(row: Experiment) -> Experiment:
+    """`row`, or an ExpbookError naming its ref and why it has no readable commit."""
+    why = no_commit(row)
+    if why is not None:
+        raise ExpbookError(f"{row.name}: {why}")
+    return row
 
 
 def select(
     repo: str | os.PathLike[str], names: Iterable[str] = (), where: str | None = None
 ) -> list[Experiment]:
     """The rows `names` name (resolve_many), or else the committed rows `where` selects
-    (default: every committed row); ExpbookError when both are given or nothing is selected."""
+    (default: every committed row with a readable commit); ExpbookError when both are given,
+    nothing is selected or a named row has no readable commit (require_commit)."""
     from expbook.query import filter_experiments
 
     names = list(names)
     if names and where:
         raise ExpbookError("give either experiment names or --where, not both")
     if names:
-        return resolve_many(repo, names)
-    rows = [e for e in collect(repo) if e.kind != "workspace"]
+        return [require_commit(e) for e in resolve_many(repo, names)]
+    # a row whose ref names no readable commit is listed by the registry as an error row;
+    # selected by --where (or by default) it is left out, never a crash of the whole command
+    rows = [e for e in collect(repo) if e.kind != "workspace" and no_commit(e) is None]
     selected = filter_experiments(rows, where)
     if not selected:
         raise ExpbookError(

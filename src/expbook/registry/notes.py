@@ -43,7 +43,7 @@ def read_tree(g: GitRepo, commit_sha: str) -> dict[str, dict[str, Any]]:
     asking git to resolve the ref (a corrupt packed-refs file does not stop it). A note that
     cannot be read keeps what it can and carries an "error" for the registry row."""
     out: dict[str, dict[str, Any]] = {}
-    stack: list[tuple[str, Any]] = [("", g.commit(commit_sha).tree)]
+    stack: list[tuple[str, Any]] = [("", g.tree_of(g.commit(commit_sha)))]
     while stack:
         prefix, tree = stack.pop()
         for entry in tree:

@@ -16,6 +16,8 @@ from typing import Any
 from expbook.errors import ExpbookError, NotFoundError
 from expbook.registry import cache as _cache
 from expbook.registry import reader as _col
+from expbook.registry.commits import problem
+from expbook.registry.modeltags import parse_tag
 from expbook.registry.experiment import (  # noqa: F401  (public names of this module too)
     SCHEMA_KEYS,
     Experiment,
@@ -200,9 +202,15 @@ def _build(
             baselines += [sha for sha in more if sha in exp_only]
     else:
         seen = set(baselines)
-        for sha in (
-            [e[0] for e in exps] + [p.baseline for p in pending] + list(branches) + list(tags)
-        ):
+        # a commit tagged only by model-registry tags (GTO's `name@v1.0.0#1`) that is an
+        # experiment already is listed once, as that experiment, not again as a tag head
+        exp_shas = {e[2] for e in exps}
+        heads = [
+            sha
+            for sha, names in tags.items()
+            if sha not in exp_shas or not all(parse_tag(n) for n in names)
+        ]
+        for sha in [e[0] for e in exps] + [p.baseline for p in pending] + list(branches) + heads:
             if sha not in seen:
                 baselines.append(sha)
                 seen.add(sha)
@@ -238,7 +246,7 @@ def _build(
                 if branches.get(sha)
                 else f"refs/tags/{tags[sha][0]}"
             )
-            data = _missing(first, sha)
+            data = _missing(first, sha, problem(c.g, sha))
         if data is not None:
             name = _describe(sha, head, head_branch, tags, branches)
             base_ref = (
@@ -266,10 +274,12 @@ def _build(
         children = []
         for ename, esha, eref, status in by_baseline.get(sha, []):
             edata = c.commit_data(esha)
+            if edata is not None and eref is not None and edata.get("sha", esha) != esha:
+                edata = None  # an annotated tag under refs/exps (peeled): not an experiment
             if edata is None:
                 if eref is None:
                     continue  # a queued/failed stash entry whose commit is gone: DVC drops it
-                edata, status = _missing(eref, esha), "error"
+                edata, status = _missing(eref, esha, problem(c.g, esha)), "error"
             children.append(
                 _row(
                     c,
@@ -296,14 +306,15 @@ def _build(
     return rows, ws
 
 
-def _missing(ref: str, sha: str) -> dict:
-    """The data of a row whose ref points at an object the repository does not have (or at
-    no object id at all: a corrupt packed-refs line)."""
+def _missing(ref: str, sha: str, why: str) -> dict:
+    """The data of a row whose ref points at no readable commit: an object the repository
+    does not have (or no object id at all: a corrupt packed-refs line), a blob, a tree, an
+    annotated tag, a commit whose tree is damaged; `why` says which (commits.problem)."""
     return {
         "params": {},
         "metrics": {},
         "outs": {},
-        "errors": {ref: f"{ref}: points to {sha!r}, which is not a commit in the repository"},
+        "errors": {ref: f"{ref}: {why}"},
         "unreadable": [ref],
         "metric_files": [],
         "time": None,
