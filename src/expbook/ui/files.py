@@ -67,7 +67,7 @@ def read_git(root: str, rev: str, path: str) -> bytes | None:
     try:
         tree = repo[rev].peel(pygit2.Commit).tree
         entry = tree[path]
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, pygit2.GitError):  # a damaged commit/tree: no file (issue 19)
         return None
     if entry.filemode == SYMLINK_MODE or entry.type_str != "blob":
         return None
@@ -155,7 +155,7 @@ def list_media(root: str, exp: Experiment) -> list[dict[str, str]]:
         repo = _git(root)
         try:
             tree = repo[exp.rev].peel(pygit2.Commit).tree
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, pygit2.GitError):  # a damaged commit (issue 19)
             return []
         stack = [("", tree)]
         while stack and len(found) < MAX_FILES:
