@@ -7,23 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from expbook.errors import ExpbookError
-from expbook.query import (
-    columns_of,
-    compile_score,
-    filter_experiments,
-    is_number,
-    namespaces_of,
-    resolve_key,
-)
+from expbook.query import is_number
+from expbook.registry.directions import Direction, resolve
 from expbook.registry.experiment import Experiment
 from expbook.registry.rows import SCHEMA_KEYS
-
-# statuses whose metrics are not a finished run's: never a "best"
-NOT_RANKED = {"queued", "running", "failed", "pruned"}
 
 
 def _same(values: Sequence[Any]) -> bool:
@@ -31,29 +23,97 @@ def _same(values: Sequence[Any]) -> bool:
     return all(json.dumps(v, sort_keys=True, default=str) == first for v in values[1:])
 
 
-def compare(experiments: Sequence[Experiment], *, all_params: bool = False) -> dict[str, Any]:
-    """Params that differ (all with all_params) and every metric with its delta vs the first experiment."""
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _delta(value: Any, base: Any) -> float | int | None:
+    """value - base; an int when both are ints (a count's delta is a count, issue 18)."""
+    if not (is_number(value) and is_number(base)):
+        return None
+    if _is_int(value) and _is_int(base):
+        return int(value) - int(base)
+    return float(value) - float(base)
+
+
+def _direction(key: str, declared: Mapping[str, str]) -> Direction:
+    """The metric's direction by its full key, else by its name inside the file
+    (`live/metrics.json:val.acc` -> `val.acc`, which a declaration more likely names)."""
+    found = resolve(key, None, declared)
+    if not found.known and ":" in key:
+        inner = resolve(key.split(":", 1)[1], None, declared)
+        return Direction(key, inner.mode, inner.source)
+    return found
+
+
+# a result on held-out data (val.acc, test/f1, eval_loss): the metrics a reader compares first
+_HELD_OUT = re.compile(r"(^|[:/])(val|valid|validation|test|eval|dev)[./_]")
+
+
+def metric_order(key: str, declared: Mapping[str, str] | None = None) -> int:
+    """Where `compare` lists a metric: 0 a key metric (held-out data, known direction: val.acc,
+    test.loss), 1 another with a known direction (train_time), 2 the rest, 3 a per-item
+    breakdown (`class_counts.3`)."""
+    if re.split(r"[./:_]", key)[-1].isdigit():
+        return 3
+    if not _direction(key, declared or {}).known:
+        return 2
+    return 0 if _HELD_OUT.search(key) else 1
+
+
+def _mark(delta: Any, direction: Direction) -> str | None:
+    if delta is None or not direction.known or delta == 0:
+        return None
+    return "better" if direction.better(delta, 0) else "worse"
+
+
+def compare(
+    experiments: Sequence[Experiment],
+    *,
+    all_params: bool = False,
+    declared: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Params and metrics that differ (every one with all_params), each metric with its delta
+    vs the first experiment, its direction and a better/worse mark per delta.
+
+    Metrics come key metrics first (see metric_order); `declared` is the project's direction
+    table (registry.directions.load_declared); `hidden` counts the equal keys left out.
+    """
     if len(experiments) < 2:
         raise ExpbookError("compare needs at least two experiments")
+    declared = declared or {}
     params_keys = sorted({k for exp in experiments for k in exp.params})
     metric_keys = sorted({k for exp in experiments for k in exp.metrics})
+    hidden = {"params": 0, "metrics": 0}
     params = {}
     for key in params_keys:
         values = [exp.params.get(key) for exp in experiments]
         if all_params or not _same(values):
             params[key] = values
+        else:
+            hidden["params"] += 1
     metrics = {}
-    for key in metric_keys:
+    for key in sorted(metric_keys, key=lambda k: metric_order(k, declared)):
         values = [exp.metrics.get(key) for exp in experiments]
-        base = values[0]
-        deltas = [v - base if is_number(v) and is_number(base) else None for v in values]
-        metrics[key] = {"values": values, "deltas": [None] + deltas[1:]}
+        if not all_params and _same(values):
+            hidden["metrics"] += 1
+            continue
+        deltas = [None] + [_delta(v, values[0]) for v in values[1:]]
+        direction = _direction(key, declared)
+        metrics[key] = {
+            "values": values,
+            "deltas": deltas,
+            "direction": direction.mode,
+            "direction_label": direction.label,
+            "marks": [_mark(d, direction) for d in deltas],
+        }
     return {
         "experiments": [
             {"name": e.name, "rev": e.rev, "kind": e.kind, "status": e.status} for e in experiments
         ],
         "params": params,
         "metrics": metrics,
+        "hidden": hidden,
     }
 
 
@@ -61,35 +121,26 @@ def rank_experiments(
     experiments: Sequence[Experiment],
     *,
     metric: str | None = None,
-    mode: str = "max",
+    mode: str | None = None,
     score: str | None = None,
     where: str | None = None,
     include_unfinished: bool = False,
+    declared: dict[str, str] | None = None,
 ) -> list[tuple[Experiment, float]]:
-    """(experiment, value) pairs best first, by `metric` or a `score` expression; rows lacking it are left out."""
-    if mode not in ("max", "min"):
-        raise ExpbookError(f"--mode must be 'max' or 'min', not {mode!r}")
-    if bool(metric) == bool(score):
-        raise ExpbookError("give exactly one of --metric KEY or --score EXPR")
-    pool = [e for e in experiments if e.kind != "workspace"] or list(experiments)
-    if not include_unfinished:
-        pool = [e for e in pool if e.status not in NOT_RANKED]
-    pool = filter_experiments(pool, where)
-    if not pool:
-        return []
-    rows = [exp.flat() for exp in pool]
-    columns, spaces = columns_of(rows), namespaces_of(pool)
-    if metric:
-        column = resolve_key(metric, columns, spaces)
-        values = [row.get(column) for row in rows]
-    else:
-        assert score is not None  # exactly one of metric/score, checked above
-        func = compile_score(score, columns, spaces)
-        values = [func(row) for row in rows]
-    scored = [(exp, v) for exp, v in zip(pool, values) if is_number(v) and v == v]
-    # a stable sort keeps registry order among ties
-    scored.sort(key=lambda pair: pair[1], reverse=(mode == "max"))
-    return scored
+    """(experiment, value) pairs best first, by `metric` or a `score` expression; rows lacking
+    it are left out. The direction: `mode`, else `declared`, else the metric's name; unknown
+    is a DirectionError (expbook.analysis.ranking.rank, which also returns the direction)."""
+    from expbook.analysis.ranking import rank
+
+    return rank(
+        experiments,
+        metric=metric,
+        mode=mode,
+        score=score,
+        where=where,
+        include_unfinished=include_unfinished,
+        declared=declared,
+    ).pairs
 
 
 def dvc_handover(action: str, exp: Experiment, branch: str | None = None) -> list[str]:

@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
+from expbook.cli.inspect_text import compare_rows, compare_text, show_text
 from expbook.cli.options import format_options, repo_option
-from expbook.cli.printing import emit_data, mapping_lines
+from expbook.cli.printing import emit_data
 from expbook.errors import ExpbookError
 
 
@@ -40,6 +41,7 @@ def show(
     """
     from expbook.analysis.compare import describe
     from expbook.output import format_for
+    from expbook.output.fit import output_width
     from expbook.registry import resolve_many
 
     fmt = format_for(fmt, output)
@@ -56,7 +58,7 @@ def show(
         output,
         data=lambda: info,
         rows=lambda: (_show_rows(info), ["section", "key", "value"]),
-        text=lambda: _show_text(info),
+        text=lambda: show_text(info, output_width()),
         title=f"{info['name']} ({info['rev'][:7]})",
         force=force,
     )
@@ -92,73 +94,14 @@ def _show_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _show_text(info: dict[str, Any]) -> str:
-    from expbook.output import cell
-
-    lines = [f"{info['name']}  {info['rev']}"]
-    for key in ("kind", "status", "created", "baseline", "ref", "message"):
-        if info.get(key):
-            lines.append(f"  {key:<9} {info[key]}")
-    for key in ("branches", "git_tags", "tags"):
-        if info.get(key):
-            lines.append(f"  {key:<9} {', '.join(info[key])}")
-    if info.get("sweep"):
-        sweep = info["sweep"]
-        lines.append(
-            f"  sweep     {sweep.get('name')} trial {sweep.get('trial')} "
-            f"({sweep.get('status', '')})"
-        )
-    lines += mapping_lines("params", info["params"])
-    lines += mapping_lines("metrics", info["metrics"])
-    if info["curves"]:
-        lines.append("\ncurves:")
-        lines.append(
-            f"  {'metric':<24} {'steps':>5} {'first':>10} {'last':>10} {'min':>10} "
-            f"{'max':>10} {'mean':>10} {'std':>10}  best (step)"
-        )
-        for name, s in info["curves"].items():
-            nums = " ".join(
-                f"{cell(s[k]):>10}" for k in ("first", "last", "min", "max", "mean", "std")
-            )
-            lines.append(
-                f"  {name:<24} {s['steps']:>5} {nums}  {cell(s['best'])} "
-                f"({s['mode']} @ step {s['best_step']})"
-            )
-    if info["environment"]:
-        env = info["environment"]
-        lines.append(f"\nenvironment ({env['path']}):")
-        content = env["content"]
-        if isinstance(content, dict):
-            lines += [f"  {key}: {cell(value)}" for key, value in content.items()]
-        else:
-            lines.append("  " + str(content).strip().replace("\n", "\n  "))
-
-    def where(o: dict[str, Any]) -> str:
-        if o.get("in_cache"):
-            return "in cache"
-        return "in git" if o.get("in_git") else "NOT in local cache"
-
-    lines += mapping_lines(
-        "outs", info["outs"], fmt=lambda o: f"{o.get('hash')}  size={o.get('size')}  {where(o)}"
-    )
-    if info["notes"]:
-        lines.append("\nnotes:")
-        lines += [f"  - {note}" for note in info["notes"]]
-    lines += mapping_lines("errors", info["errors"], fmt=str)
-    if "verify" in info:
-        problems = info["verify"]["problems"]
-        lines.append(f"\nverify ({info['verify']['checked']} cache objects hashed):")
-        lines += [f"  {p['path']}  {p['kind']}: {p['detail']}" for p in problems]
-        if not problems:
-            lines.append("  every cached output matches dvc.lock")
-    return "\n".join(lines) + "\n"
-
-
 @click.command()
 @click.argument("exps", nargs=-1, required=True)
 @repo_option
 @click.option(
-    "--all", "all_params", is_flag=True, help="Show every param, not only those that differ."
+    "--all",
+    "all_params",
+    is_flag=True,
+    help="Show every param and metric, also those equal in every experiment.",
 )
 @format_options
 def compare(
@@ -169,45 +112,36 @@ def compare(
     output: str | None,
     force: bool,
 ) -> None:
-    """Compare experiments side by side: differing params and metric deltas vs the first.
+    """Compare experiments side by side: params and metrics that differ, with deltas vs the first.
+
+    Metrics come key metrics first; a delta is marked better/worse by the metric's direction
+    (declared in pyproject.toml [tool.expbook.directions], else from its name). Values equal in
+    every experiment are hidden unless --all. The table fits the terminal ($COLUMNS).
 
     \b
     Example:
         expbook compare lr-wd-001 lr-wd-002 lr-wd-003
+        expbook compare main lr-wd-002 --all
         expbook compare main lr-wd-002 --json
         expbook compare main lr-wd-002 -f md -o compare.md
     """
     from expbook.analysis.compare import compare as compare_exps
     from expbook.output import format_for
+    from expbook.output.fit import output_width
     from expbook.registry import resolve_many
+    from expbook.registry.directions import load_declared
+    from expbook.registry.gitrepo import find_root
 
     fmt = format_for(fmt, output)
     if len(exps) < 2:
         raise ExpbookError("compare needs at least two experiments")
-    result = compare_exps(resolve_many(repo, exps), all_params=all_params)
-    if fmt == "table" and output is None:
-        from expbook.output import print_table
-
-        print_table(*_compare_rows(result), full_names=True)
-        return
-    emit_data(fmt, output, data=lambda: result, rows=lambda: _compare_rows(result), force=force)
-
-
-def _compare_rows(result: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """One row per differing param and per metric: the values (with deltas) of each experiment."""
-    from expbook.output import cell, short_names
-
-    names = [e["name"] for e in result["experiments"]]
-    if len(set(names)) < len(names):  # same exp name under two baselines: tell them apart
-        names = [f"{e['name']}@{e['rev'][:7]}" for e in result["experiments"]]
-    short = short_names(list(result["params"]) + list(result["metrics"]))
-    rows = [
-        {"key": short[key], **{names[i]: cell(v) for i, v in enumerate(values)}}
-        for key, values in result["params"].items()
-    ]
-    for key, data in result["metrics"].items():
-        row = {"key": short[key]}
-        for i, (v, d) in enumerate(zip(data["values"], data["deltas"])):
-            row[names[i]] = cell(v) + (f" ({d:+.4g})" if d is not None else "")
-        rows.append(row)
-    return rows, ["key", *names]
+    declared = load_declared(find_root(repo))
+    result = compare_exps(resolve_many(repo, exps), all_params=all_params, declared=declared)
+    emit_data(
+        fmt,
+        output,
+        data=lambda: result,
+        rows=lambda: compare_rows(result),
+        text=lambda: compare_text(result, output_width()),
+        force=force,
+    )

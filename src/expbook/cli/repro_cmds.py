@@ -129,16 +129,55 @@ def result_json(result: Reproduction, only_changed: bool = False) -> dict[str, A
     }
 
 
-def _print_diffs(result: Reproduction, fmt: str, changed_only: bool) -> None:
-    from expbook.output import render
+DIFF_COLUMNS = ["kind", "key", "recorded", "reproduced", "status", "detail"]
+
+
+def _print_diffs(result: Reproduction, fmt: str, changed_only: bool, verbose: bool = True) -> int:
+    """Print the diff rows; a terminal table (`fmt` table) fits the terminal and, unless
+    `verbose`, leaves out the equal rows (issue 18). Returns how many rows were left out."""
+    from expbook.output import cell, render, short_names
 
     rows = diff_rows(result, only_changed=changed_only)
-    columns = ["kind", "key", "recorded", "reproduced", "status", "detail"]
-    if rows:
-        click.echo(
-            render(rows, columns, fmt, full_names=True, title=f"{result.name} ({result.rev[:7]})"),
-            nl=False,
-        )
+    hidden = 0
+    if fmt == "table" and not verbose:
+        shown = [r for r in rows if r["status"] != "equal"]
+        hidden, rows = len(rows) - len(shown), shown
+    if not rows:
+        return hidden
+    if fmt == "table":
+        from expbook.output.fit import fit_table, output_width
+
+        short = short_names([r["key"] for r in rows])
+        cells = [
+            {
+                **{c: r[c] for c in ("kind", "status", "detail")},
+                "key": short[r["key"]],
+                # md5s cut to 12 hex digits: enough to tell two apart (full ones: --format csv)
+                **{c: _short_hash(cell(r[c])) for c in ("recorded", "reproduced")},
+            }
+            for r in rows
+        ]
+        columns = [c for c in DIFF_COLUMNS if c != "detail" or any(r["detail"] for r in rows)]
+        title = f"{result.name} ({result.rev[:7]})"
+        click.echo(fit_table(cells, columns, output_width(), title=title), nl=False)
+        return hidden
+    title = f"{result.name} ({result.rev[:7]})"
+    click.echo(render(rows, DIFF_COLUMNS, fmt, full_names=True, title=title), nl=False)
+    return hidden
+
+
+def _short_hash(text: str) -> str:
+    is_md5 = len(text) in (32, 36) and all(
+        c in "0123456789abcdef." for c in text.removesuffix(".dir")
+    )
+    return text[:12] + "…" if is_md5 else text
+
+
+def _verdict(result: Reproduction, hidden: int) -> str:
+    """The summary line, saying how many equal rows were left out and how to see them."""
+    if not hidden:
+        return result.summary()
+    return f"{result.summary()}; {hidden} equal rows not shown (--verbose shows every row)"
 
 
 @click.command()
@@ -158,7 +197,13 @@ def _print_diffs(result: Reproduction, fmt: str, changed_only: bool) -> None:
 @click.option(
     "--only-changed",
     is_flag=True,
-    help="Show only rows that are not equal (always on with --sample).",
+    help="Show only rows that differ: neither equal nor ignored (always on with --sample).",
+)
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Show every row, the equal ones too (the table leaves them out by default).",
 )
 def reproduce(
     exp: str | None,
@@ -169,12 +214,14 @@ def reproduce(
     comparison: Comparison,
     fmt: str,
     only_changed: bool,
+    verbose: bool,
 ) -> None:
     """Re-run EXP's pipeline from scratch in a temporary worktree and diff metrics and outputs.
 
     Runs `dvc repro --force --no-run-cache` with a fresh empty cache (nothing is pulled), then
     compares every metric and every dvc.lock output hash with what EXP recorded. Exit 0 when
-    equal within --tolerance, 1 when not, 2 on error.
+    equal within --tolerance, 1 when not, 2 on error. The table shows the rows that differ or
+    were ignored, then a one-line verdict (--verbose: every row); it fits the terminal.
 
     \b
     Example:
@@ -195,9 +242,16 @@ def reproduce(
         result = rp.reproduce(repo, sha, name=name, **comparison)
         if fmt == "json":
             click.echo(json_text(result_json(result, only_changed)), nl=False)
-        elif result.error is None:
-            _print_diffs(result, fmt, changed_only=only_changed)
-        click.echo(result.summary(), err=machine)
+        hidden = 0
+        if fmt != "json" and result.error is None:
+            hidden = _print_diffs(result, fmt, changed_only=only_changed, verbose=verbose)
+        verdict = _verdict(result, hidden)
+        if fmt == "table":
+            from expbook.output.fit import fold, output_width
+
+            width = output_width()
+            verdict = "\n".join(x for part in verdict.splitlines() for x in fold(part, width))
+        click.echo(verdict, err=machine)
         if result.workspace:
             click.echo(
                 f"worktree kept at {result.workspace} "
@@ -210,7 +264,7 @@ def reproduce(
     for sha, name in pick(repo, sample, where, seed):
         result = rp.reproduce(repo, sha, name=name, **comparison)
         if result.error is None and fmt != "json":
-            _print_diffs(result, fmt, changed_only=True)
+            _print_diffs(result, fmt, changed_only=True, verbose=verbose)
         click.echo(result.summary(), err=machine)
         results.append(result)
     if fmt == "json":

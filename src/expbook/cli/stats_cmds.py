@@ -58,7 +58,111 @@ def stats_rows(result: StatsResult) -> list[dict[str, Any]]:
     return rows
 
 
-def render_stats(result: StatsResult, fmt: str) -> str:
+def _footnotes(result: StatsResult) -> list[str]:
+    """What the table does not say: the tests, the control and how to pick another, the
+    clipping of bounded metrics, the runs left out."""
+    notes = [
+        f"Welch / paired (same seeds) t-tests vs the control, Holm-corrected, "
+        f"alpha={result.alpha:g}; seed keys: {', '.join(result.seed_keys) or 'none'}"
+    ]
+    base = result.baseline
+    if base is not None:
+        why = (
+            "chosen with --control"
+            if result.control_reason == "--control"
+            else f"the largest group, n={base.n}; pick another with --control GROUP|EXP"
+        )
+        notes.append(f"control: {base.label} ({why})")
+    if any(g.ci_clipped for g in result.groups) and result.bounds:
+        low, high = result.bounds
+        notes.append(
+            f"* 95% CI clipped to [{low:g}, {high:g}]: {result.metric} is a proportion "
+            "(accuracy-like, every value in that range), the t-interval ran past it"
+        )
+    if result.skipped:
+        notes.append(f"left out (no {result.metric}): {', '.join(result.skipped)}")
+    return notes
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _ci(group: Any) -> str:
+    if group.ci_low is None or group.ci_high is None:
+        return "-"
+    mark = "*" if group.ci_clipped else ""
+    return f"[{_num(group.ci_low)}, {_num(group.ci_high)}]{mark}"
+
+
+def stats_text(result: StatsResult, width: int) -> str:
+    """The terminal table: the columns a reader compares at 4 significant digits (csv/md/json
+    have every column in full), no wider than `width`."""
+    from expbook.output.fit import fit_table, fold
+
+    base = result.baseline
+    rows = []
+    for group in result.groups:
+        if group.p_holm is not None:
+            p = f"{group.p_holm:.3g}"
+        elif group.baseline:
+            p = "control"
+        else:  # too few runs here or in the control for a test
+            p = "n<2" if group.n < 2 or (base is not None and base.n < 2) else "-"
+        rows.append(
+            {
+                "group": group.label,
+                "n": str(group.n),
+                "mean": _num(group.mean),
+                "std": _num(group.std),
+                "ci": _ci(group),
+                "diff": "" if group.baseline else _num(group.diff),
+                "p": p,
+                "sig": "" if group.significant is None else ("yes" if group.significant else "no"),
+            }
+        )
+    columns = ["group", "n", "mean", "std", "ci", "diff", "p", "sig"]
+    if width < 100:  # the CI says the spread; std is in csv/md/json
+        columns.remove("std")
+    headers = {"ci": "95% CI", "diff": "diff", "p": "p (Holm)", "sig": "signif."}
+    title = f"{result.metric} by {', '.join(result.group_keys) or '(no differing param)'}"
+    text = fit_table(
+        rows,
+        columns,
+        width,
+        headers=headers,
+        right=("n", "mean", "std", "diff", "p"),
+        title=title,
+    )
+    notes = _footnotes(result)
+    if any(r["p"] == "n<2" for r in rows):
+        notes.insert(1, "n<2: fewer than 2 runs in the group or the control, so no test")
+    return text + "".join("\n".join(fold(note, width)) + "\n" for note in notes)
+
+
+def ranking_text(head: str, groups: list[dict[str, Any]], verdict: str, width: int) -> str:
+    """`best --by-group` as text no wider than `width`: `head`, the groups best first (rank,
+    group, n, mean, std; long group labels fold), then the verdict."""
+    from expbook.output import cell
+    from expbook.output.fit import fit_table, fold
+
+    rows = [
+        {
+            "rank": f"{i}.",
+            "group": row["group"],
+            "n": str(row["n"]),
+            "mean": cell(row["mean"]),
+            "std": cell(row["std"]),
+        }
+        for i, row in enumerate(groups, 1)
+    ]
+    table = fit_table(
+        rows, ["rank", "group", "n", "mean", "std"], width, right=("rank", "n", "mean", "std")
+    )
+    return "\n".join([*fold(head, width), table.rstrip("\n"), *fold(verdict, width)]) + "\n"
+
+
+def render_stats(result: StatsResult, fmt: str, width: int | None = None) -> str:
     from expbook.output import render
 
     if fmt == "json":
@@ -69,6 +173,8 @@ def render_stats(result: StatsResult, fmt: str) -> str:
                     "group_keys": result.group_keys,
                     "seed_keys": result.seed_keys,
                     "alpha": result.alpha,
+                    "control_reason": result.control_reason,
+                    "bounds": result.bounds,
                     "skipped": result.skipped,
                     "groups": [asdict(g) for g in result.groups],
                 },
@@ -77,16 +183,14 @@ def render_stats(result: StatsResult, fmt: str) -> str:
             )
             + "\n"
         )
+    if fmt == "table":
+        from expbook.output.fit import output_width
+
+        return stats_text(result, width or output_width())
     title = f"{result.metric} by {', '.join(result.group_keys) or '(no differing param)'}"
     text = render(stats_rows(result), list(COLUMNS), fmt, full_names=True, title=title)
-    if fmt in ("table", "md"):
-        extra = [
-            f"Welch / paired (same seeds) t-tests vs baseline, Holm-corrected, "
-            f"alpha={result.alpha:g}; seed keys: {', '.join(result.seed_keys) or 'none'}"
-        ]
-        if result.skipped:
-            extra.append(f"left out (no {result.metric}): {', '.join(result.skipped)}")
-        text += "\n".join(extra) + "\n"
+    if fmt == "md":
+        text += "\n".join(_footnotes(result)) + "\n"
     return text
 
 
@@ -111,7 +215,8 @@ def render_stats(result: StatsResult, fmt: str) -> str:
     default=None,
     metavar="GROUP|EXP",
     help='The group the others are tested against: its label ("train.lr=0.01"), key=value '
-    "pairs, or an experiment in it (default: the group of the newest baseline commit).",
+    "pairs, or an experiment in it (default: the largest group; among equals the newest "
+    "baseline commit's).",
 )
 @deprecated_alias("--baseline", "-b", dest="control", new="--control", default=None)
 @click.option(
@@ -148,7 +253,9 @@ def stats(
 
     Runs that differ only by seed form one group. Versus the control group: difference of means,
     Welch's t-test, the paired t-test when both groups ran the same seeds, Cohen's d and the
-    Holm-corrected p. Groups with n < 2 are shown but never get a p-value.
+    Holm-corrected p. Groups with n < 2 are shown but never get a p-value. The control is the
+    largest group unless --control names one. An accuracy-like metric's CI is clipped to [0, 1]
+    (marked *). The table fits the terminal ($COLUMNS); csv/md/json have every column.
 
     \b
     Example:

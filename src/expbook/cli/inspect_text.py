@@ -1,0 +1,175 @@
+"""The terminal text of `expbook show` and `expbook compare`, fitted to a width (issue 18):
+long values fold under their key, tables share the width out between columns.
+
+Presentation only: `show_text(describe(...), width)`, `compare_text(compare(...), width)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from expbook.output import cell, short_names
+from expbook.output.fit import fit_table, fold, fold_pairs
+from expbook.output.render import escape_control
+
+
+def _section(title: str, pairs: list[tuple[str, str]], width: int) -> list[str]:
+    if not pairs:
+        return []
+    return ["", *fold(f"{title}:", width)] + fold_pairs(pairs, width)
+
+
+def _named(mapping: dict[str, Any], fmt: Any = cell) -> list[tuple[str, str]]:
+    names = short_names(list(mapping))
+    return [(names[key], fmt(value)) for key, value in mapping.items()]
+
+
+def show_text(info: dict[str, Any], width: int) -> str:
+    """`expbook show` as text no wider than `width`."""
+    lines = fold(f"{info['name']}  {info['rev']}", width)
+    head: list[tuple[str, str]] = []
+    for key in ("kind", "status", "created", "baseline", "ref", "message"):
+        if info.get(key):
+            head.append((key, str(info[key])))
+    for key in ("branches", "git_tags", "tags"):
+        if info.get(key):
+            head.append((key, ", ".join(map(str, info[key]))))
+    if info.get("sweep"):
+        sweep = info["sweep"]
+        head.append(
+            (
+                "sweep",
+                f"{sweep.get('name')} trial {sweep.get('trial')} ({sweep.get('status', '')})",
+            )
+        )
+    lines += fold_pairs(head, width, max_key=9)
+    lines += _section("params", _named(info["params"]), width)
+    lines += _section("metrics", _named(info["metrics"]), width)
+    if info["curves"]:
+        lines += ["", "curves:"]
+        rows = [
+            {
+                "metric": name,
+                "steps": str(s["steps"]),
+                **{k: cell(s[k]) for k in ("first", "last", "min", "max", "mean", "std")},
+                "best (step)": f"{cell(s['best'])} ({s['mode']} @ step {s['best_step']})",
+            }
+            for name, s in info["curves"].items()
+        ]
+        columns = ["metric", "steps", "first", "last", "min", "max", "mean", "std", "best (step)"]
+        if width < 110:  # first/mean/std make room for the rest (all three are in --json)
+            columns = [c for c in columns if c not in ("first", "mean", "std")]
+        text = fit_table(rows, columns, width, right=columns[1:-1], box=False, indent=2)
+        lines += text.rstrip("\n").splitlines()
+    if info["environment"]:
+        env = info["environment"]
+        lines += ["", *fold(f"environment ({env['path']}):", width)]
+        content = env["content"]
+        if isinstance(content, dict):
+            lines += fold_pairs([(str(k), cell(v)) for k, v in content.items()], width)
+        else:
+            for part in str(content).strip().splitlines():
+                lines += fold(part, width, "  ")
+
+    def where(o: dict[str, Any]) -> str:
+        if o.get("in_cache"):
+            return "in cache"
+        return "in git" if o.get("in_git") else "NOT in local cache"
+
+    lines += _section(
+        "outs",
+        _named(info["outs"], fmt=lambda o: f"{o.get('hash')}  size={o.get('size')}  {where(o)}"),
+        width,
+    )
+    if info["notes"]:
+        lines += ["", "notes:"]
+        for note in info["notes"]:
+            for i, part in enumerate(str(note).splitlines() or [""]):
+                lines += fold(part, width, "    ", first="  - " if i == 0 else "    ")
+    lines += _section("errors", _named(info["errors"], fmt=str), width)
+    if "verify" in info:
+        problems = info["verify"]["problems"]
+        lines += ["", f"verify ({info['verify']['checked']} cache objects hashed):"]
+        lines += fold_pairs([(p["path"], f"{p['kind']}: {p['detail']}") for p in problems], width)
+        if not problems:
+            lines.append("  every cached output matches dvc.lock")
+    return "\n".join(lines) + "\n"
+
+
+def _names(result: dict[str, Any]) -> list[str]:
+    names = [str(e["name"]) for e in result["experiments"]]
+    if len(set(names)) < len(names):  # same exp name under two baselines: tell them apart
+        names = [f"{e['name']}@{e['rev'][:7]}" for e in result["experiments"]]
+    return names
+
+
+def _delta_text(delta: Any) -> str:
+    if isinstance(delta, int):
+        return f"{delta:+d}"
+    return f"{delta:+.4g}"
+
+
+def metric_cell(value: Any, delta: Any, mark: str | None) -> str:
+    """`0.91 (+0.02 better)`: the value, its delta vs the first experiment and the mark."""
+    text = cell(value)
+    if delta is None:
+        return text
+    return f"{text} ({_delta_text(delta)}{f' {mark}' if mark else ''})"
+
+
+def compare_rows(result: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per shown param and metric (with a `section` column) for csv/md/html."""
+    names = _names(result)
+    short = short_names(list(result["params"]) + list(result["metrics"]))
+    rows = [
+        {"section": "params", "key": short[key], **{n: cell(v) for n, v in zip(names, values)}}
+        for key, values in result["params"].items()
+    ]
+    for key, data in result["metrics"].items():
+        row = {"section": "metrics", "key": short[key]}
+        for name, v, d, m in zip(names, data["values"], data["deltas"], data["marks"]):
+            row[name] = metric_cell(v, d, m)
+        rows.append(row)
+    return rows, ["section", "key", *names]
+
+
+def compare_text(result: dict[str, Any], width: int) -> str:
+    """`expbook compare` as text no wider than `width`: params, then metrics (key metrics
+    first) with deltas vs the first experiment marked better/worse by each one's direction."""
+    names = _names(result)
+    short = short_names(list(result["params"]) + list(result["metrics"]))
+    headers = {f"c{i}": escape_control(n) for i, n in enumerate(names)}
+    columns = ["key", *headers]
+    out: list[str] = []
+    if result["params"]:
+        rows = [
+            {"key": short[key], **{f"c{i}": cell(v) for i, v in enumerate(values)}}
+            for key, values in result["params"].items()
+        ]
+        out.append(fit_table(rows, columns, width, headers=headers, title="params"))
+    if result["metrics"]:
+        rows = []
+        for key, data in result["metrics"].items():
+            row = {"key": short[key]}
+            for i, (v, d, m) in enumerate(zip(data["values"], data["deltas"], data["marks"])):
+                row[f"c{i}"] = metric_cell(v, d, m)
+            rows.append(row)
+        title = f"metrics (delta vs {names[0]})"
+        out.append(fit_table(rows, columns, width, headers=headers, title=title))
+    notes = []
+    hidden = result.get("hidden") or {}
+    if hidden.get("params") or hidden.get("metrics"):
+        notes.append(
+            f"{hidden.get('params', 0)} params and {hidden.get('metrics', 0)} metrics are equal "
+            "in every experiment: hidden (--all shows them)."
+        )
+    if any(data["direction"] for data in result["metrics"].values()):
+        notes.append(
+            "better/worse: by each metric's direction (declared in pyproject.toml "
+            "[tool.expbook.directions], else from its name); unmarked: direction unknown."
+        )
+    if not result["params"] and not result["metrics"]:
+        notes.insert(0, "no param or metric differs.")
+    for note in notes:
+        out.append("\n".join(fold(note, width)) + "\n")
+    return "".join(out)

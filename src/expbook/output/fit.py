@@ -1,0 +1,97 @@
+"""Text that fits a terminal: the width to fit (COLUMNS, the terminal, else 80), long values
+folded under their key, and small tables laid out by rich within that width (issue 18).
+
+Used by the `show`, `compare`, `stats`, `reproduce` and `best --by-group` printers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from expbook.output.render import escape_control
+
+DEFAULT_WIDTH = 80  # a pipe or a file gets what fits a standard terminal
+MIN_WIDTH = 40  # below this nothing readable fits; lines may then run over
+
+
+def output_width() -> int:
+    """The width to fit: $COLUMNS, else the terminal's, else 80 (never under MIN_WIDTH)."""
+    cols = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+    return max(cols if cols > 0 else DEFAULT_WIDTH, MIN_WIDTH)
+
+
+def fold(text: str, width: int, indent: str = "", first: str | None = None) -> list[str]:
+    """`text` (one logical line) folded to `width`: `first` (default `indent`) before the first
+    piece, `indent` before the others; words longer than the room are cut."""
+    first = indent if first is None else first
+    text = escape_control(text)
+    room = max(width - max(len(first), len(indent)), 10)
+    pieces = textwrap.wrap(
+        text, room, break_long_words=True, break_on_hyphens=False, drop_whitespace=True
+    ) or [""]
+    return [(first if i == 0 else indent) + piece for i, piece in enumerate(pieces)]
+
+
+def fold_pairs(
+    pairs: Sequence[tuple[str, str]], width: int, indent: str = "  ", max_key: int = 32
+) -> list[str]:
+    """Aligned `key  value` lines within `width`: a value that does not fit continues on the
+    next lines under itself, and a key longer than `max_key` puts its value on its own lines."""
+    if not pairs:
+        return []
+    keys = [escape_control(k) for k, _ in pairs]
+    key_w = min(max(len(k) for k in keys), max_key)
+    lines: list[str] = []
+    for key, (_, value) in zip(keys, pairs):
+        if len(key) > key_w or len(indent) + key_w + 2 + 10 > width:
+            lines += fold(key, width, indent)
+            lines += fold(value, width, indent + "    ")
+            continue
+        head = f"{indent}{key:<{key_w}}  "
+        lines += fold(value, width, " " * len(head), first=head)
+    return lines
+
+
+def fit_table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    width: int,
+    *,
+    headers: Mapping[str, str] | None = None,
+    right: Sequence[str] = (),
+    title: str | None = None,
+    box: bool = True,
+    indent: int = 0,
+) -> str:
+    """A rich table of `rows` (cells already text) in at most `width` columns: cells fold
+    rather than run over (rich shares the width out between columns)."""
+    from rich import box as boxes
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=escape_control(title) if title else None,
+        box=boxes.SQUARE if box else None,
+        header_style="bold",
+        show_edge=box,
+        pad_edge=box,
+        title_justify="left",
+    )
+    for col in columns:
+        table.add_column(
+            escape_control((headers or {}).get(col, col)),
+            justify="right" if col in right else "left",
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*(escape_control(str(row.get(c, ""))) for c in columns))
+    with open(os.devnull, "w") as sink:
+        console = Console(width=max(width - indent, 20), record=True, file=sink, color_system=None)
+        console.print(table)
+        text = console.export_text()
+    lines = [(" " * indent + line).rstrip() for line in text.splitlines()]
+    return "\n".join(lines) + "\n"
