@@ -19,27 +19,64 @@ from expbook.cli.options import (
 @click.option("--port", "-p", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a browser.")
 @click.option("--read-only", is_flag=True, help="Refuse note and tag edits.")
-def ui(repo: str, host: str, port: int, open_browser: bool, read_only: bool) -> None:
+@click.option(
+    "--allow-writes",
+    is_flag=True,
+    help="Network mode only: allow note and tag edits (read-only by default off loopback).",
+)
+@click.option(
+    "--secret",
+    envvar="EXPBOOK_UI_SECRET",
+    metavar="TEXT",
+    help="The login secret (env EXPBOOK_UI_SECRET, preferred: a command line is visible to "
+    "other users). Required off loopback: generated and printed once when not given.",
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also accept this Host header (the name clients use; repeatable; '*' for any).",
+)
+def ui(
+    repo: str,
+    host: str,
+    port: int,
+    open_browser: bool,
+    read_only: bool,
+    allow_writes: bool,
+    secret: str | None,
+    allow_hosts: tuple[str, ...],
+) -> None:
     """Serve the dashboard (table, charts, experiment pages, sweeps, stats) until Ctrl-C.
 
     Reads the repository like `expbook registry` (git only, never a remote); binds
-    127.0.0.1 unless --host says otherwise.
+    127.0.0.1 unless --host says otherwise. Any other address is network mode: every
+    request needs the secret (login page or `Authorization: Bearer`) and the dashboard
+    is read-only unless --allow-writes.
 
     \b
     Example:
         expbook ui --repo . --port 8765 --open
+        EXPBOOK_UI_SECRET=... expbook ui --host 0.0.0.0 --allow-host box.lan
     """
     from expbook import ui as dashboard
 
     dashboard.require("starlette", "uvicorn", "plotly")
+    from expbook.ui.auth import is_loopback
     from expbook.ui.server import run_server
 
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(host):
         click.echo(
-            f"Warning: binding {host}: anyone who can reach this address can read every "
-            "experiment (notes and tags writes still need the page's token).",
+            f"Warning: binding {host} (network mode): every request needs the secret, "
+            f"{'writes are allowed' if allow_writes else 'read-only'}; Host must be "
+            f"{', '.join([host, *allow_hosts])} or a localhost form (add names with "
+            "--allow-host). Traffic is plain HTTP: put a TLS reverse proxy in front.",
             err=True,
         )
+
+    def show_secret(generated: str) -> None:
+        click.echo(f"login secret (shown once): {generated}")
 
     def ready(url: str) -> None:
         click.echo(f"expbook dashboard on {url} (Ctrl-C stops it)")
@@ -48,7 +85,17 @@ def ui(repo: str, host: str, port: int, open_browser: bool, read_only: bool) -> 
 
             webbrowser.open(url)
 
-    run_server(repo, host, port, read_only=read_only, on_ready=ready)
+    run_server(
+        repo,
+        host,
+        port,
+        read_only=read_only,
+        allow_writes=allow_writes,
+        secret=secret,
+        allow_hosts=allow_hosts,
+        on_ready=ready,
+        on_secret=show_secret,
+    )
 
 
 @click.command()

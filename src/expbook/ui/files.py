@@ -1,5 +1,8 @@
-"""Files of an experiment for the dashboard: images and dvclive plots committed in git at its
-commit, or DVC outputs read from the local DVC cache; never anything outside the repository.
+"""Files of an experiment for the dashboard: what the registry shows for its row and nothing
+else. A commit row serves files tracked in git at that commit and its DVC outputs (from the
+local DVC cache); the workspace row serves work-tree files tracked in git (the index) or
+declared by dvc.yaml (outs, metrics, plots, files under a declared directory). Never ignored or
+untracked files, nothing under `.git/` or `.dvc/`, nothing a symlink leads out to.
 
 Used by expbook.ui.views (experiment page) and the `/api/file` endpoint.
 """
@@ -8,7 +11,9 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import TYPE_CHECKING
+import stat
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import NotFoundError
 from expbook.registry.dvccache import dvc_cache_dir
@@ -33,6 +38,9 @@ SKIP_DIRS = {".git", ".dvc", ".venv", "venv", "node_modules", "__pycache__"}
 DOC_DIRS = {"docs", "doc"}
 MAX_FILES = 60
 SYMLINK_MODE = 0o120000
+# git's and DVC's own state (config.local, tmp/, cache, credentials): never served, at any depth
+PRIVATE_DIRS = {".git", ".dvc"}
+MAX_DVCYAML = 1_000_000  # bytes of one dvc.yaml read for its declared paths
 
 
 def clean_path(path: str) -> str:
@@ -48,7 +56,7 @@ def clean_path(path: str) -> str:
     ):
         raise NotFoundError(f"no file {path[:200]!r}")
     parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts) or parts[0] in (".git",):
+    if any(p in ("", ".", "..") or p.lower() in PRIVATE_DIRS for p in parts):
         raise NotFoundError(f"no file {path[:200]!r}")
     return posixpath.normpath(path)
 
@@ -75,17 +83,111 @@ def read_git(root: str, rev: str, path: str) -> bytes | None:
     return blob.data if isinstance(blob, pygit2.Blob) else None
 
 
-def read_workspace(root: str, path: str) -> bytes | None:
-    """A work-tree file whose real path stays inside the repository (no symlinks out)."""
+def read_workspace(root: str, path: str, allowed: Callable[[str], bool]) -> bytes | None:
+    """A work-tree regular file that `allowed` (tracked or declared) and whose real path stays
+    inside the repository; a symlink must lead to an allowed file too (or into the DVC cache,
+    where DVC's `symlink` cache type points declared outs)."""
+    if not allowed(path):
+        return None
     real_root = os.path.realpath(root)
     full = os.path.realpath(os.path.join(real_root, path))
-    if os.path.commonpath([full, real_root]) != real_root or not os.path.isfile(full):
+    rel = os.path.relpath(full, real_root).replace(os.sep, "/")
+    in_cache = _inside(full, os.path.realpath(dvc_cache_dir(root)))
+    if not in_cache and (rel.startswith("../") or rel == ".."):
         return None
-    rel = os.path.relpath(full, real_root).split(os.sep)
-    if rel[0] == ".git":
+    if not in_cache and rel != path:
+        try:
+            if not allowed(clean_path(rel)):
+                return None
+        except NotFoundError:
+            return None
+    try:
+        if not stat.S_ISREG(os.stat(full).st_mode):  # a FIFO or device would block the server
+            return None
+        with open(full, "rb") as fh:
+            return fh.read()
+    except OSError:
         return None
-    with open(full, "rb") as fh:
-        return fh.read()
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder
+
+
+def workspace_rule(root: str, exp: Experiment) -> Callable[[str], bool]:
+    """Which work-tree paths the workspace row may serve: tracked in git's index, or declared
+    by a dvc.yaml (or the row's dvc.lock outs), or a file under such a declared directory."""
+    import pygit2
+
+    try:
+        index = _git(root).index
+        tracked = {e.path for e in index}
+    except (pygit2.GitError, OSError, NotFoundError):
+        tracked = set()
+    declared = set(exp.outs or {}) | declared_paths(root, sorted(tracked))
+
+    def allowed(path: str) -> bool:
+        if path in tracked or path in declared:
+            return True
+        return any(path.startswith(d.rstrip("/") + "/") for d in declared)
+
+    return allowed
+
+
+def declared_paths(root: str, tracked: list[str]) -> set[str]:
+    """Paths dvc.yaml files declare as stage outs/metrics/plots and top-level metrics/plots
+    (the top dvc.yaml and every tracked one)."""
+    import yaml
+
+    found: set[str] = set()
+    for yml in dict.fromkeys(["dvc.yaml", *(t for t in tracked if t.endswith("/dvc.yaml"))]):
+        full = os.path.join(root, yml)
+        try:
+            st = os.stat(full)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_DVCYAML:
+                continue
+            with open(full, "rb") as fh:
+                doc = yaml.safe_load(fh)
+        except (OSError, yaml.YAMLError, RecursionError, ValueError):
+            continue
+        if isinstance(doc, dict):
+            found |= _dvcyaml_paths(posixpath.dirname(yml), doc)
+    return found
+
+
+def _dvcyaml_paths(base: str, doc: dict[str, Any]) -> set[str]:
+    out: set[str] = set()
+
+    def add(wdir: str, entries: Any) -> None:
+        for entry in entries if isinstance(entries, list) else []:
+            names = (
+                [entry]
+                if isinstance(entry, str)
+                else list(entry)
+                if isinstance(entry, dict)
+                else []
+            )
+            for name in names:
+                if isinstance(name, str):
+                    joined = posixpath.normpath(posixpath.join(wdir, name))
+                    if not joined.startswith("../") and joined != "..":
+                        out.add(joined)
+            if isinstance(entry, dict):  # top-level plots: {id: {y: {file: field}}}
+                for opts in entry.values():
+                    y = opts.get("y") if isinstance(opts, dict) else None
+                    if isinstance(y, dict):
+                        add(wdir, [k for k in y if isinstance(k, str)])
+
+    stages = doc.get("stages")
+    for stage in stages.values() if isinstance(stages, dict) else []:
+        if isinstance(stage, dict):
+            wdir = stage.get("wdir", ".")
+            wdir = posixpath.join(base, wdir) if isinstance(wdir, str) else base
+            for key in ("outs", "metrics", "plots"):
+                add(wdir, stage.get(key))
+    for key in ("metrics", "plots"):
+        add(base, doc.get(key))
+    return out
 
 
 def read_cache(root: str, digest: str) -> bytes | None:
@@ -110,7 +212,7 @@ def read_file(root: str, exp: Experiment, path: str) -> tuple[bytes, str]:
     path = clean_path(path)
     data: bytes | None
     if exp.rev == "workspace":
-        data, source = read_workspace(root, path), "workspace"
+        data, source = read_workspace(root, path, workspace_rule(root, exp)), "workspace"
     else:
         data, source = read_git(root, exp.rev, path), "git"
         if data is None:
@@ -139,14 +241,14 @@ def list_media(root: str, exp: Experiment) -> list[dict[str, str]]:
             found.setdefault(path, {"path": path, "kind": "sklearn", "source": source})
 
     if exp.rev == "workspace":
+        allowed = workspace_rule(root, exp)
         for folder, dirs, files in os.walk(root):
             top = folder == root
             dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not (top and d in DOC_DIRS))
             for name in sorted(files):
-                consider(
-                    os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"),
-                    "workspace",
-                )
+                rel = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
+                if allowed(rel):  # only what /api/file would serve
+                    consider(rel, "workspace")
                 if len(found) >= MAX_FILES:
                     return list(found.values())
     else:

@@ -18,23 +18,23 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from expbook.errors import ExpbookError, NotFoundError
 from expbook.registry import notes as notes_lib
+from expbook.ui import auth, files, views
 from expbook.ui import data as tables
-from expbook.ui import files, views
+from expbook.ui.writes import validate
 
 if TYPE_CHECKING:
     from expbook.registry import Experiment
 
 STATIC = Path(__file__).with_name("static")
-LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 MAX_BODY = 64 * 1024  # bytes of a write request
-MAX_NOTE = 10_000  # characters of one note or tag
+MAX_NOTE = 10_000  # characters of one note
+MAX_TAG = 200  # characters of one tag
 
 
 def plotly_js() -> Path:
@@ -106,9 +106,16 @@ def note_version(exp: Experiment) -> str:
 
 
 def create_app(
-    repo: str = ".", *, read_only: bool = False, hosts: list[str] | None = None
+    repo: str = ".",
+    *,
+    read_only: bool = False,
+    hosts: list[str] | None = None,
+    secret: str | None = None,
 ) -> Starlette:
-    """The dashboard app for `repo`; its state (rows, caches, token) lives on `app.state`."""
+    """The dashboard app for `repo`; its state (rows, caches, token) lives on `app.state`.
+
+    `hosts`: the Host names accepted (default: the localhost forms; "*" any); `secret`: when
+    given, every request but the login page needs it (see expbook.ui.auth)."""
     data = tables.RepoData(repo)
     token = secrets.token_urlsafe(32)
     index = (STATIC / "index.html").read_text(encoding="utf-8")
@@ -126,7 +133,7 @@ def create_app(
         page = index.replace("__TOKEN__", token).replace(
             "__MODE__", "live" if not read_only else "read-only"
         )
-        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(page, headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
 
     def static(request: Request) -> Response:
         name = request.path_params["name"]
@@ -214,28 +221,34 @@ def create_app(
         return views.sweep(data, names(request)[0])
 
     async def write(request: Request) -> Response:
+        what = request.path_params["what"]
+        if what not in ("note", "tag"):
+            return JSON({"reason": f"no write endpoint {what[:100]!r}"}, status_code=404)
         if read_only:
             return JSON(
-                {"reason": "the dashboard is read-only (started with --read-only)"}, status_code=403
+                {
+                    "reason": "the dashboard is read-only (--read-only, or network mode without "
+                    "--allow-writes)"
+                },
+                status_code=403,
             )
-        if not secrets.compare_digest(request.headers.get("x-expbook-token", ""), token):
+        given = request.headers.get("x-expbook-token", "").encode("latin-1", "replace")
+        if not secrets.compare_digest(given, token.encode()):
             return JSON(
                 {"reason": "missing or wrong CSRF token (reload the page)"}, status_code=403
             )
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await auth.read_limited(request, MAX_BODY)
+        if body is None:
             return JSON({"reason": f"request body over {MAX_BODY} bytes"}, status_code=413)
         from starlette.concurrency import run_in_threadpool
 
-        return await run_in_threadpool(_write, request.path_params["what"], body)
+        return await run_in_threadpool(_write, what, body)
 
     def _write(what: str, body: bytes) -> Response:
         try:
-            doc = json.loads(body or b"null")
-        except ValueError:
-            return JSON({"reason": "the body is not valid JSON"}, status_code=400)
-        if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
-            return JSON({"reason": "expected a JSON object with a string 'name'"}, status_code=400)
+            doc = validate(what, body, max_note=MAX_NOTE, max_tag=MAX_TAG)
+        except ExpbookError as err:
+            return JSON({"reason": str(err)}, status_code=400)
         return _apply(what, doc)
 
     def _apply(what: str, doc: dict[str, Any]) -> Response:
@@ -251,26 +264,18 @@ def create_app(
                     {"notes": exp.notes, "tags": exp.tags, "version": note_version(exp)},
                 )
             if what == "note":
-                text = doc.get("text")
-                if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTE:
-                    raise ExpbookError(
-                        f"'text' must be a non-empty string of at most {MAX_NOTE} characters"
-                    )
-                new = notes_lib.add_note(data.root, exp.rev, text)
-            elif what == "tag":
-                tag = doc.get("tag")
-                if not isinstance(tag, str) or not tag.strip() or len(tag) > 200:
-                    raise ExpbookError("'tag' must be a non-empty string of at most 200 characters")
-                new = notes_lib.set_tag(
-                    data.root, exp.rev, tag.strip(), remove=bool(doc.get("remove"))
-                )
+                new = notes_lib.add_note(data.root, exp.rev, doc["text"])
             else:
-                raise NotFoundError(f"no write endpoint {what!r}")
+                new = notes_lib.set_tag(
+                    data.root, exp.rev, doc["tag"].strip(), remove=doc.get("remove", False)
+                )
             return {"name": exp.name, "notes": new.get("notes", []), "tags": new.get("tags", [])}
 
         return run(None)
 
+    guard = auth.Guard(auth.allowed_hosts("localhost", hosts or ()), secret)
     routes = [
+        *auth.login_routes(guard),
         Route("/", home),
         Route("/static/{name}", static),
         Route("/api/meta", meta),
@@ -285,11 +290,11 @@ def create_app(
         Route("/api/sweep", sweep),
         Route("/api/{what}", write, methods=["POST"]),
     ]
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=hosts or LOCAL_HOSTS)]
-    app = Starlette(routes=routes, middleware=middleware)
+    app = Starlette(routes=routes, middleware=[Middleware(auth.AuthMiddleware, guard=guard)])
     app.state.data = data
     app.state.token = token
     app.state.read_only = read_only
+    app.state.guard = guard
     return app
 
 
@@ -299,16 +304,43 @@ def run_server(
     port: int = 8765,
     *,
     read_only: bool = False,
+    allow_writes: bool = False,
+    secret: str | None = None,
+    allow_hosts: tuple[str, ...] | list[str] = (),
     on_ready: Callable[[str], None] | None = None,
+    on_secret: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the dashboard until Ctrl-C (uvicorn handles the signal and shuts down cleanly)."""
+    """Serve the dashboard until Ctrl-C or SIGTERM (uvicorn shuts down cleanly).
+
+    On loopback (127.0.0.1, ::1, localhost) no login is needed unless `secret` is given. Any
+    other bind is network mode: a secret is required (generated and handed to `on_secret`
+    once when not given) and the dashboard is read-only unless `allow_writes`. The Host
+    header must be the bound host, a localhost form or one of `allow_hosts`, in both modes."""
     import uvicorn
 
-    hosts = LOCAL_HOSTS if host in ("127.0.0.1", "localhost", "::1") else ["*"]
-    app = create_app(repo, read_only=read_only, hosts=hosts)
+    if read_only and allow_writes:
+        raise ExpbookError("--read-only and --allow-writes contradict each other")
+    network = not auth.is_loopback(host)
+    if secret is not None:
+        secret = auth.check_secret(secret)
+    elif network:
+        secret = auth.new_secret()
+        if on_secret:
+            on_secret(secret)
+    if network and not allow_writes:
+        read_only = True
+    hosts = [host, *allow_hosts]
+    app = create_app(repo, read_only=read_only, hosts=hosts, secret=secret)
     _check_port(host, port)
     app.state.data.snapshot()  # read the registry before the first request (and fail early)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,  # a long request never keeps Ctrl-C/SIGTERM waiting
+    )
     server = uvicorn.Server(config)
     if on_ready:
         on_ready(f"http://{host if ':' not in host else f'[{host}]'}:{port}/")
