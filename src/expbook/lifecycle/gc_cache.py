@@ -140,15 +140,15 @@ def _local_odbs(dvc_repo: Repo) -> list[HashFileDB]:
 
 
 def _remote_odbs(dvc_repo: Repo, remote: str) -> list[HashFileDB]:
-    from dvc.config import NoRemoteError
+    from dvc.config import ConfigError, NoRemoteError
 
     try:
         return [
             dvc_repo.cloud.get_remote_odb(remote, "gc -c", hash_name=name)
             for name in ("md5", "md5-dos2unix")
         ]
-    except NoRemoteError as exc:
-        raise ExpbookError(f"--remote {remote!r}: {exc} (nothing changed)") from None
+    except (NoRemoteError, ConfigError) as exc:
+        raise ExpbookError(f"--remote {remote!r}: {exc} (see `dvc remote list`)") from None
 
 
 class Store:

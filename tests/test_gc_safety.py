@@ -1,0 +1,118 @@
+"""issue 18, "gc can delete what it must not" and "Best is the worst": `expbook gc` on real
+experiments ranks by the metric's direction (never a silent max), keeps every tagged run, and
+checks everything (direction, remote, running sweep, shared cache) before the first change —
+a refusal leaves refs, notes and cache files byte-identical."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import dvc
+from expbook.registry import notes
+from gc_support import BRANCHED, NOTED, TAGGED, build_sweep_repo, copy_repo, full_snapshot, gc
+from test_sweep_support import exp_refs
+
+pytestmark = pytest.mark.slow
+PROTECTED = {TAGGED, NOTED, BRANCHED}
+
+
+@pytest.fixture
+def repo(tmp_path_factory, tmp_path: Path) -> Path:
+    return copy_repo(build_sweep_repo(tmp_path_factory), tmp_path / "copy")
+
+
+def kept_names(output: str) -> set[str]:
+    return {line.split()[1] for line in output.splitlines() if line.startswith("  keep ")}
+
+
+def test_keep_best_of_a_cost_keeps_the_lowest(repo):
+    """issue 18: `gc --keep-best 2 -m val.loss` kept the two worst runs (--mode defaulted to
+    max). `cost` (= lr * 100) says min by its name: the two cheapest unprotected runs stay."""
+    out = gc(repo, "--keep-best", "2", "-m", "cost", "--yes").output
+    assert "[min, from the name]" in out
+    assert set(exp_refs(repo)) == {"s-001", "s-005"} | PROTECTED
+
+
+def test_keep_best_follows_the_declaration(repo):
+    """issue 18: a direction declared in pyproject.toml beats the name (here: acc as min)."""
+    (repo / "pyproject.toml").write_text('[tool.expbook.directions]\n"val.acc" = "min"\n')
+    out = gc(repo, "--keep-best", "1", "-m", "val.acc").output
+    assert "[min, declared in pyproject.toml]" in out
+    assert kept_names(out) == {"s-001"} | PROTECTED
+
+
+def test_explicit_mode_wins(repo):
+    out = gc(repo, "--keep-best", "1", "-m", "cost", "--mode", "max").output
+    assert kept_names(out) == {"s-010"} | PROTECTED and "[max, --mode]" in out
+
+
+def test_any_tag_protects(repo):
+    """issue 18: a dry run of --keep-best would remove a run tagged `candidate`."""
+    notes.set_tag(repo, exp_refs(repo)["s-001"], "candidate")
+    out = gc(repo, "--keep-best", "1", "-m", "val.acc", "--yes").output
+    assert "(tagged 'candidate')" in out
+    assert set(exp_refs(repo)) == {"s-001", "s-010"} | PROTECTED
+
+
+def _hold_sweep_lock(repo: Path) -> subprocess.Popen:
+    """A second process holding `expbook sweep`'s lock, as a running sweep does."""
+    code = (
+        "import fcntl, os, sys, time; os.makedirs('.dvc/tmp/expbook', exist_ok=True); "
+        "fh = open('.dvc/tmp/expbook/sweep.lock', 'a+'); fcntl.flock(fh, fcntl.LOCK_EX); "
+        "print('locked', flush=True); time.sleep(120)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=repo, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def _share_cache(repo: Path, shared: Path, where: str) -> None:
+    """Move the repo's cache to `shared` and point cache.dir at it (`dvc cache dir`)."""
+    (repo / ".dvc" / "cache").rename(shared)
+    dvc("cache", "dir", *(["--local"] if where == "config.local" else []), str(shared), cwd=repo)
+
+
+KEEP2 = ["--keep-best", "2", "-m", "val.acc"]
+
+
+@pytest.mark.parametrize(
+    "case, args, fragment",
+    [
+        ("direction", ["--keep-best", "2", "-m", "step", "--cache"], "say --mode min|max"),
+        ("remote", [*KEEP2, "--remote", "stor", "--i-know-this-deletes-remote-data"], "'stor'"),
+        ("sweep", [*KEEP2, "--cache"], "an expbook sweep is running"),
+        ("shared", [*KEEP2, "--cache"], "--projects PATH"),
+        ("shared-local", [*KEEP2, "--cache"], "--projects PATH"),
+        ("projects-unshared", [*KEEP2, "--cache", "--projects", "{tmp}"], "shared with no project"),
+        ("shared-not-dvc", [*KEEP2, "--cache", "--projects", "{tmp}"], "not a DVC repository"),
+        ("no-policy-projects", ["--keep-last", "1", "--projects", "{tmp}"], "--projects is used"),
+    ],
+)
+def test_a_refusal_changes_nothing(repo, tmp_path, case, args, fragment):
+    """issue 18: gc removed refs first and checked later (a mistyped --remote removed 2 refs
+    then exited 2; --cache during a sweep removed 4); a shared cache.dir and an unknown metric
+    direction went ahead. Each refusal now comes first: refs, notes and cache byte-identical."""
+    cache = repo / ".dvc" / "cache"
+    if case.startswith("shared"):
+        cache = tmp_path / "shared-cache"
+        _share_cache(repo, cache, "config.local" if case == "shared-local" else "config")
+    holder = _hold_sweep_lock(repo) if case == "sweep" else None
+    try:
+        before = full_snapshot(repo, cache)
+        for extra in (["--yes"],) if case == "sweep" else ([], ["--yes"]):
+            argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+            out = gc(repo, *argv, *extra, code=2).output
+            assert fragment in out and out.lower().startswith("error: ") and "Traceback" not in out
+            assert out.count("\n") == 1  # one line
+            assert full_snapshot(repo, cache) == before
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+    assert len(exp_refs(repo)) == 10
