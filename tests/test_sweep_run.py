@@ -35,7 +35,7 @@ def assert_clean(repo):
     leftovers = sorted(
         p.name
         for p in (repo / ".dvc/tmp/expbook").iterdir()
-        if p.name not in ("sweep.lock", "logs") and not p.name.endswith(".pickle")
+        if p.name not in ("sweep.lock", "worktree.lock", "logs") and not p.name.endswith(".pickle")
     )
     assert leftovers == []
 

@@ -154,6 +154,18 @@ def sweep() -> None:
     "...` in a child forked from a warm process that imported numpy and torch once (spec key "
     "`warm_stages: [modules]` picks them); any other command runs the normal way.",
 )
+@click.option(
+    "--force-new",
+    is_flag=True,
+    help="The spec under this name changed: start the sweep afresh (trials numbered on, the "
+    "old state kept in git history) instead of refusing.",
+)
+@click.option(
+    "--no-parallel-cap",
+    "no_parallel_cap",
+    is_flag=True,
+    help="Start every -j/parallel worker, even past 4 per CPU (spec: parallel_cap: false).",
+)
 @format_options
 @repo_option
 def run(
@@ -183,11 +195,14 @@ def run(
     storage: str | None,
     heartbeat: int,
     warm_stages: bool,
+    force_new: bool,
+    no_parallel_cap: bool,
     repo: str,
 ) -> None:
     """Run (or resume) a sweep from a YAML spec or -S options.
 
-    Re-running the same spec skips trials already finished on the same baseline.
+    Re-running the same spec skips trials already finished on the same baseline; a changed
+    spec under a recorded name is refused (showing the difference) unless --force-new.
 
     \b
     Example:
@@ -233,6 +248,13 @@ def run(
     if warm_stages and spec.warm_stages is None:
         spec.warm_stages = []  # the default modules
     spec.check_size()  # before the repo is even opened
+    spec.force_new = force_new
+    spec.parallel_cap = spec.parallel_cap and not no_parallel_cap
+    from expbook.sweep.identity import cap_parallel
+
+    spec.parallel, capped = cap_parallel(spec.parallel, spec.parallel_cap)
+    if capped:  # said now, not after a sweep of hours
+        click.echo(f"warning: {capped}", err=True)
     fmt = format_for(fmt, output)
     progress = None if fmt != "table" or output or not sys.stderr.isatty() else Progress()
     shared = {}

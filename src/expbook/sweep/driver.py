@@ -8,17 +8,18 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError
 from expbook.registry.dvccache import dvc_cache_dir
 from expbook.sweep import preflight, session, workspace
 from expbook.sweep import state as st
 from expbook.sweep.budget import Budget, most_workers
+from expbook.sweep.identity import cap_parallel
 from expbook.sweep.ranking import RankedConfig, rank_trials
 from expbook.sweep.record import SETTLED, TrialRecord, TrialResult, TrialTask
 from expbook.sweep.search import Search, overrides_for
-from expbook.sweep.session import SweepResult, _Lock, _read_params
+from expbook.sweep.session import BestWatcher, SweepResult, _Lock, _read_params
 from expbook.sweep.spec import Spec, params_hash
 
 if TYPE_CHECKING:
@@ -26,14 +27,6 @@ if TYPE_CHECKING:
     from expbook.sweep.report import Progress
     from expbook.sweep.runner import Backend, Handle
     from expbook.sweep.shared import Publisher, SharedStudy
-
-
-class BestWatcher(Protocol):
-    """Told of each finished trial (as its state JSON): expbook.lifecycle.alerts.BestWatch."""
-
-    def seed(self, record: dict[str, Any]) -> None: ...  # a trial of an earlier run
-    def offer(self, record: dict[str, Any]) -> bool: ...  # a trial of this run
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -62,6 +55,7 @@ class Driver:
         from expbook.registry.gitrepo import find_root, open_repository
 
         self.spec, self.repo = spec, find_root(repo)
+        spec.resolve_directions(self.repo)  # an unknown direction: refused before any change
         self.g = open_repository(self.repo)
         try:
             self.baseline = str(self.g.head.peel().id)
@@ -100,7 +94,7 @@ class Driver:
         )
 
     def _next_number(self) -> int:
-        return max([r.number or 0 for r in self.records] + [0]) + 1
+        return max([r.number or 0 for r in self.records] + [self.spec.first_number - 1]) + 1
 
     def _new_run(
         self,
@@ -159,8 +153,12 @@ class Driver:
         ok, other = False, []
         try:
             workspace.clean_stale(self.repo)
+            replaced = session.check_identity(self.g, self.repo, spec, self.state_name, self.shared)
             earlier = session.earlier_runs(self.g, self.repo, spec, self.baseline, self.state_name)
             other, self.records, self.previous = earlier.other, earlier.records, earlier.previous
+            if replaced:  # --force-new: the old trials stay in the state ref's git history
+                other, self.records, self.previous = [], [], []
+                self.warnings.append(replaced)
             self.done_hashes = earlier.done_hashes
             self.skipped = len(self.previous)
             if self.on_best is not None:  # a resumed sweep alerts only on beating its old best
@@ -170,7 +168,8 @@ class Driver:
             # the workers import DVC and make their worktrees while the search is planned
             backend = self._start_backend(cache_dir)
             search = self.search = Search(spec, shared=self.shared)
-            self.warnings = checked + preflight.dirty_warning(self.repo, self.baseline)
+            dirty = preflight.dirty_warning(self.repo, self.baseline)
+            self.warnings = checked + dirty + self.warnings
             if self.shared is None:  # a shared study has them already
                 seeds = len(spec.seed_values())
                 self.finished_configs = session.feed(search, spec, self.previous, seeds)
@@ -216,7 +215,10 @@ class Driver:
             return None
         factory = self.backend_factory or LocalBackend
         logs = workspace.ws_root(self.repo) / "logs" / spec.name
-        backend = factory(self.repo, self.baseline, cache_dir, min(spec.parallel, most), logs)
+        workers, capped = cap_parallel(min(spec.parallel, most), spec.parallel_cap)
+        if capped:
+            self.warnings.append(capped)
+        backend = factory(self.repo, self.baseline, cache_dir, workers, logs)
         if isinstance(backend, LocalBackend):
             backend.warm = spec.warm_stages
         backend.start()

@@ -101,6 +101,9 @@ class Spec:
     # `--warm-stages` / `warm_stages:`: python stage commands run forked from a warm process
     # that preloaded these modules ([]: expbook.sweep.warm.DEFAULT_MODULES); None: off
     warm_stages: list[str] | None = None
+    parallel_cap: bool = True  # `parallel_cap: false` / --no-parallel-cap: no 4 x CPUs cap
+    force_new: bool = False  # --force-new: a changed spec starts the sweep afresh
+    first_number: int = 1  # trials numbered below this belong to a replaced (--force-new) spec
 
     def seed_values(self) -> list[int | None]:
         """The `seed_key` value of each run of a config (None: one run, the seed untouched)."""

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from expbook.errors import ExpbookError
 from expbook.registry import yamlio
@@ -27,6 +27,14 @@ if TYPE_CHECKING:
     import pygit2
 
     from expbook.sweep.search import Search
+
+
+class BestWatcher(Protocol):
+    """Told of each finished trial (as its state JSON): expbook.lifecycle.alerts.BestWatch."""
+
+    def seed(self, record: dict[str, Any]) -> None: ...  # a trial of an earlier run
+    def offer(self, record: dict[str, Any]) -> bool: ...  # a trial of this run
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -99,8 +107,9 @@ def _recover(
         if not ref.startswith(prefix):
             continue
         name = ref[len(prefix) :]
-        if name in known or not pattern.match(name):
-            continue
+        match = pattern.match(name)
+        if name in known or not match or int(match.group(1)) < spec.first_number:
+            continue  # not a trial of this spec (numbers below first_number: a replaced one)
         sha = str(g.references[ref].peel().id)
         sweep = notes.get(repo, sha).get("sweep") or {}
         if sweep.get("name") != spec.name or "config" not in sweep:
@@ -122,12 +131,49 @@ class Earlier:
         return {r.params_hash for r in self.previous}
 
 
+def check_identity(
+    g: pygit2.Repository, repo: str, spec: Spec, state_name: str, shared: object | None
+) -> str | None:
+    """Refuse a sweep name git cannot store, or a spec that differs from the one recorded
+    under this name (issue 19; with --storage the workers' states are compared too). With
+    `spec.force_new` returns the message saying the sweep starts afresh (numbering continues,
+    so no earlier trial's ref is overwritten)."""
+    from expbook.sweep import identity
+
+    identity.check_name(spec.name)
+    parts = [n for n in st.names(repo) if n == spec.name or n.startswith(spec.name + "@")]
+    if not parts:
+        return None
+    state = st.load(repo, state_name) if state_name in parts else st.load_merged(repo, spec.name)
+    recorded = state.get("spec") or {}
+    if not spec.force_new:
+        spec.first_number = max(spec.first_number, int(recorded.get("first_number") or 1))
+        identity.check_same_spec(spec.name, recorded, spec.to_dict())
+        return None
+    if shared is not None:
+        raise ExpbookError(
+            f"--force-new cannot restart sweep {spec.name!r} in a shared --storage study; "
+            "use a new --name"
+        )
+    numbers = [int(t.get("number") or 0) for t in state.get("trials") or []]
+    pattern = re.compile(re.escape(spec.name) + r"-(\d{3,})$")
+    for ref in g.references:
+        match = pattern.match(ref.rsplit("/", 1)[-1]) if ref.startswith("refs/exps/") else None
+        if match:
+            numbers.append(int(match.group(1)))
+    spec.first_number = max(numbers + [spec.first_number - 1]) + 1
+    return (
+        f"--force-new: sweep {spec.name!r} starts afresh at trial {spec.first_number:03d}; its "
+        f"earlier trials stay as experiments and in `git log {st.STATE_PREFIX}{spec.name}`"
+    )
+
+
 def earlier_runs(
     g: pygit2.Repository, repo: str, spec: Spec, baseline: str, state_name: str
 ) -> Earlier:
     old = st.trials(st.load(repo, state_name, missing_ok=True))
-    mine = [t for t in old if t.baseline == baseline]
-    other = [t for t in old if t.baseline != baseline]
+    mine = [t for t in old if t.baseline == baseline and (t.number or 0) >= spec.first_number]
+    other = [t for t in old if t not in mine]
     # runs an interrupted sweep left queued/running never finished: they run again
     mine = [t for t in mine if t.status in SETTLED]
     mine += _recover(g, repo, spec, baseline, mine)

@@ -52,7 +52,11 @@ def open_storage(url: str, heartbeat: int) -> BaseStorage:
     for attempt in range(5):
         try:
             if not scheme:
-                return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+                from expbook.sweep import journal
+
+                path = url.removeprefix("journal:")
+                journal.warn(journal.repair(path, url))  # a torn tail: cut, never appended to
+                return JournalStorage(JournalFileBackend(path))
             return RDBStorage(
                 _pg_driver(url),
                 heartbeat_interval=heartbeat,

@@ -39,8 +39,8 @@ TOP_KEYS = {
     "validate",
     "backend",
     "warm_stages",
+    "parallel_cap",
 }
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -128,8 +128,12 @@ def build_spec(data: dict[str, Any], ctx: _Ctx) -> Spec:
     if unknown:
         raise ctx.err((unknown[0],), f"unknown spec key (known: {', '.join(sorted(TOP_KEYS))})")
     name = str(data.get("name") or "sweep")
-    if not _NAME_RE.match(name):
-        raise ctx.err(("name",), f"bad sweep name {name!r} (letters, digits, - _ . only)")
+    from expbook.sweep.identity import name_problem
+
+    problem = name_problem(name)  # what git refs accept (issue 19), checked up front
+    if problem:
+        shown = name if len(name) <= 40 else name[:37] + "..."
+        raise ctx.err(("name",), f"bad sweep name {shown!r}: {problem}")
     method = data.get("method", "grid")
     if method not in METHODS:
         raise ctx.err(("method",), f"unknown method {method!r} (one of {', '.join(METHODS)})")
@@ -175,6 +179,10 @@ def build_spec(data: dict[str, Any], ctx: _Ctx) -> Spec:
 
     spec.backend = parse_backend(data.get("backend"), ctx.err)
     spec.warm_stages = _warm(data.get("warm_stages"), ctx)
+    cap = data.get("parallel_cap", True)
+    if not isinstance(cap, bool):
+        raise ctx.err(("parallel_cap",), f"must be true or false, got {cap!r}")
+    spec.parallel_cap = cap
     return spec
 
 

@@ -6,10 +6,13 @@ Used by the sweep worker processes (expbook.sweep.trial) and by the sweep driver
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import io
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,8 +59,25 @@ def clean_stale(repo: str | os.PathLike[str]) -> list[str]:
         if entry.parent == root and entry.name.startswith(WS_PREFIXES):
             remove(repo, entry)
             removed.append(entry.name)
-    git("worktree", "prune", cwd=repo, check=False)
+    with worktree_lock(repo):
+        git("worktree", "prune", cwd=repo, check=False)
     return sorted(set(removed))
+
+
+@contextlib.contextmanager
+def worktree_lock(repo: str | os.PathLike[str]) -> Iterator[None]:
+    """Serialise `git worktree add/remove/prune` of one repo across processes (issue 19: 8-16
+    workers adding worktrees at once made git fail with "failed to read
+    .git/worktrees/ws-M/commondir" and the sweep exit with 0 trials). flock: a killed holder
+    releases it with its process."""
+    root = ws_root(repo)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "worktree.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def create(repo: str | os.PathLike[str], index: int | str, baseline: str, cache_dir: str) -> Path:
@@ -66,7 +86,8 @@ def create(repo: str | os.PathLike[str], index: int | str, baseline: str, cache_
     if path.exists():
         remove(repo, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    git("worktree", "add", "--detach", "-q", str(path), baseline, cwd=repo)
+    with worktree_lock(repo):  # git's worktree bookkeeping is not safe to run concurrently
+        git("worktree", "add", "--detach", "-q", str(path), baseline, cwd=repo)
     main_local = Path(repo).resolve() / ".dvc" / "config.local"
     local = path / ".dvc" / "config.local"
     if main_local.exists():  # keep the user's local remotes/credentials settings
@@ -82,7 +103,8 @@ def create(repo: str | os.PathLike[str], index: int | str, baseline: str, cache_
 def remove(repo: str | os.PathLike[str], path: Path) -> None:
     """Remove one worktree of ours, locked or half made (clean_stale removes whatever a killed
     sweep left)."""
-    git("worktree", "remove", "--force", "--force", str(path), cwd=repo, check=False)
+    with worktree_lock(repo):
+        git("worktree", "remove", "--force", "--force", str(path), cwd=repo, check=False)
     shutil.rmtree(path, ignore_errors=True)
 
 
