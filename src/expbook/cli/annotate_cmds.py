@@ -61,6 +61,7 @@ def push(remote: str, no_cache: bool, repo: str) -> None:
 
     Then checks that every cached output (checkpoint) of every experiment is on the DVC remote
     of the workspace's config, pushes what is missing, and exits 1 naming what cannot be shared.
+    Says which git and DVC remote (name and URL) it uses; never writes any config.
 
     \b
     Example:
@@ -69,7 +70,10 @@ def push(remote: str, no_cache: bool, repo: str) -> None:
     """
     from expbook.share import sync
 
-    check = sync.push(repo, remote, with_cache=False if no_cache else None)
+    with_cache = False if no_cache else None
+    used = sync.push_remotes(repo, remote, with_cache)  # said before anything is sent
+    click.echo("pushing to " + " and ".join(str(r) for r in used))
+    check = sync.push(repo, remote, with_cache=with_cache)
     click.echo(f"pushed experiments and expbook notes to {remote}")
     if check is None:
         click.echo("outputs not pushed or checked (--no-cache)")
@@ -78,11 +82,6 @@ def push(remote: str, no_cache: bool, repo: str) -> None:
             f"{check.outputs} cached output(s) checked on DVC remote {check.remote!r}"
             + (f"; pushed {check.pushed} missing object(s)" if check.pushed else "")
         )
-        from expbook.share import outputs
-
-        pinned = outputs.pin_remote(repo, list(outputs.exp_refs(repo)))
-        if pinned:
-            click.echo(f"pinned DVC remote {pinned!r} in .dvc/config.local (see expbook pull)")
 
 
 @click.command()
@@ -103,11 +102,12 @@ def pull(remote: str, repo: str) -> None:
     changed = sync.pull(repo, remote)
     click.echo(f"pulled expbook notes from {remote}: {changed or 0} commit(s) updated")
     names = outputs.remote_exp_names(repo, remote)
-    pinned = outputs.pin_remote(repo, names)
-    if pinned:
+    dvc_name, bare = outputs.without_remote(repo, names)
+    if bare:  # told, not pinned in .dvc/config.local: expbook writes no config (issue 19)
+        shown = ", ".join(bare[:5]) + (f" and {len(bare) - 5} more" if len(bare) > 5 else "")
         click.echo(
-            f"pinned DVC remote {pinned!r} in .dvc/config.local: experiments committed before "
-            "it was configured can still `dvc exp apply` + `dvc pull`"
+            f"note: {shown} predate DVC remote {dvc_name!r}; `dvc exp apply` restores their "
+            "old .dvc/config, so run `git checkout HEAD -- .dvc/config` before `dvc pull`"
         )
     check = outputs.missing_outputs(repo, names)
     if check.missing:

@@ -66,6 +66,9 @@ def _dvc(root: str) -> Iterator[Repo]:
             yield dvc_repo
     except DvcException as exc:
         raise ExpbookError(f"DVC: {exc}") from exc
+    except OSError as exc:  # a remote directory we may not write, a file in its way (issue 19)
+        where = f": {exc.filename}" if exc.filename else ""
+        raise ExpbookError(f"DVC: {exc.strerror or exc}{where}") from exc
 
 
 def _outputs(dvc_repo: Repo, revs: dict[str, str]) -> tuple[Outputs, dict[str, str]]:
@@ -202,30 +205,22 @@ def _commit_has_remote(g: GitRepo, sha: str, name: str) -> bool:
     return has_default and parser.has_section(f'remote "{name}"')
 
 
-def pin_remote(repo: str | os.PathLike[str], names: list[str]) -> str | None:
-    """Copy the workspace's default DVC remote into `.dvc/config.local` when some of the
-    experiments `names` were committed without it: `dvc exp apply` restores the experiment's
-    own `.dvc/config`, and a `dvc pull` after it must still find the remote. Never overrides
-    a default remote the local config already sets. Returns the remote pinned (or None)."""
+def without_remote(repo: str | os.PathLike[str], names: list[str]) -> tuple[str, list[str]]:
+    """(the workspace's default DVC remote, the experiments `names` committed without it):
+    `dvc exp apply` restores an experiment's own `.dvc/config`, so a `dvc pull` after it finds
+    no remote. Nothing is written (issue 19: a pinned copy in `.dvc/config.local` kept pushes
+    going to an old URL after the team changed it); `expbook pull` says what to do instead.
+    ("", []) when there is no default remote or every experiment has it."""
     g = GitRepo(repo)
     revs = {n: s for n, s in exp_refs(g.root).items() if n in set(names)}
     if not revs:
-        return None
+        return "", []
     with _dvc(g.root) as dvc_repo:
         shared = dvc_repo.config.read("repo")
         name = shared.get("core", {}).get("remote")
         if not name or name not in shared.get("remote", {}):
-            return None
-        if dvc_repo.config.read("local").get("core", {}).get("remote"):
-            return None
-        if all(_commit_has_remote(g, sha, name) for sha in revs.values()):
-            return None
-        with dvc_repo.config.edit("local") as conf:
-            conf.setdefault("core", {})["remote"] = name
-            section = conf.setdefault("remote", {}).setdefault(name, {})
-            for key, value in shared["remote"][name].items():
-                section.setdefault(key, value)
-    return name
+            return "", []
+    return name, sorted(n for n, sha in revs.items() if not _commit_has_remote(g, sha, name))
 
 
 def remote_exp_names(repo: str | os.PathLike[str], git_remote: str) -> list[str]:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import pygit2
 
     from expbook.share.outputs import OutputCheck
+    from expbook.share.remotes import Remote
 
 _REMOTE_TMP_REF = "refs/notes/expbook-remote"
 
@@ -45,14 +46,28 @@ def _merge_docs(local: dict[str, Any], remote: dict[str, Any]) -> dict[str, Any]
 def _dvc_cache_flag(root: str, with_cache: bool | None) -> list[str]:
     # without a default DVC remote `dvc exp push/pull` fails on the cache step: skip it then
     if with_cache is None:
-        import configparser
+        from expbook.share.remotes import dvc_remote
 
-        parser = configparser.ConfigParser(strict=False, interpolation=None)
-        parser.read(
-            [os.path.join(root, ".dvc", n) for n in ("config", "config.local")], encoding="utf-8"
-        )
-        with_cache = parser.has_option("core", "remote")
+        with_cache = dvc_remote(root) is not None  # DVC's merged config, as `dvc push` reads it
     return [] if with_cache else ["--no-cache"]
+
+
+def push_remotes(
+    repo: str | os.PathLike[str], remote: str = "origin", with_cache: bool | None = None
+) -> list[Remote]:
+    """The remotes `push` will use (the git remote, then the default DVC remote unless
+    with_cache=False), each checked first: a local DVC remote path that is a file, under a
+    file or read-only is an ExpbookError before anything is pushed (issue 19)."""
+    from expbook.share.remotes import check_writable, dvc_remote, git_remote
+
+    root = GitRepo(repo).root
+    used = [git_remote(root, remote)]
+    if with_cache is not False:
+        found = dvc_remote(root)
+        if found is not None:
+            check_writable(found)
+            used.append(found)
+    return used
 
 
 SWEEPS_PREFIX = "refs/expbook/sweeps/"  # expbook.sweep.state keeps one state ref per sweep
@@ -65,10 +80,12 @@ def push(
 
     Cached outputs go to the default DVC remote when one is configured (or `with_cache`);
     then every experiment's cached outputs are checked on it and missing ones pushed with the
-    workspace's remote config (`share.outputs`). Returns that check (None with
+    workspace's remote config (`share.outputs`). No config is written: the remote is the one
+    the workspace's DVC config names at this push (`push_remotes`). Returns that check (None with
     with_cache=False); NotSharedError (exit 1) names outputs that could not be shared.
     """
     g = _open(repo)
+    push_remotes(g.root, remote, with_cache)  # refuse an unusable DVC remote before any push
     _dvc_exp("push", g.root, remote, with_cache)
     if NOTES_REF in g.refs():
         git("push", remote, f"{NOTES_REF}:{NOTES_REF}", cwd=g.root)
