@@ -275,8 +275,9 @@ def test_compare_needs_two(live_repo):
         (["--metric", "train.loss", "--mode", "min"], "long"),
         (["--metric", "val.acc", "--where", "name ~ 'lr-*'"], "lr-low"),
         (["--metric", "val.acc", "--mode", "min"], "lr-high"),
-        (["--score", "val.acc - 0.2 * train.epochs"], "lr-low"),
-        (["--score", "-abs(val.acc - 0.62)"], "lr-high"),
+        # a score has no name to read a direction from (issue 18): --mode says it
+        (["--score", "val.acc - 0.2 * train.epochs", "--mode", "max"], "lr-low"),
+        (["--score", "-abs(val.acc - 0.62)", "--mode", "max"], "lr-high"),
     ],
 )
 def test_best(live_repo, args, winner):

@@ -129,7 +129,10 @@ def test_best_by_group_cli(repo):
     assert [g["group"] for g in out["groups"]] == ["train.lr=0.2", "train.lr=0.1"]
     assert out["significant"] is True and "significantly better" in out["verdict"]
     res = CliRunner().invoke(cli, ["best", "--repo", str(repo), "-m", "test.acc", "--by-group"])
-    assert res.exit_code == 0 and "train.lr=0.2" in res.output.splitlines()[0]
+    # issue 18: a first line says the direction, then the groups best first
+    lines = res.output.splitlines()
+    assert res.exit_code == 0 and "test.acc [max, from the name]" in lines[0]
+    assert "train.lr=0.2" in next(line for line in lines[1:] if "train.lr=" in line)
 
 
 def test_best_by_group_needs_metric(repo):

@@ -178,7 +178,9 @@ def test_random_search_is_reproducible_with_a_search_seed(tmp_path):
     )
     configs = []
     for _ in range(2):
-        search = Search(load_spec(write(tmp_path, text)))
+        spec = load_spec(write(tmp_path, text))
+        spec.resolve_directions(tmp_path)  # issue 18: no max by default; val.acc says max
+        search = Search(spec)
         configs.append([search.ask(i) for i in range(5)])
     assert configs[0] == configs[1]
     assert len({c["train.lr"] for c in configs[0]}) == 5
@@ -226,6 +228,7 @@ def test_every_method_and_pruner_runs_an_ask_report_tell_loop(tmp_path, method, 
             "  train.wd: [0, 1]\n",
         )
     )
+    spec.resolve_directions(tmp_path)  # issue 18: the names say it (val.acc max, val.loss min)
     search = Search(spec)
     pruned = 0
     for i in range(6):

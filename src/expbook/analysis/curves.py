@@ -9,19 +9,17 @@ import csv
 import io
 import math
 import os
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expbook.errors import NotFoundError
+from expbook.registry import directions
 from expbook.registry.experiment import Experiment
 from expbook.registry.gitrepo import GitRepo
 
 MARKER = ("plots", "metrics")
-# names that read as "lower is better"; anything else is taken as "higher is better"
-_MIN_WORDS = re.compile(r"loss|err|mse|mae|rmse|perplexity|ppl|nll|cost|time|latency", re.I)
 _SKIP_DIRS = {".git", ".dvc", ".venv", "venv", "node_modules", "__pycache__"}
 
 
@@ -35,8 +33,10 @@ class Curve:
     values: list[float] = field(default_factory=list)
     timestamps: list[int | None] = field(default_factory=list)
 
-    def summary(self, mode: str | None = None) -> dict[str, Any]:
-        return summarize(self, mode)
+    def summary(
+        self, mode: str | None = None, declared: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        return summarize(self, mode, declared)
 
 
 def parse_tsv(text: str, path: str = "<tsv>") -> tuple[list[int], list[float], list[int | None]]:
@@ -65,11 +65,22 @@ def parse_tsv(text: str, path: str = "<tsv>") -> tuple[list[int], list[float], l
     return steps, values, stamps
 
 
-def summarize(curve: Curve, mode: str | None = None) -> dict[str, Any]:
-    """first/last/min/max/mean/std and the best value's step (mode max|min, guessed from the name)."""
+def summarize(
+    curve: Curve, mode: str | None = None, declared: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """first/last/min/max/mean/std and the best value's step; the direction (`mode` max|min)
+    from registry.directions: `mode`, else the project's `declared` table ("train/loss" is
+    looked up as "train.loss"), else the name, else max (see guess_mode)."""
     values = [v for v in curve.values if not math.isnan(v)]
-    mode = mode or guess_mode(curve.name)
-    out: dict[str, Any] = {"metric": curve.name, "steps": len(curve.values), "mode": mode}
+    key = curve.name.rpartition(":")[2].replace("/", ".")
+    found = directions.resolve(key, mode, declared)
+    out: dict[str, Any] = {
+        "metric": curve.name,
+        "steps": len(curve.values),
+        "mode": found.mode or guess_mode(curve.name),
+        "mode_source": found.source,
+    }
+    mode = out["mode"]
     if not values:
         return {
             **out,
@@ -93,7 +104,12 @@ def summarize(curve: Curve, mode: str | None = None) -> dict[str, Any]:
 
 
 def guess_mode(name: str) -> str:
-    return "min" if _MIN_WORDS.search(name.rsplit("/", 1)[-1]) else "max"
+    """The direction a curve's name says (registry.directions.from_name), else "max".
+
+    The "max" fallback is kept only because a curve summary destroys nothing: it picks which
+    step `show` and the dashboard call "best" (its `mode_source` says "unknown"). Commands
+    that act on a ranking (best, sweep, gc) never fall back: they ask for --mode."""
+    return directions.from_name(name.rpartition(":")[2]) or "max"
 
 
 # ---------------------------------------------------------------- locating TSVs

@@ -185,7 +185,14 @@ def _warn(text: str) -> None:
 
 @click.command()
 @click.option("--metric", "-m", default=None, metavar="KEY", help="Rank by this metric (or param).")
-@click.option("--mode", type=click.Choice(["max", "min"]), default="max", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["max", "min"]),
+    default=None,
+    help="Whether higher or lower is better (default: the direction declared in "
+    "pyproject.toml's [tool.expbook.directions], else the metric's name: loss -> min, "
+    "acc -> max; otherwise say it).",
+)
 @click.option(
     "--score",
     default=None,
@@ -219,7 +226,7 @@ def _warn(text: str) -> None:
 @format_options
 def best(
     metric: str | None,
-    mode: str,
+    mode: str | None,
     score: str | None,
     where: str | None,
     baseline: str | None,
@@ -239,20 +246,27 @@ def best(
 
     \b
     Example:
-        expbook best --metric val.acc --mode max --where "sweep = 'lr-wd'"
-        expbook best --score "val.acc - 0.5 * (train.acc - val.acc)" --branch best-model
+        expbook best --metric val.loss --where "sweep = 'lr-wd'"
+        expbook best --metric val.score --mode max
+        expbook best --score "val.acc - 0.5 * (train.acc - val.acc)" --mode max --branch best-model
         expbook best -m test.acc --by-group --alpha 0.05 --json
     """
     from expbook import registry
-    from expbook.analysis.compare import hand_over, rank_experiments
+    from expbook.analysis.compare import hand_over
+    from expbook.analysis.ranking import rank
     from expbook.output import format_for
+    from expbook.registry import directions
+    from expbook.registry.gitrepo import find_root
 
     fmt = format_for(fmt, output)
+    # the project's declared directions, read once for the command (an explicit --mode wins)
+    declared = directions.load_declared(find_root(repo)) if mode is None else {}
     exps = registry.collect(repo, all_commits=all_commits, baseline=baseline)
     if by_group:
-        _best_by_group(exps, metric, mode, where, group_by, alpha, fmt, output, force)
+        _best_by_group(exps, metric, mode, declared, where, group_by, alpha, fmt, output, force)
         return
-    ranked = rank_experiments(exps, metric=metric, mode=mode, score=score, where=where)
+    result = rank(exps, metric=metric, mode=mode, score=score, where=where, declared=declared)
+    ranked, direction = result.pairs, result.direction
     if not ranked:
         raise ExpbookError(
             f"no finished experiment has a value for {metric or score!r}"
@@ -264,7 +278,9 @@ def best(
     def text() -> str:
         from expbook.output import cell
 
-        lines = [f"best: {winner.name} ({winner.rev[:7]})  {label} = {cell(value)}  [{mode}]"]
+        lines = [
+            f"best: {winner.name} ({winner.rev[:7]})  {label} = {cell(value)}  {direction.label}"
+        ]
         lines += mapping_lines("params", winner.params)
         if top > 1:
             lines.append("\nranking:")
@@ -278,6 +294,10 @@ def best(
         fmt,
         output,
         data=lambda: {
+            "metric": metric,
+            "score": score,
+            "mode": direction.mode,
+            "mode_source": direction.source,
             "best": {
                 "name": winner.name,
                 "rev": winner.rev,
@@ -303,7 +323,8 @@ def best(
 def _best_by_group(
     exps: list[Experiment],
     metric: str | None,
-    mode: str,
+    mode: str | None,
+    declared: dict[str, str],
     where: str | None,
     group_by: str | None,
     alpha: float,
@@ -312,18 +333,23 @@ def _best_by_group(
     force: bool,
 ) -> None:
     """`best --by-group`: groups ranked by mean, with the best-vs-runner-up Welch test."""
+    from expbook.analysis.ranking import metric_direction
     from expbook.analysis.stats import best_by_group, rows_of
     from expbook.query import filter_experiments
+    from expbook.registry.directions import DirectionError, unknown_message
 
     if not metric:
         raise ExpbookError("--by-group needs --metric")
     rows, params, metrics = rows_of(filter_experiments(exps, where))
+    column, direction = metric_direction(rows, metric, params, metrics, mode, declared)
+    if not direction.known:
+        raise DirectionError(unknown_message(column))
     keys = [k.strip() for k in group_by.split(",") if k.strip()] if group_by else None
     ranking = best_by_group(
         rows,
         metric,
         params,
-        higher_is_better=(mode == "max"),
+        higher_is_better=direction.mode == "max",
         alpha=alpha,
         group_by=keys,
         metric_keys=metrics,
@@ -333,7 +359,8 @@ def _best_by_group(
     def text() -> str:
         from expbook.output import cell
 
-        lines = [
+        lines = [f"{column} {direction.label}"]
+        lines += [
             f"  {i:>3}. {row['group']:<40} n={row['n']:<3} mean={cell(row['mean'])} "
             f"std={cell(row['std'])}"
             for i, row in enumerate(groups, 1)
@@ -344,6 +371,9 @@ def _best_by_group(
         fmt,
         output,
         data=lambda: {
+            "metric": column,
+            "mode": direction.mode,
+            "mode_source": direction.source,
             "groups": groups,
             "p_best_vs_runner_up": ranking.p_best_vs_runner_up,
             "significant": ranking.significant,

@@ -66,7 +66,14 @@ def sweep() -> None:
     metavar="KEY",
     help="Metric to optimise (repeat for nsga2).",
 )
-@click.option("--mode", type=click.Choice(["max", "min"]), default="max", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["max", "min"]),
+    default=None,
+    help="Maximise or minimise every --metric (default: the spec's `mode:`, else the "
+    "direction declared in pyproject.toml, else the metric's name; a sweep whose direction "
+    "is unknown does not start).",
+)
 @click.option(
     "--new-metric",
     "new_metric",
@@ -174,7 +181,7 @@ def run(
     name: str | None,
     method: str | None,
     metric_keys: tuple[str, ...],
-    mode: str,
+    mode: str | None,
     new_metric: bool,
     max_trials: int,
     trials: int | None,
@@ -234,10 +241,14 @@ def run(
         overrides["prune"] = {"method": prune}
     if metric_keys:
         overrides["metric"] = [{"key": k, "mode": mode} for k in metric_keys]
+        if mode is None:  # the spec file's `mode:` for the key, else the declaration/name
+            overrides["metric"] = [{"key": k} for k in metric_keys]
         if len(metric_keys) == 1:
             overrides["metric"] = overrides["metric"][0]
     if spec_file and sets:
         raise SpecError("give either a spec file or -S options, not both")
+    if mode is not None and not metric_keys:
+        raise SpecError("--mode goes with -m/--metric KEY (a spec file says `mode:` per metric)")
     if spec_file:
         spec = load_spec(spec_file, overrides)
     elif sets:
@@ -248,6 +259,12 @@ def run(
     if warm_stages and spec.warm_stages is None:
         spec.warm_stages = []  # the default modules
     spec.check_size()  # before the repo is even opened
+    for m in spec.metrics:
+        if mode is not None:  # every metric is a -m KEY then
+            m.source = "--mode"
+    from expbook.registry.gitrepo import find_root
+
+    spec.resolve_directions(find_root(repo))  # unknown: refused before anything is created
     spec.force_new = force_new
     spec.parallel_cap = spec.parallel_cap and not no_parallel_cap
     from expbook.sweep.identity import cap_parallel
@@ -256,6 +273,9 @@ def run(
     if capped:  # said now, not after a sweep of hours
         click.echo(f"warning: {capped}", err=True)
     fmt = format_for(fmt, output)
+    if fmt == "table" and output is None:
+        for m in spec.metrics:  # the direction said before the first trial: "minimising ..."
+            click.echo(f"sweep {spec.name}: {m.direction[:-1]}ing {m.key} {m.label}", err=True)
     progress = None if fmt != "table" or output or not sys.stderr.isatty() else Progress()
     shared = {}
     if storage:
@@ -270,7 +290,7 @@ def run(
     watch = None
     if alerts is not None:
         first = spec.metrics[0]  # nsga2: alerts follow the first objective
-        watch = BestWatch(alerts, spec.name, first.key, first.mode)
+        watch = BestWatch(alerts, spec.name, first.key, first.mode, first.source)
     result = run_sweep(
         spec, repo, progress=progress, on_best=watch, backend_factory=factory, **shared
     )
@@ -280,6 +300,9 @@ def run(
         _print_summary(result.trials, spec.metrics, result.pareto, result.skipped)
     else:
         data = result.to_json()
+        data["metrics"] = [
+            {"key": m.key, "mode": m.mode, "mode_source": m.source} for m in spec.metrics
+        ]
         emit_data(fmt, output, data=lambda: data, rows=lambda: _rows(data["trials"]), force=force)
     if result.trials and all(t.status == "failed" for t in result.trials):
         raise SystemExit(1)

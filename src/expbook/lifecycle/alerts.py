@@ -180,9 +180,15 @@ class BestWatch:
     finished one; only `success` trials with a numeric value count.
     """
 
-    def __init__(self, alerts: Alerts, sweep: str, metric: str, mode: str) -> None:
+    def __init__(
+        self, alerts: Alerts, sweep: str, metric: str, mode: str | None, source: str | None = None
+    ) -> None:
+        if mode not in ("max", "min"):  # "new best" means nothing without a direction
+            from expbook.registry.directions import DirectionError, unknown_message
+
+            raise DirectionError(unknown_message(metric))
         self.sender = AlertQueue(alerts)
-        self.sweep, self.metric, self.mode = sweep, metric, mode
+        self.sweep, self.metric, self.mode, self.source = sweep, metric, mode, source
         self.best: float | None = None
         self.sent = 0
 
@@ -212,6 +218,7 @@ class BestWatch:
             "sweep": self.sweep,
             "metric": self.metric,
             "mode": self.mode,
+            "mode_source": self.source,
             "value": value,
             "previous_best": previous,
             **{

@@ -17,6 +17,7 @@ May import: expbook.errors only.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -31,15 +32,19 @@ MODES = ("min", "max")
 
 # Tokens of a metric's last path segment that say its direction. A token is a run of letters
 # and digits ("val_loss" -> val, loss); "_s"/"_ms" suffixes are durations.
-_MIN_TOKENS = frozenset(
-    "loss losses error errors err mse mae rmse rmsle mape smape nll perplexity ppl wer cer "
-    "time seconds secs sec s ms duration latency runtime cost regret distance".split()
-)
-_MAX_TOKENS = frozenset(
-    "acc accuracy f1 f1score fbeta auc roc rocauc auroc aupr prauc precision recall r2 "
-    "iou miou map map50 bleu rouge rouge1 rouge2 rougel meteor dice ndcg mrr top1 top5 "
-    "throughput psnr ssim jaccard kappa mcc".split()
-)
+# fmt: off
+_MIN_TOKENS = frozenset({
+    "loss", "losses", "error", "errors", "err", "mse", "mae", "rmse", "rmsle", "mape", "smape",
+    "nll", "perplexity", "ppl", "wer", "cer", "time", "seconds", "secs", "sec", "s", "ms",
+    "duration", "latency", "runtime", "cost", "regret", "distance",
+})
+_MAX_TOKENS = frozenset({
+    "acc", "accuracy", "f1", "f1score", "fbeta", "auc", "roc", "rocauc", "auroc", "aupr",
+    "prauc", "precision", "recall", "r2", "iou", "miou", "map", "map50", "bleu", "rouge",
+    "rouge1", "rouge2", "rougel", "meteor", "dice", "ndcg", "mrr", "top1", "top5", "throughput",
+    "psnr", "ssim", "jaccard", "kappa", "mcc",
+})
+# fmt: on
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
@@ -53,7 +58,7 @@ class Direction:
 
     key: str
     mode: str | None  # "min", "max" or None (unknown)
-    source: str  # "--mode", "declared", "name" or "unknown"
+    source: str  # "--mode", "declared", "name", "spec" (a sweep spec's `mode:`) or "unknown"
 
     @property
     def known(self) -> bool:
@@ -64,7 +69,11 @@ class Direction:
         """``[min, from the name]``, ``[max, declared]``, ``[min, --mode]``, ``[direction unknown]``."""
         if self.mode is None:
             return "[direction unknown]"
-        how = {"name": "from the name", "declared": f"declared in {DECLARATION_FILE}"}
+        how = {
+            "name": "from the name",
+            "declared": f"declared in {DECLARATION_FILE}",
+            "spec": "from the sweep spec",
+        }
         return f"[{self.mode}, {how.get(self.source, self.source)}]"
 
     def better(self, a: float, b: float) -> bool:
@@ -75,7 +84,7 @@ class Direction:
 
 
 def from_name(key: str) -> str | None:
-    """"min"/"max" when the metric's last segment plainly says so; None when it does not or
+    """ "min"/"max" when the metric's last segment plainly says so; None when it does not or
     when it says both ("acc_loss")."""
     last = re.split(r"[./]", key)[-1].lower()
     tokens = set(_TOKEN.findall(last))
@@ -85,7 +94,7 @@ def from_name(key: str) -> str | None:
     return "min" if says_min else "max"
 
 
-def load_declared(root: str | Path) -> dict[str, str]:
+def load_declared(root: str | os.PathLike[str]) -> dict[str, str]:
     """The ``[tool.expbook.directions]`` table of ``root/pyproject.toml`` ({} when absent).
 
     Raises DirectionError naming the file and key for unreadable TOML or a value that is
@@ -108,26 +117,35 @@ def load_declared(root: str | Path) -> dict[str, str]:
     for key, mode in table.items():
         if not isinstance(mode, str) or mode.lower() not in MODES:
             raise DirectionError(
-                f"{path}: [{DECLARATION_TABLE}] {key!r} = {mode!r}: must be \"min\" or \"max\""
+                f'{path}: [{DECLARATION_TABLE}] {key!r} = {mode!r}: must be "min" or "max"'
             )
         out[str(key)] = mode.lower()
     return out
 
 
-def _declared(key: str, declared: Mapping[str, str]) -> str | None:
-    if key in declared:
-        return declared[key]
-    # "metrics.val.loss" and "val.loss" name the same metric; declarations use either form
+def _forms(key: str) -> list[str]:
+    """The names a declaration may use for ``key``: as given, without the ``metrics.``
+    namespace, and without the metrics file (``metrics/eval.json:val.loss`` -> ``val.loss``)."""
+    key = key.strip("`")
     bare = key.removeprefix("metrics.")
-    if bare in declared:
-        return declared[bare]
-    hits = [p for p in declared if fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(bare, p)]
+    tail = bare.partition(":")[2] if ":" in bare else bare
+    return list(dict.fromkeys([key, bare, tail]))
+
+
+def _declared(key: str, declared: Mapping[str, str]) -> str | None:
+    forms = _forms(key)
+    for form in forms:
+        if form in declared:
+            return declared[form]
+    hits = [p for p in declared if any(fnmatch.fnmatchcase(f, p) for f in forms)]
     if not hits:
         return None
     return declared[max(hits, key=len)]
 
 
-def resolve(key: str, mode: str | None = None, declared: Mapping[str, str] | None = None) -> Direction:
+def resolve(
+    key: str, mode: str | None = None, declared: Mapping[str, str] | None = None
+) -> Direction:
     """The direction of ``key``: the explicit ``mode``, else the declaration, else the name."""
     if mode is not None:
         if mode not in MODES:
@@ -149,7 +167,9 @@ def unknown_message(key: str) -> str:
     )
 
 
-def require(key: str, mode: str | None = None, declared: Mapping[str, str] | None = None) -> Direction:
+def require(
+    key: str, mode: str | None = None, declared: Mapping[str, str] | None = None
+) -> Direction:
     """Like ``resolve`` but raises DirectionError when the direction is unknown (for the
     commands that must not guess: gc, sweep)."""
     direction = resolve(key, mode, declared)
@@ -158,6 +178,6 @@ def require(key: str, mode: str | None = None, declared: Mapping[str, str] | Non
     return direction
 
 
-def for_repo(root: str | Path, key: str, mode: str | None = None) -> Direction:
+def for_repo(root: str | os.PathLike[str], key: str, mode: str | None = None) -> Direction:
     """``resolve`` with the declaration of the repository at ``root``."""
     return resolve(key, mode, load_declared(root) if mode is None else {})

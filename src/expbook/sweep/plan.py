@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,11 +22,23 @@ MAX_TRIALS = 10_000
 @dataclass
 class Metric:
     key: str
-    mode: str = "max"  # max | min
+    # max | min; None until expbook.sweep.spec.resolve_directions reads it from the project's
+    # declaration or the name (a sweep never starts without it)
+    mode: str | None = None
+    source: str | None = None  # "spec", "--mode", "declared" or "name" (registry.directions)
 
     @property
     def direction(self) -> Literal["maximize", "minimize"]:
+        if self.mode is None:
+            raise SpecError(f"metric {self.key!r}: no direction (say --mode min|max)")
         return "maximize" if self.mode == "max" else "minimize"
+
+    @property
+    def label(self) -> str:
+        """``[min, from the name]`` (registry.directions.Direction.label)."""
+        from expbook.registry.directions import Direction
+
+        return Direction(self.key, self.mode, self.source or "spec").label
 
 
 @dataclass
@@ -143,6 +156,26 @@ class Spec:
     @property
     def fixed(self) -> dict[str, Any]:
         return {p.key: p.fixed for p in self.params if p.is_fixed}
+
+    def resolve_directions(self, root: str | os.PathLike[str]) -> None:
+        """Give each metric without a `mode` its direction: the project's declaration
+        (pyproject.toml at `root`), else its name. A metric whose direction is still unknown
+        is a DirectionError naming it: the sweep must not start (nothing is created yet)."""
+        from expbook.registry import directions
+
+        declared: dict[str, str] | None = None
+        for metric in self.metrics:
+            if metric.mode is not None:
+                continue
+            if declared is None:
+                declared = directions.load_declared(root)
+            found = directions.resolve(metric.key, None, declared)
+            if not found.known:
+                hint = "" if self.source == "-S options" else f" (or `mode:` in {self.source})"
+                raise directions.DirectionError(
+                    f"sweep not started: {directions.unknown_message(metric.key)}{hint}"
+                )
+            metric.mode, metric.source = found.mode, found.source
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able copy, stored in the sweep state so `sweep status` can show it."""

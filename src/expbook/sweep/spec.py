@@ -94,8 +94,28 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec
         raise SpecError(str(exc)) from exc
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a sweep spec must be a mapping of keys (name, params, ...)")
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if "metric" in overrides:
+        overrides["metric"] = _keep_modes(overrides["metric"], data.get("metric"))
+    data.update(overrides)
     return build_spec(data, _Ctx(str(path), lines))
+
+
+def _keep_modes(given: Any, in_file: Any) -> Any:
+    """`-m KEY` without --mode keeps the `mode:` the spec file states for that KEY."""
+    stated = {
+        str(m["key"]): m["mode"]
+        for m in (in_file if isinstance(in_file, list) else [in_file])
+        if isinstance(m, dict) and m.get("key") is not None and m.get("mode") is not None
+    }
+    items = given if isinstance(given, list) else [given]
+    kept = [
+        {**m, "mode": stated[m["key"]]}
+        if isinstance(m, dict) and m.get("mode") is None and m.get("key") in stated
+        else m
+        for m in items
+    ]
+    return kept if isinstance(given, list) else kept[0]
 
 
 def spec_from_options(sets: list[str], overrides: dict[str, Any]) -> Spec:
@@ -216,7 +236,7 @@ def _int(data: dict[str, Any], key: str, ctx: _Ctx, low: int) -> int | None:
 
 def _metrics(raw: Any, ctx: _Ctx) -> list[Metric]:
     if raw is None:
-        raise ctx.err(("metric",), "missing: give {key: val.acc, mode: max}")
+        raise ctx.err(("metric",), "missing: give {key: val.acc, mode: max} (or -m KEY)")
     items = raw if isinstance(raw, list) else [raw]
     out = []
     for item in items:
@@ -227,10 +247,10 @@ def _metrics(raw: Any, ctx: _Ctx) -> list[Metric]:
         bad = _unknown(item, {"key", "mode"})
         if bad:
             raise ctx.err(("metric", bad[0]), "unknown metric option (key, mode)")
-        mode = item.get("mode", "max")
-        if mode not in ("max", "min"):
+        mode = item.get("mode")  # None: the project's declaration or the name decides
+        if mode is not None and mode not in ("max", "min"):
             raise ctx.err(("metric", "mode"), f"mode must be max or min, got {mode!r}")
-        out.append(Metric(str(item["key"]), mode))
+        out.append(Metric(str(item["key"]), mode, "spec" if mode else None))
     return out
 
 
