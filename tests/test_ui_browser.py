@@ -309,3 +309,98 @@ def test_report_opened_from_disk_offline(ui_repo, tmp_path):
         open_view(d, out.as_uri() + "#/charts")
         wait_for(d, "document.getElementById('parcoords').data")
         assert traces(d, "curves") >= 4
+
+
+EVIL_LABEL = '<a href="https://evil.example/pwn">click me</a>'
+EVIL_LINKS = (
+    "return [...document.querySelectorAll('a')].filter(a => ((a.getAttribute('href') || '') +"
+    " (a.getAttributeNS('http://www.w3.org/1999/xlink', 'href') || '')).includes('evil.example'))"
+    ".length"
+)
+
+
+@pytest.fixture(scope="module")
+def evil_repo(ui_repo, tmp_path_factory):
+    """The ui repo plus one experiment whose param value is an HTML link."""
+    from conftest import dvc
+
+    repo = tmp_path_factory.mktemp("evil") / "repo"
+    shutil.copytree(ui_repo[0], repo, symlinks=True)
+    dvc("exp", "run", "-q", "-n", "evil", "-S", "train.lr=0.2", "-S",
+        f"train.label='{EVIL_LABEL}'", cwd=repo)  # fmt: skip
+    return repo
+
+
+CHART_VIEWS = [
+    "#/charts?where=kind%20%3D%20'experiment'&sx=params.yaml%3Atrain.label"
+    "&band=params.yaml%3Atrain.label",
+    "#/stats?where=kind%20%3D%20'experiment'&metric=val.acc&group=train.label",
+]
+
+
+# the report filters in the browser, its stats are computed once (no where/group)
+REPORT_VIEWS = ["#/charts?sx=params.yaml%3Atrain.label&band=params.yaml%3Atrain.label", "#/stats"]
+
+
+def _no_links_in_charts(d, url: str, tmp_path, name: str, views: list[str]) -> None:
+    for i, view in enumerate(views):
+        open_view(d, url + view)
+        wait_for(d, "document.querySelectorAll('.js-plotly-plot').length")
+        time.sleep(0.5)
+        svg_text = d.execute_script(
+            "return [...document.querySelectorAll('.js-plotly-plot svg')]"
+            ".map(s => s.textContent).join(' ')"
+        )
+        assert "click me" in svg_text, view  # the label is on the chart...
+        assert d.execute_script(EVIL_LINKS) == 0, view  # ...as text, never as a link
+        not_pwned(d)
+        shot(d, tmp_path, f"{name}-{i}")
+
+
+def test_chart_labels_are_text_not_links(evil_repo, tmp_path):
+    """issue 19: Plotly renders HTML in trace names, tick labels and hover text: a param value
+    `<a href=...>` became a clickable link in the live UI's charts."""
+    with serve(create_app(str(evil_repo))) as url, browser() as d:
+        _no_links_in_charts(d, url, tmp_path, "evil-live", CHART_VIEWS)
+        open_view(d, url + CHART_VIEWS[0])
+        wait_for(d, "document.getElementById('curves').data")
+        legend = d.execute_script("return document.querySelector('#curves .legend').textContent")
+        assert EVIL_LABEL in legend and "&lt;" not in legend  # shown as typed, once decoded
+
+
+def test_report_chart_labels_are_text_not_links(evil_repo, tmp_path):
+    """issue 19: the same for `expbook report` (the same charts, from one file)."""
+    from click.testing import CliRunner
+
+    from expbook.cli import cli
+
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(cli, ["report", "-R", str(evil_repo), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    with browser(offline=True) as d:
+        _no_links_in_charts(d, out.as_uri(), tmp_path, "evil-report", REPORT_VIEWS)
+
+
+def test_login_page_in_network_mode(ui_repo, tmp_path):
+    """issue 19: with a secret the dashboard shows a login page; the secret sets an HttpOnly
+    cookie (invisible to scripts) and opens the dashboard; a wrong one is refused."""
+    from selenium.webdriver.common.by import By
+
+    secret = "browser-secret-0123456789"
+    with serve(create_app(str(ui_repo[0]), secret=secret)) as url, browser() as d:
+        d.get(url)
+        wait_for(d, "document.querySelector('input[name=secret]')")
+        assert d.current_url.endswith("/login")
+        shot(d, tmp_path, "login")
+        d.find_element(By.NAME, "secret").send_keys("wrong-secret-xxxxxxxx")
+        d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait_for(d, "document.querySelector('.error').textContent.includes('Wrong secret')")
+        d.find_element(By.NAME, "secret").send_keys(secret)
+        d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait_for(d, "document.querySelectorAll('#experiments tbody tr').length >= 4", 60)
+        assert "expbook_session" not in d.execute_script("return document.cookie")
+        cookie = d.get_cookie("expbook_session")
+        assert (
+            cookie["httpOnly"] and cookie["sameSite"] == "Strict" and secret not in cookie["value"]
+        )
+        shot(d, tmp_path, "after-login")

@@ -6,9 +6,23 @@
   const PLOT_CFG = { displaylogo: false, responsive: true };
 
   function chartDiv(id) { return h("div", { class: "chart", id }); }
-  function plot(div, traces, layout) {
-    // Plotly renders trace names and axis titles as text (it escapes them); keep it that way
-    return Plotly.newPlot(div, traces, { margin: { l: 55, r: 15, t: 30, b: 45 }, legend: { font: { size: 10 } }, ...layout }, PLOT_CFG);
+  // Plotly reads trace names, axis titles, tick labels, hover text and annotations as its
+  // pseudo-HTML: a param value `<a href=...>` would become a link. So every string handed to
+  // Plotly is escaped (it shows &lt; as "<"); only hovertemplate (ours, with %{...}) is kept.
+  EB.plotText = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  function safe(v, key) {
+    if (typeof v === "string") return key === "hovertemplate" ? v : EB.plotText(v);
+    if (Array.isArray(v)) return v.every((x) => typeof x === "number" || x === null) ? v : v.map((x) => safe(x, key));
+    if (v && typeof v === "object" && !ArrayBuffer.isView(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, safe(x, k)]));
+    return v;
+  }
+  EB.plotSafe = safe;
+  // `trusted`: the caller escaped every user string itself (to add Plotly's own <br>)
+  function plot(div, traces, layout, trusted) {
+    const base = { margin: { l: 55, r: 15, t: 30, b: 45 }, legend: { font: { size: 10 } }, ...layout };
+    // parcoords draws its tick labels as plain text (entities would show): those stay raw
+    const clean = (t) => (t.type !== "parcoords" ? safe(t) : { ...safe(t), dimensions: t.dimensions.map((dm) => ({ ...safe(dm), ticktext: dm.ticktext })) });
+    return Plotly.newPlot(div, trusted ? traces : traces.map(clean), trusted ? base : safe(base), PLOT_CFG);
   }
   function ema(values, alpha) {
     if (!alpha) return values;
@@ -301,9 +315,9 @@
     const div = chartDiv("stats-chart");
     view.append(h("div", { class: "card" }, div));
     // one line per key=value under each box (plotly reads its own <br>; the text is entity-escaped)
-    const label = (g) => g.group.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").split(", ").join("<br>");
+    const label = (g) => g.group.split(", ").map(EB.plotText).join("<br>");
     const lines = Math.max(1, ...s.groups.map((g) => g.group.split(", ").length));
     await plot(div, s.groups.map((g) => ({ type: "box", name: label(g), y: g.values, boxpoints: "all", jitter: 0.3 })),
-      { showlegend: false, margin: { l: 55, r: 15, t: 30, b: 20 + 14 * lines }, xaxis: { tickangle: 0, tickfont: { size: 10 } }, yaxis: { title: { text: short(s.metric) } } });
+      { showlegend: false, margin: { l: 55, r: 15, t: 30, b: 20 + 14 * lines }, xaxis: { tickangle: 0, tickfont: { size: 10 } }, yaxis: { title: { text: EB.plotText(short(s.metric)) } } }, true);
   };
 })();
