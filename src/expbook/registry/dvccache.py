@@ -60,7 +60,7 @@ class CacheFiles:
                         for e in json.loads(_read_file(obj))
                         if isinstance(e, dict) and "relpath" in e and e.get("md5")
                     }
-                except (OSError, ValueError, TypeError):
+                except (ValueError, TypeError):  # ParseError is a ValueError
                     entries = None
             self.manifests[out] = entries
         return self.manifests[out]
@@ -106,8 +106,15 @@ def _exists(path: str) -> bool:
 
 
 def _read_file(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
+    """A cache object's bytes; ParseError naming it when it cannot be read (unreadable, or
+    a FIFO or device put in the cache: never opened, issue 19)."""
+    from expbook.registry.dvcfiles import ParseError
+    from expbook.registry.files import read_regular
+
+    try:
+        return read_regular(path)
+    except OSError as exc:
+        raise ParseError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
 
 
 def dvc_cache_dir(root: str) -> str:

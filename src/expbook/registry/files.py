@@ -5,9 +5,11 @@ work tree). Used by expbook.registry.snapshot and the registry cache.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 if TYPE_CHECKING:
     import pygit2
@@ -74,8 +76,12 @@ class DiskReader:
         return key
 
     def read(self, path: str, key: Key) -> bytes:
-        with open(os.path.join(self.root, path), "rb") as fh:
-            return fh.read()
+        from expbook.registry.dvcfiles import ParseError
+
+        try:
+            return read_regular(os.path.join(self.root, path))
+        except OSError as exc:  # a FIFO, socket, device, unreadable file: an error of its row
+            raise ParseError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
 
     def listdir(self, path: str) -> list[str]:
         out = []
@@ -83,6 +89,45 @@ class DiskReader:
             rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             out += [f"{rel}/{f}" for f in files]
         return sorted(out)
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """`path` opened for reading in binary, if it is a regular file (a symlink to one is
+    fine); OSError(EINVAL, "not a regular file (a FIFO)") for a FIFO, socket, device or
+    directory, which could block forever or never end (a link to /dev/zero). The one way
+    expbook opens a work-tree or cache file it reads (issue 19)."""
+    _check_regular(os.stat(path).st_mode, path)
+    # O_NONBLOCK: a FIFO swapped in after the stat does not block the open; O_NOCTTY: a
+    # terminal device never becomes ours. Checked again on the open file.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        _check_regular(os.fstat(fd).st_mode, path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the regular file `path` (open_regular's OSError otherwise)."""
+    with open_regular(path) as fh:
+        return fh.read()
+
+
+def _check_regular(mode: int, path: str | os.PathLike[str]) -> None:
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a file")
+        raise OSError(errno.EINVAL, f"not a regular file ({kind})", os.fspath(path))
 
 
 class NoFiles:

@@ -68,9 +68,10 @@ def parse(text: str | bytes, source: str) -> Any:
 
 def load(path: str | os.PathLike[str]) -> Any:
     """parse() of a file; YAMLFileError when it cannot be read."""
+    from expbook.registry.files import read_regular
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_regular(path).decode("utf-8")  # a FIFO or device: an error, no hang
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise YAMLFileError(f"{os.fspath(path)}: cannot read ({reason})") from exc

@@ -54,8 +54,10 @@ class Report:
 def md5_of(path: str, legacy: bool = False) -> str:
     """The md5 DVC records for a file: of its bytes (DVC 3); DVC 2 hashed text files with
     CRLF turned into LF (`md5-dos2unix`)."""
+    from expbook.registry.files import open_regular
+
     digest = hashlib.md5()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:  # a FIFO or device in the cache: OSError, no hang
         head = fh.read(8000)
         text = legacy and b"\0" not in head
         data = head
