@@ -66,7 +66,8 @@ def show_text(info: dict[str, Any], width: int) -> str:
         lines += ["", *fold(f"environment ({env['path']}):", width)]
         content = env["content"]
         if isinstance(content, dict):
-            lines += fold_pairs([(str(k), cell(v)) for k, v in content.items()], width)
+            for key, value in content.items():  # `key: value`, folded under the value
+                lines += fold(f"{key}: {cell(value)}", width, "    ", first="  ")
         else:
             for part in str(content).strip().splitlines():
                 lines += fold(part, width, "  ")
