@@ -1,0 +1,271 @@
+"""`expbook model ...`: the model registry in GTO's git-tag format (thin over expbook.models).
+
+GTO's verbs: register, assign, unassign, deregister, deprecate, list (GTO's `show`), history,
+get (as `dvc artifacts get`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from expbook.cli.options import CONTEXT_SETTINGS, repo_option
+from expbook.cli.printing import json_text
+
+if TYPE_CHECKING:
+    from expbook.models.actions import Done
+    from expbook.registry.gitrepo import GitRepo
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+message_option = click.option("--message", "-M", default=None, help="The tag's message.")
+
+
+def _open(repo: str) -> GitRepo:
+    from expbook.registry.gitrepo import GitRepo
+
+    return GitRepo(repo)
+
+
+def _done(done: Done, as_json: bool) -> None:
+    if as_json:
+        click.echo(json_text(done.as_dict()), nl=False)
+        return
+    what = done.version or done.stage or ""
+    click.echo(
+        f"{done.action} {done.model}{' ' + what if what else ''}: created tag {done.tag} "
+        f"on {done.commit[:7]}"
+    )
+    click.echo("share it with: expbook push (or git push origin " + done.tag + ")")
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+def model() -> None:
+    """A model registry in git tags, GTO's format: versions, stages, history, bytes.
+
+    \b
+    Example:
+        expbook model register digits-cnn lr-wd-003      # -> digits-cnn@v0.0.1
+        expbook model assign digits-cnn --version v0.0.1 --stage prod
+        expbook model get digits-cnn --stage prod -o model.pt
+    """
+
+
+@model.command()
+@click.argument("name")
+@click.argument("exp")
+@click.option("--version", "version", default=None, help="Explicit SemVer, e.g. v1.0.0.")
+@click.option(
+    "--bump",
+    type=click.Choice(["patch", "minor", "major"]),
+    default="patch",
+    show_default=True,
+    help="Next version after the highest registered one (without --version).",
+)
+@message_option
+@json_option
+@repo_option
+def register(
+    name: str,
+    exp: str,
+    version: str | None,
+    bump: str,
+    message: str | None,
+    as_json: bool,
+    repo: str,
+) -> None:
+    """Register experiment EXP as the next version of model NAME (a `NAME@vX.Y.Z` tag).
+
+    NAME must be declared in dvc.yaml `artifacts:` at EXP's commit, and its file must be in the
+    DVC cache or on the DVC remote.
+
+    \b
+    Example:
+        expbook model register digits-cnn lr-wd-003 --bump minor
+    """
+    from expbook.models import actions
+    from expbook.registry.lookup import resolve_commit
+
+    g = _open(repo)
+    sha, _ = resolve_commit(g.root, exp)
+    _done(actions.register(g, name, sha, version=version, bump=bump, message=message), as_json)
+
+
+@model.command()
+@click.argument("name")
+@click.option("--version", "version", required=True, help="The version to promote, e.g. v1.0.0.")
+@click.option("--stage", "stage", required=True, help="The stage, e.g. prod.")
+@click.option("--force", is_flag=True, help="Tag again when the version is in the stage already.")
+@message_option
+@json_option
+@repo_option
+def assign(
+    name: str, version: str, stage: str, force: bool, message: str | None, as_json: bool, repo: str
+) -> None:
+    """Assign a stage to a registered version (a `NAME#STAGE#N` tag).
+
+    \b
+    Example:
+        expbook model assign digits-cnn --version v0.0.2 --stage prod
+    """
+    from expbook.models import actions
+
+    _done(actions.assign(_open(repo), name, stage, version, message, force), as_json)
+
+
+@model.command()
+@click.argument("name")
+@click.option("--stage", "stage", required=True, help="The stage to take away.")
+@click.option("--version", "version", default=None, help="Default: the version in the stage.")
+@message_option
+@json_option
+@repo_option
+def unassign(
+    name: str, stage: str, version: str | None, message: str | None, as_json: bool, repo: str
+) -> None:
+    """Take a stage from a version (a `NAME#STAGE!#N` tag).
+
+    \b
+    Example:
+        expbook model unassign digits-cnn --stage prod
+    """
+    from expbook.models import actions
+
+    _done(actions.unassign(_open(repo), name, stage, version, message), as_json)
+
+
+@model.command()
+@click.argument("name")
+@click.option("--version", "version", required=True, help="The version to deregister.")
+@message_option
+@json_option
+@repo_option
+def deregister(name: str, version: str, message: str | None, as_json: bool, repo: str) -> None:
+    """Deregister a version (a `NAME@vX.Y.Z!#N` tag); its stages no longer resolve to it.
+
+    \b
+    Example:
+        expbook model deregister digits-cnn --version v0.0.1
+    """
+    from expbook.models import actions
+
+    _done(actions.deregister(_open(repo), name, version, message), as_json)
+
+
+@model.command()
+@click.argument("name")
+@message_option
+@json_option
+@repo_option
+def deprecate(name: str, message: str | None, as_json: bool, repo: str) -> None:
+    """Deprecate a model (a `NAME@deprecated#N` tag); `model list --deprecated` still shows it.
+
+    \b
+    Example:
+        expbook model deprecate digits-cnn
+    """
+    from expbook.models import actions
+
+    _done(actions.deprecate(_open(repo), name, message), as_json)
+
+
+def _list_text(models: list[dict[str, Any]]) -> str:
+    from expbook.output.render import escape_control
+
+    if not models:
+        return "no models registered yet (expbook model register NAME EXP)\n"
+    lines = []
+    for m in models:
+        stages = ", ".join(f"{s}={v or '-'}" for s, v in m["stages"].items()) or "no stages"
+        flag = " (deprecated)" if m["deprecated"] else ""
+        lines.append(f"{escape_control(m['model'])}{flag}: latest {m['latest'] or '-'}; {stages}")
+        for v in m["versions"]:
+            metrics = "  ".join(f"{k}={val:.4g}" for k, val in list(v["metrics"].items())[:4])
+            stage = f" [{', '.join(v['stages'])}]" if v["stages"] else ""
+            exp = escape_control(v["experiment"] or v["commit"][:7])
+            lines.append(f"  {v['version']}{stage}  {exp}  {metrics}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+@model.command("list")
+@click.option("--deprecated", is_flag=True, help="Include deprecated models.")
+@json_option
+@repo_option
+def list_(deprecated: bool, as_json: bool, repo: str) -> None:
+    """List models: latest version, version per stage, key metrics of each version.
+
+    \b
+    Example:
+        expbook model list --json
+    """
+    from expbook.models import query
+
+    models = query.listing(_open(repo), deprecated=deprecated)
+    click.echo(json_text(models) if as_json else _list_text(models), nl=False)
+
+
+@model.command()
+@click.argument("name", required=False)
+@json_option
+@repo_option
+def history(name: str | None, as_json: bool, repo: str) -> None:
+    """Every action on a model (or all models), oldest first: who, when, what.
+
+    \b
+    Example:
+        expbook model history digits-cnn
+    """
+    from expbook.models import query
+    from expbook.output.render import escape_control
+
+    events = query.history(_open(repo), name)
+    if as_json:
+        click.echo(json_text(events), nl=False)
+        return
+    for e in events:
+        what = e["version"] or ""
+        if e["stage"]:
+            what = f"{e['stage']} ({e['version']})"
+        click.echo(
+            escape_control(
+                f"{e['timestamp']}  {e['model']}  {e['event']:<10} {what:<18} "
+                f"{e['commit'][:7]}  {e['author']} <{e['author_email']}>"
+            )
+        )
+
+
+@model.command()
+@click.argument("name")
+@click.option("--version", "version", default=None, help="A version (default: the latest).")
+@click.option("--stage", "stage", default=None, help="The version in this stage.")
+@click.option("-o", "--out", "out", required=True, help="Where to write the bytes.")
+@json_option
+@repo_option
+def get(
+    name: str, version: str | None, stage: str | None, out: str, as_json: bool, repo: str
+) -> None:
+    """Write a model version's artifact bytes (from the DVC cache or remote) to -o PATH.
+
+    \b
+    Example:
+        expbook model get digits-cnn --stage prod -o model.pt
+    """
+    from expbook.models import artifacts, query
+    from expbook.models.state import load
+
+    g = _open(repo)
+    v = query.resolve(load(g), name, version, stage)
+    art = artifacts.declared(g, v.commit, name)
+    source = artifacts.fetch(g.root, v.commit, art, out)
+    info = {
+        "model": name,
+        "version": v.name,
+        "commit": v.commit,
+        "path": art.path,
+        "out": out,
+        "source": source,
+    }
+    if as_json:
+        click.echo(json_text(info), nl=False)
+    else:
+        click.echo(f"{name}@{v.name} ({art.path} of {v.commit[:7]}) -> {out} (from the {source})")

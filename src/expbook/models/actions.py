@@ -1,0 +1,191 @@
+"""Model registry actions, written as GTO writes them: one annotated tag per action.
+
+register (an experiment becomes `name@vX.Y.Z`), assign / unassign a stage, deregister a
+version, deprecate a model. Every check runs before the tag is written; a refusal writes
+nothing. Tags are made by `git tag -a` (the user's git identity is the tagger, as with GTO).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from expbook.models import artifacts
+from expbook.models.state import TAGS_PREFIX, Model, Version, load
+from expbook.registry.gitrepo import run_git
+from expbook.registry.modeltags import (
+    ASSIGN,
+    DEPRECATE,
+    DEREGISTER,
+    REGISTER,
+    UNASSIGN,
+    ModelError,
+    SemVer,
+    check_name,
+    check_stage,
+    format_tag,
+    parse_tag,
+)
+
+if TYPE_CHECKING:
+    from expbook.registry.gitrepo import GitRepo
+
+FIRST_VERSION = "v0.0.1"  # GTO's first version when none is given
+BUMPS = ("patch", "minor", "major")
+
+
+@dataclass(frozen=True)
+class Done:
+    """What an action wrote."""
+
+    action: str
+    model: str
+    tag: str
+    commit: str
+    version: str | None = None
+    stage: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "action": self.action,
+            "model": self.model,
+            "tag": self.tag,
+            "commit": self.commit,
+            "version": self.version,
+            "stage": self.stage,
+        }
+
+
+def _next_counter(repo: GitRepo, name: str) -> int:
+    # every tag of the artifact counts, lightweight ones too (as GTO's name_tag counts them)
+    top = 0
+    for ref in repo.refs():
+        if ref.startswith(TAGS_PREFIX):
+            parsed = parse_tag(ref[len(TAGS_PREFIX) :])
+            if parsed and parsed.artifact == name and parsed.counter:
+                top = max(top, parsed.counter)
+    return top + 1
+
+
+def _write(
+    repo: GitRepo, action: str, name: str, sha: str, message: str, **what: str | None
+) -> Done:
+    tag = format_tag(action, name, _next_counter(repo, name), **what)
+    run_git("tag", "-a", tag, "-m", message, sha, cwd=repo.root)
+    return Done(action, name, tag, sha, what.get("version"), what.get("stage"))
+
+
+def _model(repo: GitRepo, name: str, create: bool = False) -> Model:
+    check_name(name)
+    models = load(repo)
+    if name in models:
+        return models[name]
+    if create:
+        return Model(name)
+    known = ", ".join(sorted(models)) or "none yet"
+    raise ModelError(f"no model {name!r} in the registry (models: {known})")
+
+
+def _active_version(model: Model, version: str) -> Version:
+    SemVer.parse(version)
+    v = model.versions.get(version)
+    if v is None or not v.registered:
+        raise ModelError(f"{model.name} has no version {version}")
+    if not v.active:
+        raise ModelError(f"{model.name}@{version} was deregistered")
+    return v
+
+
+def register(
+    repo: GitRepo,
+    name: str,
+    sha: str,
+    version: str | None = None,
+    bump: str = "patch",
+    message: str | None = None,
+    check_artifact: bool = True,
+) -> Done:
+    """Register the experiment commit `sha` as a version of model `name`."""
+    model = _model(repo, name, create=True)
+    existing = model.version_at(sha)
+    if existing is not None and existing.active and existing.registered:
+        raise ModelError(f"{sha[:7]} is registered already as {name}@{existing.name}")
+    if version is not None:
+        SemVer.parse(version)
+        if version in model.versions:
+            raise ModelError(f"{name}@{version} exists already: choose another version")
+    else:
+        if bump not in BUMPS:
+            raise ModelError(f"--bump {bump!r}: one of {', '.join(BUMPS)}")
+        registered = [v for v in model.versions.values() if v.registered and SemVer.valid(v.name)]
+        if registered:
+            top = max(registered, key=lambda v: SemVer.parse(v.name).key)
+            version = SemVer.parse(top.name).bump(bump)
+            while version in model.versions:  # a deregistered version's number stays taken
+                version = SemVer.parse(version).bump("patch")
+        else:
+            version = FIRST_VERSION
+    if check_artifact:
+        art = artifacts.declared(repo, sha, name)
+        if art.md5 is None:
+            raise ModelError(f"{art.path} is not tracked by DVC at {sha[:7]} (no dvc.lock entry)")
+        if not artifacts.in_local_cache(repo.root, art) and not artifacts.on_remote(repo.root, art):
+            raise ModelError(
+                f"{art.path} of {sha[:7]} is neither in the local DVC cache nor on the DVC "
+                "remote: its bytes could never be fetched (run it again, or `dvc pull` it)"
+            )
+    text = message or f"Registering artifact {name} version {version}"
+    return _write(repo, REGISTER, name, sha, text, version=version)
+
+
+def assign(
+    repo: GitRepo,
+    name: str,
+    stage: str,
+    version: str,
+    message: str | None = None,
+    force: bool = False,
+) -> Done:
+    """Assign `stage` to an active registered version."""
+    check_stage(stage)
+    model = _model(repo, name)
+    v = _active_version(model, version)
+    if v.stage_active(stage) and not force:
+        raise ModelError(f"{name}@{version} is in stage {stage!r} already (--force to tag again)")
+    text = message or f"Assigning stage {stage} to artifact {name} version {version}"
+    return _write(repo, ASSIGN, name, v.commit, text, stage=stage)
+
+
+def unassign(
+    repo: GitRepo, name: str, stage: str, version: str | None = None, message: str | None = None
+) -> Done:
+    """Take `stage` from `version` (default: the version the stage points at)."""
+    check_stage(stage)
+    model = _model(repo, name)
+    if version is None:
+        current = model.stage(stage)
+        if current is None:
+            raise ModelError(f"no version of {name} is in stage {stage!r}")
+        v = current
+    else:
+        v = _active_version(model, version)
+        if not v.stage_active(stage):
+            raise ModelError(f"{name}@{version} is not in stage {stage!r}")
+    text = message or f"Unassigning stage '{stage}' to artifact '{name}' version '{v.name}'"
+    return _write(repo, UNASSIGN, name, v.commit, text, stage=stage)
+
+
+def deregister(repo: GitRepo, name: str, version: str, message: str | None = None) -> Done:
+    model = _model(repo, name)
+    v = _active_version(model, version)
+    text = message or f"Deregistering artifact {name} version {version}"
+    return _write(repo, DEREGISTER, name, v.commit, text, version=version)
+
+
+def deprecate(repo: GitRepo, name: str, message: str | None = None) -> Done:
+    model = _model(repo, name)
+    if model.deprecated:
+        raise ModelError(f"{name} is deprecated already")
+    # on the commit of the model's newest event, as GTO does
+    sha = model.events[-1].commit
+    return _write(repo, DEPRECATE, name, sha, message or f"Deprecating artifact '{name}'")
