@@ -69,13 +69,21 @@ def build_seeded_repo(path: Path, n: int = N_EXPS) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     git_init(path)
     dvc_init(path)
-    rng = random.Random(18)
     (path / "dvc.yaml").write_text(DVC_YAML)
-    for name, text in _files(None, rng).items():
+    for name, text in _files(None, random.Random(18)).items():
         (path / name).write_text(text)
-    base = commit_all(path, "baseline")
+    commit_all(path, "baseline")
+    add_experiments(path, 0, n)
+    return path
+
+
+def add_experiments(path: Path, first: int, n: int) -> None:
+    """Experiments first..first+n-1 on HEAD as exp refs (git fast-import), one second apart:
+    the later, the newer (commit times from 2023 on, before any baseline made today)."""
+    base = sh("git", "rev-parse", "HEAD", cwd=path).stdout.strip()
+    rng = random.Random(first)
     stream = []
-    for i in range(n):
+    for i in range(first, first + n):
         who = f"t <t@expbook.invalid> {1_700_000_000 + i} +0000"
         msg = f"dvc: commit experiment {i}"
         stream.append(
@@ -83,8 +91,7 @@ def build_seeded_repo(path: Path, n: int = N_EXPS) -> Path:
             f"author {who}\ncommitter {who}\ndata {len(msg)}\n{msg}\nfrom {base}\n"
         )
         for name, text in _files(i, rng).items():
-            data = text.encode()
-            stream.append(f"M 100644 inline {name}\ndata {len(data)}\n{text}\n")
+            stream.append(f"M 100644 inline {name}\ndata {len(text.encode())}\n{text}\n")
         stream.append("\n")
     proc = subprocess.run(
         ["git", "fast-import", "--quiet"],
@@ -93,7 +100,6 @@ def build_seeded_repo(path: Path, n: int = N_EXPS) -> Path:
         capture_output=True,
     )
     assert proc.returncode == 0, proc.stderr
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +235,60 @@ def test_dashboard_default_columns_use_the_same_ranking(seeded):
     assert ranked.index("params.yaml:train.lr") < ranked.index("metrics.json:train.acc")
     app_js = (ROOT / "src" / "expbook" / "ui" / "static" / "app.js").read_text()
     assert "cols.ranked" in app_js and "function metricRank" not in app_js
+
+
+def _age(path: Path, seconds: int = 3600) -> None:
+    """Every file of the repository written an hour ago (out of the cache's 2 s racy window)."""
+    import os
+    import time
+
+    past = time.time() - seconds
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            os.utime(os.path.join(dirpath, name), (past, past), follow_symlinks=False)
+    os.utime(path, (past, past))
+
+
+# the run reports at exit, on stderr, the modules it imported
+_PROBE = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: sys.stderr.write('MODULES=' + ','.join(sorted(sys.modules))))\n"
+    "from expbook.cli import main; main()\n"
+)
+
+
+def _json(path: Path, **env: str) -> tuple[str, set[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, "registry", "--format", "json"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        env={**_env(), **env},
+        check=True,
+    )
+    return proc.stdout, set(proc.stderr.rpartition("MODULES=")[2].split(","))
+
+
+def test_new_experiments_extend_the_cached_outputs(tmp_path):
+    """Issue 18: after new experiments, the next read cost what exists, not what is new (+100
+    at 100k: 5-10 s for JSON, twice in a row). Now the new rows are read alone and spliced
+    into the cached JSON and terminal page, which stay equal to a fresh render; a re-read
+    right after is answered from the cache (no row built)."""
+    path = build_seeded_repo(tmp_path / "repo", n=12)
+    _age(path)
+    _json(path)
+    page = run_in_pty(["registry"], cwd=path, columns=100, rows=20).text
+    commits = path / ".dvc" / "tmp" / "expbook" / "commits.pickle"
+    before = commits.stat().st_mtime_ns
+    add_experiments(path, 12, 3)
+    grown, _ = _json(path)
+    fresh, _ = _json(path, EXPBOOK_NO_CACHE="1")
+    assert grown == fresh and len(json.loads(grown)) == 12 + 3 + 2
+    assert commits.stat().st_mtime_ns == before  # the 12 old commits were not read again
+    again, modules = _json(path)  # within 2 s of the new refs: once re-rendered twice
+    assert again == fresh and "expbook.registry.rows" not in modules
+    new_page = run_in_pty(["registry"], cwd=path, columns=100, rows=20).text
+    fresh_page = run_in_pty(
+        ["registry"], cwd=path, columns=100, rows=20, env={"EXPBOOK_NO_CACHE": "1"}
+    ).text
+    assert new_page == fresh_page != page and "exp-14" in new_page

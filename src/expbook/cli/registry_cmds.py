@@ -147,7 +147,8 @@ def _table(
 
         buf = io.StringIO()
         exps = rows()
-        n = tabletext.write(buf, exps, spec, tabletext.View(full_names=full_names, readable=False))
+        view = tabletext.View(full_names=full_names, readable=False)
+        n = tabletext.write(buf, exps, spec, view)[0]
         emit(buf.getvalue(), output, f"{n} rows, table", force=force)
         return
     stdout = tabletext.Utf8Out(sys.stdout)

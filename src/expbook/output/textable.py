@@ -8,7 +8,7 @@ Used by expbook.registry.table (the terminal page and `--all`).
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from expbook.output.render import cell, escape_control
@@ -56,7 +56,8 @@ class Sink(Protocol):
 
 
 class TextTable:
-    """Column widths fixed up front (measure()), then header(), row() per row and footer()."""
+    """A table laid out once (measure(): every cell's text, column widths, alignment), then
+    written a batch of lines at a time (write())."""
 
     def __init__(
         self,
@@ -72,23 +73,48 @@ class TextTable:
         self.color = color
         self.widths = {c: width_of(self.names[c]) for c in self.columns}
         self.numeric = dict.fromkeys(self.columns, False)
+        self._cells: list[list[str]] = []  # column-major: each column's texts, row by row
+        self._ascii: list[bool] = []  # per column: every text is ASCII (one cell a char)
 
-    def text(self, row: Mapping[str, Any], col: str) -> str:
-        return clip(safe(cell(row.get(col), col)), self.max_cell)
+    def _texts(self, rows: Sequence[Mapping[str, Any]], col: str) -> tuple[list[str], bool]:
+        """The cell texts of column `col` (as output.cell() shows them, made safe and
+        clipped) and whether it holds a number. Plain str/int/float values skip cell()."""
+        limit = self.max_cell
+        texts: list[str] = []
+        numeric = False
+        special = col in ("rev", "baseline")  # cell() shortens their 40-character shas
+        for row in rows:
+            v = row.get(col)
+            text: str
+            if type(v) is str and not special:
+                text = v
+            elif type(v) is float:
+                text, numeric = f"{v:.6g}", True
+            elif type(v) is int:  # not a bool: cell() writes true/false
+                text, numeric = str(v), True
+            else:
+                text = cell(v, col)
+            if not text.isprintable():
+                text = safe(text)
+            if limit is not None and len(text) > limit // 2:  # cheap test first: ≤2 cells a char
+                text = clip(text, limit)
+            texts.append(text)
+        return texts, numeric
 
-    def measure(self, rows: Iterable[Mapping[str, Any]]) -> TextTable:
-        """Widen the columns to fit `rows`; a column with a number is right-aligned (as rich)."""
-        widths, numeric, text = self.widths, self.numeric, self.text
+    def measure(self, rows: Sequence[Mapping[str, Any]]) -> TextTable:
+        """Lay out `rows`: every cell's text, each column's width and alignment (a column
+        holding a number is right-aligned, as rich aligns it)."""
+        self._cells, self._ascii = [], []
         for col in self.columns:
-            w, num = widths[col], numeric[col]
-            for row in rows:
-                value = row.get(col)
-                if not num and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    num = True
-                cw = width_of(text(row, col))
-                if cw > w:
-                    w = cw
-            widths[col], numeric[col] = w, num
+            texts, numeric = self._texts(rows, col)
+            widest = max(map(len, texts), default=0)
+            ascii_only = all(map(str.isascii, texts))
+            if not ascii_only:
+                widest = max(map(width_of, texts), default=0)
+            self._ascii.append(ascii_only)
+            self.widths[col] = max(self.widths[col], widest)
+            self.numeric[col] = numeric
+            self._cells.append(texts)
         return self
 
     @property
@@ -99,36 +125,37 @@ class TextTable:
     def _rule(self, left: str, fill: str, mid: str, right: str) -> str:
         return left + mid.join(fill * (self.widths[c] + 2) for c in self.columns) + right + "\n"
 
-    def _line(self, texts: Sequence[str], bar: str, bold: bool = False) -> str:
-        cells = []
-        for col, t in zip(self.columns, texts):
-            pad = " " * (self.widths[col] - width_of(t))
-            t = f"{pad}{t}" if self.numeric[col] else f"{t}{pad}"
-            cells.append(f"{_BOLD}{t}{_RESET}" if bold and self.color else t)
-        return bar + " " + f" {bar} ".join(cells) + " " + bar + "\n"
+    def _pad(self, col: str, text: str) -> str:
+        # str.ljust/rjust count characters: a wide character takes two cells, one char
+        room = self.widths[col] - (width_of(text) - len(text) if not text.isascii() else 0)
+        return text.rjust(room) if self.numeric[col] else text.ljust(room)
+
+    def _padded(self, i: int, start: int, end: int) -> list[str]:
+        """Column i's texts of rows start..end, padded to its width."""
+        col, texts = self.columns[i], self._cells[i][start:end]
+        if not self._ascii[i]:
+            return [self._pad(col, t) for t in texts]
+        w = self.widths[col]
+        return [t.rjust(w) for t in texts] if self.numeric[col] else [t.ljust(w) for t in texts]
 
     def header(self) -> str:
-        return (
-            self._rule("┏", "━", "┳", "┓")
-            + self._line([self.names[c] for c in self.columns], "┃", bold=True)
-            + self._rule("┡", "━", "╇", "┩")
-        )
-
-    def row(self, row: Mapping[str, Any]) -> str:
-        return self._line([self.text(row, c) for c in self.columns], "│")
+        cells = [self._pad(c, self.names[c]) for c in self.columns]
+        if self.color:
+            cells = [f"{_BOLD}{t}{_RESET}" for t in cells]
+        line = "┃ " + " ┃ ".join(cells) + " ┃\n"
+        return self._rule("┏", "━", "┳", "┓") + line + self._rule("┡", "━", "╇", "┩")
 
     def footer(self) -> str:
         return self._rule("└", "─", "┴", "┘")
 
-    def write(self, stream: Sink, rows: Iterable[Mapping[str, Any]]) -> int:
-        """Header, every row (BATCH at a time), footer to `stream`; returns the rows written."""
+    def write(self, stream: Sink) -> int:
+        """Header, every measured row (BATCH lines per write), footer to `stream`; returns
+        the rows written."""
         stream.write(self.header())
-        n, batch = 0, []
-        for row in rows:
-            batch.append(self.row(row))
-            n += 1
-            if len(batch) >= BATCH:
-                stream.write("".join(batch))
-                batch.clear()
-        stream.write("".join(batch) + self.footer())
+        n = len(self._cells[0]) if self._cells else 0
+        for start in range(0, n, BATCH):
+            end = start + BATCH
+            parts = [self._padded(i, start, end) for i in range(len(self.columns))]
+            stream.write("".join("│ " + " │ ".join(cells) + " │\n" for cells in zip(*parts)))
+        stream.write(self.footer())
         return n

@@ -124,16 +124,24 @@ def _sendfile(src: int, dst: int) -> bool:
 _NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
 
 
+# extend(old text's path, what render kept, the new rows) -> (text, rows, kept) or None
+Extend = Callable[[str, "dict | None", list], "tuple[str | bytes, int, dict | None] | None"]
+
+
 def rendered(
     repo: str | os.PathLike,
     options: tuple,
-    render: Callable[[list], tuple[str, int | None]],
+    render: Callable[[list], tuple],
     all_commits: bool | str,
     baseline: str | None,
+    extend: Extend | None = None,
 ) -> Rendered:
-    """The registry of `repo` rendered by `render(rows) -> (text, row count)`, from the cache
-    when the repository and `options` are unchanged. `render` may raise: nothing is cached.
-    A cache entry of another shape (an older expbook's) is a miss, never an error."""
+    """The registry of `repo` rendered by `render(rows) -> (text, row count[, kept])`, from
+    the cache when the repository and `options` are unchanged. When only experiments were
+    added since, `extend` (given) splices them into the cached text (expbook.registry.
+    increment), `kept` being what render kept for it; None from it renders afresh. `render`
+    may raise: nothing is cached. A cache entry of another shape (an older expbook's) is a
+    miss, never an error."""
     from expbook.registry import reader as _col
 
     c = _col.RepoReader(repo)
@@ -141,13 +149,19 @@ def rendered(
     # between them keeps both answers cached instead of replacing one with the other
     okey = repr((options, all_commits, baseline, _code_stamp()))
     entries = c.load_cache(INDEX).get("entries", {})
+    entry = None
     try:
-        hit = _open_if_valid(c, entries[okey], all_commits, baseline)
+        entry = entries[okey]
+        hit = _open_if_valid(c, entry, all_commits, baseline)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError):
-        hit = None  # no entry, or one of another shape
+        hit, entry = None, None  # no entry, or one of another shape
         entries = entries if isinstance(entries, dict) else {}
     if hit is not None:
         return hit
+    if extend is not None and entry is not None and _cache.enabled():
+        grown = _extended(c, entries, okey, entry, extend, all_commits, baseline)
+        if grown is not None:
+            return grown
     from expbook.registry.rows import _read_rows, _unless_cache_misshapen, error_summary
 
     # the rows are not cached on their own: the text is, and an unchanged repo is answered
@@ -155,19 +169,82 @@ def rendered(
     rows, stamp = _unless_cache_misshapen(
         lambda fresh: _read_rows(repo, all_commits, baseline, fresh, keep_rows=False)
     )
-    text, count = render(rows)
+    text, count, *kept = render(rows)
     warning = error_summary(rows)
     if stamp is not None and _cache.enabled():
         fingerprint = stamp["fingerprint"]
         new = {
             **stamp,
-            # the refs are checked by stat (stamp["refs"]): the map itself is not kept
+            # the refs are checked by stat (stamp["refs"]): the map itself is kept beside the
+            # text (increment.save_side), read only to extend it
             "fingerprint": (*fingerprint[:1], None, *fingerprint[2:]),
             "warning": warning,
             "rows": count,
         }
-        _save(c.root, entries, okey, new, text)
+        side = (fingerprint[1], kept[0] if kept else None) if extend is not None else None
+        _save(c.root, entries, okey, new, text, side)
     return Rendered(text=text, rows=count, warning=warning)
+
+
+def _extended(
+    c: Any,
+    entries: dict,
+    okey: str,
+    entry: dict,
+    extend: Extend,
+    all_commits: bool | str,
+    baseline: str | None,
+) -> Rendered | None:
+    """The cached text of `entry` with the experiments added since spliced in by `extend`
+    (saved as the new entry), or None when that is not how the repository changed."""
+    from expbook.registry import increment
+
+    if not isinstance(entry.get("file"), str) or os.sep in entry["file"]:
+        return None
+    path = os.path.join(_folder(c.root), entry["file"])
+    try:
+        if os.stat(path).st_size != entry["size"]:
+            return None  # changed behind expbook's back (or being replaced): render afresh
+    except OSError:
+        return None
+    side = increment.load_side(increment.side_path(path))
+    if side is None:
+        return None
+    old_refs, kept = side
+    found = increment.added_experiments(c, entry, old_refs, all_commits, baseline)
+    if found is None or (found[0] and entry.get("warning") is not None):
+        return None
+    added, new_refs = found
+    stamp = {**entry, "refs": c.g.ref_stamp()}
+    if not added:  # the same refs, re-read (a racy stamp): the same text, a fresh stamp
+        return _restamp(c, entries, okey, stamp, path)
+    try:
+        grown = extend(path, kept, added)
+    except OSError:
+        return None
+    if grown is None:
+        return None
+    text, count, kept = grown
+    stamp["rows"] = count
+    saved = _save(c.root, entries, okey, stamp, text, (new_refs, kept))
+    if saved is not None:  # 128 MB of JSON at 100k: copied from the file, not decoded
+        with suppress(OSError):
+            return Rendered(fh=open(saved, "rb"), rows=count, warning=entry.get("warning"))
+    if isinstance(text, bytes):
+        text = text.decode()
+    return Rendered(text=text, rows=count, warning=entry.get("warning"))
+
+
+def _restamp(c: Any, entries: dict, okey: str, entry: dict, path: str) -> Rendered | None:
+    """`entry` saved again with its fresh ref stamp; its text opened."""
+    kept = {k: v for k, v in entries.items() if k != okey and isinstance(v, dict)}
+    kept[okey] = entry
+    _cache.save(c.root, INDEX, {"entries": dict(list(kept.items())[-MAX_ENTRIES:])})
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 (Rendered closes it)
+    except OSError:
+        return None
+    return Rendered(fh=fh, rows=entry.get("rows"), warning=entry.get("warning"))
 
 
 def _open_if_valid(
@@ -207,10 +284,16 @@ def _prefix(root: str) -> str:
     return os.path.basename(_cache.cache_file(root, INDEX)).removesuffix(".pickle") + "."
 
 
-def _save(root: str, entries: dict, okey: str, entry: dict, text: str) -> None:
-    """Write the text under a fresh name, then the index naming it (last MAX_ENTRIES keys);
-    delete the files of replaced and evicted entries, and orphans of crashed writers."""
+def _save(
+    root: str, entries: dict, okey: str, entry: dict, text: str | bytes, side: tuple | None
+) -> str | None:
+    """Write the text under a fresh name (and `side`, (refs, kept), beside it for extending
+    it later), then the index naming it (last MAX_ENTRIES keys); delete the files of replaced
+    and evicted entries, and orphans of crashed writers. Returns the text file's path (None
+    when it could not be written)."""
     import tempfile
+
+    from expbook.registry import increment
 
     folder, prefix = _folder(root), _prefix(root)
     try:
@@ -218,22 +301,30 @@ def _save(root: str, entries: dict, okey: str, entry: dict, text: str) -> None:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{prefix}", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                size = _write_chunked(fh, text)
+                size = fh.write(text) if isinstance(text, bytes) else _write_chunked(fh, text)
             name = f"{prefix}{os.urandom(8).hex()}.txt"
+            if side is not None:  # before the text is named: never a text without its refs
+                increment.save_side(increment.side_path(os.path.join(folder, name)), *side)
             os.replace(tmp, os.path.join(folder, name))
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
     except OSError:
-        return  # a read-only repo still gets its registry, just without a cache
+        return None  # a read-only repo still gets its registry, just without a cache
     kept = {k: v for k, v in entries.items() if k != okey and isinstance(v, dict)}
     kept[okey] = {**entry, "file": name, "size": size}
     kept = dict(list(kept.items())[-MAX_ENTRIES:])
     _cache.save(root, INDEX, {"entries": kept})
-    names = {v.get("file") for v in kept.values()}
-    dropped = {v.get("file") for v in entries.values() if isinstance(v, dict)} - names
-    _evict(root, folder, prefix, names, dropped)
+    names = _with_sides({v.get("file") for v in kept.values()})
+    dropped = _with_sides({v.get("file") for v in entries.values() if isinstance(v, dict)})
+    _evict(root, folder, prefix, names, dropped - names)
+    return os.path.join(folder, name)
+
+
+def _with_sides(names: set) -> set:
+    """Text file names plus the names of their side files (increment.side_path)."""
+    return names | {n[: -len(".txt")] + ".refs" for n in names if isinstance(n, str)}
 
 
 def _evict(root: str, folder: str, prefix: str, keep: set, dropped: set) -> None:

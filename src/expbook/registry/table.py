@@ -243,12 +243,15 @@ def render_output(
     stdout (nothing rendered or loaded). JSON rows are nested (Experiment.to_dict()), CSV rows
     flat. `warn` gets error_summary() of the rows (also on a cache hit)."""
 
-    def render(experiments: list[Experiment]) -> tuple[str, int]:
+    plain_json = fmt == "json" and spec == TableSpec()
+
+    def render(experiments: list[Experiment]) -> tuple:
         from expbook import output as out
 
-        if fmt == "json" and spec == TableSpec():
+        if plain_json:
             # every row as it is: no flat rows or columns to build (~1 s at 100k)
-            return out.to_json_records(e.to_dict() for e in experiments), len(experiments)
+            n = len(experiments)
+            return out.to_json_records(e.to_dict() for e in experiments), n, {"rows": n}
         rows, cols, chosen = build_with_experiments(experiments, spec)
         if fmt == "json":
             narrowed = bool(spec.columns or spec.drop or spec.only_changed)
@@ -260,22 +263,41 @@ def render_output(
             text = out.render(rows, cols, fmt)
         return text, len(rows)
 
-    return cached_text(repo, spec.cache_key(fmt), render, all_commits, baseline, warn, exp_commits)
+    extend = _extend_json if plain_json else None
+    return cached_text(
+        repo, spec.cache_key(fmt), render, all_commits, baseline, warn, exp_commits, extend
+    )
+
+
+def _extend_json(path: str, kept: dict | None, added: list[Experiment]) -> tuple | None:
+    """The cached JSON at `path` with the `added` rows spliced in (rendered.Extend)."""
+    from expbook.registry.increment import splice_json
+
+    if not kept or type(kept.get("rows")) is not int:
+        return None
+    with open(path, "rb") as fh:
+        grown = splice_json(fh.read(), added)
+    if grown is None:
+        return None
+    rows = kept["rows"] + len(added)
+    return grown, rows, {"rows": rows}
 
 
 def cached_text(
     repo: str | os.PathLike,
     options: tuple,
-    render: Callable[[list[Experiment]], tuple[str, int | None]],
+    render: Callable[[list[Experiment]], tuple],
     all_commits: bool,
     baseline: str | None,
     warn: Callable[[str], None] | None,
     exp_commits: bool,
+    extend: _rendered.Extend | None = None,
 ) -> Rendered:
-    """`render(rows) -> (text, row count)` of the registry, through the rendered-output cache
-    under the repository's state plus `options`; `warn` gets error_summary() of the rows."""
+    """`render(rows) -> (text, row count[, kept])` of the registry, through the
+    rendered-output cache under the repository's state plus `options` (`extend`: see
+    rendered.rendered); `warn` gets error_summary() of the rows."""
     mode = "exp" if all_commits and exp_commits else bool(all_commits)
-    result = _rendered.rendered(repo, options, render, mode, baseline)
+    result = _rendered.rendered(repo, options, render, mode, baseline, extend)
     if result.warning and warn is not None:
         warn(result.warning)
     return result
