@@ -6,6 +6,9 @@ both tools cold and warm (medians of --runs), checks the values agree. Run: make
 The warm curve alone, on repos kept from an earlier run (no cold runs, no dvc):
     .venv/bin/python benchmarks/registry.py --sizes 1000 10000 100000 --runs 7 \
         --workdir /tmp/bench --warm-only
+The table (terminal page, --all, after +100 new experiments) beside JSON (issue 18):
+    .venv/bin/python benchmarks/registry.py --table --sizes 2000 10000 100000 --runs 3 \
+        --workdir /tmp/bench
 
 Plumbing leaves every object loose (4 per experiment), which no real repo of that size has:
 git packs objects and refs on its own once there are more than 6,700 loose objects (`gc.auto`).
@@ -106,18 +109,22 @@ def _experiment_files(i: int) -> tuple[str, str, str]:
     return p, m, lock
 
 
-def _fast_import(path: Path, base: str, n: int) -> None:
-    """The same experiments as synthesize()'s plumbing loop, streamed through `git fast-import`."""
-    start = int(time.time()) - n
+def _fast_import(
+    path: Path, base: str, n: int, first: int = 0, pack: bool = True, after: int = 0
+) -> None:
+    """The same experiments as synthesize()'s plumbing loop, streamed through `git fast-import`:
+    experiments first..first+n-1, one second apart, the last one the newest and all newer than
+    `after` (a unix time); `pack`: then `git pack-refs --all`."""
+    start = max(int(time.time()) - n, after + 1)
     proc = subprocess.Popen(
         ["git", "fast-import", "--quiet", "--done"], cwd=path, stdin=subprocess.PIPE, env=ENV
     )
     assert proc.stdin is not None
     out = proc.stdin
-    for i in range(n):
+    for i in range(first, first + n):
         chunks = [f"commit refs/exps/{base[:2]}/{base[2:]}/exp-{i:05d}\n".encode()]
         msg = f"dvc: commit experiment {i}".encode()
-        who = f"bench <bench@expbook.invalid> {start + i} +0000"
+        who = f"bench <bench@expbook.invalid> {start + i - first} +0000"
         chunks.append(f"author {who}\ncommitter {who}\ndata {len(msg)}\n".encode() + msg + b"\n")
         chunks.append(f"from {base}\n".encode())
         for name, text in zip(("params.yaml", "metrics.json", "dvc.lock"), _experiment_files(i)):
@@ -128,7 +135,22 @@ def _fast_import(path: Path, base: str, n: int) -> None:
     out.close()
     if proc.wait() != 0:
         raise SystemExit("git fast-import failed")
-    _run(["git", "pack-refs", "--all"], path)
+    if pack:
+        _run(["git", "pack-refs", "--all"], path)
+
+
+def add_experiments(path: Path, count: int) -> None:
+    """`count` new experiments on the repo's baseline (loose refs, as `dvc exp run` leaves
+    them), numbered after the ones there: what arrives between two registry reads."""
+    base = _run(["git", "rev-parse", "HEAD"], path).strip()
+    prefix = f"refs/exps/{base[:2]}/{base[2:]}/"
+    names = _run(["git", "for-each-ref", "--format=%(refname)", prefix], path).split()
+    newest = _run(
+        ["git", "for-each-ref", "--sort=-committerdate", "--count=1"]
+        + ["--format=%(committerdate:unix)", prefix],
+        path,
+    ).strip()
+    _fast_import(path, base, count, first=len(names), pack=False, after=int(newest or 0))
 
 
 def synthesize(path: Path, n: int) -> str:
@@ -283,9 +305,28 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="time only warm runs (after one untimed run that fills the cache): no cold runs",
     )
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="time the registry as a table beside JSON (issue 18) instead: warm, --all, "
+        "and after +100 new experiments (e.g. --sizes 2000 10000 100000)",
+    )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="expbook-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    if args.table:
+        from registry_table import bench_table, print_table_results
+
+        try:
+            table_results = []
+            for n in args.sizes:
+                table_results.append(bench_table(n, args.runs, workdir))
+                print(json.dumps(table_results[-1]), flush=True)
+        finally:
+            if not (args.keep or args.workdir):
+                shutil.rmtree(workdir, ignore_errors=True)
+        print_table_results(table_results, args.runs)
+        return
     results = []
     try:
         for n in args.sizes:
