@@ -72,10 +72,14 @@ def _hold_sweep_lock(repo: Path) -> subprocess.Popen:
     return proc
 
 
-def _share_cache(repo: Path, shared: Path, where: str) -> None:
-    """Move the repo's cache to `shared` and point cache.dir at it (`dvc cache dir`)."""
+def _share_cache(repo: Path, shared: Path, where: str, monkeypatch) -> None:
+    """Move the repo's cache to `shared` and point cache.dir at it (`dvc cache dir`, in
+    .dvc/config, .dvc/config.local or DVC's global config)."""
     (repo / ".dvc" / "cache").rename(shared)
-    dvc("cache", "dir", *(["--local"] if where == "config.local" else []), str(shared), cwd=repo)
+    flag = {"config": [], "config.local": ["--local"], "global": ["--global"]}[where]
+    if where == "global":
+        monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(shared.parent / "dvc-global"))
+    dvc("cache", "dir", *flag, str(shared), cwd=repo)
 
 
 KEEP2 = ["--keep-best", "2", "-m", "val.acc"]
@@ -89,19 +93,21 @@ KEEP2 = ["--keep-best", "2", "-m", "val.acc"]
         ("sweep", [*KEEP2, "--cache"], "an expbook sweep is running"),
         ("shared", [*KEEP2, "--cache"], "--projects PATH"),
         ("shared-local", [*KEEP2, "--cache"], "--projects PATH"),
+        ("shared-global", [*KEEP2, "--cache"], "--projects PATH"),
         ("projects-unshared", [*KEEP2, "--cache", "--projects", "{tmp}"], "shared with no project"),
         ("shared-not-dvc", [*KEEP2, "--cache", "--projects", "{tmp}"], "not a DVC repository"),
         ("no-policy-projects", ["--keep-last", "1", "--projects", "{tmp}"], "--projects is used"),
     ],
 )
-def test_a_refusal_changes_nothing(repo, tmp_path, case, args, fragment):
+def test_a_refusal_changes_nothing(repo, tmp_path, monkeypatch, case, args, fragment):
     """issue 18: gc removed refs first and checked later (a mistyped --remote removed 2 refs
     then exited 2; --cache during a sweep removed 4); a shared cache.dir and an unknown metric
     direction went ahead. Each refusal now comes first: refs, notes and cache byte-identical."""
     cache = repo / ".dvc" / "cache"
     if case.startswith("shared"):
         cache = tmp_path / "shared-cache"
-        _share_cache(repo, cache, "config.local" if case == "shared-local" else "config")
+        where = {"shared-local": "config.local", "shared-global": "global"}.get(case, "config")
+        _share_cache(repo, cache, where, monkeypatch)
     holder = _hold_sweep_lock(repo) if case == "sweep" else None
     try:
         before = full_snapshot(repo, cache)

@@ -201,6 +201,15 @@ class Store:
         return out
 
 
+def _shared_message(cache: str) -> str:
+    return (
+        f"the DVC cache {cache} (cache.dir) is outside this repository and may be shared: "
+        "other projects' objects would look unused. Name every project that uses it with "
+        "--projects PATH (repeat it; this one included or not), as for `dvc gc --projects`. "
+        "Nothing changed"
+    )
+
+
 @contextmanager
 def open_store(
     root: str,
@@ -222,18 +231,14 @@ def open_store(
         yield None
         return
     others: list[str] = []
+    own = os.path.join(root, ".dvc", "cache")
     shared = shared_cache(root)
     if projects and not shared and not remote:
         raise ExpbookError(
             f"--projects: the DVC cache of {root} is its own .dvc/cache, shared with no project"
         )
     if shared and cache and not projects:
-        raise ExpbookError(
-            f"the DVC cache {shared} (cache.dir) is outside this repository and may be "
-            "shared: other projects' objects would look unused. Name every project that "
-            "uses it with --projects PATH (repeat it; this one included or not), as for "
-            "`dvc gc --projects`. Nothing changed"
-        )
+        raise ExpbookError(_shared_message(shared))
     if projects:
         others = project_roots(root, shared if cache else None, projects)
     if deleting:
@@ -249,6 +254,10 @@ def open_store(
         with ExitStack() as stack:
             dvc_repo = stack.enter_context(Repo(root))
             stack.enter_context(dvc_repo.lock)
+            # DVC's own answer too: a cache.dir from its global or system config
+            actual = dvc_repo.cache.local_cache_dir
+            if cache and not projects and actual and not _inside(actual, own):
+                raise ExpbookError(_shared_message(_real(actual)))
             opened = []
             for other in others:
                 repo = stack.enter_context(Repo(other))
