@@ -258,8 +258,8 @@ def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
 def to_markdown(
     rows: Sequence[Mapping[str, Any]], columns: Sequence[str], names: Mapping[str, str]
 ) -> str:
-    def esc(text: str) -> str:
-        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    def esc(text: str) -> str:  # control characters shown escaped: markdown is read in terminals
+        return escape_control(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
     lines = [
         "| " + " | ".join(esc(names[c]) for c in columns) + " |",

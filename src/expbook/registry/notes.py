@@ -32,10 +32,68 @@ def _parse(text: str, sha: str) -> dict[str, Any]:
         doc = json.loads(text)
     except ValueError:
         # a note written by hand with `git notes`: keep its text rather than fail
-        return {"notes": [text.strip()], "tags": []}
+        return {"notes": [_replaced(text.strip())[0]], "tags": []}
     if not isinstance(doc, dict):
-        return {"notes": [str(doc)], "tags": []}
-    return doc
+        return {"notes": [_replaced(str(doc))[0]], "tags": []}
+    return _replaced(doc)[0]  # the next write stores the replaced text: the note is repaired
+
+
+BAD_TEXT = "note has text that is not valid Unicode (shown as \ufffd)"
+
+
+def _replaced(value: Any) -> tuple[Any, bool]:
+    """(`value` with every string that cannot be UTF-8 encoded (a lone surrogate: JSON's
+    "\\ud800", or a non-UTF-8 byte that reached a str) made valid, each bad character
+    replaced by U+FFFD; whether anything was replaced). Notes are read defensively: such text
+    would raise UnicodeEncodeError in every command that prints it (issue 19)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value, False
+        except UnicodeEncodeError:
+            return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value), True
+    if isinstance(value, list):
+        items = [_replaced(v) for v in value]
+        return [v for v, _ in items], any(bad for _, bad in items)
+    if isinstance(value, dict):
+        pairs = [(_replaced(k), _replaced(v)) for k, v in value.items()]
+        return {k: v for (k, _), (v, _) in pairs}, any(a or b for (_, a), (_, b) in pairs)
+    return value, False
+
+
+def check_text(doc: Any) -> None:
+    """ExpbookError naming the first string of a note that is not valid Unicode (a lone
+    surrogate from the dashboard, a non-UTF-8 byte from the command line); nothing is written.
+    The one check every note/tag/sweep writer passes through (_swap_many)."""
+    if isinstance(doc, str):
+        try:
+            doc.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            char = doc[exc.start]
+            what = (
+                f"the byte 0x{ord(char) - 0xDC00:02x}, which is not UTF-8"
+                if 0xDC80 <= ord(char) <= 0xDCFF
+                else f"a lone surrogate \\u{ord(char):04x}"
+            )
+            shown = "".join(
+                f"\\x{ord(c) - 0xDC00:02x}"
+                if 0xDC80 <= ord(c) <= 0xDCFF
+                else f"\\u{ord(c):04x}"
+                if 0xD800 <= ord(c) <= 0xDFFF
+                else c
+                for c in doc[:60]
+            )
+            raise ExpbookError(
+                f"note text '{shown}{'...' if len(doc) > 60 else ''}' is not valid Unicode: "
+                f"at position {exc.start} it has {what}; nothing was written"
+            ) from None
+    elif isinstance(doc, list):
+        for item in doc:
+            check_text(item)
+    elif isinstance(doc, dict):
+        for key, item in doc.items():
+            check_text(key)
+            check_text(item)
 
 
 def read_tree(g: GitRepo, commit_sha: str) -> dict[str, dict[str, Any]]:
@@ -56,10 +114,19 @@ def read_tree(g: GitRepo, commit_sha: str) -> dict[str, dict[str, Any]]:
 
 
 def _checked(data: bytes) -> dict[str, Any]:
+    doc = _checked_doc(data)
+    doc, bad = _replaced(doc)
+    if bad and "error" not in doc:
+        doc["error"] = BAD_TEXT
+    return doc
+
+
+def _checked_doc(data: bytes) -> dict[str, Any]:
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return {"notes": [], "tags": [], "error": "note is not UTF-8 text"}
+    except UnicodeDecodeError:  # kept, decoded with replacement, and named
+        text = data.decode("utf-8", "replace")
+        return {**_checked_doc(text.encode("utf-8")), "error": BAD_TEXT}
     if not text.lstrip().startswith(("{", "[")):
         return {"notes": [text.strip()], "tags": []}  # written by hand with `git notes`
     try:
@@ -137,6 +204,8 @@ def _swap_many(g: GitRepo, docs: dict[str, dict[str, Any]], old_tip: str | None)
     """`_swap` of several notes at once: one ref move for all of them."""
     import secrets
 
+    for doc in docs.values():
+        check_text(doc)  # before anything is written: valid Unicode only (issue 19)
     repo = g.repo
     sig = signature(repo)
     # libgit2 writes a note straight to a ref: give it a private one, then swap the real ref
