@@ -43,7 +43,9 @@ class CliError(click.ClickException):
     """An ExpbookError as click shows it: `Error: <message>` on stderr, the error's exit code."""
 
     def __init__(self, err: ExpbookError) -> None:
-        super().__init__(str(err))
+        from expbook.output.render import escape_control
+
+        super().__init__(escape_control(str(err)))  # user text never moves the terminal (issue 19)
         self.exit_code = err.exit_code  # type: ignore[misc]  # click declares it on the class
 
 
