@@ -1,7 +1,8 @@
 """The whole `expbook` click tree documents itself and follows one convention (issue 13):
 every command (lazily loaded ones and sweep subcommands included) answers -h and --help with an
-`Example:`; every Example line and every `expbook ...` line of README.md parses with click's
-parser (no execution); one meaning per short option; -f/--format always comes with --json.
+`Example:`; every Example line and every `expbook ...` line of README.md and of the docs site's
+pages (docs/*.md, issue 20) parses with click's parser (no execution); one meaning per short
+option; -f/--format always comes with --json.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from click.testing import CliRunner
 from expbook.cli import COMMANDS as TABLE
 from expbook.cli import cli
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+# the front page and every page of the docs site: their commands must exist as written
+DOC_FILES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def walk(command: click.Command, path: tuple[str, ...] = ()):
@@ -68,10 +72,10 @@ def help_examples(command: click.Command) -> list[str]:
     return [c for line in lines[1].splitlines() for c in command_lines(line)]
 
 
-def readme_lines() -> list[str]:
-    """Every `expbook` command in README.md's code blocks."""
+def readme_lines(path: Path = README) -> list[str]:
+    """Every `expbook` command in the code blocks of README.md (or of a docs page)."""
     found, inside = [], False
-    for line in README.read_text().replace("\\\n", " ").splitlines():
+    for line in path.read_text().replace("\\\n", " ").splitlines():
         if line.startswith("```"):
             inside = not inside
         elif inside:
@@ -122,20 +126,32 @@ def test_every_help_example_parses(line):
     parses_current(line)
 
 
-@pytest.mark.parametrize("line", sorted(set(readme_lines())))
-def test_every_readme_command_parses(line):
+DOC_LINES = sorted(
+    {(p.relative_to(ROOT).as_posix(), line) for p in DOC_FILES for line in readme_lines(p)}
+)
+
+
+@pytest.mark.parametrize("page, line", DOC_LINES)
+def test_every_readme_command_parses(page, line):
     parses_current(line)
 
 
-def inline_mentions() -> list[str]:
-    """`expbook ...` spans in README prose: names and flags, not always a runnable line."""
-    return sorted(set(re.findall(r"(?<!`)`(expbook [^`]+)`(?!`)", README.read_text())))
+def inline_mentions(path: Path = README) -> list[str]:
+    """`expbook ...` spans in README (or docs page) prose: names and flags, not always a
+    runnable line."""
+    return sorted(set(re.findall(r"(?<!`)`(expbook [^`]+)`(?!`)", path.read_text())))
 
 
-@pytest.mark.parametrize("span", inline_mentions())
-def test_every_readme_mention_names_real_commands_and_options(span):
+DOC_MENTIONS = sorted(
+    {(p.relative_to(ROOT).as_posix(), s) for p in DOC_FILES for s in inline_mentions(p)}
+)
+
+
+@pytest.mark.parametrize("page, span", DOC_MENTIONS)
+def test_every_readme_mention_names_real_commands_and_options(page, span):
     """`expbook push/pull REMOTE`, `expbook check --on-fail CMD`: every command named exists,
     and every --flag named is one of its options."""
+    span = re.split(r" \\?\| ", span)[0]  # a pipeline (`expbook registry \| less -S` in a table)
     words = span.replace("[", " ").replace("]", " ").split()[1:]
     commands = [cli]
     while words and not words[0].startswith("-"):
@@ -169,7 +185,9 @@ def test_every_readme_mention_names_real_commands_and_options(span):
 
 
 def test_readme_has_commands_to_check():
-    assert len(readme_lines()) > 20
+    assert len(readme_lines()) >= 15
+    assert {page for page, _ in DOC_LINES} >= {"README.md", "docs/getting-started.md"}
+    assert len(DOC_LINES) > 60
 
 
 def _options(command: click.Command) -> list[click.Option]:
