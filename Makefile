@@ -42,8 +42,8 @@ demo: $(DEMO_STAMP)
 
 # lint and types first: a style or type error fails `make test` before the slow suite runs
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks docs/hooks
+	$(PY) -m ruff format --check src tests benchmarks docs/hooks
 	$(PY) -m mypy
 
 # the docs site (mkdocs.yml, docs/); --strict: a broken link or nav entry fails
