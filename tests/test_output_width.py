@@ -195,3 +195,12 @@ def test_stats_default_control_and_clipped_interval(repo):
     assert "control: train.lr=0.1 (the largest group" in " ".join(out.split())
     assert "--control" in out and "clipped to [0, 1]" in " ".join(out.split())
     assert "1]*" in out  # the clipped interval is marked
+
+
+def test_show_escapes_control_characters(repo):
+    """issue 18: user strings reach the terminal with control characters shown escaped, so a
+    note cannot clear the screen or recolour what follows."""
+    cli(repo, "note", "lr-0.1-seed-2", "see \x1b[2J\x1b[31mthis\rnote")
+    out = cli(repo, "show", "lr-0.1-seed-2")
+    assert "\x1b" not in out and "\r" not in out
+    assert "see \\x1b[2J\\x1b[31mthis\\rnote" in out

@@ -85,7 +85,7 @@ def show_text(info: dict[str, Any], width: int) -> str:
     if info["notes"]:
         lines += ["", "notes:"]
         for note in info["notes"]:
-            for i, part in enumerate(str(note).splitlines() or [""]):
+            for i, part in enumerate(str(note).split("\n")):
                 lines += fold(part, width, "    ", first="  - " if i == 0 else "    ")
     lines += _section("errors", _named(info["errors"], fmt=str), width)
     if "verify" in info:

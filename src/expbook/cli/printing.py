@@ -59,14 +59,13 @@ def emit_data(
 def mapping_lines(
     title: str, mapping: Mapping[str, Any], fmt: Callable[[Any], str] | None = None
 ) -> list[str]:
-    """`title:` then one aligned `key  value` line per item (short key names); [] when empty."""
+    """`title:` then one aligned `key  value` line per item (short key names), long values
+    folded to the terminal's width and control characters escaped; [] when empty."""
     if not mapping:
         return []
     from expbook.output import cell, short_names
+    from expbook.output.fit import fold_pairs, output_width
 
     names = short_names(list(mapping))
-    width = max(len(names[k]) for k in mapping)
-    return [f"\n{title}:"] + [
-        f"  {names[key]:<{width}}  {fmt(value) if fmt else cell(value)}"
-        for key, value in mapping.items()
-    ]
+    pairs = [(names[key], fmt(value) if fmt else cell(value)) for key, value in mapping.items()]
+    return [f"\n{title}:", *fold_pairs(pairs, output_width())]
