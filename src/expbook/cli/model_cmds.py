@@ -238,6 +238,30 @@ def history(name: str | None, as_json: bool, repo: str) -> None:
 @click.argument("name")
 @click.option("--version", "version", default=None, help="A version (default: the latest).")
 @click.option("--stage", "stage", default=None, help="The version in this stage.")
+@json_option
+@repo_option
+def resolve(name: str, version: str | None, stage: str | None, as_json: bool, repo: str) -> None:
+    """Print the version and commit a stage (or version, or latest) of a model resolves to.
+
+    \b
+    Example:
+        expbook model resolve digits-cnn --stage prod
+    """
+    from expbook.models import query
+    from expbook.models.state import load
+
+    v = query.resolve(load(_open(repo)), name, version, stage)
+    if as_json:
+        info = {"model": name, "version": v.name, "commit": v.commit, "stages": v.stages()}
+        click.echo(json_text(info), nl=False)
+    else:
+        click.echo(f"{name}@{v.name} {v.commit}")
+
+
+@model.command()
+@click.argument("name")
+@click.option("--version", "version", default=None, help="A version (default: the latest).")
+@click.option("--stage", "stage", default=None, help="The version in this stage.")
 @click.option("-o", "--out", "out", required=True, help="Where to write the bytes.")
 @json_option
 @repo_option
