@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from expbook.errors import ExpbookError
 from expbook.query import (
@@ -102,3 +103,14 @@ def metric_direction(
     spaces = {"params": list(param_keys), "metrics": list(metric_keys)}
     column = resolve_key(metric, columns_of(rows), spaces)
     return column, directions.resolve(column, mode, declared)
+
+
+def group_verdict(group: Any, control: Any, direction: Direction | None) -> str | None:
+    """ "better"/"worse" for a seed group (analysis.stats.GroupStats) that differs
+    significantly from the `control` group, in the metric's direction; None when the
+    difference is not significant, not tested, or the direction is unknown."""
+    if direction is None or not direction.known or control is None or not group.significant:
+        return None
+    if group.mean is None or control.mean is None or group.mean == control.mean:
+        return None
+    return "better" if direction.better(group.mean, control.mean) else "worse"

@@ -295,6 +295,14 @@ def reproduce(
     help="Fail when RULE holds; `ref` is the reference value of the rule's metric "
     '(repeatable), e.g. "test.acc < ref - 0.01".',
 )
+@click.option(
+    "--fail-if-worse",
+    "worse",
+    multiple=True,
+    metavar="KEY",
+    help="Fail when metric KEY is worse than the reference in its direction (declared in "
+    "pyproject.toml, else read from the name: a higher loss, a lower accuracy); repeatable.",
+)
 @out_option(
     "Write a Markdown report (rules, metrics diff, outputs, plots) to FILE.",
     dest="report",
@@ -319,6 +327,7 @@ def check(
     rev: str,
     against: str | None,
     rules: tuple[str, ...],
+    worse: tuple[str, ...],
     report: str | None,
     force: bool,
     on_fail: str | None,
@@ -337,6 +346,7 @@ def check(
         expbook check --fail-if "val.loss > ref * 1.05" --tolerance 1e-6
         expbook check --against main --fail-if "test.acc < ref" --on-fail "./page-me.sh"
         expbook check --against main --report check.html --html
+        expbook check --against main --fail-if-worse val.loss --fail-if-worse test.acc
     """
     from expbook.lifecycle.alerts import Alerts
     from expbook.registry import resolve_commit
@@ -345,6 +355,12 @@ def check(
     if as_html and not report:
         raise ExpbookError("--html needs --report FILE")
 
+    from expbook.registry import directions
+    from expbook.registry.gitrepo import find_root
+
+    # a metric's direction: the project's declaration, else its name; unknown: refused now
+    declared = directions.load_declared(find_root(repo))
+    rules = (*rules, *(ck.worse_rule(key, declared) for key in worse))
     ck.validate_rules(rules)
     if report:
         from expbook.output import check_output_path
@@ -360,6 +376,7 @@ def check(
         against=against_sha,
         against_name=against,
         rules=rules,
+        declared=declared,
         **comparison,
     )
     text = ck.markdown_report(result)

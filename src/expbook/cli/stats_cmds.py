@@ -23,6 +23,7 @@ from expbook.cli.options import (
 
 if TYPE_CHECKING:
     from expbook.analysis.stats import StatsResult
+    from expbook.registry.directions import Direction
 
 COLUMNS = (
     "group",
@@ -40,6 +41,7 @@ COLUMNS = (
     "cohen_d",
     "p_holm",
     "significant",
+    "verdict",
     "note",
 )
 
@@ -48,10 +50,13 @@ def split_keys(values: tuple[str, ...]) -> list[str]:
     return [k.strip() for v in values for k in v.split(",") if k.strip()]
 
 
-def stats_rows(result: StatsResult) -> list[dict[str, Any]]:
+def stats_rows(result: StatsResult, direction: Direction | None = None) -> list[dict[str, Any]]:
+    from expbook.analysis.ranking import group_verdict
+
     rows = []
     for group in result.groups:
         row = group.row()
+        row["verdict"] = group_verdict(group, result.baseline, direction)
         if group.baseline:
             row["note"] = "baseline" + (f"; {row['note']}" if row["note"] else "")
         rows.append(row)
@@ -95,7 +100,22 @@ def _ci(group: Any) -> str:
     return f"[{_num(group.ci_low)}, {_num(group.ci_high)}]{mark}"
 
 
-def stats_text(result: StatsResult, width: int) -> str:
+def _signif(group: Any, control: Any, direction: Direction | None) -> str:
+    """yes/no, or better/worse when the metric's direction is known (issue 18)."""
+    from expbook.analysis.ranking import group_verdict
+
+    if group.significant is None:
+        return ""
+    return group_verdict(group, control, direction) or ("yes" if group.significant else "no")
+
+
+def _title(result: StatsResult, direction: Direction | None) -> str:
+    """`val.loss [min, from the name] by train.lr`: the metric, its direction, the groups."""
+    label = f" {direction.label}" if direction is not None else ""
+    return f"{result.metric}{label} by {', '.join(result.group_keys) or '(no differing param)'}"
+
+
+def stats_text(result: StatsResult, width: int, direction: Direction | None = None) -> str:
     """The terminal table: the columns a reader compares at 4 significant digits (csv/md/json
     have every column in full), no wider than `width`."""
     from expbook.output.fit import fit_table, fold
@@ -118,14 +138,14 @@ def stats_text(result: StatsResult, width: int) -> str:
                 "ci": _ci(group),
                 "diff": "" if group.baseline else _num(group.diff),
                 "p": p,
-                "sig": "" if group.significant is None else ("yes" if group.significant else "no"),
+                "sig": _signif(group, base, direction),
             }
         )
     columns = ["group", "n", "mean", "std", "ci", "diff", "p", "sig"]
     if width < 100:  # the CI says the spread; std is in csv/md/json
         columns.remove("std")
     headers = {"ci": "95% CI", "diff": "diff", "p": "p (Holm)", "sig": "signif."}
-    title = f"{result.metric} by {', '.join(result.group_keys) or '(no differing param)'}"
+    title = _title(result, direction)
     text = fit_table(
         rows,
         columns,
@@ -162,7 +182,12 @@ def ranking_text(head: str, groups: list[dict[str, Any]], verdict: str, width: i
     return "\n".join([*fold(head, width), table.rstrip("\n"), *fold(verdict, width)]) + "\n"
 
 
-def render_stats(result: StatsResult, fmt: str, width: int | None = None) -> str:
+def render_stats(
+    result: StatsResult, fmt: str, width: int | None = None, direction: Direction | None = None
+) -> str:
+    """`stats` in `fmt`; `direction` (registry.directions) names the metric's direction in the
+    title and turns significant differences into better/worse (None: no verdicts)."""
+    from expbook.analysis.ranking import group_verdict
     from expbook.output import render
 
     if fmt == "json":
@@ -170,13 +195,18 @@ def render_stats(result: StatsResult, fmt: str, width: int | None = None) -> str
             json.dumps(
                 {
                     "metric": result.metric,
+                    "mode": direction.mode if direction else None,
+                    "mode_source": direction.source if direction else None,
                     "group_keys": result.group_keys,
                     "seed_keys": result.seed_keys,
                     "alpha": result.alpha,
                     "control_reason": result.control_reason,
                     "bounds": result.bounds,
                     "skipped": result.skipped,
-                    "groups": [asdict(g) for g in result.groups],
+                    "groups": [
+                        {**asdict(g), "verdict": group_verdict(g, result.baseline, direction)}
+                        for g in result.groups
+                    ],
                 },
                 indent=2,
                 default=str,
@@ -186,9 +216,9 @@ def render_stats(result: StatsResult, fmt: str, width: int | None = None) -> str
     if fmt == "table":
         from expbook.output.fit import output_width
 
-        return stats_text(result, width or output_width())
-    title = f"{result.metric} by {', '.join(result.group_keys) or '(no differing param)'}"
-    text = render(stats_rows(result), list(COLUMNS), fmt, full_names=True, title=title)
+        return stats_text(result, width or output_width(), direction)
+    title = _title(result, direction)
+    text = render(stats_rows(result, direction), list(COLUMNS), fmt, full_names=True, title=title)
     if fmt == "md":
         text += "\n".join(_footnotes(result)) + "\n"
     return text
@@ -220,6 +250,13 @@ def render_stats(result: StatsResult, fmt: str, width: int | None = None) -> str
 )
 @deprecated_alias("--baseline", "-b", dest="control", new="--control", default=None)
 @click.option(
+    "--mode",
+    type=click.Choice(["max", "min"]),
+    default=None,
+    help="Whether higher or lower is better, for the better/worse verdicts (default: the "
+    "direction declared in pyproject.toml, else the metric's name; unknown: yes/no only).",
+)
+@click.option(
     "--alpha",
     type=float,
     default=0.05,
@@ -240,6 +277,7 @@ def stats(
     group_by: tuple[str, ...],
     seed_keys: tuple[str, ...],
     control: str | None,
+    mode: str | None,
     alpha: float,
     all_commits: bool,
     include_pruned: bool,
@@ -264,12 +302,16 @@ def stats(
         expbook stats -m val.loss --where "sweep = 'lr-wd'" --format md -o stats.md
     """
     from expbook import registry
+    from expbook.analysis.ranking import metric_direction
     from expbook.analysis.stats import DEFAULT_SEED_KEYS, check_alpha, group_stats, rows_of
     from expbook.output import emit, format_for
     from expbook.query import filter_experiments
+    from expbook.registry import directions
+    from expbook.registry.gitrepo import find_root
 
     check_alpha(alpha)
     fmt = format_for(fmt, output)
+    declared = directions.load_declared(find_root(repo)) if mode is None else {}
     exps = filter_experiments(registry.collect(repo, all_commits=all_commits), where)
     statuses = ("success", "pruned") if include_pruned else ("success",)
     rows, params, metrics = rows_of(exps, statuses)
@@ -283,4 +325,5 @@ def stats(
         alpha=alpha,
         metric_keys=metrics,
     )
-    emit(render_stats(result, fmt), output, force=force)
+    direction = metric_direction(rows, metric, params, metrics, mode, declared)[1]
+    emit(render_stats(result, fmt, direction=direction), output, force=force)

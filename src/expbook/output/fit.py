@@ -72,9 +72,11 @@ def fit_table(
     from rich import box as boxes
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    # Text, not str: rich reads "[max, declared]" or a param value "[b, c]" in a str as markup
     table = Table(
-        title=escape_control(title) if title else None,
+        title=Text(escape_control(title)) if title else None,
         box=boxes.SQUARE if box else None,
         header_style="bold",
         show_edge=box,
@@ -83,12 +85,12 @@ def fit_table(
     )
     for col in columns:
         table.add_column(
-            escape_control((headers or {}).get(col, col)),
+            Text(escape_control((headers or {}).get(col, col))),
             justify="right" if col in right else "left",
             overflow="fold",
         )
     for row in rows:
-        table.add_row(*(escape_control(str(row.get(c, ""))) for c in columns))
+        table.add_row(*(Text(escape_control(str(row.get(c, "")))) for c in columns))
     with open(os.devnull, "w") as sink:
         console = Console(width=max(width - indent, 20), record=True, file=sink, color_system=None)
         console.print(table)

@@ -6,12 +6,14 @@ Used by `expbook check`; rules such as "test.acc < ref - 0.01" are parsed by exp
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from expbook.errors import QueryError
 from expbook.query import compile_where, keys_of, parse, resolve_key
+from expbook.registry import directions
 from expbook.registry.dvcfiles import flatten_file
 from expbook.repro.reproduce import (
     DEFAULT_IGNORE,
@@ -44,6 +46,8 @@ class CheckResult:
     against_sha: str
     reference: dict[str, Any] = field(default_factory=dict)
     rules: list[RuleResult] = field(default_factory=list)
+    # the project's [tool.expbook.directions]: the report marks a metric's move better/worse
+    declared: dict[str, str] = field(default_factory=dict)
 
     @property
     def regression(self) -> bool:
@@ -73,6 +77,21 @@ def validate_rules(rules: Iterable[str]) -> list[str]:
             raise QueryError(f"--fail-if {rule!r} names no metric")
         out.append(rule)
     return out
+
+
+def worse_rule(key: str, declared: Mapping[str, str] | None = None) -> str:
+    """`--fail-if-worse KEY` as a rule: "KEY < ref" when higher is better, "KEY > ref" when
+    lower is (registry.directions: the declaration, else the name). An unknown direction is
+    a DirectionError, raised before anything is reproduced."""
+    found = directions.resolve(key, None, declared)
+    name = key if re.fullmatch(r"[A-Za-z_][\w.]*", key) else f"`{key.strip('`')}`"
+    if not found.known:
+        raise directions.DirectionError(
+            f"--fail-if-worse {key!r}: cannot tell whether a higher or lower {key!r} is worse; "
+            f"declare it in {directions.DECLARATION_FILE} ([{directions.DECLARATION_TABLE}] "
+            f'"{key}" = "min") or write the rule: --fail-if "{name} > ref"'
+        )
+    return f"{name} {'<' if found.mode == 'max' else '>'} ref"
 
 
 def evaluate_rule(rule: str, current: dict[str, Any], reference: dict[str, Any]) -> RuleResult:
@@ -122,9 +141,11 @@ def check(
     ignore_out: Iterable[str] = DEFAULT_IGNORE_OUT,
     tolerance: float = 0.0,
     keep: bool = False,
+    declared: Mapping[str, str] | None = None,
 ) -> CheckResult:
     """Reproduce `rev` in a worktree (the workspace is never touched), then apply `rules`
-    to its reproduced metrics versus `against`'s committed metrics (default: `rev`'s own)."""
+    to its reproduced metrics versus `against`'s committed metrics (default: `rev`'s own).
+    `declared`: the project's metric directions, for the report's better/worse marks."""
     rules = validate_rules(rules)
     against_rev = against or rev
     against_sha = rev_parse(repo, against_rev)
@@ -135,6 +156,7 @@ def check(
     out = CheckResult(
         result, against_name or (against_rev if against else (name or rev)), against_sha
     )
+    out.declared = dict(declared or {})
     if result.error:
         return out
     out.reference = reference if reference is not None else dict(result.recorded_metrics)
@@ -176,9 +198,15 @@ def _fmt(value: Any) -> str:
     return str(value).replace("|", "\\|")
 
 
-def _delta(a: Any, b: Any) -> str:
+def _delta(a: Any, b: Any, direction: directions.Direction | None = None) -> str:
+    """b - a; "(better)"/"(worse)" after it when the metric's direction is known."""
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
-    return f"{b - a:+.6g}" if numeric else "—"
+    if not numeric:
+        return "—"
+    mark = ""
+    if direction is not None and direction.known and a != b:
+        mark = " (better)" if direction.better(b, a) else " (worse)"
+    return f"{b - a:+.6g}{mark}"
 
 
 def markdown_report(res: CheckResult) -> str:
@@ -220,7 +248,8 @@ def markdown_report(res: CheckResult) -> str:
         ref, new = res.reference.get(key), rep.reproduced_metrics.get(key)
         diff = status.get(key)
         lines.append(
-            f"| {key} | {_fmt(ref)} | {_fmt(new)} | {_delta(ref, new)} | "
+            f"| {key} | {_fmt(ref)} | {_fmt(new)} | "
+            f"{_delta(ref, new, directions.resolve(key, None, res.declared))} | "
             f"{diff.status if diff else '—'} |"
         )
     outs = [d for d in rep.diffs if d.kind == "out"]
