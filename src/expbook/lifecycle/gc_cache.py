@@ -81,25 +81,37 @@ def project_roots(root: str, cache: str | None, projects: Sequence[str]) -> list
     return out
 
 
-def refuse_while_running(root: str, experiments: Iterable[Experiment]) -> None:
-    """Outputs of a running trial are in the cache before any ref names them: no cache gc."""
+@contextmanager
+def sweeps_paused(root: str, experiments: Iterable[Experiment]) -> Iterator[None]:
+    """Refuse while a sweep or experiment runs in `root` (a running trial's outputs are in the
+    cache before any ref names them), and hold `expbook sweep`'s lock until the gc is done so
+    that no sweep starts in between."""
     path = os.path.join(root, SWEEP_LOCK)
-    if os.path.exists(path):
-        with open(path, "a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ExpbookError(
-                    f"an expbook sweep is running in {root}: its new outputs are not "
-                    "referenced yet; run gc --cache after it (nothing changed)"
-                ) from None
+    if not os.path.isdir(os.path.dirname(os.path.dirname(path))):  # no .dvc/tmp: no sweep ran
+        fh = None
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fh = open(path, "a+")  # noqa: SIM115  (held for the gc)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise ExpbookError(
+                f"an expbook sweep is running in {root}: its new outputs are not referenced "
+                "yet; run gc --cache after it (nothing changed)"
+            ) from None
+    try:
+        running = [e.name for e in experiments if e.status == "running"]
+        if running:
+            raise ExpbookError(
+                f"experiments are running in {root} ({', '.join(running)}): run gc --cache "
+                "after they finish (nothing changed)"
+            )
+        yield
+    finally:
+        if fh is not None:
             fcntl.flock(fh, fcntl.LOCK_UN)
-    running = [e.name for e in experiments if e.status == "running"]
-    if running:
-        raise ExpbookError(
-            f"experiments are running in {root} ({', '.join(running)}): run gc --cache after "
-            "they finish (nothing changed)"
-        )
+            fh.close()
 
 
 # ---------------------------------------------------------------- DVC's object counts
@@ -241,17 +253,17 @@ def open_store(
         raise ExpbookError(_shared_message(shared))
     if projects:
         others = project_roots(root, shared if cache else None, projects)
-    if deleting:
-        from expbook.registry import collect
-
-        refuse_while_running(root, experiments)
-        for other in others:
-            refuse_while_running(other, collect(other))
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
     try:
         with ExitStack() as stack:
+            if deleting:
+                from expbook.registry import collect
+
+                stack.enter_context(sweeps_paused(root, experiments))
+                for other in others:
+                    stack.enter_context(sweeps_paused(other, collect(other)))
             dvc_repo = stack.enter_context(Repo(root))
             stack.enter_context(dvc_repo.lock)
             # DVC's own answer too: a cache.dir from its global or system config
