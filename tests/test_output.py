@@ -289,11 +289,21 @@ def _curves():
     }
 
 
-def test_curves_csv_merges_metrics_by_step():
-    rows = list(csv.DictReader(io.StringIO(curves_csv(_curves()))))
-    assert [r["step"] for r in rows] == ["0", "1", "2"]
-    assert rows[1] == {"step": "1", "timestamp": "20", "train/loss": "0.5", "val/acc": ""}
-    assert rows[2]["timestamp"] == "31" and rows[2]["val/acc"] == "0.75"
+def test_curves_csv_is_a_long_table_each_curve_on_its_own_steps():
+    """issue 18: one row per point (experiment, curve, step, value, timestamp); a table keyed
+    by step put points of different step axes on one row."""
+    rows = list(csv.DictReader(io.StringIO(curves_csv(_curves(), "e1"))))
+    assert list(rows[0]) == ["experiment", "curve", "step", "value", "timestamp"]
+    assert [(r["curve"], r["step"], r["value"], r["timestamp"]) for r in rows] == [
+        ("train/loss", "0", "1.0", "10"),
+        ("train/loss", "1", "0.5", "20"),
+        ("train/loss", "2", "0.25", "30"),
+        ("val/acc", "0", "0.5", "11"),
+        ("val/acc", "2", "0.75", "31"),
+    ]
+    assert {r["experiment"] for r in rows} == {"e1"}
+    plain = {"x": Curve("x", "p", [5], [1.5], [None])}  # no timestamps: no timestamp column
+    assert curves_csv(plain, "e").splitlines() == ["experiment,curve,step,value", "e,x,5,1.5"]
 
 
 def test_export_writes_one_csv_per_experiment_with_safe_unique_names(tmp_path):

@@ -176,12 +176,15 @@ def match_metric(name: str, curves: dict[str, Curve], where: str = "") -> str:
     raise NotFoundError(f"metric {name!r}{where} {what}: {listing}")
 
 
-def not_in_cache_hint(exp: Experiment) -> str:
+def not_in_cache_hint(exp: Experiment, repo: str | os.PathLike[str] = ".") -> str:
     """ "; ... not in the local cache" when some of the experiment's DVC-cached outputs (where
-    curves may sit) are missing locally, else "" (so `plot` never just says "no curve")."""
-    missing = sorted(
+    curves may sit) are missing locally, else "" (so `plot` never just says "no curve").
+    Outputs committed to git at the experiment (`cache: false` plots and metrics) are not
+    missing: `dvc pull` cannot bring them, git has them already (issue 18)."""
+    candidates = sorted(
         path for path, out in exp.outs.items() if out.get("hash") and not out.get("in_cache")
     )
+    missing = [p for p in candidates if not exists_at(repo, exp.rev, p)] if candidates else []
     if not missing:
         return ""
     return (
@@ -228,6 +231,6 @@ def metric_series(
         try:
             name = match_metric(metric, curves, where=f" in {exp.name}")
         except NotFoundError as err:  # maybe the curves are in a cached output not here
-            raise NotFoundError(f"{err}{not_in_cache_hint(exp)}") from err
+            raise NotFoundError(f"{err}{not_in_cache_hint(exp, repo)}") from err
         series.append((exp.name, curves[name]))
     return series

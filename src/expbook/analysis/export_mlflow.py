@@ -4,13 +4,15 @@ notes as the run description, status) and the run's start/end time and status.
 
 Idempotent: a run is found again by its `expbook.rev` tag, so a second export updates the same
 run (tags, status) and logs only metric points it does not hold yet. Works against any
-tracking URI (a local `sqlite:///...` or `file:...` store, or a tracking server). Needs the
+tracking URI (a local `sqlite:///...` or `file:...` store, or a tracking server; a `file:`
+store is opted in to under MLflow 3, which keeps it in maintenance mode). Needs the
 optional extra `expbook[mlflow]`. Used by `expbook export --to mlflow`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -50,11 +52,38 @@ def require() -> None:
         ) from None
 
 
+def tracking_uri_of(tracking_uri: str | None) -> str:
+    """The URI the export writes to: the one given, else MLflow's default
+    (MLFLOW_TRACKING_URI, or its own), so the output check sees where runs really go."""
+    if tracking_uri:
+        return tracking_uri
+    require()
+    import mlflow
+
+    return str(mlflow.get_tracking_uri())
+
+
+def is_file_store(tracking_uri: str) -> bool:
+    """A `file:` store or plain path: MLflow 3 keeps these in maintenance mode."""
+    from expbook.analysis.exporting import tracking_store_path
+
+    found = tracking_store_path(tracking_uri)
+    return found is not None and found[1] == "dir"
+
+
 def _client(tracking_uri: str | None) -> MlflowClient:
     require()
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri)
+    if tracking_uri and is_file_store(tracking_uri):
+        # MLflow 3 refuses a file store unless told (issue 19: the README's `file:DIR` died
+        # with an MlflowException); the user named one, which is that opt-in
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    try:
+        return MlflowClient(tracking_uri=tracking_uri)
+    except MlflowException as exc:
+        raise ExpbookError(f"MLflow ({tracking_uri or 'default URI'}): {exc.message}") from None
 
 
 def mlflow_key(name: str) -> str:
@@ -86,11 +115,29 @@ def export_mlflow(
     tracking_uri: str | None = None,
     experiment: str = "expbook",
 ) -> list[tuple[str, str, bool]]:
-    """One MLflow run per (registry Experiment, curves); returns (name, run id, created)."""
+    """One MLflow run per (registry Experiment, curves); returns (name, run id, created).
+    An error MLflow raises on the way is an ExpbookError naming the URI."""
+    from expbook.analysis.exporting import check_export_target
+
+    check_export_target(tracking_uri=tracking_uri_of(tracking_uri))  # not in .git/ (issue 19)
+    client = _client(tracking_uri)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _export_runs(client, items, tracking_uri, experiment)
+    except MlflowException as exc:
+        raise ExpbookError(f"MLflow ({tracking_uri or 'default URI'}): {exc.message}") from None
+
+
+def _export_runs(
+    client: MlflowClient,
+    items: Sequence[tuple[Experiment, Mapping[str, Curve]]],
+    tracking_uri: str | None,
+    experiment: str,
+) -> list[tuple[str, str, bool]]:
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.exceptions import MlflowException
 
-    client = _client(tracking_uri)
     try:
         found = client.get_experiment_by_name(experiment)
         experiment_id = (

@@ -71,7 +71,10 @@ def export_tensorboard(
     items: Sequence[tuple[Experiment, Mapping[str, Curve]]], out_dir: str | os.PathLike[str]
 ) -> list[Path]:
     """Write one TensorBoard run per (registry Experiment, curves); returns the run dirs."""
+    from expbook.analysis.exporting import check_export_target
+
     summary_writer, hparams = _writer_class()
+    check_export_target(out_dir=os.fspath(out_dir))  # never into .git/ or .dvc/ (issue 19)
     out_dir = Path(out_dir)
     params = short_names(sorted({k for exp, _ in items for k in exp.params}))
     metrics = short_names(sorted({k for exp, _ in items for k in exp.metrics}))

@@ -92,7 +92,8 @@ def _plot_groups(
     type=click.Choice(["csv", "tensorboard", "mlflow"]),
     default="csv",
     show_default=True,
-    help="csv: one <experiment>.csv each; tensorboard: one run directory each (scalars, "
+    help="csv: one <experiment>.csv each, a long table (experiment, curve, step, value, "
+    "timestamp): each curve keeps its own steps; tensorboard: one run directory each (scalars, "
     "final metrics, hparams); mlflow: one MLflow run each (params, metrics, tags).",
 )
 @out_option("Directory to write (csv, tensorboard).", dest="out_dir", directory=True)
@@ -100,8 +101,8 @@ def _plot_groups(
     "--tracking-uri",
     default=None,
     metavar="URI",
-    help="MLflow tracking URI, e.g. sqlite:///mlflow.db or http://host:5000 "
-    "(default: MLflow's own, MLFLOW_TRACKING_URI).",
+    help="MLflow tracking URI, e.g. sqlite:///mlflow.db, file:mlruns or http://host:5000 "
+    "(default: MLflow's own, MLFLOW_TRACKING_URI); never inside .git/ or .dvc/.",
 )
 @click.option(
     "--experiment",
@@ -137,7 +138,7 @@ def export(
         expbook export --to mlflow --tracking-uri sqlite:///mlflow.db --experiment lr-wd
     """
     from expbook.analysis.curves import not_in_cache_hint, read_curves
-    from expbook.output import check_output_dir
+    from expbook.analysis.exporting import check_export_target
 
     if target == "mlflow":
         from expbook.analysis import export_mlflow
@@ -145,6 +146,14 @@ def export(
         if out_dir:
             raise ExpbookError("--to mlflow writes to --tracking-uri, not -o")
         export_mlflow.require()
+        # refuse a store inside .git/ or .dvc/ before reading anything (given or MLflow's default)
+        check_export_target(tracking_uri=export_mlflow.tracking_uri_of(tracking_uri))
+        if tracking_uri and export_mlflow.is_file_store(tracking_uri):
+            click.echo(
+                "note: MLflow 3 keeps file: stores in maintenance mode; "
+                "sqlite:///mlflow.db is the store it recommends",
+                err=True,
+            )
     else:
         if not out_dir:
             raise ExpbookError(f"--to {target} needs -o DIR")
@@ -152,7 +161,7 @@ def export(
             from expbook.analysis import export_tb
 
             export_tb.require()
-        check_output_dir(out_dir)  # refuse a bad -o before reading anything
+        check_export_target(out_dir=out_dir)  # refuse a bad -o before reading anything
     from expbook.registry import select
 
     selected = select(repo, exps, where)
@@ -164,7 +173,7 @@ def export(
         if target == "csv" and not curves:
             raise ExpbookError(
                 f"{exp.name} ({exp.rev[:7]}) has no dvclive step curves "
-                "(<dir>/plots/metrics/*.tsv) in its commit" + not_in_cache_hint(exp)
+                "(<dir>/plots/metrics/*.tsv) in its commit" + not_in_cache_hint(exp, repo)
             )
         items.append((exp, curves))
     if target == "csv":
