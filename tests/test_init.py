@@ -140,3 +140,20 @@ def test_not_a_dvc_repository(git_repo):
     result = run(git_repo)
     assert result.exit_code != 0 and "not a DVC repository" in result.output
     assert list(p.name for p in git_repo.iterdir()) == [".git"]
+
+
+def test_the_sweep_template_ranges_tuned_params_never_seeds_or_fractions():
+    from expbook.lifecycle.scaffold import sweep_template
+
+    params = {
+        "base.seed": 42,
+        "prepare.train_fraction": 0.7,
+        "train.dropout": 0.2,
+        "train.lr": 1e-4,
+        "train.name": "mlp",
+    }
+    text = sweep_template("val.loss", "min", params)
+    assert "metric: {key: val.loss, mode: min}" in text
+    assert "train.lr: {low: 1.0e-05, high: 0.001, log: true}" in text
+    assert "train.dropout: {low: 0.02, high: 0.9, log: true}" in text  # a probability stays < 1
+    assert "seed" not in text.split("params:")[1] and "fraction" not in text

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -104,25 +105,58 @@ def _plan_pyproject(root: Path, metrics: Sequence[str]) -> Planned:
 
 
 def _yaml_number(value: float) -> str:
-    text = repr(float(value))
-    return text if ("e" in text or "." in text) else text + ".0"
+    """A float as YAML 1.1 and 1.2 both read it: `0.07`, `1.0e-05` (never `1e-05`)."""
+    text = f"{value:.3g}"
+    mantissa, _, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return f"{mantissa}e{exponent}" if exponent else mantissa
+
+
+# names of params people tune, most tuned first; a fraction, split or seed is left out
+_TUNED = (
+    "lr", "learning", "rate", "decay", "wd", "dropout", "momentum", "epochs", "depth",
+    "layers", "hidden", "units", "estimators", "batch", "warmup", "alpha", "beta", "lambda",
+    "reg", "l1", "l2", "eta", "temperature",
+)  # fmt: skip
+_RATES = frozenset(("lr", "learning", "rate", "decay", "wd", "alpha", "lambda", "l1", "l2"))
+_NOT_TUNED = frozenset(("seed", "seeds", "fraction", "frac", "split", "ratio", "size"))
+
+
+def _words(key: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", key.lower().rsplit(".", 1)[-1]))
 
 
 def _param_line(key: str, value: Any) -> str | None:
-    """A search space around a numeric param's current value (None for other params)."""
+    """A search space around a numeric param's current value (None for other params): a log
+    range of 10x either way for a float (below 1 unless it is a rate), x2 for an int."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, float):
         if not math.isfinite(value) or value <= 0:
             return None
-        low, high = _yaml_number(value / 10), _yaml_number(value * 10)
-        return f"  {key}: {{low: {low}, high: {high}, log: true}}"
+        high = value * 10 if value >= 1 or _words(key) & _RATES else min(value * 10, 0.9)
+        if high <= value:
+            return None
+        low, top = _yaml_number(value / 10), _yaml_number(high)
+        return f"  {key}: {{low: {low}, high: {top}, log: true}}"
     return f"  {key}: [{value}, {max(1, value * 2)}]"
+
+
+def _tuned_rank(key: str, value: Any) -> tuple[int, int, str] | None:
+    """Sort key of a param for the template (None: leave it out)."""
+    words = _words(key)
+    if "seed" in key.lower() or words & _NOT_TUNED or _param_line(key, value) is None:
+        return None
+    order = min((_TUNED.index(w) for w in words if w in _TUNED), default=len(_TUNED))
+    return (order, 0 if isinstance(value, float) else 1, key)
 
 
 def sweep_template(metric: str | None, mode: str | None, params: Mapping[str, Any]) -> str:
     """sweeps/example.yaml: a tpe search over up to two numeric params of the project."""
-    spaces = [line for k, v in sorted(params.items()) if (line := _param_line(k, v))][:2]
+    # tuned-looking names first (lr, weight_decay, dropout...), floats before ints
+    ranked = sorted(r for k, v in params.items() if (r := _tuned_rank(k, v)) is not None)
+    spaces = [line for *_, k in ranked[:2] if (line := _param_line(k, params[k]))]
     key = metric or "val.loss"
     lines = [
         "# A sweep spec (docs: sweeps). Run it with:  expbook sweep sweeps/example.yaml",
@@ -196,10 +230,11 @@ def key_metric(metrics: Sequence[str]) -> tuple[str | None, str | None]:
     if not known:
         return None, None
 
-    def rank(item: tuple[str, str]) -> tuple[int, int, str]:
-        key = item[0].lower()
-        val = 0 if any(p in key for p in ("val", "eval", "test")) else 1
-        return (val, 0 if item[1] == "max" else 1, key)
+    def rank(item: tuple[str, str]) -> tuple[int, int, int, str]:
+        parts = re.split(r"[./:]", item[0].lower())
+        val = 0 if parts[0] in ("val", "valid", "validation", "eval") else 1
+        val += 0 if any("val" in p for p in parts) else 1
+        return (val, 0 if item[1] == "max" else 1, len(parts), item[0])
 
     return min(known, key=rank)
 
