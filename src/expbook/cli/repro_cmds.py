@@ -173,6 +173,16 @@ def _short_hash(text: str) -> str:
     return text[:12] + "…" if is_md5 else text
 
 
+def _say(text: str, fmt: str, err: bool) -> None:
+    """Echo a verdict line; in a table's company folded to the terminal's width (escaped)."""
+    if fmt == "table":
+        from expbook.output.fit import fold, output_width
+
+        width = output_width()
+        text = "\n".join(x for part in text.splitlines() for x in fold(part, width))
+    click.echo(text, err=err)
+
+
 def _verdict(result: Reproduction, hidden: int) -> str:
     """The summary line, saying how many equal rows were left out and how to see them."""
     if not hidden:
@@ -245,13 +255,7 @@ def reproduce(
         hidden = 0
         if fmt != "json" and result.error is None:
             hidden = _print_diffs(result, fmt, changed_only=only_changed, verbose=verbose)
-        verdict = _verdict(result, hidden)
-        if fmt == "table":
-            from expbook.output.fit import fold, output_width
-
-            width = output_width()
-            verdict = "\n".join(x for part in verdict.splitlines() for x in fold(part, width))
-        click.echo(verdict, err=machine)
+        _say(_verdict(result, hidden), fmt, err=machine)
         if result.workspace:
             click.echo(
                 f"worktree kept at {result.workspace} "
@@ -265,7 +269,7 @@ def reproduce(
         result = rp.reproduce(repo, sha, name=name, **comparison)
         if result.error is None and fmt != "json":
             _print_diffs(result, fmt, changed_only=True, verbose=verbose)
-        click.echo(result.summary(), err=machine)
+        _say(result.summary(), fmt, err=machine)
         results.append(result)
     if fmt == "json":
         data = {
@@ -273,7 +277,7 @@ def reproduce(
             "summary": summarize_many(results),
         }
         click.echo(json_text(data), nl=False)
-    click.echo(summarize_many(results), err=machine)
+    _say(summarize_many(results), fmt, err=machine)
     codes = {r.exit_code for r in results}
     sys.exit(1 if 1 in codes else (2 if 2 in codes else 0))
 
