@@ -218,3 +218,61 @@ def test_notes_ref_to_a_blob_is_named_not_a_crash(tmp_path, monkeypatch):
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
     assert any("refs/notes/expbook" in r["errors"] for r in rows)
+
+
+# ---------------------------------------------------------------- pull refuses bad refs
+def remote_with_bad_refs(tmp_path: Path, kinds: list[str]) -> tuple[Path, dict[str, str]]:
+    """A bare remote holding main, the good experiment and one bad exp ref per kind."""
+    src = tmp_path / "src"
+    shas = make_repo(src)
+    remote = tmp_path / "remote.git"
+    sh("git", "init", "-q", "--bare", remote)
+    for kind in kinds:
+        sha, _ = bad_object(src, kind)
+        (src / ".git" / exp_ref(shas["baseline"], f"bad-{kind}")).write_text(sha + "\n")
+    sh("git", "remote", "add", "origin", remote, cwd=src)
+    sh("git", "push", "-q", "origin", "main", "refs/exps/*:refs/exps/*", cwd=src)
+    return remote, shas
+
+
+def exp_refs_of(path: Path) -> list[str]:
+    return sh("git", "for-each-ref", "--format=%(refname)", "refs/", cwd=path).stdout.split()
+
+
+@pytest.mark.parametrize("kinds", [["blob"], ["tree", "tag"]])
+def test_pull_refuses_bad_refs_before_they_land(tmp_path, monkeypatch, kinds):
+    """issue 19: `expbook pull` exited 2 but kept a remote's ref to a blob, so one remote
+    broke every clone. Now the bad refs never land, the good one is pulled, and the error
+    names each refused ref."""
+    remote, shas = remote_with_bad_refs(tmp_path, kinds)
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", "-b", "main", remote, clone)
+    monkeypatch.chdir(clone)
+    result = run(clone, "pull", "origin")
+    assert result.exit_code == 2
+    for kind in kinds:
+        assert exp_ref(shas["baseline"], f"bad-{kind}") in result.output
+    assert "not a commit" in result.output
+    refs = exp_refs_of(clone)
+    assert exp_ref(shas["baseline"], "good") in refs
+    assert not [r for r in refs if "/bad-" in r or "expbook-incoming" in r], refs
+    rows = {r["name"]: r for r in json.loads(run(clone, "registry", "-f", "json").stdout)}
+    assert rows["good"]["status"] == "success" and not any("bad" in n for n in rows)
+
+
+def test_pull_of_only_bad_refs_lands_nothing(tmp_path, monkeypatch):
+    """issue 19 (neighbour): a remote whose only experiment ref is bad: nothing pulled."""
+    src = tmp_path / "src"
+    shas = make_repo(src)
+    sh("git", "update-ref", "-d", exp_ref(shas["baseline"], "good"), cwd=src)
+    blob, _ = bad_object(src, "blob")
+    sh("git", "update-ref", exp_ref(shas["baseline"], "bad"), blob, cwd=src)
+    remote = tmp_path / "remote.git"
+    sh("git", "init", "-q", "--bare", remote)
+    sh("git", "push", "-q", str(remote), "main", "refs/exps/*:refs/exps/*", cwd=src)
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", "-b", "main", remote, clone)
+    monkeypatch.chdir(clone)
+    result = run(clone, "pull", "origin")
+    assert result.exit_code == 2 and "points at a blob, not a commit" in result.output
+    assert not [r for r in exp_refs_of(clone) if r.startswith(("refs/exps/", "refs/expbook-"))]

@@ -38,6 +38,14 @@ def problem(g: GitRepo, sha: str) -> str:
     """What is wrong with `sha` as a commit to read, in the words a ref's error row shows
     ("points at a blob, not a commit (<sha>)", a missing object, a commit whose tree is
     missing); asked only for a row that read_commit could not read."""
+    return not_a_commit(g, sha) or (
+        f"points at commit {sha}, which could not be read (a damaged object in its tree)"
+    )
+
+
+def not_a_commit(g: GitRepo, sha: str) -> str | None:
+    """None when `sha` is a commit whose tree can be read; else what is wrong with it, as
+    problem() says it (also what `expbook pull` checks each incoming exp ref with)."""
     try:
         commit = g.commit(sha)
     except NotACommitError as exc:
@@ -50,7 +58,7 @@ def problem(g: GitRepo, sha: str) -> str:
         g.tree_of(commit)
     except NotFoundError:
         return f"points at commit {sha}, whose tree {commit.tree_id} is missing or damaged"
-    return f"points at commit {sha}, which could not be read (a damaged object in its tree)"
+    return None
 
 
 def damaged() -> tuple[type[Exception], ...]:

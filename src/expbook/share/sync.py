@@ -25,9 +25,13 @@ if TYPE_CHECKING:
 _REMOTE_TMP_REF = "refs/notes/expbook-remote"
 
 
-def _dvc_exp(action: str, root: str, remote: str, with_cache: bool | None) -> None:
-    """`dvc exp push|pull REMOTE --all-commits` with this interpreter's dvc."""
-    args = ["exp", action, remote, "--all-commits", *_dvc_cache_flag(root, with_cache)]
+def _dvc_exp(
+    action: str, root: str, remote: str, with_cache: bool | None, refs: list[str] | None = None
+) -> None:
+    """`dvc exp push|pull REMOTE --all-commits` (or of the exp `refs` only) with this
+    interpreter's dvc."""
+    which = ["--all-commits"] if refs is None else refs
+    args = ["exp", action, remote, *which, *_dvc_cache_flag(root, with_cache)]
     proc = run([sys.executable, "-m", "dvc", *args], cwd=root)  # stopped on Ctrl-C/SIGTERM
     if proc.returncode != 0:
         raise ExpbookError(f"dvc exp {action} failed: {(proc.stderr or proc.stdout).strip()}")
@@ -114,12 +118,73 @@ def pull(
 
     Lists (notes, tags) are unioned; other keys keep the local value. Returns how many
     commits' notes changed.
+
+    The remote's exp refs are checked before any lands (`incoming_exp_refs`): one that points
+    at a blob, a tree, a tag or a commit whose tree is missing is refused, the others are
+    pulled, and RefusedRefsError names the refused ones (exit 2), so one bad remote ref
+    cannot break every clone's registry.
     """
     g = _open(repo)
-    _dvc_exp("pull", g.root, remote, with_cache)
+    good, bad = incoming_exp_refs(g, remote)
+    if not bad:
+        _dvc_exp("pull", g.root, remote, with_cache)
+    elif good:
+        _dvc_exp("pull", g.root, remote, with_cache, refs=good)
     # sweep state: fast-forward only; a diverged local state is kept (git refuses the update)
     git("fetch", "--no-tags", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*", cwd=g.root, check=False)
-    return merge_remote_notes(g, remote)
+    changed = merge_remote_notes(g, remote)
+    if bad:
+        listing = "; ".join(f"{ref}: {why}" for ref, why in sorted(bad.items()))
+        raise ExpbookError(
+            f"refused {len(bad)} experiment ref(s) of {remote} (the other {len(good)} and the "
+            f"notes were pulled): {listing}"
+        )
+    return changed
+
+
+_INCOMING = "refs/expbook-incoming/"  # where the remote's exp refs are fetched to be checked
+
+
+def incoming_exp_refs(g: GitRepo, remote: str) -> tuple[list[str], dict[str, str]]:
+    """(the remote's exp refs that name a readable commit, {refused ref: why}): the refs are
+    fetched into a private namespace (objects only: no ref under refs/exps changes), each
+    checked as the registry reads it (commits.not_a_commit), and the namespace removed."""
+    from expbook.registry.commits import not_a_commit
+
+    probe = run_git("ls-remote", remote, "refs/exps/*", cwd=g.root, check=False)
+    if probe.returncode != 0 or not probe.stdout.strip():
+        return [], {}  # an unknown remote: `dvc exp pull` says so; no experiments: nothing
+    good: list[str] = []
+    bad: dict[str, str] = {}
+    try:
+        proc = run_git(
+            "fetch", "--no-tags", "--no-write-fetch-head", remote,
+            f"+refs/exps/*:{_INCOMING}exps/*", cwd=g.root, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise ExpbookError(
+                f"git fetch of {remote}'s experiments failed, nothing was pulled: "
+                f"{(proc.stderr or proc.stdout).strip()}"
+            )
+        fresh = GitRepo(g.root)
+        for ref, sha in sorted(fresh.refs().items()):
+            if ref.startswith(_INCOMING):
+                name = "refs/" + ref[len(_INCOMING) :]
+                why = not_a_commit(fresh, sha)
+                if why is None:
+                    good.append(name)
+                else:
+                    bad[name] = why
+    finally:
+        _drop_incoming(g)
+    return good, bad
+
+
+def _drop_incoming(g: GitRepo) -> None:
+    fresh = GitRepo(g.root)
+    for ref in fresh.refs():
+        if ref.startswith(_INCOMING):
+            run_git("update-ref", "--no-deref", "-d", ref, cwd=g.root, check=False)
 
 
 def merge_remote_notes(g: GitRepo, remote: str) -> int:
