@@ -121,7 +121,7 @@ def pull(
 
     The remote's exp refs are checked before any lands (`incoming_exp_refs`): one that points
     at a blob, a tree, a tag or a commit whose tree is missing is refused, the others are
-    pulled, and RefusedRefsError names the refused ones (exit 2), so one bad remote ref
+    pulled, and an ExpbookError names the refused ones (exit 2), so one bad remote ref
     cannot break every clone's registry.
     """
     g = _open(repo)
