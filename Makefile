@@ -48,7 +48,7 @@ lint: $(STAMP)
 
 # the docs site (mkdocs.yml, docs/); --strict: a broken link or nav entry fails
 docs: $(STAMP)
-	$(PY) -m mkdocs build --strict -q --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -q --site-dir build/site
 
 # the suite includes the slow end-to-end tests and tests/test_wheel.py (sdist + wheel into a
 # fresh venv without torch, run against a scikit-learn pipeline)
