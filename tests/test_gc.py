@@ -15,44 +15,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from conftest import dvc, sh
-from expbook.cli import cli
-from expbook.registry import notes
-from test_sweep_support import exp_refs, exp_show, run_cli, tiny_repo
+from gc_support import BRANCHED, NOTED, TAGGED, build_sweep_repo, copy_repo, gc
+from test_sweep_support import exp_refs, exp_show, run_cli
 
 pytestmark = pytest.mark.slow
 
-# quality = 1 - |lr - 0.01| * 10: s-010 (lr 0.01) is the best, then s-009, s-008, ...
-LRS = ",".join(f"{i / 1000:g}" for i in range(1, 11))
-TAGGED, NOTED, BRANCHED = "s-003", "s-002", "s-004"  # protected: tag keep, note keep, a branch
-
-
-@pytest.fixture(scope="module")
-def sweep_repo(tmp_path_factory) -> Path:
-    """Ten finished experiments s-001..s-010 plus three protected ones among them."""
-    repo = tiny_repo(tmp_path_factory.mktemp("gc") / "repo", tmp_path_factory)
-    run_cli(repo, "sweep", "-S", f"train.lr={LRS}", "--metric", "val.acc", "--name", "s")
-    refs = exp_refs(repo)
-    assert len(refs) == 10
-    notes.set_tag(repo, refs[TAGGED], "keep")
-    notes.add_note(repo, refs[NOTED], "keep: the paper's figure 3")
-    sh("git", "branch", "fav", refs[BRANCHED], cwd=repo)
-    return repo
-
 
 @pytest.fixture
-def repo(sweep_repo: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "copy"
-    shutil.copytree(sweep_repo, dest, symlinks=True)
-    return dest
-
-
-def gc(repo: Path, *args: str, code: int = 0):
-    result = CliRunner().invoke(cli, ["gc", "--repo", str(repo), *args])
-    assert result.exit_code == code, (result.output, result.exception)
-    return result
+def repo(tmp_path_factory, tmp_path: Path) -> Path:
+    """A copy of ten finished experiments s-001..s-010, three of them protected
+    (gc_support.build_sweep_repo: built once per test process)."""
+    return copy_repo(build_sweep_repo(tmp_path_factory), tmp_path / "copy")
 
 
 def snapshot(repo: Path) -> tuple:
@@ -139,6 +114,8 @@ def test_policies(repo, args, removed):
         (["--older-than", "soon"], "--older-than 'soon'"),
         (["--keep-best", "2", "--metric", "nope"], "unknown key 'nope'"),
         (["--where", "acc >"], ""),
+        (["--keep-where", "acc >"], ""),
+        (["--keep-last", "1", "--mode", "min"], "--mode is used with --keep-best"),
         (["--keep-last", "1", "--remote", "store", "--yes"], "--i-know-this-deletes-remote-data"),
     ],
 )
@@ -217,3 +194,18 @@ def test_gc_yes_works_without_a_git_identity(repo, monkeypatch):
     assert "s-001" not in exp_refs(repo) and len(exp_refs(repo)) == 9
     listed = sh("git", "notes", "--ref", "expbook", "list", cwd=repo).stdout.splitlines()
     assert len(listed) == 9
+
+
+def test_a_refused_gc_does_not_finish_an_interrupted_one(repo):
+    """issue 18: every check comes before the first change, the journal of a gc killed midway
+    included: a refused gc leaves it (and its ref) alone; the next accepted --yes finishes it."""
+    journal = repo / ".git" / "expbook-gc.json"
+    ref = sh("git", "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps", cwd=repo)
+    name, sha = next(line.split() for line in ref.stdout.splitlines() if "/s-001 " in line)
+    journal.write_text(json.dumps({"refs": {name: sha}}))
+    out = gc(repo, "--keep-best", "2", "-m", "step", "--yes", code=2).output
+    assert "say --mode min|max" in out
+    assert journal.exists() and "s-001" in exp_refs(repo)
+    out = gc(repo, "--keep-last", "100", "--yes").output
+    assert "finished an interrupted gc: removed 1 ref(s)" in out
+    assert not journal.exists() and "s-001" not in exp_refs(repo)
