@@ -358,15 +358,12 @@ def _best_by_group(
     groups = [g.row() for g in ranking.groups]
 
     def text() -> str:
-        from expbook.output import cell
+        # fits the terminal (issue 18): a long group label folds in its column
+        from expbook.cli.stats_cmds import ranking_text
+        from expbook.output.fit import output_width
 
-        lines = [f"{column} {direction.label}"]
-        lines += [
-            f"  {i:>3}. {row['group']:<40} n={row['n']:<3} mean={cell(row['mean'])} "
-            f"std={cell(row['std'])}"
-            for i, row in enumerate(groups, 1)
-        ]
-        return "\n".join([*lines, ranking.verdict()]) + "\n"
+        head = f"{column} {direction.label}"
+        return ranking_text(head, groups, ranking.verdict(), output_width())
 
     emit_data(
         fmt,
