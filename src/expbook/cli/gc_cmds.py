@@ -113,7 +113,7 @@ def gc(
     from expbook.lifecycle import gc as lgc
     from expbook.lifecycle import gc_cache
     from expbook.registry import collect
-    from expbook.registry.gitrepo import find_root
+    from expbook.registry.gitrepo import GitRepo
 
     if remote and yes and not confirm_remote:
         raise ExpbookError(
@@ -122,12 +122,13 @@ def gc(
         )
     if projects and not (cache or remote):
         raise ExpbookError("--projects is used with --cache or --remote")
-    root = find_root(repo)
-    pending = lgc.pending_journal(root)
+    g = GitRepo(repo)  # opened once: every step below gets this handle
+    root = g.root
+    pending = lgc.pending_journal(g)
     pending_refs = pending["refs"] if pending is not None else {}
     rows = collect(root)
     plan = lgc.make_plan(
-        root,
+        g,
         keep_best=keep_best,
         metric=metric,
         mode=mode,
@@ -145,7 +146,7 @@ def gc(
         # every check has passed: from here on gc changes things (with --yes)
         if pending is not None:
             if yes:
-                done = lgc.finish_journal(root)
+                done = lgc.finish_journal(g)
                 click.echo(f"finished an interrupted gc: removed {len(done)} ref(s)")
             else:
                 click.echo(
@@ -166,7 +167,7 @@ def gc(
                 )
             click.echo("dry run: nothing changed (add --yes to do it)")
             return
-        removed = lgc.apply(root, plan)
+        removed = lgc.apply(g, plan)
         click.echo(f"removed {len(removed)} ref(s) and their notes")
         for report in store.delete_unused() if store else []:
             click.echo(

@@ -25,7 +25,7 @@ from expbook.errors import ExpbookError
 from expbook.registry import Experiment, collect
 from expbook.registry.directions import Direction, load_declared, require, resolve
 from expbook.registry.gitrepo import GitError, GitRepo, find_root, git, run_git
-from expbook.registry.notes import NOTES_REF, _locked
+from expbook.registry.notes import NOTES_REF, RepoLike, _locked, _open
 
 KEEP_WORD = "keep"  # a note starting with this word protects an experiment (so does any tag)
 EXEC_APPLY = "refs/exps/exec/EXEC_APPLY"  # DVC drops it with the experiment it points at
@@ -101,7 +101,7 @@ def metric_direction(root: str, key: str, column: str, mode: str | None) -> Dire
 
 
 def make_plan(
-    repo: str | os.PathLike[str] = ".",
+    repo: RepoLike = ".",
     *,
     keep_best: int | None = None,
     metric: str | None = None,
@@ -142,7 +142,7 @@ def make_plan(
     if mode is not None:
         resolve(metric or "", mode)  # a bad --mode is an error before anything is read
     max_age = parse_age(older_than) if older_than is not None else None
-    root = find_root(repo)
+    root = repo.root if isinstance(repo, GitRepo) else find_root(repo)
     rows = experiments if experiments is not None else collect(root)
     rows = [e for e in rows if not (e.ref and e.ref in skip_refs)]
     plan = Plan()
@@ -201,9 +201,9 @@ def _journal_path(g: GitRepo) -> str:
     return os.path.join(g.common_dir, JOURNAL)
 
 
-def pending_journal(repo: str | os.PathLike[str]) -> dict[str, Any] | None:
+def pending_journal(repo: RepoLike) -> dict[str, Any] | None:
     """The removal an interrupted gc left unfinished ({"refs": {ref: sha}}), if any."""
-    g = GitRepo(find_root(repo))
+    g = _open(repo)
     try:
         with open(_journal_path(g), encoding="utf-8") as fh:
             doc = json.load(fh)
@@ -214,7 +214,7 @@ def pending_journal(repo: str | os.PathLike[str]) -> dict[str, Any] | None:
     return doc if isinstance(doc.get("refs"), dict) else {"refs": {}}
 
 
-def apply(repo: str | os.PathLike[str], plan: Plan) -> list[str]:
+def apply(repo: RepoLike, plan: Plan) -> list[str]:
     """Remove the plan's exp refs and their notes; returns the removed refs.
 
     Order: journal (atomic write) -> one atomic ref transaction -> notes -> journal removed.
@@ -222,20 +222,20 @@ def apply(repo: str | os.PathLike[str], plan: Plan) -> list[str]:
     """
     from expbook.output import write_atomic
 
-    g = GitRepo(find_root(repo))
+    g = _open(repo)
     refs = plan.refs
     if not refs:
         return []
     write_atomic(_journal_path(g), json.dumps({"refs": refs}, sort_keys=True))
-    return finish_journal(g.root)
+    return finish_journal(g)
 
 
-def finish_journal(repo: str | os.PathLike[str]) -> list[str]:
+def finish_journal(repo: RepoLike) -> list[str]:
     """Complete the journaled removal: refs still at their journaled sha go (with DVC's
     EXEC_APPLY when it points at one of them), then the notes of commits no ref keeps."""
-    root = find_root(repo)
-    g = GitRepo(root)
-    doc = pending_journal(root)
+    g = _open(repo)
+    root = g.root
+    doc = pending_journal(g)
     if doc is None:
         return []
     refs: dict[str, str] = doc["refs"]
