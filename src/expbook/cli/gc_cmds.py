@@ -29,7 +29,13 @@ def _size(n: int) -> str:
 
 
 @click.command()
-@click.option("--keep-best", type=click.IntRange(min=1), default=None, metavar="N")
+@click.option(
+    "--keep-best",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Keep the N best finished runs by --metric.",
+)
 @metric_option(help="The metric --keep-best ranks by.")
 @click.option(
     "--mode",
