@@ -392,9 +392,15 @@ def test_sigterm_stops_the_server_while_requests_run(wide_repo):
                 return
 
     threads = [threading.Thread(target=hammer) for _ in range(4)]
-    for t in threads:
-        t.start()
     try:
+        for _ in range(200):  # the URL is printed just before uvicorn listens
+            try:
+                if httpx.get(url.replace("stats", "meta"), timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        for t in threads:
+            t.start()
         time.sleep(1.5)
         start = time.monotonic()
         proc.send_signal(signal.SIGTERM)
