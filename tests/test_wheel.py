@@ -125,14 +125,14 @@ def test_the_wheel_runs_every_wing_on_a_non_torch_repository(venv, tmp_path):
     commit_all(repo, "baseline")
     for name, lr in (("slow", "0.01"), ("fast", "0.2")):
         run("dvc", "exp", "run", "-q", "-n", name, "-S", f"train.lr={lr}")
-    # 2 configs x 3 seeds: the groups stats compares
+    # 2 configs x 2 seeds: the groups stats compares
     run(
-        "expbook", "sweep", "-S", "train.lr=0.01,0.2", "--seeds", "3", "--seed-key", "seed",
+        "expbook", "sweep", "-S", "train.lr=0.01,0.2", "--seeds", "2", "--seed-key", "seed",
         "-m", "val.loss", "--name", "w",
     )  # fmt: skip
     rows = json.loads(run("expbook", "registry", "--json").stdout)
     names = {row["name"] for row in rows}
-    assert {"slow", "fast", *(f"w-{i:03d}" for i in range(1, 7))} <= names, names
+    assert {"slow", "fast", *(f"w-{i:03d}" for i in range(1, 5))} <= names, names
     table = run("expbook", "registry").stdout
     assert "fast" in table
     assert "val.acc" in run("expbook", "show", "fast").stdout
