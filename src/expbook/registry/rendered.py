@@ -125,7 +125,7 @@ _NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
 
 
 # extend(old text's path, what render kept, the new rows) -> (text, rows, kept) or None
-Extend = Callable[[str, "dict | None", list], "tuple[str | bytes, int, dict | None] | None"]
+Extend = Callable[[str, "dict | None", list], "tuple[str | bytes | list, int, dict | None] | None"]
 
 
 def rendered(
@@ -173,15 +173,16 @@ def rendered(
     warning = error_summary(rows)
     if stamp is not None and _cache.enabled():
         fingerprint = stamp["fingerprint"]
+        ref_state = stamp.pop("ref_state", None)
         new = {
             **stamp,
-            # the refs are checked by stat (stamp["refs"]): the map itself is kept beside the
-            # text (increment.save_side), read only to extend it
+            # the refs are checked by stat (stamp["refs"]): what was read of them is kept
+            # beside the text (increment.save_side), read only to extend it
             "fingerprint": (*fingerprint[:1], None, *fingerprint[2:]),
             "warning": warning,
             "rows": count,
         }
-        side = (fingerprint[1], kept[0] if kept else None) if extend is not None else None
+        side = (ref_state, kept[0] if kept else None) if extend and ref_state else None
         _save(c.root, entries, okey, new, text, side)
     return Rendered(text=text, rows=count, warning=warning)
 
@@ -210,11 +211,11 @@ def _extended(
     side = increment.load_side(increment.side_path(path))
     if side is None:
         return None
-    old_refs, kept = side
-    found = increment.added_experiments(c, entry, old_refs, all_commits, baseline)
+    old_state, kept = side
+    found = increment.added_experiments(c, entry, old_state, all_commits, baseline)
     if found is None or (found[0] and entry.get("warning") is not None):
         return None
-    added, new_refs = found
+    added, new_state = found
     stamp = {**entry, "refs": c.g.ref_stamp()}
     if not added:  # the same refs, re-read (a racy stamp): the same text, a fresh stamp
         return _restamp(c, entries, okey, stamp, path)
@@ -226,12 +227,12 @@ def _extended(
         return None
     text, count, kept = grown
     stamp["rows"] = count
-    saved = _save(c.root, entries, okey, stamp, text, (new_refs, kept))
+    saved = _save(c.root, entries, okey, stamp, text, (new_state, kept))
     if saved is not None:  # 128 MB of JSON at 100k: copied from the file, not decoded
         with suppress(OSError):
             return Rendered(fh=open(saved, "rb"), rows=count, warning=entry.get("warning"))
-    if isinstance(text, bytes):
-        text = text.decode()
+    if not isinstance(text, str):
+        text = (text if isinstance(text, bytes) else b"".join(text)).decode()
     return Rendered(text=text, rows=count, warning=entry.get("warning"))
 
 
@@ -285,9 +286,14 @@ def _prefix(root: str) -> str:
 
 
 def _save(
-    root: str, entries: dict, okey: str, entry: dict, text: str | bytes, side: tuple | None
+    root: str,
+    entries: dict,
+    okey: str,
+    entry: dict,
+    text: str | bytes | list,
+    side: tuple | None,
 ) -> str | None:
-    """Write the text under a fresh name (and `side`, (refs, kept), beside it for extending
+    """Write the text under a fresh name (and `side`, (ref state, kept), beside it for extending
     it later), then the index naming it (last MAX_ENTRIES keys); delete the files of replaced
     and evicted entries, and orphans of crashed writers. Returns the text file's path (None
     when it could not be written)."""
@@ -301,7 +307,10 @@ def _save(
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{prefix}", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                size = fh.write(text) if isinstance(text, bytes) else _write_chunked(fh, text)
+                if isinstance(text, str):
+                    size = _write_chunked(fh, text)
+                else:  # bytes, or pieces of them (increment.splice_json)
+                    size = sum(fh.write(p) for p in ([text] if isinstance(text, bytes) else text))
             name = f"{prefix}{os.urandom(8).hex()}.txt"
             if side is not None:  # before the text is named: never a text without its refs
                 increment.save_side(increment.side_path(os.path.join(folder, name)), *side)

@@ -132,6 +132,7 @@ def _read_rows(
             "time_ns": entry["time_ns"],
             "workspace_seen": entry["workspace_seen"],
             "refs": c.g.ref_stamp(),
+            "ref_state": c.g.ref_state,  # kept beside a rendered text (registry.increment)
         }
     start_ns = time.time_ns()
     with _cache.no_gc():
@@ -146,6 +147,7 @@ def _read_rows(
     if keep_rows:
         entries[key] = {**stamp, "rows": [_to_plain(r) for r in rows]}
     stamp["refs"] = c.g.ref_stamp()
+    stamp["ref_state"] = c.g.ref_state
     missing = bool(ws and ws["missing"])
     if missing:
         entries.pop(key, None)  # a missing cache file may appear: never reuse these rows as is

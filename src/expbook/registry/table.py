@@ -271,12 +271,18 @@ def render_output(
 
 def _extend_json(path: str, kept: dict | None, added: list[Experiment]) -> tuple | None:
     """The cached JSON at `path` with the `added` rows spliced in (rendered.Extend)."""
+    import mmap
+
     from expbook.registry.increment import splice_json
 
     if not kept or type(kept.get("rows")) is not int:
         return None
-    with open(path, "rb") as fh:
-        grown = splice_json(fh.read(), added)
+    with open(path, "rb") as fh:  # mapped, not read: the pieces are slices of the map
+        try:
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file
+            return None
+        grown = splice_json(data, added)
     if grown is None:
         return None
     rows = kept["rows"] + len(added)
