@@ -79,6 +79,8 @@ def directions_table(metrics: Sequence[str]) -> str:
 def _plan_pyproject(root: Path, metrics: Sequence[str]) -> Planned:
     path = root / DECLARATION_FILE
     table = directions_table(metrics)
+    if path.is_symlink():
+        raise ScaffoldError(f"{DECLARATION_FILE} is a symlink: add [{DECLARATION_TABLE}] by hand")
     if not path.exists():
         return Planned(DECLARATION_FILE, "create", table, "metric directions")
     try:
