@@ -3,7 +3,9 @@
 
 `data` (rows in memory, where/search/sort/group/paging), `views` (experiment, compare, curves,
 stats, sweeps as JSON-able dicts), `files` (images and plots read from git or the DVC cache,
-never outside the repo), `server` (Starlette app: `create_app(repo)`, `run_server()`),
+only what the registry shows), `auth` (Host allow-list, the network-mode secret, login page),
+`writes` (the write endpoints' bodies, type-checked), `server` (Starlette app:
+`create_app(repo)`, `run_server()`),
 `report` (the single-file HTML), `static/` (index.html, app.js, charts.js, app.css; Plotly.js
 comes from the `plotly` wheel). Needs the optional extra: pip install 'expbook[ui]'.
 
