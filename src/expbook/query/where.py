@@ -1,4 +1,5 @@
-"""The --where / --score expression language: key resolution and a tiny interpreter of parsed trees.
+"""The --where / --score expression language: a tiny interpreter of parsed trees (keys are
+resolved by expbook.query.keys).
 
 Used by `expbook registry/best` and `registry.load`; user text is parsed, never eval'd.
 """
@@ -11,8 +12,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from expbook.errors import QueryError
-from expbook.output import BASE_COLUMNS
 from expbook.query.expr import FUNCTIONS, Node, is_number, keys_of, parse
+from expbook.query.keys import (  # noqa: F401  (public names of this module too)
+    BOUNDARIES,
+    PLAIN_COLUMNS,
+    closest_keys,
+    resolve_key,
+    suffix_matches,
+    unquoted_hint,
+)
 
 RowT = TypeVar("RowT", bound=Mapping[str, Any])
 # a compiled expression: row -> value (None when undefined for that row)
@@ -32,114 +40,6 @@ class HasRow(Protocol):
 
 
 ExpT = TypeVar("ExpT", bound=HasRow)
-
-# query name -> row column; `tag = 'x'` tests membership in the row's list of tags
-PLAIN_COLUMNS = {
-    "name": "name",
-    "status": "status",
-    "created": "created",
-    "baseline": "baseline",
-    "tag": "tags",
-    "tags": "tags",
-    "sweep": "sweep",
-    "trial": "trial",
-    "kind": "kind",
-    "rev": "rev",
-    "ref": "ref",
-    "message": "message",
-    "note": "notes",
-    "notes": "notes",
-    "branch": "branches",
-    "branches": "branches",
-    "error": "errors",
-    "errors": "errors",
-}
-BOUNDARIES = ":./"
-
-
-# ---------------------------------------------------------------- key resolution
-def suffix_matches(name: str, keys: Iterable[str]) -> list[str]:
-    """Keys equal to `name` or ending with it right after a `:` `.` or `/` boundary."""
-    return [
-        k
-        for k in keys
-        if k == name
-        or (k.endswith(name) and len(k) > len(name) and k[-len(name) - 1] in BOUNDARIES)
-    ]
-
-
-def resolve_key(
-    name: str, columns: Iterable[str], namespaces: Mapping[str, Iterable[str]] | None = None
-) -> str:
-    """The row column a query key names; QueryError listing candidates if unknown/ambiguous.
-
-    `namespaces` maps "params"/"metrics" to their keys so that `params.lr` looks only at params.
-    """
-    columns = list(columns)
-    if len(name) > 2 and name[0] == name[-1] == "`":  # a backticked full key, as in --where
-        name = name[1:-1]
-    if name in columns:
-        return name
-    if name in PLAIN_COLUMNS:
-        return PLAIN_COLUMNS[name]
-    data_cols = [c for c in columns if c not in _ROW_COLUMNS]
-    matches: list[str] = []
-    space, _, rest = name.partition(".")
-    if rest and space in ("params", "metrics"):
-        pool = (namespaces or {}).get(space)
-        if pool is not None:  # one set, not one per column: 20k keys were 117 s (issue 19)
-            in_space = set(pool)
-            pool = [c for c in data_cols if c in in_space]
-        else:
-            pool = data_cols
-        matches = suffix_matches(rest, pool)
-    if not matches:
-        matches = suffix_matches(name, data_cols)
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        close = closest_keys(name, data_cols, namespaces)
-        hint = f"; closest keys: {', '.join(close)}" if close else ""
-        raise QueryError(f"unknown key {name!r}{hint}")
-    raise QueryError(
-        f"ambiguous key {name!r} matches {', '.join(sorted(matches))}; "
-        "use a longer suffix or the full key in backticks"
-    )
-
-
-def closest_keys(
-    name: str, keys: list[str], namespaces: Mapping[str, Iterable[str]] | None = None, n: int = 4
-) -> list[str]:
-    """The keys a mistyped `name` most likely meant (difflib): up to `n` metrics and `n`
-    params when the namespaces are known, else the `2n` closest keys."""
-    import difflib
-
-    want = name.split(":", 1)[-1].lower()
-
-    def score(key: str) -> float:
-        short = key.split(":", 1)[-1].lower()
-        ratio = difflib.SequenceMatcher(None, want, short).ratio()
-        last = want.rsplit(".", 1)[-1]
-        # the same last segment (`acc` in val.acc) counts more than spelling
-        return ratio + (0.3 if last and short.rsplit(".", 1)[-1] == last else 0.0)
-
-    def best(pool: list[str], k: int) -> list[str]:
-        ranked = sorted(pool, key=lambda key: (-score(key), key))
-        return [key for key in ranked[:k] if score(key) >= 0.45]
-
-    if namespaces:
-        metrics = set(namespaces.get("metrics") or ())
-        params = set(namespaces.get("params") or ())
-        picked = best([k for k in keys if k in metrics], n) + best(
-            [k for k in keys if k in params], n
-        )
-        if picked:
-            return picked
-    return best(keys, 2 * n)
-
-
-_ROW_COLUMNS = set(BASE_COLUMNS)
-_LIST_COLUMNS = {"tags", "notes", "branches"}
 
 
 # ---------------------------------------------------------------- evaluation
@@ -302,7 +202,12 @@ def compile_expr(
     """Compile `text` against the known columns; returns row -> value (None when undefined)."""
     tree = parse(text)
     columns = list(columns)
-    resolved = {key: resolve_key(key, columns, namespaces) for key in dict.fromkeys(keys_of(tree))}
+    resolved = {}
+    for key in dict.fromkeys(keys_of(tree)):
+        try:
+            resolved[key] = resolve_key(key, columns, namespaces)
+        except QueryError as exc:
+            raise QueryError(unquoted_hint(tree, key, str(exc))) from None
 
     def getter(name: str) -> RowFn:
         column = resolved[name]

@@ -125,13 +125,28 @@ def resolve(
         named = [r for r in same if r.name == text]
         return (named or [r for r in same if r.kind == "experiment"] or same)[0]
     if not unique:
-        close = sorted({r.name for r in rows if text.lower() in r.name.lower()})[:10]
+        close = closest_names(text, {r.name for r in rows})
         hint = f"; similar: {', '.join(close)}" if close else ""
         raise NotFoundError(f"no experiment named {exp!r}{hint}")
     listing = ", ".join(
         f"{r.name} ({r.rev[:7]}{', ' + r.ref if r.ref else ''})" for r in unique.values()
     )
     raise NotFoundError(f"experiment {exp!r} is ambiguous, it matches: {listing}")
+
+
+def closest_names(text: str, names: Iterable[str], n: int = 10) -> list[str]:
+    """The names `text` most likely meant: those containing it, then the closest by spelling
+    (difflib, as for keys: `ux-06` finds `ux-006`, issue 18)."""
+    import difflib
+
+    names = sorted(set(names))
+    want = text.lower()
+    close = [name for name in names if want in name.lower()]
+    lowered = {name.lower(): name for name in names}
+    for hit in difflib.get_close_matches(want, list(lowered), n=n, cutoff=0.6):
+        if lowered[hit] not in close:
+            close.append(lowered[hit])
+    return close[:n]
 
 
 def load(repo: str | os.PathLike[str] = ".", where: str | None = None, **kw: Any) -> pd.DataFrame:

@@ -140,6 +140,8 @@ def spec_from_options(sets: list[str], overrides: dict[str, Any]) -> Spec:
         params[name] = value
     data = {k: v for k, v in overrides.items() if v is not None}
     data["params"] = params
+    if not data.get("metric"):  # said in the words of the command line, not a spec file's
+        raise SpecError("-S options: no metric to optimise: pass -m/--metric KEY (e.g. -m val.acc)")
     return build_spec(data, _Ctx("-S options"))
 
 
@@ -378,5 +380,19 @@ def check_against_params(spec: Spec, read_params: Callable[[str], Any]) -> None:
         node: Any = doc
         for part in dotted.split("."):
             if not isinstance(node, dict) or part not in node:
-                raise SpecError(f"{loc}: {'.'.join(where)}: unknown key {dotted!r} (not in {file})")
+                hint = did_you_mean(dotted, doc)
+                raise SpecError(
+                    f"{loc}: {'.'.join(where)}: unknown key {dotted!r} (not in {file}){hint}"
+                )
             node = node[part]
+
+
+def did_you_mean(dotted: str, doc: Any) -> str:
+    """The hint `; did you mean 'train.lr'?` for a key the params file `doc` lacks: its closest
+    keys (difflib), or "" when none is close (issue 18: `-S train.lrr=...`)."""
+    import difflib
+
+    from expbook.registry.dvcfiles import flatten
+
+    close = difflib.get_close_matches(dotted, list(flatten(doc)), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(k) for k in close)}?" if close else ""
