@@ -122,3 +122,11 @@ def test_a_refusal_changes_nothing(repo, tmp_path, monkeypatch, case, args, frag
             holder.kill()
             holder.wait()
     assert len(exp_refs(repo)) == 10
+
+
+def test_a_cache_used_by_this_project_alone_is_named_with_itself(repo, tmp_path, monkeypatch):
+    """`--projects` naming only this repository says no other project uses the cache."""
+    cache = tmp_path / "own-elsewhere"
+    _share_cache(repo, cache, "config", monkeypatch)
+    out = gc(repo, *KEEP2, "--cache", "--projects", str(repo)).output
+    assert "local cache: would delete" in out and "dry run: nothing changed" in out
