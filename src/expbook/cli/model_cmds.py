@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from expbook.cli.options import CONTEXT_SETTINGS, repo_option
+from expbook.cli.options import CONTEXT_SETTINGS, format_options, repo_option
 from expbook.cli.printing import json_text
 
 if TYPE_CHECKING:
     from expbook.models.actions import Done
     from expbook.registry.gitrepo import GitRepo
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+json_option = format_options(formats=("table", "json"), out=False)
 message_option = click.option("--message", "-M", default=None, help="The tag's message.")
 
 
@@ -27,8 +27,8 @@ def _open(repo: str) -> GitRepo:
     return GitRepo(repo)
 
 
-def _done(done: Done, as_json: bool) -> None:
-    if as_json:
+def _done(done: Done, fmt: str | None) -> None:
+    if fmt == "json":
         click.echo(json_text(done.as_dict()), nl=False)
         return
     what = done.version or done.stage or ""
@@ -71,7 +71,7 @@ def register(
     version: str | None,
     bump: str,
     message: str | None,
-    as_json: bool,
+    fmt: str | None,
     repo: str,
 ) -> None:
     """Register experiment EXP as the next version of model NAME (a `NAME@vX.Y.Z` tag).
@@ -88,7 +88,7 @@ def register(
 
     g = _open(repo)
     sha, _ = resolve_commit(g.root, exp)
-    _done(actions.register(g, name, sha, version=version, bump=bump, message=message), as_json)
+    _done(actions.register(g, name, sha, version=version, bump=bump, message=message), fmt)
 
 
 @model.command()
@@ -100,7 +100,13 @@ def register(
 @json_option
 @repo_option
 def assign(
-    name: str, version: str, stage: str, force: bool, message: str | None, as_json: bool, repo: str
+    name: str,
+    version: str,
+    stage: str,
+    force: bool,
+    message: str | None,
+    fmt: str | None,
+    repo: str,
 ) -> None:
     """Assign a stage to a registered version (a `NAME#STAGE#N` tag).
 
@@ -110,7 +116,7 @@ def assign(
     """
     from expbook.models import actions
 
-    _done(actions.assign(_open(repo), name, stage, version, message, force), as_json)
+    _done(actions.assign(_open(repo), name, stage, version, message, force), fmt)
 
 
 @model.command()
@@ -121,7 +127,7 @@ def assign(
 @json_option
 @repo_option
 def unassign(
-    name: str, stage: str, version: str | None, message: str | None, as_json: bool, repo: str
+    name: str, stage: str, version: str | None, message: str | None, fmt: str | None, repo: str
 ) -> None:
     """Take a stage from a version (a `NAME#STAGE!#N` tag).
 
@@ -131,7 +137,7 @@ def unassign(
     """
     from expbook.models import actions
 
-    _done(actions.unassign(_open(repo), name, stage, version, message), as_json)
+    _done(actions.unassign(_open(repo), name, stage, version, message), fmt)
 
 
 @model.command()
@@ -140,7 +146,7 @@ def unassign(
 @message_option
 @json_option
 @repo_option
-def deregister(name: str, version: str, message: str | None, as_json: bool, repo: str) -> None:
+def deregister(name: str, version: str, message: str | None, fmt: str | None, repo: str) -> None:
     """Deregister a version (a `NAME@vX.Y.Z!#N` tag); its stages no longer resolve to it.
 
     \b
@@ -149,7 +155,7 @@ def deregister(name: str, version: str, message: str | None, as_json: bool, repo
     """
     from expbook.models import actions
 
-    _done(actions.deregister(_open(repo), name, version, message), as_json)
+    _done(actions.deregister(_open(repo), name, version, message), fmt)
 
 
 @model.command()
@@ -157,7 +163,7 @@ def deregister(name: str, version: str, message: str | None, as_json: bool, repo
 @message_option
 @json_option
 @repo_option
-def deprecate(name: str, message: str | None, as_json: bool, repo: str) -> None:
+def deprecate(name: str, message: str | None, fmt: str | None, repo: str) -> None:
     """Deprecate a model (a `NAME@deprecated#N` tag); `model list --deprecated` still shows it.
 
     \b
@@ -166,7 +172,7 @@ def deprecate(name: str, message: str | None, as_json: bool, repo: str) -> None:
     """
     from expbook.models import actions
 
-    _done(actions.deprecate(_open(repo), name, message), as_json)
+    _done(actions.deprecate(_open(repo), name, message), fmt)
 
 
 def _list_text(models: list[dict[str, Any]]) -> str:
@@ -191,7 +197,7 @@ def _list_text(models: list[dict[str, Any]]) -> str:
 @click.option("--deprecated", is_flag=True, help="Include deprecated models.")
 @json_option
 @repo_option
-def list_(deprecated: bool, as_json: bool, repo: str) -> None:
+def list_(deprecated: bool, fmt: str | None, repo: str) -> None:
     """List models: latest version, version per stage, key metrics of each version.
 
     \b
@@ -201,14 +207,14 @@ def list_(deprecated: bool, as_json: bool, repo: str) -> None:
     from expbook.models import query
 
     models = query.listing(_open(repo), deprecated=deprecated)
-    click.echo(json_text(models) if as_json else _list_text(models), nl=False)
+    click.echo(json_text(models) if fmt == "json" else _list_text(models), nl=False)
 
 
 @model.command()
 @click.argument("name", required=False)
 @json_option
 @repo_option
-def history(name: str | None, as_json: bool, repo: str) -> None:
+def history(name: str | None, fmt: str | None, repo: str) -> None:
     """Every action on a model (or all models), oldest first: who, when, what.
 
     \b
@@ -219,7 +225,7 @@ def history(name: str | None, as_json: bool, repo: str) -> None:
     from expbook.output.render import escape_control
 
     events = query.history(_open(repo), name)
-    if as_json:
+    if fmt == "json":
         click.echo(json_text(events), nl=False)
         return
     for e in events:
@@ -240,7 +246,7 @@ def history(name: str | None, as_json: bool, repo: str) -> None:
 @click.option("--stage", "stage", default=None, help="The version in this stage.")
 @json_option
 @repo_option
-def resolve(name: str, version: str | None, stage: str | None, as_json: bool, repo: str) -> None:
+def resolve(name: str, version: str | None, stage: str | None, fmt: str | None, repo: str) -> None:
     """Print the version and commit a stage (or version, or latest) of a model resolves to.
 
     \b
@@ -251,7 +257,7 @@ def resolve(name: str, version: str | None, stage: str | None, as_json: bool, re
     from expbook.models.state import load
 
     v = query.resolve(load(_open(repo)), name, version, stage)
-    if as_json:
+    if fmt == "json":
         info = {"model": name, "version": v.name, "commit": v.commit, "stages": v.stages()}
         click.echo(json_text(info), nl=False)
     else:
@@ -262,11 +268,11 @@ def resolve(name: str, version: str | None, stage: str | None, as_json: bool, re
 @click.argument("name")
 @click.option("--version", "version", default=None, help="A version (default: the latest).")
 @click.option("--stage", "stage", default=None, help="The version in this stage.")
-@click.option("-o", "--out", "out", required=True, help="Where to write the bytes.")
+@click.option("-o", "--out", "--output", "out", required=True, help="Where to write the bytes.")
 @json_option
 @repo_option
 def get(
-    name: str, version: str | None, stage: str | None, out: str, as_json: bool, repo: str
+    name: str, version: str | None, stage: str | None, out: str, fmt: str | None, repo: str
 ) -> None:
     """Write a model version's artifact bytes (from the DVC cache or remote) to -o PATH.
 
@@ -289,7 +295,7 @@ def get(
         "out": out,
         "source": source,
     }
-    if as_json:
+    if fmt == "json":
         click.echo(json_text(info), nl=False)
     else:
         click.echo(f"{name}@{v.name} ({art.path} of {v.commit[:7]}) -> {out} (from the {source})")
