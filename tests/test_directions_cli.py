@@ -187,16 +187,14 @@ def test_sweep_minimises_a_loss_and_honours_a_spec_mode(repo):
     out = run(repo, "sweep", "-S", "lr=0.2,0.6", "-m", "val.loss", "--name", "l", "--json")
     data = json.loads(out.stdout)
     assert data["metrics"] == [{"key": "val.loss", "mode": "min", "mode_source": "name"}]
-    assert data["best"][0]["config"] == {"params.yaml:lr": 0.2}
+    assert data["best"][0]["config"] == {"lr": 0.2}
     spec = repo / "s.yaml"
-    spec.write_text(
-        "name: sc\nparams: {lr: [0.2, 0.6]}\nmetric: {key: val.score, mode: min}\n"
-    )
+    spec.write_text("name: sc\nparams: {lr: [0.2, 0.6]}\nmetric: {key: val.score, mode: min}\n")
     sh("git", "add", "s.yaml", cwd=repo)
     sh("git", "commit", "-q", "-m", "spec", cwd=repo)
     data = json.loads(run(repo, "sweep", str(spec), "--json").stdout)
     assert data["metrics"] == [{"key": "val.score", "mode": "min", "mode_source": "spec"}]
-    assert data["best"][0]["config"] == {"params.yaml:lr": 0.2}
+    assert data["best"][0]["config"] == {"lr": 0.2}
 
 
 # ---------------------------------------------------------------- stats / check
@@ -242,3 +240,24 @@ def test_check_fail_if_worse_refuses_an_unknown_direction_before_reproducing(rep
     result = run(repo, "check", "--fail-if-worse", "val.score", code=2)
     assert "val.score" in result.output and "--fail-if" in result.output
     assert not list((repo / ".dvc" / "tmp").glob("*worktree*"))
+
+
+# ---------------------------------------------------------------- dashboard
+def test_dashboard_table_says_each_metrics_direction(repo):
+    """issue 18: the dashboard's /api/table had no direction, so the page could only guess
+    which way a metric is better; now columns.directions says it per metric key."""
+    pytest.importorskip("starlette")
+    from starlette.testclient import TestClient
+
+    from expbook.ui import create_app
+
+    declare(repo, val__acc="min")
+    answer = TestClient(create_app(str(repo)), base_url="http://127.0.0.1").get("/api/table")
+    found = answer.json()["columns"]["directions"]
+    assert found["metrics.json:val.loss"] == {
+        "mode": "min",
+        "source": "name",
+        "label": "[min, from the name]",
+    }
+    assert found["metrics.json:val.acc"]["mode"] == "min"  # declared beats the name
+    assert found["metrics.json:val.score"]["mode"] is None

@@ -200,9 +200,16 @@ def _read_environment(repo: str, exp: Experiment) -> tuple[str, Any] | None:
 def describe(repo: str, exp: Experiment) -> dict[str, Any]:
     """Everything about one experiment as a JSON-able dict (what `expbook show` prints)."""
     from expbook.analysis.curves import exists_at, read_curves
+    from expbook.registry.directions import load_declared
+    from expbook.registry.gitrepo import find_root
 
     try:
-        curves = {name: curve.summary() for name, curve in read_curves(repo, exp.rev).items()}
+        # each curve's "best" step in the project's declared direction, else its name's
+        declared = load_declared(find_root(repo))
+        curves = {
+            name: curve.summary(declared=declared)
+            for name, curve in read_curves(repo, exp.rev).items()
+        }
         curve_error = None
     except ExpbookError as err:
         curves, curve_error = {}, str(err)

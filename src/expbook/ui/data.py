@@ -298,12 +298,37 @@ def table(data: RepoData, args: Mapping[str, str]) -> dict[str, Any]:
         },
         "rows": [snap.row_dict(i) for i in idx[offset : offset + limit]],
     }
+    # per metric: {"mode": "min"|"max"|None, "source", "label"} (registry.directions)
+    found, error = metric_directions(data.root, snap.metrics)
+    out["columns"]["directions"] = found
+    if error:
+        out["columns"]["directions_error"] = error
     key = args.get("group", "")
     if key:
         if key not in snap.params and key not in snap.metrics and key not in META_COLUMNS:
             raise QueryError(f"unknown group column {key!r}")
         out["groups"] = group_by(snap.flat, idx, key, snap.metrics)
     return out
+
+
+def metric_directions(
+    root: str, metrics: Sequence[str]
+) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Each metric's direction for the dashboard (which way is better, and why): the
+    project's [tool.expbook.directions], else the name; with the message of a declaration
+    that cannot be read (the names alone decide then)."""
+    from expbook.registry import directions
+
+    error = None
+    try:
+        declared = directions.load_declared(root)
+    except directions.DirectionError as err:
+        declared, error = {}, str(err)
+    out = {}
+    for key in metrics:
+        found = directions.resolve(key, None, declared)
+        out[key] = {"mode": found.mode, "source": found.source, "label": found.label}
+    return out, error
 
 
 def _int(text: str, name: str, low: int, high: int | None) -> int:
