@@ -357,13 +357,16 @@ def best_by_group(
     metric: str,
     param_keys: Iterable[str],
     *,
-    higher_is_better: bool = True,
+    higher_is_better: bool | None = None,
     alpha: float = ALPHA,
     group_by: Sequence[str] | None = None,
     seed_keys: Iterable[str] = DEFAULT_SEED_KEYS,
     metric_keys: Iterable[str] | None = None,
 ) -> Ranking:
-    """Groups ranked by mean metric, and whether the best beats the runner-up (Welch, one test)."""
+    """Groups ranked by mean metric, and whether the best beats the runner-up (Welch, one test).
+
+    `higher_is_better` None: the metric's name says it (registry.directions; `best --by-group`
+    passes the project's declared direction); a name that does not is a DirectionError."""
     check_alpha(alpha)
     result = group_stats(
         rows,
@@ -374,6 +377,10 @@ def best_by_group(
         alpha=alpha,
         metric_keys=metric_keys,
     )
+    if higher_is_better is None:
+        from expbook.registry import directions
+
+        higher_is_better = directions.require(result.metric).mode == "max"
     # every group holds at least one used row, so its mean is a number
     ranked = sorted(result.groups, key=lambda g: g.mean or 0.0, reverse=higher_is_better)
     p = sig = None
