@@ -276,3 +276,35 @@ def test_pull_of_only_bad_refs_lands_nothing(tmp_path, monkeypatch):
     result = run(clone, "pull", "origin")
     assert result.exit_code == 2 and "points at a blob, not a commit" in result.output
     assert not [r for r in exp_refs_of(clone) if r.startswith(("refs/exps/", "refs/expbook-"))]
+
+
+@pytest.mark.parametrize("ref", ["refs/expbook/sweeps/evil", "refs/notes/expbook"])
+def test_pull_refuses_a_sweep_state_or_notes_ref_to_a_blob(tmp_path, monkeypatch, ref):
+    """issue 19 (neighbours): the sweep state refs and the notes ref travel by pull too; a
+    remote's one that points at a blob is refused, and the good experiment still lands."""
+    remote, shas = remote_with_bad_refs(tmp_path, [])
+    blob = git_out(tmp_path / "src", "hash-object", "-w", "params.yaml")
+    sh("git", "push", "-q", str(remote), f"{blob}:{ref}", cwd=tmp_path / "src")
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", "-b", "main", remote, clone)
+    monkeypatch.chdir(clone)
+    result = run(clone, "pull", "origin")
+    assert result.exit_code == 2 and ref in result.output
+    assert "points at a blob, not a commit" in result.output
+    refs = exp_refs_of(clone)
+    assert ref not in refs and not [r for r in refs if "expbook-incoming" in r]
+    assert exp_ref(shas["baseline"], "good") in refs
+    assert run(clone, "registry", "-f", "json").exit_code == 0
+
+
+def test_a_local_sweep_state_ref_to_a_blob_is_one_error(tmp_path, monkeypatch):
+    """issue 19 (neighbour): `sweep status/best` died with AttributeError on such a ref."""
+    path = tmp_path / "repo"
+    make_repo(path)
+    blob = git_out(path, "hash-object", "-w", "params.yaml")
+    sh("git", "update-ref", "refs/expbook/sweeps/evil", blob, cwd=path)
+    monkeypatch.chdir(path)
+    for args in (["sweep", "status", "evil"], ["sweep", "best", "evil"]):
+        result = run(path, *args)
+        assert result.exit_code == 2
+        assert "refs/expbook/sweeps/evil: not a readable sweep state commit" in result.output

@@ -119,57 +119,72 @@ def pull(
     Lists (notes, tags) are unioned; other keys keep the local value. Returns how many
     commits' notes changed.
 
-    The remote's exp refs are checked before any lands (`incoming_exp_refs`): one that points
-    at a blob, a tree, a tag or a commit whose tree is missing is refused, the others are
-    pulled, and an ExpbookError names the refused ones (exit 2), so one bad remote ref
-    cannot break every clone's registry.
+    The remote's exp refs, sweep state refs and notes ref are checked before any lands
+    (`incoming_refs`): one that points at a blob, a tree, a tag or a commit whose tree is
+    missing is refused, the others are pulled, and an ExpbookError names the refused ones
+    (exit 2), so one bad remote ref cannot break every clone.
     """
     g = _open(repo)
-    good, bad = incoming_exp_refs(g, remote)
+    good, bad = incoming_refs(g, remote, "refs/exps/")
     if not bad:
         _dvc_exp("pull", g.root, remote, with_cache)
     elif good:
         _dvc_exp("pull", g.root, remote, with_cache, refs=good)
     # sweep state: fast-forward only; a diverged local state is kept (git refuses the update)
-    git("fetch", "--no-tags", remote, f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*", cwd=g.root, check=False)
-    changed = merge_remote_notes(g, remote)
-    if bad:
-        listing = "; ".join(f"{ref}: {why}" for ref, why in sorted(bad.items()))
+    sweeps, bad_sweeps = incoming_refs(g, remote, SWEEPS_PREFIX)
+    if sweeps:
+        specs = [f"{ref}:{ref}" for ref in sweeps]
+        git("fetch", "--no-tags", remote, *specs, cwd=g.root, check=False)
+    refused = {**bad, **bad_sweeps}
+    try:
+        changed = merge_remote_notes(g, remote)
+    except RefusedRef as exc:
+        changed, refused[exc.ref] = 0, exc.why
+    if refused:
+        listing = "; ".join(f"{ref}: {why}" for ref, why in sorted(refused.items()))
         raise ExpbookError(
-            f"refused {len(bad)} experiment ref(s) of {remote} (the other {len(good)} and the "
-            f"notes were pulled): {listing}"
+            f"refused {len(refused)} ref(s) of {remote} (the others were pulled): {listing}"
         )
     return changed
 
 
-_INCOMING = "refs/expbook-incoming/"  # where the remote's exp refs are fetched to be checked
+_INCOMING = "refs/expbook-incoming/"  # where the remote's refs are fetched to be checked
 
 
-def incoming_exp_refs(g: GitRepo, remote: str) -> tuple[list[str], dict[str, str]]:
-    """(the remote's exp refs that name a readable commit, {refused ref: why}): the refs are
-    fetched into a private namespace (objects only: no ref under refs/exps changes), each
-    checked as the registry reads it (commits.not_a_commit), and the namespace removed."""
+class RefusedRef(ExpbookError):
+    """A remote's ref that names no readable commit: refused by pull before it lands."""
+
+    def __init__(self, ref: str, why: str) -> None:
+        super().__init__(f"{ref}: {why}")
+        self.ref, self.why = ref, why
+
+
+def incoming_refs(g: GitRepo, remote: str, prefix: str) -> tuple[list[str], dict[str, str]]:
+    """(the remote's refs under `prefix` that name a readable commit, {refused ref: why}):
+    they are fetched into a private namespace (objects only: no ref under `prefix` changes),
+    each checked as the registry reads it (commits.not_a_commit), and the namespace removed."""
     from expbook.registry.commits import not_a_commit
 
-    probe = run_git("ls-remote", remote, "refs/exps/*", cwd=g.root, check=False)
+    probe = run_git("ls-remote", remote, f"{prefix}*", cwd=g.root, check=False)
     if probe.returncode != 0 or not probe.stdout.strip():
-        return [], {}  # an unknown remote: `dvc exp pull` says so; no experiments: nothing
+        return [], {}  # an unknown remote: `dvc exp pull` says so; no such refs: nothing
     good: list[str] = []
     bad: dict[str, str] = {}
+    incoming = _INCOMING + prefix[len("refs/") :]
     try:
         proc = run_git(
             "fetch", "--no-tags", "--no-write-fetch-head", remote,
-            f"+refs/exps/*:{_INCOMING}exps/*", cwd=g.root, check=False,
+            f"+{prefix}*:{incoming}*", cwd=g.root, check=False,
         )  # fmt: skip
         if proc.returncode != 0:
             raise ExpbookError(
-                f"git fetch of {remote}'s experiments failed, nothing was pulled: "
+                f"git fetch of {remote}'s {prefix}* failed, nothing of it was pulled: "
                 f"{(proc.stderr or proc.stdout).strip()}"
             )
         fresh = GitRepo(g.root)
         for ref, sha in sorted(fresh.refs().items()):
-            if ref.startswith(_INCOMING):
-                name = "refs/" + ref[len(_INCOMING) :]
+            if ref.startswith(incoming):
+                name = prefix + ref[len(incoming) :]
                 why = not_a_commit(fresh, sha)
                 if why is None:
                     good.append(name)
@@ -193,6 +208,13 @@ def merge_remote_notes(g: GitRepo, remote: str) -> int:
     if probe.returncode != 0 or not probe.stdout.strip():
         return 0
     git("fetch", "--no-tags", remote, f"+{NOTES_REF}:{_REMOTE_TMP_REF}", cwd=g.root)
+    from expbook.registry.commits import not_a_commit
+
+    fetched = GitRepo(g.root)
+    why = not_a_commit(fetched, fetched.refs().get(_REMOTE_TMP_REF, ""))
+    if why is not None:  # their notes ref names a blob...: refused, ours untouched
+        run_git("update-ref", "--no-deref", "-d", _REMOTE_TMP_REF, cwd=g.root, check=False)
+        raise RefusedRef(NOTES_REF, why)
     changed = 0
     with _locked(g):
         fresh = GitRepo(g.root)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from expbook.errors import NotFoundError
+from expbook.errors import ExpbookError, NotFoundError
 from expbook.registry.gitrepo import open_repository, signature
 from expbook.share.sync import SWEEPS_PREFIX as STATE_PREFIX
 from expbook.sweep.record import RankedConfig, SweepNote, TrialRecord
@@ -54,16 +54,22 @@ def names(repo: str = ".") -> list[str]:
 
 def load(repo: str, name: str, missing_ok: bool = False) -> dict[str, Any]:
     """The stored state of sweep `name`; NotFoundError (listing known sweeps) if there is none."""
+    import pygit2
+
     g = open_repository(repo)
+    ref = STATE_PREFIX + name
     try:
-        commit = g.references[STATE_PREFIX + name].peel()
+        target = g.references[ref]
     except (KeyError, ValueError):
         if missing_ok:
             return {"name": name, "trials": []}
         known = names(repo)
         hint = f"; known sweeps: {', '.join(known)}" if known else "; no sweeps recorded yet"
         raise NotFoundError(f"no sweep named {name!r}{hint}") from None
-    return json.loads(commit.tree[STATE_FILE].data)
+    try:  # a ref to a blob, a tree, a missing object (a pulled remote's): named, no traceback
+        return json.loads(target.peel(pygit2.Commit).tree[STATE_FILE].data)
+    except (KeyError, ValueError, pygit2.GitError) as exc:
+        raise ExpbookError(f"{ref}: not a readable sweep state commit ({exc})") from None
 
 
 def load_merged(repo: str, name: str) -> dict[str, Any]:
