@@ -54,30 +54,25 @@ def _inside(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
-def shared_cache(root: str) -> str | None:
-    """The cache directory when it is not the repository's own `.dvc/cache` (then other
-    projects may use it), else None."""
+def cache_of(root: str, dvc_repo: Repo) -> str:
+    """The cache directory `root` uses: `cache.dir` from its .dvc/config(.local) (the one
+    reader, expbook.registry.dvccache), else DVC's own answer (its global or system config)."""
     cache = dvc_cache_dir(root)
-    return None if _inside(cache, os.path.join(root, ".dvc", "cache")) else _real(cache)
+    if _inside(cache, os.path.join(root, ".dvc", "cache")) and dvc_repo.cache.local_cache_dir:
+        cache = dvc_repo.cache.local_cache_dir
+    return _real(cache)
 
 
-def project_roots(root: str, cache: str | None, projects: Sequence[str]) -> list[str]:
-    """The roots of `projects` other than `root`, each checked to be a DVC repository (using
-    the shared `cache` when one is given): a mistyped path is an error, not a project with
-    nothing to keep."""
+def project_roots(root: str, projects: Sequence[str]) -> list[str]:
+    """The roots of `projects` other than `root`, each checked to be a DVC repository: a
+    mistyped path is an error, not a project with nothing to keep."""
     out: list[str] = []
     for path in projects:
         if not os.path.isdir(os.path.join(path, ".dvc")):
             raise ExpbookError(f"--projects {path}: not a DVC repository (no .dvc directory)")
         other = find_root(path)
-        if _real(other) == _real(root) or _real(other) in map(_real, out):
-            continue
-        theirs = _real(dvc_cache_dir(other))
-        if cache is not None and theirs != cache:
-            raise ExpbookError(
-                f"--projects {path}: its DVC cache is {theirs}, not the shared cache {cache}"
-            )
-        out.append(other)
+        if _real(other) != _real(root) and _real(other) not in map(_real, out):
+            out.append(other)
     return out
 
 
@@ -242,39 +237,41 @@ def open_store(
     if not cache and not remote:
         yield None
         return
-    others: list[str] = []
-    own = os.path.join(root, ".dvc", "cache")
-    shared = shared_cache(root)
-    if projects and not shared and not remote:
-        raise ExpbookError(
-            f"--projects: the DVC cache of {root} is its own .dvc/cache, shared with no project"
-        )
-    if shared and cache and not projects:
-        raise ExpbookError(_shared_message(shared))
-    if projects:
-        others = project_roots(root, shared if cache else None, projects)
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
     try:
         with ExitStack() as stack:
+            dvc_repo = stack.enter_context(Repo(root))
+            stack.enter_context(dvc_repo.lock)
+            own = _real(os.path.join(root, ".dvc", "cache"))
+            used = cache_of(root, dvc_repo)
+            shared = None if used == own else used
+            if projects and not shared and not remote:
+                raise ExpbookError(
+                    f"--projects: the DVC cache of {root} is its own .dvc/cache, "
+                    "shared with no project"
+                )
+            if shared and cache and not projects:
+                raise ExpbookError(_shared_message(shared))
+            others = project_roots(root, projects)
+            opened = []
+            for other in others:
+                repo = stack.enter_context(Repo(other))
+                stack.enter_context(repo.lock)
+                theirs = cache_of(other, repo)
+                if cache and theirs != shared:
+                    raise ExpbookError(
+                        f"--projects {other}: its DVC cache is {theirs}, "
+                        f"not the shared cache {shared}"
+                    )
+                opened.append(repo)
             if deleting:
                 from expbook.registry import collect
 
                 stack.enter_context(sweeps_paused(root, experiments))
                 for other in others:
                     stack.enter_context(sweeps_paused(other, collect(other)))
-            dvc_repo = stack.enter_context(Repo(root))
-            stack.enter_context(dvc_repo.lock)
-            # DVC's own answer too: a cache.dir from its global or system config
-            actual = dvc_repo.cache.local_cache_dir
-            if cache and not projects and actual and not _inside(actual, own):
-                raise ExpbookError(_shared_message(_real(actual)))
-            opened = []
-            for other in others:
-                repo = stack.enter_context(Repo(other))
-                stack.enter_context(repo.lock)
-                opened.append(repo)
             yield Store(dvc_repo, opened, cache, remote)
     except DvcException as exc:
         raise ExpbookError(f"DVC: {exc}") from exc
