@@ -308,3 +308,13 @@ def test_a_local_sweep_state_ref_to_a_blob_is_one_error(tmp_path, monkeypatch):
         result = run(path, *args)
         assert result.exit_code == 2
         assert "refs/expbook/sweeps/evil: not a readable sweep state commit" in result.output
+    # the report and the dashboard's sweep list name it and go on
+    assert run(path, "report", "-o", "report.html").exit_code == 0
+    from starlette.testclient import TestClient
+
+    from expbook.ui import create_app
+
+    client = TestClient(create_app(str(path)), base_url="http://127.0.0.1")
+    listed = client.get("/api/sweeps")
+    assert listed.status_code == 200
+    assert "not a readable sweep state commit" in listed.json()["sweeps"][0]["error"]

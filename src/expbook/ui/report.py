@@ -118,8 +118,13 @@ def build(
                 raise
             doc["stats"] = None
             doc["stats_error"] = str(err)
-    wanted = sweeps if sweeps is not None else state.names(data.root)
-    doc["sweeps"] = [views.sweep(data, name) for name in wanted]
+    doc["sweeps"] = []
+    for name in sweeps if sweeps is not None else state.names(data.root):
+        try:
+            doc["sweeps"].append(views.sweep(data, name))
+        except ExpbookError:
+            if sweeps is not None:  # asked for by name: its error; else left out (issue 19)
+                raise
     return doc
 
 

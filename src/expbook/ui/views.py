@@ -159,7 +159,11 @@ def sweep_names(data: RepoData) -> list[dict[str, Any]]:
 
     out = []
     for name in state.names(data.root):
-        doc = state.load(data.root, name, missing_ok=True)
+        try:
+            doc = state.load(data.root, name, missing_ok=True)
+        except ExpbookError as err:  # one unreadable state ref: named, the others listed
+            out.append({"name": name, "updated": None, "counts": {}, "error": str(err)})
+            continue
         counts: dict[str, int] = {}
         for t in state.trials(doc):
             counts[t.status] = counts.get(t.status, 0) + 1
