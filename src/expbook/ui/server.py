@@ -321,18 +321,19 @@ def run_server(
     if read_only and allow_writes:
         raise ExpbookError("--read-only and --allow-writes contradict each other")
     network = not auth.is_loopback(host)
+    generated = None
     if secret is not None:
         secret = auth.check_secret(secret)
     elif network:
-        secret = auth.new_secret()
-        if on_secret:
-            on_secret(secret)
+        secret = generated = auth.new_secret()
     if network and not allow_writes:
         read_only = True
     hosts = [host, *allow_hosts]
     app = create_app(repo, read_only=read_only, hosts=hosts, secret=secret)
     _check_port(host, port)
     app.state.data.snapshot()  # read the registry before the first request (and fail early)
+    if generated and on_secret:  # printed once, only when the server is about to listen
+        on_secret(generated)
     config = uvicorn.Config(
         app,
         host=host,
