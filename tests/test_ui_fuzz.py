@@ -86,9 +86,14 @@ request_st = st.fixed_dictionaries(
                     "Origin",
                     "Content-Length",
                     "X-Forwarded-Host",
+                    "Host",
                 ]
-            ),  # fmt: skip
-            latin,
+            ),
+            st.one_of(
+                latin,
+                st.sampled_from(["localhost", "127.0.0.1:1", "[::1]", "evil.example", "x" * 300]),
+                st.just("Bearer " + SECRET),
+            ),
             max_size=3,
         ),
         "body": st.one_of(
@@ -152,7 +157,8 @@ def test_app_never_5xx_nor_leaks(hostile, req, with_token):  # noqa: F811
 @given(req=request_st)
 def test_app_with_a_secret_serves_nothing_without_it(hostile, req):  # noqa: F811
     response = _send(_clients(hostile)["locked"], req, {})
-    check(response.status_code, response.content, req, authed=False)
+    given = req["headers"].get("Authorization", "")
+    check(response.status_code, response.content, req, authed=given == "Bearer " + SECRET)
 
 
 _CACHE: dict[str, object] = {}
