@@ -130,3 +130,23 @@ def test_a_cache_used_by_this_project_alone_is_named_with_itself(repo, tmp_path,
     _share_cache(repo, cache, "config", monkeypatch)
     out = gc(repo, *KEEP2, "--cache", "--projects", str(repo)).output
     assert "local cache: would delete" in out and "dry run: nothing changed" in out
+
+
+def test_keep_best_val_loss_keeps_the_lowest_loss(tmp_path):
+    """issue 18: `gc --keep-best N -m val.loss` kept the runs with the HIGHEST loss. On the rich
+    repo the kept run has the lowest val.loss (as `dvc exp show` reports it) and every run gc
+    would remove has a higher or equal one."""
+    from repo_factory import build_rich_repo, exp_show_json, exp_show_values
+
+    (tmp_path / "rich").mkdir()
+    rich = build_rich_repo(tmp_path / "rich", failed=False)
+    loss = {
+        v["name"]: v["metrics"]["metrics/train.json:val.loss"]
+        for v in exp_show_values(exp_show_json(rich.path, "--all-commits")).values()
+        if v["name"] in rich.exps
+    }
+    out = gc(rich.path, "--keep-best", "1", "-m", "val.loss").output
+    best = [ln.split()[1] for ln in out.splitlines() if "[min, from the name]" in ln]
+    would = {ln.split()[0] for ln in out.splitlines()[1:] if ln.startswith("  ")} - {"keep"}
+    assert len(best) == 1 and loss[best[0]] == min(loss.values())
+    assert would == set(loss) - set(best)
