@@ -80,9 +80,36 @@ def spec_difference(recorded: dict[str, Any] | None, spec: dict[str, Any]) -> li
     old, new = _identity(recorded), _identity(spec)
     lines = []
     for key in IDENTITY_FIELDS:
-        if key in old and key in new and _norm(old[key]) != _norm(new[key]):
+        if key not in old or key not in new or _norm(old[key]) == _norm(new[key]):
+            continue
+        if key in ("params", "metrics"):
+            was, now = _by_key(old[key], key), _by_key(new[key], key)
+            for item in sorted(set(was) | set(now)):
+                if _norm(was.get(item)) != _norm(now.get(item)):
+                    before, after = _short(was.get(item, "-")), _short(now.get(item, "-"))
+                    lines.append(f"  {key}.{item}: {before} -> {after}")
+        else:
             lines.append(f"  {key}: {_short(old[key])} -> {_short(new[key])}")
     return lines
+
+
+def _by_key(items: Any, field: str) -> dict[str, Any]:
+    """{key: what the spec says of it}: a param's values/range/fixed value, a metric's mode."""
+    out: dict[str, Any] = {}
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        if field == "metrics":
+            out[str(item.get("key"))] = item.get("mode")
+        elif item.get("is_fixed"):
+            out[str(item.get("key"))] = item.get("fixed")
+        elif item.get("choices") is not None:
+            out[str(item.get("key"))] = item.get("choices")
+        else:
+            out[str(item.get("key"))] = {
+                k: item.get(k) for k in ("low", "high", "log", "step") if item.get(k) is not None
+            }
+    return out
 
 
 def _norm(value: Any) -> str:
