@@ -319,7 +319,8 @@ def test_workers_run_with_the_drivers_environment_not_an_older_forkservers(repo,
         forkserver.ensure_running()  # started with EXPBOOK_TEST_ENV=1
     monkeypatch.setenv("EXPBOOK_TEST_ENV", "7")
     spec = spec_from_options(
-        ["train.lr=0.001,0.002", "train.epochs=1"], {"metric": "env", "name": "env"}
+        ["train.lr=0.001,0.002", "train.epochs=1"],
+        {"metric": {"key": "env", "mode": "max"}, "name": "env"},  # issue 18: no max default
     )
     spec.new_metrics = True
     result = run_sweep(spec, str(repo))
@@ -336,8 +337,17 @@ def test_unknown_metric_key_is_warned_about_with_the_metrics_available(repo):
     assert refused.returncode == 2
     assert "metric 'val.nope' is not among the baseline's metrics" in refused.stderr
     assert "live/metrics.json:val.acc" in refused.stderr and exp_refs(repo) == {}
+    # issue 18: a new metric's name says no direction, so it is given
     proc = run_cli(
-        repo, "sweep", "-S", "train.lr=0.01,0.02", "--metric", "val.nope", "--new-metric"
+        repo,
+        "sweep",
+        "-S",
+        "train.lr=0.01,0.02",
+        "--metric",
+        "val.nope",
+        "--new-metric",
+        "--mode",
+        "max",
     )
     assert "warning: metric 'val.nope' matched no single numeric metric" in proc.stderr
     assert "live/metrics.json:val.acc" in proc.stderr

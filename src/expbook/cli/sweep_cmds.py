@@ -263,8 +263,9 @@ def run(
         if mode is not None:  # every metric is a -m KEY then
             m.source = "--mode"
     from expbook.registry.gitrepo import find_root
+    from expbook.sweep import preflight
 
-    spec.resolve_directions(find_root(repo))  # unknown: refused before anything is created
+    preflight.directions(spec, find_root(repo))  # unknown: refused before anything is created
     spec.force_new = force_new
     spec.parallel_cap = spec.parallel_cap and not no_parallel_cap
     from expbook.sweep.identity import cap_parallel

@@ -55,7 +55,6 @@ class Driver:
         from expbook.registry.gitrepo import find_root, open_repository
 
         self.spec, self.repo = spec, find_root(repo)
-        spec.resolve_directions(self.repo)  # an unknown direction: refused before any change
         self.g = open_repository(self.repo)
         try:
             self.baseline = str(self.g.head.peel().id)
@@ -63,6 +62,8 @@ class Driver:
             raise ExpbookError(
                 f"{self.repo}: no commit to sweep from (git HEAD is unborn)"
             ) from exc
+        # an unknown metric direction: refused before anything is created (issue 18)
+        preflight.directions(spec, self.repo, self.baseline)
         self.progress = progress
         self.backend_factory = backend_factory
         self.on_best = on_best  # new-best alerts

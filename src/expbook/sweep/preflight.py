@@ -23,6 +23,24 @@ def check(spec: Spec, repo: str, baseline: str, read_params: Callable[[str], Any
     return check_metrics(spec, repo, baseline)
 
 
+def directions(spec: Spec, repo: str, baseline: str | None = None) -> None:
+    """Spec.resolve_directions, before anything is created: an unknown direction is refused.
+    When a metric key also names no metric of the baseline (`baseline` None: HEAD), that,
+    the likelier slip, is said instead."""
+    from expbook.registry.directions import DirectionError
+
+    try:
+        spec.resolve_directions(repo)
+    except DirectionError:
+        if baseline is None:
+            from expbook.registry.gitrepo import git
+
+            baseline = git("rev-parse", "--verify", "-q", "HEAD", cwd=repo, check=False).strip()
+        if baseline:  # no commit: the direction is the message
+            check_metrics(spec, repo, baseline)
+        raise
+
+
 def check_metrics(spec: Spec, repo: str, baseline: str) -> list[str]:
     """Every metric key must name one metric of the baseline, unless `spec.new_metrics`."""
     if spec.new_metrics:
