@@ -238,7 +238,10 @@ def _int(data: dict[str, Any], key: str, ctx: _Ctx, low: int) -> int | None:
 
 def _metrics(raw: Any, ctx: _Ctx) -> list[Metric]:
     if raw is None:
-        raise ctx.err(("metric",), "missing: give {key: val.acc, mode: max} (or -m KEY)")
+        raise ctx.err(
+            ("metric",),
+            "missing: give {key: val.acc} (and mode: min|max if the name does not say it)",
+        )
     items = raw if isinstance(raw, list) else [raw]
     out = []
     for item in items:
