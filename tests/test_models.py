@@ -287,3 +287,13 @@ def test_handoff_fresh_clone_gets_the_prod_bytes_from_the_remote(
     )
     assert json.loads(out)["source"] == "remote"
     assert (tmp_path / "m.bin").read_text() == "weights lr=0.2"
+
+
+def test_gc_keeps_an_experiment_a_model_version_points_at(repo: Path) -> None:
+    """issue 22: gc never removes an experiment a version or stage tag points at."""
+    run(repo, "model", "register", "cnn", "e3")
+    _, out = run(repo, "gc", "-w", "val.acc < 0.85", "--yes")
+    refs = sh("git", "for-each-ref", "--format=%(refname)", "refs/exps", cwd=repo).stdout
+    names = {r.rsplit("/", 1)[-1] for r in refs.split()}
+    assert "e3" in names and "e2" not in names, out
+    assert "cnn@v0.0.1#1" in out  # says why it was kept
