@@ -17,13 +17,13 @@ from expbook.errors import ExpbookError, NotFoundError
 from expbook.registry import cache as _cache
 from expbook.registry import reader as _col
 from expbook.registry.commits import problem
-from expbook.registry.modeltags import parse_tag
 from expbook.registry.experiment import (  # noqa: F401  (public names of this module too)
     SCHEMA_KEYS,
     Experiment,
     _from_plain,
     _to_plain,
 )
+from expbook.registry.modeltags import parse_tag
 from expbook.registry.reader import NOTES_REF  # also the public name of this module
 
 EXPS_PREFIX = "refs/exps/"
