@@ -63,8 +63,9 @@ def test_check_fails_on_injected_regression_against_main(repo, tmp_path):
     assert "❌ failed" in text and "**FAILED**" in text
     assert "reference: committed metrics of `main`" in text
     acc_row = next(line for line in text.splitlines() if line.startswith(f"| {ACC} |"))
-    delta = float(acc_row.split("|")[4])  # metric | reference | reproduced | delta | ...
-    assert delta == pytest.approx(-0.05, abs=0.01)
+    delta, mark = acc_row.split("|")[4].split()  # metric | reference | reproduced | delta | ...
+    assert float(delta) == pytest.approx(-0.05, abs=0.01)
+    assert mark == "(worse)"  # issue 18: an accuracy that went down, by its direction
 
 
 @pytest.mark.slow
