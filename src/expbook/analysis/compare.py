@@ -213,6 +213,8 @@ def describe(repo: str, exp: Experiment) -> dict[str, Any]:
         curve_error = None
     except ExpbookError as err:
         curves, curve_error = {}, str(err)
+    if exp.ref and exp.ref in exp.errors:  # no readable commit: its ref's error says why
+        curve_error = None
     env = _read_environment(repo, exp)
     # the row's own fields up to its git tags (tags and notes follow, as lists)
     info = {k: getattr(exp, k) for k in SCHEMA_KEYS[: SCHEMA_KEYS.index("git_tags") + 1]}
