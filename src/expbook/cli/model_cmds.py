@@ -84,10 +84,9 @@ def register(
         expbook model register digits-cnn lr-wd-003 --bump minor
     """
     from expbook.models import actions
-    from expbook.registry.lookup import resolve_commit
 
     g = _open(repo)
-    sha, _ = resolve_commit(g.root, exp)
+    sha = actions.experiment_commit(g.root, exp)
     _done(actions.register(g, name, sha, version=version, bump=bump, message=message), fmt)
 
 

@@ -7,12 +7,17 @@ nothing. Tags are made by `git tag -a` (the user's git identity is the tagger, a
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec
 
 from expbook.models import artifacts
 from expbook.models.state import TAGS_PREFIX, Model, Version, load
-from expbook.registry.gitrepo import run_git
+from expbook.registry.gitrepo import GitError, run_git
 from expbook.registry.modeltags import (
     ASSIGN,
     DEPRECATE,
@@ -30,6 +35,7 @@ from expbook.registry.modeltags import (
 if TYPE_CHECKING:
     from expbook.registry.gitrepo import GitRepo
 
+P = ParamSpec("P")
 FIRST_VERSION = "v0.0.1"  # GTO's first version when none is given
 BUMPS = ("patch", "minor", "major")
 
@@ -67,11 +73,30 @@ def _next_counter(repo: GitRepo, name: str) -> int:
     return top + 1
 
 
+@contextlib.contextmanager
+def _locked(repo: GitRepo) -> Iterator[None]:
+    """One registry writer at a time per repository: two `model register` at once would read
+    the same counter (and version) and write `#N` twice. flock: a killed holder releases it."""
+    path = os.path.join(repo.common_dir, "expbook-models.lock")
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _write(
     repo: GitRepo, action: str, name: str, sha: str, message: str, **what: str | None
 ) -> Done:
     tag = format_tag(action, name, _next_counter(repo, name), **what)
-    run_git("tag", "-a", tag, "-m", message, sha, cwd=repo.root)
+    try:
+        # `git tag` (no -f) refuses a tag that exists: a writer outside expbook (gto) that
+        # took this counter meanwhile is never overwritten
+        run_git("tag", "-a", tag, "-m", message, sha, cwd=repo.root)
+    except GitError as err:
+        why = (err.git_message.strip().splitlines() or ["git tag failed"])[-1]
+        raise ModelError(f"could not write tag {tag!r}: {why}") from None
     return Done(action, name, tag, sha, what.get("version"), what.get("stage"))
 
 
@@ -96,6 +121,48 @@ def _active_version(model: Model, version: str) -> Version:
     return v
 
 
+def _same_precedence(name: str, key: tuple[object, ...]) -> bool:
+    return SemVer.valid(name) and SemVer.parse(name).key == key
+
+
+def _serialized(func: Callable[P, Done]) -> Callable[P, Done]:
+    """Run an action (its checks and its tag) holding the repository's registry lock."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Done:
+        repo = args[0] if args else kwargs["repo"]
+        with _locked(repo):  # type: ignore[arg-type]
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+NOT_RUN = {"queued": "is queued (not run yet)", "running": "is still running", "failed": "failed"}
+
+
+def experiment_commit(root: str, exp: str) -> str:
+    """The commit of experiment `exp` (any name the registry resolves, or a git revision) to
+    register; ExpbookError for the workspace row and for a queued, running or failed
+    experiment (its commit holds the baseline's outputs, not its own)."""
+    from expbook.errors import NotFoundError
+    from expbook.registry.lookup import require_commit, resolve, resolve_commit
+
+    try:
+        row = resolve(root, exp)
+    except NotFoundError:
+        return resolve_commit(root, exp)[0]
+    if row.rev == "workspace":
+        raise ModelError(f"{exp!r} is the uncommitted workspace: commit it, then register it")
+    why = NOT_RUN.get(row.status)
+    if why:
+        raise ModelError(
+            f"experiment {row.name!r} {why}: its commit holds the baseline's outputs, not its "
+            "own (register an experiment that ran)"
+        )
+    return require_commit(row).rev
+
+
+@_serialized
 def register(
     repo: GitRepo,
     name: str,
@@ -110,10 +177,26 @@ def register(
     existing = model.version_at(sha)
     if existing is not None and existing.active and existing.registered:
         raise ModelError(f"{sha[:7]} is registered already as {name}@{existing.name}")
-    if version is not None:
-        SemVer.parse(version)
+    if existing is not None:
+        # a deregistered version's commit: GTO allows only that version there again (two
+        # versions at one commit make `gto show` fail with ManyVersions)
+        if version is not None and version != existing.name:
+            SemVer.parse(version)
+            raise ModelError(
+                f"{sha[:7]} was {name}@{existing.name} (deregistered): register it again as "
+                f"{existing.name}, or register another commit as {version}"
+            )
+        version = existing.name
+    elif version is not None:
+        key = SemVer.parse(version).key
         if version in model.versions:
             raise ModelError(f"{name}@{version} exists already: choose another version")
+        same = [v.name for v in model.versions.values() if _same_precedence(v.name, key)]
+        if same:
+            raise ModelError(
+                f"{name}@{version} has the precedence of {name}@{same[0]} (SemVer ignores "
+                "'+build'): choose another version"
+            )
     else:
         if bump not in BUMPS:
             raise ModelError(f"--bump {bump!r}: one of {', '.join(BUMPS)}")
@@ -138,6 +221,7 @@ def register(
     return _write(repo, REGISTER, name, sha, text, version=version)
 
 
+@_serialized
 def assign(
     repo: GitRepo,
     name: str,
@@ -156,6 +240,7 @@ def assign(
     return _write(repo, ASSIGN, name, v.commit, text, stage=stage)
 
 
+@_serialized
 def unassign(
     repo: GitRepo, name: str, stage: str, version: str | None = None, message: str | None = None
 ) -> Done:
@@ -175,6 +260,7 @@ def unassign(
     return _write(repo, UNASSIGN, name, v.commit, text, stage=stage)
 
 
+@_serialized
 def deregister(repo: GitRepo, name: str, version: str, message: str | None = None) -> Done:
     model = _model(repo, name)
     v = _active_version(model, version)
@@ -182,6 +268,7 @@ def deregister(repo: GitRepo, name: str, version: str, message: str | None = Non
     return _write(repo, DEREGISTER, name, v.commit, text, version=version)
 
 
+@_serialized
 def deprecate(repo: GitRepo, name: str, message: str | None = None) -> Done:
     model = _model(repo, name)
     if model.deprecated:

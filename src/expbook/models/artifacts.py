@@ -162,26 +162,51 @@ def on_remote(root: str, art: Artifact) -> bool:
 def fetch(root: str, sha: str, art: Artifact, dest: str) -> str:
     """Write the artifact's bytes to `dest` (a file, or a directory for a directory output);
     from the local cache, else with `dvc get` from the commit's DVC remote. Returns where the
-    bytes came from ("cache" or "remote")."""
+    bytes came from ("cache" or "remote"). The bytes are written in a temporary folder beside
+    `dest` and moved into place whole: a failure leaves nothing at `dest`."""
+    import tempfile
+
+    from expbook.output.files import check_output_path
+
+    if os.path.lexists(dest):  # a file, a folder, a link: never replaced
+        raise ModelError(f"{dest} exists: choose another -o path or remove it first")
+    check_output_path(dest, force=True)  # refuses a path inside .git/ or .dvc/
+    parent = os.path.dirname(os.path.abspath(dest))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        work = tempfile.mkdtemp(prefix=".expbook-get-", dir=parent)
+    except OSError as err:
+        raise ModelError(f"cannot write {dest}: {err.strerror or err}") from None
+    staged = os.path.join(work, "out")
+    try:
+        source = _fetch_into(root, sha, art, staged)
+        os.replace(staged, dest)
+    except OSError as err:
+        raise ModelError(f"cannot write {dest}: {err.strerror or err}") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return source
+
+
+def _fetch_into(root: str, sha: str, art: Artifact, staged: str) -> str:
     from expbook.proc import run
 
-    if os.path.exists(dest):
-        raise ModelError(f"{dest} exists: choose another -o path or remove it first")
     objects = _cache_objects(dvc_cache_dir(root), art) if art.md5 else None
     if objects is not None:
-        tmp = dest + ".expbook-tmp"
         if art.is_dir:
+            os.makedirs(staged)
             for rel, obj in objects:
-                target = os.path.join(tmp, *rel.split("/"))
+                parts = rel.split("/")
+                if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+                    raise ModelError(f"{art.path}: the DVC cache lists a bad file name {rel!r}")
+                target = os.path.join(staged, *parts)
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 shutil.copyfile(obj, target)
         else:
-            os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-            shutil.copyfile(objects[0][1], tmp)
-        os.replace(tmp, dest)
+            shutil.copyfile(objects[0][1], staged)
         return "cache"
-    proc = run(["dvc", "get", root, art.path, "--rev", sha, "-o", dest], cwd=root)
-    if proc.returncode != 0:
+    proc = run(["dvc", "get", root, art.path, "--rev", sha, "-o", staged], cwd=root)
+    if proc.returncode != 0 or not os.path.lexists(staged):
         lines = (proc.stderr or proc.stdout or "").strip().splitlines()
         errors = [line.removeprefix("ERROR:").strip() for line in lines if "ERROR" in line]
         why = (errors or lines or [f"exit code {proc.returncode}"])[0]

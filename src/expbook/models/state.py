@@ -115,9 +115,12 @@ class Model:
         found = [
             v for v in self.versions.values() if v.active and (v.registered or not registered_only)
         ]
+        # equal precedence (v1.0.0 and v1.0.0+b): the later registered first, as GTO's
+        # sorted(...)[::-1] puts them
+        order = {name: i for i, name in enumerate(self.versions)}
         semver = sorted(
             (v for v in found if SemVer.valid(v.name)),
-            key=lambda v: SemVer.parse(v.name).key,
+            key=lambda v: (SemVer.parse(v.name).key, order[v.name]),
             reverse=True,
         )
         other = sorted(

@@ -67,14 +67,37 @@ def tag_to_name(text: str) -> str:
     return text.replace("=", ":")
 
 
+MAX_NAME = 200  # a tag's last path component must fit a file name (255 bytes) with its suffix
+
+
+def _ref_problem(name: str) -> str | None:
+    """Why `name` cannot be written as (part of) a tag name, or None."""
+    folder, sep, bare = name.rpartition(":")
+    if sep and folder.endswith("/"):
+        return f"the folder before ':' ends in '/' (write {folder.rstrip('/') + ':' + bare!r})"
+    parts = name_to_tag(name).split("/")
+    if any(p == "" for p in parts):
+        return "an empty path component ('//' or a leading '/'): git refuses it in a tag name"
+    if any(p.startswith(".") or p.endswith((".", ".lock")) or ".." in p for p in parts):
+        return "a path component starting with '.' or ending '.lock': git refuses it in a tag"
+    if len(name.encode()) > MAX_NAME:
+        return f"longer than {MAX_NAME} characters (a tag name must fit a file name)"
+    return None
+
+
 def check_name(name: str) -> str:
-    """A model name GTO accepts (`[dir:]name`; letters, digits, `-`, `_`, `/`)."""
+    """A model name GTO accepts (`[dir:]name`; letters, digits, `-`, `_`, `/`) that git can
+    also write as a tag name (`a//b`, `dir/.x:m` and 300-character names are refused: git or
+    the file system would fail half-way)."""
     if not _FULLNAME_RE.match(name or "") or name.count(":") > 1:
         raise ModelError(
             f"invalid model name {name!r}: letters, digits, '-', '_' and '/' only, "
             "starting and ending with a letter or digit (a monorepo path goes "
             "before one ':', e.g. 'models/cnn:digits')"
         )
+    problem = _ref_problem(name)
+    if problem:
+        raise ModelError(f"invalid model name {name!r}: {problem}")
     return name
 
 
@@ -84,6 +107,9 @@ def check_stage(stage: str) -> str:
             f"invalid stage {stage!r}: letters, digits, '-', '_' and '/' only, "
             "starting and ending with a letter or digit"
         )
+    problem = _ref_problem(stage)
+    if problem:
+        raise ModelError(f"invalid stage {stage!r}: {problem}")
     return stage
 
 
