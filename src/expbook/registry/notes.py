@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,6 +39,8 @@ def _parse(text: str, sha: str) -> dict[str, Any]:
     return _replaced(doc)[0]  # the next write stores the replaced text: the note is repaired
 
 
+# a JSON escape of a UTF-16 surrogate (\\ud800-\\udfff): what decodes to a lone surrogate
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 BAD_TEXT = "note has text that is not valid Unicode (shown as \ufffd)"
 
 
@@ -115,6 +118,8 @@ def read_tree(g: GitRepo, commit_sha: str) -> dict[str, dict[str, Any]]:
 
 def _checked(data: bytes) -> dict[str, Any]:
     doc = _checked_doc(data)
+    if _SURROGATE_ESCAPE.search(data) is None:
+        return doc  # no `\\udXXX` escape: every string of the note encodes (no walk)
     doc, bad = _replaced(doc)
     if bad and "error" not in doc:
         doc["error"] = BAD_TEXT
