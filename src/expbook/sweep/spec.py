@@ -5,6 +5,7 @@ Used by `expbook sweep` before anything runs; every problem is a SpecError namin
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from expbook.errors import SpecError
 from expbook.registry import yamlio
+from expbook.registry.dvcfiles import flatten
 from expbook.sweep.plan import (  # noqa: F401  (public names of this module too)
     MAX_TRIALS,
     Metric,
@@ -393,9 +395,5 @@ def check_against_params(spec: Spec, read_params: Callable[[str], Any]) -> None:
 def did_you_mean(dotted: str, doc: Any) -> str:
     """The hint `; did you mean 'train.lr'?` for a key the params file `doc` lacks: its closest
     keys (difflib), or "" when none is close (issue 18: `-S train.lrr=...`)."""
-    import difflib
-
-    from expbook.registry.dvcfiles import flatten
-
     close = difflib.get_close_matches(dotted, list(flatten(doc)), n=3, cutoff=0.6)
     return f"; did you mean {' or '.join(repr(k) for k in close)}?" if close else ""
