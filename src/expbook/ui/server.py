@@ -139,7 +139,7 @@ def create_app(
         name = request.path_params["name"]
         if name == "plotly.min.js":
             return FileResponse(plotly_js(), media_type="text/javascript")
-        if name not in ("app.js", "app.css", "charts.js"):
+        if name not in ("app.js", "app.css", "charts.js", "plots.js"):
             return JSON({"reason": f"no static file {name[:100]!r}"}, status_code=404)
         media = "text/javascript" if name.endswith(".js") else "text/css"
         return FileResponse(STATIC / name, media_type=media)

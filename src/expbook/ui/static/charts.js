@@ -1,72 +1,49 @@
-// expbook dashboard pages with charts (Plotly.js, shipped offline): charts, experiment,
-// compare, sweeps (live), stats. Loaded after app.js; user strings go through EB.h/textContent.
+// expbook dashboard pages with charts (Plotly.js, shipped offline, loaded by the first chart):
+// charts, experiment, compare, sweeps (live), stats. Loaded after app.js and plots.js (the
+// plotting kit: EB.plot, EB.colorOf, EB.curveTraces); user strings go through EB.h/textContent
+// and, for Plotly, EB.plotSafe.
 "use strict";
 (function () {
   const { h, fmt, short } = EB;
-  const PLOT_CFG = { displaylogo: false, responsive: true };
-
-  function chartDiv(id) { return h("div", { class: "chart", id }); }
-  // Plotly reads trace names, axis titles, tick labels, hover text and annotations as its
-  // pseudo-HTML: a param value `<a href=...>` would become a link. So every string handed to
-  // Plotly is escaped (it shows &lt; as "<"); only hovertemplate (ours, with %{...}) is kept.
-  EB.plotText = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-  function safe(v, key) {
-    if (typeof v === "string") return key === "hovertemplate" ? v : EB.plotText(v);
-    if (Array.isArray(v)) return v.every((x) => typeof x === "number" || x === null) ? v : v.map((x) => safe(x, key));
-    if (v && typeof v === "object" && !ArrayBuffer.isView(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, safe(x, k)]));
-    return v;
-  }
-  EB.plotSafe = safe;
-  // `trusted`: the caller escaped every user string itself (to add Plotly's own <br>)
-  function plot(div, traces, layout, trusted) {
-    const base = { margin: { l: 55, r: 15, t: 30, b: 45 }, legend: { font: { size: 10 } }, ...layout };
-    // parcoords draws its tick labels as plain text (entities would show): those stay raw
-    const clean = (t) => (t.type !== "parcoords" ? safe(t) : { ...safe(t), dimensions: t.dimensions.map((dm) => ({ ...safe(dm), ticktext: dm.ticktext })) });
-    return Plotly.newPlot(div, trusted ? traces : traces.map(clean), trusted ? base : safe(base), PLOT_CFG);
-  }
-  function ema(values, alpha) {
-    if (!alpha) return values;
-    let acc = null;
-    return values.map((v) => (v === null ? acc : (acc = acc === null ? v : alpha * acc + (1 - alpha) * v)));
-  }
-  function xOf(s, x) {
-    if (x !== "time" || !s.timestamps || s.timestamps[0] === null) return s.steps;
-    const t0 = s.timestamps[0];
-    return s.timestamps.map((t) => (t === null ? null : (t - t0) / 1000));
-  }
-  EB.curveTraces = function (series, opt) {
-    if (!opt.group) {
-      // WebGL only for many runs: SVG lines are crisper and work without a GPU
-      const type = series.length > 40 ? "scattergl" : "scatter";
-      return series.map((s) => ({ type, mode: "lines", name: s.name, x: xOf(s, opt.x), y: ema(s.values, opt.smooth) }));
-    }
-    // mean ± std band per group of runs (e.g. seeds of one config), aligned on the step
-    const groups = new Map();
-    for (const s of series) {
-      const key = fmt(s.params[opt.group]);
-      if (!groups.has(key)) groups.set(key, []);
-      groups.get(key).push(s);
-    }
-    const traces = [];
-    let i = 0;
-    for (const [key, runs] of groups) {
-      const bySteps = new Map();
-      for (const s of runs) {
-        const ys = ema(s.values, opt.smooth);
-        s.steps.forEach((st, j) => { if (!bySteps.has(st)) bySteps.set(st, []); bySteps.get(st).push(ys[j]); });
-      }
-      const steps = [...bySteps.keys()].sort((a, b) => a - b);
-      const ms = steps.map((st) => EB.meanStd(bySteps.get(st)));
-      const color = `hsl(${(i++ * 67) % 360},65%,45%)`;
-      const name = short(opt.group) + "=" + key + " (n=" + runs.length + ")";
-      traces.push({ x: steps, y: ms.map((m) => m.mean + m.std), mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip", legendgroup: name });
-      traces.push({ x: steps, y: ms.map((m) => m.mean - m.std), mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: color.replace("hsl", "hsla").replace(")", ",0.18)"), showlegend: false, hoverinfo: "skip", legendgroup: name });
-      traces.push({ x: steps, y: ms.map((m) => m.mean), mode: "lines", name, line: { color }, legendgroup: name });
-    }
-    return traces;
-  };
+  const plot = EB.plot, chartDiv = EB.chartDiv;
 
   // ---------------------------------------------------------------- charts page
+  // one panel per step-curve metric, in a grid (W&B's workspace, Studio's plots): val/test
+  // first, then train, then the rest, per-optimizer-step curves last. The chosen metrics
+  // (m=, repeated), the columns (cols=) and the axes are in the URL.
+  const isEval = (m) => /(^|[/:._])(val|valid|validation|test|eval)([/._]|$)/i.test(m);
+  const isTrain = (m) => /(^|[/:._])train([/._]|$)/i.test(m);
+  EB.orderMetrics = (ms) => [...ms].sort((a, b) => {
+    const rank = (m) => (EB.isStepCurve(m) ? 3 : isEval(m) ? 0 : isTrain(m) ? 1 : 2);
+    return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
+  });
+  const MAX_PANELS = 30;
+  function metricChooser(all, shown, apply) {
+    const on = new Set(shown);
+    const filter = h("input", { type: "text", placeholder: "filter metrics", "aria-label": "filter metrics" });
+    const boxes = all.map((m) => h("label", { "data-metric": m, title: m }, h("input", { type: "checkbox", checked: on.has(m), onchange: (e) => (e.target.checked ? on.add(m) : on.delete(m)) }), m));
+    filter.addEventListener("input", () => boxes.forEach((b) => (b.hidden = !b.dataset.metric.toLowerCase().includes(filter.value.toLowerCase()))));
+    return h("details", { class: "metric-chooser" }, h("summary", {}, "Metrics (" + shown.length + " of " + all.length + ")"),
+      h("div", { class: "panel" }, h("div", { class: "toolbar" }, filter,
+        h("button", { class: "primary", onclick: () => apply(all.filter((m) => on.has(m))) }, "Apply"),
+        h("button", { onclick: () => apply([]) }, "All")), boxes));
+  }
+  async function curvePanels(grid, results, all, st) {
+    const group = st.band || "";
+    for (const [i, cur] of results.entries()) {
+      const m = cur.metric, div = chartDiv(i ? "curves-" + i : "curves", "panel-chart");
+      div.dataset.metric = m;
+      const title = (cur.titles && cur.titles[m]) || m;
+      grid.append(h("div", { class: "card chart-panel" }, h("h3", { title: m }, title), div));
+      if (!cur.series.length) { div.replaceChildren(h("p", { class: "muted" }, "No curve of these runs.")); continue; }
+      const time = st.x === "time" && EB.hasTimes(cur.series);
+      const maxStep = Math.max(0, ...cur.series.map((s) => Math.max(0, ...s.steps.filter((x) => x !== null))));
+      const xaxis = time ? { title: { text: "wall-clock (s)" } } : { title: { text: EB.xLabel(m, all) }, ...EB.intAxis(maxStep) };
+      await plot(div, EB.curveTraces(cur.series, { x: time ? "time" : "step", smooth: +(st.smooth || 0), group, legend: !!group }),
+        { margin: { l: 55, r: 10, t: 10, b: 40 }, showlegend: !!group, legend: { orientation: "h", y: -0.25, font: { size: 10 } }, xaxis,
+          yaxis: { type: st.log === "1" ? "log" : "linear", title: { text: short(m) } } });
+    }
+  }
   EB.pages.charts = async function (view, st) {
     const names = [].concat(st.name || []).filter(Boolean);
     const limit = +(st.limit || 100);
@@ -81,24 +58,51 @@
       runNames = rows.filter((r) => r.kind !== "workspace").map((r) => r.name);
       view.append(h("p", { class: "muted" }, "Runs: the first " + runNames.length + " of " + t.total + " filtered rows" + (st.where ? " (where " + st.where + ")" : "") + "; select rows in the table to chart others."));
     }
-    const cur = await EB.get("curves", { name: runNames, metric: st.metric || "" });
-    const pts = await EB.get("points", { where: st.where || "", q: st.q || "" });
+    EB.useColors(runNames);
     const set = (changes) => EB.go("charts", { ...st, ...changes }, true);
-    const metricSel = h("select", { "aria-label": "metric", onchange: (e) => set({ metric: e.target.value }) }, cur.metrics.map((m) => h("option", { value: m, selected: m === cur.metric }, m)));
+    const [first, pts] = await Promise.all([runNames.length ? EB.get("curves", { name: runNames }) : { metrics: [], series: [] }, EB.get("points", { where: st.where || "", q: st.q || "" })]);
+    const all = EB.orderMetrics(first.metrics);
+    const asked = [].concat(st.m || st.metric || []).filter((m) => all.includes(m));
+    const shown = asked.length ? asked : all.slice(0, MAX_PANELS);
+    const results = await Promise.all(shown.map((m) => EB.get("curves", { name: runNames, metric: m })));
     const paramKeys = Object.keys(pts.params);
-    const controls = h("div", { class: "toolbar" }, "metric", metricSel,
-      h("select", { "aria-label": "x axis", onchange: (e) => set({ x: e.target.value }) }, h("option", { value: "step" }, "x = step"), h("option", { value: "time", selected: st.x === "time" }, "x = wall-clock (s)")),
+    const anyTimes = results.some((r) => EB.hasTimes(r.series));
+    const controls = h("div", { class: "toolbar" },
+      metricChooser(all, shown, (ms) => set({ m: ms, metric: "" })),
+      h("select", { "aria-label": "columns", onchange: (e) => set({ cols: e.target.value }) },
+        ["", "1", "2", "3", "4"].map((c) => h("option", { value: c, selected: (st.cols || "") === c }, c ? c + " per row" : "auto layout"))),
+      // wall-clock only where a curve has a timestamp column (the pipeline's per-epoch files have none)
+      anyTimes ? h("select", { "aria-label": "x axis", onchange: (e) => set({ x: e.target.value }) }, h("option", { value: "step" }, "x = step / epoch"), h("option", { value: "time", selected: st.x === "time" }, "x = wall-clock (s)")) : null,
       "smoothing", h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: st.smooth || 0, "aria-label": "smoothing", onchange: (e) => set({ smooth: e.target.value }) }),
       h("label", {}, h("input", { type: "checkbox", checked: st.log === "1", onchange: (e) => set({ log: e.target.checked ? "1" : "" }) }), " log y"),
       names.length ? null : h("label", {}, "runs ", h("input", { type: "number", min: 1, max: 2000, value: limit, style: "width:6em", "aria-label": "runs", onchange: (e) => set({ limit: e.target.value }) })),
       h("select", { "aria-label": "band group", onchange: (e) => set({ band: e.target.value }) }, h("option", { value: "" }, "one line per run"), paramKeys.map((k) => h("option", { value: k, selected: st.band === k }, "mean ± std by " + short(k)))));
-    const curves = chartDiv("curves");
-    view.append(controls, h("div", { class: "card" }, h("h3", {}, "Step curves: " + (cur.metric || "none") + " (" + cur.series.length + " runs)"), curves));
-    if (cur.series.length) {
-      await plot(curves, EB.curveTraces(cur.series, { x: st.x, smooth: +(st.smooth || 0), group: st.band }),
-        { xaxis: { title: { text: st.x === "time" ? "seconds" : "step" } }, yaxis: { type: st.log === "1" ? "log" : "linear", title: { text: cur.metric } } });
-    } else curves.replaceChildren(h("p", { class: "muted" }, "No dvclive step curves for these runs."));
+    const charted = runNames.filter((n) => results.some((r) => r.series.some((s) => s.name === n)));
+    const grid = h("div", { class: "panel-grid", id: "panels", style: +st.cols ? "grid-template-columns: repeat(" + +st.cols + ", minmax(0, 1fr))" : null });
+    view.append(controls, st.band ? null : EB.runLegend(charted), grid);
+    if (!all.length) grid.replaceChildren(h("p", { class: "muted" }, "No dvclive step curves for these runs."));
+    await curvePanels(grid, results, all, st);
+    await paramCharts(view, st, pts, set);
+  };
 
+  // parallel coordinates (varied params first, a log axis for params spanning decades) and a scatter
+  function dimension(label, vals) {
+    if (!vals.every((v) => v === null || typeof v === "number")) {
+      const cats = [...new Set(vals.map(fmt))];
+      return { label, values: vals.map((v) => cats.indexOf(fmt(v))), tickvals: cats.map((_, i) => i), ticktext: cats };
+    }
+    const xs = vals.filter((v) => typeof v === "number");
+    const lo = Math.min(...xs), hi = Math.max(...xs);
+    if (!(lo > 0 && hi / lo >= 20)) return { label, values: vals.map((v) => (v === null ? NaN : v)) };
+    // log10 of the values, labelled with the values themselves (or powers of ten when many)
+    const distinct = [...new Set(xs)].sort((a, b) => a - b);
+    const ticks = distinct.length <= 8 ? distinct : Array.from({ length: Math.floor(Math.log10(hi)) - Math.ceil(Math.log10(lo)) + 1 }, (_, i) => 10 ** (Math.ceil(Math.log10(lo)) + i));
+    return { label: label + " (log)", values: vals.map((v) => (typeof v === "number" ? Math.log10(v) : NaN)), tickvals: ticks.map(Math.log10), ticktext: ticks.map((t) => fmt(t)) };
+  }
+  EB.paramDimension = dimension;
+  async function paramCharts(view, st, pts, set) {
+    const distinct = (k) => new Set(pts.params[k].map((v) => JSON.stringify(v))).size;
+    const paramKeys = Object.keys(pts.params).sort((a, b) => (distinct(b) > 1) - (distinct(a) > 1) || distinct(b) - distinct(a));
     const metricKeys = Object.keys(pts.metrics);
     const pm = st.pc && metricKeys.includes(st.pc) ? st.pc : EB.defaultMetric(metricKeys, (k) => pts.metrics[k]);
     const pcDiv = chartDiv("parcoords"), scDiv = chartDiv("scatter");
@@ -108,23 +112,26 @@
         h("select", { "aria-label": "parallel metric", onchange: (e) => set({ pc: e.target.value }) }, metricKeys.map((m) => h("option", { value: m, selected: m === pm }, short(m))))), pcDiv),
       h("div", { class: "card" }, h("h3", {}, "Scatter: ",
         h("select", { "aria-label": "scatter param", onchange: (e) => set({ sx: e.target.value }) }, paramKeys.map((k) => h("option", { value: k, selected: k === sx }, short(k)))), " vs " + (pm ? short(pm) : "")), scDiv)));
-    const dim = (label, vals) => {
-      if (vals.every((v) => v === null || typeof v === "number")) return { label, values: vals.map((v) => (v === null ? NaN : v)) };
-      const cats = [...new Set(vals.map(fmt))];
-      return { label, values: vals.map((v) => cats.indexOf(fmt(v))), tickvals: cats.map((_, i) => i), ticktext: cats };
-    };
-    if (pm && paramKeys.length) {
-      const color = pts.metrics[pm].map((v) => (typeof v === "number" ? v : NaN));
-      await plot(pcDiv, [{ type: "parcoords", line: { color, colorscale: "Viridis", showscale: true },
-        dimensions: [...paramKeys.map((k) => dim(short(k), pts.params[k])), dim(short(pm), pts.metrics[pm])] }], { margin: { l: 60, r: 60, t: 40, b: 30 } });
-      const xs = pts.params[sx], numeric = xs.every((v) => v === null || typeof v === "number");
-      await plot(scDiv, [{ type: xs.length > 2000 ? "scattergl" : "scatter", mode: "markers", x: numeric ? xs : xs.map(fmt), y: pts.metrics[pm], text: pts.names, marker: { size: 6, opacity: 0.7 } }],
-        { xaxis: { title: { text: short(sx) } }, yaxis: { title: { text: short(pm) } } });
-    } else {
+    if (!(pm && paramKeys.length)) {
       pcDiv.replaceChildren(h("p", { class: "muted" }, "No param varies across these rows."));
       scDiv.replaceChildren(h("p", { class: "muted" }, "No param varies across these rows."));
+      return;
     }
-  };
+    const color = pts.metrics[pm].map((v) => (typeof v === "number" ? v : NaN));
+    await plot(pcDiv, [{ type: "parcoords", line: { color, colorscale: "Viridis", showscale: true },
+      dimensions: [...paramKeys.map((k) => dimension(short(k), pts.params[k])), dimension(short(pm), pts.metrics[pm])] }], { margin: { l: 60, r: 60, t: 40, b: 30 } });
+    const xs = pts.params[sx], numeric = xs.every((v) => v === null || typeof v === "number");
+    const logX = numeric && dimension("", xs).label.endsWith("(log)");
+    await plot(scDiv, [{ type: xs.length > 2000 ? "scattergl" : "scatter", mode: "markers", x: numeric ? xs : xs.map(fmt), y: pts.metrics[pm], text: pts.names,
+      marker: { size: 7, opacity: 0.8, color: pts.names.map((n) => EB.colorOf(n)) } }],
+    { xaxis: { title: { text: short(sx) }, type: logX ? "log" : "-" }, yaxis: { title: { text: short(pm) } } });
+  }
+
+  // one metric's curves: "epoch" or "step" with integer ticks, the metric on y
+  function curveLayout(cur) {
+    const maxStep = Math.max(0, ...cur.series.map((s) => Math.max(0, ...s.steps.filter((x) => x !== null))));
+    return { xaxis: { title: { text: EB.xLabel(cur.metric, cur.metrics) }, ...EB.intAxis(maxStep) }, yaxis: { title: { text: short(cur.metric || "") } } };
+  }
 
   // ---------------------------------------------------------------- experiment page
   function kv(obj) {
@@ -153,7 +160,8 @@
       const z = labels.map(() => labels.map(() => 0));
       for (const r of rows) z[labels.indexOf(String(r.actual))][labels.indexOf(String(r.predicted))]++;
       // plotly's "Blues" runs dark -> light: reversed, so that large counts are dark
-      await plot(div, [{ type: "heatmap", z, x: labels, y: labels, colorscale: "Blues", reversescale: true, hovertemplate: "actual %{y}, predicted %{x}: %{z}<extra></extra>" }],
+      await plot(div, [{ type: "heatmap", z, x: labels, y: labels, colorscale: "Blues", reversescale: true,
+        texttemplate: "%{z}", hovertemplate: "actual %{y}, predicted %{x}: %{z}<extra></extra>" }],
         { xaxis: { title: { text: "predicted" }, type: "category" }, yaxis: { title: { text: "actual" }, type: "category", autorange: "reversed" } });
     } else {
       let [xk, yk] = keys.filter((k) => typeof rows[0][k] === "number" || rows[0][k] === null);
@@ -211,7 +219,8 @@
       const div = chartDiv("exp-curve");
       view.append(h("div", { class: "card" }, h("h3", {}, "Curve ", h("select", { "aria-label": "metric", onchange: (ev) => EB.go("exp", { ...st, metric: ev.target.value }, true) },
         cur.metrics.map((m) => h("option", { value: m, selected: m === cur.metric }, m)))), div));
-      await plot(div, EB.curveTraces(cur.series, {}), { yaxis: { title: { text: cur.metric } } });
+      EB.useColors([e.name]);
+      await plot(div, EB.curveTraces(cur.series, {}), curveLayout(cur));
     }
   };
 
@@ -221,7 +230,8 @@
     view.replaceChildren(h("h2", {}, "Compare"));
     if (names.length < 2) { view.append(h("p", { class: "muted" }, "Select two or more rows in the Experiments table, then “Compare selected”.")); return; }
     const c = await EB.get("compare", { name: names });
-    const head = h("tr", {}, h("th", {}, "key"), c.experiments.map((x) => h("th", {}, h("a", { href: "#/exp?" + new URLSearchParams({ name: x.name }) }, x.name))));
+    EB.useColors(names);
+    const head = h("tr", {}, h("th", {}, "key"), c.experiments.map((x) => h("th", { "data-name": x.name }, h("i", { class: "swatch", style: "background:" + EB.colorOf(x.name) }), h("a", { href: "#/exp?" + new URLSearchParams({ name: x.name }) }, x.name))));
     const paramRows = Object.entries(c.params).map(([k, vs]) => h("tr", {}, h("td", { title: k }, short(k)), vs.map((v) => h("td", { title: fmt(v) }, EB.num(v)))));
     const delta = (m, i) => (m.deltas[i] !== null && i ? " (" + (m.deltas[i] >= 0 ? "+" : "") + EB.num(m.deltas[i]) + ")" : "");
     const differs = (m) => m.values.some((v) => JSON.stringify(v) !== JSON.stringify(m.values[0]));
@@ -237,7 +247,7 @@
     const div = chartDiv("curves");
     view.append(h("div", { class: "card" }, h("h3", {}, "Curves ", h("select", { "aria-label": "metric", onchange: (e) => EB.go("compare", { ...st, metric: e.target.value }, true) },
       cur.metrics.map((m) => h("option", { value: m, selected: m === cur.metric }, m)))), div));
-    if (cur.series.length) await plot(div, EB.curveTraces(cur.series, {}), { yaxis: { title: { text: cur.metric } } });
+    if (cur.series.length) await plot(div, EB.curveTraces(cur.series, {}), curveLayout(cur));
     else div.replaceChildren(h("p", { class: "muted" }, "No step curves."));
   };
 
