@@ -114,9 +114,11 @@ def test_an_existing_directions_table_is_kept_byte_for_byte(project):
     result = run(project)
     assert result.exit_code == 0, result.output
     assert "kept" in result.output and (project / "pyproject.toml").read_text() == old
-    # rerun over everything it made: pyproject kept, the rest refused, nothing changed
+    # rerun over everything it made: every file kept as it is, nothing changed, exit 0
     before = snapshot(project)
-    assert run(project).exit_code != 0
+    again = run(project)
+    assert again.exit_code == 0, again.output
+    assert again.output.count("kept") == 3 and "(unchanged)" in again.output
     assert snapshot(project) == before
 
 
@@ -125,6 +127,11 @@ def test_an_existing_directions_table_is_kept_byte_for_byte(project):
     [
         ("[project\nname = 1\n", "pyproject.toml: not valid TOML"),
         ('[tool]\nexpbook = "x"\n', "cannot append [tool.expbook.directions]"),
+        # issue 20: a tool.expbook that is no table was a TypeError traceback (an int) or,
+        # for the string "directions", taken for an existing table
+        ("[tool]\nexpbook = 3\n", "cannot append [tool.expbook.directions]"),
+        ('[tool]\nexpbook = "directions"\n', "cannot append [tool.expbook.directions]"),
+        ("tool = 1\n", "cannot append [tool.expbook.directions]"),
     ],
 )
 def test_a_pyproject_it_cannot_join_is_refused_unchanged(project, text, message):
@@ -157,3 +164,47 @@ def test_the_sweep_template_ranges_tuned_params_never_seeds_or_fractions():
     assert "train.lr: {low: 1.0e-05, high: 0.001, log: true}" in text
     assert "train.dropout: {low: 0.02, high: 0.9, log: true}" in text  # a probability stays < 1
     assert "seed" not in text.split("params:")[1] and "fraction" not in text
+
+
+def test_a_second_init_keeps_what_the_first_wrote(project):
+    """issue 20: `expbook init` twice in a row refused its own files (exit 2, "exist"); files
+    it would write as they are now are kept, and only a changed one needs --force."""
+    assert run(project).exit_code == 0
+    before = snapshot(project)
+    again = run(project)
+    assert again.exit_code == 0, again.output
+    for rel in SCAFFOLD[1:]:
+        assert f"kept         {rel}  (unchanged)" in again.output
+    assert snapshot(project) == before
+    (project / "sweeps" / "example.yaml").write_text("mine\n")
+    refused = run(project)
+    assert refused.exit_code != 0 and "sweeps/example.yaml exists" in refused.output
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        # a folder where a file goes, a file where a folder goes: were tracebacks, and the
+        # files before the failing one were already written
+        (lambda p: (p / "sweeps" / "example.yaml").mkdir(parents=True), "is a directory"),
+        (lambda p: (p / ".github").write_text("x"), ".github is not a directory"),
+        # the temporary file cannot be written (as in a read-only folder): nothing is left
+        (
+            lambda p: (p / ".github/workflows/.expbook-check.yml.expbook-tmp").mkdir(parents=True),
+            "cannot write .github/workflows/.expbook-check.yml.expbook-tmp",
+        ),
+    ],
+)
+def test_a_file_that_cannot_be_written_leaves_nothing_half_written(project, make, message):
+    """issue 20: one-line error, exit 2, no pyproject.toml, sweep spec or tmp file left."""
+    make(project)
+    before = snapshot(project)
+    folders = sorted(p for p in project.rglob("*") if p.is_dir() and ".git" not in p.parts)
+    folders = [p for p in folders if ".dvc" not in p.parts]  # the registry's own cache
+    result = run(project, "--force")
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
+    assert snapshot(project) == before
+    after = sorted(p for p in project.rglob("*") if p.is_dir() and ".git" not in p.parts)
+    assert [p for p in after if ".dvc" not in p.parts] == folders

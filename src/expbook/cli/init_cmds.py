@@ -48,7 +48,8 @@ def init(repo: str, force: bool, dry_run: bool) -> None:
                                           an existing table is left as it is)
       sweeps/example.yaml                 a sweep spec template
       .github/workflows/expbook-check.yml CI running `expbook check`
-    Existing sweep/workflow files are refused (nothing written) unless --force.
+    Existing sweep/workflow files are refused (nothing written) unless --force;
+    files already as init would write them are kept (a second init changes nothing).
 
     \b
     Example:

@@ -17,6 +17,7 @@ May import: expbook.registry.directions, expbook.errors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -90,7 +91,14 @@ def _plan_pyproject(root: Path, metrics: Sequence[str]) -> Planned:
         raise ScaffoldError(f"{DECLARATION_FILE}: cannot read ({e})") from None
     except tomllib.TOMLDecodeError as e:
         raise ScaffoldError(f"{DECLARATION_FILE}: not valid TOML ({e}); left unchanged") from None
-    if "directions" in data.get("tool", {}).get("expbook", {}):
+    tool = data.get("tool", {})
+    expbook = tool.get("expbook", {}) if isinstance(tool, dict) else None
+    if not isinstance(expbook, dict):  # `tool = 1`, `[tool] expbook = "x"`
+        raise ScaffoldError(
+            f"{DECLARATION_FILE}: cannot append [{DECLARATION_TABLE}] to it (its tool.expbook "
+            "is no table); add the table by hand"
+        )
+    if "directions" in expbook:
         return Planned(DECLARATION_FILE, "keep", "", f"[{DECLARATION_TABLE}] exists")
     new = old + ("" if old.endswith("\n") or not old else "\n") + "\n" + table
     try:
@@ -266,7 +274,10 @@ def plan(
         (WORKFLOW_FILE, workflow(metric, mode)),
     ):
         path = base / rel
-        if path.exists() or path.is_symlink():
+        _check_writable(base, rel)
+        if path.is_file() and not path.is_symlink() and _same_text(path, text):
+            out.append(Planned(rel, "keep", "", "unchanged"))  # a second `expbook init`
+        elif path.exists() or path.is_symlink():
             if not force:
                 refused.append(rel)
                 continue
@@ -281,14 +292,53 @@ def plan(
     return out
 
 
+def _same_text(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _check_writable(base: Path, rel: str) -> None:
+    """ScaffoldError when ``rel`` cannot become a file: it is a directory, or a folder on its
+    way is a file (checked in `plan`, so that nothing is written)."""
+    path = base / rel
+    if path.is_dir() and not path.is_symlink():
+        raise ScaffoldError(f"{rel} is a directory: nothing written")
+    for parent in list(Path(rel).parents)[:-1]:
+        if (base / parent).exists() and not (base / parent).is_dir():
+            raise ScaffoldError(
+                f"{parent} is not a directory, so {rel} cannot be written: nothing written"
+            )
+
+
 def apply(root: str | os.PathLike[str], planned: Sequence[Planned]) -> None:
-    """Write the planned files (each through a temporary file and a rename)."""
+    """Write the planned files: every one to a temporary file first, then each renamed into
+    place, so a failure (a read-only folder, a full disk) leaves none of them written and no
+    folder or temporary file behind."""
     base = Path(root)
-    for item in planned:
-        if not item.changes:
-            continue
-        path = base / item.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.expbook-tmp")
-        tmp.write_text(item.text, encoding="utf-8")
+    made: list[Path] = []  # folders this call created, deepest last
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for item in planned:
+            if not item.changes:
+                continue
+            path = base / item.path
+            for parent in reversed(list(path.relative_to(base).parents)[:-1]):
+                if not (base / parent).exists():
+                    (base / parent).mkdir()
+                    made.append(base / parent)
+            tmp = path.with_name(f".{path.name}.expbook-tmp")
+            staged.append((tmp, path))
+            tmp.write_text(item.text, encoding="utf-8")
+    except OSError as e:
+        for tmp, _ in staged:
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink()
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        where = os.path.relpath(e.filename, base) if e.filename else str(root)
+        raise ScaffoldError(f"cannot write {where}: {e.strerror or e}; nothing written") from None
+    for tmp, path in staged:
         os.replace(tmp, path)
