@@ -148,10 +148,11 @@ def test_sweep_on_best_calls_hook_and_webhook_once_per_improvement(
     assert event["event"] == "new_best" and event["sweep"] == "s" and event["metric"] == "val.acc"
     assert event["rev"] == sh("git", "rev-parse", event["ref"], cwd=repo).stdout.strip()
     assert [(e["name"], e["value"]) for e in webhook.received] == expected
-    # a resumed sweep that finds nothing better sends nothing
+    # a resumed sweep that finds nothing better sends nothing (the same spec: a changed one is
+    # refused under an old name since issue 19)
     again = run_cli(
         repo,
-        *("sweep", "-S", "train.lr=0.005,0.002,0.009,0.01,0.001,0.0003", "--metric", "val.acc"),
+        *("sweep", "-S", "train.lr=0.005,0.002,0.009,0.01,0.001", "--metric", "val.acc"),
         *("--name", "s", "--json", "--on-best-url", url),
     )
     assert json.loads(again.stdout)["skipped"] == 5
