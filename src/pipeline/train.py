@@ -13,7 +13,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from pipeline import checkpoint, paths, runtime
+from pipeline import checkpoint, paths, runtime, sysmon
 from pipeline.config import BaseConfig, TrainConfig, as_dict, stage_main
 from pipeline.data import confusion, load_meta, load_split, scores
 from pipeline.models import build_model, parameter_counts
@@ -80,6 +80,7 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
         float(live.summary.get("time", {}).get("total_s", 0.0)) if resume and live else 0.0
     )
     steplog = StepLog(paths.STEP_PLOTS_DIR, enabled=cfg.log_steps and main_proc)
+    monitor = sysmon.SystemMonitor()
     steplog.start(prev_elapsed)
 
     n = len(y_train)
@@ -143,6 +144,7 @@ def run(base: BaseConfig, cfg: TrainConfig) -> dict:
                 ("time/epoch_s", time.perf_counter() - t_epoch),
             ):
                 live.log_metric(name, value)
+            sysmon.write(live.plots_dir, live.step, monitor.sample())
             ckpt_args = dict(
                 model=model,
                 optimizer=optimizer,

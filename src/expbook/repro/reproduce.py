@@ -31,7 +31,15 @@ if TYPE_CHECKING:  # DVC is imported on use
     from dvc.repo import Repo
 
 # Wall-clock-type values change on every run by nature; documented in README "Reproducing".
-DEFAULT_IGNORE = ("*time*", "*per_s*", "*samples_per*", "*timestamp*", "*duration*", "*wallclock*")
+DEFAULT_IGNORE = (
+    "*time*",
+    "*per_s*",
+    "*samples_per*",
+    "*timestamp*",
+    "*duration*",
+    "*wallclock*",
+    "system.*",
+)
 # Outputs whose content is about the machine, not the result (matched against the out's path
 # and each file in it); dvclive's timestamp columns are already dropped via DEFAULT_IGNORE.
 DEFAULT_IGNORE_OUT = ("*environment.json", "*report.html", "*report.md")
