@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import secrets
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from starlette.routing import Route
 
 from expbook.errors import ExpbookError, NotFoundError
 from expbook.registry import notes as notes_lib
-from expbook.ui import auth, files, views
+from expbook.ui import auth, files, live, modelview, views
 from expbook.ui import data as tables
 from expbook.ui.writes import validate
 
@@ -35,6 +36,12 @@ STATIC = Path(__file__).with_name("static")
 MAX_BODY = 64 * 1024  # bytes of a write request
 MAX_NOTE = 10_000  # characters of one note
 MAX_TAG = 200  # characters of one tag
+# the tab icon: a small notebook, served so that browsers' /favicon.ico request finds one
+FAVICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    b'<rect x="5" y="3" width="22" height="26" rx="3" fill="#2f6fdb"/>'
+    b'<path d="M10 21l4-6 4 3 5-8" stroke="#fff" stroke-width="2.5" fill="none"/></svg>'
+)
 
 
 def plotly_js() -> Path:
@@ -139,10 +146,38 @@ def create_app(
         name = request.path_params["name"]
         if name == "plotly.min.js":
             return FileResponse(plotly_js(), media_type="text/javascript")
-        if name not in ("app.js", "app.css", "charts.js", "plots.js"):
+        if name not in ("app.js", "app.css", "charts.js", "run.js", "plots.js"):
             return JSON({"reason": f"no static file {name[:100]!r}"}, status_code=404)
         media = "text/javascript" if name.endswith(".js") else "text/css"
         return FileResponse(STATIC / name, media_type=media)
+
+    def favicon(request: Request) -> Response:
+        return Response(
+            FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+        )
+
+    @api
+    def live_runs(request: Request) -> dict[str, Any]:
+        """Running, crashed and failed runs (polled once a second by the pages); with `name`,
+        that run's step curves so far (a running row has no commit to read them from)."""
+        runs = live.scan(data.root)
+        out: dict[str, Any] = {"runs": [r.to_json() for r in runs]}
+        name = request.query_params.get("name")
+        if name:
+            run = live.find(runs, name)
+            if run is None:
+                raise NotFoundError(f"no running, crashed or failed run named {name[:200]!r}")
+            out["run"] = run.to_json()
+            out["curves"] = views.live_curves(run.root)
+        elif request.query_params.get("curves") == "1":
+            out["curves"] = {
+                r.key: views.live_curves(r.root) for r in runs if r.status == "running"
+            }
+        return out
+
+    @api
+    def models(request: Request) -> dict[str, Any]:
+        return modelview.models(data.root)
 
     @api
     def meta(request: Request) -> dict[str, Any]:
@@ -278,6 +313,9 @@ def create_app(
         *auth.login_routes(guard),
         Route("/", home),
         Route("/static/{name}", static),
+        Route("/favicon.ico", favicon),
+        Route("/api/live", live_runs),
+        Route("/api/models", models),
         Route("/api/meta", meta),
         Route("/api/table", table),
         Route("/api/points", points),
@@ -330,33 +368,37 @@ def run_server(
         read_only = True
     hosts = [host, *allow_hosts]
     app = create_app(repo, read_only=read_only, hosts=hosts, secret=secret)
-    _check_port(host, port)
-    app.state.data.snapshot()  # read the registry before the first request (and fail early)
-    if generated and on_secret:  # printed once, only when the server is about to listen
-        on_secret(generated)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,  # a long request never keeps Ctrl-C/SIGTERM waiting
-    )
-    server = uvicorn.Server(config)
-    if on_ready:
-        on_ready(f"http://{host if ':' not in host else f'[{host}]'}:{port}/")
-    # uvicorn shuts down cleanly on Ctrl-C, then re-raises it: that is the normal end
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+    sock = _listen(host, port)  # listening before "dashboard on" is printed: no refused connect
+    with sock:
+        app.state.data.snapshot()  # read the registry before the first request (and fail early)
+        if generated and on_secret:  # printed once, only when the server is about to listen
+            on_secret(generated)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,  # a long request never keeps Ctrl-C/SIGTERM waiting
+        )
+        server = uvicorn.Server(config)
+        if on_ready:
+            on_ready(f"http://{host if ':' not in host else f'[{host}]'}:{port}/")
+        # uvicorn shuts down cleanly on Ctrl-C, then re-raises it: that is the normal end
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
 
 
-def _check_port(host: str, port: int) -> None:
-    import socket
-
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port and listening (uvicorn serves on it), or ExpbookError."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise ExpbookError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ExpbookError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock

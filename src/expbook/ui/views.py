@@ -16,7 +16,7 @@ from expbook.analysis import compare as cmp
 from expbook.analysis import stats as st
 from expbook.analysis.curves import read_curves
 from expbook.errors import ExpbookError, NotFoundError
-from expbook.ui import files
+from expbook.ui import files, live, modelview
 from expbook.ui.data import RepoData
 
 if TYPE_CHECKING:
@@ -58,11 +58,48 @@ def experiment(data: RepoData, name: str) -> dict[str, Any]:
     info["media"] = files.list_media(data.root, exp)
     info["commands"] = commands(exp)
     info["curve_names"] = sorted(info.get("curves") or {})
+    info["baseline_diff"] = baseline_diff(data, exp)
+    info["models"] = modelview.models_at(data.root, exp.rev) if exp.rev != "workspace" else []
+    if exp.status == "running":
+        run = live.find(live.scan(data.root), exp.name)
+        info["live"] = run.to_json() if run else None
+        info["curve_names"] = sorted(curves_of(data, exp.rev, exp))
     return info
 
 
-def curves_of(data: RepoData, rev: str) -> dict[str, Any]:
-    """All step curves of one commit (cached: a commit never changes; the workspace does)."""
+def baseline_diff(data: RepoData, exp: Experiment) -> dict[str, Any]:
+    """{param: the baseline's value} for each param that differs from the commit it ran on
+    (a key the baseline lacks maps to None); {} for a baseline itself."""
+    if not exp.baseline or exp.baseline == exp.rev or exp.kind not in ("experiment", "workspace"):
+        return {}
+    base = data.snapshot().by_name.get(exp.baseline)
+    if base is None or base is exp:
+        return {}
+    keys = dict.fromkeys([*exp.params, *base.params])
+    return {k: base.params.get(k) for k in keys if exp.params.get(k) != base.params.get(k)}
+
+
+def live_curves(root: str | None) -> dict[str, Any]:
+    """The step curves a running stage has written so far under its working directory."""
+    if not root:
+        return {}
+    try:
+        found = read_curves(root, "workspace")
+    except (ExpbookError, OSError):
+        return {}
+    return {
+        name: _thin({"steps": c.steps, "values": c.values, "timestamps": c.timestamps})
+        for name, c in found.items()
+    }
+
+
+def curves_of(data: RepoData, rev: str, exp: Experiment | None = None) -> dict[str, Any]:
+    """All step curves of one commit (cached: a commit never changes; the workspace does);
+    a running row's are read from where its stage writes them (it has no commit yet)."""
+    if exp is not None and exp.status == "running":
+        run = live.find(live.scan(data.root), exp.name)
+        if run is not None:
+            return live_curves(run.root)
     cached = data.curves.get(rev) if rev != "workspace" else None
     if cached is not None:
         return cached
@@ -96,7 +133,7 @@ def curves(data: RepoData, names: Sequence[str], metric: str | None) -> dict[str
     if len(names) > MAX_RUNS:
         raise ExpbookError(f"at most {MAX_RUNS} runs per request, got {len(names)}")
     exps = [data.find(n) for n in names]
-    per_run = [(exp, curves_of(data, exp.rev)) for exp in exps]
+    per_run = [(exp, curves_of(data, exp.rev, exp)) for exp in exps]
     available = sorted({k for _, c in per_run for k in c})
     if metric is None or metric == "":
         losses = [m for m in available if "loss" in m]
@@ -157,7 +194,7 @@ def stats(
 def sweep_names(data: RepoData) -> list[dict[str, Any]]:
     from expbook.sweep import state
 
-    out = []
+    out: list[dict[str, Any]] = []
     for name in state.names(data.root):
         try:
             doc = state.load(data.root, name, missing_ok=True)
@@ -175,9 +212,13 @@ def sweep(data: RepoData, name: str) -> dict[str, Any]:
     """A sweep's trials, best-so-far per trial number, Pareto front, importance and the
     step curves of its trials (pruned ones stop early); `updated` changes with every recorded trial."""
     from expbook import sweep as sw
+    from expbook.sweep import state
     from expbook.sweep.ranking import pareto_trials
     from expbook.sweep.report import metrics_of
 
+    if name not in state.names(data.root):
+        known = ", ".join(state.names(data.root)) or "none yet"
+        raise NotFoundError(f"no sweep named {name[:200]!r} (sweeps: {known})")
     doc = sw.status(data.root, name)
     metrics = metrics_of(doc.spec or {})
     trials = doc.trials
@@ -203,6 +244,7 @@ def sweep(data: RepoData, name: str) -> dict[str, Any]:
         "metrics": [{"key": m.key, "mode": m.mode} for m in metrics],
         "counts": doc.counts,
         "trials": [t.to_json() for t in trials],
+        "configs": [dict(c) for c in doc.ranked],
         "best_so_far": best,
         "pareto": front,
         "curves": curves,

@@ -224,10 +224,11 @@ function defaultColumns(cols) {
 function cellFor(row, col) {
   const v = flatValue(row, col);
   if (col === "name") return h("td", {}, h("a", { href: "#/exp?" + new URLSearchParams({ name: row.name }) }, row.name));
+  if (col === "status" && row.status === "running") return h("td", { class: "status-running" }, "● running");
   if (col === "status") return h("td", { class: "status-" + row.status }, row.status);
   if (col === "tags") return h("td", {}, (row.tags || []).map((t) => h("span", { class: "tag" }, t)));
   if (col === "rev" || col === "baseline") return h("td", { title: v || "" }, (v || "").slice(0, 7));
-  if (col === "created") return h("td", {}, (v || "").replace("T", " ").replace("Z", ""));
+  if (col === "created") return h("td", { title: EB.when ? EB.when(v) : v || "" }, (v || "").replace("T", " ").replace("Z", "").slice(0, 16));
   return h("td", { class: typeof v === "number" ? "num" : "", title: EB.fmt(v) }, EB.num(v));
 }
 
@@ -242,7 +243,11 @@ EB.pages.table = async function (view, st) {
   searchBox.addEventListener("keydown", (e) => { if (e.key === "Enter") update({ q: searchBox.value.trim() }); });
   const errors = h("div", {});
   const toolbar = h("div", { class: "toolbar" }, whereBox, h("button", { class: "primary", id: "apply", onclick: () => update({ where: whereBox.value.trim() }) }, "Filter"), searchBox);
+  // running and crashed runs (and failed sweep trials) above the table; the table is re-read
+  // when one starts or ends
+  const live = EB.livePanel && !EB.report ? EB.livePanel(() => EB.render()) : null;
   view.replaceChildren(toolbar, errors);
+  if (live) view.append(live);
   let data;
   try { data = await EB.get("table", query); } catch (err) {
     errors.append(EB.errorBox(err.message));
@@ -250,7 +255,10 @@ EB.pages.table = async function (view, st) {
   }
   const cols = st.cols ? String(st.cols).split(",").filter((c) => c) : defaultColumns(data.columns);
   const known = new Set([...data.columns.meta, ...data.columns.params, ...data.columns.metrics]);
-  const shown = cols.filter((c) => known.has(c));
+  // pinned columns (the name by default) come first and stay visible when scrolling right
+  const pins = new Set((st.pin === undefined ? "name" : String(st.pin)).split(",").filter((c) => known.has(c)));
+  const picked = cols.filter((c) => known.has(c));
+  const shown = [...picked.filter((c) => pins.has(c)), ...picked.filter((c) => !pins.has(c))];
   const groupOf = (c) => (data.columns.params.includes(c) ? "params" : data.columns.metrics.includes(c) ? "metrics" : "meta");
 
   const groupSel = h("select", { "aria-label": "group by", onchange: (e) => update({ group: e.target.value }) },
@@ -258,7 +266,7 @@ EB.pages.table = async function (view, st) {
   const selNames = () => [...sel];
   const cmpBtn = h("button", { id: "compare-selected", disabled: sel.size < 2, onclick: () => EB.go("compare", { name: selNames() }) }, "Compare selected (" + sel.size + ")");
   const chartBtn = h("button", { id: "chart-selected", onclick: () => EB.go("charts", { where: st.where, q: st.q, sort: st.sort, desc: st.desc, name: selNames() }) }, sel.size ? "Chart selected" : "Chart filtered");
-  toolbar.append(groupSel, EB.columnChooser(data.columns, shown, (next) => update({ cols: next.join(","), offset }), groupOf), cmpBtn, chartBtn,
+  toolbar.append(groupSel, EB.columnChooser(data.columns, shown, (next, pinned) => update({ cols: next.join(","), pin: pinned.join(",") || "-", offset }), groupOf, pins), cmpBtn, chartBtn,
     h("span", { class: "muted", id: "count" }, data.total + " of " + data.count + " rows"));
 
   if (data.groups) {
@@ -280,7 +288,7 @@ EB.pages.table = async function (view, st) {
   }
   const thead = h("thead", {},
     h("tr", {}, h("th", {}), spans.map(([g, n]) => h("th", { colspan: n, class: "g-" + g }, g))),
-    h("tr", {}, h("th", {}, ""), shown.map((c) => h("th", { title: c, class: "g-" + groupOf(c), "data-col": c, onclick: () => sortBy(c) }, EB.short(c) + arrow(c)))));
+    h("tr", {}, h("th", {}, ""), shown.map((c) => h("th", { title: c, class: "g-" + groupOf(c) + (pins.has(c) ? " pinned" : ""), "data-col": c, onclick: () => sortBy(c) }, EB.short(c) + (c === "created" ? " (UTC)" : "") + arrow(c)))));
   const tbody = h("tbody", {}, data.rows.map((row) => {
     const box = h("input", { type: "checkbox", "aria-label": "select " + row.name, checked: sel.has(row.name) });
     const tr = h("tr", { class: sel.has(row.name) ? "sel" : "", "data-name": row.name }, h("td", {}, box), shown.map((c) => cellFor(row, c)));
@@ -299,7 +307,9 @@ EB.pages.table = async function (view, st) {
       data.count ? "No experiment matches" + (st.where ? " where " + st.where : "") + (st.q ? " and the search " + JSON.stringify(st.q) : "") + "." :
         "No experiments yet: run one (dvc exp run, expbook sweep) and it shows up here.")));
   }
-  view.append(h("div", { class: "tablewrap" }, h("table", { class: "grid", id: "experiments" }, thead, tbody)));
+  const grid = h("table", { class: "grid", id: "experiments" }, thead, tbody);
+  view.append(h("div", { class: "tablewrap" }, grid));
+  stickPinned(grid, shown.map((c, i) => (pins.has(c) ? i + 1 : -1)).filter((i) => i > 0));
   const last = Math.min(offset + limit, data.total);
   view.append(h("div", { class: "pager" },
     h("button", { disabled: offset === 0, onclick: () => EB.go("table", { ...st, offset: Math.max(0, offset - limit) }) }, "‹ prev"),
@@ -307,18 +317,66 @@ EB.pages.table = async function (view, st) {
     h("button", { id: "next-page", disabled: last >= data.total, onclick: () => EB.go("table", { ...st, offset: offset + limit }) }, "next ›")));
 };
 
-EB.columnChooser = function (columns, shown, apply, groupOf) {
-  const panel = h("div", { class: "panel", hidden: true });
-  let order = [...shown, ...[...columns.meta, ...columns.params, ...columns.metrics].filter((c) => !shown.includes(c))];
-  const on = new Set(shown);
-  const draw = () => panel.replaceChildren(
-    h("div", { class: "toolbar" }, h("button", { class: "primary", onclick: () => apply(order.filter((c) => on.has(c))) }, "Apply"), h("span", { class: "muted" }, "tick to show, ↑ to move left")),
-    ...order.map((c, i) => h("label", { title: c },
-      h("input", { type: "checkbox", checked: on.has(c), onchange: (e) => (e.target.checked ? on.add(c) : on.delete(c)) }),
-      h("span", { class: "muted" }, groupOf(c) + ":"), EB.short(c),
-      h("button", { class: "mv", "aria-label": "move " + c + " left", onclick: (e) => { e.preventDefault(); if (i) { order.splice(i - 1, 0, order.splice(i, 1)[0]); draw(); } } }, "↑"))));
+// pinned columns: sticky at the left, each after the widths of the ones before it
+function stickPinned(table, indexes) {
+  if (!indexes.length) return;
+  const cols = [0, ...indexes];  // the selection checkbox column too
+  requestAnimationFrame(() => {
+    const head = table.tHead.rows[1];
+    let left = 0;
+    for (const i of cols) {
+      for (const tr of [head, ...table.tBodies[0].rows]) {
+        const cell = tr.cells[i];
+        if (cell) { cell.classList.add("stick"); cell.style.left = left + "px"; }
+      }
+      left += head.cells[i].getBoundingClientRect().width;
+    }
+  });
+}
+
+// the column chooser: the shown columns in order (drag, or ↑ ↓; 📌 pins one to the left; ×
+// hides it) above a searchable list of the others (+ shows one)
+EB.columnChooser = function (columns, shown, apply, groupOf, pinned) {
+  const panel = h("div", { class: "panel", hidden: true, id: "col-panel" });
+  const all = [...columns.meta, ...columns.params, ...columns.metrics];
+  let order = [...shown];
+  const pins = new Set(pinned || []);
+  const search = h("input", { type: "search", id: "col-search", placeholder: "search " + all.length + " columns", "aria-label": "search columns" });
+  const shownList = h("ol", { class: "col-list", id: "cols-shown" });
+  const availList = h("ul", { class: "col-list", id: "cols-available" });
+  const move = (i, j) => { if (j < 0 || j >= order.length) return; order.splice(j, 0, order.splice(i, 1)[0]); draw(); };
+  let dragged = null;
+  const label = (c) => [h("span", { class: "muted" }, groupOf(c) + ":"), h("span", { class: "cname", title: c }, EB.short(c))];
+  function draw() {
+    const q = search.value.trim().toLowerCase();
+    shownList.replaceChildren(...order.map((c, i) => {
+      const li = h("li", { draggable: "true", "data-col": c, class: pins.has(c) ? "pinned" : "" },
+        h("span", { class: "grip", "aria-hidden": "true" }, "⋮⋮"),
+        h("button", { class: "mv pin" + (pins.has(c) ? " on" : ""), title: pins.has(c) ? "unpin" : "pin to the left", "aria-label": (pins.has(c) ? "unpin " : "pin ") + c, onclick: () => { if (pins.has(c)) pins.delete(c); else pins.add(c); draw(); } }, "📌"),
+        ...label(c),
+        h("span", { class: "btns" },
+          h("button", { class: "mv", "aria-label": "move " + c + " up", onclick: () => move(i, i - 1) }, "↑"),
+          h("button", { class: "mv", "aria-label": "move " + c + " down", onclick: () => move(i, i + 1) }, "↓"),
+          h("button", { class: "mv", "aria-label": "hide " + c, onclick: () => { order.splice(i, 1); pins.delete(c); draw(); } }, "×")));
+      li.addEventListener("dragstart", () => { dragged = i; });
+      li.addEventListener("dragover", (e) => e.preventDefault());
+      li.addEventListener("drop", (e) => { e.preventDefault(); if (dragged !== null && dragged !== i) move(dragged, i); dragged = null; });
+      return li;
+    }));
+    const hits = all.filter((c) => !order.includes(c) && (!q || c.toLowerCase().includes(q)));
+    availList.replaceChildren(...hits.slice(0, 150).map((c) => h("li", { "data-col": c },
+      h("button", { class: "mv add", "aria-label": "show " + c, onclick: () => { order.push(c); draw(); } }, "+"), ...label(c))),
+    ...(hits.length > 150 ? [h("li", { class: "muted" }, hits.length - 150 + " more: refine the search")] : []),
+    ...(hits.length ? [] : [h("li", { class: "muted" }, q ? "no column matches " + JSON.stringify(q) : "every column is shown")]));
+  }
+  search.addEventListener("input", draw);
+  panel.append(h("div", { class: "toolbar" },
+    h("button", { class: "primary", id: "cols-apply", onclick: () => apply(order, order.filter((c) => pins.has(c))) }, "Apply"),
+    h("button", { onclick: () => { order = [...shown]; draw(); } }, "Undo changes"),
+    h("span", { class: "muted" }, "drag or ↑↓ to reorder · 📌 pins left")),
+  h("div", { class: "col-head" }, "Shown"), shownList, search, h("div", { class: "col-head" }, "Other columns"), availList);
   draw();
-  return h("span", { class: "cols" }, h("button", { onclick: () => (panel.hidden = !panel.hidden) }, "Columns"), panel);
+  return h("span", { class: "cols" }, h("button", { id: "cols-button", onclick: () => { panel.hidden = !panel.hidden; if (!panel.hidden) search.focus(); } }, "Columns (" + shown.length + "/" + all.length + ")"), panel);
 };
 
 // ---------------------------------------------------------------- router
