@@ -67,10 +67,10 @@ def test_json_rows_have_the_documented_nested_shape(repo):
     path, shas = repo
     rows = _json(path)
     want_keys = [
-        "name", "rev", "kind", "baseline", "ref", "created", "status", "message",
+        "name", "rev", "kind", "baseline", "ref", "created", "author", "status", "message",
         "branches", "git_tags", "notes", "tags", "sweep",
         "params", "metrics", "outs", "errors",
-    ]  # fmt: skip
+    ]  # fmt: skip  # author: the commit's author, who ran it (issue 23)
     assert list(registry.SCHEMA_KEYS) == want_keys
     for row in rows.values():
         assert list(row) == want_keys

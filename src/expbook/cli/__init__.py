@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "tag": "expbook.cli.annotate_cmds:tag",
     "push": "expbook.cli.annotate_cmds:push",
     "pull": "expbook.cli.annotate_cmds:pull",
+    "fetch": "expbook.cli.team_cmds:fetch",
     "plot": "expbook.cli.plot_cmds:plot",
     "export": "expbook.cli.plot_cmds:export",
     "sweep": "expbook.cli.sweep_cmds:sweep",

@@ -73,6 +73,7 @@ def push(remote: str, no_cache: bool, repo: str) -> None:
     with_cache = False if no_cache else None
     used = sync.push_remotes(repo, remote, with_cache)  # said before anything is sent
     click.echo("pushing to " + " and ".join(str(r) for r in used))
+    _model_tags("push", repo, remote)  # issue 22: the model registry's tags go too
     check = sync.push(repo, remote, with_cache=with_cache)
     click.echo(f"pushed experiments and expbook notes to {remote}")
     if check is None:
@@ -86,19 +87,27 @@ def push(remote: str, no_cache: bool, repo: str) -> None:
 
 @click.command()
 @click.argument("remote", default="origin")
+@click.argument("exps", nargs=-1)
 @repo_option
-def pull(remote: str, repo: str) -> None:
+def pull(remote: str, exps: tuple[str, ...], repo: str) -> None:
     """Pull experiments (dvc exp pull) and merge the remote's expbook notes/tags into the local ones.
 
-    Warns about pulled experiments whose cached outputs are neither in the local cache nor on
-    the DVC remote (a `dvc exp apply` + `dvc pull` could not restore them).
+    Model registry tags (GTO format) come too. Warns about pulled experiments whose cached
+    outputs are neither in the local cache nor on the DVC remote (a `dvc exp apply` + `dvc
+    pull` could not restore them). With EXP names (as `--remote REMOTE` lists them), brings
+    only those home, with their checkpoints from the DVC remote, as `dvc exp pull REMOTE EXP`.
 
     \b
     Example:
         expbook pull origin
+        expbook pull origin alice-lr-003     # one of the team's experiments, checkpoint too
     """
     from expbook.share import outputs, sync
 
+    if exps:
+        _bring_home(repo, remote, exps)
+        return
+    _model_tags("pull", repo, remote)
     changed = sync.pull(repo, remote)
     click.echo(f"pulled expbook notes from {remote}: {changed or 0} commit(s) updated")
     names = outputs.remote_exp_names(repo, remote)
@@ -110,6 +119,37 @@ def pull(remote: str, repo: str) -> None:
             "old .dvc/config, so run `git checkout HEAD -- .dvc/config` before `dvc pull`"
         )
     check = outputs.missing_outputs(repo, names)
+    if check.missing:
+        click.echo(
+            "warning: " + outputs.describe_missing(check, "are neither in the local cache nor on"),
+            err=True,
+        )
+
+
+def _model_tags(action: str, repo: str, remote: str) -> None:
+    """Push or pull the model registry's GTO-format tags and say how many (issue 22)."""
+    from expbook.registry.gitrepo import GitRepo
+    from expbook.share import tagsync
+
+    g = GitRepo(repo)
+    if action == "push":
+        done, word = tagsync.push_model_tags(g, remote), "pushed"
+    else:
+        done, word = tagsync.pull_model_tags(g, remote), "pulled"
+    click.echo(f"{word} {done.moved} model tag(s) {'to' if action == 'push' else 'from'} {remote}")
+    warning = tagsync.refused_line(word, done)
+    if warning:
+        click.echo(warning, err=True)
+
+
+def _bring_home(repo: str, remote: str, exps: tuple[str, ...]) -> None:
+    """`expbook pull REMOTE EXP...`: those experiments only (issue 23)."""
+    from expbook.share import outputs, team
+
+    pulled = team.bring_home(repo, remote, exps)
+    for name, ref in pulled:
+        click.echo(f"pulled {name} from {remote} ({ref})")
+    check = outputs.missing_outputs(repo, [name for name, _ in pulled])
     if check.missing:
         click.echo(
             "warning: " + outputs.describe_missing(check, "are neither in the local cache nor on"),

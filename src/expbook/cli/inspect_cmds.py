@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from expbook.cli.inspect_text import compare_rows, compare_text, show_text
-from expbook.cli.options import format_options, repo_option
+from expbook.cli.options import format_options, remote_view_option, repo_option
 from expbook.cli.printing import emit_data
 from expbook.errors import ExpbookError
 
@@ -24,6 +24,7 @@ from expbook.errors import ExpbookError
     help="Also re-hash the cached outputs against dvc.lock (exit 1 when corrupt/missing).",
 )
 @repo_option
+@remote_view_option
 @format_options
 def show(
     exp: str, verify_cache: bool, repo: str, fmt: str | None, output: str | None, force: bool
@@ -97,6 +98,7 @@ def _show_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
 @click.command()
 @click.argument("exps", nargs=-1, required=True)
 @repo_option
+@remote_view_option
 @click.option(
     "--all",
     "all_params",

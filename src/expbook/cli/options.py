@@ -261,3 +261,34 @@ all_commits_option = click.option(
 )
 
 selection_options = stack(baseline_option, all_commits_option)
+
+
+def remote_view_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--remote NAME` and `--no-fetch`: read a git remote's experiments instead of the local
+    ones (issue 23). The command's `repo` becomes a view of the remote's namespace, fetched
+    first (`expbook fetch NAME`; its one-line summary goes to stderr) unless --no-fetch."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        remote, no_fetch = kwargs.pop("remote"), kwargs.pop("no_fetch")
+        if remote is not None:
+            from expbook.share import team
+
+            say = functools.partial(click.echo, err=True)
+            kwargs["repo"] = team.view(kwargs["repo"], remote, fetch_first=not no_fetch, say=say)
+        elif no_fetch:
+            raise click.UsageError("--no-fetch goes with --remote NAME")
+        return func(*args, **kwargs)
+
+    return stack(
+        click.option(
+            "--remote",
+            default=None,
+            metavar="NAME",
+            help="Read the experiments on git remote NAME (fetched into "
+            "refs/expbook/remotes/NAME/, nothing of yours changed), with their authors.",
+        ),
+        click.option(
+            "--no-fetch", is_flag=True, help="With --remote: read what the last fetch brought."
+        ),
+    )(wrapper)

@@ -14,6 +14,7 @@ from expbook.cli.options import (
     force_option,
     group_by_option,
     out_option,
+    remote_view_option,
     repo_option,
     where_option,
 )
@@ -32,6 +33,7 @@ from expbook.errors import ExpbookError
 @where_option
 @force_option
 @repo_option
+@remote_view_option
 def plot(
     metric: str,
     exps: tuple[str, ...],
@@ -114,6 +116,7 @@ def _plot_groups(
 @where_option
 @force_option
 @repo_option
+@remote_view_option
 def export(
     exps: tuple[str, ...],
     target: str,

@@ -14,6 +14,7 @@ from expbook.cli.options import (
     column_options,
     format_options,
     group_by_option,
+    remote_view_option,
     repo_option,
     selection_options,
     sort_options,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 @click.command()
 @repo_option
+@remote_view_option
 @selection_options
 @click.option(
     "--exp-commits",
@@ -203,6 +205,7 @@ def _warn(text: str) -> None:
 @where_option
 @selection_options
 @repo_option
+@remote_view_option
 @top_option(default=1, help="Also list the runners-up, N rows in all.")
 @click.option("--apply", "apply_", is_flag=True, help="Run `dvc exp apply` on the winner.")
 @click.option(

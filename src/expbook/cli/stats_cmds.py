@@ -17,6 +17,7 @@ from expbook.cli.options import (
     format_options,
     group_by_option,
     metric_option,
+    remote_view_option,
     repo_option,
     where_option,
 )
@@ -85,7 +86,7 @@ def _footnotes(result: StatsResult) -> list[str]:
             "(accuracy-like, every value in that range), the t-interval ran past it"
         )
     if result.skipped:
-        notes.append(f"left out (no {result.metric}): {', '.join(result.skipped)}")
+        notes.append(f"left out (no finite {result.metric}): {', '.join(result.skipped)}")
     return notes
 
 
@@ -270,6 +271,7 @@ def render_stats(
     help="Also count pruned sweep trials (default: finished runs only).",
 )
 @repo_option
+@remote_view_option
 @where_option
 @format_options
 def stats(

@@ -8,6 +8,7 @@ from expbook.cli.options import (
     force_option,
     metric_option,
     out_option,
+    remote_view_option,
     repo_option,
     where_option,
 )
@@ -100,6 +101,7 @@ def ui(
 
 @click.command()
 @repo_option
+@remote_view_option
 @out_option("The HTML file to write.", required=True)
 @where_option
 @metric_option(help="The metric charts and stats use (default: the first).")

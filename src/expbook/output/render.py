@@ -37,6 +37,7 @@ BASE_COLUMNS = (
     "baseline",
     "ref",
     "created",
+    "author",
     "status",
     "message",
     "branches",

@@ -17,6 +17,7 @@ PLAIN_COLUMNS = {
     "name": "name",
     "status": "status",
     "created": "created",
+    "author": "author",
     "baseline": "baseline",
     "tag": "tags",
     "tags": "tags",

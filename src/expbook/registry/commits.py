@@ -90,6 +90,8 @@ def _stamp(snap: dict, commit: Any, dvcyamls: list[str]) -> None:
     snap.update(
         sha=str(commit.id),
         time=commit.commit_time,
+        # who ran it: DVC commits an experiment as the git identity of the one who ran it
+        author=commit.author.raw_name.decode("utf-8", "replace"),
         message=commit.message.split("\n", 1)[0].strip(),
         parents=[str(p) for p in commit.parent_ids],
         dvcyamls=dvcyamls,

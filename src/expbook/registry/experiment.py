@@ -34,6 +34,8 @@ class Experiment:
     tags: list[str] = field(default_factory=list)
     sweep: dict[str, Any] | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    # the commit author's name (who ran the experiment); None for the workspace (issue 23)
+    author: str | None = None
 
     def flat(self) -> dict[str, Any]:
         """One table row: the plain columns, then every params and metrics key as-is."""
@@ -44,6 +46,7 @@ class Experiment:
             "baseline": self.baseline,
             "ref": self.ref,
             "created": self.created,
+            "author": self.author,
             "status": self.status,
             "message": self.message,
             "branches": self.branches,

@@ -70,7 +70,7 @@ def find_root(start: str | os.PathLike[str] = ".") -> str:
 class GitRepo:
     """A git repository opened lazily: cheap file reads first, pygit2 when objects are needed."""
 
-    def __init__(self, path: str | os.PathLike[str] = ".") -> None:
+    def __init__(self, path: str | os.PathLike[str] = ".", view: str | None = None) -> None:
         self.root = find_root(path)
         dotgit = os.path.join(self.root, ".git")
         if os.path.isfile(dotgit):  # a worktree / submodule: `gitdir: <path>`
@@ -86,6 +86,13 @@ class GitRepo:
             self.common_dir = dotgit
         self._tree_index: dict[tuple[str, str], tuple[str, ...]] = {}
         self.ref_state: dict[str, Any] = {}
+        # view: a git remote whose namespace refs() reads instead (expbook.registry.view)
+        self.view = view
+        self.head_path = os.path.join(dotgit, "HEAD")
+        if view is not None:
+            from expbook.registry import view as _view
+
+            self.head_path = _view.head_path(self.common_dir, view)
 
     # ------------------------------------------------------------------ pure-file reads
     def refs(self, prev: dict[str, Any] | None = None) -> dict[str, str]:
@@ -137,6 +144,10 @@ class GitRepo:
         for ref in loose:
             peeled.pop(ref, None)
         out.update(loose)
+        if self.view is not None:  # the remote's namespace, named as its own refs
+            from expbook.registry.view import map_refs
+
+            out, peeled = map_refs(out, self.view), map_refs(peeled, self.view)
         self.peeled = peeled
         self._refs = out
         self.ref_state = {"time_ns": now_ns, "dirs": new_dirs, "packed": new_packed}
@@ -233,10 +244,19 @@ class GitRepo:
 
     def head(self) -> tuple[str | None, str | None]:
         """(sha of HEAD or None on an unborn branch, branch name or None when detached)."""
-        with open(os.path.join(self.git_dir, "HEAD"), encoding="utf-8") as fh:
-            value = fh.read().strip()
+        try:
+            with open(self.head_path, encoding="utf-8") as fh:
+                value = fh.read().strip()
+        except FileNotFoundError:
+            if self.view is None:
+                raise
+            return None, None  # a remote with no default branch (an empty one)
         if value.startswith("ref: "):
             ref = value[5:]
+            if self.view is not None:
+                from expbook.registry.view import to_local
+
+                ref = to_local(ref, self.view) or ref
             sha = self.refs_cached().get(ref)
             branch = ref[len("refs/heads/") :] if ref.startswith("refs/heads/") else None
             return sha, branch

@@ -25,7 +25,10 @@ class RepoReader:
     """One registry read: resolves refs, reads (or reuses) per-commit data, builds rows."""
 
     def __init__(self, repo: str | os.PathLike, fresh: bool = False) -> None:
-        self.g = GitRepo(repo)
+        from expbook.registry.view import view_of
+
+        # a RemoteView reads the remote's namespace as the refs (issue 23)
+        self.g = GitRepo(repo, view=view_of(repo))
         # fresh: read no cache file (they are still written): the retry after a cache entry
         # of an unexpected shape (see rows.collect)
         self.fresh = fresh
@@ -251,10 +254,18 @@ def fingerprint(
     c: RepoReader, refs: dict[str, str] | None, all_commits: bool | str, baseline: str | None
 ) -> tuple[tuple, list]:
     """(everything a registry read depends on besides immutable git objects, pending exps)."""
-    with open(os.path.join(c.g.git_dir, "HEAD"), encoding="utf-8") as fh:
-        head_text = fh.read()
-    pending = dvcstate.pending(c.g, c.dvc_dir)
+    try:
+        with open(c.g.head_path, encoding="utf-8") as fh:
+            head_text = fh.read()
+    except FileNotFoundError:
+        if c.g.view is None:
+            raise
+        head_text = ""  # a remote with no default branch
+    # a remote's view has no DVC queue of this machine's
+    pending = [] if c.g.view else dvcstate.pending(c.g, c.dvc_dir)
     key = f"{all_commits if all_commits == 'exp' else bool(all_commits)}:{baseline}"
+    if c.g.view is not None:
+        key += f":remote={c.g.view}"  # never the local rows for a remote's, nor back
     fingerprint = (
         key,
         refs,

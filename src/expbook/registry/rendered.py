@@ -148,6 +148,8 @@ def rendered(
     # -A / --baseline are part of the key too (also checked by the fingerprint): switching
     # between them keeps both answers cached instead of replacing one with the other
     okey = repr((options, all_commits, baseline, _code_stamp()))
+    if c.g.view is not None:  # a remote's view (issue 23) has texts of its own
+        okey = repr((okey, "remote", c.g.view))
     entries = c.load_cache(INDEX).get("entries", {})
     entry = None
     try:

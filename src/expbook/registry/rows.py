@@ -225,7 +225,7 @@ def _build(
     notes = c.notes(refs)
     rows: list[Experiment] = []
     ws = None
-    if only is None or only == head:
+    if (only is None or only == head) and c.g.view is None:  # a remote has no workspace
         ws = c.workspace_data(head)
         rows.append(
             _row(c, ws, "workspace", "workspace", "workspace", head, None, "success", notes)
@@ -364,6 +364,7 @@ def _row(
         baseline=baseline,
         ref=ref,
         created=_iso(data.get("time")),
+        author=data.get("author"),
         status=status,
         message=data.get("message", ""),
         branches=list(branches),

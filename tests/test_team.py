@@ -1,0 +1,195 @@
+"""The team's experiments without pulling them (issue 23) and model tags carried by push/pull
+(issue 22): a bare git remote on disk, a DVC remote folder and three clones. Alice and Bob
+push experiments; Carol reads both with `--remote origin` (authors, `--where author`) without
+any change to her refs/exps, workspace or DVC cache, fetches only what is new on a second
+look, and brings one experiment (and its checkpoint) home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import commit_all, dvc, dvc_init, git_init, sh
+from expbook.cli import cli
+from test_sweep_support import run_cli
+
+pytestmark = pytest.mark.slow
+
+TRAIN = (
+    "import json, yaml\n"
+    "p = yaml.safe_load(open('params.yaml'))\n"
+    "json.dump({'acc': round(1 - p['lr'], 6)}, open('metrics.json', 'w'))\n"
+    "open('model.bin', 'w').write(f\"model {p['lr']}\")\n"
+)
+DVC_YAML = """\
+stages:
+  train:
+    cmd: python train.py
+    deps: [train.py]
+    params: [lr]
+    outs: [model.bin]
+    metrics:
+      - metrics.json:
+          cache: false
+"""
+
+
+def _clone(tmp: Path, name: str) -> Path:
+    path = tmp / name
+    sh("git", "clone", "-q", tmp / "remote.git", path)
+    git_init(path)  # identity and gpgsign (init on an existing repo only sets config)
+    sh("git", "config", "user.name", name, cwd=path)
+    return path
+
+
+def _exp(path: Path, name: str, lr: float) -> None:
+    dvc("exp", "run", "-q", "-n", name, "-S", f"lr={lr}", cwd=path)
+    run_cli(path, "push", "origin")
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory) -> dict[str, Path]:
+    """alice and bob pushed one experiment each (checkpoints on the DVC remote `store`);
+    carol is a fresh clone that has pulled nothing."""
+    tmp = tmp_path_factory.mktemp("team")
+    sh("git", "init", "-q", "--bare", "-b", "main", tmp / "remote.git")
+    alice = tmp / "alice"
+    alice.mkdir()
+    git_init(alice)
+    dvc_init(alice)
+    (alice / "train.py").write_text(TRAIN)
+    (alice / "dvc.yaml").write_text(DVC_YAML)
+    (alice / "params.yaml").write_text("lr: 0.1\n")
+    dvc("remote", "add", "-d", "store", str(tmp / "store"), cwd=alice)
+    dvc("repro", "-q", cwd=alice)
+    commit_all(alice, "baseline")
+    sh("git", "config", "user.name", "alice", cwd=alice)
+    sh("git", "remote", "add", "origin", tmp / "remote.git", cwd=alice)
+    sh("git", "push", "-q", "origin", "main", cwd=alice)
+    run_cli(alice, "push", "origin")  # the baseline's checkpoint too
+    _exp(alice, "alice-1", 0.2)
+    bob = _clone(tmp, "bob")
+    _exp(bob, "bob-1", 0.3)
+    carol = _clone(tmp, "carol")
+    return {"tmp": tmp, "alice": alice, "bob": bob, "carol": carol}
+
+
+def _cli(path: Path, *args: str, code: int = 0):
+    result = CliRunner().invoke(cli, [*args[:1], "--repo", str(path), *args[1:]])
+    assert result.exit_code == code, (result.output, result.exception)
+    return result
+
+
+def _state(path: Path) -> tuple:
+    """What `--remote` must leave alone: the user's refs, the work tree, the DVC cache."""
+    refs = sh("git", "for-each-ref", "--format=%(refname) %(objectname)", cwd=path).stdout
+    mine = [r for r in refs.splitlines() if not r.startswith("refs/expbook/remotes/")]
+    status = sh("git", "status", "--porcelain", "--ignored", cwd=path).stdout.splitlines()
+    status = [line for line in status if line != "!! .dvc/tmp/"]  # expbook's registry cache
+    cache = sorted(
+        str(p.relative_to(path)) for p in (path / ".dvc" / "cache").rglob("*") if p.is_file()
+    )
+    head = sh("git", "rev-parse", "HEAD", cwd=path).stdout
+    return mine, status, cache, head
+
+
+def _objects(path: Path) -> int:
+    out = sh("git", "count-objects", "-v", cwd=path).stdout
+    counts = dict(line.split(": ") for line in out.splitlines())
+    return int(counts["count"]) + int(counts["in-pack"])
+
+
+def test_carol_reads_the_teams_experiments_without_pulling_them(team):
+    carol = team["carol"]
+    before = _state(carol)
+    result = _cli(carol, "registry", "--remote", "origin", "-f", "json")
+    assert "origin: 2 new experiments" in result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert set(rows) == {"main", "alice-1", "bob-1"}  # no workspace row: a remote has none
+    assert rows["alice-1"]["author"] == "alice" and rows["bob-1"]["author"] == "bob"
+    assert rows["alice-1"]["metrics"]["metrics.json:acc"] == 0.8
+    assert rows["bob-1"]["params"]["params.yaml:lr"] == 0.3
+    assert not rows["alice-1"]["outs"]["model.bin"]["in_cache"]  # never the checkpoints
+    only = _cli(carol, "registry", "--remote", "origin", "--no-fetch", "-f", "csv",
+                "--where", "author = 'alice'", "-c", "name,author")  # fmt: skip
+    assert only.stdout.splitlines() == ["name,author", "alice-1,alice"]
+    assert _state(carol) == before  # no ref of hers, no file, nothing of the DVC cache
+    # her own registry is untouched: her workspace and baseline, no experiment of theirs
+    local = {r["name"]: r for r in json.loads(_cli(carol, "registry", "-f", "json").stdout)}
+    assert set(local) == {"workspace", "main"}
+    assert local["main"]["author"] == "expbook tests" and local["workspace"]["author"] is None
+
+
+def test_show_compare_best_of_remote_experiments(team):
+    carol = team["carol"]
+    _cli(carol, "fetch", "origin")
+    shown = _cli(carol, "show", "alice-1", "--remote", "origin", "--no-fetch", "--json")
+    assert json.loads(shown.stdout)["metrics"]["metrics.json:acc"] == 0.8
+    compared = _cli(carol, "compare", "alice-1", "bob-1", "--remote", "origin", "--no-fetch")
+    assert "0.8" in compared.stdout and "0.7" in compared.stdout
+    best = _cli(carol, "best", "-m", "acc", "--remote", "origin", "--no-fetch", "--json",
+                "--where", "kind = 'experiment'")  # fmt: skip
+    assert json.loads(best.stdout)["best"]["name"] == "alice-1"  # acc 0.8 beats bob's 0.7
+    bad = _cli(carol, "registry", "--remote", "nowhere", code=2)
+    assert "no git remote named 'nowhere'" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_second_look_fetches_only_whats_new(team):
+    carol, bob = team["carol"], team["bob"]
+    _cli(carol, "fetch", "origin")
+    start = _objects(carol)
+    _exp(bob, "bob-2", 0.4)
+    again = _cli(carol, "fetch", "origin")
+    assert again.stdout.startswith("origin: 1 new experiment (3 experiments in all")
+    # one experiment commit, its tree and the few blobs that changed (params, lock, metrics)
+    assert 0 < _objects(carol) - start <= 8
+    quiet = _cli(carol, "fetch", "origin")
+    assert quiet.stdout.startswith("origin: nothing new (3 experiments in all")
+    assert _objects(carol) - start <= 8
+
+
+def test_bringing_one_home_with_its_checkpoint(team):
+    carol = team["carol"]
+    pulled = run_cli(carol, "pull", "origin", "alice-1")
+    assert "pulled alice-1 from origin (refs/exps/" in pulled.stdout
+    exps = sh("git", "for-each-ref", "refs/exps/", cwd=carol).stdout
+    assert "alice-1" in exps and "bob-1" not in exps
+    dvc("exp", "apply", "alice-1", cwd=carol)
+    assert (carol / "model.bin").read_text() == "model 0.2"  # from the DVC remote
+    missing = run_cli(carol, "pull", "origin", "nobody", check=False)
+    assert missing.returncode != 0 and "no experiment named 'nobody'" in missing.stderr
+
+
+def test_push_and_pull_carry_model_tags_only(team):
+    """issue 22: push/pull carry the GTO-format tags (and say so), never other tags."""
+    alice, carol = team["alice"], team["carol"]
+    exp = sh("git", "rev-parse", "alice-1", cwd=alice, check=False)
+    sha = exp.stdout.strip() if exp.returncode == 0 else None
+    if sha is None:
+        refs = sh("git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps/",
+                  cwd=alice).stdout  # fmt: skip
+        sha = next(line.split()[0] for line in refs.splitlines() if line.endswith("/alice-1"))
+    sh("git", "tag", "-a", "clf@v1.0.0#1", "-m", "Registering artifact clf version v1.0.0", sha,
+       cwd=alice)  # fmt: skip
+    sh("git", "tag", "release-1", sha, cwd=alice)  # not a model tag: stays home
+    pushed = run_cli(alice, "push", "origin", "--no-cache")
+    assert "pushed 1 model tag(s) to origin" in pushed.stdout
+    remote_tags = sh("git", "ls-remote", "--tags", "origin", cwd=alice).stdout
+    assert "clf@v1.0.0#1" in remote_tags and "release-1" not in remote_tags
+    assert "pushed 0 model tag(s)" in run_cli(alice, "push", "origin", "--no-cache").stdout
+
+    seen = _cli(carol, "registry", "--remote", "origin", "-f", "json")
+    assert "1 new model tag" in seen.stderr
+    pulled = run_cli(carol, "pull", "origin")
+    assert "pulled 1 model tag(s) from origin" in pulled.stdout
+    tags = sh("git", "tag", "-l", cwd=carol).stdout.split()
+    assert tags == ["clf@v1.0.0#1"]
+    kind = sh("git", "cat-file", "-t", "clf@v1.0.0#1", cwd=carol).stdout.strip()
+    assert kind == "tag"  # the annotated tag itself, as GTO reads it
+    assert "pulled 0 model tag(s)" in run_cli(carol, "pull", "origin").stdout
+    assert os.path.isdir(carol)
