@@ -8,6 +8,8 @@ still does: it matches the `!` tags too).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from expbook.models.state import Model, Version, load
@@ -55,18 +57,17 @@ def resolve(
     return latest
 
 
-def _key_metrics(row: Experiment | None, root: str) -> dict[str, Any]:
-    if row is None:
+def _key_metrics(row: Experiment | None, declared: Callable[[], Any]) -> dict[str, Any]:
+    if row is None or not row.metrics:
         return {}
     from expbook.output import short_names
     from expbook.registry import directions
 
-    declared = directions.load_declared(root)
     names = short_names(list(row.metrics))
     keyed = {
         names[k]: v
         for k, v in row.metrics.items()
-        if isinstance(v, int | float) and directions.resolve(k, None, declared).known
+        if isinstance(v, int | float) and directions.resolve(k, None, declared()).known
     }
     # val/test before train, as the registry table ranks them
     return dict(
@@ -88,6 +89,13 @@ def listing(
     experiment and key metrics."""
     models = load(repo)
     rows = rows_by_commit(repo.root) if with_metrics and models else {}
+
+    @functools.cache
+    def declared() -> Any:  # the declared metric directions: read once, when a row has metrics
+        from expbook.registry import directions
+
+        return directions.load_declared(repo.root)
+
     out = []
     for name in sorted(models):
         m = models[name]
@@ -103,7 +111,7 @@ def listing(
                     "commit": v.commit,
                     "experiment": row.name if row else None,
                     "stages": v.stages(),
-                    "metrics": _key_metrics(row, repo.root) if with_metrics else {},
+                    "metrics": _key_metrics(row, declared) if with_metrics else {},
                 }
             )
         latest = m.latest
