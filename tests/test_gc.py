@@ -97,7 +97,6 @@ def test_keep_best_removes_the_rest_refs_notes_and_their_objects(repo):
         (["--older-than", "30d"], 0),  # all made a minute ago
         (["--older-than", "0s"], 7),
         (["--where", "val.acc < 0.97"], 3),  # s-001, s-005, s-006 (s-002..4 protected)
-        (["--sweep", "other"], 0),
         (["--sweep", "s", "--keep-best", "1", "--metric", "acc", "--mode", "min"], 6),
     ],
 )
@@ -116,6 +115,7 @@ def test_policies(repo, args, removed):
         (["--where", "acc >"], ""),
         (["--keep-where", "acc >"], ""),
         (["--keep-last", "1", "--mode", "min"], "--mode is used with --keep-best"),
+        (["--sweep", "other"], "--sweep 'other': no experiment of that sweep here (sweeps: s)"),
         (["--keep-last", "1", "--remote", "store", "--yes"], "--i-know-this-deletes-remote-data"),
     ],
 )

@@ -32,6 +32,7 @@ EXEC_APPLY = "refs/exps/exec/EXEC_APPLY"  # DVC drops it with the experiment it 
 JOURNAL = "expbook-gc.json"  # in the git common dir: refs/notes left to remove after a kill
 _KEEP_NOTE = re.compile(rf"\s*{KEEP_WORD}\b", re.I)  # "keep", "Keep: paper figure 3"
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -91,13 +92,16 @@ def _created_ts(exp: Experiment) -> float:
 
 def metric_direction(root: str, key: str, column: str, mode: str | None) -> Direction:
     """The direction --keep-best ranks `key` (resolved to `column`) by: --mode, the project's
-    declaration, or the name (of the key as typed, then of the column); refuses when unknown
-    (gc never guesses: issue 18)."""
+    declaration (of the column or the key as typed), or the name (of the column, then of the
+    key); refuses when unknown (gc never guesses: issue 18)."""
     declared = load_declared(root) if mode is None else {}
-    direction = resolve(key, mode, declared)
-    if not direction.known and column != key:
-        direction = resolve(column, mode, declared)
-    return direction if direction.known else require(key, mode, declared)
+    found = [resolve(name, mode, declared) for name in dict.fromkeys((column, key))]
+    # a declaration (of the column or of the key as typed) beats any name: a project that
+    # declares `"metrics.json:val.acc" = "min"` is obeyed for `-m val.acc` too
+    for direction in sorted(found, key=lambda d: d.source != "declared"):
+        if direction.known:
+            return direction
+    return require(key, mode, declared)
 
 
 def make_plan(
@@ -161,6 +165,17 @@ def make_plan(
         candidates = [e for e in candidates if id(e) not in spared]
     scope = filter_experiments(candidates, where)
     if sweep is not None:
+        from expbook.share.sync import SWEEPS_PREFIX  # a sweep state ref outlives its trials
+
+        known = sorted(
+            {str((e.sweep or {})["name"]) for e in rows if (e.sweep or {}).get("name")}
+            | {r[len(SWEEPS_PREFIX) :] for r in _ref_values(root) if r.startswith(SWEEPS_PREFIX)}
+        )
+        if sweep not in known:  # a typo is no policy that quietly matches nothing
+            raise ExpbookError(
+                f"--sweep {sweep!r}: no experiment of that sweep here "
+                f"(sweeps: {', '.join(known) or 'none'})"
+            )
         scope = [e for e in scope if (e.sweep or {}).get("name") == sweep]
     in_scope = {id(e) for e in scope}
     keep: dict[int, str] = {}
@@ -211,7 +226,16 @@ def pending_journal(repo: RepoLike) -> dict[str, Any] | None:
         return None
     except ValueError:
         return {"refs": {}}  # torn write: the refs were not touched before it was complete
-    return doc if isinstance(doc.get("refs"), dict) else {"refs": {}}
+    refs = doc.get("refs") if isinstance(doc, dict) else None
+    # only what gc itself writes: exp refs at a full sha (a damaged or planted journal naming
+    # refs/heads/main must never make gc delete a branch)
+    return {
+        "refs": {
+            ref: sha
+            for ref, sha in (refs.items() if isinstance(refs, dict) else ())
+            if _is_exp_ref(ref) and not re.search(r"\s", ref) and _SHA.fullmatch(str(sha))
+        }
+    }
 
 
 def apply(repo: RepoLike, plan: Plan) -> list[str]:
