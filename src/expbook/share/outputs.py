@@ -69,6 +69,19 @@ def _dvc(root: str) -> Iterator[Repo]:
     except OSError as exc:  # a remote directory we may not write, a file in its way (issue 19)
         where = f": {exc.filename}" if exc.filename else ""
         raise ExpbookError(f"DVC: {exc.strerror or exc}{where}") from exc
+    except _cloud_errors() as exc:  # an S3 server gone mid-push, a timeout (issue 23)
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise ExpbookError(f"DVC remote unreachable: {text}") from exc
+
+
+def _cloud_errors() -> tuple[type[Exception], ...]:
+    """botocore's errors (connection, timeout, S3 error replies) when dvc-s3 is installed:
+    they are neither DvcException nor OSError."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        return ()
+    return (BotoCoreError, ClientError)
 
 
 def _outputs(dvc_repo: Repo, revs: dict[str, str]) -> tuple[Outputs, dict[str, str]]:

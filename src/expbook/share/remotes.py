@@ -2,7 +2,7 @@
 the git remote's URL and the DVC remote DVC itself would pick (the default of the merged
 system/global/repo/local config, read fresh every push: expbook writes no config), and for a
 local-path DVC remote that it is a writable directory (or can be made one) rather than a file,
-a path under a file, or read-only.
+a path under a file, or read-only; for an S3 remote that its bucket answers (issue 23).
 
 Used by expbook.share.sync.push and `expbook push`.
 """
@@ -110,3 +110,52 @@ def _can_write(folder: Path) -> bool:
             return True
     except OSError:
         return False
+
+
+def check_reachable(root: str, remote: Remote) -> None:
+    """ExpbookError (one line) when an S3 DVC remote's bucket cannot be reached with the
+    workspace's DVC config (endpointurl, credentials): the server is down, the endpoint is
+    wrong, the bucket does not exist or access is denied. Asked with one HEAD of the bucket,
+    through DVC's own S3 filesystem, before anything is pushed. Other kinds are left to DVC."""
+    if not remote.url.startswith("s3://"):
+        return
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    bucket = remote.url[len("s3://") :].split("/", 1)[0]
+    try:
+        with Repo(root) as dvc_repo:
+            odb = dvc_repo.cloud.get_remote_odb(remote.name, "push")
+            odb.fs.fs.call_s3("head_bucket", Bucket=bucket)
+    except DvcException as exc:  # e.g. dvc-s3 not installed
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = " (install it: pip install 'expbook[s3]')" if "dependencies" in first else ""
+        raise ExpbookError(f"cannot push to {remote}: {first}{hint}") from None
+    except FileNotFoundError:
+        raise ExpbookError(
+            f"cannot push to {remote}: bucket {bucket!r} does not exist{_at(root, remote)}; "
+            "nothing was pushed"
+        ) from None
+    except PermissionError as exc:
+        raise ExpbookError(
+            f"cannot push to {remote}: access to bucket {bucket!r} denied{_at(root, remote)} "
+            f"({_one_line(exc)}); check the credentials; nothing was pushed"
+        ) from None
+    except Exception as exc:  # botocore's connection errors, timeouts, bad endpoint URLs
+        raise ExpbookError(f"cannot reach {remote}: {_one_line(exc)}; nothing was pushed") from None
+
+
+def _at(root: str, remote: Remote) -> str:
+    """' at ENDPOINT' when the remote sets an endpointurl (an S3-compatible server)."""
+    from dvc.config import Config, ConfigError
+
+    try:
+        endpoint = Config(os.path.join(root, ".dvc"))["remote"][remote.name].get("endpointurl")
+    except (ConfigError, KeyError):  # read a moment ago: a race only loses the detail
+        return ""
+    return f" at {endpoint}" if endpoint else ""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__

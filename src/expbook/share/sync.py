@@ -61,8 +61,9 @@ def push_remotes(
 ) -> list[Remote]:
     """The remotes `push` will use (the git remote, then the default DVC remote unless
     with_cache=False), each checked first: a local DVC remote path that is a file, under a
-    file or read-only is an ExpbookError before anything is pushed (issue 19)."""
-    from expbook.share.remotes import check_writable, dvc_remote, git_remote
+    file or read-only, or an S3 bucket that does not answer, is an ExpbookError before anything
+    is pushed (issues 19, 23)."""
+    from expbook.share.remotes import check_reachable, check_writable, dvc_remote, git_remote
 
     root = GitRepo(repo).root
     used = [git_remote(root, remote)]
@@ -70,6 +71,7 @@ def push_remotes(
         found = dvc_remote(root)
         if found is not None:
             check_writable(found)
+            check_reachable(root, found)  # an S3 bucket that does not answer (issue 23)
             used.append(found)
     return used
 
