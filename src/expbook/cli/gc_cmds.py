@@ -118,6 +118,7 @@ def gc(
     """
     from expbook.lifecycle import gc as lgc
     from expbook.lifecycle import gc_cache
+    from expbook.output.render import escape_control
     from expbook.registry import collect
     from expbook.registry.gitrepo import GitRepo
 
@@ -161,10 +162,11 @@ def gc(
                 )
         verb = "removing" if yes else "would remove"
         click.echo(f"{verb} {len(plan.remove)} experiment(s):")
+        # names, refs and reasons (tags, notes) are user strings: escaped for the terminal
         for exp in plan.remove:
-            click.echo(f"  {exp.name}\t{exp.rev[:7]}\t{exp.ref}")
+            click.echo(escape_control(f"  {exp.name}\t{exp.rev[:7]}\t{exp.ref}"))
         for exp, why in plan.kept:
-            click.echo(f"  keep {exp.name}\t{exp.rev[:7]}\t({why})")
+            click.echo(escape_control(f"  keep {exp.name}\t{exp.rev[:7]}\t({why})"))
         if not yes:
             for report in store.reports(plan) if store else []:
                 click.echo(

@@ -31,7 +31,7 @@ def _open(repo: RepoLike) -> GitRepo:
 def _parse(text: str, sha: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         # a note written by hand with `git notes`: keep its text rather than fail
         return {"notes": [_replaced(text.strip())[0]], "tags": []}
     if not isinstance(doc, dict):
@@ -138,6 +138,8 @@ def _checked_doc(data: bytes) -> dict[str, Any]:
         doc = json.loads(text)
     except ValueError as exc:
         return {"notes": [text.strip()], "tags": [], "error": f"note is not valid JSON ({exc})"}
+    except RecursionError:  # `[[[[...` nested past Python's recursion limit (issue 19)
+        return {"notes": [], "tags": [], "error": "note is JSON nested too deeply to read"}
     if not isinstance(doc, dict):
         return {"notes": [str(doc)], "tags": [], "error": "note is JSON but not an object"}
     bad = [
@@ -301,17 +303,28 @@ def add_note(repo: RepoLike, sha: str, text: str) -> dict[str, Any]:
     return update(repo, sha, lambda d: {**d, "notes": [*d.get("notes", []), text]})
 
 
-def check_tag(name: str) -> str:
-    """A tag is one word: no spaces (queries split on them) and no commas (lists do)."""
+def check_tag(name: str, new: bool = True) -> str:
+    """A tag is one word: no spaces (queries split on them) and no commas (lists do); a `new`
+    one (not one being removed: a bad old tag can still go) is printable text."""
     if not name.strip() or any(c.isspace() for c in name) or "," in name:
         raise ExpbookError(f"tag {name!r} must be a non-empty word without spaces or commas")
+    if not new:
+        return name
+    # a control or format character (ESC, U+202E) would reach every listing of the tag
+    # (a surrogate, a non-UTF-8 byte, is named by check_text when the note is written)
+    bad = next((c for c in name if not (c.isprintable() or "\ud800" <= c <= "\udfff")), None)
+    if bad is not None:
+        raise ExpbookError(
+            f"tag '{name.encode('unicode_escape').decode('ascii')}' has the control "
+            f"character U+{ord(bad):04X}; a tag is printable text"
+        )
     return name
 
 
 def set_tag(repo: RepoLike, sha: str, name: str, remove: bool = False) -> dict[str, Any]:
     """Add (or with remove=True, drop) a tag on a commit; returns the new note.
     Adding a tag twice keeps one; removing a tag the commit lacks is an error."""
-    check_tag(name)
+    check_tag(name, new=not remove)
 
     def fn(d: dict[str, Any]) -> dict[str, Any]:
         tags = [t for t in d.get("tags", []) if t != name]

@@ -18,6 +18,7 @@ from expbook.share.sync import SWEEPS_PREFIX as STATE_PREFIX
 from expbook.sweep.record import RankedConfig, SweepNote, TrialRecord
 
 STATE_FILE = "state.json"
+MODES = ("max", "min")
 
 
 @dataclass
@@ -67,9 +68,34 @@ def load(repo: str, name: str, missing_ok: bool = False) -> dict[str, Any]:
         hint = f"; known sweeps: {', '.join(known)}" if known else "; no sweeps recorded yet"
         raise NotFoundError(f"no sweep named {name!r}{hint}") from None
     try:  # a ref to a blob, a tree, a missing object (a pulled remote's): named, no traceback
-        return json.loads(target.peel(pygit2.Commit).tree[STATE_FILE].data)
+        doc = json.loads(target.peel(pygit2.Commit).tree[STATE_FILE].data)
     except (KeyError, ValueError, pygit2.GitError) as exc:
         raise ExpbookError(f"{ref}: not a readable sweep state commit ({exc})") from None
+    except RecursionError:  # `[[[[...` past Python's recursion limit
+        raise ExpbookError(f"{ref}: {STATE_FILE} is JSON nested too deeply to read") from None
+    # valid JSON of the wrong shape (a list, trials that are no list): named, no TypeError
+    if not isinstance(doc, dict):
+        raise ExpbookError(f"{ref}: {STATE_FILE} is JSON but not an object")
+    if not isinstance(doc.get("trials", []), list):
+        raise ExpbookError(f"{ref}: {STATE_FILE} has trials that are not a list")
+    _check_spec(ref, doc.get("spec"))
+    return doc
+
+
+def _check_spec(ref: str, spec: Any) -> None:
+    """ExpbookError naming the ref when a stored spec is no object or has no usable metrics
+    (status, best and a resumed run rank by them: an AttributeError/IndexError otherwise)."""
+    where = f"{ref}: {STATE_FILE}'s spec"
+    if not isinstance(spec, dict):
+        raise ExpbookError(f"{where} is {'missing' if spec is None else 'not a JSON object'}")
+    metrics = spec.get("metrics")
+    if not isinstance(metrics, list) or not metrics:
+        raise ExpbookError(f"{where} has no metrics list")
+    for m in metrics:
+        if not (isinstance(m, dict) and isinstance(m.get("key"), str) and m.get("mode") in MODES):
+            raise ExpbookError(
+                f"{where} has a metric that is not {{key, mode: max|min}}: {m!r:.80}"
+            )
 
 
 def load_merged(repo: str, name: str) -> dict[str, Any]:

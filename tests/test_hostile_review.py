@@ -1,0 +1,160 @@
+"""Issue 19, the hostile review after the fixes: neighbours of the named failures that still
+broke. Each test names what it guards; every one failed on the code before its fix.
+
+- a note or a sweep state ref nested past Python's recursion limit (RecursionError traceback);
+- a sweep state of the wrong shape (a JSON list, trials that are no list, a spec that is no
+  object or has no metrics: TypeError/AttributeError/IndexError tracebacks);
+- gc's listing printed experiment names and refs raw (ESC, U+202E reached the terminal);
+- a tag with a control character was accepted (and reached every listing of it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import sh
+from test_hostile_objects import exp_ref, git_out, make_repo
+
+RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def expbook(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`expbook ARGS` in a fresh interpreter (UTF-8 to a pipe), never hanging."""
+    return subprocess.run(
+        [sys.executable, "-m", "expbook", *args],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=120,
+        env={**__import__("os").environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"},
+    )
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert proc.returncode not in (0, 1), proc.stdout + proc.stderr  # 1: an uncaught exception
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].lower().startswith("error:"), proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+@pytest.fixture
+def repo(tmp_path) -> tuple[Path, dict[str, str]]:
+    path = tmp_path / "repo"
+    return path, make_repo(path)
+
+
+# ---------------------------------------------------------------- a note nested too deeply
+def test_a_note_nested_past_the_recursion_limit_is_an_error_row(repo):
+    """issue 19 review: a note `[[[[...` 200,000 deep killed `registry` and `show` with a
+    RecursionError traceback (json.loads); it is the row's error now."""
+    path, shas = repo
+    (path.parent / "deep.txt").write_text("[" * 200_000 + "]" * 200_000)
+    sh(
+        "git",
+        "notes",
+        "--ref=expbook",
+        "add",
+        "-F",
+        path.parent / "deep.txt",
+        shas["good"],
+        cwd=path,
+    )
+    proc = expbook(path, "registry", "-f", "json")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "note is JSON nested too deeply to read" in proc.stdout
+    shown = expbook(path, "show", "good")
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+
+
+# ---------------------------------------------------------------- sweep state of a bad shape
+def put_state(path: Path, name: str, content: str) -> str:
+    blob = git_out(path, "hash-object", "-w", "--stdin", stdin=content)
+    tree = git_out(path, "mktree", stdin=f"100644 blob {blob}\tstate.json\n")
+    commit = git_out(path, "commit-tree", "-m", "state", tree)
+    ref = f"refs/expbook/sweeps/{name}"
+    sh("git", "update-ref", ref, commit, cwd=path)
+    return ref
+
+
+GOOD_SPEC = '{"metrics": [{"key": "acc", "mode": "max"}]}'
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("[1, 2, 3]", "state.json is JSON but not an object"),
+        ("[" * 100_000 + "]" * 100_000, "state.json is JSON nested too deeply to read"),
+        (
+            '{"name": "sw", "trials": "abc", "spec": ' + GOOD_SPEC + "}",
+            "trials that are not a list",
+        ),
+        ('{"name": "sw", "trials": [], "spec": 5}', "spec is not a JSON object"),
+        ('{"name": "sw", "trials": []}', "spec is missing"),
+        ('{"name": "sw", "trials": [], "spec": {"metrics": []}}', "spec has no metrics list"),
+        (
+            '{"name": "sw", "trials": [], "spec": {"metrics": [{"key": "acc"}]}}',
+            "has a metric that is not {key, mode: max|min}",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["status", "best"])
+def test_a_sweep_state_of_the_wrong_shape_is_one_error_line(repo, content, words, command):
+    """issue 19 review: a state ref holding a JSON list, nested JSON or a spec without metrics
+    died with TypeError/RecursionError/AttributeError/IndexError in `sweep status/best`."""
+    path, _ = repo
+    ref = put_state(path, "sw", content)
+    one_error_line(expbook(path, "sweep", command, "sw"), ref, words)
+
+
+# ---------------------------------------------------------------- control characters
+ESC_NAME = "esc\x1b]0;pwn\x07x"
+BIDI_NAME = "bidi\u202etxt"
+
+
+def test_gc_listing_shows_names_and_refs_escaped(repo):
+    """issue 19 review: `gc`'s dry-run listing printed experiment names and refs raw: an
+    OSC title sequence and a U+202E override reached the terminal."""
+    path, shas = repo
+    for name in (ESC_NAME, BIDI_NAME):
+        ref = path / ".git" / exp_ref(shas["baseline"], name)
+        ref.write_text(shas["good"] + "\n")  # git update-ref refuses control characters
+    proc = expbook(path, "gc", "--keep-last", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert not RAW_CONTROL.search(proc.stdout), proc.stdout
+    assert "esc\\x1b]0;pwn\\x07x" in proc.stdout and "bidi\\u202etxt" in proc.stdout
+
+
+@pytest.mark.parametrize(("tag", "shown"), [("a\x1b[2Jb", "U+001B"), ("x\u202ey", "U+202E")])
+def test_a_tag_with_a_control_character_is_refused_and_an_old_one_removable(repo, tag, shown):
+    """issue 19 review: `expbook tag EXP $'a\\e[2Jb'` was stored and reached every listing of
+    the tag; it is refused now, and a tag stored before (by an older expbook) can be removed."""
+    path, shas = repo
+    proc = expbook(path, "tag", "good", tag)
+    one_error_line(proc, shown, "a tag is printable text")
+    assert not RAW_CONTROL.search(proc.stderr)
+    assert sh("git", "for-each-ref", "refs/notes", cwd=path).stdout == ""  # nothing written
+    doc = json.dumps({"notes": [], "tags": [tag]})
+    (path.parent / "note.json").write_text(doc)
+    sh(
+        "git",
+        "notes",
+        "--ref=expbook",
+        "add",
+        "-F",
+        path.parent / "note.json",
+        shas["good"],
+        cwd=path,
+    )
+    removed = expbook(path, "tag", "good", tag, "--remove")
+    assert removed.returncode == 0, removed.stderr
+    assert tag not in sh("git", "notes", "--ref=expbook", "show", shas["good"], cwd=path).stdout
