@@ -2,9 +2,9 @@
 CSS, app.js, plots.js, charts.js, Plotly.js and the data inlined (rows, curves and pages of the
 first runs, stats, sweeps); nothing is fetched when it is opened. Also the HTML of `check --html`.
 
-The data and Plotly.js (4.8 MB) are stored compressed (raw DEFLATE, 7 bits a character, see
-`pack7`): report-boot.js inflates the data before app.js runs and Plotly only for the first
-chart. A report of the demo's runs is ~1.8 MB instead of ~5.5 MB. The repository is named by
+The data, the scripts and Plotly.js (4.8 MB) are stored compressed (raw DEFLATE, 7 bits a
+character, see `pack7`): report-boot.js inflates the data and runs the scripts, and inflates
+Plotly only for the first chart. Floats are rounded to 6 significant digits. A report of the demo's runs is ~1.8 MB instead of ~5.5 MB. The repository is named by
 its folder name, never by its local absolute path.
 
 Used by `expbook report` and `expbook check --report X --html`.
@@ -99,6 +99,33 @@ def _thin(series: dict[str, Any], n: int = MAX_REPORT_POINTS) -> dict[str, Any]:
     return {k: [v[i] for i in keep] for k, v in series.items()}
 
 
+def _round(value: Any) -> Any:
+    """Floats to 6 significant digits (what the charts show): random-looking 17-digit floats
+    are most of a report's data and compress badly."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, list):
+        return [_round(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _round(v) for k, v in value.items()}
+    return value
+
+
+def _slim_curve(series: dict[str, Any]) -> dict[str, Any]:
+    return {**series, "values": _round(series["values"])}
+
+
+def _slim_json(path: str, body: bytes) -> bytes:
+    """A dvclive sklearn plot (JSON, often indented) compact and rounded; anything else as is."""
+    if not path.endswith(".json"):
+        return body
+    try:
+        doc = json.loads(body)  # Python's json: a ROC threshold may be a bare Infinity
+    except ValueError:
+        return body
+    return json.dumps(_round(doc), separators=(",", ":")).encode("utf-8")
+
+
 def _data_uri(path: str, data: bytes) -> str:
     kind = files.content_type(path) or "application/octet-stream"
     return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
@@ -141,7 +168,7 @@ def build(
     for exp in [r for r in rows if r.kind != "workspace"][:runs]:
         found = views.curves_of(data, exp.rev)
         if found:
-            doc["curves"][exp.name] = {k: _thin(v) for k, v in found.items()}
+            doc["curves"][exp.name] = {k: _slim_curve(_thin(v)) for k, v in found.items()}
         page = views.experiment(data, exp.name)
         embedded = {}
         for item in page["media"]:
@@ -150,7 +177,7 @@ def build(
             except ExpbookError:
                 continue
             if len(body) <= MAX_EMBED:
-                embedded[item["path"]] = _data_uri(item["path"], body)
+                embedded[item["path"]] = _data_uri(item["path"], _slim_json(item["path"], body))
         page["media"] = [m for m in page["media"] if m["path"] in embedded]
         doc["files"][exp.name] = embedded
         doc["experiments"][exp.name] = page
@@ -180,19 +207,19 @@ def render(doc: dict[str, Any]) -> str:
 
     page = _read("index.html")
     page = page.replace("__TOKEN__", "").replace("__MODE__", "report")
+    page = re.sub(r"<link rel=\"icon\"[^>]*>", "", page)  # one file: nothing to fetch
     plotly = plotly_js()
-    # the scripts index.html loads, in its order (Plotly.js is loaded by plots.js on demand)
+    # the scripts index.html loads, in its order (Plotly.js is loaded by plots.js on demand);
+    # report-boot.js runs them once it has filled #expbook-data
     listed = page[page.index("<!--SCRIPTS-->") : page.index("<!--/SCRIPTS-->")]
-    scripts = "".join(
-        _script(_read(name)) for name in re.findall(r'src="static/([\w.-]+)"', listed)
-    )
+    sources = [_read(name) for name in re.findall(r'src="static/([\w.-]+)"', listed)]
     blocks = {
         "STYLE": "<style>" + _read("app.css") + "</style>",
-        # report-boot.js fills the empty #expbook-data from the compressed copy before app.js
         "DATA": _packed_script("expbook-z-data", json_for_html(doc).encode("utf-8"))
+        + _packed_script("expbook-z-js", json.dumps(sources).encode("utf-8"))
         + '<script type="application/json" id="expbook-data"></script>'
         + _script(_read("report-boot.js")),
-        "SCRIPTS": scripts + _plotly_script(str(plotly), plotly.stat().st_mtime),
+        "SCRIPTS": _plotly_script(str(plotly), plotly.stat().st_mtime),
     }
     for name, text in blocks.items():
         start, end = page.index(f"<!--{name}-->"), page.index(f"<!--/{name}-->")

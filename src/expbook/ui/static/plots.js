@@ -33,17 +33,20 @@
   }
   const nameOf = (run) => (run && typeof run === "object" ? run.name : String(run));
   let assigned = new Map();
-  // The runs a page shows: within them colours are distinct (up to 24 runs). Collisions are
-  // resolved in the order of (hash, name), so the same set gets the same colours on every
-  // page whatever its order; the loser moves 7 slots on (a far hue), then 1.
+  // The runs a page shows: within them colours are distinct (up to 24 runs), and for a few runs
+  // also far apart (at least 45 degrees of hue for <= 6 runs, 30 for <= 12). Collisions are
+  // resolved in the order of (hash, name), so the same set gets the same colours on every page
+  // whatever its order; the loser moves on 7 slots at a time (a far hue first).
   EB.useColors = function (runs) {
     const names = [...new Set(runs.map(nameOf))].sort((a, b) => hash(a) - hash(b) || (a < b ? -1 : a > b ? 1 : 0));
-    const taken = new Set();
+    const P = PALETTE.length, gap = names.length <= 6 ? 3 : names.length <= 12 ? 2 : 1;
+    const dist = (a, b) => Math.min((a - b + P) % P, (b - a + P) % P);
+    const taken = [];
     assigned = new Map();
     for (const n of names) {
-      let slot = hash(n) % PALETTE.length;
-      for (let i = 0; taken.has(slot) && i < PALETTE.length; i++) slot = (slot + (i ? 1 : 7)) % PALETTE.length;
-      if (taken.size < PALETTE.length) taken.add(slot);
+      const start = hash(n) % P, order = Array.from({ length: P }, (_, i) => (start + 7 * i) % P);  // 7 is prime to 24: every slot once
+      const slot = order.find((c) => taken.every((t) => dist(c, t) >= gap)) ?? order.find((c) => !taken.includes(c)) ?? start;
+      taken.push(slot);
       assigned.set(n, slot);
     }
   };

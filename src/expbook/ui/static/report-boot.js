@@ -1,8 +1,8 @@
 // expbook report: the data and Plotly.js are embedded compressed (raw DEFLATE), as text of 7
 // bits a character (report.py's pack7: 8 characters hold 7 bytes; the three characters HTML
 // would change inside a <script> -- NUL, CR and "<" -- are sent as U+0100 + the value).
-// This runs before app.js: it fills #expbook-data synchronously (a small inflate below),
-// so app.js reads the report's data as before. Plotly is inflated only for the first chart
+// This runs first: it fills #expbook-data synchronously (a small inflate below), then runs
+// the dashboard's scripts (app.js reads the report's data as before). Plotly is inflated only for the first chart
 // (DecompressionStream, native), through EBZ.textAsync.
 "use strict";
 (function () {
@@ -109,4 +109,13 @@
   };
   const data = document.getElementById("expbook-data");
   if (data && document.getElementById("expbook-z-data")) data.textContent = window.EBZ.text("expbook-z-data");
+  // app.js, plots.js, charts.js...: inline scripts run as they are inserted, in this order,
+  // before DOMContentLoaded (as the <script> elements of the live page would)
+  if (document.getElementById("expbook-z-js")) {
+    for (const source of JSON.parse(window.EBZ.text("expbook-z-js"))) {
+      const el = document.createElement("script");
+      el.textContent = source;
+      document.body.append(el);
+    }
+  }
 })();
