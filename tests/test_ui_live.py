@@ -207,6 +207,10 @@ def test_running_experiment_appears_and_its_curve_grows(live_repo, tmp_path):
     app = create_app(str(live_repo))
     with serve(app) as url, running_exp(live_repo, "live-run"), browser() as driver:
         until(lambda: any(r["status"] == "running" for r in api(url, "live")["runs"]))
+        # only the run in progress: finished runs' leftover info files are not live runs
+        assert [(r["name"], r["status"]) for r in api(url, "live")["runs"]] == [
+            ("live-run", "running")
+        ]
         driver.set_window_size(*SIZES[0])
         open_view(driver, url + "#/table")
         card = "document.querySelector('#live-runs .live-card[data-status=running]')"
@@ -248,6 +252,8 @@ def test_killed_run_becomes_crashed(live_repo, tmp_path):
         shots(driver, tmp_path, "crashed-table")
         open_view(driver, url + "#/exp?name=" + runs[0]["key"])
         wait_for(driver, "document.getElementById('crashed')", 30)
+        # a workspace run's output went to its terminal: the rows it wrote last stand in
+        assert "no captured output" in driver.find_element("id", "tail").text
         assert "crashed" in driver.find_element("css selector", "h2").text
         assert "running" not in driver.find_element("css selector", "h2").text
         wait_for(driver, "document.querySelector('#exp-curves .js-plotly-plot')", 30)
@@ -343,11 +349,11 @@ def test_column_chooser_searches_and_reorders(live_repo, tmp_path):
         open_view(driver, url + "#/table")
         driver.find_element("id", "cols-button").click()
         search = driver.find_element("id", "col-search")
-        search.send_keys("steps")
+        search.send_keys("delay")
         avail = driver.execute_script(
             "return [...document.querySelectorAll('#cols-available li[data-col]')].map((l) => l.dataset.col)"
         )
-        assert avail and all("steps" in c for c in avail), avail
+        assert avail and all("delay" in c for c in avail), avail
         driver.find_element("css selector", "#cols-available li[data-col] button.add").click()
         shown = driver.execute_script(
             "return [...document.querySelectorAll('#cols-shown li')].map((l) => l.dataset.col)"

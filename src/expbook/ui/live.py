@@ -58,10 +58,21 @@ class LiveRun:
             "started": self.started,
             "updated": self.updated,
             "error": self.error,
-            "tail": tail(self.log),
+            "tail": tail(self.log) or self.last_rows(),
             "has_log": bool(self.log and os.path.isfile(self.log)),
             **self.extra,
         }
+
+    def last_rows(self) -> str:
+        """Without captured output (a workspace run prints to its terminal): the last rows of
+        the dvclive file it wrote last, so a crashed run still shows how far it got."""
+        if self.status == "running" or not self.root:
+            return ""
+        found = _newest_file(self.root)
+        if found is None or not found[1].endswith(".tsv"):
+            return ""
+        rel = os.path.relpath(found[1], self.root)
+        return f"(no captured output; the last rows it wrote to {rel}:)\n" + tail(found[1], 600)
 
 
 def tail(path: str | None, size: int = TAIL_BYTES) -> str:
@@ -120,9 +131,16 @@ def _load(path: str) -> dict[str, Any] | None:
 
 def _newest(root: str | None) -> float | None:
     """mtime of the newest dvclive TSV/JSON under `root` (a cheap 'last written' stamp)."""
+    found = _newest_file(root)
+    return found[0] if found else None
+
+
+def _newest_file(root: str | None) -> tuple[float, str] | None:
+    """(mtime, path) of the newest dvclive TSV/JSON under `root`."""
     if not root or not os.path.isdir(root):
         return None
-    newest = None
+    newest: float | None = None
+    where = ""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in (".git", ".dvc", ".venv", "node_modules")]
         for name in filenames:
@@ -131,8 +149,9 @@ def _newest(root: str | None) -> float | None:
                     m = os.stat(os.path.join(dirpath, name)).st_mtime
                 except OSError:
                     continue
-                newest = m if newest is None or m > newest else newest
-    return newest
+                if newest is None or m > newest:
+                    newest, where = m, os.path.join(dirpath, name)
+    return (newest, where) if newest is not None else None
 
 
 def dvc_runs(dvc_dir: str) -> list[LiveRun]:
@@ -164,6 +183,8 @@ def dvc_runs(dvc_dir: str) -> list[LiveRun]:
             root = info.get("root_dir") if isinstance(info.get("root_dir"), str) else None
             if root and isinstance(info.get("wdir"), str) and info["wdir"] not in ("", "."):
                 root = os.path.join(root, info["wdir"])
+            if proc is None and info.get("location") != "tempdir":
+                continue  # a workspace run's prepare-time info file, left behind by DVC
             if proc is None:  # `dvc exp run --temp` records no process: who works in its dir?
                 pid = _pid_in(root)
                 recent = time.time() - max(started, _newest(root) or 0.0) < STARTING_S

@@ -145,9 +145,9 @@
     const liveNote = h("div", { id: "live-note" });
     view.append(liveNote);
     // 1) results: key metrics, then one panel per curve (system metrics in their own row)
-    const km = keyMetrics(e.metrics);
+    const km = e.status === "running" ? [] : keyMetrics(e.metrics);
     view.append(h("div", { class: "tiles", id: "key-metrics" }, km.length ? km.map((k) =>
-      h("div", { class: "tile", title: k }, h("div", { class: "muted" }, short(k)), h("div", { class: "big" }, EB.num(e.metrics[k])))) : h("p", { class: "muted" }, "No metrics yet.")));
+      h("div", { class: "tile", title: k }, h("div", { class: "muted" }, short(k)), h("div", { class: "big" }, EB.num(e.metrics[k])))) : h("p", { class: "muted" }, e.status === "running" ? "Waiting for its first curve rows…" : "No metrics yet.")));
     const names = curveOrder(e.curve_names || []);
     const main = names.filter((m) => !/^system\//.test(m) && !EB.isStepCurve(m)).slice(0, 9);
     const sys = names.filter((m) => /^system\//.test(m));
@@ -162,8 +162,8 @@
     const cards = h("div", { class: "cards" });
     view.append(h("h3", { class: "section" }, "Details"), cards);
     const nDiff = Object.keys(e.baseline_diff || {}).length;
-    cards.append(h("div", { class: "card" }, h("h3", {}, "Params", h("span", { class: "muted" }, nDiff ? " · " + nDiff + " differ from the baseline " + (row.baseline || "").slice(0, 7) : "")), paramsTable(e.params, e.baseline_diff)));
-    cards.append(h("div", { class: "card" }, h("h3", {}, "All metrics"), kvTable(e.metrics, "metrics")));
+    cards.append(h("div", { class: "card" }, h("h3", {}, "Params", h("span", { class: "muted" }, e.status === "running" ? " · recorded when the run is committed (shown: its commit's so far)" : nDiff ? " · " + nDiff + " differ from the baseline " + (row.baseline || "").slice(0, 7) : "")), paramsTable(e.params, e.baseline_diff)));
+    if (e.status !== "running") cards.append(h("div", { class: "card" }, h("h3", {}, "All metrics"), kvTable(e.metrics, "metrics")));
     if ((e.models || []).length) cards.append(h("div", { class: "card", id: "exp-models" }, h("h3", {}, "Model versions and stages"),
       h("div", {}, e.models.map((m) => h("a", { class: "tag model", href: "#/models?" + new URLSearchParams({ model: m.split(/[@#]/)[0] }) }, m)))));
     cards.append(notesCard(e));
@@ -184,7 +184,7 @@
       if (stepc.length) await drawPanels(stepBox, e.name, curves, stepc);
       if (sys.length) await drawPanels(sysBox, e.name, curves, sys);
     }
-    if (e.status === "running") followRun(e.name, liveNote, curveBox, sysBox);
+    if (e.status === "running") followRun(e.name, liveNote, curveBox, sysBox, document.getElementById("key-metrics"));
     for (const m of e.media || []) {
       if (m.kind === "image") media.append(h("div", { class: "card" }, h("h3", {}, m.path + " (" + m.source + ")"), h("img", { src: EB.fileUrl(e.name, m.path), alt: m.path })));
       else {
@@ -212,7 +212,15 @@
   }
   // a running run: its curves re-read once a second and redrawn in place (no reload); when it
   // ends the page re-renders from the registry, when its process dies it says so
-  function followRun(name, note, curveBox, sysBox) {
+  // the latest value of each curve, as the key metrics of a run that has no metrics file yet
+  function liveTiles(box, curves, names) {
+    if (!box) return;
+    box.replaceChildren(...names.slice(0, 8).map((m) => {
+      const v = curves[m].values[curves[m].values.length - 1];
+      return h("div", { class: "tile", title: m }, h("div", { class: "muted" }, short(m) + " (step " + curves[m].steps[curves[m].steps.length - 1] + ", so far)"), h("div", { class: "big" }, EB.num(v)));
+    }));
+  }
+  function followRun(name, note, curveBox, sysBox, tiles) {
     note.replaceChildren(h("p", { class: "live-banner" }, "● running · curves update every second"));
     let lastStamp = "";
     EB.poll(async () => {
@@ -231,6 +239,7 @@
       const names = curveOrder(Object.keys(r.curves));
       const main = names.filter((m) => !/^system\//.test(m) && !EB.isStepCurve(m)).slice(0, 9);
       const sys = names.filter((m) => /^system\//.test(m));
+      liveTiles(tiles, r.curves, main);
       await drawPanels(curveBox, name, r.curves, main);
       if (sys.length && sysBox.isConnected) await drawPanels(sysBox, name, r.curves, sys);
       document.body.dataset.livePoints = String(Object.values(r.curves).reduce((n, c) => n + c.steps.length, 0));
@@ -251,11 +260,13 @@
       h("p", { class: "muted", id: "exp-meta" }, [run.source + " run", run.sweep ? "sweep " + run.sweep : "", run.baseline ? "baseline " + run.baseline.slice(0, 7) : "",
         run.started ? "started " + EB.when(run.started * 1000) : "", run.updated ? "last write " + EB.when(run.updated * 1000) : ""].filter(Boolean).join(" · ")));
     const note = h("div", { id: "live-note" }), box = h("div", { class: "panels", id: "exp-curves" }), sys = h("div", { class: "panels", id: "system-curves" });
-    view.append(note, h("h3", { class: "section" }, "Curves"), box, sys);
+    const tiles = h("div", { class: "tiles", id: "key-metrics" });
+    view.append(note, tiles, h("h3", { class: "section" }, "Curves"), box, sys);
     document.body.dataset.ready = "exp";
-    if (run.status === "running") { followRun(run.name, note, box, sys); }
+    if (run.status === "running") { followRun(run.name, note, box, sys, tiles); }
     else note.replaceChildren(crashedBox(run));
     const names = curveOrder(Object.keys(r.curves || {}));
+    liveTiles(tiles, r.curves || {}, names.filter((m) => !/^system\//.test(m)));
     if (names.length) await drawPanels(box, run.name, r.curves, names.filter((m) => !/^system\//.test(m)).slice(0, 9));
     else box.replaceChildren(h("p", { class: "muted" }, "No curves written."));
   }
