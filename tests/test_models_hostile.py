@@ -91,6 +91,24 @@ def test_names_git_cannot_write_are_refused_up_front(repo: Path, name: str, mess
     _refused(repo, "register", name, sha, message=f"invalid model name {name!r}")
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("register", "cnn", "e1", "--version", "v1.0.0\n"), "invalid version 'v1.0.0\\n'"),
+        (("register", "cnn\n", "e1"), "invalid model name 'cnn\\n'"),
+        (("assign", "cnn", "--version", "v0.0.1", "--stage", "prod\n"), "invalid stage"),
+    ],
+)
+def test_a_trailing_newline_is_no_valid_name(
+    repo: Path, args: tuple[str, ...], message: str
+) -> None:
+    """issue 22: the patterns ended in `$`, which also matches before a final newline, so
+    `--version 'v1.0.0\n'` passed the SemVer check and reached `git tag` (a multi-line git
+    error); names and stages likewise. Now refused as invalid, one line."""
+    run(repo, "model", "register", "cnn", "e2")
+    _refused(repo, *args, message=message)
+
+
 def test_monorepo_and_slash_names_round_trip_with_gto(repo: Path) -> None:
     """issue 22: `dir:model` declared in dir/dvc.yaml and `a/b` names are written as GTO writes
     them (`dir=model`) and `gto show` reads the same latest version."""

@@ -16,6 +16,7 @@ event is a deprecation.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -122,7 +123,7 @@ class Model:
             (v for v in found if SemVer.valid(v.name)),
             key=lambda v: (SemVer.parse(v.name).key, order[v.name]),
             reverse=True,
-        )
+        )  # SemVer.parse is cached: one parse per version name
         other = sorted(
             (v for v in found if not SemVer.valid(v.name)), key=lambda v: v.name, reverse=True
         )
@@ -260,13 +261,14 @@ def build(events: list[Event]) -> dict[str, Model]:
                 v = model.versions.setdefault(e.version, Version(e.version, e.commit))
                 v.direct.append(e)
                 v.registered = v.registered or e.action == REGISTER
+        at: dict[str, Version | None] = {}  # commit -> version_at(commit), asked once each
         for i, e in enumerate(model.events):
             if e.action not in (ASSIGN, UNASSIGN) or not e.stage:
                 continue
-            v = model.version_at(e.commit) or model.versions.setdefault(
-                e.commit, Version(e.commit, e.commit)
-            )
-            resolved = Event(**{**e.__dict__, "version": v.name})
+            if e.commit not in at:
+                at[e.commit] = model.version_at(e.commit)
+            v = at[e.commit] or model.versions.setdefault(e.commit, Version(e.commit, e.commit))
+            resolved = dataclasses.replace(e, version=v.name)
             model.events[i] = resolved
             v.stage_events.setdefault(e.stage, []).append(resolved)
     return models
