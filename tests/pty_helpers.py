@@ -40,8 +40,11 @@ def strip_ansi(text: str) -> str:
 
 
 def max_width(text: str) -> int:
-    """The widest line of `text` in characters (escapes stripped)."""
-    return max((len(line) for line in strip_ansi(text).splitlines()), default=0)
+    """The widest line of `text` in terminal columns (escapes stripped; a CJK character or an
+    emoji takes two columns, as the terminal shows it)."""
+    from rich.cells import cell_len
+
+    return max((cell_len(line) for line in strip_ansi(text).splitlines()), default=0)
 
 
 def run_in_pty(

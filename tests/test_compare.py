@@ -8,7 +8,7 @@ import pytest
 
 from expbook.analysis.compare import compare, metric_order
 from expbook.cli.inspect_text import compare_text
-from expbook.output.fit import fit_table, fold, fold_pairs
+from expbook.output.fit import cells, fit_table, fold, fold_pairs
 from expbook.registry.experiment import Experiment
 
 
@@ -96,3 +96,56 @@ def test_fold_helpers_fit_and_escape():
     assert max(len(line) for line in fold("x" * 500, 50, "  ")) <= 50
     table = fit_table([{"a": "y" * 200, "b": "z"}], ["a", "b"], 50)
     assert max(len(line) for line in table.splitlines()) <= 50
+
+
+def test_fold_counts_wide_characters_as_two_columns():
+    """issue 18: `show` of a param in Japanese ran to 93 columns in an 80-column terminal:
+    fold counted characters, and a CJK character takes two columns."""
+    note = "実験の説明：学習率を下げた長いメモです" * 4
+    for width in (40, 80):
+        lines = fold_pairs([("train.note", note), ("中文键", "値")], width)
+        assert max(cells(line) for line in lines) <= width
+        assert "".join(line.strip() for line in lines).count("実験の説明") == 4
+        assert max(cells(line) for line in fold(note, width, "  ")) <= width
+
+
+def _many(n: int) -> list[Experiment]:
+    return [
+        exp(f"lr-sweep-{i:03d}", i / 100, 0.5 + i / 100, 0.5 - i / 200, 1000, 1.0) for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("width", [40, 80, 120])
+def test_many_runs_are_split_into_tables_that_stay_readable(width):
+    """issue 18: `compare` of 19 runs at 80 columns gave every run a column one character
+    wide (names and values spelled down the page, 480 lines; at 40 columns empty cells). Runs
+    that do not fit side by side go on in further tables, each column wide enough to read."""
+    text = compare_text(compare(_many(20)), width)
+    lines = text.splitlines()
+    assert max(cells(line) for line in lines) <= width
+    for i in range(20):  # every name and every value is on one line, whole
+        assert f"lr-sweep-{i:03d}" in text
+    assert "0.13 (+0.13 better)" in text.replace("\n", " ") or "0.63" in text
+    headers = [line for line in lines if line.startswith("params (runs ")]
+    assert len(headers) > 1 and all(h.endswith(" of 20)") for h in headers)
+
+
+def test_three_runs_still_share_one_table_at_80_columns():
+    text = compare_text(compare(EXPS), 80)
+    assert [line for line in text.splitlines() if line.startswith("params")] == ["params"]
+
+
+def test_a_delta_that_is_no_number_is_not_printed():
+    """issue 18: compare printed `inf (+nan)` and `0.5 (+nan)` against a run whose metric was
+    NaN; a delta of NaN (or inf - inf) is left out, and JSON gets null, not NaN."""
+    runs = [
+        exp("a", 0.1, float("nan"), float("inf"), 1, 1.0),
+        exp("b", 0.2, float("inf"), float("inf"), 1, 1.0),
+        exp("c", 0.3, 0.7, 0.4, 1, 1.0),
+    ]
+    result = compare(runs)
+    acc, loss = result["metrics"]["m.json:val.acc"], result["metrics"]["m.json:val.loss"]
+    assert acc["deltas"] == [None, None, None]
+    assert loss["deltas"][1] is None and loss["deltas"][2] == float("-inf")  # inf - inf: none
+    text = compare_text(result, 120)
+    assert "nan)" not in text and "(-inf better)" in text

@@ -179,6 +179,21 @@ def test_rows_without_the_metric_are_skipped():
     assert res.skipped == ["failed"] and sum(g.n for g in res.groups) == 7
 
 
+def test_infinite_and_nan_values_are_skipped_not_a_traceback():
+    """issue 18: a run logging acc = inf next to one logging -inf in the same group made
+    `expbook stats` die with "ValueError: -inf + inf in fsum"; a lone inf gave an inf mean and
+    a NaN interval. Non-finite values are left out, like a missing metric, and named."""
+    rows = seed_table() + [
+        row("plus-inf", 0.1, 7, math.inf),
+        row("minus-inf", 0.1, 8, -math.inf),
+        row("not-a-number", 0.1, 9, math.nan),
+    ]
+    res = group_stats(rows, "acc", PARAMS)
+    assert res.skipped == ["plus-inf", "minus-inf", "not-a-number"]
+    assert sum(g.n for g in res.groups) == 7
+    assert all(math.isfinite(g.mean) for g in res.groups if g.mean is not None)
+
+
 def test_best_by_group_ranks_and_tests_best_vs_runner_up():
     ranking = best_by_group(seed_table(), "acc", PARAMS)
     assert [g.label for g in ranking.groups] == ["train.lr=0.1", "train.lr=0.01", "train.lr=0.001"]

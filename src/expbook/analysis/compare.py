@@ -28,12 +28,14 @@ def _is_int(value: Any) -> bool:
 
 
 def _delta(value: Any, base: Any) -> float | int | None:
-    """value - base; an int when both are ints (a count's delta is a count, issue 18)."""
+    """value - base; an int when both are ints (a count's delta is a count, issue 18); None
+    when either is no number or the difference is none (NaN, inf - inf: no `(+nan)`)."""
     if not (is_number(value) and is_number(base)):
         return None
     if _is_int(value) and _is_int(base):
         return int(value) - int(base)
-    return float(value) - float(base)
+    delta = float(value) - float(base)
+    return None if delta != delta else delta
 
 
 def _direction(key: str, declared: Mapping[str, str]) -> Direction:

@@ -70,7 +70,7 @@ class StatsResult:
     seed_keys: list[str]  # the seed params found
     groups: list[GroupStats] = field(default_factory=list)
     alpha: float = ALPHA
-    skipped: list[str] = field(default_factory=list)  # runs without the metric
+    skipped: list[str] = field(default_factory=list)  # runs without a finite metric
     control_reason: str = ""  # why the control group is the control ("--control", "largest")
     bounds: tuple[float, float] | None = None  # the metric's range when it is a proportion
 
@@ -83,7 +83,7 @@ class StatsResult:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return None if math.isnan(value) else float(value)
+    return float(value) if math.isfinite(value) else None  # NaN/inf: no mean, no test
 
 
 def _hashable(value: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from expbook.output import cell, short_names
-from expbook.output.fit import fit_table, fold, fold_pairs
+from expbook.output.fit import cells, fit_table, fold, fold_pairs
 from expbook.output.render import escape_control
 
 
@@ -134,20 +134,62 @@ def compare_rows(result: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str
     return rows, ["section", "key", *names]
 
 
+# below this many columns a value folds into unreadable slivers (issue 18: 19 runs at 80
+# columns printed one character per column): compare then prints the runs in several tables
+_MIN_COLUMN = 12
+_MIN_KEY = 16
+
+
+def _column_chunks(
+    rows: list[dict[str, Any]], headers: dict[str, str], width: int
+) -> list[list[str]]:
+    """The experiment columns split into groups whose tables fit `width` with every column at
+    least _MIN_COLUMN wide (or as wide as its widest cell, when less); one group when all fit."""
+    key_w = min(max(cells(str(r["key"])) for r in rows), _MIN_KEY)
+    room = width - (key_w + 4) - 1  # the key column with its border and padding, the last border
+    chunks: list[list[str]] = [[]]
+    used = 0
+    for col, header in headers.items():
+        widest = max([cells(header), *(cells(str(r.get(col, ""))) for r in rows)])
+        need = min(widest, _MIN_COLUMN) + 3
+        if chunks[-1] and used + need > room:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(col)
+        used += need
+    return chunks
+
+
+def _fit_chunks(
+    rows: list[dict[str, Any]], headers: dict[str, str], width: int, title: str
+) -> list[str]:
+    chunks = _column_chunks(rows, headers, width)
+    n, out, start = len(headers), [], 0
+    for chunk in chunks:
+        part = title
+        if len(chunks) > 1:
+            span = f"{start + 1}" if len(chunk) == 1 else f"{start + 1}-{start + len(chunk)}"
+            names = f"runs {span} of {n}"
+            part = f"{title[:-1]}; {names})" if title.endswith(")") else f"{title} ({names})"
+        out.append(fit_table(rows, ["key", *chunk], width, headers=headers, title=part))
+        start += len(chunk)
+    return out
+
+
 def compare_text(result: dict[str, Any], width: int) -> str:
     """`expbook compare` as text no wider than `width`: params, then metrics (key metrics
-    first) with deltas vs the first experiment marked better/worse by each one's direction."""
+    first) with deltas vs the first experiment marked better/worse by each one's direction.
+    Runs that do not fit side by side go on in further tables (`runs 6-10 of 19`)."""
     names = _names(result)
     short = short_names(list(result["params"]) + list(result["metrics"]))
     headers = {f"c{i}": escape_control(n) for i, n in enumerate(names)}
-    columns = ["key", *headers]
     out: list[str] = []
     if result["params"]:
         rows = [
             {"key": short[key], **{f"c{i}": cell(v) for i, v in enumerate(values)}}
             for key, values in result["params"].items()
         ]
-        out.append(fit_table(rows, columns, width, headers=headers, title="params"))
+        out += _fit_chunks(rows, headers, width, "params")
     if result["metrics"]:
         rows = []
         for key, data in result["metrics"].items():
@@ -155,8 +197,7 @@ def compare_text(result: dict[str, Any], width: int) -> str:
             for i, (v, d, m) in enumerate(zip(data["values"], data["deltas"], data["marks"])):
                 row[f"c{i}"] = metric_cell(v, d, m)
             rows.append(row)
-        title = f"metrics (delta vs {names[0]})"
-        out.append(fit_table(rows, columns, width, headers=headers, title=title))
+        out += _fit_chunks(rows, headers, width, f"metrics (delta vs {names[0]})")
     notes = []
     hidden = result.get("hidden") or {}
     if hidden.get("params") or hidden.get("metrics"):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,15 +23,50 @@ def output_width() -> int:
     return max(cols if cols > 0 else DEFAULT_WIDTH, MIN_WIDTH)
 
 
+def cells(text: str) -> int:
+    """How many terminal columns `text` takes (a CJK character or an emoji takes two)."""
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+def _cut(word: str, room: int) -> list[str]:
+    """`word` cut into pieces of at most `room` terminal columns (at least one character)."""
+    pieces, piece, used = [], "", 0
+    for ch in word:
+        w = cells(ch)
+        if piece and used + w > room:
+            pieces.append(piece)
+            piece, used = "", 0
+        piece, used = piece + ch, used + w
+    return pieces + [piece] if piece else pieces
+
+
+def wrap_cells(text: str, room: int) -> list[str]:
+    """`text` wrapped at spaces into lines of at most `room` terminal columns, counted as a
+    terminal shows them (issue 18: CJK text ran to twice the width); longer words are cut."""
+    lines: list[str] = []
+    line, used = "", 0
+    for word in text.expandtabs().split():
+        w = cells(word)
+        if line and used + 1 + w <= room:
+            line, used = f"{line} {word}", used + 1 + w
+            continue
+        if line:
+            lines.append(line)
+        *full, last = _cut(word, room) if w > room else [word]
+        lines += full
+        line, used = last, cells(last)
+    return lines + [line] if line else lines
+
+
 def fold(text: str, width: int, indent: str = "", first: str | None = None) -> list[str]:
-    """`text` (one logical line) folded to `width`: `first` (default `indent`) before the first
-    piece, `indent` before the others; words longer than the room are cut."""
+    """`text` (one logical line) folded to `width` terminal columns: `first` (default `indent`)
+    before the first piece, `indent` before the others; words longer than the room are cut."""
     first = indent if first is None else first
     text = escape_control(text)
-    room = max(width - max(len(first), len(indent)), 10)
-    pieces = textwrap.wrap(
-        text, room, break_long_words=True, break_on_hyphens=False, drop_whitespace=True
-    ) or [""]
+    room = max(width - max(cells(first), cells(indent)), 10)
+    pieces = wrap_cells(text, room) or [""]
     return [(first if i == 0 else indent) + piece for i, piece in enumerate(pieces)]
 
 
@@ -44,15 +78,15 @@ def fold_pairs(
     if not pairs:
         return []
     keys = [escape_control(k) for k, _ in pairs]
-    key_w = min(max(len(k) for k in keys), max_key)
+    key_w = min(max(cells(k) for k in keys), max_key)
     lines: list[str] = []
     for key, (_, value) in zip(keys, pairs):
-        if len(key) > key_w or len(indent) + key_w + 2 + 10 > width:
+        if cells(key) > key_w or cells(indent) + key_w + 2 + 10 > width:
             lines += fold(key, width, indent)
             lines += fold(value, width, indent + "    ")
             continue
-        head = f"{indent}{key:<{key_w}}  "
-        lines += fold(value, width, " " * len(head), first=head)
+        head = f"{indent}{key}{' ' * (key_w - cells(key))}  "
+        lines += fold(value, width, " " * cells(head), first=head)
     return lines
 
 
