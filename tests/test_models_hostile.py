@@ -221,6 +221,25 @@ def test_lightweight_and_odd_gto_tags_are_ignored_but_counted(repo: Path) -> Non
     assert json.loads(out)["tag"] == "cnn@v0.0.2#8"
 
 
+def test_a_damaged_or_nested_tag_does_not_break_the_registry(repo: Path) -> None:
+    """issue 22: the tags are read with one `git for-each-ref`, which fails as a whole on a tag
+    whose object is missing; that tag is skipped, the rest still answer. A GTO tag of another
+    annotated tag counts at the commit it finally points at (gto records the inner tag's id)."""
+    run(repo, "model", "register", "cnn", "e1")
+    sh("git", "tag", "-a", "cnn#prod#2", "-m", "nested", "cnn@v0.0.1#1", cwd=repo)
+    _, out = run(repo, "model", "list", "--json")
+    mine = json.loads(out)[0]
+    assert (mine["latest"], mine["stages"]) == ("v0.0.1", {"prod": "v0.0.1"})
+    sh("git", "tag", "-a", "cnn@v7.0.0#3", "-m", "gone", "HEAD", cwd=repo)
+    sha = sh("git", "rev-parse", "cnn@v7.0.0#3", cwd=repo).stdout.strip()
+    (repo / ".git" / "objects" / sha[:2] / sha[2:]).unlink()
+    _, out = run(repo, "model", "list", "--json")
+    mine = json.loads(out)[0]
+    assert (mine["latest"], mine["stages"]) == ("v0.0.1", {"prod": "v0.0.1"})
+    _, out = run(repo, "model", "register", "cnn", "e2", "--json")
+    assert json.loads(out)["tag"] == "cnn@v0.0.2#4"  # the damaged tag's #3 still counts
+
+
 def test_two_versions_at_one_commit_do_not_crash(repo: Path) -> None:
     """issue 22: two versions on one commit (git tag by hand; gto raises ManyVersions on a stage
     tag there): list, resolve and history still answer; the stage goes to the active one."""

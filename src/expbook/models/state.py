@@ -203,9 +203,12 @@ def _peel_nested(repo: GitRepo, tag_ids: list[str]) -> dict[str, str]:
 def read_events(repo: GitRepo) -> list[Event]:
     """Every GTO-format annotated tag of `repo` as an Event, oldest first. Lightweight tags and
     tags of a tree or a blob are no events; a tag of a tag is followed to its commit."""
-    from expbook.registry.gitrepo import run_git
+    from expbook.registry.gitrepo import GitError, run_git
 
-    text = run_git("for-each-ref", f"--format={_FORMAT}", "refs/tags/", cwd=repo.root).stdout
+    try:
+        text = run_git("for-each-ref", f"--format={_FORMAT}", "refs/tags/", cwd=repo.root).stdout
+    except GitError:  # a damaged tag (its object missing) fails it all: read them one by one
+        return _read_events_one_by_one(repo)
     parts = text.split("\0")
     width = len(_FIELDS)
     found: list[tuple[str, Any, str, list[str]]] = []
@@ -241,6 +244,43 @@ def read_events(repo: GitRepo) -> list[Event]:
                 author=author,
                 email=email[1:-1] if email.startswith("<") and email.endswith(">") else email,
                 message=message.strip(),
+                commit=commit,
+            )
+        )
+    out.sort(key=lambda e: (e.order, e.tag))
+    return out
+
+
+def _read_events_one_by_one(repo: GitRepo) -> list[Event]:
+    """read_events through pygit2, skipping a tag whose object cannot be read."""
+    import pygit2
+
+    out = []
+    for ref, sha in repo.refs().items():
+        parsed = parse_tag(ref[len(TAGS_PREFIX) :]) if ref.startswith(TAGS_PREFIX) else None
+        if parsed is None:
+            continue
+        try:
+            obj = repo.repo[pygit2.Oid(hex=sha)]
+            if obj.type != pygit2.enums.ObjectType.TAG:
+                continue  # a lightweight tag: GTO ignores it
+            commit = str(obj.peel(pygit2.Commit).id)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            continue  # a missing object, or a tag of no commit: no registry event
+        tagger = obj.tagger
+        out.append(
+            Event(
+                tag=ref[len(TAGS_PREFIX) :],
+                artifact=parsed.artifact,
+                action=parsed.action,
+                version=parsed.version,
+                stage=parsed.stage,
+                counter=parsed.counter if parsed.counter is not None else 0,
+                time=tagger.time if tagger else 0,
+                offset=tagger.offset if tagger else 0,
+                author=tagger.name if tagger else "",
+                email=tagger.email if tagger else "",
+                message=(obj.message or "").strip(),
                 commit=commit,
             )
         )
