@@ -44,6 +44,8 @@ SLOW_PY = textwrap.dedent("""\
     import json, os, time
     import yaml
     p = yaml.safe_load(open("params.yaml"))["slow"]
+    if p["lr"] < 0:
+        raise SystemExit(f"slow.lr must be positive, got {p['lr']}")
     curves = {"val/acc": "acc", "train/loss": "loss", "system/cpu/usage (%)": "usage (%)"}
     for name, col in curves.items():
         path = f"live/plots/metrics/{name}.tsv"
@@ -52,7 +54,7 @@ SLOW_PY = textwrap.dedent("""\
             f.write(f"timestamp\\tstep\\t{col}\\n")
     acc = 0.0
     for s in range(p["steps"]):
-        acc = 1 - 1 / (2 + s * p["lr"])
+        acc = 1 - 1 / (2 + s * p["lr"]) - p["seed"] * 0.01
         for name, v in (("val/acc", acc), ("train/loss", 1 - acc), ("system/cpu/usage (%)", 50.0 + s % 7)):
             with open(f"live/plots/metrics/{name}.tsv", "a") as f:
                 f.write(f"{int(time.time() * 1000)}\\t{s}\\t{v}\\n")
@@ -90,14 +92,15 @@ SIZES = ((1280, 800), (1920, 1080))
 @pytest.fixture(scope="module")
 def live_repo(tmp_path_factory) -> Path:
     """A repo whose stage takes `steps * delay` seconds; two finished experiments, the first
-    registered as demo-model v0.0.1 and assigned to prod."""
+    registered as demo-model v0.0.1 and assigned to prod; a sweep `lrs` of 2 configs x 2 seeds
+    whose lr=-1 trials fail."""
     path = tmp_path_factory.mktemp("live") / "repo"
     path.mkdir()
     git_init(path)
     dvc_init(path)
     (path / "slow.py").write_text(SLOW_PY)
     (path / "dvc.yaml").write_text(DVC_YAML)
-    (path / "params.yaml").write_text("slow:\n  steps: 3\n  delay: 0.0\n  lr: 0.5\n")
+    (path / "params.yaml").write_text("slow:\n  steps: 3\n  delay: 0.0\n  lr: 0.5\n  seed: 0\n")
     (path / ".gitignore").write_text("/model.bin\n")
     dvc("repro", "-q", cwd=path)
     commit_all(path, "baseline")
@@ -116,6 +119,8 @@ def live_repo(tmp_path_factory) -> Path:
         "prod",
         cwd=path,
     )
+    sh(*expbook, "sweep", "run", "--name", "lrs", "-S", "slow.lr=1.0,-1.0", "-S", "slow.steps=4",
+       "--seeds", "2", "--seed-key", "slow.seed", "-m", "val.acc", cwd=path, check=False)  # fmt: skip
     return path
 
 
@@ -208,9 +213,8 @@ def test_running_experiment_appears_and_its_curve_grows(live_repo, tmp_path):
     with serve(app) as url, running_exp(live_repo, "live-run"), browser() as driver:
         until(lambda: any(r["status"] == "running" for r in api(url, "live")["runs"]))
         # only the run in progress: finished runs' leftover info files are not live runs
-        assert [(r["name"], r["status"]) for r in api(url, "live")["runs"]] == [
-            ("live-run", "running")
-        ]
+        live = [(r["name"], r["status"]) for r in api(url, "live")["runs"]]
+        assert [x for x in live if x[1] != "failed"] == [("live-run", "running")]
         driver.set_window_size(*SIZES[0])
         open_view(driver, url + "#/table")
         card = "document.querySelector('#live-runs .live-card[data-status=running]')"
@@ -371,3 +375,43 @@ def test_column_chooser_searches_and_reorders(live_repo, tmp_path):
         )
         assert headers.index(avail[0]) == len(headers) - 2
         assert "pin" in driver.current_url
+
+
+def test_sweep_trials_by_config_and_seed_and_failed_trials(live_repo, tmp_path):
+    """issue 21: a sweep's trial table has seeds and configs as columns (not raw JSON), sorts by
+    a column, shows the mean per config; failed trials show their error there and on the
+    Experiments page (the registry has no row for them)."""
+    app = create_app(str(live_repo))
+    with serve(app) as url, browser() as driver:
+        driver.set_window_size(*SIZES[0])
+        open_view(driver, url + "#/sweeps?name=lrs")
+        wait_for(driver, "document.querySelector('#trials tbody tr')", 30)
+        heads = driver.execute_script(
+            "return [...document.querySelectorAll('#trials th')].map((t) => t.dataset.col)"
+        )
+        assert "seed" in heads and "cfg:slow.lr" in heads and "error" in heads, heads
+        rows = driver.execute_script(
+            "return [...document.querySelectorAll('#trials tbody tr')].map((r) => r.textContent)"
+        )
+        assert len(rows) == 4 and not any("{" in r for r in rows), rows
+        failed = [r for r in rows if "failed" in r]
+        assert len(failed) == 2 and all("must be positive" in r for r in failed), failed
+        configs = driver.execute_script(
+            "return [...document.querySelectorAll('#configs tbody tr')].map((r) => r.textContent)"
+        )
+        assert len(configs) == 2, configs
+        driver.find_element("css selector", "#trials th[data-col='cfg:slow.lr']").click()
+        wait_for(
+            driver,
+            "document.querySelector('#trials th[data-col=\"cfg:slow.lr\"]').textContent.includes('▲')",
+            10,
+        )
+        lrs = driver.execute_script(
+            "return [...document.querySelectorAll('#trials tbody tr')].map((r) => r.children[4].textContent)"
+        )
+        assert lrs == sorted(lrs, key=float), lrs
+        shots(driver, tmp_path, "sweep")
+        open_view(driver, url + "#/table")
+        wait_for(driver, "document.querySelector('#failed-trials')", 30)
+        text = driver.execute_script("return document.getElementById('failed-trials').textContent")
+        assert "lrs-" in text and "must be positive" in text

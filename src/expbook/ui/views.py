@@ -244,12 +244,38 @@ def sweep(data: RepoData, name: str) -> dict[str, Any]:
         "metrics": [{"key": m.key, "mode": m.mode} for m in metrics],
         "counts": doc.counts,
         "trials": [t.to_json() for t in trials],
-        "configs": [dict(c) for c in doc.ranked],
+        "configs": config_rows(doc.ranked, trials),
         "best_so_far": best,
         "pareto": front,
         "curves": curves,
         "importance": importance(doc.spec or {}, trials, metrics),
     }
+
+
+def config_rows(
+    ranked: Sequence[Mapping[str, Any]], trials: Sequence[TrialRecord]
+) -> list[dict[str, Any]]:
+    """One row per config: the ranking's (mean over its seeds), then the configs it leaves out
+    (every run failed, or none finished yet) with their runs' status and first error."""
+    out = [dict(c) for c in ranked]
+    ranked_names = {n for c in ranked for n in c.get("trials") or []}
+    rest: dict[str, list[TrialRecord]] = {}
+    for t in trials:
+        if t.name not in ranked_names:
+            rest.setdefault(repr(sorted((t.config or {}).items())), []).append(t)
+    for runs in rest.values():
+        statuses = sorted({t.status for t in runs})
+        out.append(
+            {
+                "config": runs[0].config,
+                "values": [],
+                "status": statuses[0] if len(statuses) == 1 else "/".join(statuses),
+                "trials": [t.name for t in runs],
+                "seeds": len(runs),
+                "error": next((t.error for t in runs if t.error), None),
+            }
+        )
+    return out
 
 
 def _curve_for(found: Mapping[str, Any], metric: str) -> str | None:

@@ -225,6 +225,9 @@ function cellFor(row, col) {
   const v = flatValue(row, col);
   if (col === "name") return h("td", {}, h("a", { href: "#/exp?" + new URLSearchParams({ name: row.name }) }, row.name));
   if (col === "status" && row.status === "running") return h("td", { class: "status-running" }, "● running");
+  // a running run has no commit yet: the registry row carries its baseline's values
+  if (row.status === "running" && ((row.params && col in row.params) || (row.metrics && col in row.metrics)))
+    return h("td", { class: "num muted", title: "running: its values are recorded when it finishes (see its page for the curves so far)" }, "…");
   if (col === "status") return h("td", { class: "status-" + row.status }, row.status);
   if (col === "tags") return h("td", {}, (row.tags || []).map((t) => h("span", { class: "tag" }, t)));
   if (col === "rev" || col === "baseline") return h("td", { title: v || "" }, (v || "").slice(0, 7));
@@ -334,7 +337,7 @@ function stickPinned(table, indexes) {
   });
 }
 
-// the column chooser: the shown columns in order (drag, or ↑ ↓; 📌 pins one to the left; ×
+// the column chooser: the shown columns in order (drag, or ↑ ↓; "pin" keeps one at the left; ×
 // hides it) above a searchable list of the others (+ shows one)
 EB.columnChooser = function (columns, shown, apply, groupOf, pinned) {
   const panel = h("div", { class: "panel", hidden: true, id: "col-panel" });
@@ -350,9 +353,9 @@ EB.columnChooser = function (columns, shown, apply, groupOf, pinned) {
   function draw() {
     const q = search.value.trim().toLowerCase();
     shownList.replaceChildren(...order.map((c, i) => {
-      const li = h("li", { draggable: "true", "data-col": c, class: pins.has(c) ? "pinned" : "" },
+      const li = h("li", { draggable: "true", "data-col": c, class: pins.has(c) ? "pinned" : "", hidden: !!q && !c.toLowerCase().includes(q) },
         h("span", { class: "grip", "aria-hidden": "true" }, "⋮⋮"),
-        h("button", { class: "mv pin" + (pins.has(c) ? " on" : ""), title: pins.has(c) ? "unpin" : "pin to the left", "aria-label": (pins.has(c) ? "unpin " : "pin ") + c, onclick: () => { if (pins.has(c)) pins.delete(c); else pins.add(c); draw(); } }, "📌"),
+        h("button", { class: "mv pin" + (pins.has(c) ? " on" : ""), title: pins.has(c) ? "unpin" : "pin to the left", "aria-label": (pins.has(c) ? "unpin " : "pin ") + c, onclick: () => { if (pins.has(c)) pins.delete(c); else pins.add(c); draw(); } }, pins.has(c) ? "pinned" : "pin"),
         ...label(c),
         h("span", { class: "btns" },
           h("button", { class: "mv", "aria-label": "move " + c + " up", onclick: () => move(i, i - 1) }, "↑"),
@@ -373,8 +376,8 @@ EB.columnChooser = function (columns, shown, apply, groupOf, pinned) {
   panel.append(h("div", { class: "toolbar" },
     h("button", { class: "primary", id: "cols-apply", onclick: () => apply(order, order.filter((c) => pins.has(c))) }, "Apply"),
     h("button", { onclick: () => { order = [...shown]; draw(); } }, "Undo changes"),
-    h("span", { class: "muted" }, "drag or ↑↓ to reorder · 📌 pins left")),
-  h("div", { class: "col-head" }, "Shown"), shownList, search, h("div", { class: "col-head" }, "Other columns"), availList);
+    h("span", { class: "muted" }, "drag or ↑↓ to reorder; pinned columns stay at the left")),
+  search, h("div", { class: "col-head" }, "Shown, in order"), shownList, h("div", { class: "col-head" }, "Other columns (+ to show)"), availList);
   draw();
   return h("span", { class: "cols" }, h("button", { id: "cols-button", onclick: () => { panel.hidden = !panel.hidden; if (!panel.hidden) search.focus(); } }, "Columns (" + shown.length + "/" + all.length + ")"), panel);
 };

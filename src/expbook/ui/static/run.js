@@ -365,11 +365,11 @@
     body.replaceChildren(h("p", { class: "muted" }, "updated " + EB.when(s.updated) + " · " + Object.entries(s.counts).map(([k, v]) => v + " " + k).join(", ")));
     // per config: mean over its seeds (the ranking of `expbook sweep status`)
     const configs = (s.configs || []).map((c) => ({ ...Object.fromEntries(cfgKeys.map((k) => ["cfg:" + k, (c.config || {})[k]])), seeds: c.seeds, status: c.status,
-      ...Object.fromEntries(m.map((k, i) => ["mean:" + k, (c.values || [])[i]])), trials: (c.trials || []).join(", ") }));
+      ...Object.fromEntries(m.map((k, i) => ["mean:" + k, (c.values || [])[i]])), trials: (c.trials || []).join(", "), error: c.error || "" }));
     const cfgCols = cfgKeys.map((k) => ({ key: "cfg:" + k, label: short(k), title: k, cls: "g-params" }));
     if (configs.length) body.append(h("div", { class: "card" }, h("h3", {}, "Configs: mean over seeds"), sortableTable("configs",
       [...cfgCols, { key: "seeds", label: "seeds" }, { key: "status", label: "status", cell: (r) => h("td", { class: "status-" + r.status }, r.status) },
-        ...m.map((k) => ({ key: "mean:" + k, label: "mean " + short(k), title: k, cls: "g-metrics" })), { key: "trials", label: "runs" }], configs, sort, onSort)));
+        ...m.map((k) => ({ key: "mean:" + k, label: "mean " + short(k), title: k, cls: "g-metrics" })), { key: "trials", label: "runs" }, { key: "error", label: "error", cell: (r) => h("td", { class: "err", title: r.error }, r.error) }], configs, sort, onSort)));
     const trials = s.trials.map((t) => ({ ...t, ...Object.fromEntries(cfgKeys.map((k) => ["cfg:" + k, (t.config || {})[k]])), ...Object.fromEntries(m.map((k, i) => ["val:" + k, (t.values || [])[i]])) }));
     body.append(h("div", { class: "card" }, h("h3", {}, "Trials"), sortableTable("trials", [
       { key: "number", label: "#" },
