@@ -194,6 +194,21 @@ def test_infinite_and_nan_values_are_skipped_not_a_traceback():
     assert all(math.isfinite(g.mean) for g in res.groups if g.mean is not None)
 
 
+@pytest.mark.parametrize("width", [40, 50])
+def test_a_narrow_terminal_gets_a_block_per_group_not_slivers(width):
+    """issue 18: at 40 columns the seven-column stats table left 3 characters a column
+    ("│ gro │ mea │", "train.lr=0.1" spelled over four lines); below 60 columns each group
+    is its label and aligned `key  value` lines."""
+    from expbook.cli.stats_cmds import stats_text
+
+    text = stats_text(group_stats(seed_table(), "acc", PARAMS), width)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width
+    for label in ("train.lr=0.001", "train.lr=0.01", "train.lr=0.1"):
+        assert label in lines
+    assert "│" not in text and sum(line.startswith("  mean ") for line in lines) == 3
+
+
 def test_best_by_group_ranks_and_tests_best_vs_runner_up():
     ranking = best_by_group(seed_table(), "acc", PARAMS)
     assert [g.label for g in ranking.groups] == ["train.lr=0.1", "train.lr=0.01", "train.lr=0.001"]

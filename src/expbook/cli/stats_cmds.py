@@ -47,6 +47,9 @@ COLUMNS = (
 )
 
 
+NARROW = 60  # below this many columns stats prints a block per group instead of a table
+
+
 def split_keys(values: tuple[str, ...]) -> list[str]:
     return [k.strip() for v in values for k in v.split(",") if k.strip()]
 
@@ -119,7 +122,7 @@ def _title(result: StatsResult, direction: Direction | None) -> str:
 def stats_text(result: StatsResult, width: int, direction: Direction | None = None) -> str:
     """The terminal table: the columns a reader compares at 4 significant digits (csv/md/json
     have every column in full), no wider than `width`."""
-    from expbook.output.fit import fit_table, fold
+    from expbook.output.fit import fit_table, fold, fold_pairs
 
     base = result.baseline
     rows = []
@@ -147,14 +150,21 @@ def stats_text(result: StatsResult, width: int, direction: Direction | None = No
         columns.remove("std")
     headers = {"ci": "95% CI", "diff": "diff", "p": "p (Holm)", "sig": "signif."}
     title = _title(result, direction)
-    text = fit_table(
-        rows,
-        columns,
-        width,
-        headers=headers,
-        right=("n", "mean", "std", "diff", "p"),
-        title=title,
-    )
+    if width < NARROW:  # seven columns would be slivers ("│ gro │ mea │"): a block per group
+        lines = fold(title, width)
+        for row in rows:
+            lines += ["", *fold(row["group"], width)]
+            lines += fold_pairs([(headers.get(c, c), row[c]) for c in columns[1:] if row[c]], width)
+        text = "\n".join(lines) + "\n"
+    else:
+        text = fit_table(
+            rows,
+            columns,
+            width,
+            headers=headers,
+            right=("n", "mean", "std", "diff", "p"),
+            title=title,
+        )
     notes = _footnotes(result)
     if any(r["p"] == "n<2" for r in rows):
         notes.insert(1, "n<2: fewer than 2 runs in the group or the control, so no test")
