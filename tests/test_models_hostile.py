@@ -302,6 +302,25 @@ def test_get_refuses_an_existing_path_and_leaves_nothing_on_failure(
     assert list(outdir.iterdir()) == []
 
 
+def test_get_without_a_dvc_remote_says_so(repo: Path, tmp_path: Path) -> None:
+    """issue 22: with the cache emptied and no DVC remote configured, `model get` said
+    `unexpected error - [Errno 2] No storage files available`; now it names the cause."""
+    run(repo, "model", "register", "cnn", "e1")
+    sh("dvc", "remote", "remove", "store", cwd=repo)
+    sh("rm", "-rf", str(repo / ".dvc" / "cache"))
+    code, out = run(repo, "model", "get", "cnn", "-o", str(tmp_path / "m.bin"), ok=False)
+    assert code != 0 and "no default DVC remote is configured" in out, out
+    assert list(tmp_path.iterdir()) == [tmp_path / "w"]
+
+
+def test_history_without_events_says_so(repo: Path) -> None:
+    """issue 22: `model history` in a registry without tags printed nothing at all."""
+    _, out = run(repo, "model", "history")
+    assert out == "no model events yet (expbook model register NAME EXP)\n"
+    _, out = run(repo, "model", "history", "--json")
+    assert json.loads(out) == []
+
+
 def test_get_of_a_directory_output(repo: Path, tmp_path: Path) -> None:
     """issue 22: an artifact whose path is a directory output is written as that folder."""
     (repo / "mk.py").write_text(

@@ -227,6 +227,8 @@ def history(name: str | None, fmt: str | None, repo: str) -> None:
     if fmt == "json":
         click.echo(json_text(events), nl=False)
         return
+    if not events:
+        click.echo("no model events yet (expbook model register NAME EXP)")
     for e in events:
         what = e["version"] or ""
         if e["stage"]:

@@ -210,6 +210,8 @@ def _fetch_into(root: str, sha: str, art: Artifact, staged: str) -> str:
         lines = (proc.stderr or proc.stdout or "").strip().splitlines()
         errors = [line.removeprefix("ERROR:").strip() for line in lines if "ERROR" in line]
         why = (errors or lines or [f"exit code {proc.returncode}"])[0]
+        if run(["dvc", "remote", "default"], cwd=root).returncode != 0:
+            why = "no default DVC remote is configured (dvc remote add -d NAME URL)"
         raise ModelError(
             f"{art.path} at {sha[:7]} is not in the local DVC cache and `dvc get` could not "
             f"fetch it from the DVC remote: {why}"
