@@ -184,6 +184,13 @@ def test_concurrent_registers_never_share_a_counter(repo: Path) -> None:
     assert len(commits) == 4
 
 
+def test_an_unusable_lock_file_is_one_line(repo: Path) -> None:
+    """issue 22: the writers' lock `.git/expbook-models.lock` cannot be opened (here a folder;
+    a read-only .git alike): one line naming it, no tag, no traceback."""
+    (repo / ".git" / "expbook-models.lock").mkdir()
+    _refused(repo, "register", "cnn", "e1", message="expbook-models.lock")
+
+
 def test_concurrent_registers_of_one_experiment_write_one_version(repo: Path) -> None:
     """issue 22: the same experiment registered twice at once: one version, the other refused
     with one line (never a second tag on that commit, never an overwritten tag)."""

@@ -78,7 +78,13 @@ def _locked(repo: GitRepo) -> Iterator[None]:
     """One registry writer at a time per repository: two `model register` at once would read
     the same counter (and version) and write `#N` twice. flock: a killed holder releases it."""
     path = os.path.join(repo.common_dir, "expbook-models.lock")
-    with open(path, "a") as fh:
+    try:
+        fh = open(path, "a")  # noqa: SIM115 (closed below)
+    except OSError as err:
+        raise ModelError(
+            f"cannot write tags in {repo.root}: {err.strerror or err} ({path})"
+        ) from None
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
