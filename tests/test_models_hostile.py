@@ -109,6 +109,16 @@ def test_a_trailing_newline_is_no_valid_name(
     _refused(repo, *args, message=message)
 
 
+def test_version_and_bump_together_are_refused(repo: Path) -> None:
+    """issue 22: `register --version v2.0.0 --bump minor` silently ignored --bump (gto refuses
+    both together); now a usage error, no tag."""
+    code, out = run(
+        repo, "model", "register", "cnn", "e1", "--version", "v2.0.0", "--bump", "minor", ok=False
+    )
+    assert code == 2 and "give --version or --bump, not both" in out
+    assert tags(repo) == []
+
+
 def test_monorepo_and_slash_names_round_trip_with_gto(repo: Path) -> None:
     """issue 22: `dir:model` declared in dir/dvc.yaml and `a/b` names are written as GTO writes
     them (`dir=model`) and `gto show` reads the same latest version."""

@@ -58,9 +58,8 @@ def model() -> None:
 @click.option(
     "--bump",
     type=click.Choice(["patch", "minor", "major"]),
-    default="patch",
-    show_default=True,
-    help="Next version after the highest registered one (without --version).",
+    default=None,
+    help="Next version after the highest registered one (default: patch; not with --version).",
 )
 @message_option
 @json_option
@@ -69,7 +68,7 @@ def register(
     name: str,
     exp: str,
     version: str | None,
-    bump: str,
+    bump: str | None,
     message: str | None,
     fmt: str | None,
     repo: str,
@@ -85,9 +84,13 @@ def register(
     """
     from expbook.models import actions
 
+    if version is not None and bump is not None:
+        raise click.UsageError("give --version or --bump, not both")
     g = _open(repo)
     sha = actions.experiment_commit(g.root, exp)
-    _done(actions.register(g, name, sha, version=version, bump=bump, message=message), fmt)
+    _done(
+        actions.register(g, name, sha, version=version, bump=bump or "patch", message=message), fmt
+    )
 
 
 @model.command()
