@@ -24,6 +24,13 @@ pytestmark = pytest.mark.slow
 
 BUCKET = "team"
 ARTIFACTS = "artifacts:\n  tiny:\n    path: model.bin\n    type: model\n"
+# a metric DVC caches (only the cache, and the bucket, hold it): what `expbook show` reads
+SUMMARY = """\
+  summary:
+    cmd: python -c "import json; a = json.load(open('live/metrics.json'))['val']['acc']; json.dump(dict(checkpoint_acc=a), open('summary.json', 'w'))"
+    deps: [live/metrics.json]
+    metrics: [summary.json]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +55,10 @@ def s3(server: MotoS3, monkeypatch, tmp_path) -> MotoS3:
 @pytest.fixture(scope="module")
 def template(server: MotoS3, tmp_path_factory) -> Path:
     """The tiny pipeline (model.bin cached, declared as artifact `tiny`), the S3 remote
-    committed as the default, and two experiments e1 (lr 0.001) and e2 (lr 0.002)."""
+    committed as the default, a cached metric summary.json, and two experiments e1 (lr 0.001)
+    and e2 (lr 0.002): four cached outputs."""
     repo = tiny_repo(tmp_path_factory.mktemp("s3-template") / "repo", tmp_path_factory)
-    (repo / "dvc.yaml").write_text(DVC_YAML + ARTIFACTS)
+    (repo / "dvc.yaml").write_text(DVC_YAML + SUMMARY + ARTIFACTS)
     dvc("remote", "add", "-d", "s3", f"s3://{BUCKET}/dvc", cwd=repo)
     dvc("remote", "modify", "s3", "endpointurl", server.url, cwd=repo)
     commit_all(repo, "S3 remote; model.bin is artifact tiny")
@@ -108,15 +116,18 @@ def _one_error_line(stderr: str) -> str:
 def test_two_experiments_reach_s3_and_a_fresh_clone_restores_their_checkpoints(repo, s3, tmp_path):
     pushed = run_cli(repo, "push", "origin")
     assert "DVC remote 's3' (s3://team/dvc)" in pushed.stdout
-    assert "2 cached output(s) checked on DVC remote 's3'" in pushed.stdout
+    assert "4 cached output(s) checked on DVC remote 's3'" in pushed.stdout
     e1, e2 = _md5(repo, "e1"), _md5(repo, "e2")
-    assert s3.keys(BUCKET) == sorted(f"dvc/files/md5/{m[:2]}/{m[2:]}" for m in (e1, e2))
+    keys = s3.keys(BUCKET)
+    assert len(keys) == 4 and {f"dvc/files/md5/{m[:2]}/{m[2:]}" for m in (e1, e2)} <= set(keys)
 
     clone = _clone(tmp_path, "b")
     pulled = run_cli(clone, "pull", "origin")
     assert "neither in the local cache" not in pulled.stderr, pulled.stderr
     for md5 in (e1, e2):  # `dvc exp pull` brought both checkpoints from the bucket
         assert _cached(clone, md5).read_bytes() == _cached(repo, md5).read_bytes()
+    shown = run_cli(clone, "show", "e1").stdout  # its cached metric, read from what S3 sent
+    assert "checkpoint_acc" in shown, shown
 
     shutil.rmtree(clone / ".dvc" / "cache")  # again, from S3 alone
     dvc("exp", "apply", "e2", cwd=clone, check=False)  # its checkout step has no cache yet
@@ -148,8 +159,8 @@ def test_push_to_a_stopped_server_is_one_line_sends_nothing_and_a_retry_sends_al
 
     s3.start()  # same port, same bucket
     again = run_cli(repo, "push", "origin")
-    assert "2 cached output(s) checked on DVC remote 's3'" in again.stdout
-    assert len(s3.keys(BUCKET)) == 2
+    assert "4 cached output(s) checked on DVC remote 's3'" in again.stdout
+    assert len(s3.keys(BUCKET)) == 4
     refs = _remote_refs(tmp_path)
     assert "refs/notes/expbook" in refs and sum(r.startswith("refs/exps/") for r in refs) == 2
 
@@ -160,6 +171,16 @@ def test_push_to_a_stopped_server_is_one_line_sends_nothing_and_a_retry_sends_al
     dvc("exp", "apply", "e1", cwd=clone, check=False)
     dvc("pull", cwd=clone)
     assert (clone / "model.bin").read_bytes() == b"model 0.001 0.0 0"
+
+    s3.stop()  # a teammate pulls while the server is down: one line; later, everything
+    late = _clone(tmp_path, "c")
+    failed = run_cli(late, "pull", "origin", check=False)
+    assert failed.returncode == 2
+    line = _one_error_line(failed.stderr)  # DVC says it in two lines
+    assert "dvc exp pull failed: failed to connect to s3" in line and "Could not connect" in line
+    s3.start()
+    run_cli(late, "pull", "origin")  # the refs came the first time; now the checkpoints too
+    assert _cached(late, _md5(repo, "e1")).read_bytes() == b"model 0.001 0.0 0"
 
 
 def test_a_wrong_endpoint_or_a_missing_bucket_is_one_line_before_anything_is_sent(
@@ -185,7 +206,7 @@ def test_a_wrong_endpoint_or_a_missing_bucket_is_one_line_before_anything_is_sen
 
     (repo / ".dvc" / "config.local").unlink()
     run_cli(repo, "push", "origin")  # the committed config again: everything goes
-    assert len(s3.keys(BUCKET)) == 2
+    assert len(s3.keys(BUCKET)) == 4
 
 
 def test_push_resends_what_left_the_bucket_and_names_what_it_cannot(repo, s3, tmp_path):
@@ -195,7 +216,7 @@ def test_push_resends_what_left_the_bucket_and_names_what_it_cannot(repo, s3, tm
     s3.client().delete_object(Bucket=BUCKET, Key=key)
     again = run_cli(repo, "push", "origin")
     # back on the bucket (sent by `dvc exp push`, or by expbook's check after it)
-    assert "2 cached output(s) checked on DVC remote 's3'" in again.stdout
+    assert "4 cached output(s) checked on DVC remote 's3'" in again.stdout
     assert key in s3.keys(BUCKET)
 
     s3.client().delete_object(Bucket=BUCKET, Key=key)

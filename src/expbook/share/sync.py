@@ -34,7 +34,12 @@ def _dvc_exp(
     args = ["exp", action, remote, *which, *_dvc_cache_flag(root, with_cache)]
     proc = run([sys.executable, "-m", "dvc", *args], cwd=root)  # stopped on Ctrl-C/SIGTERM
     if proc.returncode != 0:
-        raise ExpbookError(f"dvc exp {action} failed: {(proc.stderr or proc.stdout).strip()}")
+        # one line: DVC's error lines (an unreachable S3 bucket gives two) joined (issue 23)
+        lines = [
+            ln.strip().removeprefix("ERROR:").strip()
+            for ln in (proc.stderr or proc.stdout).splitlines()
+        ]
+        raise ExpbookError(f"dvc exp {action} failed: {'; '.join(ln for ln in lines if ln)}")
 
 
 def _merge_docs(local: dict[str, Any], remote: dict[str, Any]) -> dict[str, Any]:
