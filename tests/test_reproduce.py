@@ -173,7 +173,23 @@ def test_tampered_metric_fails_with_diff_shown(repo):
     res = run_cli("reproduce", ref, "--repo", str(repo), "--format", "csv")
     assert res.exit_code == 1
     assert "live/metrics.json:test.acc,0.99," in res.output and ",differs," in res.output
-    assert "NOT reproduced (1 differences)" in res.output
+    assert "NOT reproduced (1 difference)" in res.output
+
+
+@pytest.mark.slow
+def test_a_narrow_terminal_gets_the_differing_rows_as_blocks(repo, monkeypatch):
+    """issue 18: at 40 columns the diff table left 5 characters a column ("metri c", "diffe
+    rs"); under 60 columns each row is its kind and key, then aligned recorded/reproduced/
+    status lines, every line within the width."""
+    metrics = json.loads(show(repo, "HEAD", "live/metrics.json"))
+    metrics["test"]["acc"] = 0.99
+    ref = tamper(repo, "HEAD", {"live/metrics.json": json.dumps(metrics)}, "refs/exps/tampered/w")
+    monkeypatch.setenv("COLUMNS", "40")
+    res = run_cli("reproduce", ref, "--repo", str(repo))
+    lines = res.output.splitlines()
+    assert res.exit_code == 1 and max(len(line) for line in lines) <= 40
+    assert "metric test.acc" in lines and "│" not in res.output
+    assert "  recorded    0.99" in lines and "  status      differs" in lines
 
 
 @pytest.mark.slow
@@ -362,3 +378,15 @@ def test_ctrl_c_removes_the_worktree(repo):
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) != 0
     assert worktrees(repo) == 1
+
+
+def test_a_nan_metric_reproduced_as_nan_is_equal():
+    """issue 18: a pipeline logging a NaN metric could never pass `reproduce` or `check`: NaN
+    recorded and NaN reproduced was "differs" (NaN != NaN); a number against NaN still is."""
+    from expbook.repro.reproduce import Snapshot, compare
+
+    nan = float("nan")
+    before = Snapshot(metrics={"m.json:val.x": nan, "m.json:val.y": nan, "m.json:val.z": 0.5})
+    after = Snapshot(metrics={"m.json:val.x": nan, "m.json:val.y": 0.5, "m.json:val.z": nan})
+    status = {d.key: d.status for d in compare(before, after, tolerance=1.0)}
+    assert status == {"m.json:val.x": "equal", "m.json:val.y": "differs", "m.json:val.z": "differs"}

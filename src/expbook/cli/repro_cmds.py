@@ -145,7 +145,7 @@ def _print_diffs(result: Reproduction, fmt: str, changed_only: bool, verbose: bo
     if not rows:
         return hidden
     if fmt == "table":
-        from expbook.output.fit import fit_table, output_width
+        from expbook.output.fit import NARROW, fit_blocks, fit_table, output_width
 
         short = short_names([r["key"] for r in rows])
         cells = [
@@ -159,7 +159,13 @@ def _print_diffs(result: Reproduction, fmt: str, changed_only: bool, verbose: bo
         ]
         columns = [c for c in DIFF_COLUMNS if c != "detail" or any(r["detail"] for r in rows)]
         title = f"{result.name} ({result.rev[:7]})"
-        click.echo(fit_table(cells, columns, output_width(), title=title), nl=False)
+        width = output_width()
+        if width < NARROW:  # five or six columns would be slivers: a block per row
+            rest = [c for c in columns if c not in ("kind", "key")]
+            blocks = [(f"{r['kind']} {r['key']}", [(c, str(r[c])) for c in rest]) for r in cells]
+            click.echo(fit_blocks(title, blocks, width), nl=False)
+            return hidden
+        click.echo(fit_table(cells, columns, width, title=title), nl=False)
         return hidden
     title = f"{result.name} ({result.rev[:7]})"
     click.echo(render(rows, DIFF_COLUMNS, fmt, full_names=True, title=title), nl=False)

@@ -47,9 +47,6 @@ COLUMNS = (
 )
 
 
-NARROW = 60  # below this many columns stats prints a block per group instead of a table
-
-
 def split_keys(values: tuple[str, ...]) -> list[str]:
     return [k.strip() for v in values for k in v.split(",") if k.strip()]
 
@@ -122,7 +119,7 @@ def _title(result: StatsResult, direction: Direction | None) -> str:
 def stats_text(result: StatsResult, width: int, direction: Direction | None = None) -> str:
     """The terminal table: the columns a reader compares at 4 significant digits (csv/md/json
     have every column in full), no wider than `width`."""
-    from expbook.output.fit import fit_table, fold, fold_pairs
+    from expbook.output.fit import NARROW, fit_blocks, fit_table, fold
 
     base = result.baseline
     rows = []
@@ -151,11 +148,8 @@ def stats_text(result: StatsResult, width: int, direction: Direction | None = No
     headers = {"ci": "95% CI", "diff": "diff", "p": "p (Holm)", "sig": "signif."}
     title = _title(result, direction)
     if width < NARROW:  # seven columns would be slivers ("│ gro │ mea │"): a block per group
-        lines = fold(title, width)
-        for row in rows:
-            lines += ["", *fold(row["group"], width)]
-            lines += fold_pairs([(headers.get(c, c), row[c]) for c in columns[1:] if row[c]], width)
-        text = "\n".join(lines) + "\n"
+        blocks = [(r["group"], [(headers.get(c, c), r[c]) for c in columns[1:]]) for r in rows]
+        text = fit_blocks(title, blocks, width)
     else:
         text = fit_table(
             rows,

@@ -90,6 +90,21 @@ def fold_pairs(
     return lines
 
 
+NARROW = 60  # below this many columns a table of five or more columns is slivers of text
+
+
+def fit_blocks(
+    title: str | None, blocks: Sequence[tuple[str, Sequence[tuple[str, str]]]], width: int
+) -> str:
+    """What a table shows, for a terminal too narrow for it (under NARROW columns): `title`,
+    then per row its heading and aligned `key  value` lines (empty values left out)."""
+    lines = fold(title, width) if title else []
+    for head, pairs in blocks:
+        lines += ["", *fold(head, width)]
+        lines += fold_pairs([(k, v) for k, v in pairs if v], width)
+    return "\n".join(lines) + "\n"
+
+
 def fit_table(
     rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str],

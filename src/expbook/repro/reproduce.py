@@ -45,6 +45,10 @@ DEFAULT_IGNORE = (
 DEFAULT_IGNORE_OUT = ("*environment.json", "*report.html", "*report.md")
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 class ReproduceError(ExpbookError):
     """The pipeline could not be re-run (checkout failed, a stage failed, nothing recorded)."""
 
@@ -94,7 +98,7 @@ class Reproduction:
         if not bad:
             how = "bit-exactly" if self.bit_exact else "within tolerance"
             return f"{self.name} ({self.rev[:7]}): reproduced {how}"
-        return f"{self.name} ({self.rev[:7]}): NOT reproduced ({len(bad)} differences)"
+        return f"{self.name} ({self.rev[:7]}): NOT reproduced ({_plural(len(bad), 'difference')})"
 
 
 def rev_parse(repo: str | os.PathLike[str], rev: str) -> str:
@@ -233,8 +237,14 @@ def _top_level_plots(repo: Repo) -> list[str]:
 
 
 # ---------------------------------------------------------------- comparison
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
+
+
 def _compare_values(a: Any, b: Any, tolerance: float) -> str:
     if a == b and isinstance(a, str) == isinstance(b, str):  # "1" vs 1 is a change
+        return "equal"
+    if _nan(a) and _nan(b):  # NaN == NaN is False, but a NaN reproduced is a NaN reproduced
         return "equal"
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
     if numeric and abs(a - b) <= tolerance:
