@@ -107,9 +107,9 @@ def test_end_to_end(ui_repo, tmp_path):
         wait_for(d, "document.querySelectorAll('#experiments tbody tr').length === 4")
         assert table_names(d) == ["lr1-s1", "lr1-s0", "lr3-s1", "lr3-s0"]  # val.acc ascending
         # hide a column through the chooser: the URL keeps the column list
-        d.find_element(By.XPATH, "//button[text()='Columns']").click()
-        d.find_element(By.XPATH, "//label[@title='params.yaml:train.label']/input").click()
-        d.find_element(By.XPATH, "//button[text()='Apply']").click()
+        d.find_element(By.ID, "cols-button").click()
+        d.find_element(By.CSS_SELECTOR, "button[aria-label='hide params.yaml:train.label']").click()
+        d.find_element(By.ID, "cols-apply").click()
         wait_for(d, "location.hash.includes('cols=')")
         wait_for(d, "document.querySelectorAll('#experiments tbody tr').length === 4")
         heads = d.execute_script(

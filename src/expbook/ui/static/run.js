@@ -331,9 +331,17 @@
       if (!name) { body.replaceChildren(h("p", { class: "muted" }, "No sweeps recorded yet (expbook sweep); this page updates by itself.")); return; }
       let s;
       try { s = await EB.get("sweep", { name }); } catch (err) {
-        body.replaceChildren(EB.errorBox(err.message));  // an unknown name: 404 with the known ones
+        // an unknown name: the server's 404 names the sweeps there are; the page keeps checking,
+        // so a sweep that starts under that name shows up by itself
+        const msg = err.message;
+        if (body.dataset.missing !== msg) {
+          body.dataset.missing = msg;
+          body.replaceChildren(EB.errorBox(msg), err.status === 404 ? h("p", { class: "muted" }, "Waiting for sweep " + JSON.stringify(name) + " to record its first trial (this page checks every second).") : null);
+        }
+        last = null;
         return;
       }
+      delete body.dataset.missing;
       const stamp = s.updated + ":" + s.trials.map((t) => t.number + t.status).join(",");
       if (stamp !== last) { last = stamp; await drawSweep(body, s, () => ({ sortKey, desc }), (k) => { desc = sortKey === k ? !desc : false; sortKey = k; last = null; refresh(); }); }
     }
