@@ -3,7 +3,7 @@ mode on 127.0.0.1 (tests/s3_helpers.py), a bare git remote on disk and fresh clo
 
 Clone A runs two experiments and `expbook push`es them; a fresh clone B pulls them, restores one
 experiment's checkpoint with `dvc exp apply` + `dvc pull` and gets the other's with `expbook
-model get`, byte-equal to A's. `expbook push` checks every cached output on the bucket, sends
+model get`, byte-equal to A's; with a second pusher C on the same bucket, B restores either. `expbook push` checks every cached output on the bucket, sends
 what is missing and names what it cannot; a stopped server, a wrong endpoint or a missing bucket
 is one error line before anything is sent (no exp ref, no note reaches the git remote), and the
 push after the server is back sends everything.
@@ -237,3 +237,25 @@ def test_output_check_with_the_server_down_is_an_expbook_error(repo, s3):
     s3.stop()
     with pytest.raises(ExpbookError, match="DVC remote unreachable: Could not connect"):
         outputs.ensure_shared(repo)
+
+
+def test_two_clones_push_to_one_bucket_and_a_third_restores_either(repo, s3, tmp_path):
+    """The acceptance's team: A and C push experiments (with checkpoints) to one git remote
+    and one bucket; a fresh clone B pulls both and restores one of each from S3."""
+    run_cli(repo, "push", "origin")
+    other = _clone(tmp_path, "c")
+    dvc("exp", "run", "-q", "-S", "train.lr=0.003", "-n", "c1", cwd=other)
+    pushed = run_cli(other, "push", "origin")
+    assert "2 cached output(s) checked on DVC remote 's3'" in pushed.stdout  # c1's own two
+    assert len(s3.keys(BUCKET)) == 6
+
+    clone = _clone(tmp_path, "b")
+    run_cli(clone, "pull", "origin")
+    refs = sh("git", "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps", cwd=clone)
+    assert {"e1", "e2", "c1"} <= set(refs.stdout.split())
+    shutil.rmtree(clone / ".dvc" / "cache")  # restore from S3 alone
+    for exp, body in (("c1", b"model 0.003 0.0 0"), ("e1", b"model 0.001 0.0 0")):
+        dvc("exp", "apply", exp, cwd=clone, check=False)
+        dvc("pull", cwd=clone)
+        assert (clone / "model.bin").read_bytes() == body
+    assert (clone / "model.bin").read_bytes() == _cached(repo, _md5(repo, "e1")).read_bytes()
