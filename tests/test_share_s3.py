@@ -3,10 +3,11 @@ mode on 127.0.0.1 (tests/s3_helpers.py), a bare git remote on disk and fresh clo
 
 Clone A runs two experiments and `expbook push`es them; a fresh clone B pulls them, restores one
 experiment's checkpoint with `dvc exp apply` + `dvc pull` and gets the other's with `expbook
-model get`, byte-equal to A's; with a second pusher C on the same bucket, B restores either. `expbook push` checks every cached output on the bucket, sends
-what is missing and names what it cannot; a stopped server, a wrong endpoint or a missing bucket
-is one error line before anything is sent (no exp ref, no note reaches the git remote), and the
-push after the server is back sends everything.
+model get`, byte-equal to A's; with a second pusher C on the same bucket, B restores either.
+`expbook push` checks every cached output on the bucket, sends what is missing and names what
+it cannot; a stopped server, a wrong endpoint or a missing bucket is one error line before
+anything is sent (no exp ref, no note reaches the git remote), and the push after the server is
+back sends everything.
 """
 
 from __future__ import annotations
