@@ -25,6 +25,9 @@ TRAIN = (
     "p = yaml.safe_load(open('params.yaml'))\n"
     "json.dump({'acc': round(1 - p['lr'], 6)}, open('metrics.json', 'w'))\n"
     "open('model.bin', 'w').write(f\"model {p['lr']}\")\n"
+    "import os; os.makedirs('live/plots/metrics', exist_ok=True)\n"
+    "rows = [f'{1700000000 + s}\\t{s}\\t{round((1 - p[\"lr\"]) * (s + 1) / 3, 6)}' for s in range(3)]\n"
+    "open('live/plots/metrics/acc.tsv', 'w').write('timestamp\\tstep\\tacc\\n' + '\\n'.join(rows) + '\\n')\n"
 )
 DVC_YAML = """\
 stages:
@@ -146,11 +149,12 @@ def test_a_second_look_fetches_only_whats_new(team):
     _exp(bob, "bob-2", 0.4)
     again = _cli(carol, "fetch", "origin")
     assert again.stdout.startswith("origin: 1 new experiment (3 experiments in all")
-    # one experiment commit, its tree and the few blobs that changed (params, lock, metrics)
-    assert 0 < _objects(carol) - start <= 8
+    # one experiment commit, the trees on the way to what changed and its changed blobs
+    # (params, lock, metrics, the curve: 9), not the 30-odd objects of a first look
+    assert 0 < _objects(carol) - start <= 10
     quiet = _cli(carol, "fetch", "origin")
     assert quiet.stdout.startswith("origin: nothing new (3 experiments in all")
-    assert _objects(carol) - start <= 8
+    assert _objects(carol) - start <= 10
 
 
 def test_bringing_one_home_with_its_checkpoint(team):
@@ -193,3 +197,47 @@ def test_push_and_pull_carry_model_tags_only(team):
     assert kind == "tag"  # the annotated tag itself, as GTO reads it
     assert "pulled 0 model tag(s)" in run_cli(carol, "pull", "origin").stdout
     assert os.path.isdir(carol)
+
+
+def test_stats_plot_export_report_read_the_remote(team, tmp_path):
+    carol = team["carol"]
+    _cli(carol, "fetch", "origin")
+    stats = _cli(carol, "stats", "-m", "acc", "--remote", "origin", "--no-fetch", "--json")
+    assert {n for g in json.loads(stats.stdout)["groups"] for n in g["names"]} >= {
+        "alice-1",
+        "bob-1",
+    }
+    svg = tmp_path / "acc.svg"
+    _cli(carol, "plot", "acc", "alice-1", "bob-1", "-o", str(svg), "--remote", "origin",
+         "--no-fetch")  # fmt: skip
+    assert "alice-1" in svg.read_text() and "bob-1" in svg.read_text()
+    _cli(carol, "export", "alice-1", "-o", str(tmp_path / "curves"), "--remote", "origin",
+         "--no-fetch")  # fmt: skip
+    assert "0.8" in "".join(p.read_text() for p in (tmp_path / "curves").rglob("*.csv"))
+    html = tmp_path / "r.html"
+    _cli(carol, "report", "-o", str(html), "--remote", "origin", "--no-fetch")
+    assert html.stat().st_size > 0
+    from expbook.registry.view import RemoteView
+    from expbook.ui.report import build
+
+    names = {r["name"] for r in build(RemoteView(carol, "origin"))["rows"]}  # what it holds
+    assert {"alice-1", "bob-1"} <= names and "workspace" not in names
+
+
+def test_a_remote_ref_that_names_no_commit_is_dropped_with_a_warning(team):
+    bob, carol = team["bob"], team["carol"]
+    base = sh("git", "rev-parse", "HEAD", cwd=bob).stdout.strip()
+    blob = sh("git", "hash-object", "-w", "--stdin", cwd=bob).stdout.strip()
+    ref = f"refs/exps/{base[:2]}/{base[2:]}/broken"
+    sh("git", "update-ref", ref, blob, cwd=bob)
+    sh("git", "push", "-q", "origin", ref, cwd=bob)
+    try:
+        seen = _cli(carol, "registry", "--remote", "origin", "-f", "json")
+        print(seen.stderr)
+        assert f"warning: dropped refs/expbook/remotes/origin/exps/{base[:2]}" in seen.stderr
+        assert "points at a blob, not a commit" in seen.stderr
+        assert "broken" not in {r["name"] for r in json.loads(seen.stdout)}
+        kept = sh("git", "for-each-ref", "refs/expbook/remotes/origin/exps/", cwd=carol).stdout
+        assert "broken" not in kept
+    finally:
+        sh("git", "push", "-q", "origin", f":{ref}", cwd=bob)

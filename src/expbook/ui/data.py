@@ -95,7 +95,12 @@ class RepoData:
     """The registry of one repo, read once and re-read when refs move (state of one app)."""
 
     def __init__(self, repo: str | os.PathLike[str]) -> None:
+        from expbook.registry.view import RemoteView, view_of
+
         self.root = find_root(repo)
+        remote = view_of(repo)
+        if remote is not None:  # `--remote NAME`: the remote's experiments (issue 23)
+            self.root = RemoteView(self.root, remote)
         self._lock = threading.Lock()
         self._snap: Snapshot | None = None
         self._stamp: tuple[dict[str, Any], int] | None = None
