@@ -162,8 +162,8 @@ def experiment_commit(root: str, exp: str) -> str:
     why = NOT_RUN.get(row.status)
     if why:
         raise ModelError(
-            f"experiment {row.name!r} {why}: its commit holds the baseline's outputs, not its "
-            "own (register an experiment that ran)"
+            f"experiment {row.name!r} {why}: its commit holds the outputs of its baseline, "
+            "not its own (register an experiment that ran)"
         )
     return require_commit(row).rev
 
