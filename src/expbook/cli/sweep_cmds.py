@@ -262,10 +262,6 @@ def run(
     for m in spec.metrics:
         if mode is not None:  # every metric is a -m KEY then
             m.source = "--mode"
-    from expbook.registry.gitrepo import find_root
-    from expbook.sweep import preflight
-
-    preflight.directions(spec, find_root(repo))  # unknown: refused before anything is created
     spec.force_new = force_new
     spec.parallel_cap = spec.parallel_cap and not no_parallel_cap
     from expbook.sweep.identity import cap_parallel
@@ -274,9 +270,6 @@ def run(
     if capped:  # said now, not after a sweep of hours
         click.echo(f"warning: {capped}", err=True)
     fmt = format_for(fmt, output)
-    if fmt == "table" and output is None:
-        for m in spec.metrics:  # the direction said before the first trial: "minimising ..."
-            click.echo(f"sweep {spec.name}: {m.direction[:-1]}ing {m.key} {m.label}", err=True)
     progress = None if fmt != "table" or output or not sys.stderr.isatty() else Progress()
     shared = {}
     if storage:
@@ -286,6 +279,14 @@ def run(
         raise SpecError("--git-remote needs --backend ray or --storage")
     if spec.warm_stages is not None and spec.backend["name"] != "local":
         raise SpecError("--warm-stages (warm_stages:) works with the local backend only")
+    from expbook.registry.gitrepo import find_root
+    from expbook.sweep import preflight
+
+    # after the option checks (a bad flag combination is named first), before anything is made
+    preflight.directions(spec, find_root(repo))
+    if fmt == "table" and output is None:
+        for m in spec.metrics:  # the direction said before the first trial: "minimising ..."
+            click.echo(f"sweep {spec.name}: {m.direction[:-1]}ing {m.key} {m.label}", err=True)
     factory = backends.factory(spec.backend)
     alerts = Alerts.from_options(on_best, on_best_url)
     watch = None
