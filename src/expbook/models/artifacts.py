@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from expbook.registry.dvccache import dvc_cache_dir
-from expbook.registry.dvcfiles import ParseError, cache_path, parse_lock
+from expbook.registry.dvcfiles import ParseError, cache_path, is_hash, parse_lock
 from expbook.registry.modeltags import ModelError
 from expbook.registry.yamlio import YAMLFileError, parse
 
@@ -109,6 +109,8 @@ def _hash(repo: GitRepo, sha: str, path: str) -> tuple[str | None, bool, bool]:
             return None, False, False
         for out in doc.get("outs") or [] if isinstance(doc, dict) else []:
             md5 = isinstance(out, dict) and (out.get("md5") or out.get("etag"))
+            if md5 and not is_hash(str(md5)):  # it names a cache file: never `../../x`
+                raise ModelError(f"{path}.dvc: its out has hash {str(md5)[:80]!r}, not an md5")
             if md5:
                 return str(md5), out.get("hash") != "md5", str(md5).endswith(".dir")
     return None, False, False
@@ -125,12 +127,14 @@ def _cache_objects(cache: str, art: Artifact) -> list[tuple[str, str]] | None:
     try:
         with open(top, "rb") as fh:
             entries = json.loads(fh.read())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     out = []
     for e in entries if isinstance(entries, list) else []:
         if not isinstance(e, dict) or "relpath" not in e or not e.get("md5"):
             return None
+        if not is_hash(str(e["md5"])):  # it names a cache file: never `../../etc/passwd`
+            raise ModelError(f"{art.path}: the DVC cache lists a bad hash {str(e['md5'])[:80]!r}")
         obj = cache_path(cache, str(e["md5"]), art.legacy)
         if not os.path.isfile(obj):
             return None
@@ -180,12 +184,31 @@ def fetch(root: str, sha: str, art: Artifact, dest: str) -> str:
     staged = os.path.join(work, "out")
     try:
         source = _fetch_into(root, sha, art, staged)
-        os.replace(staged, dest)
+        _move_no_clobber(staged, dest)
+    except FileExistsError:
+        raise ModelError(f"{dest} exists: choose another -o path or remove it first") from None
     except OSError as err:
         raise ModelError(f"cannot write {dest}: {err.strerror or err}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return source
+
+
+def _move_no_clobber(staged: str, dest: str) -> None:
+    """Move `staged` to `dest`, never replacing what appeared at `dest` meanwhile."""
+    if os.path.isdir(staged):
+        if os.path.lexists(dest):
+            raise FileExistsError(dest)
+        os.rename(staged, dest)  # fails on a non-empty folder that appeared since
+        return
+    try:
+        os.link(staged, dest)  # FileExistsError when `dest` exists: atomic, no clobber
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links
+        if os.path.lexists(dest):
+            raise FileExistsError(dest) from None
+        os.replace(staged, dest)
 
 
 def _fetch_into(root: str, sha: str, art: Artifact, staged: str) -> str:
