@@ -5,6 +5,7 @@ Real git + DVC repository (the ten-trial sweep of tests/gc_support.py), no mocks
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,49 @@ def test_a_mistyped_sweep_is_an_error_that_changes_nothing(repo):
     gc(repo, "--sweep", "s", "--yes")
     again = gc(repo, "--sweep", "s", "--yes").output
     assert "removing 0 experiment(s)" in again
+
+
+def _exp_without_val_acc(repo: Path, source: str, name: str) -> None:
+    """A copy of experiment `source` whose live/metrics.json lacks val.acc (as a run made before
+    the metric existed), under a new exp ref `name`."""
+    ref = next(
+        line.split()[0]
+        for line in _refs(repo, "refs/exps").splitlines()
+        if line.split()[0].endswith(f"/{source}")
+    )
+    sha = sh("git", "rev-parse", ref, cwd=repo).stdout.strip()
+    doc = json.loads(sh("git", "show", f"{sha}:live/metrics.json", cwd=repo).stdout)
+    del doc["val"]["acc"]
+    (repo / ".git" / "tmp-metrics.json").write_text(json.dumps(doc))
+    blob = sh("git", "hash-object", "-w", repo / ".git" / "tmp-metrics.json", cwd=repo).stdout
+    env = {"GIT_INDEX_FILE": str(repo / ".git" / "tmp-index")}
+    sh("git", "read-tree", sha, cwd=repo, env=env)
+    sh(
+        "git",
+        "update-index",
+        "--cacheinfo",
+        f"100644,{blob.strip()},live/metrics.json",
+        cwd=repo,
+        env=env,
+    )
+    tree = sh("git", "write-tree", cwd=repo, env=env).stdout.strip()
+    parent = sh("git", "rev-parse", f"{sha}^", cwd=repo).stdout.strip()
+    commit = sh("git", "commit-tree", tree, "-p", parent, "-m", name, cwd=repo).stdout.strip()
+    sh("git", "update-ref", ref.rsplit("/", 1)[0] + f"/{name}", commit, cwd=repo)
+
+
+def _refs(repo: Path, prefix: str) -> str:
+    return sh("git", "for-each-ref", "--format=%(refname) %(objectname)", prefix, cwd=repo).stdout
+
+
+def test_runs_without_the_metric_are_counted_as_unranked(repo):
+    """issue 18: --keep-best by a metric only some runs logged removed the others without a
+    word (they cannot be ranked); the listing says how many go for that reason."""
+    _exp_without_val_acc(repo, "s-010", "old-1")
+    _exp_without_val_acc(repo, "s-009", "old-2")
+    out = gc(repo, "--keep-best", "1", "-m", "val.acc").output
+    assert "would remove 8 experiment(s)" in out
+    assert "\n(2 removed without a live/metrics.json:val.acc to rank by)\n" in out
+    # --where narrows the policy to the runs that have it: the old ones are not touched
+    out = gc(repo, "--keep-best", "1", "-m", "val.acc", "--where", "val.acc >= 0").output
+    assert "would remove 6 experiment(s)" in out and "removed without a" not in out

@@ -167,6 +167,10 @@ def gc(
             click.echo(escape_control(f"  {exp.name}\t{exp.rev[:7]}\t{exp.ref}"))
         for exp, why in plan.kept:
             click.echo(escape_control(f"  keep {exp.name}\t{exp.rev[:7]}\t({why})"))
+        if plan.unranked:  # a new metric ranks only the runs that logged it: say so
+            click.echo(
+                escape_control(f"({len(plan.unranked)} removed without a {plan.column} to rank by)")
+            )
         if not yes:
             for report in store.reports(plan) if store else []:
                 click.echo(
@@ -175,9 +179,10 @@ def gc(
                 )
             click.echo("dry run: nothing changed (add --yes to do it)")
             return
+        used = store.in_use(plan) if store else None  # DVC's answer before the first change
         removed = lgc.apply(g, plan)
         click.echo(f"removed {len(removed)} ref(s) and their notes")
-        for report in store.delete_unused() if store else []:
+        for report in store.delete_unused(used) if store else []:
             click.echo(
                 f"{report.where}: deleted {len(report.objects)} object(s), {_size(report.bytes)}"
             )

@@ -53,6 +53,7 @@ class Plan:
     kept: list[tuple[Experiment, str]] = field(default_factory=list)
     column: str | None = None
     direction: Direction | None = None
+    unranked: list[Experiment] = field(default_factory=list)  # removed: no value to rank by
 
     @property
     def refs(self) -> dict[str, str]:
@@ -191,6 +192,7 @@ def make_plan(
             if exp.status == "success" and isinstance(value, int | float) and value == value:
                 ranked.append((value, _created_ts(exp), exp))
         ranked.sort(key=lambda t: (sign * t[0], -t[1]))
+        unranked = {id(e) for e in scope} - {id(t[2]) for t in ranked}
         for value, _, exp in ranked[:keep_best]:
             keep[id(exp)] = f"best {column} = {value:.6g} {direction.label}"
     if keep_last:
@@ -207,6 +209,8 @@ def make_plan(
             plan.kept.append((exp, f"newer than {older_than}"))
         else:
             plan.remove.append(exp)
+    if keep_best:
+        plan.unranked = [e for e in plan.remove if id(e) in unranked]
     plan.remove.sort(key=lambda e: (_created_ts(e), e.name))
     return plan
 
