@@ -257,6 +257,39 @@ def test_a_damaged_or_nested_tag_does_not_break_the_registry(repo: Path) -> None
     assert json.loads(out)["tag"] == "cnn@v0.0.2#4"  # the damaged tag's #3 still counts
 
 
+def test_both_tag_readers_agree(repo: Path) -> None:
+    """issue 22: the fast reader (one git for-each-ref) and the fallback (pygit2, one tag at a
+    time) give the same events: time zones, unicode taggers, multi-line messages, simple and
+    counted tags, lightweight ones, nested ones."""
+    from expbook.models import state
+    from expbook.registry.gitrepo import GitRepo
+
+    env = {
+        "GIT_COMMITTER_DATE": "2030-01-01T00:00:05-0530",
+        "GIT_COMMITTER_NAME": "Zoë Ünï",
+        "GIT_COMMITTER_EMAIL": "z@example.invalid",
+    }
+    sh(
+        "git",
+        "tag",
+        "-a",
+        "cnn@v1.0.0#1",
+        "-m",
+        "multi\nline\n\nmessage",
+        "HEAD",
+        cwd=repo,
+        env=env,
+    )
+    sh("git", "tag", "-a", "cnn#prod", "-m", "simple", "HEAD", cwd=repo)
+    sh("git", "tag", "-a", "sub/dir=m@v0.1.0-rc.1#2", "-m", "nested", "cnn#prod", cwd=repo)
+    sh("git", "tag", "cnn@v2.0.0#3", "HEAD", cwd=repo)
+    g = GitRepo(repo)
+    fast = state.read_events(g)
+    assert sorted(e.tag for e in fast) == ["cnn#prod", "cnn@v1.0.0#1", "sub/dir=m@v0.1.0-rc.1#2"]
+    assert fast == state._read_events_one_by_one(g)
+    assert {e.offset for e in fast if e.tag == "cnn@v1.0.0#1"} == {-330}
+
+
 def test_two_versions_at_one_commit_do_not_crash(repo: Path) -> None:
     """issue 22: two versions on one commit (git tag by hand; gto raises ManyVersions on a stage
     tag there): list, resolve and history still answer; the stage goes to the active one."""
