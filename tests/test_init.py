@@ -145,8 +145,31 @@ def test_a_pyproject_it_cannot_join_is_refused_unchanged(project, text, message)
 
 def test_not_a_dvc_repository(git_repo):
     result = run(git_repo)
-    assert result.exit_code != 0 and "not a DVC repository" in result.output
+    assert result.exit_code != 0 and "not in a DVC repository" in result.output
     assert list(p.name for p in git_repo.iterdir()) == [".git"]
+
+
+def test_a_plain_git_repo_read_by_expbook_is_still_no_dvc_repository(git_repo):
+    """issue 20: `expbook registry` in a plain git repository leaves its cache in .dvc/tmp/;
+    `expbook init` took that .dvc/ for a DVC repository and scaffolded it. A DVC repository
+    has .dvc/config (what `dvc init` writes)."""
+    assert CliRunner().invoke(cli, ["registry", "--repo", str(git_repo)]).exit_code == 0
+    assert (git_repo / ".dvc").is_dir()  # the registry's cache (not init's business)
+    result = run(git_repo)
+    assert result.exit_code == 2 and "not in a DVC repository (no .dvc/config)" in result.output
+    assert not (git_repo / "pyproject.toml").exists() and not (git_repo / "sweeps").exists()
+
+
+def test_init_from_a_subfolder_scaffolds_the_repository_root(project):
+    """issue 20: `expbook init` in src/ of a DVC repository said "not a DVC repository" while
+    every other command finds the root from a subfolder; it now writes at the root."""
+    sub = project / "src" / "deep"
+    sub.mkdir(parents=True)
+    result = run(sub)
+    assert result.exit_code == 0, result.output
+    assert f"in {project.resolve()}:" in result.output
+    for rel in SCAFFOLD:
+        assert (project / rel).is_file() and not (sub / rel).exists()
 
 
 def test_the_sweep_template_ranges_tuned_params_never_seeds_or_fractions():

@@ -5,6 +5,7 @@ Thin click command over expbook.lifecycle.scaffold; run through `expbook`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -58,11 +59,13 @@ def init(repo: str, force: bool, dry_run: bool) -> None:
     """
     from expbook.lifecycle import scaffold
 
-    scaffold.require_dvc_repo(repo)
-    metrics, params = _repo_keys(repo)
-    planned = scaffold.plan(repo, metrics, params, force=force)
+    root = scaffold.dvc_root(repo)  # from a subfolder too, as every other command
+    metrics, params = _repo_keys(str(root))
+    planned = scaffold.plan(root, metrics, params, force=force)
+    if root != Path(repo).resolve():
+        click.echo(f"in {root}:")
     if not dry_run:
-        scaffold.apply(repo, planned)
+        scaffold.apply(root, planned)
     verb = "would " if dry_run else ""
     for item in planned:
         what = (

@@ -249,11 +249,29 @@ def key_metric(metrics: Sequence[str]) -> tuple[str | None, str | None]:
     return min(known, key=rank)
 
 
+def _is_dvc_root(path: Path) -> bool:
+    # `dvc init` writes .dvc/config; a bare .dvc/tmp (expbook's cache after a read command in a
+    # plain git repository) is no DVC repository
+    return (path / ".dvc" / "config").is_file()
+
+
+def dvc_root(path: str | os.PathLike[str]) -> Path:
+    """The DVC repository ``path`` is in: ``path`` or the nearest folder above it holding
+    ``.dvc/config``, not looking past the git work tree's top (as DVC finds its root)."""
+    here = Path(path).resolve()
+    for folder in (here, *here.parents):
+        if _is_dvc_root(folder):
+            return folder
+        if (folder / ".git").exists():
+            break
+    raise ScaffoldError(f"{here}: not in a DVC repository (no .dvc/config): run `dvc init` first")
+
+
 def require_dvc_repo(root: str | os.PathLike[str]) -> None:
     """ScaffoldError unless ``root`` holds a DVC repository (checked before reading it: the
     registry's cache would create ``.dvc/`` otherwise)."""
-    if not (Path(root) / ".dvc").is_dir():
-        raise ScaffoldError(f"{root}: not a DVC repository (no .dvc/): run `dvc init` first")
+    if not _is_dvc_root(Path(root)):
+        raise ScaffoldError(f"{root}: not a DVC repository (no .dvc/config): run `dvc init` first")
 
 
 def plan(
