@@ -11,6 +11,7 @@ broke. Each test names what it guards; every one failed on the code before its f
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -158,3 +159,141 @@ def test_a_tag_with_a_control_character_is_refused_and_an_old_one_removable(repo
     removed = expbook(path, "tag", "good", tag, "--remove")
     assert removed.returncode == 0, removed.stderr
     assert tag not in sh("git", "notes", "--ref=expbook", "show", shas["good"], cwd=path).stdout
+
+
+# ---------------------------------------------------------------- files: bounded, inside the repo
+def rows_by_name(proc: subprocess.CompletedProcess[str]) -> dict[str, dict]:
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    return {r["name"]: r for r in json.loads(proc.stdout)}
+
+
+def test_a_2gb_sparse_metrics_file_is_an_error_row_not_read(repo):
+    """issue 19 review: a 2 GB sparse metrics.json in the work tree made `registry` read all of
+    it (60 s, 2 GB of memory, killed); it is an error of the workspace row, never read."""
+    path, _ = repo
+    with open(path / "metrics.json", "wb") as fh:
+        fh.truncate(2 * 2**30)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import resource,sys; resource.setrlimit(resource.RLIMIT_AS, "
+            "(1 << 30, 1 << 30)); from expbook.cli import main; sys.argv=['expbook', 'registry', "
+            "'-f', 'json']; main()",
+        ],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    rows = rows_by_name(proc)
+    assert "over the 64 MiB" in rows["workspace"]["errors"]["metrics.json"]
+    assert rows["good"]["metrics"]  # the other rows are read as before
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "OUTSIDE"])
+def test_a_work_tree_link_out_of_the_repository_is_never_read(repo, target):
+    """issue 19 review: a committed symlink `metrics.json -> ~/.aws/credentials` (any file
+    outside the repository) was read into the workspace row (and so the dashboard)."""
+    path, _ = repo
+    outside = path.parent / "secret.json"
+    outside.write_text('{"acc": 0.123456}\n')
+    (path / "metrics.json").unlink()
+    (path / "metrics.json").symlink_to(outside if target == "OUTSIDE" else target)
+    proc = expbook(path, "registry", "-f", "json")
+    rows = rows_by_name(proc)
+    assert "outside the repository" in rows["workspace"]["errors"]["metrics.json"]
+    assert "0.123456" not in proc.stdout and "root:" not in proc.stdout
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_a_workspace_curve_that_is_a_fifo_or_a_link_out_is_skipped(repo, kind):
+    """issue 19 review: a FIFO at dvclive/plots/metrics/loss.tsv hung `show workspace` forever
+    (curves were read with read_bytes); a link to a TSV outside the repository was read."""
+    path, _ = repo
+    curves = path / "dvclive" / "plots" / "metrics"
+    curves.mkdir(parents=True)
+    if kind == "fifo":
+        os.mkfifo(curves / "loss.tsv")
+    else:
+        (path.parent / "out.tsv").write_text("step\tloss\n0\t0.987654\n")
+        (curves / "loss.tsv").symlink_to(path.parent / "out.tsv")
+    proc = expbook(path, "show", "workspace")  # timeout=120: a hang fails
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "dvclive/plots/metrics/loss.tsv: cannot be read" in proc.stderr
+    assert "0.987654" not in proc.stdout
+
+
+TRAVERSING_LOCK = """\
+schema: '2.0'
+stages:
+  train:
+    cmd: python train.py
+    outs:
+    - path: metrics.json
+      hash: md5
+      md5: ../../../../../../../../../../../../etc/passwd
+      size: 10
+"""
+CACHED_METRICS_YAML = """\
+stages:
+  train:
+    cmd: python train.py
+    params: [lr]
+    metrics:
+      - metrics.json:
+          cache: true
+"""
+
+
+def test_a_lock_hash_that_is_a_path_never_reads_outside_the_cache(repo):
+    """issue 19 review: a dvc.lock whose md5 is `../../../etc/passwd` made `registry` read
+    /etc/passwd as the metrics file (a 'JSON file structure is corrupted' row) and `verify`
+    hash it; the hash is refused as no md5 and verify reports the lock, never 'all match'."""
+    path, _ = repo
+    (path / "dvc.yaml").write_text(CACHED_METRICS_YAML)
+    (path / "dvc.lock").write_text(TRAVERSING_LOCK)
+    (path / "metrics.json").unlink()
+    rows = rows_by_name(expbook(path, "registry", "-f", "json"))
+    errors = rows["workspace"]["errors"]
+    assert "not an md5" in errors["dvc.lock"], errors
+    assert "corrupted" not in json.dumps(errors)  # /etc/passwd was never parsed
+    proc = expbook(path, "verify")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "dvc.lock: unreadable" in proc.stdout and "hashes to" not in proc.stdout
+
+
+GC_OUTSIDE_YAML = """\
+stages:
+  train:
+    cmd: python train.py
+    outs:
+      - ../../../../../../etc
+"""
+GC_OUTSIDE_LOCK = """\
+schema: '2.0'
+stages:
+  train:
+    cmd: python train.py
+    outs:
+    - path: ../../../../../../etc
+      hash: md5
+      md5: 0123456789abcdef0123456789abcdef.dir
+      size: 10
+"""
+
+
+def test_gc_cache_with_an_output_outside_the_repository_is_one_error_and_changes_nothing(repo):
+    """issue 19 review: a committed dvc.yaml/dvc.lock with an out `../../etc` made
+    `gc --cache` die with DVC's bare AssertionError (is_in_repo), with --yes only after the
+    experiment refs were already removed; now one error line before any change."""
+    path, shas = repo
+    (path / "dvc.yaml").write_text(GC_OUTSIDE_YAML)
+    (path / "dvc.lock").write_text(GC_OUTSIDE_LOCK)
+    sh("git", "add", "-A", cwd=path)
+    sh("git", "commit", "-q", "-m", "an out outside", cwd=path)
+    before = sh("git", "for-each-ref", "refs/exps", cwd=path).stdout
+    for extra in ([], ["--yes"]):
+        proc = expbook(path, "gc", "--where", "name = 'good'", "--cache", *extra)
+        one_error_line(proc, "DVC cannot list the objects", "nothing was removed")
+    assert sh("git", "for-each-ref", "refs/exps", cwd=path).stdout == before

@@ -9,6 +9,7 @@ import csv
 import io
 import math
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +138,16 @@ def _git_tsvs(repo_path: str, rev: str) -> Iterator[tuple[str, bytes]]:
     yield from walk(g.tree_of(commit), "")
 
 
+def _warn(text: str) -> None:
+    """One line on stderr (stdout stays parseable), control characters escaped."""
+    from expbook.output.render import escape_control
+
+    print(f"warning: {escape_control(text)}", file=sys.stderr)
+
+
 def _workspace_tsvs(repo_path: str) -> Iterator[tuple[str, bytes]]:
+    from expbook.registry.files import read_inside
+
     root = Path(repo_path)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
@@ -145,7 +155,14 @@ def _workspace_tsvs(repo_path: str) -> Iterator[tuple[str, bytes]]:
             if name.endswith(".tsv"):
                 rel = (Path(dirpath) / name).relative_to(root).as_posix()
                 if _split(rel):
-                    yield rel, (Path(dirpath) / name).read_bytes()
+                    # a FIFO (hung `show workspace`), a link out of the repository or a
+                    # 2 GB file is skipped with a warning, as the registry's rows name it
+                    try:
+                        data = read_inside(str(root), rel)
+                    except OSError as exc:
+                        _warn(f"{rel}: cannot be read: {exc.strerror or exc}; curve skipped")
+                        continue
+                    yield rel, data
 
 
 def read_curves(repo: str | os.PathLike[str] = ".", rev: str = "workspace") -> dict[str, Curve]:

@@ -119,7 +119,18 @@ def _used(dvc_repo: Repo, removed_refs: set[str]) -> set[tuple[str, str]]:
     remaining = [info for info in exp_refs(dvc_repo.scm) if str(info) not in removed_refs]
     # exp_commits() of an empty list means "all experiments": only call it with some
     revs = sorted(exp_commits(dvc_repo.scm, remaining)) if remaining else None
-    used = dvc_repo.used_objs(all_commits=True, revs=revs, force=True)
+    from dvc.exceptions import DvcException
+
+    try:
+        used = dvc_repo.used_objs(all_commits=True, revs=revs, force=True)
+    except (DvcException, AssertionError) as exc:
+        # DVC asserts on an out outside the repository (`../../etc` in a dvc.yaml or lock of
+        # some commit): one error line, raised before any ref or object is removed
+        why = str(exc) or "a dvc.yaml or dvc.lock of some commit has an output outside it"
+        raise ExpbookError(
+            f"--cache/--remote: DVC cannot list the objects {dvc_repo.root_dir} uses ({why}); "
+            "nothing was removed"
+        ) from None
     return {(h.name, h.value) for objs in used.values() for h in objs if h.value}
 
 
@@ -188,14 +199,19 @@ class Store:
             out.append(report)
         return out
 
-    def delete_unused(self) -> list[CacheReport]:
+    def in_use(self, plan: Plan) -> set[tuple[str, str]]:
+        """The objects still used once `plan`'s refs are gone: asked of DVC before the refs
+        are removed, so a DVC failure changes nothing (delete_unused takes it)."""
+        return self._used(set(plan.refs))
+
+    def delete_unused(self, used: set[tuple[str, str]] | None = None) -> list[CacheReport]:
         """Delete the objects no commit, experiment or workspace output of this project (or of
         a project sharing its cache) uses, with DVC's own gc; returns what went."""
         from dvc_data.hashfile.db import get_index
         from dvc_data.hashfile.gc import gc as odb_gc
         from dvc_data.hashfile.hash_info import HashInfo
 
-        used = self._used(set())
+        used = self._used(set()) if used is None else used
         infos = [HashInfo(name, value) for name, value in used]
         out = []
         for where, odbs in self._targets():

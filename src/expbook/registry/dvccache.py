@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from expbook.registry.dvcfiles import cache_path
+from expbook.registry.dvcfiles import cache_path, is_hash
 
 
 class CacheFiles:
@@ -58,9 +58,10 @@ class CacheFiles:
                     entries = {
                         e["relpath"]: (e["md5"], o["legacy"])
                         for e in json.loads(_read_file(obj))
-                        if isinstance(e, dict) and "relpath" in e and e.get("md5")
+                        # a hash that is no md5 (`../../etc/passwd`) never names a file
+                        if isinstance(e, dict) and "relpath" in e and is_hash(e.get("md5"))
                     }
-                except (ValueError, TypeError):  # ParseError is a ValueError
+                except (ValueError, TypeError, RecursionError):  # ParseError is a ValueError
                     entries = None
             self.manifests[out] = entries
         return self.manifests[out]

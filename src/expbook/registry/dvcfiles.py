@@ -210,6 +210,16 @@ def _merge(params: dict[str, Any], file: str, keys: list[str] | None) -> None:
         params.setdefault(file, []).extend(k for k in keys if k not in params[file])
 
 
+# an out's hash as DVC writes it: an md5 (`.dir` for a directory), a cloud etag (`<hex>-<parts>`)
+_HASH = re.compile(r"[0-9A-Za-z]+(?:-[0-9]+)?(?:\.dir)?\Z")
+
+
+def is_hash(value: object) -> bool:
+    """Whether `value` is an out hash as DVC writes it: it names a cache file, so anything
+    else (`../../etc/passwd` in a dvc.lock, a .dvc file or a `.dir` listing) is refused."""
+    return isinstance(value, str) and _HASH.match(value) is not None
+
+
 def parse_lock(path: str, data: bytes) -> dict[str, dict[str, Any]]:
     """dvc.lock -> {out path: {"md5": hex, "size": int|None, "legacy": bool, "dir": bool}}."""
     outs = _fast_lock_outs(data)
@@ -221,6 +231,12 @@ def parse_lock(path: str, data: bytes) -> dict[str, dict[str, Any]]:
         md5 = out.get("md5") or out.get("etag") or out.get("checksum")
         if isinstance(md5, int) and not isinstance(md5, bool):
             md5 = f"{md5:032d}"  # YAML read an all-digit hash as a number
+        if md5 and not is_hash(str(md5)):
+            # the hash names a cache file: `../../etc/passwd` would be read outside the cache
+            raise ParseError(
+                f"{path}: out {str(out['path'])!r} has hash {str(md5)[:80]!r}, not an md5 "
+                "(hex digits, `.dir` for a directory)"
+            )
         result[_join(base, str(out["path"]))] = {
             "md5": md5,
             "size": out.get("size"),

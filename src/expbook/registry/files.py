@@ -79,7 +79,7 @@ class DiskReader:
         from expbook.registry.dvcfiles import ParseError
 
         try:
-            return read_regular(os.path.join(self.root, path))
+            return read_inside(self.root, path)
         except OSError as exc:  # a FIFO, socket, device, unreadable file: an error of its row
             raise ParseError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
 
@@ -118,10 +118,36 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
         raise
 
 
-def read_regular(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of the regular file `path` (open_regular's OSError otherwise)."""
+def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
+    """The bytes of the regular file `path` (open_regular's OSError otherwise); with `limit`,
+    OSError(EFBIG) for a file larger than that many bytes, before anything is read."""
     with open_regular(path) as fh:
-        return fh.read()
+        size = os.fstat(fh.fileno()).st_size
+        if limit is not None and size > limit:
+            raise OSError(
+                errno.EFBIG,
+                f"{size:,} bytes, over the {limit // 2**20} MiB a params, metrics or plots "
+                "file may have",
+                os.fspath(path),
+            )
+        return fh.read() if limit is None else fh.read(limit + 1)
+
+
+# a params/metrics/plots/dvc.yaml/dvc.lock file of the work tree or a commit larger than this
+# is an error of its row, never read: a 2 GB sparse metrics file took 60 s and 2 GB of memory
+MAX_FILE_BYTES = 64 * 2**20
+
+
+def read_inside(root: str, rel: str, limit: int | None = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the work-tree file `rel` under `root`: a regular file (read_regular), at
+    most `limit` bytes, and, after symlinks, still inside `root`: a committed link to
+    ~/.aws/credentials or /etc/passwd is never read (OSError naming where it points)."""
+    full = os.path.join(root, rel)
+    real, top = os.path.realpath(full), os.path.realpath(root)
+    if real != top and not real.startswith(top.rstrip(os.sep) + os.sep):
+        _check_regular(os.stat(real).st_mode, full)  # a link to /dev/zero: named as a device
+        raise OSError(errno.EACCES, f"a link to {real}, outside the repository", full)
+    return read_regular(real, limit)
 
 
 def _check_regular(mode: int, path: str | os.PathLike[str]) -> None:

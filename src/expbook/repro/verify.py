@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from expbook.errors import ExpbookError
+from expbook.registry.dvcfiles import is_hash
 
 if TYPE_CHECKING:
     from expbook.registry import Experiment
@@ -27,7 +29,7 @@ CHUNK = 1 << 20
 class Problem:
     exp: str
     path: str  # the output (and the file inside a directory output)
-    kind: str  # "corrupt" | "missing"
+    kind: str  # "corrupt" | "missing" | "unreadable" (its dvc.lock)
     detail: str
 
     def __str__(self) -> str:
@@ -111,11 +113,14 @@ class Verifier:
         try:
             with open(path, "rb") as fh:
                 entries = json.load(fh)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, RecursionError) as err:
             return [("", "corrupt", f"unreadable directory listing: {err}")]
         problems = []
         for entry in entries if isinstance(entries, list) else []:
             rel, emd5 = str(entry.get("relpath", "?")), str(entry.get("md5", ""))
+            if not is_hash(emd5):  # `../../etc/passwd` would hash a file outside the cache
+                problems.append((rel, "corrupt", f"the listing names no md5: {emd5[:80]!r}"))
+                continue
             sub = self.check(emd5)
             if sub is None:
                 problems.append((rel, "missing", f"{emd5} not in the local cache"))
@@ -167,6 +172,10 @@ def verify_experiments(repo: str | os.PathLike[str], experiments: Sequence[Exper
             except (KeyError, ValueError):
                 return False
 
+        # a dvc.lock that cannot be read lists no outs: never "all match" (issue 19 review)
+        for path, why in sorted(exp.errors.items()):
+            if posixpath.basename(path) == "dvc.lock":
+                report.problems.append(Problem(exp.name, path, "unreadable", why))
         report.problems += verify_outs(verifier, exp.name, exp.outs, in_git)
     report.checked = verifier.checked
     return report
