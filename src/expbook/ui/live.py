@@ -24,6 +24,7 @@ from typing import Any
 from expbook.errors import ExpbookError
 
 TAIL_BYTES = 4000  # of a run's captured output shown
+MAX_WALK = 20_000  # files looked at for a run's newest write
 STARTING_S = 15.0  # an info file this young without a process file is a run starting up
 # dvc.repo.experiments.executor.base.TaskStatus: PENDING, PREPARING, RUNNING are "active"
 _ACTIVE = {0, 1, 2}
@@ -141,8 +142,12 @@ def _newest_file(root: str | None) -> tuple[float, str] | None:
         return None
     newest: float | None = None
     where = ""
+    seen = 0
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in (".git", ".dvc", ".venv", "node_modules")]
+        seen += len(filenames)
+        if seen > MAX_WALK:  # a big data tree: the stamp is a hint, not worth a long walk
+            break
         for name in filenames:
             if name.endswith((".tsv", ".json")):
                 try:

@@ -36,12 +36,6 @@ STATIC = Path(__file__).with_name("static")
 MAX_BODY = 64 * 1024  # bytes of a write request
 MAX_NOTE = 10_000  # characters of one note
 MAX_TAG = 200  # characters of one tag
-# the tab icon: a small notebook, served so that browsers' /favicon.ico request finds one
-FAVICON = (
-    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
-    b'<rect x="5" y="3" width="22" height="26" rx="3" fill="#2f6fdb"/>'
-    b'<path d="M10 21l4-6 4 3 5-8" stroke="#fff" stroke-width="2.5" fill="none"/></svg>'
-)
 
 
 def plotly_js() -> Path:
@@ -146,15 +140,14 @@ def create_app(
         name = request.path_params["name"]
         if name == "plotly.min.js":
             return FileResponse(plotly_js(), media_type="text/javascript")
-        if name not in ("app.js", "app.css", "charts.js", "run.js", "plots.js"):
+        if name not in ("app.js", "app.css", "charts.js", "run.js", "sweeps.js", "plots.js"):
             return JSON({"reason": f"no static file {name[:100]!r}"}, status_code=404)
         media = "text/javascript" if name.endswith(".js") else "text/css"
         return FileResponse(STATIC / name, media_type=media)
 
     def favicon(request: Request) -> Response:
-        return Response(
-            FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
-        )
+        # the tab icon: browsers ask for /favicon.ico whatever the page says
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
     @api
     def live_runs(request: Request) -> dict[str, Any]:

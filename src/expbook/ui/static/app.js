@@ -396,6 +396,8 @@ async function render() {
 EB.render = render;
 window.addEventListener("hashchange", render);
 window.addEventListener("DOMContentLoaded", () => {
+  // a page whose script this build does not carry (a report without the Models page) has no tab
+  for (const a of document.querySelectorAll("nav a")) if (!EB.pages[a.dataset.view]) a.hidden = true;
   if (EB.report) document.getElementById("status").textContent = "report written " + EB.report.written + " · " + EB.report.repo;
   render();
 });
