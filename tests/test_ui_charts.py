@@ -30,11 +30,10 @@ pytestmark = [
 ]
 
 SIZES = [(1280, 800), (1920, 1080)]
-PANELS_READY = (
-    "document.body.dataset.ready === 'charts' && [...document.querySelectorAll('.panel-chart')]"
-    ".every(d => d.data || d.querySelector('p')) && document.getElementById('parcoords')"
-    " && (document.getElementById('parcoords').data || document.querySelector('#parcoords p'))"
-)
+# the page is ready once the panels on screen are drawn (the others, and the parallel
+# coordinates below them, draw as they scroll into view)
+PANELS_READY = "document.body.dataset.ready === 'charts'"
+DRAWN = "[...document.querySelectorAll('.panel-chart')].filter(p => p.data)"
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +111,7 @@ def test_twenty_runs_twenty_colours_everywhere(many_runs, tmp_path):
         charts = trace_colours(d)
         assert set(charts) == set(names) and len(set(charts.values())) == 20
         assert named_swatches(d, "#run-legend .run-key") == charts  # the legend agrees
-        for other in d.execute_script(
-            "return [...document.querySelectorAll('.panel-chart')].map(p => p.id)"
-        ):
+        for other in d.execute_script(f"return {DRAWN}.map(p => p.id)"):
             assert trace_colours(d, other) == charts  # every panel agrees
         shots(d, tmp_path, "charts-20-runs")
         open_view(d, url + "#/compare?" + _q(names[::-1]))  # another order, the same colours
@@ -157,11 +154,20 @@ def test_one_point_curve_has_a_visible_marker(many_runs, tmp_path):
 
 def test_grid_has_one_panel_per_metric_with_axis_titles(demo, tmp_path):
     """issue 21: the Charts page showed one metric at a time; now one panel per metric (val/test
-    first), each with its axes titled ("epoch" for per-epoch curves, "step" for per-step ones)
-    and integer ticks; wall-clock only where a curve has timestamps; the choice in the URL."""
+    first, titled as dvc.yaml says), each with its axes titled ("epoch" for per-epoch curves,
+    "step" for per-step ones) and integer ticks; wall-clock only where a curve has timestamps;
+    the choice in the URL."""
     path, names = demo
     with serve(create_app(str(path))) as url, browser() as d:
         open_view(d, url + "#/charts?" + _q(names), PANELS_READY)
+        # panels below the fold are drawn when scrolled to, not before
+        drawn = d.execute_script(f"return {DRAWN}.length")
+        assert 0 < drawn < 13, drawn
+        for y in range(0, 4000, 500):  # as a reader scrolls
+            d.execute_script(f"window.scrollTo(0, {y})")
+            time.sleep(0.15)
+        wait_for(d, f"{DRAWN}.length === 13")
+        d.execute_script("window.scrollTo(0, 0)")
         panels = d.execute_script(
             "return [...document.querySelectorAll('.panel-chart')].map(p => [p.dataset.metric,"
             " p.layout.xaxis.title.text, p.layout.yaxis.title.text, p.layout.xaxis.dtick,"
@@ -174,6 +180,11 @@ def test_grid_has_one_panel_per_metric_with_axis_titles(demo, tmp_path):
             assert ytitle == metric and n == 3
             assert xtitle == ("step" if metric.startswith("step/") else "epoch"), metric
             assert dtick >= 1 and dtick == int(dtick) and tickformat == "d"
+        # titles from dvc.yaml: the val folder's entry has `title: Validation curves`
+        heads = d.execute_script(
+            "return [...document.querySelectorAll('.chart-panel h3')].map(h => h.textContent)"
+        )
+        assert heads[0] == "Validation curves: val/acc" and heads[5] == "train/acc", heads
         # the step curves have a timestamp column: wall-clock is offered
         assert d.execute_script("return !!document.querySelector('select[aria-label=\"x axis\"]')")
         shots(d, tmp_path, "charts-grid")
@@ -198,6 +209,10 @@ def test_parallel_coordinates_log_axis_for_learning_rates(many_runs):
     path, names = many_runs
     with serve(create_app(str(path))) as url, browser() as d:
         open_view(d, url + "#/charts?" + _q(names[:4]), PANELS_READY)
+        d.execute_script("document.getElementById('param-charts').scrollIntoView()")
+        wait_for(
+            d, "document.getElementById('parcoords') && document.getElementById('parcoords').data"
+        )
         labels = d.execute_script(
             "return document.getElementById('parcoords').data[0].dimensions.map(x => x.label)"
         )

@@ -230,7 +230,8 @@ def content_type(path: str) -> str | None:
 
 
 def list_media(root: str, exp: Experiment) -> list[dict[str, str]]:
-    """Images and dvclive sklearn plots of an experiment: [{path, kind, source}]."""
+    """Images and dvclive sklearn plots of an experiment: [{path, kind, source[, title]}] (the
+    title from dvc.yaml's plots, when one is set)."""
     found: dict[str, dict[str, str]] = {}
 
     def consider(path: str, source: str) -> None:
@@ -275,4 +276,11 @@ def list_media(root: str, exp: Experiment) -> list[dict[str, str]]:
         image = content_type(path) in IMAGE_TYPES.values()
         if path not in found and image and out.get("in_cache"):
             found[path] = {"path": path, "kind": "image", "source": "dvc cache"}
+    from expbook.ui.titles import declared_titles, title_of  # dvc.yaml's `title:` (issue 21)
+
+    titles = declared_titles(root, exp.rev)
+    for item in found.values():
+        title = title_of(item["path"], titles)
+        if title:
+            item["title"] = title
     return sorted(found.values(), key=lambda f: (f["kind"], f["path"]))

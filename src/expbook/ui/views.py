@@ -147,7 +147,11 @@ def curves(data: RepoData, names: Sequence[str], metric: str | None) -> dict[str
             series.append(
                 {"name": exp.name, "rev": exp.rev, "params": params, **_thin(found[metric])}
             )
-    return {"metrics": available, "metric": metric, "series": series}
+    from expbook.ui.titles import curve_titles  # dvc.yaml's `title:` of the curves (issue 21)
+
+    rev = exps[0].rev if exps else "workspace"
+    titles = curve_titles(data.root, rev, available)
+    return {"metrics": available, "metric": metric, "series": series, "titles": titles}
 
 
 def compare(data: RepoData, names: Sequence[str]) -> dict[str, Any]:

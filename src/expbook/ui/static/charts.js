@@ -28,8 +28,10 @@
         h("button", { class: "primary", onclick: () => apply(all.filter((m) => on.has(m))) }, "Apply"),
         h("button", { onclick: () => apply([]) }, "All")), boxes));
   }
-  async function curvePanels(grid, results, all, st) {
-    const group = st.band || "";
+  // the panels on screen are drawn first (the page is ready then), the others as they scroll
+  // into view: Plotly takes ~0.1 s a panel, 20+ panels at once would take seconds
+  async function curvePanels(grid, results, all, st, extra) {
+    const group = st.band || "", jobs = new Map();
     for (const [i, cur] of results.entries()) {
       const m = cur.metric, div = chartDiv(i ? "curves-" + i : "curves", "panel-chart");
       div.dataset.metric = m;
@@ -39,10 +41,27 @@
       const time = st.x === "time" && EB.hasTimes(cur.series);
       const maxStep = Math.max(0, ...cur.series.map((s) => Math.max(0, ...s.steps.filter((x) => x !== null))));
       const xaxis = time ? { title: { text: "wall-clock (s)" } } : { title: { text: EB.xLabel(m, all) }, ...EB.intAxis(maxStep) };
-      await plot(div, EB.curveTraces(cur.series, { x: time ? "time" : "step", smooth: +(st.smooth || 0), group, legend: !!group }),
+      jobs.set(div, () => plot(div, EB.curveTraces(cur.series, { x: time ? "time" : "step", smooth: +(st.smooth || 0), group, legend: !!group, buckets: 200 }),
         { margin: { l: 55, r: 10, t: 10, b: 40 }, showlegend: !!group, legend: { orientation: "h", y: -0.25, font: { size: 10 } }, xaxis,
-          yaxis: { type: st.log === "1" ? "log" : "linear", title: { text: short(m) } } });
+          yaxis: { type: st.log === "1" ? "log" : "linear", title: { text: short(m) } } }));
     }
+    if (extra) jobs.set(...extra);  // the parallel coordinates and scatter below the grid
+    let chain = Promise.resolve();
+    const draw = (div) => {
+      const job = jobs.get(div);
+      jobs.delete(div);
+      // one panel at a time, the browser painting in between (the first shows at once)
+      const next = () => new Promise((resolve) => setTimeout(resolve, 0));
+      return job ? (chain = chain.then(job).catch((err) => div.replaceChildren(EB.errorBox(err.message))).then(next)) : chain;
+    };
+    const near = (div) => { const r = div.getBoundingClientRect(); return r.top < innerHeight + 300 && r.bottom > -300; };
+    const now = [...jobs.keys()].filter(near);
+    if (typeof IntersectionObserver === "function") {
+      const io = new IntersectionObserver((seen) => seen.forEach((e) => { if (e.isIntersecting) { io.unobserve(e.target); draw(e.target); } }), { rootMargin: "300px" });
+      [...jobs.keys()].filter((div) => !now.includes(div)).forEach((div) => io.observe(div));
+      EB.stop = () => io.disconnect();
+    } else now.push(...[...jobs.keys()].filter((div) => !now.includes(div)));
+    await Promise.all(now.map(draw));
   }
   EB.pages.charts = async function (view, st) {
     const names = [].concat(st.name || []).filter(Boolean);
@@ -59,6 +78,7 @@
       view.append(h("p", { class: "muted" }, "Runs: the first " + runNames.length + " of " + t.total + " filtered rows" + (st.where ? " (where " + st.where + ")" : "") + "; select rows in the table to chart others."));
     }
     EB.useColors(runNames);
+    EB.plotly().catch(() => null);  // loads while the curves are fetched (errors: by the first chart)
     const set = (changes) => EB.go("charts", { ...st, ...changes }, true);
     const [first, pts] = await Promise.all([runNames.length ? EB.get("curves", { name: runNames }) : { metrics: [], series: [] }, EB.get("points", { where: st.where || "", q: st.q || "" })]);
     const all = EB.orderMetrics(first.metrics);
@@ -81,8 +101,9 @@
     const grid = h("div", { class: "panel-grid", id: "panels", style: +st.cols ? "grid-template-columns: repeat(" + +st.cols + ", minmax(0, 1fr))" : null });
     view.append(controls, st.band ? null : EB.runLegend(charted), grid);
     if (!all.length) grid.replaceChildren(h("p", { class: "muted" }, "No dvclive step curves for these runs."));
-    await curvePanels(grid, results, all, st);
-    await paramCharts(view, st, pts, set);
+    const params = h("div", { class: "cards", id: "param-charts" });
+    view.append(params);
+    await curvePanels(grid, results, all, st, [params, () => paramCharts(params, st, pts, set)]);
   };
 
   // parallel coordinates (varied params first, a log axis for params spanning decades) and a scatter
@@ -107,11 +128,10 @@
     const pm = st.pc && metricKeys.includes(st.pc) ? st.pc : EB.defaultMetric(metricKeys, (k) => pts.metrics[k]);
     const pcDiv = chartDiv("parcoords"), scDiv = chartDiv("scatter");
     const sx = st.sx && paramKeys.includes(st.sx) ? st.sx : paramKeys[0];
-    view.append(h("div", { class: "cards" },
-      h("div", { class: "card" }, h("h3", {}, "Parallel coordinates: params → ",
+    view.append(h("div", { class: "card" }, h("h3", {}, "Parallel coordinates: params → ",
         h("select", { "aria-label": "parallel metric", onchange: (e) => set({ pc: e.target.value }) }, metricKeys.map((m) => h("option", { value: m, selected: m === pm }, short(m))))), pcDiv),
       h("div", { class: "card" }, h("h3", {}, "Scatter: ",
-        h("select", { "aria-label": "scatter param", onchange: (e) => set({ sx: e.target.value }) }, paramKeys.map((k) => h("option", { value: k, selected: k === sx }, short(k)))), " vs " + (pm ? short(pm) : "")), scDiv)));
+        h("select", { "aria-label": "scatter param", onchange: (e) => set({ sx: e.target.value }) }, paramKeys.map((k) => h("option", { value: k, selected: k === sx }, short(k)))), " vs " + (pm ? short(pm) : "")), scDiv));
     if (!(pm && paramKeys.length)) {
       pcDiv.replaceChildren(h("p", { class: "muted" }, "No param varies across these rows."));
       scDiv.replaceChildren(h("p", { class: "muted" }, "No param varies across these rows."));

@@ -144,13 +144,34 @@
   };
   // the report's embedded, compressed scripts (report-boot.js decodes them)
   EB.inflatedScript = (id) => window.EBZ.textAsync(id);
+  // a long curve drawn in a small panel: the min and max of each of `buckets` slices, in order
+  // (spikes stay visible; SVG paths of thousands of points make a grid of panels slow)
+  EB.decimate = function (s, buckets) {
+    const n = s.steps.length;
+    if (!buckets || n <= 2 * buckets) return s;
+    const keep = new Set([0, n - 1]);
+    for (let b = 0; b < buckets; b++) {
+      const lo = Math.floor((b * n) / buckets), hi = Math.floor(((b + 1) * n) / buckets);
+      let min = lo, max = lo;
+      for (let i = lo; i < hi; i++) {
+        if (s.values[i] === null) continue;
+        if (s.values[min] === null || s.values[i] < s.values[min]) min = i;
+        if (s.values[max] === null || s.values[i] > s.values[max]) max = i;
+      }
+      keep.add(min).add(max);
+    }
+    const idx = [...keep].sort((a, b) => a - b), pick = (xs) => (xs ? idx.map((i) => xs[i]) : xs);
+    return { ...s, steps: pick(s.steps), values: pick(s.values), timestamps: pick(s.timestamps) };
+  };
   EB.curveTraces = function (series, opt) {
     if (!opt.group) {
       // WebGL only for many runs: SVG lines are crisper and work without a GPU
       const type = series.length > 40 ? "scattergl" : "scatter";
-      return series.map((s) => {
+      return series.map((raw) => {
+        // smoothed first, then thinned for the panel (bands keep every step: runs align on it)
+        const s = EB.decimate({ ...raw, values: ema(raw.values, opt.smooth) }, opt.buckets);
         const color = EB.colorOf(s), n = s.steps.length;
-        return { type, mode: modeOf(n), name: s.name, x: xOf(s, opt.x), y: ema(s.values, opt.smooth),
+        return { type, mode: modeOf(n), name: s.name, x: xOf(s, opt.x), y: s.values,
           line: { color, width: 1.8, dash: "solid" }, marker: { color, size: n < 2 ? 9 : 5 }, legendgroup: s.name, showlegend: opt.legend !== false };
       });
     }
