@@ -371,6 +371,21 @@ def test_history_without_events_says_so(repo: Path) -> None:
     assert json.loads(out) == []
 
 
+def test_get_to_stdout(repo: Path) -> None:
+    """issue 22: `model get -o -` wrote a file named `-` (other -o options mean stdout by `-`);
+    now the bytes go to stdout and the summary to stderr."""
+    run(repo, "model", "register", "cnn", "e1")
+    proc = subprocess.run(
+        [EXPBOOK, "model", "get", "cnn", "-o", "-", "-R", str(repo)],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    )
+    assert proc.stdout == b"weights lr=0.1"
+    assert b"-> stdout (from the cache)" in proc.stderr
+    assert not (repo / "-").exists()
+
+
 def test_get_of_a_directory_output(repo: Path, tmp_path: Path) -> None:
     """issue 22: an artifact whose path is a directory output is written as that folder."""
     (repo / "mk.py").write_text(

@@ -272,7 +272,9 @@ def resolve(name: str, version: str | None, stage: str | None, fmt: str | None, 
 @click.argument("name")
 @click.option("--version", "version", default=None, help="A version (default: the latest).")
 @click.option("--stage", "stage", default=None, help="The version in this stage.")
-@click.option("-o", "--out", "--output", "out", required=True, help="Where to write the bytes.")
+@click.option(
+    "-o", "--out", "--output", "out", required=True, help="Where to write the bytes (- for stdout)."
+)
 @json_option
 @repo_option
 def get(
@@ -299,7 +301,10 @@ def get(
         "out": out,
         "source": source,
     }
+    to_err = out == "-"  # the bytes went to stdout: the summary goes to stderr
     if fmt == "json":
-        click.echo(json_text(info), nl=False)
+        click.echo(json_text(info), nl=False, err=to_err)
     else:
-        click.echo(f"{name}@{v.name} ({art.path} of {v.commit[:7]}) -> {out} (from the {source})")
+        where = "stdout" if to_err else out
+        summary = f"{name}@{v.name} ({art.path} of {v.commit[:7]}) -> {where} (from the {source})"
+        click.echo(summary, err=to_err)

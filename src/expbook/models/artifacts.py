@@ -172,6 +172,8 @@ def fetch(root: str, sha: str, art: Artifact, dest: str) -> str:
 
     from expbook.output.files import check_output_path
 
+    if dest == "-":
+        return _fetch_to_stdout(root, sha, art)
     if os.path.lexists(dest):  # a file, a folder, a link: never replaced
         raise ModelError(f"{dest} exists: choose another -o path or remove it first")
     check_output_path(dest, force=True)  # refuses a path inside .git/ or .dvc/
@@ -189,6 +191,25 @@ def fetch(root: str, sha: str, art: Artifact, dest: str) -> str:
         raise ModelError(f"{dest} exists: choose another -o path or remove it first") from None
     except OSError as err:
         raise ModelError(f"cannot write {dest}: {err.strerror or err}") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return source
+
+
+def _fetch_to_stdout(root: str, sha: str, art: Artifact) -> str:
+    """`-o -`: a file artifact's bytes to stdout (a directory output has no one stream)."""
+    import sys
+    import tempfile
+
+    if art.is_dir:
+        raise ModelError(f"{art.path} is a directory output: give -o PATH for a folder, not -")
+    work = tempfile.mkdtemp(prefix="expbook-get-")
+    try:
+        staged = os.path.join(work, "out")
+        source = _fetch_into(root, sha, art, staged)
+        with open(staged, "rb") as fh:
+            shutil.copyfileobj(fh, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return source
