@@ -97,6 +97,8 @@ KEEP2 = ["--keep-best", "2", "-m", "val.acc"]
         ("projects-unshared", [*KEEP2, "--cache", "--projects", "{tmp}"], "shared with no project"),
         ("shared-not-dvc", [*KEEP2, "--cache", "--projects", "{tmp}"], "not a DVC repository"),
         ("no-policy-projects", ["--keep-last", "1", "--projects", "{tmp}"], "--projects is used"),
+        # a confirmation of nothing (no --remote) was silently ignored
+        ("confirm-no-remote", [*KEEP2, "--i-know-this-deletes-remote-data"], "confirms --remote"),
     ],
 )
 def test_a_refusal_changes_nothing(repo, tmp_path, monkeypatch, case, args, fragment):

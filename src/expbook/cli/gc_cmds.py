@@ -65,8 +65,8 @@ def _size(n: int) -> str:
     "--remote",
     default=None,
     metavar="NAME",
-    help="Also delete those objects from DVC remote NAME (needs --yes and "
-    "--i-know-this-deletes-remote-data).",
+    help="Also delete those objects from DVC remote NAME (a dry run reports them; deleting "
+    "needs --yes and --i-know-this-deletes-remote-data).",
 )
 @click.option(
     "--i-know-this-deletes-remote-data",
@@ -129,6 +129,8 @@ def gc(
         )
     if projects and not (cache or remote):
         raise ExpbookError("--projects is used with --cache or --remote")
+    if confirm_remote and not remote:
+        raise ExpbookError("--i-know-this-deletes-remote-data confirms --remote NAME: give both")
     g = GitRepo(repo)  # opened once: every step below gets this handle
     root = g.root
     pending = lgc.pending_journal(g)
