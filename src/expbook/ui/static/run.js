@@ -152,12 +152,12 @@
     const main = names.filter((m) => !/^system\//.test(m) && !EB.isStepCurve(m)).slice(0, 9);
     const sys = names.filter((m) => /^system\//.test(m));
     const stepc = names.filter((m) => EB.isStepCurve(m)).slice(0, 3);
-    const curveBox = h("div", { class: "panels", id: "exp-curves" });
-    const sysBox = h("div", { class: "panels", id: "system-curves" });
-    const stepBox = h("div", { class: "panels", id: "step-curves" });
-    view.append(h("h3", { class: "section" }, "Curves"), names.length ? curveBox : h("p", { class: "muted" }, "No dvclive step curves."));
-    if (stepc.length) view.append(h("h3", { class: "section" }, "Per optimizer step"), stepBox);
-    if (sys.length) view.append(h("h3", { class: "section" }, "System (CPU, memory, GPU per epoch)"), sysBox);
+    // one grid: the metrics' panels, then the optimizer-step and the system panels (CPU,
+    // memory, GPU per epoch) in groups that take part in the grid (display: contents)
+    const curveBox = h("div", { class: "group", id: "main-curves" });
+    const stepBox = h("div", { class: "group", id: "step-curves" });
+    const sysBox = h("div", { class: "group", id: "system-curves" });
+    view.append(h("h3", { class: "section" }, "Curves"), names.length ? h("div", { class: "panels", id: "exp-curves" }, curveBox, stepBox, sysBox) : h("p", { class: "muted" }, "No dvclive step curves."));
     // 2) params (differences from the baseline first, marked), models, notes
     const cards = h("div", { class: "cards" });
     view.append(h("h3", { class: "section" }, "Details"), cards);
