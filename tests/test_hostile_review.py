@@ -297,3 +297,39 @@ def test_gc_cache_with_an_output_outside_the_repository_is_one_error_and_changes
         proc = expbook(path, "gc", "--where", "name = 'good'", "--cache", *extra)
         one_error_line(proc, "DVC cannot list the objects", "nothing was removed")
     assert sh("git", "for-each-ref", "refs/exps", cwd=path).stdout == before
+
+
+# ---------------------------------------------------------------- sweeps: names already taken
+TRAIN_PY = """\
+import json
+
+lr = float(open("params.yaml").read().split(":")[1])
+json.dump({"acc": lr}, open("metrics.json", "w"))
+"""
+
+
+def test_a_new_sweep_never_replaces_an_experiment_of_its_trial_names(repo):
+    """issue 19 review: `expbook sweep` of a new name `t` silently replaced an existing
+    experiment `t-001` (made by `dvc exp run -n t-001` or by hand) with its trial 001. Now
+    refused before anything runs; --force-new numbers the trials after it."""
+    path, shas = repo
+    (path / "train.py").write_text(TRAIN_PY)
+    sh("git", "add", "train.py", cwd=path)
+    sh("git", "commit", "-q", "-m", "train", cwd=path)
+    base = git_out(path, "rev-parse", "main")
+    taken = exp_ref(base, "t-001")
+    sh("git", "update-ref", taken, shas["good"], cwd=path)
+    (path / "s.yaml").write_text(
+        "name: t\nmethod: grid\nmetric: {key: acc, mode: max}\nparams:\n  lr: [0.3, 0.4]\n"
+    )
+    proc = expbook(path, "sweep", "run", "s.yaml")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"experiment {taken} exists" in proc.stderr and "--force-new" in proc.stderr
+    assert git_out(path, "rev-parse", taken) == shas["good"]
+    assert git_out(path, "for-each-ref", "refs/expbook") == ""  # no state written
+    forced = expbook(path, "sweep", "run", "s.yaml", "--force-new")
+    assert forced.returncode == 0, forced.stderr
+    assert "starts at trial 002" in forced.stderr
+    assert git_out(path, "rev-parse", taken) == shas["good"]  # kept
+    names = git_out(path, "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps")
+    assert {"t-002", "t-003"} <= set(names.split())

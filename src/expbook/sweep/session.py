@@ -112,6 +112,12 @@ def _recover(
             continue  # not a trial of this spec (numbers below first_number: a replaced one)
         sha = str(g.references[ref].peel().id)
         sweep = notes.get(repo, sha).get("sweep") or {}
+        other = sweep.get("name") if isinstance(sweep, dict) else None
+        if other and other != spec.name and not str(other).startswith(spec.name + "@"):
+            raise ExpbookError(  # its trial NNN would replace another sweep's experiment
+                f"experiment {ref} is trial {sweep.get('trial')} of sweep {other!r}, not of "
+                f"{spec.name!r}: its trials would replace it; use another name"
+            )
         if sweep.get("name") != spec.name or "config" not in sweep:
             continue  # not ours, or its note never got written: the trial simply runs again
         out.append(TrialRecord.from_note(sweep, name, sha, ref, baseline))
@@ -143,7 +149,7 @@ def check_identity(
     identity.check_name(spec.name)
     parts = [n for n in st.names(repo) if n == spec.name or n.startswith(spec.name + "@")]
     if not parts:
-        return None
+        return _fresh_name(g, spec)
     state = st.load(repo, state_name) if state_name in parts else st.load_merged(repo, spec.name)
     recorded = state.get("spec") or {}
     if not spec.force_new:
@@ -165,6 +171,31 @@ def check_identity(
     return (
         f"--force-new: sweep {spec.name!r} starts afresh at trial {spec.first_number:03d}; its "
         f"earlier trials stay as experiments and in `git log {st.STATE_PREFIX}{spec.name}`"
+    )
+
+
+def _fresh_name(g: pygit2.Repository, spec: Spec) -> str | None:
+    """A sweep never run here (no state ref) owns no `NAME-NNN` experiment: one that exists
+    (`dvc exp run -n t-001`, another tool) would have been overwritten by trial 001 (issue 19
+    review). Refused, naming it; --force-new numbers the trials after it instead."""
+    pattern = re.compile(re.escape(spec.name) + r"-(\d{3,})$")
+    taken = sorted(
+        (int(m.group(1)), ref)
+        for ref in g.references
+        if ref.startswith("refs/exps/") and (m := pattern.match(ref.rsplit("/", 1)[-1]))
+    )
+    if not taken:
+        return None
+    if not spec.force_new:
+        raise ExpbookError(
+            f"sweep {spec.name!r} has never run here, but experiment {taken[0][1]} exists"
+            f"{f' (and {len(taken) - 1} more)' if len(taken) > 1 else ''}: its trials would "
+            "replace it; use another name, or --force-new to number the trials after it"
+        )
+    spec.first_number = max(spec.first_number, taken[-1][0] + 1)
+    return (
+        f"--force-new: sweep {spec.name!r} starts at trial {spec.first_number:03d}, after the "
+        f"existing experiment {taken[-1][1].rsplit('/', 1)[-1]}"
     )
 
 
