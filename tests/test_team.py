@@ -138,6 +138,10 @@ def test_show_compare_best_of_remote_experiments(team):
     best = _cli(carol, "best", "-m", "acc", "--remote", "origin", "--no-fetch", "--json",
                 "--where", "kind = 'experiment'")  # fmt: skip
     assert json.loads(best.stdout)["best"]["name"] == "alice-1"  # acc 0.8 beats bob's 0.7
+    apply = _cli(carol, "best", "-m", "acc", "--remote", "origin", "--apply", code=2)
+    assert "--apply needs the experiment here: bring it home with `expbook pull origin EXP`" in (
+        apply.output
+    )
     bad = _cli(carol, "registry", "--remote", "nowhere", code=2)
     assert "no git remote named 'nowhere'" in bad.output and "Traceback" not in bad.output
 
@@ -155,6 +159,13 @@ def test_a_second_look_fetches_only_whats_new(team):
     quiet = _cli(carol, "fetch", "origin")
     assert quiet.stdout.startswith("origin: nothing new (3 experiments in all")
     assert _objects(carol) - start <= 10
+    # an experiment removed from the remote leaves the namespace on the next look
+    ref = sh("git", "for-each-ref", "--format=%(refname)", "refs/exps/", cwd=bob).stdout.split()
+    sh("git", "push", "-q", "origin", f":{next(r for r in ref if r.endswith('/bob-2'))}", cwd=bob)
+    gone = _cli(carol, "fetch", "origin")
+    assert gone.stdout.startswith("origin: 1 gone experiment (2 experiments in all")
+    kept = sh("git", "for-each-ref", "refs/expbook/remotes/origin/exps/", cwd=carol).stdout
+    assert "bob-2" not in kept and "bob-1" in kept
 
 
 def test_bringing_one_home_with_its_checkpoint(team):

@@ -272,6 +272,14 @@ def remote_view_option(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         remote, no_fetch = kwargs.pop("remote"), kwargs.pop("no_fetch")
         if remote is not None:
+            acting = [
+                f for f, key in (("--apply", "apply_"), ("--branch", "branch")) if kwargs.get(key)
+            ]
+            if acting:  # they change this clone: only for an experiment that is here
+                raise click.UsageError(
+                    f"{'/'.join(acting)} needs the experiment here: bring it home with "
+                    f"`expbook pull {remote} EXP` first"
+                )
             from expbook.share import team
 
             say = functools.partial(click.echo, err=True)

@@ -35,6 +35,10 @@ def added_experiments(
     if not _col.still_valid(c, entry, rest):
         return None  # HEAD, the queue, the DVC cache or a work-tree file changed
     old_refs = refs_of(old_state, c.g.common_dir)
+    if c.g.view is not None:  # a remote's view (issue 23): its namespace, named as refs
+        from expbook.registry.view import map_refs
+
+        old_refs = map_refs(old_refs, c.g.view)
     refs = c.g.refs(old_state)
     if not refs.items() >= old_refs.items():
         return None  # a ref removed or moved

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from expbook.errors import ExpbookError
 from expbook.registry.gitrepo import GitRepo, run_git
 from expbook.registry.modeltags import parse_tag
-from expbook.registry.view import KINDS, RemoteView, namespace, valid_name
+from expbook.registry.view import HEAD, KINDS, RemoteView, namespace, to_namespace, valid_name
 
 # kind of namespace ref -> (one, many) as `fetch` reports it
 _WORDS = {
@@ -81,41 +81,57 @@ def check_remote(g: GitRepo, remote: str) -> None:
 
 
 def refspecs(remote: str) -> list[str]:
-    """The refspecs a look fetches: each kind into its folder of the namespace."""
+    """The refspecs a whole look fetches: each kind into its folder of the namespace."""
     ns = namespace(remote)
     return [f"+{local}*:{ns}{kind}*" for kind, local in KINDS.items()]
 
 
 def namespace_refs(g: GitRepo, remote: str) -> dict[str, str]:
-    """The refs kept of `remote` (raw names under its namespace), read fresh."""
-    ns = namespace(remote)
-    return {r: s for r, s in GitRepo(g.root).refs().items() if r.startswith(ns)}
+    """The refs kept of `remote` (raw names under its namespace) -> sha, read by git (10,000
+    loose refs: ~0.05 s, where reading the files from Python takes ~1 s)."""
+    out = run_git(
+        "for-each-ref", "--format=%(objectname) %(refname)", namespace(remote), cwd=g.root
+    ).stdout
+    refs = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition(" ")
+        if ref and not ref.endswith(f"/{HEAD}"):
+            refs[ref] = sha
+    return refs
+
+
+# from this many new or moved refs on, one look fetches the whole namespace by glob refspecs
+# (a first look); below it only the refs that changed, named one by one
+WHOLE_FROM = 2000
 
 
 def fetch(g: GitRepo, remote: str) -> Fetched:
     """Bring the remote's experiments, notes, sweep state, branch heads and tags up to date
     in its namespace (see the module); returns what changed. ExpbookError (nothing changed)
-    when the remote is unknown or git cannot reach it."""
+    when the remote is unknown or git cannot reach it.
+
+    One `git ls-remote` lists the remote's refs under those prefixes; compared with the
+    namespace, only new and moved refs are fetched (nothing at all when none changed) and
+    refs gone from the remote are deleted: git then walks 100 refs, not 10,000."""
     check_remote(g, remote)
     ns = namespace(remote)
     before = namespace_refs(g, remote)
-    default = _default_branch(g, remote)
-    proc = run_git(
-        "-c", "fetch.writeCommitGraph=false",
-        "fetch", "--no-tags", "--prune", "--no-write-fetch-head", "--no-auto-maintenance",
-        "--quiet", remote, *refspecs(remote),
-        cwd=g.root, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise ExpbookError(
-            f"git fetch of {remote}'s experiments failed (nothing of it changed here): "
-            f"{(proc.stderr or proc.stdout).strip()}"
-        )
+    theirs, default = _list_remote(g, remote)
+    wanted = {to_namespace(ref, remote): sha for ref, sha in theirs.items()}
+    changed = [ref for ref, sha in wanted.items() if ref and before.get(ref) != sha]
+    gone = [ref for ref in before if ref not in wanted]
+    if len(changed) >= WHOLE_FROM:
+        _fetch(g, remote, ["--prune", *refspecs(remote)])
+    else:
+        if changed:
+            local = {ref: name for name in theirs if (ref := to_namespace(name, remote))}
+            _fetch(g, remote, ["--stdin"], "".join(f"+{local[r]}:{r}\n" for r in changed))
+        _delete(g, gone)
     after = namespace_refs(g, remote)
     result = Fetched(remote, default_branch=default)
     fresh = GitRepo(g.root)
-    changed = {r: s for r, s in after.items() if before.get(r) != s}
-    result.dropped = {r: why for r, s in changed.items() if (why := _unreadable(fresh, r, s, ns))}
+    moved = {r: s for r, s in after.items() if before.get(r) != s}
+    result.dropped = {r: why for r, s in moved.items() if (why := _unreadable(fresh, r, s, ns))}
     _delete(g, result.dropped)
     for ref in result.dropped:
         after.pop(ref)
@@ -132,6 +148,44 @@ def fetch(g: GitRepo, remote: str) -> Fetched:
     result.experiments = sum(1 for ref in after if _kind(ref, ns) == "exps/")
     _set_head(g, remote, default if f"{ns}heads/{default}" in after else None)
     return result
+
+
+def _fetch(g: GitRepo, remote: str, args: list[str], stdin: str | None = None) -> None:
+    """`git fetch` of `remote` into the namespace: no tags, no FETCH_HEAD, no auto-gc."""
+    proc = run_git(
+        "-c", "fetch.writeCommitGraph=false",
+        "fetch", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance", "--quiet",
+        remote, *args,
+        cwd=g.root, check=False, input=stdin,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise ExpbookError(
+            f"git fetch of {remote}'s experiments failed (nothing of it changed here): "
+            f"{(proc.stderr or proc.stdout).strip()}"
+        )
+
+
+def _list_remote(g: GitRepo, remote: str) -> tuple[dict[str, str], str | None]:
+    """({ref: sha} of the remote under the namespace's kinds, its default branch or None):
+    one `git ls-remote --symref` (protocol v2 lists only those prefixes)."""
+    patterns = [f"{local}*" for local in KINDS.values()]
+    proc = run_git("ls-remote", "--symref", remote, "HEAD", *patterns, cwd=g.root, check=False)
+    if proc.returncode != 0:
+        raise ExpbookError(
+            f"cannot reach git remote {remote!r}: {(proc.stderr or proc.stdout).strip()}"
+        )
+    refs: dict[str, str] = {}
+    default = None
+    for line in proc.stdout.splitlines():
+        target, _, name = line.partition("\t")
+        if target.startswith("ref: "):
+            if name == "HEAD" and target.startswith("ref: refs/heads/"):
+                default = target[len("ref: refs/heads/") :]
+            continue
+        if name.endswith("^{}") or not any(name.startswith(p) for p in KINDS.values()):
+            continue
+        refs[name] = target
+    return refs, default
 
 
 def _kind(ref: str, ns: str) -> str | None:
@@ -165,20 +219,6 @@ def _delete(g: GitRepo, refs: Iterable[str]) -> None:
         run_git("update-ref", "--no-deref", "--stdin", cwd=g.root, input=lines)
 
 
-def _default_branch(g: GitRepo, remote: str) -> str | None:
-    """The branch the remote's HEAD names (`git ls-remote --symref`), None when it has none."""
-    proc = run_git("ls-remote", "--symref", remote, "HEAD", cwd=g.root, check=False)
-    if proc.returncode != 0:
-        raise ExpbookError(
-            f"cannot reach git remote {remote!r}: {(proc.stderr or proc.stdout).strip()}"
-        )
-    for line in proc.stdout.splitlines():
-        target, _, name = line.partition("\t")
-        if name == "HEAD" and target.startswith("ref: refs/heads/"):
-            return target[len("ref: refs/heads/") :]
-    return None
-
-
 def _set_head(g: GitRepo, remote: str, branch: str | None) -> None:
     """Point the namespace's HEAD at the remote's default branch (or remove it)."""
     ns = namespace(remote)
@@ -208,7 +248,10 @@ def view(
                 say(line)
     else:
         check_remote(g, remote)
-        if not namespace_refs(g, remote):
+        first = run_git(
+            "for-each-ref", "--count=1", "--format=%(refname)", namespace(remote), cwd=g.root
+        ).stdout
+        if not first.strip():
             raise ExpbookError(
                 f"nothing of {remote!r} fetched yet: run `expbook fetch {remote}` "
                 "(or leave out --no-fetch)"
