@@ -333,3 +333,24 @@ def test_a_new_sweep_never_replaces_an_experiment_of_its_trial_names(repo):
     assert git_out(path, "rev-parse", taken) == shas["good"]  # kept
     names = git_out(path, "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps")
     assert {"t-002", "t-003"} <= set(names.split())
+
+
+# ---------------------------------------------------------------- non-UTF-8 names in a commit
+def test_a_curve_file_name_that_is_not_utf8_is_exported_with_a_replacement(repo, tmp_path):
+    """issue 19 review: a committed `dvclive/plots/metrics/bad\\xff.tsv` made `export` die with
+    UnicodeEncodeError (surrogates not allowed) writing the curve's name; it is written with
+    U+FFFD in place of the bad byte."""
+    path, shas = repo
+    sh("git", "checkout", "-q", "--detach", cwd=path)
+    curves = os.path.join(os.fsencode(path), b"dvclive", b"plots", b"metrics")
+    os.makedirs(curves)
+    with open(os.path.join(curves, b"bad\xffname.tsv"), "wb") as fh:
+        fh.write(b"step\tacc\n0\t0.5\n")
+    sh("git", "add", "-A", cwd=path)
+    sh("git", "commit", "-q", "-m", "a curve named in latin-1", cwd=path)
+    commit = git_out(path, "rev-parse", "HEAD")
+    sh("git", "checkout", "-q", "-f", "main", cwd=path)
+    sh("git", "update-ref", exp_ref(shas["baseline"], "latin"), commit, cwd=path)
+    proc = expbook(path, "export", "latin", "-o", str(tmp_path / "out"))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "latin,bad\ufffdname,0,0.5" in (tmp_path / "out" / "latin.csv").read_text()

@@ -138,6 +138,14 @@ def _git_tsvs(repo_path: str, rev: str) -> Iterator[tuple[str, bytes]]:
     yield from walk(g.tree_of(commit), "")
 
 
+def _valid_text(path: str) -> str:
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _warn(text: str) -> None:
     """One line on stderr (stdout stays parseable), control characters escaped."""
     from expbook.output.render import escape_control
@@ -169,6 +177,9 @@ def read_curves(repo: str | os.PathLike[str] = ".", rev: str = "workspace") -> d
     """Every dvclive step curve of a commit (or the workspace), keyed by metric name."""
     repo = os.fspath(repo)
     found = _workspace_tsvs(repo) if rev == "workspace" else _git_tsvs(repo, rev)
+    # a file name that is not UTF-8 (git and os.walk hand it over with surrogate escapes):
+    # its bad bytes become U+FFFD, or every writer of the name (export, plot) raised
+    found = ((_valid_text(path), data) for path, data in found)
     files = [(path, data, parts) for path, data in found if (parts := _split(path))]
     dirs = {parts[0] for _, _, parts in files}
     curves: dict[str, Curve] = {}
