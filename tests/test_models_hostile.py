@@ -371,6 +371,26 @@ def test_history_without_events_says_so(repo: Path) -> None:
     assert json.loads(out) == []
 
 
+def test_gto_shortcuts_name_a_version_or_stage(repo: Path, tmp_path: Path) -> None:
+    """issue 22 (as a GTO user would): `cnn#prod`, `cnn@v0.0.1`, `cnn@latest` (gto show's
+    shortcuts) were refused as invalid model names by resolve and get."""
+    run(repo, "model", "register", "cnn", "e1")
+    run(repo, "model", "register", "cnn", "e2")
+    run(repo, "model", "assign", "cnn", "--version", "v0.0.1", "--stage", "prod")
+    for shortcut, version in (
+        ("cnn#prod", "v0.0.1"),
+        ("cnn@v0.0.2", "v0.0.2"),
+        ("cnn@latest", "v0.0.2"),
+    ):
+        _, out = run(repo, "model", "resolve", shortcut, "--json")
+        assert (json.loads(out)["model"], json.loads(out)["version"]) == ("cnn", version)
+    _, out = run(repo, "model", "get", "cnn#prod", "-o", str(tmp_path / "p.bin"), "--json")
+    assert json.loads(out)["model"] == "cnn"
+    assert (tmp_path / "p.bin").read_text() == "weights lr=0.1"
+    code, out = run(repo, "model", "resolve", "cnn#prod", "--stage", "prod", ok=False)
+    assert code != 0 and "names a version or stage already" in out
+
+
 def test_get_to_stdout(repo: Path) -> None:
     """issue 22: `model get -o -` wrote a file named `-` (other -o options mean stdout by `-`);
     now the bytes go to stdout and the summary to stderr."""

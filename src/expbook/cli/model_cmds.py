@@ -253,14 +253,18 @@ def history(name: str | None, fmt: str | None, repo: str) -> None:
 def resolve(name: str, version: str | None, stage: str | None, fmt: str | None, repo: str) -> None:
     """Print the version and commit a stage (or version, or latest) of a model resolves to.
 
+    NAME may be a GTO shortcut: `cnn#prod`, `cnn@v1.0.0`, `cnn@latest`.
+
     \b
     Example:
         expbook model resolve digits-cnn --stage prod
     """
     from expbook.models import query
     from expbook.models.state import load
+    from expbook.registry.modeltags import parse_shortcut
 
     v = query.resolve(load(_open(repo)), name, version, stage)
+    name = parse_shortcut(name)[0]  # `cnn#prod` -> cnn
     if fmt == "json":
         info = {"model": name, "version": v.name, "commit": v.commit, "stages": v.stages()}
         click.echo(json_text(info), nl=False)
@@ -282,15 +286,19 @@ def get(
 ) -> None:
     """Write a model version's artifact bytes (from the DVC cache or remote) to -o PATH.
 
+    NAME may be a GTO shortcut: `cnn#prod`, `cnn@v1.0.0`, `cnn@latest`.
+
     \b
     Example:
         expbook model get digits-cnn --stage prod -o model.pt
     """
     from expbook.models import artifacts, query
     from expbook.models.state import load
+    from expbook.registry.modeltags import parse_shortcut
 
     g = _open(repo)
     v = query.resolve(load(g), name, version, stage)
+    name = parse_shortcut(name)[0]  # `cnn#prod` -> cnn
     art = artifacts.declared(g, v.commit, name)
     source = artifacts.fetch(g.root, v.commit, art, out)
     info = {

@@ -13,7 +13,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from expbook.models.state import Model, Version, load
-from expbook.registry.modeltags import ModelError, SemVer, check_name, check_stage
+from expbook.registry.modeltags import (
+    ModelError,
+    SemVer,
+    check_name,
+    check_stage,
+    parse_shortcut,
+)
 
 if TYPE_CHECKING:
     from expbook.registry.experiment import Experiment
@@ -33,7 +39,13 @@ def find(models: dict[str, Model], name: str) -> Model:
 def resolve(
     models: dict[str, Model], name: str, version: str | None = None, stage: str | None = None
 ) -> Version:
-    """The version `version` names, the one in `stage`, or the latest; ModelError otherwise."""
+    """The version `version` names, the one in `stage`, or the latest; ModelError otherwise.
+    `name` may be one of GTO's shortcuts: `cnn@v1.2.0`, `cnn#prod`, `cnn@latest`."""
+    bare, short_version, short_stage = parse_shortcut(name)
+    if bare != name:
+        if version or stage:
+            raise ModelError(f"{name!r} names a version or stage already: drop --version/--stage")
+        name, version, stage = bare, short_version, short_stage
     if version and stage:
         raise ModelError("give a version or a stage, not both")
     model = find(models, name)

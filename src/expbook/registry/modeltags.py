@@ -45,6 +45,12 @@ _TAG_RE = re.compile(
 )
 
 
+_SHORTCUT_RE = re.compile(
+    rf"(?P<artifact>(?:{_DIRNAME}:)?{_NAME})"
+    rf"(?:#(?P<stage>{_NAME})|@(?P<version>latest|greatest|v{SEMVER}))"
+)
+
+
 class ModelError(ExpbookError):
     """A model-registry request that cannot be carried out (bad name, unknown version...)."""
 
@@ -100,6 +106,16 @@ def check_name(name: str) -> str:
     if problem:
         raise ModelError(f"invalid model name {name!r}: {problem}")
     return name
+
+
+def parse_shortcut(text: str) -> tuple[str, str | None, str | None]:
+    """GTO's shortcuts: `name@v1.2.3` -> (name, version, None), `name#prod` -> (name, None,
+    stage), `name@latest` -> (name, None, None); a plain name -> (name, None, None)."""
+    m = _SHORTCUT_RE.fullmatch(text or "")
+    if not m:
+        return text, None, None
+    version = m["version"] if m["version"] not in ("latest", "greatest") else None
+    return m["artifact"], version, m["stage"]
 
 
 def check_stage(stage: str) -> str:
