@@ -39,6 +39,31 @@ from expbook.cli.options import (
     metavar="NAME",
     help="Also accept this Host header (the name clients use; repeatable; '*' for any).",
 )
+@click.option(
+    "--remote",
+    default=None,
+    metavar="NAME",
+    help="Serve the team's experiments on git remote NAME (fetched into "
+    "refs/expbook/remotes/NAME/), kept live; writes are pushed there. Read-only unless "
+    "--allow-writes.",
+)
+@click.option(
+    "--fetch-every",
+    default=60.0,
+    show_default=True,
+    type=float,
+    metavar="SECONDS",
+    help="With --remote: fetch the remote this often (and on POST /api/fetch).",
+)
+@click.option(
+    "--users",
+    "users_file",
+    envvar="EXPBOOK_UI_USERS",
+    default=None,
+    metavar="FILE",
+    help="One `name = secret` (or `Name <email> = secret`) line per user (env "
+    "EXPBOOK_UI_USERS): each logs in with their secret and writes as themselves.",
+)
 def ui(
     repo: str,
     host: str,
@@ -48,6 +73,9 @@ def ui(
     allow_writes: bool,
     secret: str | None,
     allow_hosts: tuple[str, ...],
+    remote: str | None,
+    fetch_every: float,
+    users_file: str | None,
 ) -> None:
     """Serve the dashboard (table, charts, experiment pages, sweeps, stats) until Ctrl-C.
 
@@ -60,12 +88,16 @@ def ui(
     Example:
         expbook ui --repo . --port 8765 --open
         EXPBOOK_UI_SECRET=... expbook ui --host 0.0.0.0 --allow-host box.lan
+        expbook ui --remote origin --users users.txt --allow-host team.example.com
     """
     from expbook import ui as dashboard
 
     dashboard.require("starlette", "uvicorn", "plotly")
     from expbook.ui.auth import is_loopback
     from expbook.ui.server import run_server
+    from expbook.ui.users import load_users
+
+    users = load_users(users_file) if users_file is not None else None
 
     if not is_loopback(host):
         click.echo(
@@ -96,6 +128,9 @@ def ui(
         allow_hosts=allow_hosts,
         on_ready=ready,
         on_secret=show_secret,
+        remote=remote,
+        fetch_every=fetch_every,
+        users=users,
     )
 
 

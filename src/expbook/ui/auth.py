@@ -90,6 +90,15 @@ class Guard:
         key = (self.secret or "").encode()
         return hmac.new(key, b"expbook-session", hashlib.sha256).hexdigest()
 
+    @property
+    def required(self) -> bool:
+        """Whether requests need a login (a secret is set)."""
+        return self.secret is not None
+
+    def login(self, given: str) -> str | None:
+        """The session cookie's value for the login form's secret `given`, None if wrong."""
+        return self.session if self.secret is not None and _same(given, self.secret) else None
+
     def host_ok(self, header: str | None) -> bool:
         if self.hosts is None or "*" in self.hosts:
             return True
@@ -147,7 +156,7 @@ def login_routes(guard: Guard) -> list[Route]:
         return HTMLResponse(text, status_code=status, headers=PAGE_HEADERS)
 
     async def login(request: Request) -> Response:
-        if guard.secret is None:
+        if not guard.required:
             return RedirectResponse("./", status_code=303)
         if request.method != "POST":
             return page()
@@ -156,13 +165,14 @@ def login_routes(guard: Guard) -> list[Route]:
             return page("The form was too large.", 413)
         form = urllib.parse.parse_qs(body.decode("latin-1"), max_num_fields=10)
         given = (form.get("secret") or [""])[0]
-        if not _same(given, guard.secret):
+        session = guard.login(given)
+        if session is None:
             await asyncio.sleep(FAILED_LOGIN_DELAY_S)
             return page("Wrong secret.", 401)
         response = RedirectResponse("./", status_code=303)
         response.set_cookie(
             COOKIE,
-            guard.session,
+            session,
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",

@@ -27,10 +27,12 @@ from expbook.errors import ExpbookError, NotFoundError
 from expbook.registry import notes as notes_lib
 from expbook.ui import auth, files, live, modelview, views
 from expbook.ui import data as tables
+from expbook.ui.users import User, UsersGuard
 from expbook.ui.writes import validate
 
 if TYPE_CHECKING:
     from expbook.registry import Experiment
+    from expbook.ui.team import Team
 
 STATIC = Path(__file__).with_name("static")
 MAX_BODY = 64 * 1024  # bytes of a write request
@@ -112,12 +114,18 @@ def create_app(
     read_only: bool = False,
     hosts: list[str] | None = None,
     secret: str | None = None,
+    users: tuple[User, ...] | None = None,
+    team: Team | None = None,
 ) -> Starlette:
     """The dashboard app for `repo`; its state (rows, caches, token) lives on `app.state`.
 
     `hosts`: the Host names accepted (default: the localhost forms; "*" any); `secret`: when
-    given, every request but the login page needs it (see expbook.ui.auth)."""
+    given, every request but the login page needs it (see expbook.ui.auth); `users`: one
+    secret per user instead (expbook.ui.users); `team`: a remote served live, `repo` being
+    its view (expbook.ui.team: writes go to the remote as the signed-in user)."""
     data = tables.RepoData(repo)
+    if team is not None:
+        team.data = data
     token = secrets.token_urlsafe(32)
     index = (STATIC / "index.html").read_text(encoding="utf-8")
 
@@ -270,16 +278,16 @@ def create_app(
             return JSON({"reason": f"request body over {MAX_BODY} bytes"}, status_code=413)
         from starlette.concurrency import run_in_threadpool
 
-        return await run_in_threadpool(_write, what, body)
+        return await run_in_threadpool(_write, what, body, user_of(request))
 
-    def _write(what: str, body: bytes) -> Response:
+    def _write(what: str, body: bytes, user: User | None = None) -> Response:
         try:
             doc = validate(what, body, max_note=MAX_NOTE, max_tag=MAX_TAG)
         except ExpbookError as err:
             return JSON({"reason": str(err)}, status_code=400)
-        return _apply(what, doc)
+        return _apply(what, doc, user)
 
-    def _apply(what: str, doc: dict[str, Any]) -> Response:
+    def _apply(what: str, doc: dict[str, Any], user: User | None = None) -> Response:
         @api
         def run(_request: Request | None) -> dict[str, Any]:
             exp = data.find(doc["name"])
@@ -291,7 +299,9 @@ def create_app(
                     "the notes changed since you loaded them",
                     {"notes": exp.notes, "tags": exp.tags, "version": note_version(exp)},
                 )
-            if what == "note":
+            if team is not None:  # to the remote, as the signed-in user (issue 23)
+                new = team.annotate(what, exp.rev, doc, user)
+            elif what == "note":
                 new = notes_lib.add_note(data.root, exp.rev, doc["text"])
             else:
                 new = notes_lib.set_tag(
@@ -301,7 +311,20 @@ def create_app(
 
         return run(None)
 
-    guard = auth.Guard(auth.allowed_hosts("localhost", hosts or ()), secret)
+    allowed = auth.allowed_hosts("localhost", hosts or ())
+    guard = auth.Guard(allowed, secret)
+    if users is not None:
+        guard = UsersGuard(allowed, None, users)
+
+    def user_of(request: Request) -> User | None:
+        return guard.user(request) if isinstance(guard, UsersGuard) else None
+
+    team_routes, span = [], None
+    if team is not None:  # its refresh thread runs while the app is served
+        from expbook.ui.team import lifespan
+        from expbook.ui.team import routes as team_api
+
+        team_routes, span = team_api(team, user_of), lifespan(team)
     routes = [
         *auth.login_routes(guard),
         Route("/", home),
@@ -319,13 +342,19 @@ def create_app(
         Route("/api/file", file),
         Route("/api/sweeps", sweeps),
         Route("/api/sweep", sweep),
+        *team_routes,
         Route("/api/{what}", write, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(auth.AuthMiddleware, guard=guard)])
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(auth.AuthMiddleware, guard=guard)],
+        lifespan=span,
+    )
     app.state.data = data
     app.state.token = token
     app.state.read_only = read_only
     app.state.guard = guard
+    app.state.team = team
     return app
 
 
@@ -340,27 +369,39 @@ def run_server(
     allow_hosts: tuple[str, ...] | list[str] = (),
     on_ready: Callable[[str], None] | None = None,
     on_secret: Callable[[str], None] | None = None,
+    remote: str | None = None,
+    fetch_every: float = 60.0,
+    users: tuple[User, ...] | None = None,
 ) -> None:
     """Serve the dashboard until Ctrl-C or SIGTERM (uvicorn shuts down cleanly).
 
     On loopback (127.0.0.1, ::1, localhost) no login is needed unless `secret` is given. Any
     other bind is network mode: a secret is required (generated and handed to `on_secret`
     once when not given) and the dashboard is read-only unless `allow_writes`. The Host
-    header must be the bound host, a localhost form or one of `allow_hosts`, in both modes."""
+    header must be the bound host, a localhost form or one of `allow_hosts`, in both modes.
+    `remote`: serve that git remote's experiments, fetched every `fetch_every` seconds, and
+    read-only unless `allow_writes` on any bind; `users`: one secret per user (issue 23)."""
     import uvicorn
 
     if read_only and allow_writes:
         raise ExpbookError("--read-only and --allow-writes contradict each other")
+    if users is not None and secret is not None:
+        raise ExpbookError("--users and --secret: give one or the other")
     network = not auth.is_loopback(host)
     generated = None
     if secret is not None:
         secret = auth.check_secret(secret)
-    elif network:
+    elif network and users is None:
         secret = generated = auth.new_secret()
-    if network and not allow_writes:
+    if (network or remote is not None) and not allow_writes:
         read_only = True
     hosts = [host, *allow_hosts]
-    app = create_app(repo, read_only=read_only, hosts=hosts, secret=secret)
+    team = None
+    if remote is not None:
+        from expbook.ui.team import serve_remote
+
+        repo, team = serve_remote(repo, remote, fetch_every)
+    app = create_app(repo, read_only=read_only, hosts=hosts, secret=secret, users=users, team=team)
     sock = _listen(host, port)  # listening before "dashboard on" is printed: no refused connect
     with sock:
         app.state.data.snapshot()  # read the registry before the first request (and fail early)
