@@ -272,5 +272,7 @@ def test_report_of_the_demo_is_small_and_names_no_local_path(demo, tmp_path):
         shots(d, tmp_path, "report-table")
         open_view(d, out.as_uri() + "#/charts?" + _q(names), PANELS_READY)
         assert d.execute_script("return document.querySelectorAll('.panel-chart').length") == 13
+        title = d.execute_script("return document.querySelector('.chart-panel h3').textContent")
+        assert title == "Validation curves: val/acc"  # dvc.yaml's title, in the file too
         assert d.execute_script("return document.getElementById('curves').data.length") == 3
         shots(d, tmp_path, "report-charts")

@@ -27,6 +27,7 @@ from expbook.output import write_output
 from expbook.registry.ranking import rank_columns
 from expbook.ui import files, views
 from expbook.ui.data import META_COLUMNS, RepoData, default_metric, varying_columns
+from expbook.ui.titles import curve_titles
 
 if TYPE_CHECKING:
     from expbook.repro.check import CheckResult
@@ -181,6 +182,9 @@ def build(
         page["media"] = [m for m in page["media"] if m["path"] in embedded]
         doc["files"][exp.name] = embedded
         doc["experiments"][exp.name] = page
+    names = sorted({m for c in doc["curves"].values() for m in c})
+    base = rows[0].rev if rows and rows[0].rev != "workspace" else "workspace"
+    doc["curve_titles"] = curve_titles(data.root, base, names)  # dvc.yaml's title: (issue 21)
     if metric or doc["columns"]["metrics"]:
         try:
             doc["stats"] = views.stats(

@@ -35,7 +35,7 @@
     for (const [i, cur] of results.entries()) {
       const m = cur.metric, div = chartDiv(i ? "curves-" + i : "curves", "panel-chart");
       div.dataset.metric = m;
-      const title = (cur.titles && cur.titles[m]) || m;
+      const title = (cur.titles || (EB.report && EB.report.curve_titles) || {})[m] || m;
       grid.append(h("div", { class: "card chart-panel" }, h("h3", { title: m }, title), div));
       if (!cur.series.length) { div.replaceChildren(h("p", { class: "muted" }, "No curve of these runs.")); continue; }
       const time = st.x === "time" && EB.hasTimes(cur.series);
