@@ -354,3 +354,19 @@ def test_a_curve_file_name_that_is_not_utf8_is_exported_with_a_replacement(repo,
     proc = expbook(path, "export", "latin", "-o", str(tmp_path / "out"))
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert "latin,bad\ufffdname,0,0.5" in (tmp_path / "out" / "latin.csv").read_text()
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "params.json"])
+def test_a_json_file_nested_under_the_parser_limit_but_deep_is_an_error_row(repo, name):
+    """issue 19 review: a metrics JSON 990 levels deep parsed (json's C parser allows it),
+    then `registry` died with RecursionError in extract_metrics/flatten. JSON and TOML files
+    nest at most 100 levels, like YAML files."""
+    path, _ = repo
+    deep = '{"a":' * 990 + "1" + "}" * 990
+    if name == "params.json":
+        (path / "dvc.yaml").write_text(
+            (path / "dvc.yaml").read_text().replace("params: [lr]", "params: [{params.json: [a]}]")
+        )
+    (path / name).write_text(deep)
+    rows = rows_by_name(expbook(path, "registry", "-f", "json"))
+    assert "nests deeper than 100 levels" in rows["workspace"]["errors"][name]

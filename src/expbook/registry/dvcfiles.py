@@ -36,16 +36,34 @@ class ParseError(ValueError):
     """A params/metrics/dvc file that exists but cannot be parsed."""
 
 
+def _shallow(path: str, doc: Any) -> Any:
+    """`doc`, if it nests at most fastyaml.MAX_DEPTH levels (as YAML files must): a JSON file
+    990 levels deep parsed, then killed `registry` with a RecursionError in the recursive
+    walkers after it (extract_metrics, flatten). Walked iteratively."""
+    from expbook.registry.fastyaml import MAX_DEPTH
+
+    stack = [(doc, 0)]
+    while stack:
+        node, depth = stack.pop()
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        if children and depth >= MAX_DEPTH:
+            raise ParseError(f"{path}: nests deeper than {MAX_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children)
+    return doc
+
+
 def load_bytes(path: str, data: bytes) -> Any:
     """Parse a params/metrics file by its extension the way DVC does (default: YAML)."""
     ext = posixpath.splitext(path)[1].lower()
     try:
         if ext == ".json":
-            return _json_loads(data)
+            return _shallow(path, _json_loads(data))
         if ext == ".toml":
             import tomllib
 
-            return tomllib.loads(data.decode("utf-8"))
+            return _shallow(path, tomllib.loads(data.decode("utf-8")))
         if ext == ".py":
             from expbook.registry.pyparams import parse_py
 
