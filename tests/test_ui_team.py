@@ -166,3 +166,17 @@ def test_cli_refusals(team, tmp_path):
     assert res.exit_code != 0 and "--users and --secret" in res.output
     res = runner.invoke(cli, ["ui", "--repo", repo, "--remote", "origin", "--fetch-every", "0"])
     assert res.exit_code != 0 and "--fetch-every must be at least 1" in res.output
+
+
+def test_a_stale_page_still_lands_its_tag(team):
+    """issue 23: bob's page loaded before alice tagged; his tag is added on the remote's newest
+    notes (alice's kept), not refused as a conflict (409) as a one-user dashboard does."""
+    app, _ = team_app(team["server"])
+    with serve(app) as url:
+        status, exp = call(url, "api/experiment?name=main", BOB)
+        body = {"name": "main", "version": exp["version"]}
+        csrf = app.state.token
+        assert call(url, "api/tag", ALICE, {**body, "tag": "first"}, csrf)[0] == 200
+        status, out = call(url, "api/tag", BOB, {**body, "tag": "second"}, csrf)
+        assert status == 200, out
+        assert out["tags"] == ["first", "second"]

@@ -294,7 +294,8 @@ def create_app(
             if exp.rev == "workspace":
                 raise ExpbookError("the workspace has no commit to annotate; commit it first")
             version = doc.get("version")
-            if version is not None and version != note_version(exp):
+            # a team's write is redone on the remote's newest notes: nothing is overwritten
+            if version is not None and version != note_version(exp) and team is None:
                 raise Conflict(
                     "the notes changed since you loaded them",
                     {"notes": exp.notes, "tags": exp.tags, "version": note_version(exp)},
