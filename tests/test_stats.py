@@ -209,6 +209,21 @@ def test_a_narrow_terminal_gets_a_block_per_group_not_slivers(width):
     assert "│" not in text and sum(line.startswith("  mean ") for line in lines) == 3
 
 
+def test_best_by_group_at_40_columns_keeps_each_label_whole():
+    """issue 18: `best --by-group` at 40 columns folded `train.lr=0.01` in a 12-column cell
+    ("train.lr=0.0" / "1"); under 60 columns each group is `rank label` and n/mean/std."""
+    from expbook.cli.stats_cmds import ranking_text
+
+    groups = [
+        {"group": "train.lr=0.01", "n": 2, "mean": 1.0, "std": 0.0},
+        {"group": "train.lr=0.009", "n": 1, "mean": 0.99, "std": None},
+    ]
+    lines = ranking_text("val.acc [max]", groups, "best train.lr=0.01", 40).splitlines()
+    assert max(len(line) for line in lines) <= 40
+    assert "1. train.lr=0.01" in lines and "2. train.lr=0.009" in lines
+    assert "  mean  0.99" in lines and lines[-1] == "best train.lr=0.01"
+
+
 def test_best_by_group_ranks_and_tests_best_vs_runner_up():
     ranking = best_by_group(seed_table(), "acc", PARAMS)
     assert [g.label for g in ranking.groups] == ["train.lr=0.1", "train.lr=0.01", "train.lr=0.001"]

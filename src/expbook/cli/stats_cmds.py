@@ -169,7 +169,7 @@ def ranking_text(head: str, groups: list[dict[str, Any]], verdict: str, width: i
     """`best --by-group` as text no wider than `width`: `head`, the groups best first (rank,
     group, n, mean, std; long group labels fold), then the verdict."""
     from expbook.output import cell
-    from expbook.output.fit import fit_table, fold
+    from expbook.output.fit import NARROW, fit_blocks, fit_table, fold
 
     rows = [
         {
@@ -181,9 +181,15 @@ def ranking_text(head: str, groups: list[dict[str, Any]], verdict: str, width: i
         }
         for i, row in enumerate(groups, 1)
     ]
-    table = fit_table(
-        rows, ["rank", "group", "n", "mean", "std"], width, right=("rank", "n", "mean", "std")
-    )
+    if width < NARROW:  # labels folded in a 12-column cell ("train.lr=0.0 / 1"): blocks
+        blocks = [
+            (f"{r['rank']} {r['group']}", [(c, r[c]) for c in ("n", "mean", "std")]) for r in rows
+        ]
+        table = fit_blocks(None, blocks, width).lstrip("\n")
+    else:
+        table = fit_table(
+            rows, ["rank", "group", "n", "mean", "std"], width, right=("rank", "n", "mean", "std")
+        )
     return "\n".join([*fold(head, width), table.rstrip("\n"), *fold(verdict, width)]) + "\n"
 
 
