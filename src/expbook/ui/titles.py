@@ -6,7 +6,9 @@ Used by expbook.ui.views (curves) and expbook.ui.files (media).
 
 from __future__ import annotations
 
+import os
 import posixpath
+import stat
 from typing import Any
 
 MAX_DVCYAML = 1_000_000  # bytes of a dvc.yaml read for titles
@@ -16,14 +18,8 @@ def declared_titles(root: str, rev: str) -> dict[str, str]:
     """{path (file or folder) a plot entry names: its title} of the top dvc.yaml at `rev`."""
     import yaml
 
-    from expbook.analysis.curves import read_file_at
-    from expbook.errors import ExpbookError
-
-    try:
-        raw = read_file_at(root, rev, "dvc.yaml")
-    except (ExpbookError, OSError, ValueError):
-        return {}
-    if not raw or len(raw) > MAX_DVCYAML:
+    raw = _read_dvcyaml(root, rev)
+    if not raw:
         return {}
     try:
         doc = yaml.safe_load(raw)
@@ -49,6 +45,26 @@ def declared_titles(root: str, rev: str) -> dict[str, str]:
         if isinstance(stage, dict):
             add(stage.get("plots"))
     return out
+
+
+def _read_dvcyaml(root: str, rev: str) -> bytes | None:
+    """dvc.yaml at a commit (files.read_git: a damaged commit is None) or in the work tree
+    (a regular file of at most MAX_DVCYAML bytes: never a FIFO or device, issue 19)."""
+    from expbook.errors import ExpbookError
+    from expbook.ui.files import read_git
+
+    try:
+        if rev != "workspace":
+            raw = read_git(root, rev, "dvc.yaml")
+            return raw if raw is not None and len(raw) <= MAX_DVCYAML else None
+        full = os.path.join(root, "dvc.yaml")
+        st = os.stat(full)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_DVCYAML:
+            return None
+        with open(full, "rb") as fh:
+            return fh.read(MAX_DVCYAML + 1)
+    except (ExpbookError, OSError, ValueError):
+        return None
 
 
 def title_of(path: str, titles: dict[str, str]) -> str | None:
