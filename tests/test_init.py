@@ -231,3 +231,14 @@ def test_a_file_that_cannot_be_written_leaves_nothing_half_written(project, make
     assert snapshot(project) == before
     after = sorted(p for p in project.rglob("*") if p.is_dir() and ".git" not in p.parts)
     assert [p for p in after if ".dvc" not in p.parts] == folders
+
+
+def test_a_pyproject_with_windows_line_ends_keeps_them(project):
+    """issue 20: the table was appended with bare \\n line ends to a CRLF pyproject.toml,
+    leaving a file of mixed line ends."""
+    old = b'[project]\r\nname = "theirs"\r\n'
+    (project / "pyproject.toml").write_bytes(old)
+    assert run(project).exit_code == 0
+    new = (project / "pyproject.toml").read_bytes()
+    assert new.startswith(old) and b"\n" not in new.replace(b"\r\n", b"")
+    assert load_declared(project) == {"val.acc": "max", "val.loss": "min"}

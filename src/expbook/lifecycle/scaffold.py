@@ -85,7 +85,7 @@ def _plan_pyproject(root: Path, metrics: Sequence[str]) -> Planned:
     if not path.exists():
         return Planned(DECLARATION_FILE, "create", table, "metric directions")
     try:
-        old = path.read_text(encoding="utf-8")
+        old = path.read_bytes().decode("utf-8")  # as it is: CRLF kept (read_text drops it)
         data = tomllib.loads(old)
     except (OSError, UnicodeDecodeError) as e:
         raise ScaffoldError(f"{DECLARATION_FILE}: cannot read ({e})") from None
@@ -100,7 +100,9 @@ def _plan_pyproject(root: Path, metrics: Sequence[str]) -> Planned:
         )
     if "directions" in expbook:
         return Planned(DECLARATION_FILE, "keep", "", f"[{DECLARATION_TABLE}] exists")
-    new = old + ("" if old.endswith("\n") or not old else "\n") + "\n" + table
+    eol = "\r\n" if "\r\n" in old else "\n"  # a Windows-edited file keeps its line ends
+    sep = ("" if old.endswith("\n") or not old else eol) + eol
+    new = old + sep + table.replace("\n", eol)
     try:
         merged = tomllib.loads(new)
         joined = isinstance(merged["tool"]["expbook"]["directions"], dict)
