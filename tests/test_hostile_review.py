@@ -370,3 +370,39 @@ def test_a_json_file_nested_under_the_parser_limit_but_deep_is_an_error_row(repo
     (path / name).write_text(deep)
     rows = rows_by_name(expbook(path, "registry", "-f", "json"))
     assert "nests deeper than 100 levels" in rows["workspace"]["errors"][name]
+
+
+def test_a_note_nested_950_deep_takes_a_new_note_and_keeps_its_text(repo):
+    """issue 19 review: a note `{"x": [[[...950]]]}` (under json's limit) made `expbook note`
+    and `tag` die with RecursionError walking it for bad Unicode; with a `\\ud800` in it
+    `registry` died too. The old text is kept (as a note) and the new note added."""
+    path, shas = repo
+    (path.parent / "deep.json").write_text('{"x": ' + "[" * 950 + "]" * 950 + "}")
+    sh(
+        "git",
+        "notes",
+        "--ref=expbook",
+        "add",
+        "-F",
+        path.parent / "deep.json",
+        shas["good"],
+        cwd=path,
+    )
+    proc = expbook(path, "note", "good", "hello")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    stored = json.loads(sh("git", "notes", "--ref=expbook", "show", shas["good"], cwd=path).stdout)
+    assert stored["notes"][-1] == "hello" and stored["notes"][0].startswith('{"x": [[[')
+    (path.parent / "deep.json").write_text('{"x": "\\ud800", "y": ' + "[" * 950 + "]" * 950 + "}")
+    sh(
+        "git",
+        "notes",
+        "--ref=expbook",
+        "add",
+        "-f",
+        "-F",
+        path.parent / "deep.json",
+        shas["good"],
+        cwd=path,
+    )
+    rows = rows_by_name(expbook(path, "registry", "-f", "json"))
+    assert "nested too deeply" in json.dumps(rows["good"]["errors"])

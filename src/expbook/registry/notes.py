@@ -31,12 +31,13 @@ def _open(repo: RepoLike) -> GitRepo:
 def _parse(text: str, sha: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
+        if not isinstance(doc, dict):
+            return {"notes": [_replaced(str(doc))[0]], "tags": []}
+        return _replaced(doc)[0]  # the next write stores the replaced text: the note is repaired
     except (ValueError, RecursionError):
-        # a note written by hand with `git notes`: keep its text rather than fail
+        # a note written by hand with `git notes`, or JSON nested past the recursion limit
+        # (`expbook note` died walking it): keep its text rather than fail
         return {"notes": [_replaced(text.strip())[0]], "tags": []}
-    if not isinstance(doc, dict):
-        return {"notes": [_replaced(str(doc))[0]], "tags": []}
-    return _replaced(doc)[0]  # the next write stores the replaced text: the note is repaired
 
 
 # a JSON escape of a UTF-16 surrogate (\\ud800-\\udfff): what decodes to a lone surrogate
@@ -120,7 +121,10 @@ def _checked(data: bytes) -> dict[str, Any]:
     doc = _checked_doc(data)
     if _SURROGATE_ESCAPE.search(data) is None:
         return doc  # no `\\udXXX` escape: every string of the note encodes (no walk)
-    doc, bad = _replaced(doc)
+    try:
+        doc, bad = _replaced(doc)
+    except RecursionError:
+        return {"notes": [], "tags": [], "error": "note is JSON nested too deeply to read"}
     if bad and "error" not in doc:
         doc["error"] = BAD_TEXT
     return doc
