@@ -180,3 +180,29 @@ def test_a_stale_page_still_lands_its_tag(team):
         status, out = call(url, "api/tag", BOB, {**body, "tag": "second"}, csrf)
         assert status == 200, out
         assert out["tags"] == ["first", "second"]
+
+
+def test_a_slow_fetch_never_blocks_a_page(team):
+    """issue 23: the refresh never blocks a page. The dashboard's clone reaches the remote
+    through an upload-pack that takes 2 s (real git, `remote.origin.uploadpack`); while a
+    fetch asked for by POST /api/fetch is under way, pages answer at once from the last view."""
+    import time
+
+    slow = clone(team["tmp"], "slow-server")
+    sh("git", "config", "remote.origin.uploadpack", "sleep 2; git-upload-pack", cwd=slow)
+    app, state = team_app(slow)
+    with serve(app) as url:
+        assert call(url, "api/table", ALICE)[0] == 200
+        status, out = call(url, "api/fetch", ALICE, {})
+        assert status == 202
+        busy = 0
+        for _ in range(5):
+            start = time.monotonic()
+            status, table = call(url, "api/table", ALICE)
+            took = time.monotonic() - start
+            assert status == 200 and took < 1.0, took
+            assert {"main", "a", "b"} <= {r["name"] for r in table["rows"]}
+            busy += call(url, "api/team", ALICE)[1]["fetching"]
+            time.sleep(0.2)
+        assert busy, "the fetch was over before the pages were asked for"
+        assert state.wait(out["requested"], 60) and state.last_error is None

@@ -124,8 +124,10 @@ def create_app(
     secret per user instead (expbook.ui.users); `team`: a remote served live, `repo` being
     its view (expbook.ui.team: writes go to the remote as the signed-in user)."""
     data = tables.RepoData(repo)
-    if team is not None:
-        team.data = data
+    if team is not None:  # its rows re-read by its refresh thread, never by a page
+        from expbook.ui.team import TeamData
+
+        data = team.data = TeamData(repo)
     token = secrets.token_urlsafe(32)
     index = (STATIC / "index.html").read_text(encoding="utf-8")
 

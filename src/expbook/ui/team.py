@@ -26,13 +26,29 @@ from expbook.registry.gitrepo import GitRepo, signature
 from expbook.registry.view import RemoteView
 from expbook.share import team as team_lib
 from expbook.share import teamnotes
+from expbook.ui.data import RepoData, Snapshot
 
 if TYPE_CHECKING:
-    from expbook.ui.data import RepoData
     from expbook.ui.users import User
 
 DEFAULT_EVERY_S = 60.0
 MIN_EVERY_S = 1.0
+
+
+class TeamData(RepoData):
+    """The rows of a remote's view, re-read only by `refresh()` (the refresh thread, a write):
+    a page takes the last completed snapshot as it is and never waits for a re-read."""
+
+    def snapshot(self) -> Snapshot:
+        snap = self._snap
+        return snap if snap is not None else self.refresh()
+
+    def refresh(self) -> Snapshot:
+        from expbook import registry
+
+        snap = Snapshot.of(registry.collect(self.root))
+        self._snap = snap  # one assignment: a page sees the old rows or the new, never half
+        return snap
 
 
 @dataclass
@@ -61,8 +77,8 @@ class Team:
         self.fetching = True
         try:
             result = team_lib.fetch(GitRepo(self.root), self.remote)
-            if self.data is not None:
-                self.data.snapshot()  # the re-read happens here, not in a page's request
+            if isinstance(self.data, TeamData):
+                self.data.refresh()  # the re-read happens here, not in a page's request
             self.last_summary = "; ".join([result.summary(), *result.warnings()])
             self.last_error = None
             self.last_ok = time.time()
@@ -145,6 +161,8 @@ class Team:
                     name=name,
                     email=email,
                 )
+            if isinstance(self.data, TeamData):
+                self.data.refresh()  # the writer's next page shows the write
         return new
 
 
