@@ -149,3 +149,17 @@ def test_a_delta_that_is_no_number_is_not_printed():
     assert loss["deltas"][1] is None and loss["deltas"][2] == float("-inf")  # inf - inf: none
     text = compare_text(result, 120)
     assert "nan)" not in text and "(-inf better)" in text
+
+
+def test_show_curves_at_40_columns_are_blocks():
+    """issue 18: at 40 columns show's curve table folded the curve's name (`val/ac` / `c`)
+    and its `best (step)` header over five lines; under 60 columns each curve is a block."""
+    from expbook.cli.inspect_text import show_text
+
+    curve = {"steps": 2, "first": 0.49, "last": 0.98, "min": 0.49, "max": 0.98}
+    curve.update(mean=0.7, std=0.3, best=0.98, mode="max", best_step=1)
+    info = {"name": "h", "rev": "a" * 40, "params": {}, "metrics": {}, "environment": None}
+    info.update(curves={"val/acc": curve}, outs={}, notes=[], errors={})
+    lines = show_text(info, 40).splitlines()
+    assert max(len(line) for line in lines) <= 40
+    assert "val/acc" in lines and "  best (step)  0.98 (max @ step 1)" in lines

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from expbook.output import cell, short_names
-from expbook.output.fit import cells, fit_table, fold, fold_pairs
+from expbook.output.fit import NARROW, cells, fit_blocks, fit_table, fold, fold_pairs
 from expbook.output.render import escape_control
 
 
@@ -59,8 +59,12 @@ def show_text(info: dict[str, Any], width: int) -> str:
         columns = ["metric", "steps", "first", "last", "min", "max", "mean", "std", "best (step)"]
         if width < 110:  # first/mean/std make room for the rest (all three are in --json)
             columns = [c for c in columns if c not in ("first", "mean", "std")]
-        text = fit_table(rows, columns, width, right=columns[1:-1], box=False, indent=2)
-        lines += text.rstrip("\n").splitlines()
+        if width < NARROW:  # the table would fold `val/acc` and its header: one block a curve
+            blocks = [(r["metric"], [(c, r[c]) for c in columns[1:]]) for r in rows]
+            lines += fit_blocks(None, blocks, width).strip("\n").splitlines()
+        else:
+            text = fit_table(rows, columns, width, right=columns[1:-1], box=False, indent=2)
+            lines += text.rstrip("\n").splitlines()
     if info["environment"]:
         env = info["environment"]
         lines += ["", *fold(f"environment ({env['path']}):", width)]
