@@ -16,7 +16,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import git_init, sh
+from conftest import dvc, git_init, sh
 from repo_factory import build_small_repo
 from test_sweep_support import run_cli
 
@@ -33,8 +33,9 @@ def clone(tmp: Path, name: str) -> Path:
 
 
 def build_team(tmp: Path) -> dict:
-    """{"tmp", "remote", "alice", "server", "carol", "shas", "users"}: alice pushed `main` and
-    experiments a, b (refs and notes, no checkpoints) to the bare repo remote.git."""
+    """{"tmp", "remote", "alice", "bob", "server", "carol", "shas", "users"}: alice pushed
+    `main` and experiments a, b, bob (a clone) bob-1 (refs and notes, no checkpoints) to the
+    bare repo remote.git."""
     remote = tmp / "remote.git"
     sh("git", "init", "-q", "--bare", "-b", "main", remote)
     alice = tmp / "alice"
@@ -43,12 +44,17 @@ def build_team(tmp: Path) -> dict:
     sh("git", "remote", "add", "origin", remote, cwd=alice)
     sh("git", "push", "-q", "origin", "main", cwd=alice)
     run_cli(alice, "push", "origin", "--no-cache")
+    bob = clone(tmp, "bob")
+    sh("git", "config", "user.name", "bob", cwd=bob)
+    dvc("exp", "run", "-q", "-n", "bob-1", "-S", "lr=0.5", cwd=bob)
+    run_cli(bob, "push", "origin", "--no-cache")
     users = tmp / "users.txt"
     users.write_text(USERS)
     return {
         "tmp": tmp,
         "remote": remote,
         "alice": alice,
+        "bob": bob,
         "server": clone(tmp, "server"),
         "carol": clone(tmp, "carol"),
         "shas": shas,

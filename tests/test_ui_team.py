@@ -80,7 +80,7 @@ def test_team_dashboard_api(team):
         assert call(url, "api/table", "wrong-secret-0123456789")[0] == 401
         status, table = call(url, "api/table", ALICE)
         assert status == 200
-        assert {r["name"] for r in table["rows"]} == {"main", "a", "b"}
+        assert {r["name"] for r in table["rows"]} == {"main", "a", "b", "bob-1"}
         status, me = call(url, "api/team", BOB)
         assert me["remote"] == "origin" and me["user"]["name"] == "bob"
         csrf = app.state.token

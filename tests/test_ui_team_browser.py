@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import sh
+from conftest import dvc, sh
 from team_ui_helpers import ALICE, BOB, build_team, expbook_ui, remote_note
 from test_sweep_support import run_cli
 from ui_helpers import browser, chromium_available, free_port, wait_for
@@ -84,8 +84,27 @@ def test_login_required_and_read_only_by_default(team, tmp_path):
         d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         wait_for(d, "document.querySelector('.error').textContent.includes('Wrong secret')")
         login(d, url, ALICE)
-        assert set(rows(d)) == {"main", "a", "b"}
+        assert set(rows(d)) == {"main", "a", "b", "bob-1"}
+        # the team bar, and who ran each experiment (a column when the authors differ)
+        wait_for(d, "document.getElementById('team-user')")
+        assert d.find_element(By.ID, "team-user").text == "signed in as Alice Liddell"
+        assert "team: origin" in d.find_element(By.ID, "team-remote").text
+        assert "null" not in d.find_element(By.ID, "team").text
+        authors = d.execute_script(
+            "const i = [...document.querySelectorAll('#experiments thead tr:last-child th')]"
+            ".findIndex(th => th.textContent.trim() === 'author');"
+            "return i < 0 ? null : [...document.querySelectorAll('#experiments tbody tr')]"
+            ".map(r => r.children[i].textContent)"
+        )
+        assert authors is not None and "bob" in authors, authors
         shot(d, tmp_path, "team-view")
+        # live: bob pushes another experiment; "Fetch now" shows it without a reload
+        dvc("exp", "run", "-q", "-n", "bob-2", "-S", "lr=0.6", cwd=team["bob"])
+        run_cli(team["bob"], "push", "origin", "--no-cache")
+        d.find_element(By.ID, "fetch-now").click()
+        wait_for(d, "[...document.querySelectorAll('#experiments tbody tr')]"
+                 ".some(r => r.dataset.name === 'bob-2')", 60)  # fmt: skip
+        shot(d, tmp_path, "team-view-fetched")
         open_exp(d, url, "a")
         wait_for(d, "document.body.textContent.includes('read-only')")
         assert not d.find_elements(By.ID, "tag-text")

@@ -20,7 +20,9 @@ from expbook.query import columns_of, compile_where, parse
 from expbook.registry.gitrepo import GitRepo, find_root
 from expbook.registry.ranking import rank_columns
 
-META_COLUMNS = ("name", "kind", "status", "created", "rev", "baseline", "tags", "notes", "sweep")
+META_COLUMNS = (
+    "name", "kind", "status", "created", "rev", "baseline", "tags", "notes", "sweep", "author",
+)  # fmt: skip
 MAX_WHERE = 4000  # characters; a longer expression is refused before parsing
 MAX_LIMIT = 1000  # rows per page
 STALE_S = 3.0  # workspace edits (no ref moves) show up within this many seconds
@@ -51,6 +53,8 @@ class Snapshot:
         snap.varying = varying_columns(rows, params, metrics)
         # the terminal table's ranking (issue 18): the dashboard's default columns follow it
         snap.ranked = rank_columns(params, metrics, snap.varying)
+        if len({r.author for r in rows if r.author}) > 1:  # a team's rows: who ran each (issue 23)
+            snap.varying.append("author")
         seen: dict[str, int] = {}
         for r in rows:
             seen[r.name] = seen.get(r.name, 0) + 1

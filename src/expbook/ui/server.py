@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from expbook.ui.team import Team
 
 STATIC = Path(__file__).with_name("static")
+ASSETS = ("app.js", "app.css", "charts.js", "run.js", "sweeps.js", "plots.js", "team.js")
 MAX_BODY = 64 * 1024  # bytes of a write request
 MAX_NOTE = 10_000  # characters of one note
 MAX_TAG = 200  # characters of one tag
@@ -150,7 +151,7 @@ def create_app(
         name = request.path_params["name"]
         if name == "plotly.min.js":
             return FileResponse(plotly_js(), media_type="text/javascript")
-        if name not in ("app.js", "app.css", "charts.js", "run.js", "sweeps.js", "plots.js"):
+        if name not in ASSETS:
             return JSON({"reason": f"no static file {name[:100]!r}"}, status_code=404)
         media = "text/javascript" if name.endswith(".js") else "text/css"
         return FileResponse(STATIC / name, media_type=media)

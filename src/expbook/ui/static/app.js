@@ -219,7 +219,7 @@ function defaultColumns(cols) {
   const ranked = (cols.ranked || [...cols.params, ...cols.metrics]).filter((k) => vary.has(k));
   const params = ranked.filter((k) => cols.params.includes(k)).slice(0, 10);
   const metrics = ranked.filter((k) => cols.metrics.includes(k)).slice(0, 8);
-  return ["name", "status", "created", "tags", ...params, ...metrics];
+  return ["name", ...(vary.has("author") ? ["author"] : []), "status", "created", "tags", ...params, ...metrics];
 }
 function cellFor(row, col) {
   const v = flatValue(row, col);
