@@ -97,6 +97,8 @@ class Reproduction:
         bad = [d for d in self.diffs if not d.ok]
         if not bad:
             how = "bit-exactly" if self.bit_exact else "within tolerance"
+            if any(d.kind == "out" and d.recorded != d.reproduced for d in self.diffs):
+                how += " (ignored parts aside)"  # an output's bytes differ (its timestamps)
             return f"{self.name} ({self.rev[:7]}): reproduced {how}"
         return f"{self.name} ({self.rev[:7]}): NOT reproduced ({_plural(len(bad), 'difference')})"
 
