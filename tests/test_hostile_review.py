@@ -406,3 +406,31 @@ def test_a_note_nested_950_deep_takes_a_new_note_and_keeps_its_text(repo):
     )
     rows = rows_by_name(expbook(path, "registry", "-f", "json"))
     assert "nested too deeply" in json.dumps(rows["good"]["errors"])
+
+
+def test_sweep_status_and_best_show_a_pulled_state_escaped_and_without_markup(repo):
+    """issue 19 review: `sweep status/best` printed a (pulled) state's trial names, param keys
+    and values, metric keys and errors raw: ESC sequences reached the terminal, and rich read
+    `[link=...]` in a param value as markup (a clickable terminal hyperlink)."""
+    path, _ = repo
+    state = {
+        "name": "sw",
+        "spec": {"metrics": [{"key": "acc\x1b[2J", "mode": "max"}]},
+        "trials": [
+            {
+                "name": "sw-001\u202e\x1b]0;x\x07",
+                "number": 1,
+                "status": "success",
+                "config": {"lr\x1b[31m": "[link=https://evil.example]click[/link]"},
+                "values": [0.5],
+            },
+            {"name": "sw-002", "number": 2, "status": "failed", "error": "boom\x1b[2J"},
+        ],
+    }
+    put_state(path, "sw", json.dumps(state))
+    for command in ("status", "best"):
+        proc = expbook(path, "sweep", command, "sw")
+        assert proc.returncode == 0, proc.stderr
+        assert not RAW_CONTROL.search(proc.stdout + proc.stderr), proc.stdout
+        assert "[link=https://evil.example]click[/link]" in proc.stdout
+        assert "sw-001\\u202e\\x1b]0;x\\x07" in proc.stdout

@@ -371,6 +371,7 @@ def best(name: str, top: int, fmt: str | None, output: str | None, force: bool, 
         expbook sweep best lr-wd -n 3 --json
     """
     from expbook.output import format_for
+    from expbook.output.render import escape_control
     from expbook.sweep import best as sweep_best
 
     fmt = format_for(fmt, output)
@@ -384,7 +385,7 @@ def best(name: str, top: int, fmt: str | None, output: str | None, force: bool, 
     for e in entries:
         values = " ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in e["values"])
         params = " ".join(f"{k}={v}" for k, v in (e["config"] or {}).items())
-        click.echo(f"{','.join(e['trials'])}\t{values}\t{params}")
+        click.echo(escape_control(f"{','.join(e['trials'])}\t{values}\t{params}"))
 
 
 def _rows(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:

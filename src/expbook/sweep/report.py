@@ -16,12 +16,24 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress as RichProgress
     from rich.table import Table
+    from rich.text import Text
 
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
     return "-" if v is None else str(v)
+
+
+def _cell(text: str) -> Text:
+    """A table cell of user text (trial names, param keys and values, metric keys from a
+    pulled state ref): control characters escaped, and no rich markup (`[link=...]` would
+    print a clickable terminal hyperlink, `[red]` recolour the table)."""
+    from rich.text import Text
+
+    from expbook.output.render import escape_control
+
+    return Text(escape_control(text))
 
 
 def metrics_of(spec: dict[str, Any]) -> list[Metric]:
@@ -92,15 +104,15 @@ def summary_table(
     promoted = rank_trials(records, metrics, kind="promote")
     table = Table(title=title)
     for col in ("#", "trials", "status", *[f"{m.key} ({m.mode})" for m in metrics], "params"):
-        table.add_column(col)
+        table.add_column(_cell(col))
     for i, e in enumerate(ranked + promoted, 1):
         tag = "promoted " if e in promoted else ""
         table.add_row(
             str(i),
-            ", ".join(e["trials"]),
-            tag + e["status"],
-            *[_fmt(v) for v in e["values"]],
-            " ".join(f"{k}={_fmt(v)}" for k, v in (e["config"] or {}).items()),
+            _cell(", ".join(e["trials"])),
+            _cell(tag + e["status"]),
+            *[_cell(_fmt(v)) for v in e["values"]],
+            _cell(" ".join(f"{k}={_fmt(v)}" for k, v in (e["config"] or {}).items())),
         )
     return table
 
@@ -110,20 +122,22 @@ def pareto_table(front: list[RankedConfig], metrics: list[Metric]) -> Table:
 
     table = Table(title="Pareto front")
     for col in ("trials", *[m.key for m in metrics], "params"):
-        table.add_column(col)
+        table.add_column(_cell(col))
     for e in front:
         table.add_row(
-            ", ".join(e["trials"]),
-            *[_fmt(v) for v in e["values"]],
-            " ".join(f"{k}={_fmt(v)}" for k, v in (e["config"] or {}).items()),
+            _cell(", ".join(e["trials"])),
+            *[_cell(_fmt(v)) for v in e["values"]],
+            _cell(" ".join(f"{k}={_fmt(v)}" for k, v in (e["config"] or {}).items())),
         )
     return table
 
 
 def failures(records: Sequence[TrialRecord]) -> list[str]:
-    """`name: first line of its error` of each failed trial."""
+    """`name: first line of its error` of each failed trial (control characters escaped)."""
+    from expbook.output.render import escape_control
+
     return [
-        f"{r.name}: {r.error.splitlines()[0] if r.error else ''}"
+        escape_control(f"{r.name}: {r.error.splitlines()[0] if r.error else ''}")
         for r in records
         if r.status == "failed"
     ]
