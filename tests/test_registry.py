@@ -226,13 +226,14 @@ def test_resolve_ambiguous_lists_matches(rich, rows):
 
 def test_flat_row_and_dataframe(rich, rows):
     flat = next(r for r in rows if r.name == "wd-big").flat()
-    assert list(flat)[:13] == [
+    assert list(flat)[:14] == [
         "name",
         "rev",
         "kind",
         "baseline",
         "ref",
         "created",
+        "author",  # who ran it: the commit's author (issue 23)
         "status",
         "message",
         "branches",
