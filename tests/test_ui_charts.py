@@ -80,6 +80,7 @@ def hex_to_rgb(color: str) -> str:
 
 def trace_colours(driver, div: str = "curves") -> dict[str, str]:
     """{run name: its line colour} of a Plotly chart."""
+    wait_for(driver, f"document.getElementById('{div}') && document.getElementById('{div}').data")
     pairs = driver.execute_script(
         f"return document.getElementById('{div}').data.map(t => [t.name, t.line.color])"
     )
@@ -138,6 +139,7 @@ def test_one_point_curve_has_a_visible_marker(many_runs, tmp_path):
     path, names = many_runs
     with serve(create_app(str(path))) as url, browser() as d:
         open_view(d, url + "#/charts?" + _q(names[:3], m="val/acc"), PANELS_READY)
+        wait_for(d, "document.getElementById('curves') && document.getElementById('curves').data")
         data = d.execute_script(
             "return document.getElementById('curves').data.map(t => [t.name, t.x.length, t.mode])"
         )
@@ -225,6 +227,7 @@ def test_band_counts_the_workspace_at_head_once(demo):
     with serve(create_app(str(path))) as url, browser() as d:
         q = _q(["workspace", "main"], band="params.yaml:train.lr", m="val/acc")
         open_view(d, url + "#/charts?" + q, PANELS_READY)
+        wait_for(d, "document.getElementById('curves') && document.getElementById('curves').data")
         traces = d.execute_script(
             "return document.getElementById('curves').data.map(t => [t.name, t.fill || ''])"
         )
@@ -274,5 +277,6 @@ def test_report_of_the_demo_is_small_and_names_no_local_path(demo, tmp_path):
         assert d.execute_script("return document.querySelectorAll('.panel-chart').length") == 13
         title = d.execute_script("return document.querySelector('.chart-panel h3').textContent")
         assert title == "Validation curves: val/acc"  # dvc.yaml's title, in the file too
+        wait_for(d, "document.getElementById('curves') && document.getElementById('curves').data")
         assert d.execute_script("return document.getElementById('curves').data.length") == 3
         shots(d, tmp_path, "report-charts")

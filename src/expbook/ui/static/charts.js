@@ -30,26 +30,37 @@
   }
   // the panels on screen are drawn first (the page is ready then), the others as they scroll
   // into view: Plotly takes ~0.1 s a panel, 20+ panels at once would take seconds
-  async function curvePanels(grid, results, all, st, extra) {
-    const group = st.band || "", jobs = new Map();
-    for (const [i, cur] of results.entries()) {
-      const m = cur.metric, div = chartDiv(i ? "curves-" + i : "curves", "panel-chart");
+  // the panels on screen are fetched and drawn first (the page is ready then), the others as
+  // they scroll into view: Plotly takes ~0.1 s a panel, and 20 metrics of 20 runs are MBs of
+  // curves. `fetch(metric)` reads one panel's curves; `onTimes()` when one has timestamps.
+  async function curvePanels(grid, shown, all, st, fetch, onTimes, extra) {
+    const group = st.band || "", jobs = new Map(), loads = new Map();
+    const load = (m) => { if (!loads.has(m)) loads.set(m, fetch(m)); return loads.get(m); };
+    for (const [i, m] of shown.entries()) {
+      const div = chartDiv(i ? "curves-" + i : "curves", "panel-chart");
       div.dataset.metric = m;
-      const title = (cur.titles || (EB.report && EB.report.curve_titles) || {})[m] || m;
-      grid.append(h("div", { class: "card chart-panel" }, h("h3", { title: m }, title), div));
-      if (!cur.series.length) { div.replaceChildren(h("p", { class: "muted" }, "No curve of these runs.")); continue; }
-      const time = st.x === "time" && EB.hasTimes(cur.series);
-      const maxStep = Math.max(0, ...cur.series.map((s) => Math.max(0, ...s.steps.filter((x) => x !== null))));
-      const xaxis = time ? { title: { text: "wall-clock (s)" } } : { title: { text: EB.xLabel(m, all) }, ...EB.intAxis(maxStep) };
-      jobs.set(div, () => plot(div, EB.curveTraces(cur.series, { x: time ? "time" : "step", smooth: +(st.smooth || 0), group, legend: !!group, buckets: 200 }),
-        { margin: { l: 55, r: 10, t: 10, b: 40 }, showlegend: !!group, legend: { orientation: "h", y: -0.25, font: { size: 10 } }, xaxis,
-          yaxis: { type: st.log === "1" ? "log" : "linear", title: { text: short(m) } } }));
+      const head = h("h3", { title: m }, m);
+      grid.append(h("div", { class: "card chart-panel" }, head, div));
+      jobs.set(div, async () => {
+        const cur = await load(m);
+        const title = (cur.titles || (EB.report && EB.report.curve_titles) || {})[m];
+        if (title) head.textContent = title;
+        if (!cur.series.length) { div.replaceChildren(h("p", { class: "muted" }, "No curve of these runs.")); return; }
+        if (EB.hasTimes(cur.series)) onTimes();
+        const time = st.x === "time" && EB.hasTimes(cur.series);
+        const maxStep = Math.max(0, ...cur.series.map((s) => Math.max(0, ...s.steps.filter((x) => x !== null))));
+        const xaxis = time ? { title: { text: "wall-clock (s)" } } : { title: { text: EB.xLabel(m, all) }, ...EB.intAxis(maxStep) };
+        await plot(div, EB.curveTraces(cur.series, { x: time ? "time" : "step", smooth: +(st.smooth || 0), group, legend: !!group, buckets: 200 }),
+          { margin: { l: 55, r: 10, t: 10, b: 40 }, showlegend: !!group, legend: { orientation: "h", y: -0.25, font: { size: 10 } }, xaxis,
+            yaxis: { type: st.log === "1" ? "log" : "linear", title: { text: short(m) } } });
+      });
     }
     if (extra) jobs.set(...extra);  // the parallel coordinates and scatter below the grid
     let chain = Promise.resolve();
     const draw = (div) => {
       const job = jobs.get(div);
       jobs.delete(div);
+      if (div.dataset.metric) load(div.dataset.metric);  // fetches run in parallel, draws in turn
       // one panel at a time, the browser painting in between (the first shows at once)
       const next = () => new Promise((resolve) => setTimeout(resolve, 0));
       return job ? (chain = chain.then(job).catch((err) => div.replaceChildren(EB.errorBox(err.message))).then(next)) : chain;
@@ -61,6 +72,7 @@
       [...jobs.keys()].filter((div) => !now.includes(div)).forEach((div) => io.observe(div));
       EB.stop = () => io.disconnect();
     } else now.push(...[...jobs.keys()].filter((div) => !now.includes(div)));
+    now.forEach((div) => div.dataset.metric && load(div.dataset.metric));
     await Promise.all(now.map(draw));
   }
   EB.pages.charts = async function (view, st) {
@@ -84,26 +96,27 @@
     const all = EB.orderMetrics(first.metrics);
     const asked = [].concat(st.m || st.metric || []).filter((m) => all.includes(m));
     const shown = asked.length ? asked : all.slice(0, MAX_PANELS);
-    const results = await Promise.all(shown.map((m) => EB.get("curves", { name: runNames, metric: m })));
+    const fetch = (m) => (m === first.metric ? Promise.resolve(first) : EB.get("curves", { name: runNames, metric: m }));
     const paramKeys = Object.keys(pts.params);
-    const anyTimes = results.some((r) => EB.hasTimes(r.series));
+    // wall-clock only where a curve has a timestamp column (the pipeline's per-epoch files have
+    // none): the choice appears when a panel with timestamps is loaded
+    const xSlot = h("span", {});
+    const xSel = h("select", { "aria-label": "x axis", onchange: (e) => set({ x: e.target.value }) }, h("option", { value: "step" }, "x = step / epoch"), h("option", { value: "time", selected: st.x === "time" }, "x = wall-clock (s)"));
     const controls = h("div", { class: "toolbar" },
       metricChooser(all, shown, (ms) => set({ m: ms, metric: "" })),
       h("select", { "aria-label": "columns", onchange: (e) => set({ cols: e.target.value }) },
         ["", "1", "2", "3", "4"].map((c) => h("option", { value: c, selected: (st.cols || "") === c }, c ? c + " per row" : "auto layout"))),
-      // wall-clock only where a curve has a timestamp column (the pipeline's per-epoch files have none)
-      anyTimes ? h("select", { "aria-label": "x axis", onchange: (e) => set({ x: e.target.value }) }, h("option", { value: "step" }, "x = step / epoch"), h("option", { value: "time", selected: st.x === "time" }, "x = wall-clock (s)")) : null,
+      xSlot,
       "smoothing", h("input", { type: "range", min: 0, max: 0.99, step: 0.01, value: st.smooth || 0, "aria-label": "smoothing", onchange: (e) => set({ smooth: e.target.value }) }),
       h("label", {}, h("input", { type: "checkbox", checked: st.log === "1", onchange: (e) => set({ log: e.target.checked ? "1" : "" }) }), " log y"),
       names.length ? null : h("label", {}, "runs ", h("input", { type: "number", min: 1, max: 2000, value: limit, style: "width:6em", "aria-label": "runs", onchange: (e) => set({ limit: e.target.value }) })),
       h("select", { "aria-label": "band group", onchange: (e) => set({ band: e.target.value }) }, h("option", { value: "" }, "one line per run"), paramKeys.map((k) => h("option", { value: k, selected: st.band === k }, "mean ± std by " + short(k)))));
-    const charted = runNames.filter((n) => results.some((r) => r.series.some((s) => s.name === n)));
     const grid = h("div", { class: "panel-grid", id: "panels", style: +st.cols ? "grid-template-columns: repeat(" + +st.cols + ", minmax(0, 1fr))" : null });
-    view.append(controls, st.band ? null : EB.runLegend(charted), grid);
+    view.append(controls, st.band ? null : EB.runLegend(runNames), grid);
     if (!all.length) grid.replaceChildren(h("p", { class: "muted" }, "No dvclive step curves for these runs."));
     const params = h("div", { class: "cards", id: "param-charts" });
     view.append(params);
-    await curvePanels(grid, results, all, st, [params, () => paramCharts(params, st, pts, set)]);
+    await curvePanels(grid, shown, all, st, fetch, () => xSlot.firstChild || xSlot.append(xSel), [params, () => paramCharts(params, st, pts, set)]);
   };
 
   // parallel coordinates (varied params first, a log axis for params spanning decades) and a scatter
