@@ -252,3 +252,20 @@ def test_a_remote_ref_that_names_no_commit_is_dropped_with_a_warning(team):
         assert "broken" not in kept
     finally:
         sh("git", "push", "-q", "origin", f":{ref}", cwd=bob)
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (("fetch", "origin"), 2, "cannot reach git remote 'origin'"),
+        (("fetch", "nowhere"), 2, "no git remote named 'nowhere' (remotes: origin)"),
+        (("registry", "--remote", "origin", "--no-fetch"), 2, "nothing of 'origin' fetched yet"),
+        (("registry", "--no-fetch"), 2, "--no-fetch goes with --remote NAME"),
+    ],
+)
+def test_bad_remotes_are_one_line(dvc_repo, tmp_path, args, code, message):
+    sh("git", "remote", "add", "origin", str(tmp_path / "gone.git"), cwd=dvc_repo)
+    result = _cli(dvc_repo, *args, code=code)
+    assert message in result.output and "Traceback" not in result.output
+    refs = sh("git", "for-each-ref", cwd=dvc_repo).stdout
+    assert "refs/expbook/remotes/" not in refs  # nothing half-fetched
