@@ -68,9 +68,9 @@ def test_json_rows_have_the_documented_nested_shape(repo):
     rows = _json(path)
     want_keys = [
         "name", "rev", "kind", "baseline", "ref", "created", "author", "status", "message",
-        "branches", "git_tags", "notes", "tags", "sweep",
+        "branches", "git_tags", "notes", "tags", "models", "sweep",
         "params", "metrics", "outs", "errors",
-    ]  # fmt: skip  # author: the commit's author, who ran it (issue 23)
+    ]  # fmt: skip  # author: who ran it (issue 23); models: its versions/stages (issue 22)
     assert list(registry.SCHEMA_KEYS) == want_keys
     for row in rows.values():
         assert list(row) == want_keys

@@ -42,6 +42,7 @@ BASE_COLUMNS = (
     "message",
     "branches",
     "tags",
+    "models",
     "notes",
     "sweep",
     "trial",
@@ -163,7 +164,7 @@ def cell(value: Any, column: str = "") -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (list, tuple)):
-        if column in ("tags", "notes", "branches"):
+        if column in ("tags", "models", "notes", "branches"):
             return ", ".join(map(str, value))
         return json.dumps(value, default=str)
     if isinstance(value, dict):

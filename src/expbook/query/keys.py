@@ -21,6 +21,9 @@ PLAIN_COLUMNS = {
     "baseline": "baseline",
     "tag": "tags",
     "tags": "tags",
+    # `models = 'cnn#prod'`: among the row's model versions and stages (issue 22); no `model`
+    # alias, which would shadow a `model` param
+    "models": "models",
     "sweep": "sweep",
     "trial": "trial",
     "kind": "kind",
@@ -140,7 +143,7 @@ def closest_keys(
 
 
 _ROW_COLUMNS = set(BASE_COLUMNS)
-_LIST_COLUMNS = {"tags", "notes", "branches"}
+_LIST_COLUMNS = {"tags", "models", "notes", "branches"}
 
 
 def unquoted_hint(tree: Node, key: str, message: str) -> str:

@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from expbook import env
 
 # bump when the shape of cached entries changes: old caches are then ignored, never misread
-VERSION = 7
+VERSION = 8
 # marshal's format belongs to one Python version: the header names it
 _MARSHAL_MAGIC = f"expbook-marshal-{sys.version_info[0]}.{sys.version_info[1]}\n".encode()
 

@@ -36,6 +36,8 @@ class Experiment:
     errors: dict[str, str] = field(default_factory=dict)
     # the commit author's name (who ran the experiment); None for the workspace (issue 23)
     author: str | None = None
+    # the active model versions and stages at its commit (`cnn@v1.0.0`, `cnn#prod`; issue 22)
+    models: list[str] = field(default_factory=list)
 
     def flat(self) -> dict[str, Any]:
         """One table row: the plain columns, then every params and metrics key as-is."""
@@ -51,6 +53,7 @@ class Experiment:
             "message": self.message,
             "branches": self.branches,
             "tags": self.tags,
+            "models": self.models,
             "notes": self.notes,
             "sweep": (self.sweep or {}).get("name"),
             "trial": (self.sweep or {}).get("trial"),
@@ -77,6 +80,7 @@ SCHEMA_KEYS = (
     "git_tags",
     "notes",
     "tags",
+    "models",
     "sweep",
     "params",
     "metrics",

@@ -53,6 +53,10 @@ def added_experiments(
         if parsed is None:
             return None  # a branch, tag or note: it may change other rows
         exps.append((parsed[0], parsed[1], sha, ref))
+    from expbook.registry.modelstate import tagged_commits
+
+    if {e[2] for e in exps} & tagged_commits(c.g, refs):
+        return None  # a model version's commit (issue 22): its row has labels, and is no head
     from expbook.registry.commits import read_commits
 
     data = read_commits(c.g, [e[2] for e in exps], c.cache_dir, {}, c.prefix)

@@ -3,7 +3,7 @@
 
 Order (issue 18): the --sort-by column, the first two key metrics (validation/test results,
 quality before loss), the params that vary, the other key metrics, status, train metrics,
-other metrics, created/tags/sweep, then last per-item breakdowns (`class_counts.3`) and
+other metrics, created/tags/models/sweep, then last per-item breakdowns (`class_counts.3`) and
 data-preparation constants (params or metrics that never vary, params of a `prepare` stage).
 """
 
@@ -26,7 +26,7 @@ PREPARE_SECTIONS = frozenset({"prepare", "preprocess", "data", "dataset", "featu
 LEADING_KEY_METRICS = 2
 # the registry's own columns ranked with the others (name is always shown first)
 STATUS = ("status",)
-LATER_META = ("created", "tags", "sweep", "trial", "errors")
+LATER_META = ("created", "tags", "models", "sweep", "trial", "errors")
 
 
 def short(key: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from expbook.errors import ExpbookError, NotFoundError
 from expbook.registry import cache as _cache
+from expbook.registry import modelstate
 from expbook.registry import reader as _col
 from expbook.registry.commits import problem
 from expbook.registry.experiment import (  # noqa: F401  (public names of this module too)
@@ -171,7 +172,10 @@ def _build(
         if ref.startswith("refs/heads/"):
             branches.setdefault(sha, []).append(ref[11:])
     peeled = c.state.setdefault("peeled", {})
+    gto: dict[str, str] = {}  # GTO-format tag ref -> its object id (issue 22: `models`)
     for ref, sha in sorted(c.g.peel_tags(refs).items()):
+        if modelstate.gto_tag(ref):
+            gto[ref] = refs[ref]
         if sha not in c.commits and ref not in c.g.peeled:
             if sha not in peeled:  # a loose tag: maybe an annotated tag object, peel it once
                 try:
@@ -223,6 +227,11 @@ def _build(
 
     c.prefetch(baselines + [e[2] for e in exps] + [p.rev for p in pending])
     notes = c.notes(refs)
+    # GTO tags' objects are read once each, cached by object id in the commits cache
+    records = c.state.setdefault("model_tags", {}) if gto else {}
+    known = len(records)
+    labels = modelstate.labels_at(c.g, gto, records)
+    c.dirty = c.dirty or len(records) != known
     rows: list[Experiment] = []
     ws = None
     if (only is None or only == head) and c.g.view is None:  # a remote has no workspace
@@ -272,6 +281,7 @@ def _build(
                 notes,
                 branches.get(sha, []),
                 tags.get(sha, []),
+                labels.get(sha, ()),
             )
         children = []
         for ename, esha, eref, status in by_baseline.get(sha, []):
@@ -295,6 +305,7 @@ def _build(
                     notes,
                     branches.get(esha, []),
                     tags.get(esha, []),
+                    labels.get(esha, ()),
                 )
             )
         children.sort(key=lambda r: (r.created or "", r.name), reverse=True)
@@ -336,6 +347,7 @@ def _row(
     notes: dict,
     branches: Sequence[str] = (),
     git_tags: Sequence[str] = (),
+    models: Sequence[str] = (),
 ) -> Experiment:
     note = notes.get(rev, {}) if rev != "workspace" else notes.get("", {})
     sweep = note.get("sweep") if isinstance(note.get("sweep"), dict) else None
@@ -376,6 +388,7 @@ def _row(
         tags=list(note.get("tags", [])),
         sweep=sweep,
         errors=_own(c, errors),
+        models=list(models),
     )
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # always shown by the readable default (then differing params, then metrics)
 READABLE_BASE = ("name", "status", "created")
 # shown by the readable default only when some row has a value and the rows differ
-READABLE_OPTIONAL = ("author", "tags", "sweep", "trial", "errors")
+READABLE_OPTIONAL = ("author", "tags", "models", "sweep", "trial", "errors")
 # the registry columns of a readable table, in display order (any other one after them)
 _META_ORDER = [*READABLE_BASE, *READABLE_OPTIONAL]
 # `--columns all`: every column of every row
@@ -167,6 +167,7 @@ def readable_columns(
         if c in READABLE_BASE
         or ((c in READABLE_OPTIONAL or c not in out.BASE_COLUMNS) and _varies(rows, c))
         and (c != "author" or len({row.get(c) for row in rows} - {None}) > 1)  # a team's
+        or (c == "models" and any(row.get(c) for row in rows))  # any version or stage
     ]
     hidden = {"constant": len(columns) - len(varied), "width": 0}
     meta = [c for c in varied if c in out.BASE_COLUMNS and c != "name"]
