@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -415,3 +416,62 @@ def test_sweep_trials_by_config_and_seed_and_failed_trials(live_repo, tmp_path):
         wait_for(driver, "document.querySelector('#failed-trials')", 30)
         text = driver.execute_script("return document.getElementById('failed-trials').textContent")
         assert "lrs-" in text and "must be positive" in text
+
+
+def _kill_pid_file(path: Path) -> None:
+    """Kill the process a dvc-task process file names (DVC's queue worker), if it runs."""
+    try:
+        pid = int(json.loads(path.read_text())["pid"])
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError, KeyError):
+        pass
+
+
+def test_queued_run_is_running_then_crashed_with_its_output(live_repo, tmp_path):
+    """issue 21: a `dvc queue` run shows as running while its worker trains (its curve grows,
+    its captured output is there); killed, it is no longer running: `failed` with the tail of
+    its output and the signal (DVC's worker records the failure), or `crashed` if nothing did."""
+    repo = tmp_path / "repo"
+    # without .dvc/tmp: the sweep's worktrees and DVC's executor state belong to the original
+    shutil.copytree(
+        live_repo, repo, symlinks=True,
+        ignore=lambda d, names: ["tmp"] if d.endswith(".dvc") else [],
+    )  # fmt: skip
+    steps = ["-S", "slow.steps=400", "-S", "slow.delay=0.25"]
+    dvc("exp", "run", "--queue", "-q", "-n", "queued", *steps, cwd=repo)
+    app = create_app(str(repo))
+    celery = repo / ".dvc" / "tmp" / "exps" / "celery"
+
+    def queued(pred):
+        return next(
+            (r for r in api(url, "live")["runs"] if r["name"] == "queued" and pred(r)), None
+        )
+
+    try:
+        with serve(app) as url:
+            # not through sh(): the detached worker inherits its pipes and would keep it waiting
+            subprocess.run(
+                [sys.executable, "-m", "dvc", "queue", "start", "-q"], cwd=repo, timeout=120,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            try:
+                run = until(lambda: queued(lambda r: "step 2:" in r["tail"]), 180)
+            except AssertionError:
+                status = sh("dvc", "queue", "status", cwd=repo, check=False)
+                raise AssertionError(
+                    f"{api(url, 'live')} {status.stdout} {status.stderr}"
+                ) from None
+            assert run["status"] == "running" and run["source"] == "queue"
+            first = len(api(url, "live?name=queued")["curves"]["val/acc"]["steps"])
+            time.sleep(1.5)
+            assert len(api(url, "live?name=queued")["curves"]["val/acc"]["steps"]) > first
+            os.kill(run["pid"], signal.SIGKILL)
+            gone = until(lambda: queued(lambda r: r["status"] != "running"), 60)
+            assert gone["status"] in ("failed", "crashed") and "step " in gone["tail"]
+            assert "signal 9" in gone["error"] or "gone" in gone["error"], gone["error"]
+    finally:
+        subprocess.run(
+            ["dvc", "queue", "stop", "--kill"], cwd=repo, capture_output=True, timeout=60
+        )
+        for pid_file in celery.glob("*.json"):
+            _kill_pid_file(pid_file)

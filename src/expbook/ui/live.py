@@ -177,9 +177,10 @@ def dvc_runs(dvc_dir: str) -> list[LiveRun]:
             if info is None or "baseline_rev" not in info or info.get("collected"):
                 continue
             status = info.get("status")
-            if status not in _ACTIVE:
-                continue  # finished, failed (DVC's failed reflog lists it) or cancelled
             proc = _load(os.path.join(pid_dir, name, f"{name}.json"))
+            code = proc.get("returncode") if proc else None
+            if status not in _ACTIVE and not (isinstance(code, int) and code != 0):
+                continue  # finished or cancelled
             try:
                 started = os.stat(info_path).st_mtime
             except OSError:
@@ -194,8 +195,10 @@ def dvc_runs(dvc_dir: str) -> list[LiveRun]:
                 pid = _pid_in(root)
                 recent = time.time() - max(started, _newest(root) or 0.0) < STARTING_S
                 state = "running" if pid is not None or recent else "crashed"
-            elif proc.get("returncode") is not None:
-                state = "crashed" if proc.get("returncode") != 0 else "running"
+            elif status not in _ACTIVE:
+                state = "failed"  # its worker saw it die: DVC's failed reflog lists it too
+            elif code is not None:
+                state = "crashed" if code != 0 else "running"
             else:
                 state = "running" if pid is not None and _alive(pid) else "crashed"
             kind = "workspace" if name == "workspace" else source
@@ -214,14 +217,25 @@ def dvc_runs(dvc_dir: str) -> list[LiveRun]:
                     log=proc.get("stdout")
                     if proc and isinstance(proc.get("stdout"), str)
                     else None,
-                    error=None
-                    if state == "running"
-                    else f"its process (pid {pid}) is gone but DVC still records it as active"
-                    if pid
-                    else "no process recorded for it",
+                    error=_why(state, pid, code),
                 )
             )
     return out
+
+
+def _why(state: str, pid: int | None, code: Any) -> str | None:
+    """What happened to a run that is not running, in words."""
+    if state == "running":
+        return None
+    if isinstance(code, int) and code < 0:
+        how = f"its process (pid {pid}) was killed by signal {-code}"
+    elif isinstance(code, int) and code != 0:
+        how = f"its process (pid {pid}) exited with code {code}"
+    elif pid:
+        return f"its process (pid {pid}) is gone but DVC still records it as active"
+    else:
+        return "no process recorded for it"
+    return how + " (`dvc queue logs` shows its output; `dvc queue remove --failed` clears it)"
 
 
 def _param(root: str, key: str) -> Any:

@@ -60,9 +60,10 @@ def experiment(data: RepoData, name: str) -> dict[str, Any]:
     info["curve_names"] = sorted(info.get("curves") or {})
     info["baseline_diff"] = baseline_diff(data, exp)
     info["models"] = modelview.models_at(data.root, exp.rev) if exp.rev != "workspace" else []
-    if exp.status == "running":
+    if exp.status in ("running", "failed"):  # what DVC's executor files say (its output)
         run = live.find(live.scan(data.root), exp.name)
         info["live"] = run.to_json() if run else None
+    if exp.status == "running":
         info["curve_names"] = sorted(curves_of(data, exp.rev, exp))
     return info
 

@@ -184,6 +184,7 @@
       if (stepc.length) await drawPanels(stepBox, e.name, curves, stepc);
       if (sys.length) await drawPanels(sysBox, e.name, curves, sys);
     }
+    if (e.live && e.live.status !== "running") liveNote.replaceChildren(crashedBox(e.live));
     if (e.status === "running") followRun(e.name, liveNote, curveBox, sysBox, document.getElementById("key-metrics"));
     for (const m of e.media || []) {
       if (m.kind === "image") media.append(h("div", { class: "card" }, h("h3", {}, m.path + " (" + m.source + ")"), h("img", { src: EB.fileUrl(e.name, m.path), alt: m.path })));
@@ -286,13 +287,13 @@
       if (now !== shape) {
         shape = now;
         charts = new Map();
-        const active = runs.filter((x) => x.status !== "failed"), failed = runs.filter((x) => x.status === "failed");
+        const active = runs.filter((x) => x.source !== "sweep" || x.status !== "failed"), failed = runs.filter((x) => x.source === "sweep" && x.status === "failed");
         box.replaceChildren();
         if (active.length) box.append(h("div", { class: "cards live" }, active.map((x) => {
           const div = chartDiv("live-" + x.key.replace(/[^a-z0-9]/gi, "-"), "tiny");
           charts.set(x.key, { div, n: -1 });
           return h("div", { class: "card live-card", "data-key": x.key, "data-status": x.status },
-            h("h3", {}, swatch(x.name), h("a", { href: "#/exp?" + new URLSearchParams({ name: x.status === "running" ? x.name : x.key }) }, x.name), " ", statusBadge(x.status)),
+            h("h3", {}, swatch(x.name), h("a", { href: "#/exp?" + new URLSearchParams({ name: x.status === "crashed" ? x.key : x.name }) }, x.name), " ", statusBadge(x.status)),
             h("p", { class: "muted" }, x.source + (x.started ? " · started " + EB.ago(x.started * 1000) : "")),
             x.status === "running" ? div : crashedBox(x));
         })));
