@@ -10,6 +10,7 @@ broke. Each test names what it guards; every one failed on the code before its f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -434,3 +435,25 @@ def test_sweep_status_and_best_show_a_pulled_state_escaped_and_without_markup(re
         assert not RAW_CONTROL.search(proc.stdout + proc.stderr), proc.stdout
         assert "[link=https://evil.example]click[/link]" in proc.stdout
         assert "sw-001\\u202e\\x1b]0;x\\x07" in proc.stdout
+
+
+def test_a_dvc_cache_object_that_links_out_of_the_cache_is_never_read(repo):
+    """issue 19 review: a `cache: true` metrics file's cache object that is a symlink to a
+    file outside the DVC cache (a secret) was read into the registry as the metrics."""
+    path, _ = repo
+    (path / "dvc.yaml").write_text(CACHED_METRICS_YAML)
+    md5 = hashlib.md5((path / "metrics.json").read_bytes()).hexdigest()
+    (path / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n    outs:\n"
+        f"    - path: metrics.json\n      hash: md5\n      md5: {md5}\n      size: 13\n"
+    )
+    secret = path.parent / "secret.json"
+    secret.write_text('{"secret_key": 0.424242}\n')
+    obj = path / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    obj.parent.mkdir(parents=True)
+    obj.symlink_to(secret)
+    (path / "metrics.json").unlink()
+    proc = expbook(path, "registry", "-f", "json")
+    rows = rows_by_name(proc)
+    assert "outside the DVC cache" in rows["workspace"]["errors"]["metrics.json"]
+    assert "0.424242" not in proc.stdout and "secret_key" not in proc.stdout

@@ -57,7 +57,7 @@ class CacheFiles:
                 try:
                     entries = {
                         e["relpath"]: (e["md5"], o["legacy"])
-                        for e in json.loads(_read_file(obj))
+                        for e in json.loads(_read_file(obj, self.cache_dir, None))
                         # a hash that is no md5 (`../../etc/passwd`) never names a file
                         if isinstance(e, dict) and "relpath" in e and is_hash(e.get("md5"))
                     }
@@ -94,7 +94,7 @@ class CacheFiles:
         obj = self._object(md5, legacy)
         if obj is None:
             return ("error", f"{path}: not in local cache ({md5})")
-        return ("ok", ("cache", obj), lambda: _read_file(obj))
+        return ("ok", ("cache", obj), lambda: _read_file(obj, self.cache_dir))
 
 
 def rel_cache_path(md5: str, legacy: bool) -> str:
@@ -106,14 +106,18 @@ def _exists(path: str) -> bool:
     return os.path.exists(path)
 
 
-def _read_file(path: str) -> bytes:
+def _read_file(path: str, cache_dir: str, limit: int | None = -1) -> bytes:
     """A cache object's bytes; ParseError naming it when it cannot be read (unreadable, or
-    a FIFO or device put in the cache: never opened, issue 19)."""
+    a FIFO or device put in the cache: never opened, issue 19), when it is a link out of
+    the cache (never followed), or, with `limit` (default: a params/metrics file's
+    MAX_FILE_BYTES; None for a `.dir` listing), when it is larger."""
     from expbook.registry.dvcfiles import ParseError
-    from expbook.registry.files import read_regular
+    from expbook.registry.files import MAX_FILE_BYTES, read_inside
 
     try:
-        return read_regular(path)
+        rel = os.path.relpath(path, cache_dir)
+        limit = MAX_FILE_BYTES if limit == -1 else limit
+        return read_inside(cache_dir, rel, limit, what="the DVC cache")
     except OSError as exc:
         raise ParseError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
 

@@ -138,7 +138,9 @@ def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> byte
 MAX_FILE_BYTES = 64 * 2**20
 
 
-def read_inside(root: str, rel: str, limit: int | None = MAX_FILE_BYTES) -> bytes:
+def read_inside(
+    root: str, rel: str, limit: int | None = MAX_FILE_BYTES, what: str = "the repository"
+) -> bytes:
     """The bytes of the work-tree file `rel` under `root`: a regular file (read_regular), at
     most `limit` bytes, and, after symlinks, still inside `root`: a committed link to
     ~/.aws/credentials or /etc/passwd is never read (OSError naming where it points)."""
@@ -146,7 +148,7 @@ def read_inside(root: str, rel: str, limit: int | None = MAX_FILE_BYTES) -> byte
     real, top = os.path.realpath(full), os.path.realpath(root)
     if real != top and not real.startswith(top.rstrip(os.sep) + os.sep):
         _check_regular(os.stat(real).st_mode, full)  # a link to /dev/zero: named as a device
-        raise OSError(errno.EACCES, f"a link to {real}, outside the repository", full)
+        raise OSError(errno.EACCES, f"a link to {real}, outside {what}", full)
     return read_regular(real, limit)
 
 
