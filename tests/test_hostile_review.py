@@ -457,3 +457,13 @@ def test_a_dvc_cache_object_that_links_out_of_the_cache_is_never_read(repo):
     rows = rows_by_name(proc)
     assert "outside the DVC cache" in rows["workspace"]["errors"]["metrics.json"]
     assert "0.424242" not in proc.stdout and "secret_key" not in proc.stdout
+
+
+def test_a_params_file_that_is_a_symlink_loop_is_named_as_one(repo):
+    """issue 19 review: `params.yaml -> params.yaml` (a loop) was reported as 'params.yaml:
+    no such file'; it is named as the loop it is, in an error of the workspace row."""
+    path, _ = repo
+    (path / "params.yaml").unlink()
+    (path / "params.yaml").symlink_to("params.yaml")
+    rows = rows_by_name(expbook(path, "registry", "-f", "json"))
+    assert "Too many levels of symbolic links" in rows["workspace"]["errors"]["params.yaml"]

@@ -66,7 +66,11 @@ class DiskReader:
         full = os.path.join(self.root, path)
         try:
             st = os.stat(full)
-        except OSError:
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symlink loop is there, not missing: read() says so
+                key = ("disk", path, "loop", 0)
+                self.seen[path] = key
+                return key
             self.seen[path] = None
             return None
         if os.path.isdir(full):
