@@ -159,6 +159,15 @@ def test_a_second_look_fetches_only_whats_new(team):
     quiet = _cli(carol, "fetch", "origin")
     assert quiet.stdout.startswith("origin: nothing new (3 experiments in all")
     assert _objects(carol) - start <= 10
+    # a branch that moved on the remote moves in the namespace only: not refs/remotes/origin
+    tracking = sh("git", "rev-parse", "refs/remotes/origin/main", cwd=carol).stdout
+    (bob / "NOTES.txt").write_text("bob was here\n")
+    sh("git", "add", "NOTES.txt", cwd=bob)
+    sh("git", "commit", "-q", "-m", "notes", cwd=bob)
+    sh("git", "push", "-q", "origin", "main", cwd=bob)
+    moved = _cli(carol, "fetch", "origin")
+    assert moved.stdout.startswith("origin: 1 updated branch (3 experiments in all")
+    assert sh("git", "rev-parse", "refs/remotes/origin/main", cwd=carol).stdout == tracking
     # an experiment removed from the remote leaves the namespace on the next look
     ref = sh("git", "for-each-ref", "--format=%(refname)", "refs/exps/", cwd=bob).stdout.split()
     sh("git", "push", "-q", "origin", f":{next(r for r in ref if r.endswith('/bob-2'))}", cwd=bob)

@@ -155,7 +155,8 @@ def _fetch(g: GitRepo, remote: str, args: list[str], stdin: str | None = None) -
     proc = run_git(
         "-c", "fetch.writeCommitGraph=false",
         "fetch", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance", "--quiet",
-        remote, *args,
+        # --refmap=: no "opportunistic" update of the user's refs/remotes/<remote>/*
+        "--refmap=", remote, *args,
         cwd=g.root, check=False, input=stdin,
     )  # fmt: skip
     if proc.returncode != 0:
