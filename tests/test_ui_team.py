@@ -206,3 +206,28 @@ def test_a_slow_fetch_never_blocks_a_page(team):
             time.sleep(0.2)
         assert busy, "the fetch was over before the pages were asked for"
         assert state.wait(out["requested"], 60) and state.last_error is None
+
+
+def test_a_rejected_push_is_fetched_redone_and_pushed_again(team):
+    """issue 23: the compare-and-swap. While alice's change is being made (after her fetch of
+    the remote's notes, before her push) bob's dashboard pushes a tag of the same commit; her
+    push, leased on the notes commit she built on, is rejected; she fetches, redoes the change
+    on bob's notes and pushes again: both tags land, hers made twice."""
+    from expbook.share import teamnotes
+
+    sha = team["shas"]["baseline"]
+    other = clone(team["tmp"], "server3")
+    calls = []
+
+    def alice(doc):
+        calls.append(list(doc.get("tags", [])))
+        if len(calls) == 1:  # bob lands first, from another clone
+            teamnotes.set_tag(other, "origin", sha, "bob-first", name="bob", email="b@x.org")
+        return {**doc, "tags": [*doc.get("tags", []), "alice-second"]}
+
+    new = teamnotes.update(team["server"], "origin", sha, alice, name="Alice", email="a@x.org")
+    assert calls[0] == [] and calls[1] == ["bob-first"]
+    assert new["tags"] == ["bob-first", "alice-second"]
+    assert json.loads(remote_note(team["remote"], sha))["tags"] == ["bob-first", "alice-second"]
+    log = sh("git", "log", "-2", "--format=%an", "refs/notes/expbook", cwd=team["remote"])
+    assert log.stdout.split("\n")[:2] == ["Alice", "bob"]

@@ -79,7 +79,8 @@ def ui(
 ) -> None:
     """Serve the dashboard (table, charts, experiment pages, sweeps, stats) until Ctrl-C.
 
-    Reads the repository like `expbook registry` (git only, never a remote); binds
+    Reads the repository like `expbook registry` (git only; with --remote NAME the
+    team's experiments on that git remote, fetched every --fetch-every seconds); binds
     127.0.0.1 unless --host says otherwise. Any other address is network mode: every
     request needs the secret (login page or `Authorization: Bearer`) and the dashboard
     is read-only unless --allow-writes.
@@ -105,6 +106,14 @@ def ui(
             f"{'writes are allowed' if allow_writes else 'read-only'}; Host must be "
             f"{', '.join([host, *allow_hosts])} or a localhost form (add names with "
             "--allow-host). Traffic is plain HTTP: put a TLS reverse proxy in front.",
+            err=True,
+        )
+
+    if remote is not None:
+        click.echo(
+            f"Team view of {remote}: fetched every {fetch_every:g} s and on 'Fetch now'; "
+            + ("notes and tags are pushed to it" if allow_writes else "read-only")
+            + (f", {len(users)} users" if users else ""),
             err=True,
         )
 
