@@ -1,9 +1,10 @@
 """The team's experiments without pulling them (issue 23): `fetch` copies a git remote's exp
 refs, notes, sweep state, branch heads and tags (GTO model tags among them) into a namespace
-of expbook's own, `refs/expbook/remotes/<remote>/{exps,notes,sweeps,heads,tags}/...`, with
-`git fetch --no-tags --prune` and explicit refspecs: only git objects come (params, metrics,
-curves; never DVC-cached checkpoints), no ref of the user's, no workspace file and nothing of
-the DVC cache changes, and a second look transfers only what is new. Refs that name no
+of expbook's own, `refs/expbook/remotes/<remote>/{exps,notes,sweeps,heads,tags}/...`: the
+remote is listed (`git ls-remote`) and only new or moved refs are fetched (`git fetch
+--no-tags --refmap=`, by name, or by glob refspecs with `--prune` on a first look): only git
+objects come (params, metrics, curves; never DVC-cached checkpoints), no ref of the user's, no
+workspace file and nothing of the DVC cache changes. Refs that name no
 readable commit are dropped with a warning. `view` is what `--remote NAME` reads;
 `bring_home` pulls chosen experiments for real, as `dvc exp pull REMOTE EXP` does.
 
@@ -168,7 +169,7 @@ def _fetch(g: GitRepo, remote: str, args: list[str], stdin: str | None = None) -
 
 def _list_remote(g: GitRepo, remote: str) -> tuple[dict[str, str], str | None]:
     """({ref: sha} of the remote under the namespace's kinds, its default branch or None):
-    one `git ls-remote --symref` (protocol v2 lists only those prefixes)."""
+    one `git ls-remote --symref` (git 2.39 filters its listing by pattern on the client)."""
     patterns = [f"{local}*" for local in KINDS.values()]
     proc = run_git("ls-remote", "--symref", remote, "HEAD", *patterns, cwd=g.root, check=False)
     if proc.returncode != 0:
