@@ -98,6 +98,22 @@ def register(
 @click.option("--version", "version", required=True, help="The version to promote, e.g. v1.0.0.")
 @click.option("--stage", "stage", required=True, help="The stage, e.g. prod.")
 @click.option("--force", is_flag=True, help="Tag again when the version is in the stage already.")
+@click.option(
+    "--require-check",
+    "rules",
+    multiple=True,
+    metavar="RULE",
+    help="A promotion gate (repeatable): an `expbook check --fail-if` rule, evaluated on the "
+    "version's recorded metrics (nothing is re-run); when it holds, or a value is missing, "
+    "nothing is written. `ref`: the metric of --against, else of the version in the stage now.",
+)
+@click.option(
+    "--against",
+    default=None,
+    metavar="EXP",
+    help="With --require-check: the reference for `ref` (any name the registry resolves; "
+    "default: the version in the stage now, or the version's own metrics when it is empty).",
+)
 @message_option
 @json_option
 @repo_option
@@ -106,19 +122,47 @@ def assign(
     version: str,
     stage: str,
     force: bool,
+    rules: tuple[str, ...],
+    against: str | None,
     message: str | None,
     fmt: str | None,
     repo: str,
 ) -> None:
     """Assign a stage to a registered version (a `NAME#STAGE#N` tag).
 
+    With --require-check, the version's experiment must pass `expbook check`'s rules on its
+    recorded metrics first (a CI gate for promotion); a rule that holds refuses the promotion,
+    exit 1, and no tag is written.
+
     \b
     Example:
         expbook model assign digits-cnn --version v0.0.2 --stage prod
+        expbook model assign digits-cnn --version v0.0.3 --stage prod \\
+            --require-check "test.acc < ref - 0.01" --require-check "test.acc < 0.9"
     """
-    from expbook.models import actions
+    from expbook.models import actions, gate
 
-    _done(actions.assign(_open(repo), name, stage, version, message, force), fmt)
+    if against is not None and not rules:
+        raise click.UsageError("--against goes with --require-check RULE")
+    g = _open(repo)
+    checked: list[gate.GateResult] = []
+    if rules:
+        gate.validate(rules)
+        checked_rules = list(rules)
+
+        def run_gate(m: Any, v: Any) -> None:
+            checked.append(gate.require(g, m, v, stage, checked_rules, against))
+
+    done = actions.assign(g, name, stage, version, message, force, run_gate if rules else None)
+    if fmt == "json":
+        data = {**done.as_dict(), **({"checks": checked[0].as_dict()} if checked else {})}
+        click.echo(json_text(data), nl=False)
+        return
+    for result in checked:
+        click.echo(f"promotion gate against {result.against}:")
+        for line in result.lines():
+            click.echo("  " + line)
+    _done(done, fmt)
 
 
 @model.command()

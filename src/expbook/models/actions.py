@@ -235,13 +235,17 @@ def assign(
     version: str,
     message: str | None = None,
     force: bool = False,
+    gate: Callable[[Model, Version], object] | None = None,
 ) -> Done:
-    """Assign `stage` to an active registered version."""
+    """Assign `stage` to an active registered version. `gate(model, version)`, given, runs
+    last before the tag is written (under the lock) and refuses by raising (expbook.models.gate)."""
     check_stage(stage)
     model = _model(repo, name)
     v = _active_version(model, version)
     if v.stage_active(stage) and not force:
         raise ModelError(f"{name}@{version} is in stage {stage!r} already (--force to tag again)")
+    if gate is not None:
+        gate(model, v)
     text = message or f"Assigning stage {stage} to artifact {name} version {version}"
     return _write(repo, ASSIGN, name, v.commit, text, stage=stage)
 
