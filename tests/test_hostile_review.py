@@ -467,3 +467,23 @@ def test_a_params_file_that_is_a_symlink_loop_is_named_as_one(repo):
     (path / "params.yaml").symlink_to("params.yaml")
     rows = rows_by_name(expbook(path, "registry", "-f", "json"))
     assert "Too many levels of symbolic links" in rows["workspace"]["errors"]["params.yaml"]
+
+
+@pytest.mark.parametrize(
+    "args", [["registry", "-f", "csv"], ["show", "good"], ["gc", "--keep-last", "1"]]
+)
+def test_stdout_on_a_full_disk_is_one_error_line(repo, args):
+    """issue 19 review: `expbook registry > /dev/full` (stdout on a full disk) died with an
+    OSError traceback (ENOSPC); it is one `Error:` line on stderr, exit 2."""
+    path, _ = repo
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "expbook", *args],
+            cwd=path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == "Error: cannot write the output: No space left on device"

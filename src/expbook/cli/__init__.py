@@ -5,6 +5,7 @@ Commands are imported lazily so that `expbook registry --format json` stays fast
 
 from __future__ import annotations
 
+import errno
 import importlib
 from typing import Any
 
@@ -61,6 +62,12 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except ExpbookError as err:
             raise CliError(err) from err
+        except OSError as exc:
+            # stdout on a full disk (`> /dev/full`), a dead terminal: one line, no traceback
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+                raise
+            where = f" {exc.filename}" if exc.filename else " the output"
+            raise CliError(ExpbookError(f"cannot write{where}: {exc.strerror}")) from None
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM, after every cleanup ran
             code = proc.exit_code(exc)
             what = "terminated (SIGTERM)" if code == 143 else "interrupted (Ctrl-C)"
