@@ -68,7 +68,7 @@ class DiskReader:
             st = os.stat(full)
         except OSError as exc:
             if exc.errno == errno.ELOOP:  # a symlink loop is there, not missing: read() says so
-                key = ("disk", path, "loop", 0)
+                key: tuple[Any, ...] = ("disk", path, "loop", 0)
                 self.seen[path] = key
                 return key
             self.seen[path] = None
