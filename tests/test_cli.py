@@ -382,7 +382,10 @@ def test_plot_unknown_metric_writes_nothing(live_repo, tmp_path):
 def test_export_writes_one_csv_per_experiment(live_repo, tmp_path):
     run(live_repo, "export", "lr-high", "long", "-o", str(tmp_path / "curves"))
     rows = list(csv.DictReader((tmp_path / "curves" / "long.csv").read_text().splitlines()))
-    assert list(rows[0]) == ["step", "timestamp", "train/loss", "val/acc", "val/loss"]
-    assert [r["step"] for r in rows] == ["0", "1", "2", "3", "4"]
-    assert float(rows[-1]["val/acc"]) == pytest.approx(0.899)
+    # one long table: each curve keeps its own step axis (issue 18)
+    assert list(rows[0])[:4] == ["experiment", "curve", "step", "value"]
+    val_acc = [r for r in rows if r["curve"] == "val/acc"]
+    assert [r["step"] for r in val_acc] == ["0", "1", "2", "3", "4"]
+    assert float(val_acc[-1]["value"]) == pytest.approx(0.899)
+    assert {r["curve"] for r in rows} == {"train/loss", "val/acc", "val/loss"}
     assert (tmp_path / "curves" / "lr-high.csv").exists()
