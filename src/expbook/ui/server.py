@@ -328,7 +328,7 @@ def create_app(
         from expbook.ui.team import lifespan
         from expbook.ui.team import routes as team_api
 
-        team_routes, span = team_api(team, user_of), lifespan(team)
+        team_routes, span = team_api(team, user_of, token), lifespan(team)
     routes = [
         *auth.login_routes(guard),
         Route("/", home),

@@ -12,6 +12,7 @@ Used by expbook.ui.server (`create_app(team=...)`, `run_server(remote=...)`).
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -172,14 +173,20 @@ def check_every(every: float) -> float:
     return every
 
 
-def routes(team: Team, user_of: Any) -> list[Route]:
+def routes(team: Team, user_of: Any, token: str) -> list[Route]:
     """`GET /api/team`: the remote, the last fetch and who is signed in; `POST /api/fetch`:
-    a fetch now (answered at once; `?wait=1` answers when it is done, 60 s at most)."""
+    a fetch now (answered at once; `?wait=1` answers when it is done, 60 s at most). A POST
+    needs the page's token (`X-Expbook-Token`), as the writes do: another site's page cannot
+    make a loopback dashboard fetch (or hold its threads waiting)."""
 
     def status(request: Request) -> Response:
         return JSONResponse(team.status(user_of(request)))
 
     def fetch(request: Request) -> Response:
+        given = request.headers.get("x-expbook-token", "").encode("latin-1", "replace")
+        if not secrets.compare_digest(given, token.encode()):
+            reason = "missing or wrong CSRF token (reload the page)"
+            return JSONResponse({"reason": reason}, status_code=403)
         target = team.request()
         if request.query_params.get("wait") == "1":
             team.wait(target, 60)
