@@ -165,6 +165,11 @@ def test_cli_refusals(team, tmp_path):
     res = runner.invoke(cli, ["ui", "--repo", repo, "--users", str(team["users"]),
                               "--secret", ALICE, "--port", "0"])  # fmt: skip
     assert res.exit_code != 0 and "--users and --secret" in res.output
+    res = runner.invoke(cli, ["ui", "--repo", str(team["remote"]), "--remote", "origin"])
+    assert (
+        res.exit_code != 0
+        and "is a bare repository: the team dashboard reads a clone" in res.output
+    )
     res = runner.invoke(cli, ["ui", "--repo", repo, "--remote", "origin", "--fetch-every", "0"])
     assert res.exit_code != 0 and "--fetch-every must be at least 1" in res.output
 

@@ -12,6 +12,7 @@ Used by expbook.ui.server (`create_app(team=...)`, `run_server(remote=...)`).
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import time
@@ -207,6 +208,13 @@ def serve_remote(repo: str, remote: str, every: float) -> tuple[str, Team]:
     """(the view of `remote` that `expbook ui --remote` reads, its Team): fetched once now, so
     that an unknown or unreachable remote is an ExpbookError before the server listens."""
     check_every(every)
+    if not os.path.exists(os.path.join(repo, ".git")) and all(
+        os.path.exists(os.path.join(repo, part)) for part in ("HEAD", "objects", "refs")
+    ):
+        raise ExpbookError(
+            f"{repo} is a bare repository: the team dashboard reads a clone of the remote "
+            "(`git clone --no-checkout URL DIR` checks out no files)"
+        )
     g = GitRepo(repo)
     team_lib.fetch(g, remote)
     team = Team(g.root, remote, every)
