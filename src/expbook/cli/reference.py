@@ -13,14 +13,27 @@ import click
 WIDTH = 100  # help text wrapped as in a 100-column terminal, the same on every machine
 
 
+def _root(command: click.Command) -> click.Context:
+    """The root context as the CLI makes it: with its -h/--help (click caches a command's help
+    option the first time it is built, so a context without these settings would also take -h
+    away from the real CLI in the same process)."""
+    from expbook.cli.options import CONTEXT_SETTINGS
+
+    return click.Context(
+        command,
+        info_name="expbook",
+        max_content_width=WIDTH,
+        terminal_width=WIDTH,
+        help_option_names=CONTEXT_SETTINGS["help_option_names"],
+    )
+
+
 def walk(
     command: click.Command, ctx: click.Context | None = None
 ) -> Iterator[tuple[tuple[str, ...], click.Context]]:
     """(path, context) of every command below `command`, depth first, in `--help` order."""
     if ctx is None:
-        ctx = click.Context(
-            command, info_name="expbook", max_content_width=WIDTH, terminal_width=WIDTH
-        )
+        ctx = _root(command)
     if not isinstance(command, click.Group):
         return
     for name in command.list_commands(ctx):
@@ -42,7 +55,7 @@ def markdown() -> str:
     """One section per command: its summary, then its full `--help` as text."""
     from expbook.cli import cli
 
-    root = click.Context(cli, info_name="expbook", max_content_width=WIDTH, terminal_width=WIDTH)
+    root = _root(cli)
     commands = list(walk(cli, root))
     out = [
         "| command | what it does |",
