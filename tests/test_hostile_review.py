@@ -487,3 +487,22 @@ def test_stdout_on_a_full_disk_is_one_error_line(repo, args):
         )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip() == "Error: cannot write the output: No space left on device"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "sparse"])
+def test_a_sweep_spec_that_is_a_fifo_a_device_or_huge_is_one_error_line(repo, kind):
+    """issue 19 review: `expbook sweep run SPEC` read the spec with read_bytes(): a FIFO hung
+    forever, a link to /dev/zero grew to 24 GB before it was killed, a 2 GB file was read
+    whole. Only a regular file of at most 64 MiB is read."""
+    path, _ = repo
+    spec = path / "spec.yaml"
+    if kind == "fifo":
+        os.mkfifo(spec)
+    elif kind == "dev-zero":
+        spec.symlink_to("/dev/zero")
+    else:
+        with open(spec, "wb") as fh:
+            fh.truncate(2 * 2**30)
+    proc = expbook(path, "sweep", "run", "spec.yaml")  # timeout=120: a hang fails
+    words = {"fifo": "a FIFO", "dev-zero": "a character device", "sparse": "over the 64 MiB limit"}
+    one_error_line(proc, "spec.yaml: cannot read sweep spec", words[kind])

@@ -130,8 +130,7 @@ def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> byte
         if limit is not None and size > limit:
             raise OSError(
                 errno.EFBIG,
-                f"{size:,} bytes, over the {limit // 2**20} MiB a params, metrics or plots "
-                "file may have",
+                f"{size:,} bytes, over the {limit // 2**20} MiB limit",
                 os.fspath(path),
             )
         return fh.read() if limit is None else fh.read(limit + 1)

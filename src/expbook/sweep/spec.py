@@ -75,11 +75,13 @@ class _Ctx:
 
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec:
     """Read and validate a spec file; `overrides` (CLI options) replace top-level keys."""
+    from expbook.registry.files import MAX_FILE_BYTES, read_regular
+
     path = Path(path)
-    try:
-        raw = path.read_bytes()
+    try:  # a FIFO hung, /dev/zero grew to 24 GB, a 2 GB file was read whole (issue 19 review)
+        raw = read_regular(path, MAX_FILE_BYTES)
     except OSError as exc:
-        raise SpecError(f"{path}: cannot read sweep spec ({exc.strerror})") from exc
+        raise SpecError(f"{path}: cannot read sweep spec ({exc.strerror or exc})") from exc
     if b"\0" in raw:
         raise SpecError(f"{path}: not a sweep spec (a binary file: it holds NUL bytes)")
     try:
