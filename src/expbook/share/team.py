@@ -13,8 +13,9 @@ Used by `expbook fetch`, the read commands' `--remote` and `expbook pull REMOTE 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from expbook.errors import ExpbookError
@@ -115,6 +116,32 @@ def fetch(g: GitRepo, remote: str) -> Fetched:
     namespace, only new and moved refs are fetched (nothing at all when none changed) and
     refs gone from the remote are deleted: git then walks 100 refs, not 10,000."""
     check_remote(g, remote)
+    with _fetch_lock(g, remote):
+        return _fetch_locked(g, remote)
+
+
+@contextlib.contextmanager
+def _fetch_lock(g: GitRepo, remote: str) -> Iterator[None]:
+    """Hold `.git/expbook-fetch-<remote>.lock` (flock: released when the process dies, however
+    it dies): two fetches of one remote take turns instead of failing on each other's ref
+    locks. Holding it, any `*.lock` file under the namespace is a leftover of a fetch that
+    was killed (its git did not get to remove it) and is removed: it would fail every later
+    fetch with "Unable to create '...lock': File exists"."""
+    import fcntl
+
+    path = os.path.join(g.common_dir, f"expbook-fetch-{remote}.lock")
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        folder = os.path.join(g.common_dir, *namespace(remote).split("/"))
+        for dirpath, _dirs, files in os.walk(folder):
+            for name in files:
+                if name.endswith(".lock"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(dirpath, name))
+        yield
+
+
+def _fetch_locked(g: GitRepo, remote: str) -> Fetched:
     ns = namespace(remote)
     before = namespace_refs(g, remote)
     theirs, default = _list_remote(g, remote)
@@ -155,7 +182,9 @@ def _fetch(g: GitRepo, remote: str, args: list[str], stdin: str | None = None) -
     """`git fetch` of `remote` into the namespace: no tags, no FETCH_HEAD, no auto-gc."""
     proc = run_git(
         "-c", "fetch.writeCommitGraph=false",
-        "fetch", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance", "--quiet",
+        # --atomic: one ref transaction, so an interrupted fetch leaves no half-moved namespace
+        "fetch", "--atomic", "--no-tags", "--no-write-fetch-head", "--no-auto-maintenance",
+        "--quiet",
         # --refmap=: no "opportunistic" update of the user's refs/remotes/<remote>/*
         "--refmap=", remote, *args,
         cwd=g.root, check=False, input=stdin,
