@@ -58,6 +58,9 @@ def test_rows_carry_active_versions_and_stages_and_follow_new_tags(repo: Path) -
     run(repo, "model", "deregister", "cnn", "--version", "v0.0.1")
     # deregistered: its stage goes too (a stage points at an active version only)
     assert labels(repo) == {"e1": [], "e2": ["cnn@v0.1.0"], "e3": []}
+    # `expbook show` names them too
+    _, shown = run(repo, "show", "e2")
+    assert any(line.split() == ["models", "cnn@v0.1.0"] for line in shown.splitlines()), shown
     # the Python API gives the same rows; the workspace and baseline rows have none
     by_name = {e.name: e for e in registry.collect(repo)}
     assert by_name["e2"].models == ["cnn@v0.1.0"]

@@ -226,6 +226,7 @@ def describe(repo: str, exp: Experiment) -> dict[str, Any]:
     return {
         **info,
         "tags": list(exp.tags),
+        "models": list(exp.models),  # its model versions and stages (issue 22)
         "notes": list(exp.notes),
         "sweep": exp.sweep,
         "params": dict(exp.params),

@@ -72,7 +72,7 @@ def _show_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
     rows = [
         {"section": "experiment", "key": key, "value": info[key]}
         for key in ("name", "rev", "kind", "status", "created", "baseline", "ref", "message")
-        + ("branches", "git_tags", "tags", "sweep")
+        + ("branches", "git_tags", "tags", "models", "sweep")
         if info.get(key)
     ]
     rows += [

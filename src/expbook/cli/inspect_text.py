@@ -31,7 +31,7 @@ def show_text(info: dict[str, Any], width: int) -> str:
     for key in ("kind", "status", "created", "baseline", "ref", "message"):
         if info.get(key):
             head.append((key, str(info[key])))
-    for key in ("branches", "git_tags", "tags"):
+    for key in ("branches", "git_tags", "tags", "models"):
         if info.get(key):
             head.append((key, ", ".join(map(str, info[key]))))
     if info.get("sweep"):
