@@ -506,3 +506,14 @@ def test_a_sweep_spec_that_is_a_fifo_a_device_or_huge_is_one_error_line(repo, ki
     proc = expbook(path, "sweep", "run", "spec.yaml")  # timeout=120: a hang fails
     words = {"fifo": "a FIFO", "dev-zero": "a character device", "sparse": "over the 64 MiB limit"}
     one_error_line(proc, "spec.yaml: cannot read sweep spec", words[kind])
+
+
+def test_init_beside_a_fifo_pyproject_is_one_error_line_and_writes_nothing(repo):
+    """issue 19 review: `expbook init` read pyproject.toml with read_bytes(): a FIFO there hung
+    it forever. It is one error line, and nothing is written."""
+    path, _ = repo
+    os.mkfifo(path / "pyproject.toml")
+    before = sorted(p.name for p in path.iterdir())
+    proc = expbook(path, "init")  # timeout=120: a hang fails
+    one_error_line(proc, "pyproject.toml: cannot read (not a regular file (a FIFO))")
+    assert sorted(p.name for p in path.iterdir()) == before

@@ -84,10 +84,14 @@ def _plan_pyproject(root: Path, metrics: Sequence[str]) -> Planned:
         raise ScaffoldError(f"{DECLARATION_FILE} is a symlink: add [{DECLARATION_TABLE}] by hand")
     if not path.exists():
         return Planned(DECLARATION_FILE, "create", table, "metric directions")
-    try:
-        old = path.read_bytes().decode("utf-8")  # as it is: CRLF kept (read_text drops it)
+    from expbook.registry.files import MAX_FILE_BYTES, read_regular
+
+    try:  # a regular file only (a FIFO hung `expbook init`), as it is: CRLF kept
+        old = read_regular(path, MAX_FILE_BYTES).decode("utf-8")
         data = tomllib.loads(old)
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
+        raise ScaffoldError(f"{DECLARATION_FILE}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
         raise ScaffoldError(f"{DECLARATION_FILE}: cannot read ({e})") from None
     except tomllib.TOMLDecodeError as e:
         raise ScaffoldError(f"{DECLARATION_FILE}: not valid TOML ({e}); left unchanged") from None
