@@ -78,3 +78,18 @@ def test_two_fetches_of_one_remote_at_once_both_succeed(tmp_path):
     assert [p.returncode for p in procs] == [0, 0, 0], outs
     refs = sh("git", "for-each-ref", "refs/expbook/remotes/origin/exps/", cwd=carol).stdout
     assert len(refs.splitlines()) == 40
+
+
+def test_a_url_or_path_for_a_remote_name_says_how_to_name_it(tmp_path):
+    """issue 23 review: `expbook fetch /path/to/bare.git` said "add one with `git remote add
+    /path/to/bare.git URL`", advice git itself refuses."""
+    remote, carol = _remote_with_exps(tmp_path, n=1)
+    for given in (str(remote), f"file://{remote}"):
+        result = _fetch(carol, given)
+        assert result.exit_code == 2
+        assert f"{given!r} is a URL or path, not a git remote name (remotes: origin)" in (
+            result.output
+        )
+        assert f"`git remote add NAME {given}`" in result.output
+    refs = sh("git", "for-each-ref", "refs/expbook/", cwd=carol).stdout
+    assert refs == ""

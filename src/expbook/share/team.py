@@ -74,6 +74,12 @@ def check_remote(g: GitRepo, remote: str) -> None:
     names = proc.stdout.split()
     if remote not in names:
         known = ", ".join(names) or "none"
+        if "/" in remote or ":" in remote or remote.endswith(".git"):  # a URL or a path
+            raise ExpbookError(
+                f"{remote!r} is a URL or path, not a git remote name (remotes: {known}): "
+                f"expbook keeps a remote's experiments under its name; add it with "
+                f"`git remote add NAME {remote}`, then use NAME"
+            )
         raise ExpbookError(
             f"no git remote named {remote!r} (remotes: {known}); add one with "
             f"`git remote add {remote} URL`"
