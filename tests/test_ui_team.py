@@ -109,6 +109,11 @@ def test_read_only_by_default_and_live(team):
         assert status == 403 and "read-only" in out["reason"]
         dvc("exp", "run", "-q", "-n", "c", "-S", "lr=0.4", cwd=team["alice"])
         run_cli(team["alice"], "push", "origin", "--no-cache")
+        # and a model version (a GTO tag) of the baseline, pushed as GTO does
+        tag = "clf@v1.0.0"
+        sh("git", "tag", "-a", tag, "-m", "Registering artifact clf version v1.0.0",
+           team["shas"]["baseline"], cwd=team["alice"])  # fmt: skip
+        sh("git", "push", "-q", "origin", tag, cwd=team["alice"])
         status, _ = call(url, "api/table", ALICE)
         assert call(url, "api/fetch", ALICE, {})[0] == 403  # without the page's token
         status, out = call(url, "api/fetch?wait=1", ALICE, {}, app.state.token)
@@ -116,6 +121,9 @@ def test_read_only_by_default_and_live(team):
         assert "1 new experiment" in out["summary"]
         status, table = call(url, "api/table", ALICE)
         assert "c" in {r["name"] for r in table["rows"]}
+        status, models = call(url, "api/models", ALICE)
+        assert status == 200 and "clf" in json.dumps(models["models"]), models
+        assert call(url, "api/sweeps", ALICE)[0] == 200
 
 
 def test_two_users_tagging_at_once_both_land(team):

@@ -72,9 +72,12 @@ def read_events(repo: GitRepo) -> list[Event]:
     """Every GTO-format annotated tag of `repo` as an Event, oldest first. Lightweight tags and
     tags of a tree or a blob are no events; a tag of a tag is followed to its commit."""
     from expbook.registry.gitrepo import GitError, run_git
+    from expbook.registry.view import namespace
 
+    # a view of a remote (issue 23): its tags are kept in its namespace, read as refs/tags/
+    prefix = TAGS_PREFIX if repo.view is None else f"{namespace(repo.view)}tags/"
     try:
-        text = run_git("for-each-ref", f"--format={_FORMAT}", "refs/tags/", cwd=repo.root).stdout
+        text = run_git("for-each-ref", f"--format={_FORMAT}", prefix, cwd=repo.root).stdout
     except GitError:  # a damaged tag (its object missing) fails it all: read them one by one
         return _read_events_one_by_one(repo)
     parts = text.split("\0")
@@ -83,6 +86,8 @@ def read_events(repo: GitRepo) -> list[Event]:
     nested: list[str] = []
     for i in range(0, len(parts) - width + 1, width):
         ref, kind, target_kind, target = parts[i].lstrip("\n"), *parts[i + 1 : i + 4]
+        if prefix != TAGS_PREFIX and ref.startswith(prefix):
+            ref = TAGS_PREFIX + ref[len(prefix) :]
         if kind != "tag" or not ref.startswith(TAGS_PREFIX):
             continue  # a lightweight tag: GTO ignores it
         name = ref[len(TAGS_PREFIX) :]

@@ -10,6 +10,7 @@ from typing import Any
 
 from expbook.errors import ExpbookError
 from expbook.registry.gitrepo import GitRepo
+from expbook.registry.view import view_of
 
 
 def models(root: str) -> dict[str, Any]:
@@ -17,7 +18,7 @@ def models(root: str) -> dict[str, Any]:
     and the full history of actions, oldest first."""
     from expbook.models import query
 
-    repo = GitRepo(root)
+    repo = GitRepo(root, view=view_of(root))  # a remote's view reads its tags (issue 23)
     return {
         "models": query.listing(repo, with_metrics=True, deprecated=True),
         "history": query.history(repo),
@@ -29,6 +30,6 @@ def models_at(root: str, rev: str) -> list[str]:
     from expbook.models import state
 
     try:
-        return state.models_at(state.load(GitRepo(root))).get(rev, [])
+        return state.models_at(state.load(GitRepo(root, view=view_of(root)))).get(rev, [])
     except ExpbookError:
         return []
