@@ -226,7 +226,7 @@ def test_resolve_ambiguous_lists_matches(rich, rows):
 
 def test_flat_row_and_dataframe(rich, rows):
     flat = next(r for r in rows if r.name == "wd-big").flat()
-    assert list(flat)[:14] == [
+    assert list(flat)[:15] == [
         "name",
         "rev",
         "kind",
@@ -238,6 +238,7 @@ def test_flat_row_and_dataframe(rich, rows):
         "message",
         "branches",
         "tags",
+        "models",  # the model versions and stages at its commit (issue 22)
         "notes",
         "sweep",
         "trial",
