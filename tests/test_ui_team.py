@@ -114,6 +114,17 @@ def test_read_only_by_default_and_live(team):
         sh("git", "tag", "-a", tag, "-m", "Registering artifact clf version v1.0.0",
            team["shas"]["baseline"], cwd=team["alice"])  # fmt: skip
         sh("git", "push", "-q", "origin", tag, cwd=team["alice"])
+        # and a sweep's state ref, as `expbook push` shares it
+        from expbook.sweep import state as sweep_state
+
+        trial = {"number": 1, "name": "a", "status": "success", "kind": "trial",
+                 "config": {"params.yaml:lr": 0.2}, "values": [0.8], "rev": team["shas"]["a"],
+                 "baseline": "main", "seed": None}  # fmt: skip
+        spec = {"metrics": [{"key": "acc", "mode": "max"}]}
+        doc = {"name": "lr-sweep", "baseline": "main", "spec": spec, "trials": [trial]}
+        sweep_state.save(str(team["alice"]), doc)
+        sh("git", "push", "-q", "origin", "refs/expbook/sweeps/*:refs/expbook/sweeps/*",
+           cwd=team["alice"])  # fmt: skip
         status, _ = call(url, "api/table", ALICE)
         assert call(url, "api/fetch", ALICE, {})[0] == 403  # without the page's token
         status, out = call(url, "api/fetch?wait=1", ALICE, {}, app.state.token)
@@ -123,7 +134,10 @@ def test_read_only_by_default_and_live(team):
         assert "c" in {r["name"] for r in table["rows"]}
         status, models = call(url, "api/models", ALICE)
         assert status == 200 and "clf" in json.dumps(models["models"]), models
-        assert call(url, "api/sweeps", ALICE)[0] == 200
+        status, sweeps = call(url, "api/sweeps", ALICE)
+        assert status == 200 and [s["name"] for s in sweeps["sweeps"]] == ["lr-sweep"], sweeps
+        status, page = call(url, "api/sweep?name=lr-sweep", ALICE)
+        assert status == 200 and [t["name"] for t in page["trials"]] == ["a"], page
 
 
 def test_two_users_tagging_at_once_both_land(team):

@@ -45,11 +45,18 @@ class SweepStatus:
         }
 
 
+def _prefix(repo: str) -> str:
+    """Where sweep state refs are read: a remote's view (issue 23) reads its namespace."""
+    from expbook.registry.view import namespace, view_of
+
+    remote = view_of(repo)
+    return STATE_PREFIX if remote is None else f"{namespace(remote)}sweeps/"
+
+
 def names(repo: str = ".") -> list[str]:
+    prefix = _prefix(repo)
     return sorted(
-        r[len(STATE_PREFIX) :]
-        for r in open_repository(repo).references
-        if r.startswith(STATE_PREFIX)
+        r[len(prefix) :] for r in open_repository(repo).references if r.startswith(prefix)
     )
 
 
@@ -58,7 +65,7 @@ def load(repo: str, name: str, missing_ok: bool = False) -> dict[str, Any]:
     import pygit2
 
     g = open_repository(repo)
-    ref = STATE_PREFIX + name
+    ref = _prefix(repo) + name
     try:
         target = g.references[ref]
     except (KeyError, ValueError):
