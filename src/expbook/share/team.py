@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from expbook.errors import ExpbookError
 from expbook.registry.gitrepo import GitRepo, run_git
 from expbook.registry.modeltags import parse_tag
-from expbook.registry.view import HEAD, KINDS, RemoteView, namespace, to_namespace, valid_name
+from expbook.registry.view import (
+    HEAD,
+    KINDS,
+    RemoteView,
+    namespace,
+    to_local,
+    to_namespace,
+    valid_name,
+)
 
 # kind of namespace ref -> (one, many) as `fetch` reports it
 _WORDS = {
@@ -108,6 +116,20 @@ def namespace_refs(g: GitRepo, remote: str) -> dict[str, str]:
     return refs
 
 
+def _read_refs(g: GitRepo, refs: list[str]) -> dict[str, str]:
+    """{ref: sha} of the named refs that exist (one `git for-each-ref` given their names)."""
+    if not refs:
+        return {}
+    wanted = set(refs)
+    out = run_git("for-each-ref", "--format=%(objectname) %(refname)", *refs, cwd=g.root).stdout
+    found = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition(" ")
+        if ref in wanted:  # a name matches the refs under it too: only the names themselves
+            found[ref] = sha
+    return found
+
+
 # from this many new or moved refs on, one look fetches the whole namespace by glob refspecs
 # (a first look); below it only the refs that changed, named one by one
 WHOLE_FROM = 2000
@@ -156,12 +178,17 @@ def _fetch_locked(g: GitRepo, remote: str) -> Fetched:
     gone = [ref for ref in before if ref not in wanted]
     if len(changed) >= WHOLE_FROM:
         _fetch(g, remote, ["--prune", *refspecs(remote)])
+        after = namespace_refs(g, remote)
     else:
         if changed:
-            local = {ref: name for name in theirs if (ref := to_namespace(name, remote))}
-            _fetch(g, remote, ["--stdin"], "".join(f"+{local[r]}:{r}\n" for r in changed))
+            specs = "".join(f"+{to_local(r, remote)}:{r}\n" for r in changed)
+            _fetch(g, remote, ["--stdin"], specs)
         _delete(g, gone)
-    after = namespace_refs(g, remote)
+        # the namespace is ours (and locked): only the refs just fetched need reading again
+        # (not all 10,000: a look after 100 new experiments reads 100)
+        left = set(gone)
+        after = {r: s for r, s in before.items() if r not in left}
+        after.update(_read_refs(g, changed))
     result = Fetched(remote, default_branch=default)
     fresh = GitRepo(g.root)
     moved = {r: s for r, s in after.items() if before.get(r) != s}
