@@ -55,7 +55,11 @@ def test_declaration_beats_the_name_and_exact_beats_glob(tmp_path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ['[tool.expbook.directions]\n"val.x" = "down"\n', "[tool.expbook\n", "[tool.expbook]\ndirections = 3\n"],
+    [
+        '[tool.expbook.directions]\n"val.x" = "down"\n',
+        "[tool.expbook\n",
+        "[tool.expbook]\ndirections = 3\n",
+    ],
 )
 def test_bad_declaration_names_the_file(tmp_path, text: str) -> None:
     (tmp_path / "pyproject.toml").write_text(text)
