@@ -14,6 +14,7 @@ from typing import Any
 from expbook.errors import SpecError
 from expbook.registry import yamlio
 from expbook.registry.dvcfiles import flatten
+from expbook.registry.files import MAX_FILE_BYTES, read_regular
 from expbook.sweep.plan import (  # noqa: F401  (public names of this module too)
     MAX_TRIALS,
     Metric,
@@ -75,8 +76,6 @@ class _Ctx:
 
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Spec:
     """Read and validate a spec file; `overrides` (CLI options) replace top-level keys."""
-    from expbook.registry.files import MAX_FILE_BYTES, read_regular
-
     path = Path(path)
     try:  # a FIFO hung, /dev/zero grew to 24 GB, a 2 GB file was read whole (issue 19 review)
         raw = read_regular(path, MAX_FILE_BYTES)
