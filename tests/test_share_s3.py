@@ -260,3 +260,17 @@ def test_two_clones_push_to_one_bucket_and_a_third_restores_either(repo, s3, tmp
         dvc("pull", cwd=clone)
         assert (clone / "model.bin").read_bytes() == body
     assert (clone / "model.bin").read_bytes() == _cached(repo, _md5(repo, "e1")).read_bytes()
+
+
+def test_push_without_credentials_says_so(repo, s3, tmp_path, monkeypatch):
+    """issue 23 review: with no AWS credentials (no environment, no ~/.aws) push said
+    "cannot reach DVC remote 's3' ...: Unable to locate credentials", as if the server were
+    down, and named no way to set them."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(key)
+    failed = run_cli(repo, "push", "origin", check=False)
+    assert failed.returncode == 2
+    line = _one_error_line(failed.stderr)
+    assert "cannot push to DVC remote 's3' (s3://team/dvc): no AWS credentials found" in line
+    assert "AWS_ACCESS_KEY_ID" in line and "nothing was pushed" in line
+    assert _remote_refs(tmp_path) == [] and s3.keys(BUCKET) == []

@@ -142,6 +142,13 @@ def check_reachable(root: str, remote: Remote) -> None:
             f"({_one_line(exc)}); check the credentials; nothing was pushed"
         ) from None
     except Exception as exc:  # botocore's connection errors, timeouts, bad endpoint URLs
+        if any(k.__name__ == "NoCredentialsError" for k in type(exc).__mro__):
+            raise ExpbookError(
+                f"cannot push to {remote}: no AWS credentials found (none in the environment, "
+                "~/.aws or the DVC config); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "AWS_PROFILE, or `dvc remote modify --local "
+                f"{remote.name} access_key_id ...`; nothing was pushed"
+            ) from None
         raise ExpbookError(f"cannot reach {remote}: {_one_line(exc)}; nothing was pushed") from None
 
 
