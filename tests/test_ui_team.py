@@ -28,6 +28,8 @@ from expbook.ui.server import create_app
 from expbook.ui.team import serve_remote
 from expbook.ui.users import parse_users
 
+pytestmark = pytest.mark.slow  # the fixture runs real `dvc exp run`s
+
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory):
