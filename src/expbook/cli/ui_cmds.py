@@ -23,7 +23,8 @@ from expbook.cli.options import (
 @click.option(
     "--allow-writes",
     is_flag=True,
-    help="Network mode only: allow note and tag edits (read-only by default off loopback).",
+    help="Allow note and tag edits in network mode and with --remote (read-only by default "
+    "off loopback, and for a team view, whose writes go to the remote).",
 )
 @click.option(
     "--secret",
