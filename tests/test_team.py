@@ -189,6 +189,37 @@ def test_bringing_one_home_with_its_checkpoint(team):
     assert missing.returncode != 0 and "no experiment named 'nobody'" in missing.stderr
 
 
+def test_pull_one_despite_an_odd_ref_and_never_over_a_diverged_one(team):
+    """issue 23 review: `expbook pull origin bob-1` ran `dvc exp pull`, which parses every exp
+    ref of the remote: one ref it cannot parse (refs/exps/<baseline>/x/y, pushed by anyone)
+    failed every pull with "... is not a valid experiment refname". And a local experiment of
+    that name on another commit was a DVC warning ("diverged") while expbook said "pulled"."""
+    bob, carol = team["bob"], team["carol"]
+    base = sh("git", "rev-parse", "HEAD", cwd=carol).stdout.strip()
+    odd = f"refs/exps/{base[:2]}/{base[2:]}/x/y"
+    sh("git", "update-ref", odd, base, cwd=bob)
+    sh("git", "push", "-q", "origin", odd, cwd=bob)
+    try:
+        _cli(carol, "fetch", "origin")
+        ref = sh("git", "for-each-ref", "--format=%(refname)",
+                 "refs/expbook/remotes/origin/exps/", cwd=carol).stdout.split()  # fmt: skip
+        mine = next(r for r in ref if r.endswith("/bob-1")).replace(
+            "refs/expbook/remotes/origin/exps/", "refs/exps/"
+        )
+        sh("git", "update-ref", mine, base, cwd=carol)  # her own bob-1, on another commit
+        refused = run_cli(carol, "pull", "origin", "bob-1", check=False)
+        assert refused.returncode == 2, refused.stderr
+        assert f"experiment 'bob-1': your {mine} is on {base[:7]}" in refused.stderr
+        assert sh("git", "rev-parse", mine, cwd=carol).stdout.strip() == base  # kept
+        sh("git", "update-ref", "-d", mine, cwd=carol)
+        pulled = run_cli(carol, "pull", "origin", "bob-1")
+        assert f"pulled bob-1 from origin ({mine})" in pulled.stdout
+        dvc("exp", "apply", "bob-1", cwd=carol)
+        assert (carol / "model.bin").read_text() == "model 0.3"  # from the DVC remote
+    finally:
+        sh("git", "push", "-q", "origin", f":{odd}", cwd=bob)
+
+
 def test_push_and_pull_carry_model_tags_only(team):
     """issue 22: push/pull carry the GTO-format tags (and say so), never other tags."""
     alice, carol = team["alice"], team["carol"]

@@ -327,16 +327,17 @@ def bring_home(
     repo: str | os.PathLike[str], remote: str, names: Iterable[str], with_cache: bool | None = None
 ) -> list[tuple[str, str]]:
     """Pull the experiments `names` (anything `--remote` reads names) of `remote` home, as
-    `dvc exp pull REMOTE EXP` does: their exp refs, and their checkpoints from the DVC remote
-    when one is configured (or `with_cache`). Returns [(name, ref)] pulled; ExpbookError
+    `dvc exp pull REMOTE EXP` does (see expbook.share.bringhome): their exp refs, and their
+    checkpoints from the DVC remote when one is configured (or `with_cache`). Returns [(name, ref)] pulled; ExpbookError
     naming an experiment that is not on the remote, or a row that is no experiment."""
     from expbook.registry.lookup import require_commit, resolve
     from expbook.registry.rows import collect
-    from expbook.share.sync import _dvc_exp
+    from expbook.share import bringhome
+    from expbook.share.sync import _dvc_cache_flag
 
     remote_view = view(repo, remote)
     rows = collect(remote_view)
-    chosen: list[tuple[str, str]] = []
+    chosen: list[tuple[str, str, str]] = []
     for name in names:
         row = require_commit(resolve(remote_view, name, rows))
         if row.kind != "experiment" or not row.ref:
@@ -344,7 +345,10 @@ def bring_home(
                 f"{name!r} is {row.kind} {row.rev[:7]} of {remote}, not an experiment; "
                 "`git fetch`/`git pull` brings branches and commits"
             )
-        chosen.append((row.name, row.ref))
+        chosen.append((row.name, row.ref, row.rev))
     if chosen:
-        _dvc_exp("pull", GitRepo(repo).root, remote, with_cache, refs=[r for _, r in chosen])
-    return chosen
+        g = GitRepo(repo)
+        bringhome.land(g, remote, chosen)
+        if not _dvc_cache_flag(g.root, with_cache):  # a DVC remote to fetch them from
+            bringhome.fetch_cache(g, sorted({sha for _, _, sha in chosen}))
+    return [(name, ref) for name, ref, _ in chosen]
