@@ -48,8 +48,9 @@ class TeamData(RepoData):
     def refresh(self) -> Snapshot:
         from expbook import registry
 
-        snap = Snapshot.of(registry.collect(self.root))
-        self._snap = snap  # one assignment: a page sees the old rows or the new, never half
+        with self._lock:  # refreshes in turn (the thread's, a write's): the newest one is last
+            snap = Snapshot.of(registry.collect(self.root))
+            self._snap = snap  # one assignment: a page sees the old rows or the new, never half
         return snap
 
 
