@@ -273,9 +273,9 @@ def test_report_is_self_contained(ui_repo, tmp_path):
 def test_ui_binds_localhost_and_warns_for_other_hosts(ui_repo):
     import inspect
 
-    from expbook.ui import server
+    from expbook.ui import serve
 
-    assert inspect.signature(server.run_server).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(serve.run_server).parameters["host"].default == "127.0.0.1"
     from click.testing import CliRunner
 
     from expbook.cli import ui_cmds

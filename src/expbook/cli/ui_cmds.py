@@ -96,7 +96,7 @@ def ui(
 
     dashboard.require("starlette", "uvicorn", "plotly")
     from expbook.ui.auth import is_loopback
-    from expbook.ui.server import run_server
+    from expbook.ui.serve import run_server
     from expbook.ui.users import load_users
 
     users = load_users(users_file) if users_file is not None else None

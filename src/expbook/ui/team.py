@@ -7,7 +7,7 @@ so a page never waits on git: pages read the last completed view while the next 
 fetched. Writes (notes, tags) go straight to the remote's notes ref as the signed-in user
 (expbook.share.teamnotes: compare-and-swap push, retried on a rejection).
 
-Used by expbook.ui.server (`create_app(team=...)`, `run_server(remote=...)`).
+Used by expbook.ui.server (`create_app(team=...)`) and expbook.ui.serve (`run_server(remote=...)`).
 """
 
 from __future__ import annotations
