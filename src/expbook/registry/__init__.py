@@ -1,13 +1,14 @@
 """The registry wing: every experiment of a DVC repository as one row, read from git.
 
 Reads refs, commits and DVC files with pygit2 (never imports DVC, never contacts a remote):
-`gitrepo` (the one git layer), `dvcfiles`/`fastyaml` (dvc.yaml, dvc.lock, params and metrics
-files), `snapshot` (one commit's DVC state), `dvcstate` (DVC's queue and running executors),
-`cache` (the per-commit cache), `reader` (reads commits for rows: `RepoReader`), `notes` (the
-refs/notes/expbook notes: read and write), `rows` (the `Experiment` row type, `collect`,
-`resolve`, `load`), `lookup` (what a user types -> rows or commits: `resolve_many`,
-`resolve_commit`, `resolve_annotatable`, `select`), `table` (the registry table: column choice, the
-readable terminal default, json/csv) and `rendered` (the cache of rendered json/csv texts).
+`gitrepo` (the one git layer; `refscan` reads its ref files), `dvcfiles`/`fastyaml` (dvc.yaml,
+dvc.lock, params and metrics files), `snapshot` (one commit's DVC state), `dvcstate` (DVC's
+queue and running executors), `cache` (the per-commit cache), `reader` (reads commits for rows:
+`RepoReader`), `notes` (the refs/notes/expbook notes: read and write), `rows` (the `Experiment`
+row type, `collect`, `resolve`, `load`), `lookup` (what a user types -> rows or commits:
+`resolve_many`, `resolve_commit`, `resolve_annotatable`, `select`), `table` (the registry
+table: column choice, the readable terminal default, json/csv) and `rendered` (the cache of
+rendered json/csv texts).
 
 May import: `expbook.query` (for `load(where=...)`), `expbook.output`, `expbook.errors`,
 `expbook.env`.

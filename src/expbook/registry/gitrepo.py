@@ -1,6 +1,7 @@
-"""The one git layer: refs and reflogs read as plain files (no import cost), commits, trees
-and blobs through pygit2 (imported only when an object must be read), and `run_git`/`git`
-for git commands; a failure is a GitError naming the command and git's message.
+"""The one git layer: refs and reflogs read as plain files (no import cost; the ref files by
+`refscan`), commits, trees and blobs through pygit2 (imported only when an object must be
+read), and `run_git`/`git` for git commands; a failure is a GitError naming the command and
+git's message.
 
 Used by every wing that touches git (registry, notes, share, repro, sweep, lifecycle).
 """
@@ -8,39 +9,16 @@ Used by every wing that touches git (registry, notes, share, repro, sweep, lifec
 from __future__ import annotations
 
 import os
-import sys
-import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from expbook.errors import NotFoundError
 from expbook.gitcmd import GitError, git, remove_worktree, run_git  # noqa: F401
+from expbook.registry.refscan import RACY_NS as RACY_NS
+from expbook.registry.refscan import read_refs, refs_unchanged
 
 if TYPE_CHECKING:
     import pygit2
-
-# a file or directory changed less than this before a cached read may have changed unseen
-RACY_NS = 2_000_000_000
-
-
-def _read_packed(path: str) -> tuple[dict[str, str], dict[str, str]]:
-    out: dict[str, str] = {}
-    peeled: dict[str, str] = {}
-    last = None
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("#"):
-                continue
-            if line.startswith("^"):
-                if last:
-                    peeled[last] = line[1:].strip()
-                continue
-            sha, _, name = line.strip().partition(" ")
-            if name:
-                out[name] = sys.intern(sha)
-                last = name
-    return out, peeled
-
 
 # how an object kind reads in an error row
 _KINDS = {"blob": "a blob", "tree": "a tree", "tag": "an annotated tag", "commit": "a commit"}
@@ -98,59 +76,16 @@ class GitRepo:
     def refs(self, prev: dict[str, Any] | None = None) -> dict[str, str]:
         """Every ref -> sha (loose refs override packed ones); annotated tags are peeled lazily.
 
-        `prev` is the `ref_state` of an earlier call: directories and files whose stat did not
-        change are not re-read (git replaces ref files by rename, so a change always shows in
-        the directory's mtime and the file's inode). Entries modified within RACY_NS of that
-        earlier read are re-read anyway, as a same-tick change would not show.
+        `prev` is the `ref_state` of an earlier call: what did not change since is not re-read
+        (refscan.read_refs).
         """
-        prev = prev or {}
-        trusted_before = prev.get("time_ns", 0) - RACY_NS
-        old_dirs = prev.get("dirs", {})
-        new_dirs: dict[str, tuple[Any, ...]] = {}
-        out: dict[str, str] = {}
-        peeled: dict[str, str] = {}
-        packed = os.path.join(self.common_dir, "packed-refs")
-        now_ns = time.time_ns()
-        try:
-            st = os.stat(packed)
-            key = (st.st_ino, st.st_mtime_ns, st.st_size)
-            old = prev.get("packed")
-            if old and old[0] == key and st.st_mtime_ns < trusted_before:
-                out, peeled = dict(old[1]), dict(old[2])
-            else:
-                out, peeled = _read_packed(packed)
-            new_packed = (key, dict(out), dict(peeled))
-        except OSError:
-            new_packed = None
-        loose: dict[str, str] = {}
-        stack = [(os.path.join(self.common_dir, "refs"), "refs/")]
-        while stack:
-            dirpath, prefix = stack.pop()
-            try:
-                dst = os.stat(dirpath)
-            except OSError:
-                continue
-            old = old_dirs.get(dirpath)
-            if old and old[0] == dst.st_mtime_ns and dst.st_mtime_ns < trusted_before:
-                files, subdirs = old[1], old[2]
-            else:
-                files, subdirs = self._scan_dir(dirpath, old[1] if old else {}, trusted_before)
-            new_dirs[dirpath] = (dst.st_mtime_ns, files, subdirs)
-            for name, rec in files.items():
-                if rec[3]:
-                    loose[prefix + name] = rec[3]
-            for name in subdirs:
-                stack.append((os.path.join(dirpath, name), f"{prefix}{name}/"))
-        for ref in loose:
-            peeled.pop(ref, None)
-        out.update(loose)
+        out, peeled, self.ref_state = read_refs(self.common_dir, prev)
         if self.view is not None:  # the remote's namespace, named as its own refs
             from expbook.registry.view import map_refs
 
             out, peeled = map_refs(out, self.view), map_refs(peeled, self.view)
         self.peeled = peeled
         self._refs = out
-        self.ref_state = {"time_ns": now_ns, "dirs": new_dirs, "packed": new_packed}
         return out
 
     def ref_stamp(self) -> dict[str, Any]:
@@ -165,70 +100,7 @@ class GitRepo:
     def refs_unchanged(self, stamp: dict[str, Any]) -> bool:
         """Whether refs() would still return what it did when `stamp` was taken, checked by
         stat alone: git writes refs by rename, so any change moves a directory's mtime."""
-        trusted_before = stamp["time_ns"] - RACY_NS
-        try:
-            st = os.stat(os.path.join(self.common_dir, "packed-refs"))
-            key = (st.st_ino, st.st_mtime_ns, st.st_size)
-        except OSError:
-            key = None
-        if key != stamp["packed"] or (key is not None and key[1] >= trusted_before):
-            return False
-        dirs = stamp["dirs"]
-        stack = [os.path.join(self.common_dir, "refs")]
-        while stack:
-            dirpath = stack.pop()
-            old = dirs.get(dirpath)
-            try:
-                mtime = os.stat(dirpath).st_mtime_ns
-            except OSError:
-                if old is None:
-                    continue
-                return False
-            if old is None or old[0] != mtime or mtime >= trusted_before:
-                return False
-            stack += [os.path.join(dirpath, name) for name in old[1]]
-        return True
-
-    @staticmethod
-    def _scan_dir(
-        dirpath: str, old_files: dict[str, Any], trusted_before: int
-    ) -> tuple[dict[str, Any], list[Any]]:
-        files: dict[str, tuple[Any, ...]] = {}
-        subdirs: list[str] = []
-        with os.scandir(dirpath) as it:
-            for entry in it:
-                if entry.is_dir(follow_symlinks=False):
-                    subdirs.append(entry.name)
-                    continue
-                if entry.name.endswith(".lock"):
-                    continue  # a ref being written by git right now
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                old = old_files.get(entry.name)
-                if (
-                    old
-                    and old[:3] == (st.st_ino, st.st_mtime_ns, st.st_size)
-                    and st.st_mtime_ns < trusted_before
-                ):
-                    files[entry.name] = old
-                    continue
-                sha = None
-                try:
-                    fd = os.open(entry.path, os.O_RDONLY)
-                    try:
-                        value = os.read(fd, 4096).decode("utf-8", "replace").strip()
-                    finally:
-                        os.close(fd)
-                    # symbolic refs (refs/remotes/origin/HEAD) duplicate real ones: skipped;
-                    # anything else is kept, so a ref holding garbage is an error row
-                    if value and not value.startswith("ref:"):
-                        sha = sys.intern(value[:64])
-                except OSError:
-                    pass
-                files[entry.name] = (st.st_ino, st.st_mtime_ns, st.st_size, sha)
-        return files, subdirs
+        return refs_unchanged(self.common_dir, stamp)
 
     def peel_tags(self, refs: dict[str, str]) -> dict[str, str]:
         """Tag refs -> commit sha (annotated tags resolved through packed-refs or pygit2)."""
