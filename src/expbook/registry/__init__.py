@@ -8,7 +8,7 @@ queue and running executors), `cache` (the per-commit cache), `reader` (reads co
 row type, `collect`, `resolve`, `load`), `lookup` (what a user types -> rows or commits:
 `resolve_many`, `resolve_commit`, `resolve_annotatable`, `select`), `table` (the registry
 table: column choice, the readable terminal default, json/csv) and `rendered` (the cache of
-rendered json/csv texts).
+rendered json/csv texts; `renderedfile` prints one).
 
 May import: `expbook.query` (for `load(where=...)`), `expbook.output`, `expbook.errors`,
 `expbook.env`.

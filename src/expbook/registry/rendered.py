@@ -7,19 +7,20 @@ was rendered under (the same fingerprint as collect()'s) plus the name of the fi
 text. Each text file is written under a fresh name (temp file + os.replace), the index after
 it, so a concurrent reader sees either the old or the new entry, never half a file; the index
 keeps the last MAX_ENTRIES keys and the files it no longer names are deleted, so the cache
-stays bounded on disk. Used by expbook.registry.table (render_output, collect_rendered).
+stays bounded on disk. The `Rendered` text (printed by os.sendfile) is in `renderedfile`.
+Used by expbook.registry.table (render_output, collect_rendered).
 """
 
 from __future__ import annotations
 
-import errno
 import os
-import sys
 from collections.abc import Callable
 from contextlib import suppress
-from typing import IO, Any
+from typing import Any
 
 from expbook.registry import cache as _cache
+from expbook.registry.renderedfile import Rendered as Rendered
+from expbook.registry.renderedfile import write_chunked
 
 # keys (format x options) kept; each holds one text file
 MAX_ENTRIES = 4
@@ -28,100 +29,6 @@ INDEX = "rendered"
 _LEGACY = "output"
 # files no index names are kept this long (a concurrent writer's, before its index lands)
 ORPHAN_AGE_S = 60
-
-
-class Rendered:
-    """A rendered registry: the text itself (just rendered) or an open cached file holding it.
-
-    `rows` is the row count (None if unknown), `warning` the error_summary() of the rows."""
-
-    def __init__(
-        self,
-        *,
-        text: str | None = None,
-        fh: IO[bytes] | None = None,
-        rows: int | None = None,
-        warning: str | None = None,
-    ) -> None:
-        self._text = text
-        self._fh = fh
-        self.rows = rows
-        self.warning = warning
-
-    @property
-    def cached(self) -> bool:
-        return self._fh is not None
-
-    def data(self) -> bytes:
-        """The text as UTF-8 bytes."""
-        if self._fh is None:
-            return (self._text or "").encode()
-        with self._fh as fh:
-            fh.seek(0)
-            return fh.read()
-
-    def text(self) -> str:
-        return (self._text or "") if self._fh is None else self.data().decode()
-
-    def write_to(self, stream: IO[str] | None = None) -> None:
-        """Print the text to `stream` (stdout): a cached file is copied by the kernel
-        (os.sendfile) when the stream has a file descriptor, never loaded into memory."""
-        stream = stream or sys.stdout
-        if self._fh is None:
-            # as UTF-8 bytes to the stream's binary buffer, as a cached file is: once `import
-            # dvc` ran, sys.stdout is colorama's wrapper, which would strip escape sequences
-            # from the text (and take ~2 s of CPU for 88 MB doing so)
-            raw = getattr(stream, "buffer", None)
-            if raw is None:
-                _write_chunked(stream, self._text or "")
-                return
-            stream.flush()
-            _write_chunked(raw, self._text or "")
-            raw.flush()
-            return
-        stream.flush()
-        out: Any = getattr(stream, "buffer", None)
-        with self._fh as fh:
-            if out is None:  # a text-only stream
-                stream.write(fh.read().decode())
-                return
-            out.flush()
-            try:
-                fd = out.fileno()
-            except (OSError, AttributeError, ValueError):  # an in-memory buffer (CliRunner)
-                fd = None
-            if fd is None or not _sendfile(fh.fileno(), fd):
-                import shutil
-
-                fh.seek(0)
-                shutil.copyfileobj(fh, out, 1 << 20)
-                out.flush()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-
-
-def _sendfile(src: int, dst: int) -> bool:
-    """Copy all of `src` to `dst` in the kernel; False (nothing written) where not supported."""
-    size = os.fstat(src).st_size
-    offset = 0
-    while offset < size:
-        try:
-            sent = os.sendfile(dst, src, offset, size - offset)
-        except OSError as exc:
-            if offset == 0 and exc.errno in _NO_SENDFILE:
-                return False
-            raise
-        if sent == 0:
-            break
-        offset += sent
-    return True
-
-
-# errno values of an fd pair sendfile cannot serve (a stream opened in append mode, a socket
-# type it does not support...): the copy falls back to read/write
-_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
 
 
 # extend(old text's path, what render kept, the new rows) -> (text, rows, kept) or None
@@ -310,7 +217,7 @@ def _save(
         try:
             with os.fdopen(fd, "wb") as fh:
                 if isinstance(text, str):
-                    size = _write_chunked(fh, text)
+                    size = write_chunked(fh, text)
                 else:  # bytes, or pieces of them (increment.splice_json)
                     size = sum(fh.write(p) for p in ([text] if isinstance(text, bytes) else text))
             name = f"{prefix}{os.urandom(8).hex()}.txt"
@@ -365,26 +272,6 @@ def _evict(root: str, folder: str, prefix: str, keep: set, dropped: set) -> None
             continue
         if stale:
             _unlink(e.path)
-
-
-def _write_chunked(fh: IO, text: str) -> int:
-    """Write `text` to a binary (as UTF-8) or text stream a slice at a time: 100k rows are
-    88 MB of JSON, and encoding it whole would hold a second copy in memory. Returns bytes
-    written to a binary stream (characters to a text one)."""
-    binary = not hasattr(fh, "encoding")
-    size = 0
-    for start in range(0, len(text), _CHUNK):
-        part = text[start : start + _CHUNK]
-        data = part.encode() if binary else part
-        # what write() returns is not counted on: a stream wrapper may return None (colorama's,
-        # around sys.stdout once `import dvc` ran, as for a templated dvc.yaml)
-        fh.write(data)
-        size += len(data)
-    return size
-
-
-# characters written at a time by _write_chunked
-_CHUNK = 1 << 20
 
 
 def _unlink(path: str) -> None:
