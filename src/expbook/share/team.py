@@ -117,17 +117,14 @@ def namespace_refs(g: GitRepo, remote: str) -> dict[str, str]:
 
 
 def _read_refs(g: GitRepo, refs: list[str]) -> dict[str, str]:
-    """{ref: sha} of the named refs that exist (one `git for-each-ref` given their names)."""
+    """{ref: sha} of the named refs that exist: one `git cat-file --batch-check` given their
+    names (for-each-ref given 100 names takes as long as listing all 10,000 refs)."""
     if not refs:
         return {}
-    wanted = set(refs)
-    out = run_git("for-each-ref", "--format=%(objectname) %(refname)", *refs, cwd=g.root).stdout
-    found = {}
-    for line in out.splitlines():
-        sha, _, ref = line.partition(" ")
-        if ref in wanted:  # a name matches the refs under it too: only the names themselves
-            found[ref] = sha
-    return found
+    out = run_git(
+        "cat-file", "--batch-check=%(objectname)", cwd=g.root, input="".join(f"{r}\n" for r in refs)
+    ).stdout.splitlines()
+    return {ref: sha for ref, sha in zip(refs, out, strict=True) if not sha.endswith(" missing")}
 
 
 # from this many new or moved refs on, one look fetches the whole namespace by glob refspecs
