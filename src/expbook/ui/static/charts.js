@@ -1,7 +1,7 @@
 // expbook dashboard pages with charts (Plotly.js, shipped offline, loaded by the first chart):
-// charts, experiment, compare, sweeps (live), stats. Loaded after app.js and plots.js (the
-// plotting kit: EB.plot, EB.colorOf, EB.curveTraces); user strings go through EB.h/textContent
-// and, for Plotly, EB.plotSafe.
+// charts, compare, stats (the run page is run.js's, the sweeps page sweeps.js's). Loaded after
+// app.js and plots.js (the plotting kit: EB.plot, EB.colorOf, EB.curveTraces); user strings go
+// through EB.h/textContent and, for Plotly, EB.plotSafe.
 "use strict";
 (function () {
   const { h, fmt, short } = EB;
@@ -166,97 +166,6 @@
     return { xaxis: { title: { text: EB.xLabel(cur.metric, cur.metrics) }, ...EB.intAxis(maxStep) }, yaxis: { title: { text: short(cur.metric || "") } } };
   }
 
-  // ---------------------------------------------------------------- experiment page
-  function kv(obj) {
-    // keys are `file:key`: one heading per file, then the short keys (the full key in the title)
-    const keys = Object.keys(obj || {});
-    if (!keys.length) return h("p", { class: "muted" }, "none");
-    const file = (k) => (k.includes(":") ? k.slice(0, k.indexOf(":")) : "");
-    const rows = [];
-    keys.forEach((k, i) => {
-      if (file(k) && (i === 0 || file(keys[i - 1]) !== file(k))) rows.push(h("tr", {}, h("th", { colspan: 2 }, file(k))));
-      rows.push(h("tr", {}, h("td", { title: k }, short(k)), h("td", {}, fmt(obj[k]))));
-    });
-    return h("div", { class: "kvwrap" }, h("table", { class: "kv" }, h("tbody", {}, rows)));
-  }
-  async function sklearnPlot(div, name, path) {
-    const url = EB.fileUrl(name, path);
-    const text = EB.report ? atob(url.split(",")[1] || "") : await (await fetch(url)).text();
-    // dvclive writes Python's json: a ROC threshold can be a bare Infinity or NaN
-    const doc = JSON.parse(text.replace(/(?<=[:\[,]\s*)-?(Infinity|NaN)\b/g, "null"));
-    const rows = Array.isArray(doc) ? doc : Object.values(doc)[0];
-    if (!Array.isArray(rows) || !rows.length) return;
-    const keys = Object.keys(rows[0]);
-    if (keys.includes("actual") && keys.includes("predicted")) {
-      const labels = [...new Set(rows.flatMap((r) => [String(r.actual), String(r.predicted)]))];
-      if (labels.every((l) => l !== "" && !isNaN(+l))) labels.sort((a, b) => a - b); else labels.sort();
-      const z = labels.map(() => labels.map(() => 0));
-      for (const r of rows) z[labels.indexOf(String(r.actual))][labels.indexOf(String(r.predicted))]++;
-      // plotly's "Blues" runs dark -> light: reversed, so that large counts are dark
-      await plot(div, [{ type: "heatmap", z, x: labels, y: labels, colorscale: "Blues", reversescale: true,
-        texttemplate: "%{z}", hovertemplate: "actual %{y}, predicted %{x}: %{z}<extra></extra>" }],
-        { xaxis: { title: { text: "predicted" }, type: "category" }, yaxis: { title: { text: "actual" }, type: "category", autorange: "reversed" } });
-    } else {
-      let [xk, yk] = keys.filter((k) => typeof rows[0][k] === "number" || rows[0][k] === null);
-      if (keys.includes("recall") && keys.includes("precision")) [xk, yk] = ["recall", "precision"];
-      if (keys.includes("fpr") && keys.includes("tpr")) [xk, yk] = ["fpr", "tpr"];
-      await plot(div, [{ type: "scatter", mode: "lines", x: rows.map((r) => r[xk]), y: rows.map((r) => r[yk]) }], { xaxis: { title: { text: xk } }, yaxis: { title: { text: yk } } });
-    }
-  }
-  EB.pages.exp = async function (view, st) {
-    const e = await EB.get("experiment", { name: st.name || "" });
-    const row = e.row;
-    const cards = h("div", { class: "cards" });
-    view.replaceChildren(h("h2", {}, e.name, " ", h("span", { class: "status-" + e.status }, "(" + e.status + ")")),
-      h("p", { class: "muted" }, row.kind + " · " + (e.rev || "").slice(0, 12) + " · " + (e.created || "") + " · " + (e.message || "")), cards);
-    cards.append(h("div", { class: "card" }, h("h3", {}, "Commands"), h("pre", { id: "commands" }, e.commands.join("\n"))));
-    const notesList = h("ul", { id: "notes" }, (e.notes || []).map((n) => h("li", {}, n)));
-    const tags = h("div", { id: "tags" }, (e.tags || []).map((t) => h("span", { class: "tag" }, t,
-      EB.readOnly ? null : h("button", { "aria-label": "remove tag " + t, onclick: () => write("tag", { tag: t, remove: true }) }, "×"))));
-    const msg = h("div", {});
-    async function write(what, body) {
-      try { await EB.post(what, { name: e.name, version: e.version, ...body }); EB.render(); } catch (err) { msg.replaceChildren(EB.errorBox(err.message)); }
-    }
-    const noteBox = h("input", { type: "text", id: "note-text", placeholder: "add a note", "aria-label": "note" });
-    const tagBox = h("input", { type: "text", id: "tag-text", placeholder: "add a tag", "aria-label": "tag" });
-    cards.append(h("div", { class: "card" }, h("h3", {}, "Notes and tags"), notesList, tags, msg,
-      EB.readOnly ? h("p", { class: "muted" }, "read-only") : h("div", { class: "toolbar" }, noteBox,
-        h("button", { id: "add-note", onclick: () => noteBox.value.trim() && write("note", { text: noteBox.value }) }, "Add note"), tagBox,
-        h("button", { id: "add-tag", onclick: () => tagBox.value.trim() && write("tag", { tag: tagBox.value }) }, "Add tag"))));
-    cards.append(h("div", { class: "card" }, h("h3", {}, "Params"), kv(e.params)), h("div", { class: "card" }, h("h3", {}, "Metrics"), kv(e.metrics)));
-    const summaries = Object.entries(e.curves || {});
-    if (summaries.length) {
-      cards.append(h("div", { class: "card" }, h("h3", {}, "Curve summaries"), h("table", { class: "grid" },
-        h("thead", {}, h("tr", {}, ["curve", "steps", "last", "best", "best step", "min", "max"].map((c) => h("th", {}, c)))),
-        h("tbody", {}, summaries.map(([k, s]) => h("tr", {}, h("td", {}, k), [s.steps, s.last, s.best, s.best_step, s.min, s.max].map((v) => h("td", { class: "num", title: fmt(v) }, EB.num(v)))))))));
-    }
-    const outs = Object.entries(e.outs || {});
-    cards.append(h("div", { class: "card" }, h("h3", {}, "Outputs"), outs.length ? h("table", { class: "grid" },
-      h("thead", {}, h("tr", {}, ["path", "hash", "size", "in local cache", "in git"].map((c) => h("th", {}, c)))),
-      h("tbody", {}, outs.map(([p, o]) => h("tr", {}, h("td", {}, p), h("td", {}, String(o.hash || "").slice(0, 14)), h("td", { class: "num" }, fmt(o.size)), h("td", {}, o.in_cache ? "yes" : "no"), h("td", {}, o.in_git ? "yes" : "no"))))) : h("p", { class: "muted" }, "none")));
-    if (e.environment) cards.append(h("div", { class: "card" }, h("h3", {}, "Environment: " + e.environment.path), h("pre", {}, JSON.stringify(e.environment.content, null, 1))));
-    if (Object.keys(e.errors || {}).length) cards.append(h("div", { class: "card" }, h("h3", {}, "Errors"), kv(e.errors)));
-    const media = h("div", { class: "cards media", id: "media" });
-    view.append(h("h2", {}, "Images and plots"), media);
-    for (const m of e.media || []) {
-      if (m.kind === "image") media.append(h("div", { class: "card" }, h("h3", {}, m.path + " (" + m.source + ")"), h("img", { src: EB.fileUrl(e.name, m.path), alt: m.path })));
-      else {
-        const div = chartDiv("plot-" + m.path.replace(/[^a-z0-9]/gi, "-"));
-        media.append(h("div", { class: "card" }, h("h3", {}, m.path), div));
-        try { await sklearnPlot(div, e.name, m.path); } catch (err) { div.replaceChildren(EB.errorBox(err.message)); }
-      }
-    }
-    if (!(e.media || []).length) media.append(h("p", { class: "muted" }, "No images or dvclive plots at this commit."));
-    if (e.curve_names.length) {
-      const cur = await EB.get("curves", { name: [e.name], metric: st.metric || "" });
-      const div = chartDiv("exp-curve");
-      view.append(h("div", { class: "card" }, h("h3", {}, "Curve ", h("select", { "aria-label": "metric", onchange: (ev) => EB.go("exp", { ...st, metric: ev.target.value }, true) },
-        cur.metrics.map((m) => h("option", { value: m, selected: m === cur.metric }, m)))), div));
-      EB.useColors([e.name]);
-      await plot(div, EB.curveTraces(cur.series, {}), curveLayout(cur));
-    }
-  };
-
   // ---------------------------------------------------------------- compare page
   EB.pages.compare = async function (view, st) {
     const names = [].concat(st.name || []).filter(Boolean);
@@ -283,67 +192,6 @@
     if (cur.series.length) await plot(div, EB.curveTraces(cur.series, {}), curveLayout(cur));
     else div.replaceChildren(h("p", { class: "muted" }, "No step curves."));
   };
-
-  // ---------------------------------------------------------------- sweeps page (live)
-  EB.pages.sweeps = async function (view, st) {
-    const nav = h("div", { class: "toolbar", id: "sweep-list" });
-    const body = h("div", { id: "sweep" });
-    view.replaceChildren(h("h2", {}, "Sweeps"), nav, body);
-    let last = null, lastList = null, alive = true;
-    EB.stop = () => { alive = false; };
-    // live: the list and the open sweep are re-read every second, so a trial recorded by a
-    // running `expbook sweep` (or a sweep that starts now) shows up within ~1 s
-    async function refresh() {
-      if (!alive) return;
-      try {
-        const list = await EB.get("sweeps", {});
-        const name = st.name || (list.sweeps[0] || {}).name;
-        const listStamp = JSON.stringify([name, list.sweeps]);
-        if (listStamp !== lastList) {
-          lastList = listStamp;
-          nav.replaceChildren(...list.sweeps.map((s) => h("a", { href: "#/sweeps?" + new URLSearchParams({ name: s.name }) },
-            h("button", { class: s.name === name ? "primary" : "" }, s.name + " " + Object.entries(s.counts).map(([k, v]) => k + ":" + v).join(" ")))));
-        }
-        if (!name) body.replaceChildren(h("p", { class: "muted" }, "No sweeps recorded yet (expbook sweep); this page updates by itself."));
-        else if (!list.sweeps.some((s) => s.name === name)) body.replaceChildren(h("p", { class: "muted" }, "Waiting for sweep " + JSON.stringify(name) + " to record its first trial…"));
-        else {
-          const s = await EB.get("sweep", { name });
-          const stamp = s.updated + ":" + s.trials.map((t) => t.number + t.status).join(",");
-          if (stamp !== last) { last = stamp; await drawSweep(body, s); }
-        }
-      } catch (err) { body.replaceChildren(EB.errorBox(err.message)); }
-      if (alive && !EB.report) setTimeout(refresh, 1000);
-    }
-    await refresh();
-  };
-  async function drawSweep(body, s) {
-    const m = s.metrics.map((x) => x.key);
-    body.replaceChildren(h("p", { class: "muted" }, "updated " + (s.updated || "?") + " · " + Object.entries(s.counts).map(([k, v]) => v + " " + k).join(", ")));
-    const best = chartDiv("best-so-far"), imp = chartDiv("importance"), par = chartDiv("pareto"), pr = chartDiv("trial-curves");
-    body.append(h("div", { class: "cards" }, h("div", { class: "card" }, h("h3", {}, "Best so far: " + (m[0] || "")), best),
-      h("div", { class: "card" }, h("h3", {}, "Param importance (optuna fANOVA)"), imp),
-      m.length > 1 ? h("div", { class: "card" }, h("h3", {}, "Pareto front"), par) : null,
-      s.curves.length ? h("div", { class: "card" }, h("h3", {}, "Trial curves: " + s.curves[0].metric + " (pruned: dotted, stopped early)"), pr) : null));
-    body.append(h("div", { class: "tablewrap" }, h("table", { class: "grid", id: "trials" },
-      h("thead", {}, h("tr", {}, ["#", "name", "status", ...m, "config"].map((c) => h("th", {}, c)))),
-      h("tbody", {}, s.trials.map((t) => h("tr", {}, h("td", {}, t.number), h("td", {}, t.rev ? h("a", { href: "#/exp?" + new URLSearchParams({ name: t.name }) }, t.name) : t.name),
-        h("td", { class: "status-" + t.status }, t.status), m.map((_, i) => h("td", { class: "num", title: fmt((t.values || [])[i]) }, EB.num((t.values || [])[i]))), h("td", {}, fmt(t.config))))))));
-    const pts = s.best_so_far.filter((b) => b.value !== null);
-    await plot(best, [{ x: pts.map((b) => b.number), y: pts.map((b) => b.value), mode: "markers", name: "trial" },
-      { x: s.best_so_far.map((b) => b.number), y: s.best_so_far.map((b) => b.best), mode: "lines", line: { shape: "hv" }, name: "best so far" }], { xaxis: { title: { text: "trial" }, tickformat: "d", dtick: Math.max(1, Math.ceil(s.best_so_far.length / 12)) }, yaxis: { title: { text: m[0] || "" } } });
-    const iv = Object.entries(s.importance.values || {});
-    if (iv.length) await plot(imp, [{ type: "bar", orientation: "h", x: iv.map((x) => x[1]), y: iv.map((x) => short(x[0])) }], { margin: { l: 140, r: 10, t: 20, b: 45 }, xaxis: { title: { text: "importance (share of variance)" } } });
-    else imp.replaceChildren(h("p", { class: "muted" }, s.importance.reason || "not available"));
-    if (m.length > 1) {
-      const done = s.trials.filter((t) => t.status === "success" && t.values);
-      await plot(par, [{ x: done.map((t) => t.values[0]), y: done.map((t) => t.values[1]), text: done.map((t) => t.name), mode: "markers", name: "trials" },
-        { x: s.pareto.map((p) => p.values[0]), y: s.pareto.map((p) => p.values[1]), mode: "markers", marker: { size: 11, symbol: "star" }, name: "Pareto front" }],
-        { xaxis: { title: { text: m[0] } }, yaxis: { title: { text: m[1] } } });
-    }
-    if (s.curves.length) {
-      await plot(pr, s.curves.map((c) => ({ x: c.steps, y: c.values, mode: "lines", name: c.name, line: { dash: c.status === "pruned" ? "dot" : "solid" } })), { xaxis: { title: { text: "step" } }, yaxis: { title: { text: s.curves[0].metric } } });
-    }
-  }
 
   // ---------------------------------------------------------------- stats page
   EB.pages.stats = async function (view, st) {

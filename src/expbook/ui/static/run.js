@@ -1,8 +1,8 @@
 // expbook dashboard: the run page (results first: key metrics and curves, then params with the
 // differences from the baseline, models, outputs, environment; a running run's curves grow,
 // a crashed one shows its output) and the live panel of the Experiments page; the helpers
-// (EB.size, EB.when, EB.poll) that sweeps.js uses too. Loaded after plots.js and charts.js (its
-// page replaces theirs); user strings reach the DOM through EB.h/textContent only.
+// (EB.size, EB.when, EB.poll) that sweeps.js uses too. Loaded after plots.js and charts.js;
+// user strings reach the DOM through EB.h/textContent only.
 "use strict";
 (function () {
   const { h, fmt, short } = EB;
@@ -120,7 +120,7 @@
       await EB.plot(div, [{ type: "scatter", mode: "lines", x: rows.map((r) => r[xk]), y: rows.map((r) => r[yk]) }], { xaxis: { title: { text: xk } }, yaxis: { title: { text: yk } } });
     }
   }
-  EB.sklearnPlot = EB.sklearnPlot || sklearnPlot;
+  EB.sklearnPlot = sklearnPlot;
 
   async function curvesOf(name, names) {
     // one request per metric (the endpoint serves one metric of many runs)
