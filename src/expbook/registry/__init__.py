@@ -5,10 +5,10 @@ Reads refs, commits and DVC files with pygit2 (never imports DVC, never contacts
 dvc.lock, params and metrics files), `snapshot` (one commit's DVC state), `dvcstate` (DVC's
 queue and running executors), `cache` (the per-commit cache), `reader` (reads commits for rows:
 `RepoReader`), `notes` (the refs/notes/expbook notes: read and write), `rows` (the `Experiment`
-row type, `collect`, `resolve`, `load`), `lookup` (what a user types -> rows or commits:
-`resolve_many`, `resolve_commit`, `resolve_annotatable`, `select`), `table` (the registry
-table: column choice, the readable terminal default, json/csv) and `rendered` (the cache of
-rendered json/csv texts; `renderedfile` prints one).
+row type, `collect`, `resolve`, `load`; `rowdata` makes one row), `lookup` (what a user types
+-> rows or commits: `resolve_many`, `resolve_commit`, `resolve_annotatable`, `select`), `table`
+(the registry table: column choice, the readable terminal default, json/csv) and `rendered`
+(the cache of rendered json/csv texts; `renderedfile` prints one).
 
 May import: `expbook.query` (for `load(where=...)`), `expbook.output`, `expbook.errors`,
 `expbook.env`.

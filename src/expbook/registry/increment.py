@@ -46,6 +46,7 @@ def added_experiments(
     if not new:
         return [], c.g.ref_state  # (no row module imported: as cheap as a hit, nearly)
     from expbook.registry import rows as _rows
+    from expbook.registry.rowdata import make_row
 
     exps = []
     for ref, sha in new.items():
@@ -66,7 +67,7 @@ def added_experiments(
         snap = data.get(sha)
         if snap is None:
             return None
-        row = _rows._row(c, snap, name, sha, "experiment", base, ref, "success", notes)
+        row = make_row(c, snap, name, sha, "experiment", base, ref, "success", notes)
         if row.errors or row.status != "success":
             return None  # the warning line counts rows with errors: render afresh
         out.append(row)

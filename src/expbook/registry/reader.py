@@ -41,7 +41,7 @@ class RepoReader:
         self.cache_dir = dvccache.dvc_cache_dir(self.root)
         self.dirty = False
         self.memo: dict = {}
-        # ids of snapshot dicts a row holds (rows._own); the snapshots keep them alive
+        # ids of snapshot dicts a row holds (rowdata._own); the snapshots keep them alive
         self.handed_out: set[int] = set()
 
     def any_in_cache(self, objects: list[str]) -> bool:

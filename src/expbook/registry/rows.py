@@ -1,16 +1,16 @@
 """The experiment registry: every DVC experiment of a repository as one row, read from git.
 
-`collect()` returns Experiment objects (expbook.registry.experiment); `load()`/`resolve()` live
-in expbook.registry.lookup, cached rendered tables in expbook.registry.table. Used by the
-expbook CLI and by Python users; never imports DVC.
+`collect()` returns Experiment objects (expbook.registry.experiment, each made by
+expbook.registry.rowdata); `load()`/`resolve()` live in expbook.registry.lookup, cached
+rendered tables in expbook.registry.table. Used by the expbook CLI and by Python users; never
+imports DVC.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from expbook.errors import ExpbookError, NotFoundError
@@ -25,15 +25,10 @@ from expbook.registry.experiment import (  # noqa: F401  (public names of this m
     _to_plain,
 )
 from expbook.registry.modeltags import parse_tag
-from expbook.registry.reader import NOTES_REF  # also the public name of this module
+from expbook.registry.reader import NOTES_REF as NOTES_REF  # a public name of this module too
+from expbook.registry.rowdata import make_row, missing_data
 
 EXPS_PREFIX = "refs/exps/"
-
-
-def _iso(ts: int | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _describe(
@@ -237,7 +232,7 @@ def _build(
     if (only is None or only == head) and c.g.view is None:  # a remote has no workspace
         ws = c.workspace_data(head)
         rows.append(
-            _row(c, ws, "workspace", "workspace", "workspace", head, None, "success", notes)
+            make_row(c, ws, "workspace", "workspace", "workspace", head, None, "success", notes)
         )
     by_baseline: dict[str, list] = {}
     for base, name, sha, ref in exps:
@@ -257,7 +252,7 @@ def _build(
                 if branches.get(sha)
                 else f"refs/tags/{tags[sha][0]}"
             )
-            data = _missing(first, sha, problem(c.g, sha))
+            data = missing_data(first, sha, problem(c.g, sha))
         if data is not None:
             name = _describe(sha, head, head_branch, tags, branches)
             base_ref = (
@@ -269,7 +264,7 @@ def _build(
                 if branches.get(sha)
                 else None
             )
-            row = _row(
+            row = make_row(
                 c,
                 data,
                 name,
@@ -291,9 +286,9 @@ def _build(
             if edata is None:
                 if eref is None:
                     continue  # a queued/failed stash entry whose commit is gone: DVC drops it
-                edata, status = _missing(eref, esha, problem(c.g, esha)), "error"
+                edata, status = missing_data(eref, esha, problem(c.g, esha)), "error"
             children.append(
-                _row(
+                make_row(
                     c,
                     edata,
                     ename,
@@ -317,86 +312,3 @@ def _build(
             rows.append(row)
         rows.extend(children)
     return rows, ws
-
-
-def _missing(ref: str, sha: str, why: str) -> dict:
-    """The data of a row whose ref points at no readable commit: an object the repository
-    does not have (or no object id at all: a corrupt packed-refs line), a blob, a tree, an
-    annotated tag, a commit whose tree is damaged; `why` says which (commits.problem)."""
-    return {
-        "params": {},
-        "metrics": {},
-        "outs": {},
-        "errors": {ref: f"{ref}: {why}"},
-        "unreadable": [ref],
-        "metric_files": [],
-        "time": None,
-        "message": "",
-    }
-
-
-def _row(
-    c: _col.RepoReader,
-    data: dict,
-    name: str,
-    rev: str,
-    kind: str,
-    baseline: str | None,
-    ref: str | None,
-    status: str,
-    notes: dict,
-    branches: Sequence[str] = (),
-    git_tags: Sequence[str] = (),
-    models: Sequence[str] = (),
-) -> Experiment:
-    note = notes.get(rev, {}) if rev != "workspace" else notes.get("", {})
-    sweep = note.get("sweep") if isinstance(note.get("sweep"), dict) else None
-    if sweep and sweep.get("status") == "pruned" and status == "success":
-        status = "pruned"
-    metrics, errors = data["metrics"], data["errors"]
-    if status == "queued":  # not run: metrics files are the workspace's old ones (DVC hides them)
-        metrics = {}
-        errors = {k: v for k, v in errors.items() if k not in data["metric_files"]}
-    if status == "success" and any(f in errors for f in data["unreadable"]):
-        status = "error"  # a file it has cannot be parsed: its values are not all there
-    outs = {
-        path: {
-            "hash": o["hash"],
-            "size": o["size"],
-            "in_cache": bool(o["cache"]) and c.any_in_cache([o["cache"]]),
-        }
-        for path, o in data["outs"].items()
-    }
-    if note.get("error"):  # an unreadable note: named, the row's values are still good
-        errors = {**errors, NOTES_REF: f"{NOTES_REF}: {note['error']}"}
-    return Experiment(
-        name=name,
-        rev=rev,
-        kind=kind,
-        baseline=baseline,
-        ref=ref,
-        created=_iso(data.get("time")),
-        author=data.get("author"),
-        status=status,
-        message=data.get("message", ""),
-        branches=list(branches),
-        git_tags=list(git_tags),
-        params=_own(c, data["params"]),
-        metrics=_own(c, metrics),
-        outs=outs,
-        notes=list(note.get("notes", [])),
-        tags=list(note.get("tags", [])),
-        sweep=sweep,
-        errors=_own(c, errors),
-        models=list(models),
-    )
-
-
-def _own(c: _col.RepoReader, values: dict) -> dict:
-    """`values` for one row: the snapshot's dict itself the first time (no copy of 100k
-    params dicts on a cold read), a copy when another row got it already (snapshots with
-    identical files share their dicts), so no row changes another."""
-    if id(values) in c.handed_out:
-        return dict(values)
-    c.handed_out.add(id(values))
-    return values
