@@ -268,3 +268,22 @@ if __name__ == "__main__":  # build one by hand to look at: python tests/repo_fa
     os.chdir(target)
     t0 = time.monotonic()
     print(build_rich_repo(target), time.monotonic() - t0)
+
+
+def age_tree(path: Path, seconds: int = 3600) -> None:
+    """Backdate every file and directory under `path` (out of the caches' 2 s racy window), so
+    cached entries are fully trusted and only a real change can invalidate them."""
+    past = time.time() - seconds
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            os.utime(os.path.join(dirpath, name), (past, past), follow_symlinks=False)
+    os.utime(path, (past, past))
+
+
+# `python -c IMPORT_PROBE ARGS...` runs the expbook CLI and reports at exit, on stderr, the
+# modules it imported (`MODULES=a,b,...`)
+IMPORT_PROBE = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: sys.stderr.write('MODULES=' + ','.join(sorted(sys.modules))))\n"
+    "from expbook.cli import main; main()\n"
+)

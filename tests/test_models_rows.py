@@ -17,8 +17,8 @@ from conftest import sh
 from expbook import registry
 from expbook.cli import cli
 from pty_helpers import run_in_pty
+from repo_factory import age_tree
 from test_models import base, run  # noqa: F401  (the module-scoped repo fixture)
-from test_registry_table import _age
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +110,7 @@ def test_new_experiment_on_a_tagged_commit_is_not_spliced_without_its_labels(
     first = rows(repo)
     e3 = first["e3"]["rev"]  # the newest: a new ref to it is spliced in after its baseline
     sh("git", "tag", "-a", "cnn@v1.0.0#1", "-m", "v1", e3, cwd=repo)
-    _age(repo)  # out of the cache's racy window: the next read may extend the cached text
+    age_tree(repo)  # out of the cache's racy window: the next read may extend the cached text
     rows(repo)  # cached again, with the tag
     sh("git", "update-ref", first["e3"]["ref"].replace("/e3", "/e3-again"), e3, cwd=repo)
     got = rows(repo)

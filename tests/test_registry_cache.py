@@ -12,7 +12,7 @@ import pytest
 from conftest import commit_all, dvc, sh
 from expbook import registry
 from expbook.registry import reader as collector
-from repo_factory import build_small_repo
+from repo_factory import age_tree, build_small_repo
 
 pytestmark = pytest.mark.slow
 
@@ -225,19 +225,6 @@ def test_failed_forked_reader_falls_back_to_this_process(small, monkeypatch):
 
 
 # ---------------------------------------------------------------- the rendered-output cache
-def _age(path: Path, seconds: int = 3600) -> None:
-    """Backdate every file and directory of the repo, so cached entries are fully trusted
-    (nothing changed within the racy window) and only a real change can invalidate them."""
-    import os
-    import time
-
-    past = time.time() - seconds
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            os.utime(os.path.join(dirpath, name), (past, past), follow_symlinks=False)
-    os.utime(path, (past, past))
-
-
 def _registry(path: Path, *args: str) -> list[dict] | str:
     import json
 
@@ -257,7 +244,7 @@ def _json_by_name(path: Path, *args: str) -> dict[str, dict]:
 def test_output_cache_sees_a_moved_ref(small):
     """Bug guarded: cached JSON output served after an exp ref moved to another commit."""
     path, shas = small
-    _age(path)
+    age_tree(path)
     first = _registry(path, "--format", "json")
     assert _registry(path, "--format", "json") == first  # served from the output cache
     assert _json_by_name(path)["a"]["params"]["params.yaml:lr"] == 0.2
@@ -270,7 +257,7 @@ def test_output_cache_sees_a_moved_ref(small):
 def test_output_cache_sees_a_packed_ref_change(small):
     path, shas = small
     sh("git", "pack-refs", "--all", cwd=path)
-    _age(path)
+    age_tree(path)
     assert _json_by_name(path)["a"]["rev"] == shas["a"]
     base = shas["baseline"]
     sh("git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/a", shas["b"], cwd=path)
@@ -283,7 +270,7 @@ def test_output_cache_sees_a_new_note(small):
     from expbook.registry import notes
 
     path, shas = small
-    _age(path)
+    age_tree(path)
     assert _json_by_name(path)["a"]["notes"] == []
     assert _json_by_name(path)["a"]["notes"] == []
     notes.add_note(path, shas["a"], "looks good")
@@ -293,7 +280,7 @@ def test_output_cache_sees_a_new_note(small):
 def test_output_cache_keys_on_options(small):
     """Different --where / --sort-by / --columns / format each get their own fresh output."""
     path, _ = small
-    _age(path)
+    age_tree(path)
     everything = set(_json_by_name(path))
     assert {"a", "b", "workspace"} <= everything
     assert set(_json_by_name(path, "--where", "lr > 0.25")) == {"b", "workspace"}
@@ -323,7 +310,7 @@ def test_output_cache_never_caches_an_error(small):
 
 def test_output_cache_sees_workspace_edits_and_writes_files(small):
     path, _ = small
-    _age(path)
+    age_tree(path)
     assert _json_by_name(path)["workspace"]["params"]["params.yaml:lr"] == 0.3
     (path / "params.yaml").write_text("lr: 0.9\n")
     assert _json_by_name(path)["workspace"]["params"]["params.yaml:lr"] == 0.9
@@ -343,7 +330,7 @@ def test_python_rows_after_a_cached_cli_run_equal_cold(small, monkeypatch):
     """The CLI caches its text, not the rows: a later collect() rebuilds them from the
     per-commit cache and must give what a cache-less read gives."""
     path, _ = small
-    _age(path)
+    age_tree(path)
     _registry(path, "--format", "json")
     _registry(path, "--format", "json")
     warm = registry.collect(path)

@@ -11,13 +11,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, commit_all, dvc_init, git_init, sh
 from expbook.registry import cache, rendered, table
+from repo_factory import IMPORT_PROBE, age_tree
 
 DVC_YAML = """\
 stages:
@@ -50,30 +50,14 @@ def repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         sh("git", "checkout", "-q", "main", cwd=path)
         sh("git", "branch", "-q", "-D", f"tmp-{name}", cwd=path)
         sh("git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/{name}", shas[name], cwd=path)
-    _age(path)
+    age_tree(path)
     return path, shas
-
-
-def _age(path: Path, seconds: int = 3600) -> None:
-    past = time.time() - seconds
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            os.utime(os.path.join(dirpath, name), (past, past), follow_symlinks=False)
-    os.utime(path, (past, past))
-
-
-# the warm run reports what it imported (at exit, on stderr) and how it wrote stdout
-_PROBE = (
-    "import atexit, sys\n"
-    "atexit.register(lambda: sys.stderr.write('MODULES=' + ','.join(sorted(sys.modules))))\n"
-    "from expbook.cli import main; main()\n"
-)
 
 
 def _cli(path: Path, *args: str, stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.run(
-        [sys.executable, "-c", _PROBE, "registry", *args],
+        [sys.executable, "-c", IMPORT_PROBE, "registry", *args],
         cwd=path,
         stdout=stdout,
         stderr=subprocess.PIPE,
@@ -155,7 +139,7 @@ def test_cache_is_bounded_on_disk(repo):
     base = shas["baseline"]
     for name in ("b", "c", "a"):  # the repository changes: each run re-renders
         sh("git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/a", shas[name], cwd=path)
-        _age(path)
+        age_tree(path)
         rows = json.loads(_cli(path, "--format", "json").stdout)
         assert {r["name"]: r["rev"] for r in rows}["a"] == shas[name]
     assert len(_text_files(path)) == rendered.MAX_ENTRIES
@@ -196,7 +180,7 @@ def test_an_open_cached_text_survives_a_concurrent_rewrite(repo):
     assert hit.cached
     base = shas["baseline"]
     sh("git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/a", shas["b"], cwd=path)
-    _age(path)
+    age_tree(path)
     after = table.render_output(path, "json", spec)
     assert not after.cached and after.text() != before
     assert len(_text_files(path)) == 1  # the file `hit` holds was deleted
@@ -220,7 +204,7 @@ def test_a_shared_cache_dir_keeps_repositories_apart(repo, tmp_path, monkeypatch
     path, _ = repo
     other = tmp_path / "other"
     sh("git", "clone", "-q", str(path), str(other))
-    _age(other)
+    age_tree(other)
     monkeypatch.setenv("EXPBOOK_CACHE_DIR", str(tmp_path / "shared"))
     spec = table.TableSpec()
     texts = {p: table.render_output(p, "json", spec).text() for p in (path, other)}

@@ -22,6 +22,7 @@ from expbook.registry.ranking import rank_columns
 from expbook.registry.table import hidden_line
 from expbook.registry.tabletext import left_out_line
 from pty_helpers import max_width, run_in_pty
+from repo_factory import IMPORT_PROBE, age_tree
 
 N_EXPS = 40
 DVC_YAML = """\
@@ -237,29 +238,9 @@ def test_dashboard_default_columns_use_the_same_ranking(seeded):
     assert "cols.ranked" in app_js and "function metricRank" not in app_js
 
 
-def _age(path: Path, seconds: int = 3600) -> None:
-    """Every file of the repository written an hour ago (out of the cache's 2 s racy window)."""
-    import os
-    import time
-
-    past = time.time() - seconds
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            os.utime(os.path.join(dirpath, name), (past, past), follow_symlinks=False)
-    os.utime(path, (past, past))
-
-
-# the run reports at exit, on stderr, the modules it imported
-_PROBE = (
-    "import atexit, sys\n"
-    "atexit.register(lambda: sys.stderr.write('MODULES=' + ','.join(sorted(sys.modules))))\n"
-    "from expbook.cli import main; main()\n"
-)
-
-
 def _json(path: Path, **env: str) -> tuple[str, set[str]]:
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, "registry", "--format", "json"],
+        [sys.executable, "-c", IMPORT_PROBE, "registry", "--format", "json"],
         cwd=path,
         capture_output=True,
         text=True,
@@ -275,7 +256,7 @@ def test_new_experiments_extend_the_cached_outputs(tmp_path):
     into the cached JSON and terminal page, which stay equal to a fresh render; a re-read
     right after is answered from the cache (no row built)."""
     path = build_seeded_repo(tmp_path / "repo", n=12)
-    _age(path)
+    age_tree(path)
     _json(path)
     page = run_in_pty(["registry"], cwd=path, columns=100, rows=20).text
     commits = path / ".dvc" / "tmp" / "expbook" / "commits.pickle"
