@@ -18,6 +18,7 @@ from test_sweep_support import exp_refs, run_cli, tiny_repo
 # quality = 1 - |lr - 0.01| * 10: s-010 (lr 0.01) is the best, then s-009, s-008, ...
 LRS = ",".join(f"{i / 1000:g}" for i in range(1, 11))
 TAGGED, NOTED, BRANCHED = "s-003", "s-002", "s-004"  # protected: tag keep, note keep, a branch
+PROTECTED = {TAGGED, NOTED, BRANCHED}
 _BUILT: dict[str, Path] = {}
 
 
@@ -45,6 +46,11 @@ def gc(repo: Path, *args: str, code: int = 0):
     result = CliRunner().invoke(cli, ["gc", "--repo", str(repo), *args])
     assert result.exit_code == code, (result.output, result.exception)
     return result
+
+
+def kept_names(output: str) -> set[str]:
+    """The experiment names of gc's `  keep NAME ...` lines."""
+    return {line.split()[1] for line in output.splitlines() if line.startswith("  keep ")}
 
 
 def tree_digest(path: Path) -> list[tuple[str, str]]:

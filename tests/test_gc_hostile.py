@@ -11,20 +11,22 @@ from pathlib import Path
 import pytest
 
 from conftest import sh
-from gc_support import BRANCHED, NOTED, TAGGED, build_sweep_repo, copy_repo, full_snapshot, gc
+from gc_support import (
+    PROTECTED,
+    build_sweep_repo,
+    copy_repo,
+    full_snapshot,
+    gc,
+    kept_names,
+)
 from test_sweep_support import exp_refs
 
 pytestmark = pytest.mark.slow
-PROTECTED = {TAGGED, NOTED, BRANCHED}
 
 
 @pytest.fixture
 def repo(tmp_path_factory, tmp_path: Path) -> Path:
     return copy_repo(build_sweep_repo(tmp_path_factory), tmp_path / "copy")
-
-
-def kept_names(output: str) -> set[str]:
-    return {line.split()[1] for line in output.splitlines() if line.startswith("  keep ")}
 
 
 def _branches(repo: Path) -> str:
