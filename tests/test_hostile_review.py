@@ -49,6 +49,23 @@ def one_error_line(proc: subprocess.CompletedProcess[str], *words: str) -> None:
         assert w in lines[0], lines[0]
 
 
+def raw_note(path: Path, sha: str, text: str, force: bool = False) -> None:
+    """Write `text` as the expbook note of `sha` with git itself (no expbook checks)."""
+    (path.parent / "note.txt").write_text(text)
+    force_flag = ["-f"] if force else []
+    sh(
+        "git",
+        "notes",
+        "--ref=expbook",
+        "add",
+        *force_flag,
+        "-F",
+        path.parent / "note.txt",
+        sha,
+        cwd=path,
+    )
+
+
 @pytest.fixture
 def repo(tmp_path) -> tuple[Path, dict[str, str]]:
     path = tmp_path / "repo"
@@ -60,17 +77,7 @@ def test_a_note_nested_past_the_recursion_limit_is_an_error_row(repo):
     """issue 19 review: a note `[[[[...` 200,000 deep killed `registry` and `show` with a
     RecursionError traceback (json.loads); it is the row's error now."""
     path, shas = repo
-    (path.parent / "deep.txt").write_text("[" * 200_000 + "]" * 200_000)
-    sh(
-        "git",
-        "notes",
-        "--ref=expbook",
-        "add",
-        "-F",
-        path.parent / "deep.txt",
-        shas["good"],
-        cwd=path,
-    )
+    raw_note(path, shas["good"], "[" * 200_000 + "]" * 200_000)
     proc = expbook(path, "registry", "-f", "json")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert "note is JSON nested too deeply to read" in proc.stdout
@@ -146,17 +153,7 @@ def test_a_tag_with_a_control_character_is_refused_and_an_old_one_removable(repo
     assert not RAW_CONTROL.search(proc.stderr)
     assert sh("git", "for-each-ref", "refs/notes", cwd=path).stdout == ""  # nothing written
     doc = json.dumps({"notes": [], "tags": [tag]})
-    (path.parent / "note.json").write_text(doc)
-    sh(
-        "git",
-        "notes",
-        "--ref=expbook",
-        "add",
-        "-F",
-        path.parent / "note.json",
-        shas["good"],
-        cwd=path,
-    )
+    raw_note(path, shas["good"], doc)
     removed = expbook(path, "tag", "good", tag, "--remove")
     assert removed.returncode == 0, removed.stderr
     assert tag not in sh("git", "notes", "--ref=expbook", "show", shas["good"], cwd=path).stdout
@@ -378,33 +375,12 @@ def test_a_note_nested_950_deep_takes_a_new_note_and_keeps_its_text(repo):
     and `tag` die with RecursionError walking it for bad Unicode; with a `\\ud800` in it
     `registry` died too. The old text is kept (as a note) and the new note added."""
     path, shas = repo
-    (path.parent / "deep.json").write_text('{"x": ' + "[" * 950 + "]" * 950 + "}")
-    sh(
-        "git",
-        "notes",
-        "--ref=expbook",
-        "add",
-        "-F",
-        path.parent / "deep.json",
-        shas["good"],
-        cwd=path,
-    )
+    raw_note(path, shas["good"], '{"x": ' + "[" * 950 + "]" * 950 + "}")
     proc = expbook(path, "note", "good", "hello")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     stored = json.loads(sh("git", "notes", "--ref=expbook", "show", shas["good"], cwd=path).stdout)
     assert stored["notes"][-1] == "hello" and stored["notes"][0].startswith('{"x": [[[')
-    (path.parent / "deep.json").write_text('{"x": "\\ud800", "y": ' + "[" * 950 + "]" * 950 + "}")
-    sh(
-        "git",
-        "notes",
-        "--ref=expbook",
-        "add",
-        "-f",
-        "-F",
-        path.parent / "deep.json",
-        shas["good"],
-        cwd=path,
-    )
+    raw_note(path, shas["good"], '{"x": "\\ud800", "y": ' + "[" * 950 + "]" * 950 + "}", force=True)
     rows = rows_by_name(expbook(path, "registry", "-f", "json"))
     assert "nested too deeply" in json.dumps(rows["good"]["errors"])
 
