@@ -55,6 +55,8 @@ def synthesize(path: Path, n: int) -> None:
     benchmarks/registry.py does) plus a 200-step dvclive curve per experiment."""
     import pygit2
 
+    from demo_repo import files_tree
+
     path.mkdir(parents=True)
     _git(path, "init", "-q", "-b", "main")
     _git(path, "config", "user.name", "bench")
@@ -80,38 +82,12 @@ def synthesize(path: Path, n: int) -> None:
                 f"{1700000000000 + s * 1000}\t{s}\t{1 / (1 + s * lr):.6f}\n" for s in range(200)
             ),
         }
-        tree = _tree(repo, base.tree, files)
+        tree = files_tree(repo, base.tree, files)
         sig = pygit2.Signature("bench", "bench@expbook.invalid", t0 + i, 0)
         oid = repo.create_commit(None, sig, sig, f"exp {i}", tree, [base.id])
         sha = str(base.id)
         repo.references.create(f"refs/exps/{sha[:2]}/{sha[2:]}/exp-{i:05d}", oid)
     _git(path, "-c", "gc.autoDetach=false", "gc", "--auto", "--quiet")
-
-
-def _tree(repo, base, files: dict[str, str]):
-    import pygit2
-
-    nested: dict = {}
-    for name, text in files.items():
-        node = nested
-        *dirs, leaf = name.split("/")
-        for d in dirs:
-            node = node.setdefault(d, {})
-        node[leaf] = text
-
-    def build(tree, node):
-        builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
-        for name, value in node.items():
-            if isinstance(value, dict):
-                sub = tree[name] if tree is not None and name in tree else None
-                builder.insert(
-                    name, build(repo[sub.id] if sub else None, value), pygit2.enums.FileMode.TREE
-                )
-            else:
-                builder.insert(name, repo.create_blob(value.encode()), pygit2.enums.FileMode.BLOB)
-        return builder.write()
-
-    return build(base, nested)
 
 
 def timed(fn) -> float:

@@ -195,7 +195,7 @@ def build_demo_repo(
     for i, lr in enumerate(lrs):
         name = f"{prefix}{i:02d}" if prefix != "demo-lr-" else f"demo-lr-{lr:g}".replace(".", "p")
         n_epochs = (epochs or [20] * len(lrs))[i]
-        tree = _tree(repo, base.tree, run_files(i + 1, lr, epochs=n_epochs, extra=extra))
+        tree = files_tree(repo, base.tree, run_files(i + 1, lr, epochs=n_epochs, extra=extra))
         sig = pygit2.Signature("demo", "demo@expbook.invalid", t0 + i * 60, 0)
         oid = repo.create_commit(None, sig, sig, f"exp {name}", tree, [base.id])
         sha = str(base.id)
@@ -204,7 +204,8 @@ def build_demo_repo(
     return names
 
 
-def _tree(repo, base, files: dict[str, str | bytes]):
+def files_tree(repo, base, files: dict[str, str | bytes]):
+    """A git tree: `base` (a pygit2 Tree or None) with `files` (path -> text) written in."""
     import pygit2
 
     nested: dict = {}
