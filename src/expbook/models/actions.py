@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ParamSpec
 
 from expbook.models import artifacts
+from expbook.models.query import active_version, find
 from expbook.models.state import TAGS_PREFIX, Model, Version, load
 from expbook.registry.gitrepo import GitError, run_git
 from expbook.registry.modeltags import (
@@ -109,22 +110,9 @@ def _write(
 def _model(repo: GitRepo, name: str, create: bool = False) -> Model:
     check_name(name)
     models = load(repo)
-    if name in models:
-        return models[name]
-    if create:
+    if create and name not in models:
         return Model(name)
-    known = ", ".join(sorted(models)) or "none yet"
-    raise ModelError(f"no model {name!r} in the registry (models: {known})")
-
-
-def _active_version(model: Model, version: str) -> Version:
-    SemVer.parse(version)
-    v = model.versions.get(version)
-    if v is None or not v.registered:
-        raise ModelError(f"{model.name} has no version {version}")
-    if not v.active:
-        raise ModelError(f"{model.name}@{version} was deregistered")
-    return v
+    return find(models, name)
 
 
 def _same_precedence(name: str, key: tuple[object, ...]) -> bool:
@@ -241,7 +229,7 @@ def assign(
     last before the tag is written (under the lock) and refuses by raising (expbook.models.gate)."""
     check_stage(stage)
     model = _model(repo, name)
-    v = _active_version(model, version)
+    v = active_version(model, version)
     if v.stage_active(stage) and not force:
         raise ModelError(f"{name}@{version} is in stage {stage!r} already (--force to tag again)")
     if gate is not None:
@@ -263,7 +251,7 @@ def unassign(
             raise ModelError(f"no version of {name} is in stage {stage!r}")
         v = current
     else:
-        v = _active_version(model, version)
+        v = active_version(model, version)
         if not v.stage_active(stage):
             raise ModelError(f"{name}@{version} is not in stage {stage!r}")
     text = message or f"Unassigning stage '{stage}' to artifact '{name}' version '{v.name}'"
@@ -273,7 +261,7 @@ def unassign(
 @_serialized
 def deregister(repo: GitRepo, name: str, version: str, message: str | None = None) -> Done:
     model = _model(repo, name)
-    v = _active_version(model, version)
+    v = active_version(model, version)
     text = message or f"Deregistering artifact {name} version {version}"
     return _write(repo, DEREGISTER, name, v.commit, text, version=version)
 

@@ -36,6 +36,17 @@ def find(models: dict[str, Model], name: str) -> Model:
     return models[name]
 
 
+def active_version(model: Model, version: str) -> Version:
+    """`version` (a semver) of `model`, registered and not deregistered; ModelError otherwise."""
+    SemVer.parse(version)
+    v = model.versions.get(version)
+    if v is None or not v.registered:
+        raise ModelError(f"{model.name} has no version {version}")
+    if not v.active:
+        raise ModelError(f"{model.name}@{version} was deregistered")
+    return v
+
+
 def resolve(
     models: dict[str, Model], name: str, version: str | None = None, stage: str | None = None
 ) -> Version:
@@ -50,13 +61,7 @@ def resolve(
         raise ModelError("give a version or a stage, not both")
     model = find(models, name)
     if version:
-        SemVer.parse(version)
-        v = model.versions.get(version)
-        if v is None or not v.registered:
-            raise ModelError(f"{name} has no version {version}")
-        if not v.active:
-            raise ModelError(f"{name}@{version} was deregistered")
-        return v
+        return active_version(model, version)
     if stage:
         check_stage(stage)
         found = model.stage(stage)
