@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from expbook.cli.options import metric_option, repo_option
+from expbook.cli.options import metric_option, mode_option, repo_option
 from expbook.errors import ExpbookError
 
 # --where selects what gc REMOVES (issue 18: the shared "Keep experiments matching" help said
@@ -37,12 +37,9 @@ def _size(n: int) -> str:
     help="Keep the N best finished runs by --metric.",
 )
 @metric_option(help="The metric --keep-best ranks by.")
-@click.option(
-    "--mode",
-    type=click.Choice(["max", "min"]),
-    default=None,
-    help="Whether higher or lower --metric is better (default: declared in pyproject.toml "
-    "[tool.expbook.directions], else from the name: loss -> min, acc -> max; else refused).",
+@mode_option(
+    "Whether higher or lower --metric is better (default: declared in pyproject.toml "
+    "[tool.expbook.directions], else from the name: loss -> min, acc -> max; else refused)."
 )
 @click.option(
     "--keep-last", type=click.IntRange(min=1), default=None, metavar="N", help="Keep the N newest."

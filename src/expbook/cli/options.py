@@ -193,6 +193,12 @@ def metric_option(
     return click.option("--metric", "-m", required=required, metavar="KEY", help=help, **kw)
 
 
+def mode_option(help: str) -> Callable[..., Any]:
+    """`--mode max|min`: whether higher or lower is better (default None: the project's declared
+    direction, else the metric's name; expbook.registry.directions decides)."""
+    return click.option("--mode", type=click.Choice(["max", "min"]), default=None, help=help)
+
+
 def group_by_option(help: str, multiple: bool = False) -> Callable[..., Any]:
     """`-g/--group-by KEYS`: comma-separated params that define a group of runs."""
     return click.option(

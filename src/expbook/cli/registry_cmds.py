@@ -14,6 +14,7 @@ from expbook.cli.options import (
     column_options,
     format_options,
     group_by_option,
+    mode_option,
     remote_view_option,
     repo_option,
     selection_options,
@@ -188,13 +189,10 @@ def _warn(text: str) -> None:
 
 @click.command()
 @click.option("--metric", "-m", default=None, metavar="KEY", help="Rank by this metric (or param).")
-@click.option(
-    "--mode",
-    type=click.Choice(["max", "min"]),
-    default=None,
-    help="Whether higher or lower is better (default: the direction declared in "
+@mode_option(
+    "Whether higher or lower is better (default: the direction declared in "
     "pyproject.toml's [tool.expbook.directions], else the metric's name: loss -> min, "
-    "acc -> max; otherwise say it).",
+    "acc -> max; otherwise say it)."
 )
 @click.option(
     "--score",

@@ -17,6 +17,7 @@ from expbook.cli.options import (
     format_options,
     group_by_option,
     metric_option,
+    mode_option,
     remote_view_option,
     repo_option,
     where_option,
@@ -260,12 +261,9 @@ def render_stats(
     "baseline commit's).",
 )
 @deprecated_alias("--baseline", "-b", dest="control", new="--control", default=None)
-@click.option(
-    "--mode",
-    type=click.Choice(["max", "min"]),
-    default=None,
-    help="Whether higher or lower is better, for the better/worse verdicts (default: the "
-    "direction declared in pyproject.toml, else the metric's name; unknown: yes/no only).",
+@mode_option(
+    "Whether higher or lower is better, for the better/worse verdicts (default: the "
+    "direction declared in pyproject.toml, else the metric's name; unknown: yes/no only)."
 )
 @click.option(
     "--alpha",

@@ -14,6 +14,7 @@ from expbook.cli.options import (
     alert_options,
     deprecated_alias,
     format_options,
+    mode_option,
     repo_option,
     top_option,
 )
@@ -66,13 +67,10 @@ def sweep() -> None:
     metavar="KEY",
     help="Metric to optimise (repeat for nsga2).",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["max", "min"]),
-    default=None,
-    help="Maximise or minimise every --metric (default: the spec's `mode:`, else the "
+@mode_option(
+    "Maximise or minimise every --metric (default: the spec's `mode:`, else the "
     "direction declared in pyproject.toml, else the metric's name; a sweep whose direction "
-    "is unknown does not start).",
+    "is unknown does not start)."
 )
 @click.option(
     "--new-metric",
