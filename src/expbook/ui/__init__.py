@@ -6,8 +6,8 @@ stats, sweeps as JSON-able dicts), `files` (images and plots read from git or th
 only what the registry shows), `auth` (Host allow-list, the network-mode secret, login page),
 `writes` (the write endpoints' bodies, type-checked), `server` (Starlette app:
 `create_app(repo)`, `serve.run_server()`),
-`report` (the single-file HTML), `static/` (index.html, app.js, charts.js, app.css; Plotly.js
-comes from the `plotly` wheel). Needs the optional extra: pip install 'expbook[ui]'.
+`report` (the single-file HTML), `static/` (index.html, app.css, app.js, plots.js, charts.js,
+run.js, sweeps.js, team.js; Plotly.js comes from the `plotly` wheel). Needs the optional extra: pip install 'expbook[ui]'.
 
 May import: registry, query, analysis, sweep, errors, output.
 

@@ -1,6 +1,7 @@
 // expbook dashboard: routing, the data source (live /api or a report's embedded data) and the
 // experiments table. Every user string reaches the DOM through textContent (the `h` helper),
-// never innerHTML. Charts and the other pages are in charts.js.
+// never innerHTML. The other pages: charts.js (charts, compare, stats), run.js (a run),
+// sweeps.js (sweeps, models), team.js.
 "use strict";
 
 const EB = (window.EB = {});
