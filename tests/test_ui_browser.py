@@ -15,10 +15,10 @@ import pytest
 
 from conftest import sh
 from ui_helpers import (
+    BROWSER_MARKS,
     XSS_NOTE,
     XSS_TAG,
     browser,
-    chromium_available,
     serve,
     shared_ui_repo,
     wait_for,
@@ -30,12 +30,7 @@ pytest.importorskip("starlette")
 from expbook.registry import notes
 from expbook.ui import create_app
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not chromium_available(), reason="needs chromium + chromedriver (make test)"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")

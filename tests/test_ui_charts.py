@@ -15,19 +15,14 @@ from urllib.parse import urlencode
 import pytest
 
 from demo_repo import build_demo_repo
-from ui_helpers import browser, chromium_available, serve, wait_for
+from ui_helpers import BROWSER_MARKS, browser, serve, wait_for
 
 pytest.importorskip("selenium")
 pytest.importorskip("starlette")
 
 from expbook.ui import create_app
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not chromium_available(), reason="needs chromium + chromedriver (make test)"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 SIZES = [(1280, 800), (1920, 1080)]
 # the page is ready once the panels on screen are drawn (the others, and the parallel

@@ -25,19 +25,14 @@ from pathlib import Path
 import pytest
 
 from conftest import commit_all, dvc, dvc_init, git_init, sh
-from ui_helpers import browser, chromium_available, serve, wait_for
+from ui_helpers import BROWSER_MARKS, browser, serve, wait_for
 
 pytest.importorskip("selenium")
 pytest.importorskip("starlette")
 
 from expbook.ui import create_app
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not chromium_available(), reason="needs chromium + chromedriver (make test)"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 # a slow stage: one dvclive-format row per `delay` seconds (val/acc and a system metric), a
 # line of output per step, then metrics.json and a model file

@@ -19,17 +19,12 @@ import pytest
 from conftest import dvc, sh
 from team_ui_helpers import ALICE, BOB, build_team, expbook_ui, remote_note
 from test_sweep_support import run_cli
-from ui_helpers import browser, chromium_available, free_port, wait_for
+from ui_helpers import BROWSER_MARKS, browser, free_port, wait_for
 
 pytest.importorskip("selenium")
 pytest.importorskip("starlette")
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not chromium_available(), reason="needs chromium + chromedriver (make test)"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 HOST = "127.0.0.2"
 

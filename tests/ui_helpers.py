@@ -15,6 +15,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from conftest import commit_all, dvc, dvc_init, git_init, sh
 
 # one stage: curves as dvclive TSVs, metrics, a confusion matrix as PNG (git) and JSON, and a
@@ -153,6 +155,15 @@ def serve(app, port: int | None = None):
 
 def chromium_available() -> bool:
     return bool(shutil.which("chromium") and shutil.which("chromedriver"))
+
+
+# the pytestmark of every test module that drives headless Chromium
+BROWSER_MARKS = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not chromium_available(), reason="needs chromium + chromedriver (make test)"
+    ),
+]
 
 
 @contextmanager
