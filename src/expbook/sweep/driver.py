@@ -16,7 +16,7 @@ from expbook.sweep import preflight, session, workspace
 from expbook.sweep import state as st
 from expbook.sweep.budget import Budget, most_workers
 from expbook.sweep.identity import cap_parallel
-from expbook.sweep.ranking import RankedConfig, rank_trials
+from expbook.sweep.ranking import rank_trials
 from expbook.sweep.record import SETTLED, TrialRecord, TrialResult, TrialTask
 from expbook.sweep.search import Search, overrides_for
 from expbook.sweep.session import BestWatcher, SweepResult, _Lock, _read_params
@@ -364,21 +364,9 @@ class Driver:
                 self.budget.total += 1
 
     def _result(self, start: float) -> SweepResult:
-        ranked = rank_trials(self.records, self.spec.metrics)
-        pareto: list[RankedConfig] = []
-        if len(self.spec.metrics) > 1:
-            from expbook.sweep.ranking import pareto_trials
-
-            pareto = pareto_trials(ranked, self.spec.metrics)
-        return SweepResult(
-            self.spec.name,
-            self.baseline,
-            sorted(self.records, key=lambda r: r.number or 0),
-            ranked,
-            pareto,
-            self.skipped,
-            time.time() - start,
-            self.warnings,
+        elapsed = time.time() - start
+        return SweepResult.of(
+            self.spec, self.baseline, self.records, self.skipped, elapsed, self.warnings
         )
 
 

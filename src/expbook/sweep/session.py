@@ -60,6 +60,27 @@ class SweepResult:
             "warnings": self.warnings,
         }
 
+    @classmethod
+    def of(
+        cls,
+        spec: Spec,
+        baseline: str,
+        records: list[TrialRecord],
+        skipped: int,
+        elapsed: float,
+        warnings: list[str],
+    ) -> SweepResult:
+        """The result of a sweep's `records`: trials in number order, configs ranked by the
+        spec's metrics (and their Pareto front when there are several)."""
+        ranked = rank_trials(records, spec.metrics)
+        pareto: list[RankedConfig] = []
+        if len(spec.metrics) > 1:
+            from expbook.sweep.ranking import pareto_trials
+
+            pareto = pareto_trials(ranked, spec.metrics)
+        trials = sorted(records, key=lambda r: r.number or 0)
+        return cls(spec.name, baseline, trials, ranked, pareto, skipped, elapsed, warnings)
+
 
 def _read_params(g: pygit2.Repository, baseline: str) -> Callable[[str], Any]:
     import pygit2
