@@ -19,8 +19,15 @@ from conftest import ROOT, commit_all, copy_template, dvc, dvc_init, git_init, s
 
 def test_make_demo_installs_only_the_tool_and_the_example(tmp_path):
     venv = tmp_path / "venv"  # absent: make prints the whole recipe, running nothing
+    # a clean environment for make: under `make test` MAKELEVEL/MAKEFLAGS would make this
+    # inner make print "make[1]: Entering directory" lines
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     proc = subprocess.run(
-        ["make", "-n", "demo", f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True
+        ["make", "--no-print-directory", "-n", "demo", f"VENV={venv}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line and not line.startswith("#")]

@@ -74,6 +74,10 @@ def ensure_clone(source: dict[str, Any], baseline: str) -> Path:
                     git("fetch", "-q", "--no-tags", str(bundle), f"+HEAD:{ref}", cwd=clone)
                 finally:
                     bundle.unlink()
+        # the driver's git identity: a trial's commit is authored by whoever ran the sweep, as
+        # a local trial's is (the registry's `author`), not by a node's fallback identity
+        for key, value in (source.get("identity") or {}).items():
+            git("config", key, value, cwd=clone)
         dvc_dir = clone / ".dvc"
         dvc_dir.mkdir(exist_ok=True)
         local = dvc_dir / "config.local"

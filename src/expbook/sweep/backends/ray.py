@@ -111,6 +111,12 @@ class RayBackend:
             # no DVC remote: trials share this repo's cache, so they must run on this node
             "cache_dir": self.cache_dir if dvc_remote is None else None,
         }
+        identity = {}
+        for key in ("user.name", "user.email"):
+            value = git("config", key, cwd=self.repo, check=False).strip()
+            if value:
+                identity[key] = value
+        source["identity"] = identity
         local = Path(self.repo, ".dvc", "config.local")
         if local.exists():  # the user's local remote settings/credentials, as local trials get
             source["dvc_config_local"] = local.read_text()
