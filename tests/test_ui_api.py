@@ -410,3 +410,32 @@ def test_expbook_ui_prints_the_url_serves_and_stops_on_ctrl_c(ui_repo):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_group_by_counts_a_workspace_equal_to_its_commit_once_and_n1_has_no_spread():
+    """issue 21: the workspace row equal to HEAD's row is one run, not two in mean ± std, and
+    a group of one shows no "± 0" (std None, drawn as "–")."""
+    from expbook.ui.data import group_by
+
+    head = {"name": "main", "rev": "a" * 40, "kind": "baseline", "lr": 0.1, "acc": 0.9}
+    flat = [
+        {
+            **head,
+            "name": "workspace",
+            "rev": "workspace",
+            "kind": "workspace",
+            "baseline": "a" * 40,
+        },
+        head,
+        {"name": "e1", "rev": "b" * 40, "kind": "experiment", "lr": 0.1, "acc": 0.8},
+        {"name": "e2", "rev": "c" * 40, "kind": "experiment", "lr": 0.2, "acc": 0.7},
+    ]
+    groups = {g["label"]: g for g in group_by(flat, [0, 1, 2, 3], "lr", ["acc"])}
+    assert groups["0.1"]["n"] == 2 and groups["0.1"]["names"] == ["main", "e1"]
+    assert groups["0.1"]["metrics"]["acc"]["mean"] == pytest.approx(0.85)
+    assert groups["0.2"]["metrics"]["acc"] == {"n": 1, "mean": 0.7, "std": None}
+    changed = [{**flat[0], "acc": 0.95}, *flat[1:]]  # an edited workspace is a run of its own
+    assert {g["label"]: g["n"] for g in group_by(changed, [0, 1, 2, 3], "lr", ["acc"])} == {
+        "0.1": 3,
+        "0.2": 1,
+    }

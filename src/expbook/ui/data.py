@@ -249,17 +249,62 @@ def mean_std(values: Sequence[Any]) -> dict[str, Any]:
     if not nums:
         return {"n": 0, "mean": None, "std": None}
     mean = sum(nums) / len(nums)
-    std = math.sqrt(sum((v - mean) ** 2 for v in nums) / (len(nums) - 1)) if len(nums) > 1 else 0.0
+    # n = 1 has no spread: None (shown "–"), never a "± 0" that reads as a measured zero
+    std = math.sqrt(sum((v - mean) ** 2 for v in nums) / (len(nums) - 1)) if len(nums) > 1 else None
     return {"n": len(nums), "mean": mean, "std": std}
+
+
+# the columns that say which row it is, not what it measured
+_ROW_META = frozenset(
+    [
+        "name",
+        "rev",
+        "kind",
+        "baseline",
+        "ref",
+        "created",
+        "status",
+        "message",
+        "branches",
+        "tags",
+        "notes",
+        "sweep",
+        "trial",
+        "errors",
+        "author",
+        "models",
+    ]
+)
+
+
+def duplicates(flat: Sequence[Mapping[str, Any]], idx: list[int]) -> set[int]:
+    """The workspace rows of `idx` that repeat their baseline commit's row (same params and
+    metrics): one run, counted once in group statistics (issue 21)."""
+    by_rev = {flat[i].get("rev"): i for i in idx if flat[i].get("kind") != "workspace"}
+    out = set()
+    for i in idx:
+        row = flat[i]
+        twin = by_rev.get(row.get("baseline")) if row.get("kind") == "workspace" else None
+        if twin is None:
+            continue
+        other = flat[twin]
+        keys = (set(row) | set(other)) - _ROW_META
+        if all(row.get(k) == other.get(k) for k in keys):
+            out.add(i)
+    return out
 
 
 def group_by(
     flat: Sequence[Mapping[str, Any]], idx: list[int], key: str, metrics: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """One entry per value of param `key`: its rows' count and mean ± std (ddof=1) of metrics."""
+    """One entry per value of param `key`: its rows' count and mean ± std (ddof=1) of metrics;
+    a workspace row equal to its baseline commit is not counted twice."""
     buckets: dict[str, list[int]] = {}
     values: dict[str, Any] = {}
+    twins = duplicates(flat, idx)
     for i in idx:
+        if i in twins:
+            continue
         value = flat[i].get(key)
         label = repr(value) if not isinstance(value, str) else value
         buckets.setdefault(label, []).append(i)

@@ -120,7 +120,8 @@ EB.meanStd = function (vals) {
   const xs = vals.filter((v) => typeof v === "number" && isFinite(v));
   if (!xs.length) return { n: 0, mean: null, std: null };
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const s = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)) : 0;
+  // n = 1 has no spread: null (shown "–"), as the server's mean_std
+  const s = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)) : null;
   return { n: xs.length, mean: m, std: s };
 };
 EB.local = {
@@ -148,8 +149,19 @@ EB.local = {
     const offset = +(p.offset || 0), limit = +(p.limit || 100);
     const out = { total: rows.length, count: R.rows.length, offset, limit, columns: R.columns, rows: rows.slice(offset, offset + limit) };
     if (p.group) {
+      // a workspace row equal to its baseline commit's row is one run: counted once (data.duplicates)
+      const META = new Set(["name", "rev", "kind", "baseline", "ref", "created", "status", "message", "branches", "tags", "notes", "sweep", "trial", "errors", "author", "models"]);
+      const flatOf = (r) => Object.assign({}, r.params || {}, r.metrics || {});
+      const byRev = new Map(rows.filter((r) => r.kind !== "workspace").map((r) => [r.rev, r]));
+      const twin = (r) => {
+        const o = r.kind === "workspace" ? byRev.get(r.baseline) : null;
+        if (!o) return false;
+        const a = flatOf(r), b = flatOf(o);
+        return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => !META.has(k))
+          .every((k) => JSON.stringify(a[k]) === JSON.stringify(b[k]));
+      };
       const buckets = new Map();
-      for (const r of rows) {
+      for (const r of rows.filter((x) => !twin(x))) {
         const v = flatValue(r, p.group), label = typeof v === "string" ? v : JSON.stringify(v);
         if (!buckets.has(label)) buckets.set(label, { value: v, label, rows: [] });
         buckets.get(label).rows.push(r);
@@ -280,7 +292,7 @@ EB.pages.table = async function (view, st) {
     view.append(h("div", { class: "groups tablewrap" }, h("table", { class: "grid", id: "groups" },
       h("thead", {}, h("tr", {}, h("th", {}, EB.short(st.group)), h("th", {}, "n"), ms.map((m) => h("th", { title: m }, EB.short(m) + " mean ± std")))),
       h("tbody", {}, data.groups.map((g) => h("tr", {}, h("td", {}, EB.fmt(g.value)), h("td", { class: "num" }, g.n),
-        ms.map((m) => h("td", { class: "num" }, g.metrics[m].mean === null ? "" : EB.num(g.metrics[m].mean) + " ± " + EB.num(g.metrics[m].std)))))))));
+        ms.map((m) => h("td", { class: "num" }, EB.meanStdText(g.metrics[m])))))))));
   }
   const sortBy = (c) => update({ sort: c, desc: st.sort === c && st.desc !== "1" ? "1" : "", offset });
   const arrow = (c) => (st.sort === c ? (st.desc === "1" ? " ▼" : " ▲") : "");
